@@ -1,0 +1,73 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Swift 6 language mode everywhere, warnings treated as what they are: defects.
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+]
+
+let package = Package(
+    name: "taskhost",
+    platforms: [.macOS(.v15)],
+    products: [
+        // The SDK that plugin authors import.
+        .library(name: "BackgroundTaskKit", targets: ["BackgroundTaskKit"]),
+        // The sample app's plugin: the port of the Windows raw-push sample task.
+        .library(name: "BackgroundTasks", type: .dynamic, targets: ["BackgroundTasks"]),
+        // Misbehaving tasks that the test suite loads (crash, hang, deferral, refusals).
+        .library(name: "FaultyTasks", type: .dynamic, targets: ["FaultyTasks"]),
+        .executable(name: "taskhost", targets: ["taskhost"]),
+        .executable(name: "taskhost-worker", targets: ["TaskHostWorker"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // The C ABI between host and plugin: the only thing both sides share.
+        .target(name: "CTaskHostABI"),
+        // prctl, close_range, rlimits: what Glibc does not expose cleanly to Swift.
+        .target(name: "_TaskHostCShims"),
+        // SDK for plugin authors: the Windows background task model in Swift.
+        .target(name: "BackgroundTaskKit", dependencies: ["CTaskHostABI"], swiftSettings: strict),
+        // Framed messages between the host and a worker process.
+        .target(name: "TaskHostIPC", swiftSettings: strict),
+        // Manifest, library resolution, store, supervisor of isolated runs.
+        .target(
+            name: "TaskHostCore",
+            dependencies: [
+                "BackgroundTaskKit", "TaskHostIPC", "_TaskHostCShims",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        // The child side: loads one plugin, runs one instance, reports over IPC.
+        // It must not link BackgroundTaskKit: the plugin brings its own copy.
+        .executableTarget(
+            name: "TaskHostWorker",
+            dependencies: ["CTaskHostABI", "TaskHostIPC", "_TaskHostCShims"],
+            swiftSettings: strict),
+        // The CLI, thin.
+        .executableTarget(
+            name: "taskhost",
+            dependencies: [
+                "TaskHostCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+
+        // The sample plugin.
+        .target(
+            name: "BackgroundTasks", dependencies: ["BackgroundTaskKit"],
+            path: "Plugins/BackgroundTasks", swiftSettings: strict),
+        // Test plugins.
+        .target(
+            name: "FaultyTasks", dependencies: ["BackgroundTaskKit"],
+            path: "Tests/Fixtures/FaultyTasks", swiftSettings: strict),
+
+        .testTarget(name: "BackgroundTaskKitTests", dependencies: ["BackgroundTaskKit"], swiftSettings: strict),
+        .testTarget(name: "TaskHostIPCTests", dependencies: ["TaskHostIPC"], swiftSettings: strict),
+        .testTarget(name: "TaskHostCoreTests", dependencies: ["TaskHostCore"], swiftSettings: strict),
+    ]
+)

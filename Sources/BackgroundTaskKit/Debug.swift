@@ -1,0 +1,39 @@
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes diagnostic lines (Windows' `System.Diagnostics.Debug`).
+///
+/// Inside the host each line goes to the instance's log, which
+/// `taskhost logs INSTANCE` prints. Outside the host (unit tests) lines go to
+/// standard error, or to a sink a test installed with ``setSink(_:)``.
+public enum Debug {
+    /// Where lines go.
+    public typealias Sink = @Sendable (String) -> Void
+
+    private static let sink = Mutex<Sink?>(nil)
+
+    /// Appends `message` to the instance's log.
+    public static func writeLine(_ message: String) {
+        if let sink = sink.withLock({ $0 }) {
+            sink(message)
+        } else {
+            let line = Array((message + "\n").utf8)
+            _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        }
+    }
+
+    /// Sends lines to `sink` (`nil` restores standard error). Returns the previous sink.
+    @discardableResult
+    public static func setSink(_ newSink: Sink?) -> Sink? {
+        sink.withLock { current in
+            let previous = current
+            current = newSink
+            return previous
+        }
+    }
+}

@@ -1,0 +1,110 @@
+/// Why bytes on the IPC channel could not be understood.
+public enum IPCError: Error, Equatable, CustomStringConvertible {
+    /// A field ends past the end of its frame.
+    case truncated(String)
+    /// A string field is not UTF-8.
+    case invalidUTF8(String)
+    /// A frame declares a body larger than the channel allows.
+    case frameTooLarge(size: Int, limit: Int)
+    /// A frame has no body (not even its type byte).
+    case emptyFrame
+    /// A frame's type byte names no known message.
+    case unknownMessage(UInt8)
+    /// A message has bytes left over after its last field.
+    case trailingBytes(String, Int)
+    /// The channel closed in the middle of a frame.
+    case closedMidFrame(buffered: Int)
+    /// A value in a field is out of range.
+    case invalidValue(String)
+
+    public var description: String {
+        switch self {
+        case .truncated(let field): "frame is truncated in field \"\(field)\""
+        case .invalidUTF8(let field): "field \"\(field)\" is not valid UTF-8"
+        case .frameTooLarge(let size, let limit): "frame of \(size) bytes exceeds the limit of \(limit) bytes"
+        case .emptyFrame: "frame has no message type"
+        case .unknownMessage(let type): "unknown message type \(type)"
+        case .trailingBytes(let message, let count): "\(message) message has \(count) unexpected trailing bytes"
+        case .closedMidFrame(let buffered): "channel closed in the middle of a frame (\(buffered) bytes buffered)"
+        case .invalidValue(let what): "invalid value: \(what)"
+        }
+    }
+}
+
+/// One message on the channel between host and worker: a 4-byte little-endian
+/// body length, then the body: a type byte and the message's fields.
+public struct Frame: Sendable, Equatable {
+    /// Largest body the host or worker accepts: room for a push payload, a
+    /// composite setting and a long log line, and small enough that a hostile
+    /// worker cannot make the host buffer much.
+    public static let defaultMaxBodySize = 1 << 20
+
+    /// The message type.
+    public var type: UInt8
+    /// The message's fields.
+    public var payload: [UInt8]
+
+    /// Creates a frame.
+    public init(type: UInt8, payload: [UInt8]) {
+        self.type = type
+        self.payload = payload
+    }
+
+    /// The frame as it goes on the wire.
+    public var encoded: [UInt8] {
+        var writer = ByteWriter()
+        writer.u32(UInt32(payload.count + 1))
+        writer.u8(type)
+        var bytes = writer.bytes
+        bytes.append(contentsOf: payload)
+        return bytes
+    }
+}
+
+/// Splits a byte stream into frames, however the bytes arrive.
+public struct FrameDecoder: Sendable {
+    private var buffer: [UInt8] = []
+    private var start = 0
+    /// The largest body accepted.
+    public let maxBodySize: Int
+
+    /// Creates a decoder that refuses bodies over `maxBodySize` bytes.
+    public init(maxBodySize: Int = Frame.defaultMaxBodySize) {
+        self.maxBodySize = maxBodySize
+    }
+
+    /// Bytes received but not yet part of a whole frame.
+    public var bufferedCount: Int { buffer.count - start }
+
+    /// Adds bytes read from the channel.
+    public mutating func append<C: Collection<UInt8>>(_ bytes: C) {
+        if start > 0, start == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            start = 0
+        }
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// The next whole frame, or `nil` until more bytes arrive.
+    public mutating func next() throws(IPCError) -> Frame? {
+        guard bufferedCount >= 4 else { return nil }
+        var length = 0
+        for i in 0..<4 { length |= Int(buffer[start + i]) << (8 * i) }
+        guard length > 0 else { throw .emptyFrame }
+        guard length <= maxBodySize else { throw .frameTooLarge(size: length, limit: maxBodySize) }
+        guard bufferedCount >= 4 + length else { return nil }
+        let type = buffer[start + 4]
+        let payload = Array(buffer[(start + 5)..<(start + 4 + length)])
+        start += 4 + length
+        if start > 64 * 1024, start * 2 > buffer.count {
+            buffer.removeFirst(start)
+            start = 0
+        }
+        return Frame(type: type, payload: payload)
+    }
+
+    /// Call at end of stream: throws when a partial frame is left.
+    public func finish() throws(IPCError) {
+        if bufferedCount > 0 { throw .closedMidFrame(buffered: bufferedCount) }
+    }
+}

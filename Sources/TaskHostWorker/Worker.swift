@@ -1,0 +1,178 @@
+import CTaskHostABI
+import Foundation
+import TaskHostIPC
+import _TaskHostCShims
+
+/// `taskhost-worker`: the child process that runs one task instance.
+///
+/// The host starts it with the IPC socket as descriptor 3, sends one `start`
+/// (or `check`) message, and reads log lines, settings requests and the
+/// result back. The worker loads exactly one plugin, never unloads it, and
+/// exits when the instance is over or when the host goes away.
+@main
+enum Worker {
+    static let ipcDescriptor: Int32 = 3
+
+    static func main() {
+        harden()
+        let session = WorkerSession(fd: ipcDescriptor)
+        var decoder = FrameDecoder()
+        let first: HostMessage
+        do {
+            guard let frame = try FileDescriptorIO.readFrame(ipcDescriptor, decoder: &decoder) else {
+                exitBecauseHostIsGone()
+            }
+            first = try HostMessage(frame: frame)
+        } catch {
+            fail(session, "the host sent a malformed first message: \(error)")
+        }
+        switch first {
+        case .start(let request):
+            let plugin = load(request.libraryPath, session: session)
+            run(plugin, request: request, session: session)
+        case .check(let libraryPath, let entryPoints):
+            let plugin = load(libraryPath, session: session)
+            check(plugin, entryPoints: entryPoints, session: session)
+        default:
+            fail(session, "the host's first message was not start or check")
+        }
+    }
+
+    /// What the worker can do to itself before any plugin code runs.
+    static func harden() {
+        th_line_buffer_stdout()
+        _ = th_set_parent_death_signal(SIGKILL)
+        if getppid() == 1 { exitBecauseHostIsGone() }  // the host died before prctl
+        _ = th_set_no_new_privs()
+        var noCore = rlimit(rlim_cur: 0, rlim_max: 0)
+        _ = setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &noCore)
+        _ = th_close_from(UInt32(ipcDescriptor + 1))
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    /// Loads the plugin and checks its ABI and build against the worker's.
+    static func load(_ path: String, session: WorkerSession) -> th_plugin_v1 {
+        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
+            let reason = dlerror().map { String(cString: $0) } ?? "unknown error"
+            refuse(session, "cannot load \(path): \(reason)")
+        }
+        guard let symbol = dlsym(handle, TH_PLUGIN_ENTRY_SYMBOL) else {
+            refuse(session, "\(path) is not a taskhost plugin: it does not export \(TH_PLUGIN_ENTRY_SYMBOL) (does it link BackgroundTaskKit?)")
+        }
+        let entry = unsafeBitCast(symbol, to: th_plugin_entry_v1.self)
+        guard let descriptor = entry() else { refuse(session, "\(TH_PLUGIN_ENTRY_SYMBOL) in \(path) returned NULL") }
+        let plugin = descriptor.pointee
+        let sdkVersion = plugin.sdk_version.map { String(cString: $0) } ?? "unknown"
+        let signature = plugin.build_signature.map { String(cString: $0) } ?? ""
+        if let problem = WorkerBuildInfo.mismatch(pluginABI: plugin.abi_version, signature: signature, sdkVersion: sdkVersion) {
+            refuse(session, problem)
+        }
+        guard plugin.struct_size >= MemoryLayout<th_plugin_v1>.size, plugin.run != nil, plugin.check_entry_point != nil else {
+            refuse(session, "the plugin descriptor of \(path) is incomplete (struct_size \(plugin.struct_size))")
+        }
+        session.send(.ready(sdkVersion: sdkVersion, buildSignature: signature))
+        return plugin
+    }
+
+    static func check(_ plugin: th_plugin_v1, entryPoints: [String], session: WorkerSession) {
+        var reports: [EntryPointReport] = []
+        for entryPoint in entryPoints {
+            var message = [CChar](repeating: 0, count: 1024)
+            let bytes = Array(entryPoint.utf8)
+            let code = bytes.withUnsafeBufferPointer { name in
+                message.withUnsafeMutableBufferPointer {
+                    plugin.check_entry_point!(th_bytes(data: name.baseAddress, length: name.count), $0.baseAddress, $0.count)
+                }
+            }
+            reports.append(EntryPointReport(
+                entryPoint: entryPoint, code: UInt32(bitPattern: code),
+                message: String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)))
+        }
+        let signature = plugin.build_signature.map { String(cString: $0) } ?? ""
+        let sdkVersion = plugin.sdk_version.map { String(cString: $0) } ?? ""
+        session.send(.checkResult(abiVersion: plugin.abi_version, sdkVersion: sdkVersion, buildSignature: signature, reports: reports))
+        finish(0)
+    }
+
+    static func run(_ plugin: th_plugin_v1, request: StartRequest, session: WorkerSession) {
+        let cancel = plugin.cancel
+        Thread.detachNewThread {
+            session.readLoop { reason in cancel?(reason) }
+        }
+        let headers = PinnedPairs(request.headers)
+        let arguments = PinnedPairs(request.arguments)
+        var runRequest = th_run_request(
+            struct_size: UInt32(MemoryLayout<th_run_request>.size),
+            entry_point: pin(request.entryPoint), task_name: pin(request.taskName), task_id: pin(request.taskId),
+            instance_id: pin(request.instanceId), trigger_id: pin(request.triggerId), attempt: request.attempt,
+            trigger_kind: request.triggerKind, payload: pin(request.payload), channel_id: pin(request.channelId),
+            headers: headers.pointer, header_count: headers.count,
+            arguments: arguments.pointer, argument_count: arguments.count)
+        var host = session.makeHostAPI()
+        var message = [CChar](repeating: 0, count: 4096)
+        let code = message.withUnsafeMutableBufferPointer { buffer in
+            plugin.run!(&runRequest, &host, buffer.baseAddress, buffer.count)
+        }
+        let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let kind: RunResultKind
+        switch th_run_result(rawValue: UInt32(bitPattern: code)) {
+        case TH_RUN_COMPLETED: kind = .completed
+        case TH_RUN_CANCELED: kind = .canceled
+        case TH_RUN_FAILED: kind = .failed
+        default: kind = .refused
+        }
+        session.send(.result(kind, message: text))
+        finish(0)
+    }
+
+    /// Sends a refusal and exits.
+    static func refuse(_ session: WorkerSession, _ message: String) -> Never {
+        session.send(.result(.refused, message: message))
+        finish(0)
+    }
+
+    static func fail(_ session: WorkerSession, _ message: String) -> Never {
+        session.send(.log("worker: \(message)"))
+        finish(2)
+    }
+
+    /// Ends the process without running the plugin's static destructors,
+    /// which could crash or hang after the outcome was reported.
+    static func finish(_ code: Int32) -> Never {
+        fflush(nil)
+        _exit(code)
+    }
+
+    /// The host closed the channel: nobody is left to report to.
+    static func exitBecauseHostIsGone() -> Never {
+        _exit(70)
+    }
+
+    /// Copies bytes into memory that lives as long as the process.
+    static func pin<C: Collection<UInt8>>(_ bytes: C) -> th_bytes {
+        let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(bytes.count, 1))
+        _ = buffer.initialize(from: bytes)
+        return th_bytes(data: UnsafePointer(buffer.baseAddress), length: bytes.count)
+    }
+
+    static func pin(_ text: String) -> th_bytes { pin(Array(text.utf8)) }
+}
+
+/// Name/value pairs in memory that lives as long as the process.
+struct PinnedPairs {
+    let pointer: UnsafePointer<th_pair>?
+    let count: Int
+
+    init(_ values: [String: String]) {
+        count = values.count
+        guard !values.isEmpty else {
+            pointer = nil
+            return
+        }
+        let buffer = UnsafeMutableBufferPointer<th_pair>.allocate(capacity: values.count)
+        for (index, name) in values.keys.sorted().enumerated() {
+            buffer[index] = th_pair(name: Worker.pin(name), value: Worker.pin(values[name]!))
+        }
+        pointer = UnsafePointer(buffer.baseAddress)
+    }
+}

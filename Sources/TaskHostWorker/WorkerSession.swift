@@ -1,0 +1,131 @@
+import CTaskHostABI
+import Dispatch
+import Foundation
+import Synchronization
+import TaskHostIPC
+
+/// The worker's end of the IPC channel: serialized writes, and settings
+/// requests that wait for the host's reply while a reader thread handles
+/// cancel requests.
+final class WorkerSession: Sendable {
+    /// Log lines longer than this are cut, with a marker.
+    static let maxLogLine = 16 * 1024
+    /// Encoded setting values longer than this are refused before they are sent.
+    static let maxSettingValue = 128 * 1024
+
+    let fd: Int32
+    private let writeLock = Mutex<Void>(())
+    private let pending = Mutex<[UInt32: PendingReply]>([:])
+    private let nextRequestId = Atomic<UInt32>(1)
+
+    final class PendingReply: Sendable {
+        let semaphore = DispatchSemaphore(value: 0)
+        let reply = Mutex<(status: UInt32, data: [UInt8])?>(nil)
+    }
+
+    init(fd: Int32) { self.fd = fd }
+
+    /// Sends a message; a host that is gone ends the worker.
+    func send(_ message: WorkerMessage) {
+        let ok = writeLock.withLock { _ in FileDescriptorIO.writeAll(fd, message.frame.encoded) }
+        if !ok { Worker.exitBecauseHostIsGone() }
+    }
+
+    /// Sends a request built with a fresh id and waits for its reply.
+    func request(_ make: (UInt32) -> WorkerMessage) -> (status: UInt32, data: [UInt8]) {
+        let id = nextRequestId.wrappingAdd(1, ordering: .relaxed).oldValue
+        let waiter = PendingReply()
+        pending.withLock { $0[id] = waiter }
+        send(make(id))
+        waiter.semaphore.wait()
+        return waiter.reply.withLock { $0 } ?? (TH_HOST_UNAVAILABLE.rawValue, [])
+    }
+
+    /// Reads host messages until the channel closes (then the worker exits).
+    func readLoop(onCancel: @Sendable (UInt32) -> Void) {
+        var decoder = FrameDecoder()
+        while true {
+            let frame: Frame?
+            do {
+                frame = try FileDescriptorIO.readFrame(fd, decoder: &decoder)
+            } catch {
+                Worker.exitBecauseHostIsGone()
+            }
+            guard let frame else { Worker.exitBecauseHostIsGone() }
+            switch try? HostMessage(frame: frame) {
+            case .cancel(let reason):
+                onCancel(reason)
+            case .reply(let requestId, let status, let data):
+                if let waiter = pending.withLock({ $0.removeValue(forKey: requestId) }) {
+                    waiter.reply.withLock { $0 = (status, data) }
+                    waiter.semaphore.signal()
+                }
+            default:
+                continue
+            }
+        }
+    }
+
+    // MARK: - The host callback table handed to the plugin
+
+    func makeHostAPI() -> th_host_api {
+        th_host_api(
+            struct_size: UInt32(MemoryLayout<th_host_api>.size),
+            context: Unmanaged.passRetained(self).toOpaque(),
+            log: { context, line in
+                let session = WorkerSession.from(context)
+                var text = String(decoding: UnsafeBufferPointer(start: line.data, count: line.data == nil ? 0 : line.length), as: UTF8.self)
+                if text.utf8.count > WorkerSession.maxLogLine {
+                    text = String(decoding: text.utf8.prefix(WorkerSession.maxLogLine), as: UTF8.self)
+                        + " [line truncated: \(line.length) bytes]"
+                }
+                session.send(.log(text))
+            },
+            progress: { context, value in
+                WorkerSession.from(context).send(.progress(value))
+            },
+            settings_get: { context, key, buffer, capacity, outLength in
+                let reply = WorkerSession.from(context).request { .settingsGet(requestId: $0, key: String(key)) }
+                return WorkerSession.copy(reply, into: buffer, capacity: capacity, length: outLength)
+            },
+            settings_set: { context, key, value in
+                guard value.length <= WorkerSession.maxSettingValue else { return Int32(TH_INVALID_ARGUMENT.rawValue) }
+                let bytes = Array(UnsafeBufferPointer(start: value.data, count: value.data == nil ? 0 : value.length))
+                let reply = WorkerSession.from(context).request {
+                    .settingsSet(requestId: $0, key: String(key), value: bytes)
+                }
+                return Int32(bitPattern: reply.status)
+            },
+            settings_delete: { context, key in
+                let reply = WorkerSession.from(context).request { .settingsDelete(requestId: $0, key: String(key)) }
+                return Int32(bitPattern: reply.status)
+            },
+            settings_keys: { context, buffer, capacity, outLength in
+                let reply = WorkerSession.from(context).request { .settingsKeys(requestId: $0) }
+                return WorkerSession.copy(reply, into: buffer, capacity: capacity, length: outLength)
+            })
+    }
+
+    private static func from(_ context: UnsafeMutableRawPointer?) -> WorkerSession {
+        Unmanaged<WorkerSession>.fromOpaque(context!).takeUnretainedValue()
+    }
+
+    private static func copy(
+        _ reply: (status: UInt32, data: [UInt8]), into buffer: UnsafeMutablePointer<UInt8>?, capacity: Int,
+        length: UnsafeMutablePointer<Int>?
+    ) -> Int32 {
+        guard reply.status == TH_OK.rawValue else { return Int32(bitPattern: reply.status) }
+        length?.pointee = reply.data.count
+        guard reply.data.count <= capacity, let buffer else { return Int32(TH_BUFFER_TOO_SMALL.rawValue) }
+        if !reply.data.isEmpty {
+            reply.data.withUnsafeBufferPointer { buffer.update(from: $0.baseAddress!, count: $0.count) }
+        }
+        return Int32(TH_OK.rawValue)
+    }
+}
+
+extension String {
+    init(_ bytes: th_bytes) {
+        self.init(decoding: UnsafeBufferPointer(start: bytes.data, count: bytes.data == nil ? 0 : bytes.length), as: UTF8.self)
+    }
+}

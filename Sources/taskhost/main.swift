@@ -1,0 +1,4 @@
+import TaskHostCore
+import ArgumentParser
+import Logging
+print("t")

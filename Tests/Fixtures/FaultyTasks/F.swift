@@ -1,0 +1,2 @@
+import BackgroundTaskKit
+public let y = 1

@@ -1,0 +1,3 @@
+import Testing
+@testable import TaskHostCore
+@Test func stub() { #expect(1 == 1) }
