@@ -26,7 +26,7 @@ enum PluginRuntime {
                     PluginRuntime.write("ok", to: message, capacity: capacity)
                     return Int32(TH_CHECK_OK.rawValue)
                 case .failure(let problem):
-                    PluginRuntime.write(problem.description, to: message, capacity: capacity)
+                    PluginRuntime.write(problem.problem, to: message, capacity: capacity)
                     return Int32(problem.code.rawValue)
                 }
             },

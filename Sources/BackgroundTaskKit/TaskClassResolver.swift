@@ -22,18 +22,28 @@ enum EntryPointProblem: Error, CustomStringConvertible {
         }
     }
 
-    var description: String {
+    /// The entry point's name.
+    var entryPoint: String {
         switch self {
-        case .notFound(let name):
-            "no type named \"\(name)\" in the library (is the class public, and is the module name right?)"
-        case .notAClass(let name):
-            "\"\(name)\" is not a class (declare it as `public final class`)"
-        case .notConforming(let name):
-            "class \"\(name)\" does not conform to BackgroundTask or AsyncBackgroundTask"
-        case .notFinal(let name):
-            "class \"\(name)\" is not final (declare it as `public final class`, the Swift spelling of Windows' sealed)"
+        case .notFound(let name), .notAClass(let name), .notConforming(let name), .notFinal(let name): name
         }
     }
+
+    /// What is wrong, as a phrase that follows the entry point's name.
+    var problem: String {
+        switch self {
+        case .notFound:
+            "does not exist (is the class public, and is its module name right?)"
+        case .notAClass:
+            "is not a class (declare it as `public final class`)"
+        case .notConforming:
+            "is not a BackgroundTask (the class must conform to BackgroundTask or AsyncBackgroundTask)"
+        case .notFinal:
+            "is not a final class (declare it as `public final class`, Swift's spelling of Windows' sealed)"
+        }
+    }
+
+    var description: String { "TaskEntryPoint \"\(entryPoint)\" \(problem)" }
 }
 
 /// Finds task classes by their `Module.Class` name, inside the plugin, against

@@ -7,14 +7,16 @@ import Darwin
 /// Blocking reads and writes of whole frames on a descriptor, retrying on
 /// `EINTR` and short writes.
 public enum FileDescriptorIO {
-    /// Writes every byte; returns `false` when the other end is gone.
+    /// Writes every byte to a socket; returns `false` when the other end is
+    /// gone, or when a send timeout (`SO_SNDTIMEO`) expired because the other
+    /// end stopped reading.
     public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let written = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if written > 0 {
                 offset += written
-            } else if written < 0, errno == EINTR || errno == EAGAIN {
+            } else if written < 0, errno == EINTR {
                 continue
             } else {
                 return false

@@ -24,6 +24,17 @@ int th_socketpair_cloexec(int fds[2]);
 /* A pipe, both ends close-on-exec. */
 int th_pipe_cloexec(int fds[2]);
 
+/* A descriptor that becomes readable when process `pid` exits, or -1 (kernel < 5.3). */
+int th_pidfd_open(int pid);
+
+/* 1 when process `pid` (a child) has exited but is not yet reaped, 0 when it
+   runs, -1 on error. Leaves the zombie in place, so its pid (and process group
+   id) cannot be reused while the caller cleans up its group. */
+int th_child_has_exited(int pid);
+
+/* Bounds how long a blocking send on `fd` may wait for the peer to read. */
+int th_set_send_timeout(int fd, int milliseconds);
+
 /* Sets or clears O_NONBLOCK. */
 int th_set_nonblocking(int fd, int on);
 

@@ -1,0 +1,431 @@
+import Foundation
+
+/// An app's manifest: its identity and the background tasks it declares.
+///
+/// ```json
+/// {
+///   "Identity": { "Name": "com.example.rawpush", "Version": "1.0.0" },
+///   "BackgroundTasks": [
+///     { "Name": "SampleBackgroundTask",
+///       "TaskEntryPoint": "BackgroundTasks.SampleBackgroundTask",
+///       "Library": "BackgroundTasks",
+///       "Triggers": [ { "Type": "PushNotification" } ] }
+///   ]
+/// }
+/// ```
+public struct AppManifest: Sendable, Equatable {
+    /// The file the manifest was read from, as given.
+    public var path: String
+    /// The app's identity; settings are scoped by its name.
+    public var identity: AppIdentity
+    /// The declared tasks, in file order.
+    public var tasks: [TaskDeclaration]
+
+    /// The directory holding the manifest: relative library paths start here.
+    public var directory: String { (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent }
+
+    /// The task declared with `name`.
+    public func task(named name: String) -> TaskDeclaration? {
+        tasks.first { $0.name == name }
+    }
+}
+
+/// Who the app is.
+public struct AppIdentity: Sendable, Equatable {
+    /// A reverse-DNS name such as `com.example.rawpush`.
+    public var name: String
+    /// The app's version, free-form.
+    public var version: String?
+}
+
+/// One `BackgroundTasks` entry.
+public struct TaskDeclaration: Sendable, Equatable {
+    /// The task's name, unique in the manifest; what `taskhost run` takes.
+    public var name: String
+    /// `Module.Class`: the Swift class that implements the task.
+    public var entryPoint: String
+    /// The library that holds the class: a name (`BackgroundTasks` finds
+    /// `libBackgroundTasks.so`) or a path relative to the manifest.
+    public var library: String
+    /// What starts the task.
+    public var triggers: [TriggerDeclaration]
+    /// How long an instance may run before it is canceled with
+    /// `ExecutionTimeExceeded`.
+    public var timeLimit: Duration
+    /// How long a canceled instance has to finish before it is killed.
+    public var cancellationGracePeriod: Duration
+    /// What the task may do beyond the default sandbox.
+    public var capabilities: [Capability]
+    /// Where the entry starts in the manifest.
+    public var position: SourcePosition
+
+    /// The module part of the entry point.
+    public var moduleName: String { String(entryPoint.prefix { $0 != "." }) }
+}
+
+/// What starts a task.
+public enum TriggerDeclaration: Sendable, Equatable, CustomStringConvertible {
+    /// A raw push notification on one of the task's channels.
+    case pushNotification
+    /// `taskhost trigger` or `taskhost run`, from the app itself.
+    case application
+    /// A timer: every `intervalMinutes`, or once after it when `oneShot`.
+    case time(intervalMinutes: Int, oneShot: Bool)
+
+    /// The trigger as the manifest spells its type, with its parameters.
+    public var description: String {
+        switch self {
+        case .pushNotification: "PushNotification"
+        case .application: "Application"
+        case .time(let minutes, let oneShot): "Time(every \(minutes) min\(oneShot ? ", once" : ""))"
+        }
+    }
+}
+
+/// Permissions a task may declare.
+public enum Capability: String, Sendable, CaseIterable {
+    /// The task may open network connections (Windows' `internetClient`).
+    case internetClient
+}
+
+/// One thing wrong with a manifest.
+public struct ManifestProblem: Sendable, Equatable, CustomStringConvertible {
+    /// Where the problem is, when it is at a particular place.
+    public var position: SourcePosition?
+    /// The task it concerns, when it concerns one.
+    public var task: String?
+    /// What is wrong and, where it helps, what to do.
+    public var message: String
+
+    /// Creates a problem.
+    public init(position: SourcePosition? = nil, task: String? = nil, message: String) {
+        self.position = position
+        self.task = task
+        self.message = message
+    }
+
+    public var description: String {
+        (task.map { "task \"\($0)\": " } ?? "") + message
+    }
+}
+
+/// A manifest that cannot be used, with every problem found in it.
+public struct ManifestError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The manifest's path, as given.
+    public var file: String
+    /// What is wrong, in file order.
+    public var problems: [ManifestProblem]
+
+    /// Creates an error for `file`.
+    public init(file: String, problems: [ManifestProblem]) {
+        self.file = file
+        self.problems = problems
+    }
+
+    /// One line per problem: `manifest.json:7:25: task "X": …`.
+    public var description: String {
+        problems.map { problem in
+            let location = problem.position.map { "\(file):\($0)" } ?? file
+            return "\(location): \(problem)"
+        }.joined(separator: "\n")
+    }
+}
+
+extension AppManifest {
+    /// The default time limit of an instance, as on Windows: 30 seconds.
+    public static let defaultTimeLimit = Duration.seconds(30)
+    /// The default grace period after cancellation: 5 seconds.
+    public static let defaultGracePeriod = Duration.seconds(5)
+
+    /// Reads and validates the manifest at `path`.
+    public static func load(path: String) throws(ManifestError) -> AppManifest {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let exists = FileManager.default.fileExists(atPath: path)
+            throw ManifestError(file: path, problems: [ManifestProblem(
+                message: exists ? "cannot read the file (check its permissions)"
+                    : "no such file (pass --manifest PATH, or run from the app's directory)")])
+        }
+        return try parse(Array(data), path: path)
+    }
+
+    /// Validates manifest text; `path` is used in messages and to resolve libraries.
+    public static func parse(_ bytes: [UInt8], path: String) throws(ManifestError) -> AppManifest {
+        let root: JSONNode
+        do {
+            root = try JSONParser.parse(bytes)
+        } catch {
+            throw ManifestError(file: path, problems: [ManifestProblem(
+                position: error.position, message: "invalid JSON: \(error.message)")])
+        }
+        var validator = ManifestValidator()
+        let manifest = validator.manifest(root, path: path)
+        guard let manifest, validator.problems.isEmpty else {
+            throw ManifestError(file: path, problems: validator.problems)
+        }
+        return manifest
+    }
+}
+
+/// Walks the JSON tree and collects every problem instead of stopping at the first.
+struct ManifestValidator {
+    var problems: [ManifestProblem] = []
+
+    /// 1 to 255 ASCII letters, digits, '.', '_' or '-', not starting with '.' or '-'.
+    static func isValidName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, name.utf8.count <= 255, first != UInt8(ascii: "."), first != UInt8(ascii: "-") else {
+            return false
+        }
+        return name.utf8.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }
+    }
+
+    /// A Swift identifier in ASCII: a letter or '_', then letters, digits or '_'.
+    static func isIdentifier(_ name: Substring) -> Bool {
+        guard let first = name.utf8.first, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else { return false }
+        return name.utf8.allSatisfy(isAlphanumeric)
+    }
+
+    static func isAlphanumeric(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "_"):
+            true
+        default:
+            false
+        }
+    }
+    static let maxTimeLimitSeconds = 24.0 * 3600
+    static let maxGraceSeconds = 300.0
+
+    mutating func report(_ message: String, at position: SourcePosition?, task: String? = nil) {
+        problems.append(ManifestProblem(position: position, task: task, message: message))
+    }
+
+    /// The members of an object node, after reporting unknown and missing fields.
+    mutating func object(
+        _ node: JSONNode, what: String, required: [String], optional: [String], task: String? = nil
+    ) -> [String: JSONNode]? {
+        guard case .object(let members) = node.value else {
+            report("\(what) must be an object, found \(node.value.typeName)", at: node.position, task: task)
+            return nil
+        }
+        let known = required + optional
+        var fields: [String: JSONNode] = [:]
+        for member in members {
+            if known.contains(member.key) {
+                fields[member.key] = member.node
+            } else {
+                let hint = Self.closest(to: member.key, in: known).map { " (did you mean \"\($0)\"?)" } ?? ""
+                report("unknown field \"\(member.key)\" in \(what)\(hint); known fields: \(known.joined(separator: ", "))",
+                       at: member.keyPosition, task: task)
+            }
+        }
+        for name in required where fields[name] == nil {
+            report("missing required field \"\(name)\" in \(what)", at: node.position, task: task)
+        }
+        return fields
+    }
+
+    mutating func string(_ node: JSONNode?, field: String, task: String? = nil) -> String? {
+        guard let node else { return nil }
+        guard case .string(let value) = node.value else {
+            report("\(field) must be a string, found \(node.value.typeName)", at: node.position, task: task)
+            return nil
+        }
+        return value
+    }
+
+    mutating func seconds(
+        _ node: JSONNode?, field: String, task: String, range: ClosedRange<Double>
+    ) -> Duration? {
+        guard let node else { return nil }
+        guard case .number(let value) = node.value else {
+            report("\(field) must be a number of seconds, found \(node.value.typeName)", at: node.position, task: task)
+            return nil
+        }
+        guard range.contains(value) else {
+            report("\(field) is \(Self.format(value)); it must be between \(Self.format(range.lowerBound)) and \(Self.format(range.upperBound)) seconds",
+                   at: node.position, task: task)
+            return nil
+        }
+        return .milliseconds(Int64((value * 1000).rounded()))
+    }
+
+    static func format(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+    }
+
+    mutating func manifest(_ root: JSONNode, path: String) -> AppManifest? {
+        guard let fields = object(root, what: "the manifest", required: ["Identity", "BackgroundTasks"], optional: []) else {
+            return nil
+        }
+        let identity = fields["Identity"].flatMap { parseIdentity($0) }
+        var tasks: [TaskDeclaration] = []
+        if let list = fields["BackgroundTasks"] {
+            if case .array(let entries) = list.value {
+                if entries.isEmpty { report("BackgroundTasks is empty; declare at least one task", at: list.position) }
+                var seen: [String: SourcePosition] = [:]
+                for entry in entries {
+                    guard let task = parseTask(entry) else { continue }
+                    if let first = seen[task.name] {
+                        report("duplicate task name (first declared at line \(first.line)); task names must be unique",
+                               at: task.position, task: task.name)
+                    } else {
+                        seen[task.name] = task.position
+                        tasks.append(task)
+                    }
+                }
+            } else {
+                report("BackgroundTasks must be an array of tasks, found \(list.value.typeName)", at: list.position)
+            }
+        }
+        guard let identity else { return nil }
+        return AppManifest(path: path, identity: identity, tasks: tasks)
+    }
+
+    mutating func parseIdentity(_ node: JSONNode) -> AppIdentity? {
+        guard let fields = object(node, what: "Identity", required: ["Name"], optional: ["Version"]) else { return nil }
+        let version = string(fields["Version"], field: "Identity.Version")
+        guard let name = string(fields["Name"], field: "Identity.Name") else { return nil }
+        guard Self.isValidName(name) else {
+            report("Identity.Name \"\(name)\" must be 1 to 255 letters, digits, '.', '_' or '-' (e.g. com.example.app)",
+                   at: fields["Name"]?.position)
+            return nil
+        }
+        return AppIdentity(name: name, version: version)
+    }
+
+    mutating func parseTask(_ node: JSONNode) -> TaskDeclaration? {
+        // Find the name first, so that every later message can name the task.
+        var taskName: String?
+        if case .object(let members) = node.value, let nameNode = members.first(where: { $0.key == "Name" })?.node,
+            case .string(let name) = nameNode.value
+        {
+            taskName = name
+        }
+        guard let fields = object(
+            node, what: "a task", required: ["Name", "TaskEntryPoint", "Triggers"],
+            optional: ["Library", "TimeLimitSeconds", "CancellationGraceSeconds", "Capabilities", "Description"],
+            task: taskName)
+        else { return nil }
+        let problemsBefore = problems.count
+        let name = string(fields["Name"], field: "Name")
+        if let name, !Self.isValidName(name) {
+            report("Name \"\(name)\" must be 1 to 255 letters, digits, '.', '_' or '-'", at: fields["Name"]?.position)
+        }
+        let entryPoint = string(fields["TaskEntryPoint"], field: "TaskEntryPoint", task: name)
+        if let entryPoint {
+            let parts = entryPoint.split(separator: ".", omittingEmptySubsequences: false)
+            if parts.count < 2 || parts.contains(where: { !Self.isIdentifier($0) }) {
+                report("TaskEntryPoint \"\(entryPoint)\" is not Module.Class (e.g. \"BackgroundTasks.SampleBackgroundTask\")",
+                       at: fields["TaskEntryPoint"]?.position, task: name)
+            }
+        }
+        var library = string(fields["Library"], field: "Library", task: name)
+        if let given = library, given.isEmpty {
+            report("Library is empty; name the library (\"BackgroundTasks\") or give a path (\"lib/libBackgroundTasks.so\")",
+                   at: fields["Library"]?.position, task: name)
+        }
+        if library == nil, let entryPoint { library = String(entryPoint.prefix { $0 != "." }) }
+        let triggers = fields["Triggers"].map { parseTriggers($0, task: name) } ?? []
+        let timeLimit = seconds(fields["TimeLimitSeconds"], field: "TimeLimitSeconds", task: name ?? "?",
+                                range: 0.001...Self.maxTimeLimitSeconds) ?? AppManifest.defaultTimeLimit
+        let grace = seconds(fields["CancellationGraceSeconds"], field: "CancellationGraceSeconds", task: name ?? "?",
+                            range: 0...Self.maxGraceSeconds) ?? AppManifest.defaultGracePeriod
+        let capabilities = fields["Capabilities"].map { parseCapabilities($0, task: name) } ?? []
+        _ = string(fields["Description"], field: "Description", task: name)
+        guard problems.count == problemsBefore, let name, let entryPoint, let library else { return nil }
+        return TaskDeclaration(
+            name: name, entryPoint: entryPoint, library: library, triggers: triggers, timeLimit: timeLimit,
+            cancellationGracePeriod: grace, capabilities: capabilities, position: node.position)
+    }
+
+    mutating func parseTriggers(_ node: JSONNode, task: String?) -> [TriggerDeclaration] {
+        guard case .array(let entries) = node.value else {
+            report("Triggers must be an array, found \(node.value.typeName)", at: node.position, task: task)
+            return []
+        }
+        if entries.isEmpty {
+            report("Triggers is empty; add one, e.g. { \"Type\": \"PushNotification\" }", at: node.position, task: task)
+        }
+        let types = ["PushNotification", "Application", "Time"]
+        return entries.compactMap { entry -> TriggerDeclaration? in
+            var type: String?
+            if case .object(let members) = entry.value, let typeNode = members.first(where: { $0.key == "Type" })?.node,
+                case .string(let value) = typeNode.value
+            {
+                type = value
+            }
+            let requiredFields = type == "Time" ? ["Type", "IntervalMinutes"] : ["Type"]
+            let optionalFields = type == "Time" ? ["OneShot"] : []
+            guard let fields = object(entry, what: "a trigger", required: requiredFields, optional: optionalFields, task: task),
+                let type = string(fields["Type"], field: "Trigger Type", task: task)
+            else { return nil }
+            switch type {
+            case "PushNotification": return .pushNotification
+            case "Application": return .application
+            case "Time":
+                guard let intervalNode = fields["IntervalMinutes"] else { return nil }
+                guard case .number(let minutes) = intervalNode.value, minutes == minutes.rounded(), minutes >= 1,
+                    minutes <= 525_600
+                else {
+                    report("IntervalMinutes must be a whole number of minutes from 1 to 525600", at: intervalNode.position, task: task)
+                    return nil
+                }
+                var oneShot = false
+                if let node = fields["OneShot"] {
+                    guard case .bool(let value) = node.value else {
+                        report("OneShot must be true or false, found \(node.value.typeName)", at: node.position, task: task)
+                        return nil
+                    }
+                    oneShot = value
+                }
+                return .time(intervalMinutes: Int(minutes), oneShot: oneShot)
+            default:
+                let hint = Self.closest(to: type, in: types).map { " (did you mean \"\($0)\"?)" } ?? ""
+                report("unknown trigger Type \"\(type)\"\(hint); known types: \(types.joined(separator: ", "))",
+                       at: fields["Type"]?.position, task: task)
+                return nil
+            }
+        }
+    }
+
+    mutating func parseCapabilities(_ node: JSONNode, task: String?) -> [Capability] {
+        guard case .array(let entries) = node.value else {
+            report("Capabilities must be an array of strings, found \(node.value.typeName)", at: node.position, task: task)
+            return []
+        }
+        let known = Capability.allCases.map(\.rawValue)
+        return entries.compactMap { entry in
+            guard let name = string(entry, field: "a capability", task: task) else { return nil }
+            guard let capability = Capability(rawValue: name) else {
+                report("unknown capability \"\(name)\"; known capabilities: \(known.joined(separator: ", "))",
+                       at: entry.position, task: task)
+                return nil
+            }
+            return capability
+        }
+    }
+
+    /// The known name closest to a misspelled one, if it is close enough to be a typo.
+    static func closest(to name: String, in candidates: [String]) -> String? {
+        let lowered = name.lowercased()
+        let scored = candidates.map { ($0, editDistance(lowered, $0.lowercased())) }
+        guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= max(2, name.count / 4) else { return nil }
+        return best.0
+    }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        guard !a.isEmpty else { return b.count }
+        guard !b.isEmpty else { return a.count }
+        var previous = Array(0...b.count)
+        for i in 1...a.count {
+            var row = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...b.count {
+                row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = row
+        }
+        return previous[b.count]
+    }
+}

@@ -1,0 +1,135 @@
+import CTaskHostABI
+import Foundation
+import TaskHostIPC
+
+/// What a plugin library is, as seen from a scanner process.
+public struct PluginInspection: Sendable, Equatable {
+    /// The library inspected.
+    public var libraryPath: String
+    /// The plugin ABI version it was built with.
+    public var abiVersion: UInt32
+    /// The SDK version it was built with.
+    public var sdkVersion: String
+    /// Its build signature (`sdk=…;abi=…;swift=…;target=…`).
+    public var buildSignature: String
+    /// One report per entry point asked about.
+    public var entryPoints: [EntryPointReport]
+}
+
+/// Why a library could not be inspected: it failed to load, was refused,
+/// crashed or hung while loading.
+public struct PluginInspectionError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The library.
+    public var libraryPath: String
+    /// What happened, as a sentence.
+    public var reason: String
+
+    public var description: String { reason }
+}
+
+/// Loads plugin libraries in a throwaway worker process ("scanner") and asks
+/// them about entry points, so that a library whose load-time code crashes
+/// or hangs cannot take the host down.
+public struct PluginInspector: Sendable {
+    /// The worker executable.
+    public var workerPath: String
+    /// How long a library may take to load and answer.
+    public var timeLimit: Duration
+
+    /// Creates an inspector.
+    public init(workerPath: String, timeLimit: Duration = .seconds(10)) {
+        self.workerPath = workerPath
+        self.timeLimit = timeLimit
+    }
+
+    /// Loads `libraryPath` and checks each of `entryPoints`.
+    public func inspect(libraryPath: String, entryPoints: [String]) -> Result<PluginInspection, PluginInspectionError> {
+        let events = InspectionEvents()
+        let report: SupervisionReport
+        do {
+            let process = try WorkerProcess.spawn(
+                executable: workerPath, environment: WorkerProcess.environment(instanceId: "inspect"))
+            let supervisor = InstanceSupervisor(
+                process: process, limits: SupervisionLimits(timeLimit: timeLimit, gracePeriod: .zero),
+                events: events, cancellation: nil)
+            report = supervisor.supervise(first: .check(libraryPath: libraryPath, entryPoints: entryPoints))
+        } catch {
+            return .failure(PluginInspectionError(libraryPath: libraryPath, reason: error.description))
+        }
+        if let check = report.check {
+            return .success(PluginInspection(
+                libraryPath: libraryPath, abiVersion: check.abiVersion, sdkVersion: check.sdkVersion,
+                buildSignature: check.buildSignature, entryPoints: check.reports))
+        }
+        let reason: String
+        switch report.outcome {
+        case .refused(let message): reason = message
+        case .crashed(let signal):
+            reason = "\(libraryPath) crashed the scanner while loading (signal \(signal), \(InstanceOutcome.signalName(signal)))"
+        case .timedOut: reason = "\(libraryPath) did not finish loading within \(timeLimit)"
+        default: reason = "\(libraryPath) could not be inspected: \(report.outcome)"
+        }
+        let detail = events.lines.last(where: { $0.stream == .stderr }).map { "; it printed: \($0.text)" } ?? ""
+        return .failure(PluginInspectionError(libraryPath: libraryPath, reason: reason + detail))
+    }
+}
+
+/// A scanner has no settings and its logs are kept only for error messages.
+private final class InspectionEvents: InstanceEvents {
+    var lines: [LogLine] = []
+    func log(_ line: LogLine) { if lines.count < 100 { lines.append(line) } }
+    func progress(_ value: UInt32) {}
+    func settings(_ request: SettingsRequest) -> (status: UInt32, data: [UInt8]) { (TH_HOST_UNAVAILABLE.rawValue, []) }
+}
+
+/// The checks of a manifest that need its libraries: each library is found
+/// and loaded in a scanner, and each entry point is checked in it.
+public struct ManifestChecker: Sendable {
+    /// Finds libraries.
+    public var resolver: LibraryResolver
+    /// Loads them.
+    public var inspector: PluginInspector
+
+    /// Creates a checker.
+    public init(resolver: LibraryResolver, inspector: PluginInspector) {
+        self.resolver = resolver
+        self.inspector = inspector
+    }
+
+    /// Every problem with `manifest`'s libraries and entry points (empty when it is usable),
+    /// and the inspection of each library that loaded.
+    public func check(_ manifest: AppManifest) -> (problems: [ManifestProblem], inspections: [PluginInspection]) {
+        var problems: [ManifestProblem] = []
+        var byLibrary: [String: [TaskDeclaration]] = [:]
+        var order: [String] = []
+        for task in manifest.tasks {
+            switch resolver.resolve(task.library, manifestDirectory: manifest.directory) {
+            case .success(let path):
+                if byLibrary[path] == nil { order.append(path) }
+                byLibrary[path, default: []].append(task)
+            case .failure(let notFound):
+                problems.append(ManifestProblem(position: task.position, task: task.name, message: notFound.description))
+            }
+        }
+        var inspections: [PluginInspection] = []
+        for path in order {
+            let tasks = byLibrary[path]!
+            let file = (path as NSString).lastPathComponent
+            switch inspector.inspect(libraryPath: path, entryPoints: tasks.map(\.entryPoint)) {
+            case .failure(let error):
+                for task in tasks {
+                    problems.append(ManifestProblem(
+                        position: task.position, task: task.name, message: "Library \(file): \(error.reason)"))
+                }
+            case .success(let inspection):
+                inspections.append(inspection)
+                for (task, report) in zip(tasks, inspection.entryPoints) where report.code != TH_CHECK_OK.rawValue {
+                    problems.append(ManifestProblem(
+                        position: task.position, task: task.name,
+                        message: "TaskEntryPoint \"\(task.entryPoint)\" in \(file) \(report.message)"))
+                }
+            }
+        }
+        return (problems.sorted { ($0.position?.line ?? 0) < ($1.position?.line ?? 0) }, inspections)
+    }
+}

@@ -1,0 +1,248 @@
+import BackgroundTaskKit
+import Foundation
+import GRDB
+
+/// The embedded store: one SQLite database in the state directory, in WAL mode
+/// with `synchronous=FULL` (an acknowledged write survives power loss),
+/// immediate write transactions (GRDB uses `BEGIN IMMEDIATE` for a pool's
+/// writes) and a busy timeout, so several taskhost
+/// processes (the daemon and the CLI) can share it.
+public final class SQLiteTaskStore: TaskStore {
+    /// The database file.
+    public let path: String
+    private let pool: DatabasePool
+
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    public init(path: String) throws(StoreError) {
+        self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw StoreError("cannot open the store at \(path): \(error)")
+        }
+    }
+
+    /// Opens the store in a state directory, creating the directory (mode 0700).
+    public convenience init(stateDirectory: StateDirectory) throws(StoreError) {
+        do {
+            try stateDirectory.create()
+        } catch {
+            throw StoreError("cannot create the state directory \(stateDirectory.path): \(error.localizedDescription)")
+        }
+        try self.init(path: stateDirectory.databasePath)
+    }
+
+    static let migrator: DatabaseMigrator = {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE setting (
+                    app TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    value BLOB NOT NULL,
+                    updated_at DOUBLE NOT NULL,
+                    PRIMARY KEY (app, key)
+                ) WITHOUT ROWID;
+                CREATE TABLE instance (
+                    id TEXT PRIMARY KEY,
+                    app TEXT NOT NULL,
+                    task TEXT NOT NULL,
+                    trigger_kind TEXT NOT NULL,
+                    trigger_id TEXT NOT NULL,
+                    attempt INTEGER NOT NULL,
+                    pid INTEGER,
+                    host_pid INTEGER NOT NULL,
+                    started_at DOUBLE NOT NULL,
+                    ended_at DOUBLE,
+                    outcome TEXT,
+                    outcome_detail TEXT,
+                    progress INTEGER NOT NULL DEFAULT 0
+                );
+                CREATE INDEX instance_by_start ON instance (started_at);
+                CREATE INDEX instance_by_task ON instance (task, started_at);
+                CREATE TABLE log_line (
+                    instance_id TEXT NOT NULL REFERENCES instance(id) ON DELETE CASCADE,
+                    seq INTEGER NOT NULL,
+                    stream TEXT NOT NULL,
+                    text TEXT NOT NULL,
+                    at DOUBLE NOT NULL,
+                    PRIMARY KEY (instance_id, seq)
+                ) WITHOUT ROWID;
+                """)
+        }
+        return migrator
+    }()
+
+    private func write<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try pool.write(body)
+        } catch {
+            throw StoreError("store: cannot \(what): \(error)")
+        }
+    }
+
+    private func read<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try pool.read(body)
+        } catch {
+            throw StoreError("store: cannot \(what): \(error)")
+        }
+    }
+
+    // MARK: Settings
+
+    private static func setting(from row: Row) throws -> StoredSetting {
+        let bytes: Data = row["value"]
+        return StoredSetting(
+            key: row["key"], value: try SettingValue(encoded: Array(bytes)),
+            updatedAt: Date(timeIntervalSince1970: row["updated_at"]))
+    }
+
+    public func setting(app: String, key: String) throws(StoreError) -> StoredSetting? {
+        try read("read setting \"\(key)\"") { db in
+            try Row.fetchOne(db, sql: "SELECT key, value, updated_at FROM setting WHERE app = ? AND key = ?",
+                             arguments: [app, key]).map(Self.setting(from:))
+        }
+    }
+
+    public func setSetting(app: String, key: String, value: SettingValue) throws(StoreError) {
+        try write("write setting \"\(key)\"") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO setting (app, key, value, updated_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (app, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+                    """,
+                arguments: [app, key, Data(value.encoded()), Date().timeIntervalSince1970])
+        }
+    }
+
+    public func deleteSetting(app: String, key: String) throws(StoreError) -> Bool {
+        try write("delete setting \"\(key)\"") { db in
+            try db.execute(sql: "DELETE FROM setting WHERE app = ? AND key = ?", arguments: [app, key])
+            return db.changesCount > 0
+        }
+    }
+
+    public func settings(app: String) throws(StoreError) -> [StoredSetting] {
+        try read("list settings") { db in
+            try Row.fetchAll(db, sql: "SELECT key, value, updated_at FROM setting WHERE app = ? ORDER BY key",
+                             arguments: [app]).map(Self.setting(from:))
+        }
+    }
+
+    public func apps() throws(StoreError) -> [String] {
+        try read("list apps") { db in
+            try String.fetchAll(db, sql: "SELECT app FROM setting UNION SELECT app FROM instance ORDER BY 1")
+        }
+    }
+
+    // MARK: History
+
+    public func insertInstance(_ record: InstanceRecord) throws(StoreError) {
+        try write("record instance \(record.id)") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO instance (id, app, task, trigger_kind, trigger_id, attempt, pid, host_pid, started_at,
+                                          ended_at, outcome, outcome_detail, progress)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    record.id, record.app, record.task, record.triggerKind.rawValue, record.triggerId, record.attempt,
+                    record.pid, record.hostPid, record.startedAt.timeIntervalSince1970,
+                    record.endedAt?.timeIntervalSince1970, record.outcome?.code, record.outcome?.detail,
+                    Int64(record.progress),
+                ])
+        }
+    }
+
+    public func updateInstancePid(id: String, pid: Int32) throws(StoreError) {
+        try write("record pid of instance \(id)") { db in
+            try db.execute(sql: "UPDATE instance SET pid = ? WHERE id = ?", arguments: [pid, id])
+        }
+    }
+
+    public func finishInstance(id: String, endedAt: Date, outcome: InstanceOutcome, progress: UInt32) throws(StoreError) {
+        try write("record the outcome of instance \(id)") { db in
+            try db.execute(
+                sql: "UPDATE instance SET ended_at = ?, outcome = ?, outcome_detail = ?, progress = ? WHERE id = ?",
+                arguments: [endedAt.timeIntervalSince1970, outcome.code, outcome.detail, Int64(progress), id])
+        }
+    }
+
+    private static func instance(from row: Row) -> InstanceRecord {
+        let ended: Double? = row["ended_at"]
+        let code: String? = row["outcome"]
+        let detail: String? = row["outcome_detail"]
+        let progress: Int64 = row["progress"]
+        return InstanceRecord(
+            id: row["id"], app: row["app"], task: row["task"],
+            triggerKind: TriggerKind(rawValue: row["trigger_kind"]) ?? .application,
+            triggerId: row["trigger_id"], attempt: row["attempt"], pid: row["pid"], hostPid: row["host_pid"],
+            startedAt: Date(timeIntervalSince1970: row["started_at"]),
+            endedAt: ended.map(Date.init(timeIntervalSince1970:)),
+            outcome: code.flatMap { InstanceOutcome(code: $0, detail: detail ?? "") },
+            progress: UInt32(clamping: progress))
+    }
+
+    public func instances(task: String?, limit: Int) throws(StoreError) -> [InstanceRecord] {
+        try read("list instances") { db in
+            if let task {
+                return try Row.fetchAll(
+                    db, sql: "SELECT * FROM instance WHERE task = ? ORDER BY started_at DESC, rowid DESC LIMIT ?",
+                    arguments: [task, limit]).map(Self.instance(from:))
+            }
+            return try Row.fetchAll(
+                db, sql: "SELECT * FROM instance ORDER BY started_at DESC, rowid DESC LIMIT ?", arguments: [limit]
+            ).map(Self.instance(from:))
+        }
+    }
+
+    public func instance(idPrefix: String) throws(StoreError) -> InstanceRecord? {
+        let matches = try read("find instance \(idPrefix)") { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM instance WHERE id = ? OR (length(?) >= 4 AND id LIKE ? || '%') LIMIT 3",
+                arguments: [idPrefix, idPrefix, idPrefix.lowercased()]
+            ).map(Self.instance(from:))
+        }
+        if let exact = matches.first(where: { $0.id == idPrefix }) { return exact }
+        guard matches.count <= 1 else {
+            throw StoreError("instance id \"\(idPrefix)\" is ambiguous; give more of it")
+        }
+        return matches.first
+    }
+
+    public func appendLog(instanceId: String, lines: [LogLine]) throws(StoreError) {
+        guard !lines.isEmpty else { return }
+        try write("append to the log of instance \(instanceId)") { db in
+            var seq = try Int.fetchOne(
+                db, sql: "SELECT COALESCE(MAX(seq), 0) FROM log_line WHERE instance_id = ?", arguments: [instanceId]) ?? 0
+            let statement = try db.makeStatement(
+                sql: "INSERT INTO log_line (instance_id, seq, stream, text, at) VALUES (?, ?, ?, ?, ?)")
+            for line in lines {
+                seq += 1
+                try statement.execute(arguments: [
+                    instanceId, seq, line.stream.rawValue, line.text, line.at.timeIntervalSince1970,
+                ])
+            }
+        }
+    }
+
+    public func log(instanceId: String) throws(StoreError) -> [LogLine] {
+        try read("read the log of instance \(instanceId)") { db in
+            try Row.fetchAll(
+                db, sql: "SELECT stream, text, at FROM log_line WHERE instance_id = ? ORDER BY seq",
+                arguments: [instanceId]
+            ).map { row in
+                LogLine(stream: LogStream(rawValue: row["stream"]) ?? .host, text: row["text"],
+                        at: Date(timeIntervalSince1970: row["at"]))
+            }
+        }
+    }
+}

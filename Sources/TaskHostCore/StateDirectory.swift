@@ -1,0 +1,37 @@
+import Foundation
+
+/// The directory that holds taskhost's state: the SQLite database and, later,
+/// the plugins directory. Chosen, in order, by `--state-dir`, the
+/// `TASKHOST_STATE_DIR` environment variable, `$XDG_STATE_HOME/taskhost`,
+/// and `~/.local/state/taskhost`.
+public struct StateDirectory: Sendable, Equatable {
+    /// The directory's path.
+    public var path: String
+
+    /// A state directory at `path`.
+    public init(path: String) { self.path = path }
+
+    /// The directory chosen by the rules above.
+    public static func resolve(
+        explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> StateDirectory {
+        if let explicit, !explicit.isEmpty { return StateDirectory(path: explicit) }
+        if let fromEnvironment = environment["TASKHOST_STATE_DIR"], !fromEnvironment.isEmpty {
+            return StateDirectory(path: fromEnvironment)
+        }
+        if let xdg = environment["XDG_STATE_HOME"], xdg.hasPrefix("/") {
+            return StateDirectory(path: xdg + "/taskhost")
+        }
+        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        return StateDirectory(path: home + "/.local/state/taskhost")
+    }
+
+    /// The SQLite database.
+    public var databasePath: String { path + "/taskhost.sqlite" }
+
+    /// Creates the directory (and its parents) readable by its owner only.
+    public func create() throws {
+        try FileManager.default.createDirectory(
+            atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    }
+}

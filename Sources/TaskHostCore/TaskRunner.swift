@@ -1,0 +1,163 @@
+import BackgroundTaskKit
+import CTaskHostABI
+import Foundation
+import Synchronization
+import TaskHostIPC
+
+/// Runs task instances in isolated worker processes and records them.
+///
+/// Each instance gets a fresh `taskhost-worker` process; the calling task
+/// waits while a dedicated thread supervises it. The store is only touched by
+/// the host: the worker asks, the host checks and writes.
+public final class TaskRunner: Sendable {
+    /// The store instances and settings are recorded in.
+    public let store: any TaskStore
+    /// The worker executable.
+    public let workerPath: String
+
+    /// Creates a runner.
+    public init(store: any TaskStore, workerPath: String) {
+        self.store = store
+        self.workerPath = workerPath
+    }
+
+    /// Runs one instance of `task` for `trigger` and returns its record once it is over.
+    ///
+    /// - Parameters:
+    ///   - libraryPath: the resolved library (see ``LibraryResolver``).
+    ///   - cancellation: cancels the instance from elsewhere (shutdown, Ctrl-C).
+    ///   - onLog: sees every log line as it arrives.
+    public func run(
+        app: AppManifest, task: TaskDeclaration, libraryPath: String, trigger: TriggerEvent,
+        instanceId: String = UUID().uuidString.lowercased(), cancellation: InstanceCancellation? = nil,
+        onLog: (@Sendable (LogLine) -> Void)? = nil
+    ) async throws(StoreError) -> InstanceRecord {
+        let result: Result<InstanceRecord, StoreError> = await withCheckedContinuation { continuation in
+            // A thread of its own: supervision blocks in poll(2), and the worker's
+            // parent-death signal is tied to the thread that spawned it.
+            let thread = Thread {
+                continuation.resume(returning: Result { () throws(StoreError) -> InstanceRecord in
+                    try self.runBlocking(
+                        app: app, task: task, libraryPath: libraryPath, trigger: trigger, instanceId: instanceId,
+                        cancellation: cancellation, onLog: onLog)
+                })
+            }
+            thread.name = "taskhost-supervisor"
+            thread.start()
+        }
+        return try result.get()
+    }
+
+    /// ``run(app:task:libraryPath:trigger:instanceId:cancellation:onLog:)`` on the calling thread.
+    public func runBlocking(
+        app: AppManifest, task: TaskDeclaration, libraryPath: String, trigger: TriggerEvent,
+        instanceId: String = UUID().uuidString.lowercased(), cancellation: InstanceCancellation? = nil,
+        onLog: (@Sendable (LogLine) -> Void)? = nil
+    ) throws(StoreError) -> InstanceRecord {
+        var record = InstanceRecord(
+            id: instanceId, app: app.identity.name, task: task.name, triggerKind: trigger.kind,
+            triggerId: trigger.triggerId, attempt: trigger.attempt, hostPid: getpid(), startedAt: Date())
+        try store.insertInstance(record)
+        let events = RunEvents(store: store, app: app.identity.name, instanceId: instanceId, onLog: onLog)
+
+        let report: SupervisionReport
+        do {
+            let process = try WorkerProcess.spawn(
+                executable: workerPath, environment: WorkerProcess.environment(instanceId: instanceId))
+            record.pid = process.pid
+            try? store.updateInstancePid(id: instanceId, pid: process.pid)
+            let supervisor = InstanceSupervisor(
+                process: process,
+                limits: SupervisionLimits(timeLimit: task.timeLimit, gracePeriod: task.cancellationGracePeriod),
+                events: events, cancellation: cancellation)
+            report = supervisor.supervise(first: .start(StartRequest(
+                libraryPath: libraryPath, entryPoint: task.entryPoint, taskName: task.name,
+                taskId: StableID.uuid(for: app.identity.name + "/" + task.name), instanceId: instanceId,
+                triggerId: trigger.triggerId, attempt: UInt32(clamping: trigger.attempt), triggerKind: trigger.abiKind,
+                payload: trigger.payload, channelId: trigger.channelId, headers: trigger.headers,
+                arguments: trigger.arguments)))
+        } catch {
+            events.log(LogLine(stream: .host, text: "host: \(error)"))
+            report = SupervisionReport(outcome: .refused(error.description))
+        }
+        events.flush()
+
+        var outcome = report.outcome
+        if case .refused(let message) = outcome, !message.contains(libraryPath) {
+            outcome = .refused("\(message) (library \(libraryPath))")
+        }
+        record.endedAt = Date()
+        record.outcome = outcome
+        record.progress = report.progress
+        try store.finishInstance(id: instanceId, endedAt: record.endedAt!, outcome: outcome, progress: report.progress)
+        if let error = events.storeError { throw error }
+        return record
+    }
+}
+
+/// The host side of one instance: settings through the store (validated
+/// again, since the plugin is not trusted), logs buffered into the store.
+final class RunEvents: InstanceEvents, @unchecked Sendable {
+    private let store: any TaskStore
+    private let app: String
+    private let instanceId: String
+    private let onLog: (@Sendable (LogLine) -> Void)?
+    private var pending: [LogLine] = []
+    private(set) var storeError: StoreError?
+
+    init(store: any TaskStore, app: String, instanceId: String, onLog: (@Sendable (LogLine) -> Void)?) {
+        self.store = store
+        self.app = app
+        self.instanceId = instanceId
+        self.onLog = onLog
+    }
+
+    func log(_ line: LogLine) {
+        onLog?(line)
+        pending.append(line)
+        if pending.count >= 256 { flush() }
+    }
+
+    func flush() {
+        guard !pending.isEmpty else { return }
+        do {
+            try store.appendLog(instanceId: instanceId, lines: pending)
+        } catch {
+            storeError = storeError ?? error
+        }
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    func progress(_ value: UInt32) {}
+
+    func settings(_ request: SettingsRequest) -> (status: UInt32, data: [UInt8]) {
+        do {
+            switch request {
+            case .get(let key):
+                guard let stored = try store.setting(app: app, key: key) else { return (TH_NOT_FOUND.rawValue, []) }
+                return (TH_OK.rawValue, stored.value.encoded())
+            case .set(let key, let bytes):
+                let value: SettingValue
+                do {
+                    try SettingValue.validate(name: key)
+                    value = try SettingValue(encoded: bytes)
+                    try value.validate(name: key)
+                } catch {
+                    log(LogLine(stream: .host, text: "host: refused setting \"\(key.prefix(80))\": \(error)"))
+                    return (TH_INVALID_ARGUMENT.rawValue, [])
+                }
+                try store.setSetting(app: app, key: key, value: value)
+                return (TH_OK.rawValue, [])
+            case .delete(let key):
+                return (try store.deleteSetting(app: app, key: key) ? TH_OK.rawValue : TH_NOT_FOUND.rawValue, [])
+            case .keys:
+                var names: [UInt8] = []
+                for setting in try store.settings(app: app) { names += Array(setting.key.utf8) + [0] }
+                return (TH_OK.rawValue, names)
+            }
+        } catch {
+            log(LogLine(stream: .host, text: "host: settings: \(error)"))
+            return (TH_HOST_UNAVAILABLE.rawValue, [])
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import BackgroundTaskKit
+import Foundation
+
+/// What went wrong with the store. Descriptions say what to do.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    /// What failed and why.
+    public var message: String
+
+    /// Creates an error.
+    public init(_ message: String) { self.message = message }
+
+    public var description: String { message }
+}
+
+/// The host's persistent state: app settings, and the history of instances
+/// with their logs. The host owns it; plugins never open it.
+///
+/// SQLite (``SQLiteTaskStore``) is the embedded default. The protocol is kept
+/// small so that a shared server backend can stand behind it too.
+public protocol TaskStore: Sendable {
+    // MARK: Settings, scoped by app
+    /// The setting `key` of `app`, or `nil`.
+    func setting(app: String, key: String) throws(StoreError) -> StoredSetting?
+    /// Writes a setting durably.
+    func setSetting(app: String, key: String, value: SettingValue) throws(StoreError)
+    /// Deletes a setting; returns whether it existed.
+    func deleteSetting(app: String, key: String) throws(StoreError) -> Bool
+    /// Every setting of `app`, sorted by name.
+    func settings(app: String) throws(StoreError) -> [StoredSetting]
+    /// The apps that have settings or history.
+    func apps() throws(StoreError) -> [String]
+
+    // MARK: History
+    /// Records that an instance started.
+    func insertInstance(_ record: InstanceRecord) throws(StoreError)
+    /// Records the worker's pid once it is known.
+    func updateInstancePid(id: String, pid: Int32) throws(StoreError)
+    /// Records how an instance ended, and its last progress.
+    func finishInstance(id: String, endedAt: Date, outcome: InstanceOutcome, progress: UInt32) throws(StoreError)
+    /// The most recent instances first, optionally of one task.
+    func instances(task: String?, limit: Int) throws(StoreError) -> [InstanceRecord]
+    /// The instance whose id is `id`, or starts with it (if unambiguous).
+    func instance(idPrefix: String) throws(StoreError) -> InstanceRecord?
+    /// Appends lines to an instance's log.
+    func appendLog(instanceId: String, lines: [LogLine]) throws(StoreError)
+    /// An instance's log, in order.
+    func log(instanceId: String) throws(StoreError) -> [LogLine]
+}

@@ -1,0 +1,169 @@
+import Foundation
+import _TaskHostCShims
+
+/// Why the host could not start or talk to a worker process.
+public struct WorkerSpawnError: Error, Sendable, CustomStringConvertible {
+    /// What failed and what to do.
+    public var message: String
+    public var description: String { message }
+}
+
+/// Finds the `taskhost-worker` executable: `TASKHOST_WORKER`, else next to
+/// the running `taskhost` executable.
+public enum WorkerExecutable {
+    /// The worker's name next to the host executable.
+    public static let name = "taskhost-worker"
+
+    /// The worker executable's path.
+    public static func locate(
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(WorkerSpawnError) -> String {
+        if let explicit = environment["TASKHOST_WORKER"], !explicit.isEmpty {
+            guard FileManager.default.isExecutableFile(atPath: explicit) else {
+                throw WorkerSpawnError(message: "TASKHOST_WORKER=\(explicit) is not an executable file")
+            }
+            return explicit
+        }
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? CommandLine.arguments[0]
+        let candidate = (executable as NSString).deletingLastPathComponent + "/" + name
+        guard FileManager.default.isExecutableFile(atPath: candidate) else {
+            throw WorkerSpawnError(message: "cannot find \(name) next to \(executable) (build it with `swift build`, or set TASKHOST_WORKER)")
+        }
+        return candidate
+    }
+}
+
+/// A running worker process and the host's ends of its descriptors.
+///
+/// Started with `posix_spawn` (never a bare `fork` from the multi-threaded
+/// host): descriptor 3 is the IPC socket, 1 and 2 are pipes the host reads,
+/// 0 is `/dev/null`, and nothing else is inherited. The worker leads its own
+/// process group, so killing the group also kills anything the plugin started.
+final class WorkerProcess {
+    /// The worker's process id (and process group id).
+    let pid: pid_t
+    /// The host's end of the IPC socket (blocking; sends time out).
+    let ipc: Int32
+    /// Read end of the worker's standard output (non-blocking).
+    let stdout: Int32
+    /// Read end of the worker's standard error (non-blocking).
+    let stderr: Int32
+    /// Readable when the worker exits; -1 where the kernel has no pidfd.
+    let exitDescriptor: Int32
+    private var reaped = false
+
+    /// How long a send to the worker may block before the worker counts as stuck.
+    static let sendTimeoutMilliseconds: Int32 = 2000
+
+    /// The environment a worker gets: nothing of the host's but the basics, so
+    /// that secrets in the host's environment do not reach plugin code.
+    static func environment(instanceId: String) -> [String] {
+        ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", "TASKHOST_INSTANCE_ID=\(instanceId)"]
+    }
+
+    private init(pid: pid_t, ipc: Int32, stdout: Int32, stderr: Int32) {
+        self.pid = pid
+        self.ipc = ipc
+        self.stdout = stdout
+        self.stderr = stderr
+        self.exitDescriptor = th_pidfd_open(pid)
+    }
+
+    static func spawn(executable: String, environment: [String]) throws(WorkerSpawnError) -> WorkerProcess {
+        var socketPair: [Int32] = [-1, -1]
+        var outPipe: [Int32] = [-1, -1]
+        var errPipe: [Int32] = [-1, -1]
+        func closeAll() { for fd in socketPair + outPipe + errPipe where fd >= 0 { close(fd) } }
+        guard th_socketpair_cloexec(&socketPair) == 0, th_pipe_cloexec(&outPipe) == 0, th_pipe_cloexec(&errPipe) == 0 else {
+            let reason = String(cString: strerror(errno))
+            closeAll()
+            throw WorkerSpawnError(message: "cannot create the worker's descriptors: \(reason)")
+        }
+
+        var actions = posix_spawn_file_actions_t()
+        var attributes = posix_spawnattr_t()
+        posix_spawn_file_actions_init(&actions)
+        posix_spawnattr_init(&attributes)
+        defer {
+            posix_spawn_file_actions_destroy(&actions)
+            posix_spawnattr_destroy(&attributes)
+        }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        posix_spawn_file_actions_adddup2(&actions, socketPair[1], 3)
+        th_spawn_file_actions_closefrom(&actions, 4)
+
+        var emptyMask = sigset_t()
+        sigemptyset(&emptyMask)
+        var defaultSignals = sigset_t()
+        sigemptyset(&defaultSignals)
+        for signal in [SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGUSR1, SIGUSR2] { sigaddset(&defaultSignals, signal) }
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(executable), nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
+        defer {
+            for pointer in argv + envp { free(pointer) }
+        }
+        let status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        close(socketPair[1])
+        close(outPipe[1])
+        close(errPipe[1])
+        guard status == 0 else {
+            close(socketPair[0])
+            close(outPipe[0])
+            close(errPipe[0])
+            throw WorkerSpawnError(message: "cannot start \(executable): \(String(cString: strerror(status)))")
+        }
+        _ = th_set_send_timeout(socketPair[0], sendTimeoutMilliseconds)
+        _ = th_set_nonblocking(outPipe[0], 1)
+        _ = th_set_nonblocking(errPipe[0], 1)
+        return WorkerProcess(pid: pid, ipc: socketPair[0], stdout: outPipe[0], stderr: errPipe[0])
+    }
+
+    /// Kills the worker and everything in its process group.
+    func killGroup() {
+        guard !reaped else { return }
+        kill(-pid, SIGKILL)
+        kill(pid, SIGKILL)
+    }
+
+    /// Reaps the worker if it has exited; returns its wait status. Before
+    /// reaping, kills what is left of its process group: while the worker is
+    /// an unreaped zombie its pid cannot name another process group.
+    func reapIfExited() -> Int32? {
+        guard !reaped else { return nil }
+        let exited = th_child_has_exited(pid)
+        guard exited != 0 else { return nil }
+        if exited == 1 { kill(-pid, SIGKILL) }
+        var status: Int32 = 0
+        let result = waitpid(pid, &status, WNOHANG)
+        if result == pid {
+            reaped = true
+            return status
+        }
+        if result < 0, errno == ECHILD {
+            reaped = true
+            return 0
+        }
+        return nil
+    }
+
+    /// Kills and reaps the worker (blocking), then closes every descriptor.
+    func dispose() {
+        if !reaped {
+            killGroup()
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            reaped = true
+        }
+        for fd in [ipc, stdout, stderr, exitDescriptor] where fd >= 0 { close(fd) }
+    }
+}

@@ -1,0 +1,111 @@
+import ArgumentParser
+import BackgroundTaskKit
+import Dispatch
+import Foundation
+import TaskHostCore
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Fire a task once, in an isolated worker process, and wait for its outcome.",
+        discussion: """
+            With --raw-content or --raw-file the task receives a RawNotification, as if a
+            raw push had arrived; without them it gets an application trigger (with
+            --arg values as ApplicationTriggerDetails). The task's log is shown as it
+            runs. Ctrl-C cancels the instance with reason Abort; it then has its grace
+            period to finish. Exits 0 when the instance completed, 1 otherwise.
+            """)
+
+    @Argument(help: "The task's Name in the manifest.")
+    var task: String
+
+    @Option(name: .customLong("raw-content"), help: ArgumentHelp("Raw notification content (UTF-8 text).", valueName: "text"))
+    var rawContent: String?
+
+    @Option(name: .customLong("raw-file"), help: ArgumentHelp("Raw notification content read from a file ('-' for standard input).", valueName: "path"))
+    var rawFile: String?
+
+    @Option(name: .customLong("arg"), help: ArgumentHelp("An application trigger argument (repeatable).", valueName: "key=value"))
+    var arguments: [String] = []
+
+    @Flag(name: .shortAndLong, help: "Do not show the task's log while it runs.")
+    var quiet = false
+
+    @OptionGroup var manifestOptions: ManifestOptions
+    @OptionGroup var stateOptions: StateOptions
+
+    func validate() throws {
+        if rawContent != nil, rawFile != nil {
+            throw ValidationError("give --raw-content or --raw-file, not both")
+        }
+        if (rawContent != nil || rawFile != nil), !arguments.isEmpty {
+            throw ValidationError("--arg goes with an application trigger; it cannot be combined with raw content")
+        }
+        for argument in arguments where !argument.contains("=") {
+            throw ValidationError("--arg \(argument): expected key=value")
+        }
+    }
+
+    func run() async throws {
+        let manifest = try manifestOptions.load()
+        guard let declaration = manifest.task(named: task) else {
+            let names = manifest.tasks.map(\.name).joined(separator: ", ")
+            throw CLIError("\(manifest.path): no task named \"\(task)\"; the manifest declares: \(names)")
+        }
+        let libraryPath: String
+        switch manifestOptions.resolver.resolve(declaration.library, manifestDirectory: manifest.directory) {
+        case .success(let path): libraryPath = path
+        case .failure(let notFound): throw CLIError("\(manifest.path): task \"\(task)\": \(notFound)")
+        }
+        let trigger = try makeTrigger()
+        let runner = TaskRunner(store: try stateOptions.openStore(), workerPath: try locateWorker())
+
+        let cancellation = InstanceCancellation()
+        signal(SIGINT, SIG_IGN)
+        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT)
+        interrupt.setEventHandler {
+            FileHandle.standardError.write(Data("taskhost: canceling the instance (Abort); Ctrl-C again to quit at once\n".utf8))
+            cancellation.cancel(.abort)
+            signal(SIGINT, SIG_DFL)
+        }
+        interrupt.resume()
+        defer { interrupt.cancel() }
+
+        let quiet = self.quiet
+        let record: InstanceRecord
+        do {
+            record = try await runner.run(
+                app: manifest, task: declaration, libraryPath: libraryPath, trigger: trigger,
+                cancellation: cancellation,
+                onLog: { line in
+                    guard !quiet || line.stream == .host else { return }
+                    let prefix = line.stream == .task ? "" : "[\(line.stream.rawValue)] "
+                    FileHandle.standardError.write(Data("  \(prefix)\(line.text)\n".utf8))
+                })
+        } catch {
+            throw CLIError(error.description)
+        }
+        let outcome = record.outcome ?? .protocolError("no outcome")
+        print("instance \(record.id) of \(record.task): \(outcome)")
+        print("  trigger \(record.triggerKind.rawValue) \(record.triggerId), duration \(Format.duration(record.duration)), worker pid \(record.pid.map(String.init) ?? "-"), host pid \(record.hostPid)")
+        if !outcome.isSuccess {
+            print("  log: taskhost logs \(Format.shortId(record.id))")
+            throw ExitCode(1)
+        }
+    }
+
+    func makeTrigger() throws -> TriggerEvent {
+        if let rawContent { return .rawNotification(Array(rawContent.utf8)) }
+        if let rawFile {
+            let data = rawFile == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: rawFile)
+            guard let data else { throw CLIError("cannot read --raw-file \(rawFile)") }
+            return .rawNotification(Array(data))
+        }
+        var values: [String: String] = [:]
+        for argument in arguments {
+            let parts = argument.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            values[String(parts[0])] = String(parts[1])
+        }
+        return .application(arguments: values)
+    }
+}

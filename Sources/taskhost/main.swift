@@ -1,4 +1,0 @@
-import TaskHostCore
-import ArgumentParser
-import Logging
-print("t")
