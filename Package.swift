@@ -16,6 +16,8 @@ let package = Package(
         .library(name: "BackgroundTasks", type: .dynamic, targets: ["BackgroundTasks"]),
         // Misbehaving tasks that the test suite loads (crash, hang, deferral, refusals).
         .library(name: "FaultyTasks", type: .dynamic, targets: ["FaultyTasks"]),
+        // A plugin whose build signature does not match the host's (tests).
+        .library(name: "MismatchedPlugin", type: .dynamic, targets: ["MismatchedPlugin"]),
         .executable(name: "taskhost", targets: ["taskhost"]),
         .executable(name: "taskhost-worker", targets: ["TaskHostWorker"]),
     ],
@@ -65,6 +67,9 @@ let package = Package(
         .target(
             name: "FaultyTasks", dependencies: ["BackgroundTaskKit"],
             path: "Tests/Fixtures/FaultyTasks", swiftSettings: strict),
+        .target(
+            name: "MismatchedPlugin", dependencies: ["CTaskHostABI"], path: "Tests/Fixtures/MismatchedPlugin",
+            publicHeadersPath: "."),
 
         .testTarget(name: "BackgroundTaskKitTests", dependencies: ["BackgroundTaskKit"], swiftSettings: strict),
         .testTarget(name: "TaskHostIPCTests", dependencies: ["TaskHostIPC"], swiftSettings: strict),

@@ -33,7 +33,7 @@ enum EntryPointProblem: Error, CustomStringConvertible {
     var problem: String {
         switch self {
         case .notFound:
-            "does not exist (is the class public, and is its module name right?)"
+            "does not exist as a class (is it a public class, and is its module name right?)"
         case .notAClass:
             "is not a class (declare it as `public final class`)"
         case .notConforming:

@@ -1,2 +1,0 @@
-import BackgroundTaskKit
-public let y = 1
