@@ -96,6 +96,14 @@ public final class SQLiteTaskStore: TaskStore {
         }
     }
 
+    /// The journal mode and `synchronous` level the store's connections use
+    /// (`wal` and 2, FULL), for `taskhost doctor` and tests.
+    public func durability() throws(StoreError) -> (journalMode: String, synchronous: Int) {
+        try read("read the durability settings") { db in
+            (try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "", try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
+        }
+    }
+
     // MARK: Settings
 
     private static func setting(from row: Row) throws -> StoredSetting {

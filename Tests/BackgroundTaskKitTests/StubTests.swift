@@ -1,3 +1,0 @@
-import Testing
-@testable import BackgroundTaskKit
-@Test func stub() { #expect(1 == 1) }

@@ -1,0 +1,168 @@
+import Testing
+@testable import TaskHostCore
+
+/// Every way a manifest is rejected, each with one message naming the file,
+/// the place, the task and the field.
+@Suite struct ManifestValidationTests {
+    let valid = """
+        {
+          "Identity": { "Name": "com.example.rawpush", "Version": "1.0.0" },
+          "BackgroundTasks": [
+            { "Name": "SampleBackgroundTask",
+              "TaskEntryPoint": "BackgroundTasks.SampleBackgroundTask",
+              "Library": "BackgroundTasks",
+              "Triggers": [ { "Type": "PushNotification" } ] }
+          ]
+        }
+        """
+
+    func problems(_ text: String) -> [String] {
+        do {
+            _ = try AppManifest.parse(Array(text.utf8), path: "manifest.json")
+            return []
+        } catch {
+            return error.description.split(separator: "\n").map(String.init)
+        }
+    }
+
+    @Test func acceptsTheSampleManifest() throws {
+        let manifest = try AppManifest.parse(Array(valid.utf8), path: "dir/manifest.json")
+        #expect(manifest.identity == AppIdentity(name: "com.example.rawpush", version: "1.0.0"))
+        #expect(manifest.directory == "dir")
+        let task = try #require(manifest.task(named: "SampleBackgroundTask"))
+        #expect(task.entryPoint == "BackgroundTasks.SampleBackgroundTask")
+        #expect(task.library == "BackgroundTasks")
+        #expect(task.triggers == [.pushNotification])
+        #expect(task.timeLimit == .seconds(30))
+        #expect(task.cancellationGracePeriod == .seconds(5))
+        #expect(task.position == SourcePosition(line: 4, column: 5))
+    }
+
+    @Test func theRepositoryManifestIsValid() throws {
+        let path = #filePath.replacingOccurrences(of: "Tests/TaskHostCoreTests/ManifestValidationTests.swift", with: "manifest.json")
+        let manifest = try AppManifest.load(path: path)
+        #expect(manifest.tasks.map(\.name) == ["SampleBackgroundTask"])
+    }
+
+    @Test func optionalFieldsAreRead() throws {
+        let manifest = try AppManifest.parse(Array("""
+            {"Identity": {"Name": "a"}, "BackgroundTasks": [
+              {"Name": "T", "TaskEntryPoint": "Mod.Outer.Inner", "TimeLimitSeconds": 2.5, "CancellationGraceSeconds": 0,
+               "Capabilities": ["internetClient"], "Description": "d",
+               "Triggers": [{"Type": "Time", "IntervalMinutes": 15, "OneShot": true}, {"Type": "Application"}]}]}
+            """.utf8), path: "m.json")
+        let task = manifest.tasks[0]
+        #expect(task.library == "Mod", "Library defaults to the entry point's module")
+        #expect(task.timeLimit == .milliseconds(2500))
+        #expect(task.cancellationGracePeriod == .zero)
+        #expect(task.capabilities == [.internetClient])
+        #expect(task.triggers == [.time(intervalMinutes: 15, oneShot: true), .application])
+    }
+
+    @Test func invalidJSONNamesLineAndColumn() {
+        let text = "{\n  \"Identity\": { \"Name\": \"a\" },\n  \"BackgroundTasks\": [1, 2,, 3]\n}"
+        #expect(problems(text) == ["manifest.json:3:28: invalid JSON: unexpected character ','; expected a value"])
+        #expect(problems("") == ["manifest.json:1:1: invalid JSON: unexpected end of file; expected a value"])
+        #expect(problems("{\"a\": \"unterminated") == ["manifest.json:1:20: invalid JSON: unexpected end of file inside a string"])
+        #expect(problems("{} x") == ["manifest.json:1:4: invalid JSON: unexpected text after the end of the document"])
+        #expect(problems("{\"a\": 1, \"a\": 2}") == ["manifest.json:1:10: invalid JSON: duplicate field \"a\""])
+    }
+
+    @Test func unknownFieldsAreRejectedWithASuggestion() {
+        let text = valid.replacingOccurrences(of: "\"TaskEntryPoint\"", with: "\"TaskEntrypoint\"")
+        #expect(problems(text) == [
+            "manifest.json:5:7: task \"SampleBackgroundTask\": unknown field \"TaskEntrypoint\" in a task (did you mean \"TaskEntryPoint\"?); known fields: Name, TaskEntryPoint, Triggers, Library, TimeLimitSeconds, CancellationGraceSeconds, Capabilities, Description",
+            "manifest.json:4:5: task \"SampleBackgroundTask\": missing required field \"TaskEntryPoint\" in a task",
+        ])
+        let topLevel = valid.replacingOccurrences(of: "\"Identity\"", with: "\"Identity\": {\"Name\": \"x\"}, \"Extra\": 1, \"Ignored\"")
+        #expect(problems(topLevel).contains { $0.contains("unknown field \"Extra\" in the manifest") })
+    }
+
+    @Test func missingFieldsAreRejected() {
+        #expect(problems("{\"Identity\": {\"Name\": \"a\"}}") == [
+            "manifest.json:1:1: missing required field \"BackgroundTasks\" in the manifest"
+        ])
+        let noTriggers = "{\"Identity\": {\"Name\": \"a\"}, \"BackgroundTasks\": [{\"Name\": \"T\", \"TaskEntryPoint\": \"M.C\"}]}"
+        #expect(problems(noTriggers) == [
+            "manifest.json:1:49: task \"T\": missing required field \"Triggers\" in a task"
+        ])
+        #expect(problems("{\"Identity\": {}, \"BackgroundTasks\": []}") == [
+            "manifest.json:1:14: missing required field \"Name\" in Identity",
+            "manifest.json:1:37: BackgroundTasks is empty; declare at least one task",
+        ])
+    }
+
+    @Test func duplicateTaskNamesAreRejected() {
+        let task = "{\"Name\": \"T\", \"TaskEntryPoint\": \"M.C\", \"Triggers\": [{\"Type\": \"Application\"}]}"
+        let text = "{\"Identity\": {\"Name\": \"a\"}, \"BackgroundTasks\": [\n\(task),\n\(task)]}"
+        #expect(problems(text) == [
+            "manifest.json:3:1: task \"T\": duplicate task name (first declared at line 2); task names must be unique"
+        ])
+    }
+
+    @Test(arguments: ["Foo", "Foo.", ".Foo", "Foo..Bar", "1Foo.Bar", "Foo.Bar-Baz", "Foo Bar.Baz", ""])
+    func entryPointMustBeModuleDotClass(_ entryPoint: String) {
+        let text = valid.replacingOccurrences(of: "BackgroundTasks.SampleBackgroundTask", with: entryPoint)
+        #expect(problems(text) == [
+            "manifest.json:5:25: task \"SampleBackgroundTask\": TaskEntryPoint \"\(entryPoint)\" is not Module.Class (e.g. \"BackgroundTasks.SampleBackgroundTask\")"
+        ])
+    }
+
+    @Test func fieldTypesAndRangesAreChecked() {
+        func task(_ fields: String) -> String {
+            "{\"Identity\": {\"Name\": \"a\"}, \"BackgroundTasks\": [{\"Name\": \"T\", \"TaskEntryPoint\": \"M.C\", \(fields)}]}"
+        }
+        #expect(problems(task("\"Triggers\": {}")).first?.hasSuffix("task \"T\": Triggers must be an array, found an object") == true)
+        #expect(problems(task("\"Triggers\": []")).first?.contains("Triggers is empty") == true)
+        #expect(problems(task("\"Triggers\": [{\"Type\": \"Push\"}]")).first?.contains(
+            "unknown trigger Type \"Push\"; known types: PushNotification, Application, Time") == true)
+        #expect(problems(task("\"Triggers\": [{\"Type\": \"Timer\"}]")).first?.contains("(did you mean \"Time\"?)") == true)
+        #expect(problems(task("\"Triggers\": [{\"Type\": \"Time\"}]")).first?.contains("missing required field \"IntervalMinutes\"") == true)
+        #expect(problems(task("\"Triggers\": [{\"Type\": \"Time\", \"IntervalMinutes\": 0.5}]")).first?.contains(
+            "IntervalMinutes must be a whole number of minutes") == true)
+        let base = "\"Triggers\": [{\"Type\": \"Application\"}]"
+        #expect(problems(task(base + ", \"TimeLimitSeconds\": 0")).first?.contains(
+            "TimeLimitSeconds is 0; it must be between 0.001 and 86400 seconds") == true)
+        #expect(problems(task(base + ", \"TimeLimitSeconds\": \"30\"")).first?.contains(
+            "TimeLimitSeconds must be a number of seconds, found a string") == true)
+        #expect(problems(task(base + ", \"CancellationGraceSeconds\": 301")).first?.contains(
+            "CancellationGraceSeconds is 301") == true)
+        #expect(problems(task(base + ", \"Capabilities\": [\"root\"]")).first?.contains(
+            "unknown capability \"root\"; known capabilities: internetClient") == true)
+        #expect(problems(task(base + ", \"Library\": \"\"")).first?.contains("Library is empty") == true)
+        #expect(problems(task(base + ", \"Library\": 7")).first?.contains("Library must be a string, found a number") == true)
+        #expect(problems("[]") == ["manifest.json:1:1: the manifest must be an object, found an array"])
+    }
+
+    @Test func everyProblemIsReportedAtOnce() {
+        let text = """
+            {"Identity": {"Name": "a"}, "BackgroundTasks": [
+              {"Name": "A", "TaskEntryPoint": "Bad", "Triggers": [{"Type": "Application"}]},
+              {"Name": "B", "TaskEntryPoint": "M.C", "Triggers": [], "Colour": "red"}
+            ]}
+            """
+        let found = problems(text)
+        #expect(found.count == 3)
+        #expect(found[0].hasPrefix("manifest.json:2:35: task \"A\": TaskEntryPoint \"Bad\""))
+        #expect(found[1].hasPrefix("manifest.json:3:58: task \"B\": unknown field \"Colour\""))
+        #expect(found[2].hasPrefix("manifest.json:3:54: task \"B\": Triggers is empty"))
+    }
+
+    @Test func aMissingFileSaysWhatToDo() {
+        #expect(throws: ManifestError.self) { try AppManifest.load(path: "/nonexistent/manifest.json") }
+        do {
+            _ = try AppManifest.load(path: "/nonexistent/manifest.json")
+        } catch {
+            #expect(error.description == "/nonexistent/manifest.json: no such file (pass --manifest PATH, or run from the app's directory)")
+        }
+    }
+
+    @Test func columnsCountCharactersNotBytes() {
+        #expect(problems("{\"é\": x}") == ["manifest.json:1:7: invalid JSON: unexpected character 'x'; expected a value"])
+    }
+
+    @Test func deepNestingIsRefusedNotCrashed() {
+        let text = String(repeating: "[", count: 10_000)
+        #expect(problems(text) == ["manifest.json:1:65: invalid JSON: nesting deeper than 64 levels"])
+    }
+}
