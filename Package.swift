@@ -23,7 +23,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
@@ -41,7 +40,6 @@ let package = Package(
             dependencies: [
                 "BackgroundTaskKit", "TaskHostIPC", "_TaskHostCShims",
                 .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         // The child side: loads one plugin, runs one instance, reports over IPC.
@@ -74,5 +72,7 @@ let package = Package(
         .testTarget(name: "BackgroundTaskKitTests", dependencies: ["BackgroundTaskKit"], swiftSettings: strict),
         .testTarget(name: "TaskHostIPCTests", dependencies: ["TaskHostIPC"], swiftSettings: strict),
         .testTarget(name: "TaskHostCoreTests", dependencies: ["TaskHostCore"], swiftSettings: strict),
+        // Runs the built `taskhost` executable.
+        .testTarget(name: "TaskhostCLITests", swiftSettings: strict),
     ]
 )

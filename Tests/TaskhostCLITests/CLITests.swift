@@ -1,0 +1,158 @@
+import Foundation
+import Testing
+
+/// The `taskhost` executable as a user runs it: exit statuses, what it
+/// prints, and the README's walk-through.
+@Suite struct CLITests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+    static let buildDirectory: String = {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+        let beside = (executable as NSString).deletingLastPathComponent
+        return FileManager.default.isExecutableFile(atPath: beside + "/taskhost") ? beside : repository + "/.build/debug"
+    }()
+
+    let stateDirectory = NSTemporaryDirectory() + "taskhost-cli-" + UUID().uuidString
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs taskhost in the repository (so ./manifest.json is the sample's).
+    func taskhost(_ arguments: [String], interruptAfter: Duration? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.buildDirectory + "/taskhost")
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: Self.repository)
+        var environment = ProcessInfo.processInfo.environment
+        environment["TASKHOST_STATE_DIR"] = stateDirectory
+        process.environment = environment
+        let outPath = stateDirectory + ".out-" + UUID().uuidString, errPath = outPath + ".err"
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        try process.run()
+        if let interruptAfter {
+            Thread.sleep(forTimeInterval: Double(interruptAfter.components.seconds) + Double(interruptAfter.components.attoseconds) / 1e18)
+            process.interrupt()
+        }
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus,
+            stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+    }
+
+    func writeManifest(_ text: String) throws -> String {
+        let path = stateDirectory + "-manifest-" + UUID().uuidString + ".json"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func faultyManifest(_ name: String, _ entryPoint: String, extra: String = "") throws -> String {
+        try writeManifest("""
+            {"Identity": {"Name": "com.example.faulty"}, "BackgroundTasks": [
+              {"Name": "\(name)", "TaskEntryPoint": "\(entryPoint)", "Library": "\(Self.buildDirectory)/libFaultyTasks.so",
+               "Triggers": [{"Type": "Application"}]\(extra)}]}
+            """)
+    }
+
+    @Test func theReadmeWalkThrough() throws {
+        let run = try taskhost(["run", "SampleBackgroundTask", "--raw-content", "hello"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("of SampleBackgroundTask: completed"))
+        #expect(run.stderr.contains("Background SampleBackgroundTask starting..."))
+
+        let get = try taskhost(["settings", "get", "SampleBackgroundTask"])
+        #expect(get.status == 0)
+        #expect(get.stdout == "hello\n")
+
+        let history = try taskhost(["history"])
+        #expect(history.status == 0)
+        let lines = history.stdout.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("INSTANCE  TASK") == true)
+        let row = try #require(lines.dropFirst().first).split(separator: " ", omittingEmptySubsequences: true)
+        #expect(row[1] == "SampleBackgroundTask")
+        #expect(row[2] == "push")
+        #expect(row[4] != row[5], "the worker pid differs from the host pid")
+        #expect(row.last == "completed")
+
+        let logs = try taskhost(["logs", String(row[0])])
+        #expect(logs.status == 0)
+        #expect(logs.stdout.contains("Background SampleBackgroundTask completed!"))
+    }
+
+    @Test func validateAcceptsTheSampleAndExplainsBrokenManifests() throws {
+        let ok = try taskhost(["validate"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdout.contains("manifest.json: OK (com.example.rawpush, 1 task)"))
+
+        let broken = try writeManifest("{\n  \"Identity\": { \"Name\": \"a\" },\n  \"BackgroundTasks\": [1, 2,, 3]\n}")
+        let invalid = try taskhost(["validate", "--manifest", broken])
+        #expect(invalid.status == 1)
+        #expect(invalid.stderr.contains("\(broken):3:28: invalid JSON: unexpected character ','; expected a value"))
+
+        let notFinal = try taskhost(["validate", "--manifest", try faultyManifest("NotFinal", "FaultyTasks.NotFinalTask")])
+        #expect(notFinal.status == 1)
+        #expect(notFinal.stderr.contains("task \"NotFinal\": TaskEntryPoint \"FaultyTasks.NotFinalTask\" in libFaultyTasks.so is not a final class"))
+    }
+
+    @Test func aFailedInstanceExitsNonZeroAndPointsAtItsLog() throws {
+        let result = try taskhost(["run", "Crash", "--manifest", try faultyManifest("Crash", "FaultyTasks.CrashingTask"), "--quiet"])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("of Crash: crashed (signal"))
+        #expect(result.stdout.contains("log: taskhost logs "))
+    }
+
+    @Test func ctrlCCancelsTheInstanceWithAbort() throws {
+        let manifest = try faultyManifest("Coop", "FaultyTasks.CooperativeTask")
+        let result = try taskhost(["run", "Coop", "--manifest", manifest], interruptAfter: .milliseconds(700))
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("of Coop: canceled (Abort)"))
+        #expect(result.stderr.contains("canceled: Abort"))
+    }
+
+    @Test func settingsCommandsReadAndWriteTypedValues() throws {
+        #expect(try taskhost(["settings", "set", "count", "41", "--type", "int"]).status == 0)
+        #expect(try taskhost(["settings", "get", "count", "--type"]).stdout == "int 41\n")
+        #expect(try taskhost(["settings", "set", "when", "2026-01-02T03:04:05Z", "--type", "date"]).status == 0)
+        let list = try taskhost(["settings", "list"])
+        #expect(list.stdout.contains("count  int"))
+        #expect(list.stdout.contains("2026-01-02T03:04:05Z"))
+        #expect(try taskhost(["settings", "delete", "count"]).status == 0)
+        let missing = try taskhost(["settings", "get", "count"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("no setting \"count\" in app com.example.rawpush"))
+        let bad = try taskhost(["settings", "set", "n", "abc", "--type", "int"])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("\"abc\" is not a valid int"))
+        let tooBig = try taskhost(["settings", "set", String(repeating: "k", count: 256), "v"])
+        #expect(tooBig.status == 1)
+        #expect(tooBig.stderr.contains("the limit is 255"))
+    }
+
+    @Test func mistakesGetClearMessages() throws {
+        let unknown = try taskhost(["run", "NoSuchTask"])
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.contains("no task named \"NoSuchTask\"; the manifest declares: SampleBackgroundTask"))
+        let both = try taskhost(["run", "SampleBackgroundTask", "--raw-content", "a", "--raw-file", "b"])
+        #expect(both.status != 0)
+        #expect(both.stderr.contains("give --raw-content or --raw-file, not both"))
+        let noInstance = try taskhost(["logs", "ffffffff"])
+        #expect(noInstance.status == 1)
+        #expect(noInstance.stderr.contains("no instance \"ffffffff\""))
+    }
+
+    @Test(arguments: [
+        [], ["validate"], ["run"], ["settings"], ["settings", "get"], ["settings", "set"], ["settings", "list"],
+        ["settings", "delete"], ["history"], ["logs"],
+    ])
+    func everyCommandHasHelp(_ command: [String]) throws {
+        let result = try taskhost(command + ["--help"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("USAGE: taskhost"))
+    }
+}
