@@ -24,6 +24,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // The C ABI between host and plugin: the only thing both sides share.
@@ -40,6 +44,19 @@ let package = Package(
             dependencies: [
                 "BackgroundTaskKit", "TaskHostIPC", "_TaskHostCShims",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        // The daemon: WNS-style push endpoint (Hummingbird), dispatcher and timers
+        // under swift-service-lifecycle.
+        .target(
+            name: "TaskHostServer",
+            dependencies: [
+                "TaskHostCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         // The child side: loads one plugin, runs one instance, reports over IPC.
@@ -52,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "taskhost",
             dependencies: [
-                "TaskHostCore",
+                "TaskHostCore", "TaskHostServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -72,6 +89,7 @@ let package = Package(
         .testTarget(name: "BackgroundTaskKitTests", dependencies: ["BackgroundTaskKit"], swiftSettings: strict),
         .testTarget(name: "TaskHostIPCTests", dependencies: ["TaskHostIPC"], swiftSettings: strict),
         .testTarget(name: "TaskHostCoreTests", dependencies: ["TaskHostCore"], swiftSettings: strict),
+        .testTarget(name: "TaskHostServerTests", dependencies: ["TaskHostServer"], swiftSettings: strict),
         // Runs the built `taskhost` executable.
         .testTarget(name: "TaskhostCLITests", swiftSettings: strict),
     ]

@@ -77,10 +77,11 @@ public final class SQLiteTaskStore: TaskStore {
                 ) WITHOUT ROWID;
                 """)
         }
+        registerQueueMigrations(&migrator)
         return migrator
     }()
 
-    private func write<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
+    func write<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
         do {
             return try pool.write(body)
         } catch {
@@ -88,7 +89,7 @@ public final class SQLiteTaskStore: TaskStore {
         }
     }
 
-    private func read<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
+    func read<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
         do {
             return try pool.read(body)
         } catch {

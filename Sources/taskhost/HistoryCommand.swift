@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import TaskHostCore
 
-struct HistoryCommand: ParsableCommand {
+struct HistoryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "history",
         abstract: "List task instances, newest first.",
@@ -10,25 +10,40 @@ struct HistoryCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Only instances of this task.", valueName: "name")) var task: String?
     @Option(name: .shortAndLong, help: "How many instances to show.") var limit: Int = 20
+    @Flag(name: .shortAndLong, help: "Keep running and print instances as they finish (Ctrl-C stops).") var follow = false
     @OptionGroup var stateOptions: StateOptions
 
-    func run() throws {
-        let records = try stateOptions.openStore().instances(task: task, limit: max(1, limit))
-        guard !records.isEmpty else {
+    static let header = ["INSTANCE", "TASK", "TRIGGER", "ATTEMPT", "PID", "HOST", "STARTED", "DURATION", "OUTCOME"]
+
+    static func row(_ record: InstanceRecord) -> [String] {
+        [
+            Format.shortId(record.id), record.task, record.triggerKind.rawValue, String(record.attempt),
+            record.pid.map(String.init) ?? "-", String(record.hostPid), Format.timestamp(record.startedAt),
+            Format.duration(record.duration), record.outcome.map { outcome in
+                outcome.detail.isEmpty ? outcome.code : "\(outcome.code): \(outcome.detail.prefix(60))"
+            } ?? "running",
+        ]
+    }
+
+    func run() async throws {
+        let store = try stateOptions.openStore()
+        let records = try store.instances(task: task, limit: max(1, limit))
+        if records.isEmpty, !follow {
             print("no instances yet")
             return
         }
-        print(Format.table(
-            ["INSTANCE", "TASK", "TRIGGER", "ATTEMPT", "PID", "HOST", "STARTED", "DURATION", "OUTCOME"],
-            records.map { record in
-                [
-                    Format.shortId(record.id), record.task, record.triggerKind.rawValue, String(record.attempt),
-                    record.pid.map(String.init) ?? "-", String(record.hostPid), Format.timestamp(record.startedAt),
-                    Format.duration(record.duration), record.outcome.map { outcome in
-                        outcome.detail.isEmpty ? outcome.code : "\(outcome.code): \(outcome.detail.prefix(60))"
-                    } ?? "running",
-                ]
-            }))
+        print(Format.table(Self.header, records.map(Self.row)))
+        guard follow else { return }
+        var seen = Set(records.filter { $0.outcome != nil }.map(\.id))
+        while !Task.isCancelled {
+            try await Task.sleep(for: .milliseconds(500))
+            let finished = try store.instances(task: task, limit: 200).filter { $0.outcome != nil && !seen.contains($0.id) }
+            for record in finished.reversed() {
+                seen.insert(record.id)
+                print(Self.row(record).joined(separator: "  "))
+            }
+            fflush(nil)
+        }
     }
 }
 

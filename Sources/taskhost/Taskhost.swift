@@ -15,6 +15,8 @@ struct Taskhost: AsyncParsableCommand {
             """,
         version: "taskhost \(BuildInfo.sdkVersion) (\(BuildInfo.signature))",
         subcommands: [
-            ValidateCommand.self, RunCommand.self, SettingsCommand.self, HistoryCommand.self, LogsCommand.self,
+            ServeCommand.self, ValidateCommand.self, RunCommand.self, TriggerCommand.self, PushCommand.self,
+            ChannelsCommand.self, CredentialsCommand.self, QueueCommand.self, RetryCommand.self,
+            SettingsCommand.self, HistoryCommand.self, LogsCommand.self,
         ])
 }

@@ -1,0 +1,204 @@
+import BackgroundTaskKit
+import Foundation
+import Logging
+import Synchronization
+
+/// How many instances run at once.
+public struct ConcurrencyLimits: Sendable, Equatable {
+    /// Instances across all tasks (default: the number of cores).
+    public var global: Int
+    /// Instances of any one task (default: no limit beyond `global`).
+    public var perTask: Int
+
+    /// Creates limits.
+    public init(global: Int = ProcessInfo.processInfo.activeProcessorCount, perTask: Int? = nil) {
+        self.global = max(1, global)
+        self.perTask = max(1, perTask ?? self.global)
+    }
+}
+
+/// Takes triggers from the durable queue and runs their tasks, each instance
+/// in its own worker process, within the concurrency limits. A run that does
+/// not complete is retried with backoff, then dead-lettered; a trigger
+/// claimed by a host that died is run again (at-least-once).
+public final class Dispatcher: Sendable {
+    public typealias Store = any TaskStore & TriggerQueueStore
+
+    private struct Running {
+        var app: String
+        var task: String
+        var cancellation: InstanceCancellation
+    }
+
+    private struct State {
+        var running: [String: Running] = [:]
+        var stopping = false
+    }
+
+    public let store: Store
+    public let runner: TaskRunner
+    public let registry: TaskRegistry
+    public let limits: ConcurrencyLimits
+    public let retryPolicy: RetryPolicy
+    /// This host's id in the queue's `owner` column.
+    public let owner: String
+    private let pollInterval: Duration
+    private let logger: Logger
+    private let wakeSignal = WakeSignal()
+    private let state = Mutex(State())
+
+    /// Creates a dispatcher.
+    public init(
+        store: Store, runner: TaskRunner, registry: TaskRegistry, limits: ConcurrencyLimits = ConcurrencyLimits(),
+        retryPolicy: RetryPolicy = RetryPolicy(), pollInterval: Duration = .milliseconds(250),
+        logger: Logger = Logger(label: "taskhost.dispatcher")
+    ) {
+        self.store = store
+        self.runner = runner
+        self.registry = registry
+        self.limits = limits
+        self.retryPolicy = retryPolicy
+        self.pollInterval = pollInterval
+        self.logger = logger
+        self.owner = "\(ProcessInfo.processInfo.hostName)/\(getpid())/\(RandomToken.hex(bytes: 4))"
+    }
+
+    /// Looks at the queue now rather than at the next poll (new triggers arrived).
+    public func wake() { wakeSignal.signal() }
+
+    /// How many instances are running.
+    public var runningCount: Int { state.withLock { $0.running.count } }
+
+    /// Whether `task` of `app` can start an instance now.
+    public func hasCapacity(app: String, task: String) -> Bool {
+        state.withLock { state in
+            !state.stopping && state.running.count < limits.global
+                && state.running.values.count { $0.app == app && $0.task == task } < limits.perTask
+        }
+    }
+
+    /// Stops claiming, cancels running instances with `Terminating`, and makes
+    /// ``run()`` return once they have ended (each within its grace period).
+    /// Their triggers go back to the queue.
+    public func shutdown() {
+        let running = state.withLock { state -> [Running] in
+            state.stopping = true
+            return Array(state.running.values)
+        }
+        for instance in running { instance.cancellation.cancel(.terminating) }
+        wakeSignal.signal()
+    }
+
+    /// Runs until ``shutdown()`` (or cancellation of the calling task).
+    public func run() async {
+        do {
+            let recovered = try store.recoverAbandoned(owner: owner, now: Date())
+            if recovered > 0 {
+                logger.notice("requeued triggers left running by a host that stopped", metadata: ["count": "\(recovered)"])
+            }
+        } catch {
+            logger.error("cannot recover abandoned triggers", metadata: ["error": "\(error)"])
+        }
+        await withTaskGroup(of: Void.self) { group in
+            while !state.withLock({ $0.stopping }) {
+                if Task.isCancelled {
+                    shutdown()
+                    break
+                }
+                for trigger in claim() {
+                    group.addTask { await self.execute(trigger) }
+                }
+                await wakeSignal.wait(timeout: pollInterval)
+            }
+            await group.waitForAll()
+        }
+        logger.info("dispatcher stopped")
+    }
+
+    private func claim() -> [QueuedTrigger] {
+        let (free, counts) = state.withLock { state -> (Int, [String: Int]) in
+            var counts: [String: Int] = [:]
+            for running in state.running.values { counts[running.app + "/" + running.task, default: 0] += 1 }
+            return (limits.global - state.running.count, counts)
+        }
+        guard free > 0 else { return [] }
+        var taken = counts
+        let claimed: [QueuedTrigger]
+        do {
+            claimed = try store.claim(limit: free, owner: owner, now: Date()) { app, task in
+                let key = app + "/" + task
+                guard taken[key, default: 0] < limits.perTask else { return false }
+                taken[key, default: 0] += 1
+                return true
+            }
+        } catch {
+            logger.error("cannot claim triggers", metadata: ["error": "\(error)"])
+            return []
+        }
+        return state.withLock { state in
+            for trigger in claimed {
+                state.running[trigger.id] = Running(app: trigger.app, task: trigger.task, cancellation: InstanceCancellation())
+            }
+            return claimed
+        }
+    }
+
+    private func execute(_ trigger: QueuedTrigger) async {
+        defer {
+            _ = state.withLock { $0.running.removeValue(forKey: trigger.id) }
+            wakeSignal.signal()
+        }
+        let metadata: Logger.Metadata = ["trigger": "\(trigger.id)", "task": "\(trigger.task)", "attempt": "\(trigger.attempts)"]
+        guard let registered = registry.lookup(app: trigger.app, task: trigger.task) else {
+            record { try store.markDead(id: trigger.id, instanceId: nil, error: "task \"\(trigger.task)\" of \(trigger.app) is not registered with this host") }
+            logger.warning("dead-lettered a trigger for an unknown task", metadata: metadata)
+            return
+        }
+        let (cancellation, stopping) = state.withLock { ($0.running[trigger.id]!.cancellation, $0.stopping) }
+        if stopping { cancellation.cancel(.terminating) }
+
+        let record: InstanceRecord
+        do {
+            record = try await runner.run(
+                app: registered.app, task: registered.task, libraryPath: registered.libraryPath, trigger: trigger.event,
+                cancellation: cancellation)
+        } catch {
+            logger.error("cannot record an instance; the trigger goes back to the queue", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            self.record { try store.release(id: trigger.id, instanceId: nil, note: "store error: \(error)") }
+            return
+        }
+        let outcome = record.outcome ?? .protocolError("no outcome")
+        var logMetadata = metadata
+        logMetadata["instance"] = "\(record.id)"
+        logMetadata["outcome"] = "\(outcome.code)"
+        switch outcome {
+        case .completed:
+            self.record { try store.markDone(id: trigger.id, instanceId: record.id) }
+            logger.info("instance completed", metadata: logMetadata)
+        case .canceled(.terminating), .killed(.terminating):
+            self.record { try store.release(id: trigger.id, instanceId: record.id, note: "host shut down during the run") }
+            logger.notice("instance stopped by shutdown; the trigger stays queued", metadata: logMetadata)
+        case .refused(let message):
+            self.record { try store.markDead(id: trigger.id, instanceId: record.id, error: "refused: \(message)") }
+            logger.error("instance refused; dead-lettered", metadata: logMetadata)
+        default:
+            if trigger.attempts >= retryPolicy.maxAttempts {
+                self.record { try store.markDead(id: trigger.id, instanceId: record.id, error: outcome.description) }
+                logger.error("instance did not complete; no attempt left, dead-lettered", metadata: logMetadata)
+            } else {
+                let delay = retryPolicy.delay(afterAttempts: trigger.attempts)
+                let at = Date().addingTimeInterval(Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
+                self.record { try store.markRetrying(id: trigger.id, instanceId: record.id, error: outcome.description, availableAt: at) }
+                logger.warning("instance did not complete; retrying", metadata: logMetadata.merging(["retryIn": "\(delay)"]) { $1 })
+            }
+        }
+    }
+
+    private func record(_ change: () throws -> Void) {
+        do {
+            try change()
+        } catch {
+            logger.error("cannot update the queue", metadata: ["error": "\(error)"])
+        }
+    }
+}

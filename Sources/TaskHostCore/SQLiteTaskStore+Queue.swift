@@ -1,0 +1,343 @@
+import Foundation
+import GRDB
+import TaskHostIPC
+
+extension SQLiteTaskStore {
+    static func registerQueueMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v2-queue") { db in
+            try db.execute(sql: """
+                CREATE TABLE trigger (
+                    id TEXT PRIMARY KEY,
+                    app TEXT NOT NULL,
+                    task TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    payload BLOB NOT NULL,
+                    channel_id TEXT NOT NULL,
+                    headers BLOB NOT NULL,
+                    arguments BLOB NOT NULL,
+                    state TEXT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    created_at DOUBLE NOT NULL,
+                    available_at DOUBLE NOT NULL,
+                    expires_at DOUBLE,
+                    owner TEXT,
+                    last_error TEXT,
+                    last_instance_id TEXT,
+                    updated_at DOUBLE NOT NULL
+                );
+                CREATE INDEX trigger_runnable ON trigger (state, available_at);
+                CREATE INDEX trigger_by_task ON trigger (app, task, state);
+                CREATE TABLE channel (
+                    id TEXT PRIMARY KEY,
+                    app TEXT NOT NULL,
+                    task TEXT NOT NULL,
+                    created_at DOUBLE NOT NULL,
+                    expires_at DOUBLE NOT NULL,
+                    revoked_at DOUBLE
+                );
+                CREATE TABLE credential (
+                    id TEXT PRIMARY KEY,
+                    app TEXT NOT NULL,
+                    label TEXT NOT NULL,
+                    secret_hash BLOB NOT NULL,
+                    created_at DOUBLE NOT NULL,
+                    revoked_at DOUBLE
+                );
+                CREATE TABLE timer (
+                    app TEXT NOT NULL,
+                    task TEXT NOT NULL,
+                    anchor DOUBLE NOT NULL,
+                    PRIMARY KEY (app, task)
+                ) WITHOUT ROWID;
+                """)
+        }
+    }
+}
+
+private func encodePairs(_ pairs: [String: String]) -> Data {
+    var writer = ByteWriter()
+    writer.pairs(pairs)
+    return Data(writer.bytes)
+}
+
+private func decodePairs(_ data: Data?) -> [String: String] {
+    guard let data else { return [:] }
+    var reader = ByteReader(Array(data))
+    return (try? reader.pairs("pairs")) ?? [:]
+}
+
+extension SQLiteTaskStore: TriggerQueueStore {
+    private static func trigger(from row: Row) -> QueuedTrigger {
+        let payload: Data = row["payload"]
+        let expires: Double? = row["expires_at"]
+        let event = TriggerEvent(
+            kind: TriggerKind(rawValue: row["kind"]) ?? .application, triggerId: row["id"], attempt: row["attempts"],
+            payload: Array(payload), channelId: row["channel_id"], headers: decodePairs(row["headers"]),
+            arguments: decodePairs(row["arguments"]))
+        return QueuedTrigger(
+            id: row["id"], app: row["app"], task: row["task"], event: event,
+            state: TriggerState(rawValue: row["state"]) ?? .pending, attempts: row["attempts"],
+            createdAt: Date(timeIntervalSince1970: row["created_at"]),
+            availableAt: Date(timeIntervalSince1970: row["available_at"]),
+            expiresAt: expires.map(Date.init(timeIntervalSince1970:)), lastError: row["last_error"],
+            lastInstanceId: row["last_instance_id"])
+    }
+
+    public func enqueue(_ triggers: [NewTrigger]) throws(StoreError) {
+        guard !triggers.isEmpty else { return }
+        try write("enqueue \(triggers.count) trigger(s)") { db in
+            let statement = try db.makeStatement(sql: """
+                INSERT OR IGNORE INTO trigger (id, app, task, kind, payload, channel_id, headers, arguments, state,
+                    attempts, created_at, available_at, expires_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)
+                """)
+            let now = Date().timeIntervalSince1970
+            for trigger in triggers {
+                try statement.execute(arguments: [
+                    trigger.id, trigger.app, trigger.task, trigger.event.kind.rawValue, Data(trigger.event.payload),
+                    trigger.event.channelId, encodePairs(trigger.event.headers), encodePairs(trigger.event.arguments),
+                    now, trigger.availableAt.timeIntervalSince1970, trigger.expiresAt?.timeIntervalSince1970, now,
+                ])
+            }
+        }
+    }
+
+    public func claim(limit: Int, owner: String, now: Date, accept: (String, String) -> Bool) throws(StoreError)
+        -> [QueuedTrigger]
+    {
+        guard limit > 0 else { return [] }
+        return try write("claim triggers") { db in
+            let time = now.timeIntervalSince1970
+            try db.execute(
+                sql: """
+                    UPDATE trigger SET state = 'expired', updated_at = ?, last_error = 'time to live ran out before it could run'
+                    WHERE state IN ('pending', 'retrying') AND expires_at IS NOT NULL AND expires_at <= ?
+                    """,
+                arguments: [time, time])
+            let candidates = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM trigger WHERE state IN ('pending', 'retrying') AND available_at <= ?
+                    ORDER BY available_at, created_at LIMIT ?
+                    """,
+                arguments: [time, max(limit * 4, 64)]
+            ).map(Self.trigger(from:))
+            var claimed: [QueuedTrigger] = []
+            for var trigger in candidates where claimed.count < limit && accept(trigger.app, trigger.task) {
+                try db.execute(
+                    sql: "UPDATE trigger SET state = 'running', attempts = attempts + 1, owner = ?, updated_at = ? WHERE id = ?",
+                    arguments: [owner, time, trigger.id])
+                trigger.state = .running
+                trigger.attempts += 1
+                trigger.event.attempt = trigger.attempts
+                claimed.append(trigger)
+            }
+            return claimed
+        }
+    }
+
+    private func transition(_ what: String, _ sql: String, _ arguments: StatementArguments) throws(StoreError) {
+        try write(what) { db in try db.execute(sql: sql, arguments: arguments) }
+    }
+
+    public func markDone(id: String, instanceId: String) throws(StoreError) {
+        try transition(
+            "mark trigger \(id) done",
+            "UPDATE trigger SET state = 'done', owner = NULL, last_instance_id = ?, last_error = NULL, updated_at = ? WHERE id = ?",
+            [instanceId, Date().timeIntervalSince1970, id])
+    }
+
+    public func markRetrying(id: String, instanceId: String?, error: String, availableAt: Date) throws(StoreError) {
+        try transition(
+            "reschedule trigger \(id)",
+            """
+            UPDATE trigger SET state = 'retrying', owner = NULL, last_instance_id = COALESCE(?, last_instance_id),
+                last_error = ?, available_at = ?, updated_at = ? WHERE id = ?
+            """,
+            [instanceId, error, availableAt.timeIntervalSince1970, Date().timeIntervalSince1970, id])
+    }
+
+    public func markDead(id: String, instanceId: String?, error: String) throws(StoreError) {
+        try transition(
+            "dead-letter trigger \(id)",
+            """
+            UPDATE trigger SET state = 'dead', owner = NULL, last_instance_id = COALESCE(?, last_instance_id),
+                last_error = ?, updated_at = ? WHERE id = ?
+            """,
+            [instanceId, error, Date().timeIntervalSince1970, id])
+    }
+
+    public func release(id: String, instanceId: String?, note: String) throws(StoreError) {
+        try transition(
+            "release trigger \(id)",
+            """
+            UPDATE trigger SET state = 'pending', owner = NULL, attempts = MAX(attempts - 1, 0),
+                last_instance_id = COALESCE(?, last_instance_id), last_error = ?, updated_at = ? WHERE id = ?
+            """,
+            [instanceId, note, Date().timeIntervalSince1970, id])
+    }
+
+    public func recoverAbandoned(owner: String, now: Date) throws(StoreError) -> Int {
+        try write("recover abandoned triggers") { db in
+            try db.execute(
+                sql: """
+                    UPDATE trigger SET state = 'retrying', owner = NULL, available_at = ?, updated_at = ?,
+                        last_error = 'the host running it stopped before it finished'
+                    WHERE state = 'running' AND (owner IS NULL OR owner != ?)
+                    """,
+                arguments: [now.timeIntervalSince1970, now.timeIntervalSince1970, owner])
+            return db.changesCount
+        }
+    }
+
+    public func queueCounts() throws(StoreError) -> [TriggerState: Int] {
+        try read("count triggers") { db in
+            var counts: [TriggerState: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM trigger GROUP BY state") {
+                if let state = TriggerState(rawValue: row["state"]) { counts[state] = row["n"] }
+            }
+            return counts
+        }
+    }
+
+    public func queuedTriggers(states: [TriggerState], limit: Int) throws(StoreError) -> [QueuedTrigger] {
+        try read("list triggers") { db in
+            let marks = states.map { _ in "?" }.joined(separator: ", ")
+            return try Row.fetchAll(
+                db, sql: "SELECT * FROM trigger WHERE state IN (\(marks)) ORDER BY created_at LIMIT ?",
+                arguments: StatementArguments(states.map(\.rawValue) + [String(limit)])
+            ).map(Self.trigger(from:))
+        }
+    }
+
+    public func queuedTrigger(idPrefix: String) throws(StoreError) -> QueuedTrigger? {
+        let matches = try read("find trigger \(idPrefix)") { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM trigger WHERE id = ? OR (length(?) >= 4 AND id LIKE ? || '%') LIMIT 3",
+                arguments: [idPrefix, idPrefix, idPrefix]
+            ).map(Self.trigger(from:))
+        }
+        if let exact = matches.first(where: { $0.id == idPrefix }) { return exact }
+        guard matches.count <= 1 else { throw StoreError("trigger id \"\(idPrefix)\" is ambiguous; give more of it") }
+        return matches.first
+    }
+
+    public func requeue(id: String) throws(StoreError) -> Bool {
+        try write("requeue trigger \(id)") { db in
+            let now = Date().timeIntervalSince1970
+            try db.execute(
+                sql: """
+                    UPDATE trigger SET state = 'pending', attempts = 0, available_at = ?, expires_at = NULL,
+                        updated_at = ? WHERE id = ? AND state IN ('dead', 'expired')
+                    """,
+                arguments: [now, now, id])
+            return db.changesCount > 0
+        }
+    }
+
+    public func backlog(app: String, task: String) throws(StoreError) -> Int {
+        try read("count the backlog of \(task)") { db in
+            try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM trigger WHERE app = ? AND task = ? AND state IN ('pending', 'retrying', 'running')",
+                arguments: [app, task]) ?? 0
+        }
+    }
+}
+
+extension SQLiteTaskStore: ChannelStore {
+    private static func channel(from row: Row) -> PushChannel {
+        let revoked: Double? = row["revoked_at"]
+        return PushChannel(
+            id: row["id"], app: row["app"], task: row["task"], createdAt: Date(timeIntervalSince1970: row["created_at"]),
+            expiresAt: Date(timeIntervalSince1970: row["expires_at"]), revokedAt: revoked.map(Date.init(timeIntervalSince1970:)))
+    }
+
+    public func insertChannel(_ channel: PushChannel) throws(StoreError) {
+        try transition(
+            "create a channel",
+            "INSERT INTO channel (id, app, task, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [channel.id, channel.app, channel.task, channel.createdAt.timeIntervalSince1970,
+             channel.expiresAt.timeIntervalSince1970, channel.revokedAt?.timeIntervalSince1970])
+    }
+
+    public func channel(id: String) throws(StoreError) -> PushChannel? {
+        try read("read a channel") { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM channel WHERE id = ?", arguments: [id]).map(Self.channel(from:))
+        }
+    }
+
+    public func channels(app: String?) throws(StoreError) -> [PushChannel] {
+        try read("list channels") { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM channel WHERE ? IS NULL OR app = ? ORDER BY created_at", arguments: [app, app]
+            ).map(Self.channel(from:))
+        }
+    }
+
+    public func revokeChannel(id: String, at date: Date) throws(StoreError) -> Bool {
+        try write("revoke a channel") { db in
+            try db.execute(
+                sql: "UPDATE channel SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                arguments: [date.timeIntervalSince1970, id])
+            return db.changesCount > 0
+        }
+    }
+
+    public func renewChannel(id: String, expiresAt: Date) throws(StoreError) -> PushChannel? {
+        try write("renew a channel") { db in
+            try db.execute(
+                sql: "UPDATE channel SET expires_at = ? WHERE id = ? AND revoked_at IS NULL",
+                arguments: [expiresAt.timeIntervalSince1970, id])
+            guard db.changesCount > 0 else { return nil }
+            return try Row.fetchOne(db, sql: "SELECT * FROM channel WHERE id = ?", arguments: [id]).map(Self.channel(from:))
+        }
+    }
+
+    private static func credential(from row: Row) -> Credential {
+        let hash: Data = row["secret_hash"]
+        let revoked: Double? = row["revoked_at"]
+        return Credential(
+            id: row["id"], app: row["app"], label: row["label"], secretHash: Array(hash),
+            createdAt: Date(timeIntervalSince1970: row["created_at"]), revokedAt: revoked.map(Date.init(timeIntervalSince1970:)))
+    }
+
+    public func insertCredential(_ credential: Credential) throws(StoreError) {
+        try transition(
+            "create a credential",
+            "INSERT INTO credential (id, app, label, secret_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [credential.id, credential.app, credential.label, Data(credential.secretHash),
+             credential.createdAt.timeIntervalSince1970, credential.revokedAt?.timeIntervalSince1970])
+    }
+
+    public func credential(id: String) throws(StoreError) -> Credential? {
+        try read("read a credential") { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM credential WHERE id = ?", arguments: [id]).map(Self.credential(from:))
+        }
+    }
+
+    public func credentials() throws(StoreError) -> [Credential] {
+        try read("list credentials") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM credential ORDER BY created_at").map(Self.credential(from:))
+        }
+    }
+
+    public func revokeCredential(id: String, at date: Date) throws(StoreError) -> Bool {
+        try write("revoke a credential") { db in
+            try db.execute(
+                sql: "UPDATE credential SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                arguments: [date.timeIntervalSince1970, id])
+            return db.changesCount > 0
+        }
+    }
+
+    public func timerAnchor(app: String, task: String, default date: Date) throws(StoreError) -> Date {
+        try write("read the timer of \(task)") { db in
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO timer (app, task, anchor) VALUES (?, ?, ?)",
+                arguments: [app, task, date.timeIntervalSince1970])
+            let anchor = try Double.fetchOne(
+                db, sql: "SELECT anchor FROM timer WHERE app = ? AND task = ?", arguments: [app, task]) ?? date.timeIntervalSince1970
+            return Date(timeIntervalSince1970: anchor)
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import Foundation
+import Synchronization
+
+/// A task the host can run: its declaration, its app, and its library.
+public struct RegisteredTask: Sendable, Equatable {
+    public var app: AppManifest
+    public var task: TaskDeclaration
+    public var libraryPath: String
+
+    /// Creates a registration.
+    public init(app: AppManifest, task: TaskDeclaration, libraryPath: String) {
+        self.app = app
+        self.task = task
+        self.libraryPath = libraryPath
+    }
+}
+
+/// The tasks a running host knows, by app and name. Safe to read from any
+/// thread, and replaceable while the host runs.
+public final class TaskRegistry: Sendable {
+    private let tasks: Mutex<[String: RegisteredTask]>
+
+    /// A registry holding `tasks`.
+    public init(_ tasks: [RegisteredTask] = []) {
+        self.tasks = Mutex(Dictionary(tasks.map { (Self.key($0.app.identity.name, $0.task.name), $0) }) { first, _ in first })
+    }
+
+    /// Registers every task of `manifest`, resolving their libraries; throws
+    /// the manifest's problems when a library cannot be found.
+    public static func load(manifest: AppManifest, resolver: LibraryResolver) throws(ManifestError) -> TaskRegistry {
+        var registered: [RegisteredTask] = []
+        var problems: [ManifestProblem] = []
+        for task in manifest.tasks {
+            switch resolver.resolve(task.library, manifestDirectory: manifest.directory) {
+            case .success(let path): registered.append(RegisteredTask(app: manifest, task: task, libraryPath: path))
+            case .failure(let notFound):
+                problems.append(ManifestProblem(position: task.position, task: task.name, message: notFound.description))
+            }
+        }
+        guard problems.isEmpty else { throw ManifestError(file: manifest.path, problems: problems) }
+        return TaskRegistry(registered)
+    }
+
+    private static func key(_ app: String, _ task: String) -> String { app + "\u{0}" + task }
+
+    /// The task `task` of `app`.
+    public func lookup(app: String, task: String) -> RegisteredTask? {
+        tasks.withLock { $0[Self.key(app, task)] }
+    }
+
+    /// Every registered task, by app then name.
+    public var all: [RegisteredTask] {
+        tasks.withLock { Array($0.values) }.sorted { ($0.app.identity.name, $0.task.name) < ($1.app.identity.name, $1.task.name) }
+    }
+
+    /// The task named `name` in whichever app declares it, if exactly one does.
+    public func lookup(task name: String) -> RegisteredTask? {
+        let matches = all.filter { $0.task.name == name }
+        return matches.count == 1 ? matches[0] : nil
+    }
+}

@@ -1,0 +1,61 @@
+import Crypto
+import Foundation
+import Logging
+
+/// Fires time triggers: a task with `{"Type": "Time", "IntervalMinutes": N}`
+/// runs once per period of N minutes, counted from the moment the host first
+/// saw the task (stored, so restarts do not move it). Each period's trigger
+/// has an id derived from the period, and enqueueing is idempotent, so a
+/// restart never fires one period twice. Missed periods are not caught up:
+/// only the current one fires, as on Windows.
+public struct TimerScheduler: Sendable {
+    public typealias Store = any TriggerQueueStore & ChannelStore
+
+    public let store: Store
+    public let registry: TaskRegistry
+    private let logger: Logger
+
+    /// Creates a scheduler.
+    public init(store: Store, registry: TaskRegistry, logger: Logger = Logger(label: "taskhost.timers")) {
+        self.store = store
+        self.registry = registry
+        self.logger = logger
+    }
+
+    /// Enqueues the triggers due at `now`; returns them (already-queued periods included).
+    @discardableResult
+    public func tick(now: Date = Date()) throws(StoreError) -> [NewTrigger] {
+        var due: [NewTrigger] = []
+        for registered in registry.all {
+            for case .time(let minutes, let oneShot) in registered.task.triggers {
+                let app = registered.app.identity.name, task = registered.task.name
+                let anchor = try store.timerAnchor(app: app, task: task, default: now)
+                let period = Int((now.timeIntervalSince(anchor) / (Double(minutes) * 60)).rounded(.down))
+                guard period >= 1 else { continue }
+                let name = oneShot ? "once" : String(period)
+                let event = TriggerEvent(kind: .time, triggerId: Self.triggerId(app: app, task: task, minutes: minutes, period: name))
+                due.append(NewTrigger(app: app, task: task, event: event))
+            }
+        }
+        try store.enqueue(due)
+        return due
+    }
+
+    /// Ticks every `interval` until the calling task is cancelled.
+    public func run(interval: Duration = .seconds(1), onEnqueue: @Sendable () -> Void = {}) async {
+        while !Task.isCancelled {
+            do {
+                if try !tick().isEmpty { onEnqueue() }
+            } catch {
+                logger.error("cannot enqueue timer triggers", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// A stable id for one period of one timer.
+    static func triggerId(app: String, task: String, minutes: Int, period: String) -> String {
+        let digest = SHA256.hash(data: Data("timer\u{0}\(app)\u{0}\(task)\u{0}\(minutes)\u{0}\(period)".utf8))
+        return "t" + digest.prefix(16).map { String(format: "%02x", $0) }.joined()
+    }
+}

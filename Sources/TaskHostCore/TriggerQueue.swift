@@ -1,0 +1,154 @@
+import Foundation
+
+/// Where a queued trigger is in its life.
+public enum TriggerState: String, Sendable, CaseIterable {
+    /// Waiting to run.
+    case pending
+    /// Claimed by a host; an instance is running.
+    case running
+    /// Its last run did not complete; it runs again at `availableAt`.
+    case retrying
+    /// It ran to completion.
+    case done
+    /// It failed every attempt (or cannot run at all); it waits for `taskhost retry`.
+    case dead
+    /// Its time to live ran out before it could run (`X-WNS-TTL`).
+    case expired
+}
+
+/// A trigger to add to the queue.
+public struct NewTrigger: Sendable, Equatable {
+    /// The trigger's stable id (also the push's `X-WNS-Msg-ID`).
+    public var id: String
+    /// The app and task it fires.
+    public var app: String
+    public var task: String
+    /// What fired, and what it carries.
+    public var event: TriggerEvent
+    /// After this moment it is not run but recorded as expired.
+    public var expiresAt: Date?
+    /// When it may run first.
+    public var availableAt: Date
+
+    /// Creates a trigger; `event.triggerId` becomes its id.
+    public init(app: String, task: String, event: TriggerEvent, expiresAt: Date? = nil, availableAt: Date = Date()) {
+        self.id = event.triggerId
+        self.app = app
+        self.task = task
+        self.event = event
+        self.expiresAt = expiresAt
+        self.availableAt = availableAt
+    }
+
+    /// A random 128-bit id in hex: unguessable, and the same on every retry.
+    public static func newId() -> String { RandomToken.hex(bytes: 16) }
+}
+
+/// A trigger in the queue.
+public struct QueuedTrigger: Sendable, Equatable {
+    public var id: String
+    public var app: String
+    public var task: String
+    public var event: TriggerEvent
+    public var state: TriggerState
+    /// Runs started so far.
+    public var attempts: Int
+    public var createdAt: Date
+    public var availableAt: Date
+    public var expiresAt: Date?
+    /// Why the last run did not complete.
+    public var lastError: String?
+    /// The last instance that ran it.
+    public var lastInstanceId: String?
+}
+
+/// How failed runs are retried: exponential backoff with jitter, a capped
+/// number of attempts, then the dead-letter state.
+public struct RetryPolicy: Sendable, Equatable {
+    /// Runs before a trigger is dead-lettered.
+    public var maxAttempts: Int
+    /// The delay before the first retry; it doubles with each attempt.
+    public var baseDelay: Duration
+    /// The longest delay between attempts.
+    public var maxDelay: Duration
+
+    /// Creates a policy.
+    public init(maxAttempts: Int = 5, baseDelay: Duration = .seconds(2), maxDelay: Duration = .seconds(300)) {
+        self.maxAttempts = max(1, maxAttempts)
+        self.baseDelay = baseDelay
+        self.maxDelay = maxDelay
+    }
+
+    /// The delay after `attempts` failed runs: base × 2^(attempts−1), capped,
+    /// with ±25 % jitter so that many failing triggers do not retry in lockstep.
+    public func delay<G: RandomNumberGenerator>(afterAttempts attempts: Int, using generator: inout G) -> Duration {
+        let base = seconds(baseDelay) * pow(2, Double(max(0, attempts - 1)))
+        let capped = min(base, seconds(maxDelay))
+        let jittered = capped * Double.random(in: 0.75...1.25, using: &generator)
+        return .milliseconds(Int64(jittered * 1000))
+    }
+
+    /// ``delay(afterAttempts:using:)`` with the system's generator.
+    public func delay(afterAttempts attempts: Int) -> Duration {
+        var generator = SystemRandomNumberGenerator()
+        return delay(afterAttempts: attempts, using: &generator)
+    }
+
+    private func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}
+
+/// The durable queue of triggers. Every operation is one transaction.
+public protocol TriggerQueueStore: Sendable {
+    /// Adds triggers in one transaction (group commit). A trigger whose id is
+    /// already queued is left as it is, which makes re-enqueueing idempotent.
+    func enqueue(_ triggers: [NewTrigger]) throws(StoreError)
+    /// Claims up to `limit` runnable triggers for `owner`, oldest first, taking
+    /// only those whose task `accept`s one more run; marks them running and
+    /// counts the attempt. Triggers past their time to live become expired.
+    func claim(limit: Int, owner: String, now: Date, accept: (_ app: String, _ task: String) -> Bool)
+        throws(StoreError) -> [QueuedTrigger]
+    /// A run completed.
+    func markDone(id: String, instanceId: String) throws(StoreError)
+    /// A run did not complete; run again at `availableAt`.
+    func markRetrying(id: String, instanceId: String?, error: String, availableAt: Date) throws(StoreError)
+    /// A run did not complete and no attempt is left (or it can never run).
+    func markDead(id: String, instanceId: String?, error: String) throws(StoreError)
+    /// Puts a claimed trigger back without counting the attempt (shutdown).
+    func release(id: String, instanceId: String?, note: String) throws(StoreError)
+    /// Triggers that a host claimed but never finished (it died) become
+    /// retrying at once; returns how many. `owner` is the calling host's id.
+    func recoverAbandoned(owner: String, now: Date) throws(StoreError) -> Int
+    /// How many triggers are in each state.
+    func queueCounts() throws(StoreError) -> [TriggerState: Int]
+    /// Triggers in `states`, oldest first.
+    func queuedTriggers(states: [TriggerState], limit: Int) throws(StoreError) -> [QueuedTrigger]
+    /// The trigger whose id is `idPrefix` or starts with it.
+    func queuedTrigger(idPrefix: String) throws(StoreError) -> QueuedTrigger?
+    /// Makes a dead or expired trigger pending again with its attempts reset.
+    func requeue(id: String) throws(StoreError) -> Bool
+    /// How many triggers of `app`/`task` are pending, retrying or running.
+    func backlog(app: String, task: String) throws(StoreError) -> Int
+}
+
+/// Random tokens from the system's cryptographically secure generator
+/// (`getrandom(2)` on Linux).
+public enum RandomToken {
+    /// `bytes` random bytes as lower-case hex.
+    public static func hex(bytes: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<bytes).map { _ in
+            let byte = UInt8.random(in: 0...255, using: &generator)
+            return String(byte, radix: 16).count == 1 ? "0" + String(byte, radix: 16) : String(byte, radix: 16)
+        }.joined()
+    }
+
+    /// `bytes` random bytes as unpadded base64url (URL- and header-safe).
+    public static func base64URL(bytes: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let data = Data((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        return data.base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import TaskHostCore
+
+/// What `taskhost serve` runs.
+public struct DaemonConfiguration: Sendable {
+    /// Address to bind.
+    public var host: String = "127.0.0.1"
+    /// Port to bind (0: any free port).
+    public var port: Int = 8080
+    /// Largest push payload.
+    public var maxPayload: Int = 5 * 1024
+    /// Pushes per second per channel, on average.
+    public var channelRate: Double = 100
+    /// Pushes a channel may send at once.
+    public var channelBurst: Int = 200
+    public var limits = ConcurrencyLimits()
+    public var retryPolicy = RetryPolicy()
+    /// How often the dispatcher looks at the queue when nothing wakes it.
+    public var pollInterval: Duration = .milliseconds(250)
+
+    public init() {}
+}
+
+/// The daemon: push endpoint, dispatcher and timers in one process under a
+/// service group that shuts down gracefully on SIGTERM and SIGINT: the HTTP
+/// server stops accepting, timers stop, running instances are canceled with
+/// `Terminating` and given their grace period, and unfinished triggers stay
+/// queued for the next start.
+public struct Daemon: Sendable {
+    public let configuration: DaemonConfiguration
+    public let store: SQLiteTaskStore
+    public let registry: TaskRegistry
+    public let workerPath: String
+    public let logger: Logger
+
+    public init(configuration: DaemonConfiguration, store: SQLiteTaskStore, registry: TaskRegistry, workerPath: String, logger: Logger) {
+        self.configuration = configuration
+        self.store = store
+        self.registry = registry
+        self.workerPath = workerPath
+        self.logger = logger
+    }
+
+    /// Runs until SIGTERM or SIGINT (or cancellation). `onListening` gets the bound port.
+    public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        let runner = TaskRunner(store: store, workerPath: workerPath)
+        let dispatcher = Dispatcher(
+            store: store, runner: runner, registry: registry, limits: configuration.limits,
+            retryPolicy: configuration.retryPolicy, pollInterval: configuration.pollInterval,
+            logger: logger.with(label: "taskhost.dispatcher"))
+        let committer = GroupCommitter(store: store) { dispatcher.wake() }
+        let service = PushService(
+            store: store, committer: committer,
+            limiter: RateLimiter(ratePerSecond: configuration.channelRate, burst: configuration.channelBurst),
+            maxPayload: configuration.maxPayload,
+            hasCapacity: { dispatcher.hasCapacity(app: $0, task: $1) })
+        let scheduler = TimerScheduler(store: store, registry: registry, logger: logger.with(label: "taskhost.timers"))
+        let logger = self.logger
+        let application = Application(
+            router: PushRoutes.router(service: service),
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "taskhost"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                logger.info("listening", metadata: ["address": "http://\(channel.localAddress?.ipAddress ?? "?"):\(port)"])
+                onListening(port)
+            },
+            logger: logger.with(label: "taskhost.http"))
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                // Shut down in reverse order: HTTP first, then timers, then the dispatcher.
+                services: [
+                    .init(service: DispatcherService(dispatcher: dispatcher)),
+                    .init(service: TimerService(scheduler: scheduler, wake: { dispatcher.wake() })),
+                    .init(service: CommitterService(committer: committer)),
+                    .init(service: application),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        logger.info("starting", metadata: [
+            "tasks": "\(registry.all.map(\.task.name).joined(separator: ","))",
+            "concurrency": "\(configuration.limits.global)",
+            "store": "\(store.path)",
+        ])
+        try await group.run()
+        logger.info("stopped")
+    }
+}
+
+/// Runs the dispatcher; on graceful shutdown it cancels running instances
+/// with `Terminating` and returns once they have ended.
+struct DispatcherService: Service {
+    let dispatcher: Dispatcher
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await dispatcher.run()
+        } onGracefulShutdown: {
+            dispatcher.shutdown()
+        }
+    }
+}
+
+/// Fires time triggers until shutdown.
+struct TimerService: Service {
+    let scheduler: TimerScheduler
+    let wake: @Sendable () -> Void
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await scheduler.run(onEnqueue: wake)
+        }
+    }
+}
+
+/// Closes the group committer once the HTTP server has stopped.
+struct CommitterService: Service {
+    let committer: GroupCommitter
+    func run() async throws {
+        try? await gracefulShutdown()
+        committer.close()
+    }
+}
+
+extension Logger {
+    func with(label: String) -> Logger {
+        var copy = Logger(label: label)
+        copy.logLevel = logLevel
+        return copy
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import TaskHostCore
+
+/// Why a push was refused: an HTTP status as WNS uses it, and a description
+/// that helps the app server's developer without helping anyone guess channel ids.
+public struct PushRejection: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The HTTP status.
+    public var status: Int
+    /// What was wrong and what to do.
+    public var description: String
+    /// `X-WNS-Status` when WNS sends one with this status (406: channelthrottled).
+    public var wnsStatus: String?
+
+    static func badRequest(_ why: String) -> PushRejection { PushRejection(status: 400, description: why) }
+}
+
+/// How a push was taken.
+public struct PushAcceptance: Sendable, Equatable {
+    /// `X-WNS-Msg-ID`: the trigger's id.
+    public var messageId: String
+    /// `X-WNS-Status`: `received` (stored durably, the task will run) or
+    /// `dropped` (`X-WNS-Cache-Policy: no-cache` and the task could not start now).
+    public var status: String
+}
+
+/// The push endpoint's rules, apart from HTTP plumbing: authentication,
+/// channel state, WNS headers, size, rate, time to live, cache policy and
+/// durable storage before the answer.
+public struct PushService: Sendable {
+    public typealias Store = any ChannelStore & TriggerQueueStore
+
+    public let store: Store
+    public let committer: GroupCommitter
+    public let limiter: RateLimiter
+    /// The largest payload accepted (WNS: 5 KB).
+    public let maxPayload: Int
+    /// Whether a task can start an instance right now (for `no-cache` pushes).
+    public let hasCapacity: @Sendable (String, String) -> Bool
+
+    /// The longest `X-WNS-TTL` accepted: 30 days.
+    public static let maxTimeToLive = 30 * 24 * 3600
+
+    /// Request headers that never reach the task.
+    static let privateHeaders: Set<String> = ["authorization", "cookie", "proxy-authorization"]
+
+    public init(
+        store: Store, committer: GroupCommitter, limiter: RateLimiter, maxPayload: Int = 5 * 1024,
+        hasCapacity: @escaping @Sendable (String, String) -> Bool = { _, _ in true }
+    ) {
+        self.store = store
+        self.committer = committer
+        self.limiter = limiter
+        self.maxPayload = maxPayload
+        self.hasCapacity = hasCapacity
+    }
+
+    /// Checks the bearer token and the channel. Authentication comes first, so
+    /// that an unauthenticated caller learns nothing about which channels exist.
+    public func authorize(channelId: String, authorization: String?, now: Date = Date()) throws(PushRejection) -> PushChannel {
+        guard let authorization, authorization.lowercased().hasPrefix("bearer ") else {
+            throw PushRejection(status: 401, description: "missing bearer token: send Authorization: Bearer <token> (taskhost credentials create)")
+        }
+        let token = authorization.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces)
+        guard let (id, secret) = Credential.parse(token: token) else {
+            throw PushRejection(status: 401, description: "malformed bearer token")
+        }
+        let credential: Credential?
+        do {
+            credential = try store.credential(id: id)
+        } catch {
+            throw PushRejection(status: 500, description: "the host cannot read its credentials")
+        }
+        guard let credential, credential.accepts(secret: secret) else {
+            throw PushRejection(status: 401, description: "invalid or revoked token")
+        }
+        let channel: PushChannel?
+        do {
+            channel = try store.channel(id: channelId)
+        } catch {
+            throw PushRejection(status: 500, description: "the host cannot read its channels")
+        }
+        guard let channel else { throw PushRejection(status: 404, description: "no such channel") }
+        guard channel.app == credential.app else {
+            throw PushRejection(status: 403, description: "this token may not push to this channel (it belongs to another app)")
+        }
+        if channel.revokedAt != nil { throw PushRejection(status: 410, description: "the channel was revoked") }
+        if channel.expiresAt <= now {
+            throw PushRejection(status: 410, description: "the channel expired; renew it (taskhost channels renew) or create another")
+        }
+        return channel
+    }
+
+    /// The validated WNS headers of a push.
+    public struct Headers: Sendable, Equatable {
+        /// Seconds the push may wait in the queue.
+        public var timeToLive: Int?
+        /// `no-cache`: run now or drop.
+        public var noCache: Bool
+        /// What the task sees in `RawNotification.headers`.
+        public var forwarded: [String: String]
+    }
+
+    /// Checks the WNS headers (names in any case).
+    public func validate(headers: [(name: String, value: String)], contentLength: Int?) throws(PushRejection) -> Headers {
+        var fields: [String: String] = [:]
+        for (name, value) in headers { fields[name.lowercased()] = value }
+        guard let type = fields["x-wns-type"] else {
+            throw .badRequest("missing X-WNS-Type header; raw notifications use X-WNS-Type: wns/raw")
+        }
+        guard type == "wns/raw" else {
+            throw .badRequest("X-WNS-Type \"\(type.prefix(40))\" is not supported; taskhost accepts wns/raw")
+        }
+        let contentType = fields["content-type"]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard contentType == "application/octet-stream" else {
+            throw .badRequest("Content-Type must be application/octet-stream for wns/raw")
+        }
+        var timeToLive: Int?
+        if let ttl = fields["x-wns-ttl"] {
+            guard let seconds = Int(ttl), (1...Self.maxTimeToLive).contains(seconds) else {
+                throw .badRequest("X-WNS-TTL must be a whole number of seconds from 1 to \(Self.maxTimeToLive)")
+            }
+            timeToLive = seconds
+        }
+        var noCache = false
+        if let policy = fields["x-wns-cache-policy"]?.lowercased() {
+            guard policy == "cache" || policy == "no-cache" else {
+                throw .badRequest("X-WNS-Cache-Policy must be cache or no-cache")
+            }
+            noCache = policy == "no-cache"
+        }
+        if let contentLength, contentLength > maxPayload { throw tooLarge(contentLength) }
+        let forwarded = fields.filter { !Self.privateHeaders.contains($0.key) }
+        return Headers(timeToLive: timeToLive, noCache: noCache, forwarded: forwarded)
+    }
+
+    func tooLarge(_ size: Int?) -> PushRejection {
+        PushRejection(status: 413, description: "payload of \(size.map { "\($0) bytes" } ?? "more bytes") exceeds the limit of \(maxPayload) bytes")
+    }
+
+    /// Applies the channel's rate limit.
+    public func admit(_ channel: PushChannel) throws(PushRejection) {
+        guard limiter.allow(channel.id) else {
+            throw PushRejection(status: 406, description: "the channel is over its rate limit; slow down and retry later", wnsStatus: "channelthrottled")
+        }
+    }
+
+    /// Stores the push durably and returns once it is committed.
+    public func accept(channel: PushChannel, headers: Headers, payload: [UInt8], now: Date = Date()) async throws(PushRejection)
+        -> PushAcceptance
+    {
+        guard payload.count <= maxPayload else { throw tooLarge(payload.count) }
+        let id = NewTrigger.newId()
+        if headers.noCache {
+            let backlog = (try? store.backlog(app: channel.app, task: channel.task)) ?? 1
+            if backlog > 0 || !hasCapacity(channel.app, channel.task) {
+                return PushAcceptance(messageId: id, status: "dropped")
+            }
+        }
+        let event = TriggerEvent(
+            kind: .pushNotification, triggerId: id, payload: payload, channelId: channel.id, headers: headers.forwarded)
+        let trigger = NewTrigger(
+            app: channel.app, task: channel.task, event: event,
+            expiresAt: headers.timeToLive.map { now.addingTimeInterval(Double($0)) })
+        do {
+            try await committer.enqueue(trigger)
+        } catch {
+            throw PushRejection(status: 503, description: "the push could not be stored: \(error); retry it")
+        }
+        return PushAcceptance(messageId: id, status: "received")
+    }
+}

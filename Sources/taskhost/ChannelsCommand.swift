@@ -1,0 +1,159 @@
+import ArgumentParser
+import Foundation
+import TaskHostCore
+
+/// Where the server is reachable, for channel URIs.
+struct ServerOptions: ParsableArguments {
+    @Option(
+        name: .customLong("base-url"),
+        help: ArgumentHelp("The server's URL as app servers reach it (default: $TASKHOST_PUBLIC_URL, else http://127.0.0.1:8080).", valueName: "url"))
+    var baseURL: String?
+
+    var resolved: String {
+        baseURL ?? ProcessInfo.processInfo.environment["TASKHOST_PUBLIC_URL"] ?? "http://127.0.0.1:8080"
+    }
+}
+
+struct ChannelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "channels",
+        abstract: "Create, list, renew and revoke push channels.",
+        discussion: "A channel is an unguessable URI (256 random bits) bound to one task. It expires after 30 days unless renewed, like a WNS channel.",
+        subcommands: [Create.self, List.self, Renew.self, Revoke.self])
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a channel for a task and print its URI.")
+        @Argument(help: "The task's Name in the manifest.") var task: String
+        @Option(name: .customLong("expires-in-days"), help: "Lifetime in days.") var days: Double = 30
+        @OptionGroup var serverOptions: ServerOptions
+        @OptionGroup var manifestOptions: ManifestOptions
+        @OptionGroup var stateOptions: StateOptions
+
+        func run() throws {
+            let manifest = try manifestOptions.load()
+            guard let declaration = manifest.task(named: task) else {
+                throw CLIError("\(manifest.path): no task named \"\(task)\"; the manifest declares: \(manifest.tasks.map(\.name).joined(separator: ", "))")
+            }
+            if !declaration.triggers.contains(.pushNotification) {
+                FileHandle.standardError.write(Data("taskhost: warning: task \"\(task)\" declares no PushNotification trigger; pushes will still run it\n".utf8))
+            }
+            guard days > 0 else { throw CLIError("--expires-in-days must be positive") }
+            let now = Date()
+            let channel = PushChannel(
+                id: PushChannel.newId(), app: manifest.identity.name, task: task, createdAt: now,
+                expiresAt: now.addingTimeInterval(days * 24 * 3600), revokedAt: nil)
+            try stateOptions.openStore().insertChannel(channel)
+            print(channel.uri(baseURL: serverOptions.resolved))
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List channels.")
+        @OptionGroup var serverOptions: ServerOptions
+        @OptionGroup var stateOptions: StateOptions
+
+        func run() throws {
+            let channels = try stateOptions.openStore().channels(app: nil)
+            guard !channels.isEmpty else {
+                print("no channels yet (taskhost channels create TASK)")
+                return
+            }
+            let now = Date()
+            print(Format.table(
+                ["ID", "APP", "TASK", "STATE", "EXPIRES", "URI"],
+                channels.map { channel in
+                    let state = channel.revokedAt != nil ? "revoked" : (channel.expiresAt <= now ? "expired" : "active")
+                    return [String(channel.id.prefix(12)), channel.app, channel.task, state, Format.timestamp(channel.expiresAt),
+                            channel.uri(baseURL: serverOptions.resolved)]
+                }))
+        }
+    }
+
+    struct Renew: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Extend a channel's lifetime.")
+        @Argument(help: "The channel id (or its first characters).") var id: String
+        @Option(name: .customLong("expires-in-days"), help: "New lifetime from now, in days.") var days: Double = 30
+        @OptionGroup var stateOptions: StateOptions
+
+        func run() throws {
+            let store = try stateOptions.openStore()
+            let channel = try ChannelsCommand.find(id, in: store)
+            guard let renewed = try store.renewChannel(id: channel.id, expiresAt: Date().addingTimeInterval(days * 24 * 3600)) else {
+                throw CLIError("channel \(id) is revoked; create a new one")
+            }
+            print("channel \(renewed.id.prefix(12)) expires \(Format.timestamp(renewed.expiresAt))")
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a channel: pushes to it get 410 Gone.")
+        @Argument(help: "The channel id (or its first characters).") var id: String
+        @OptionGroup var stateOptions: StateOptions
+
+        func run() throws {
+            let store = try stateOptions.openStore()
+            let channel = try ChannelsCommand.find(id, in: store)
+            guard try store.revokeChannel(id: channel.id, at: Date()) else { throw CLIError("channel \(id) is already revoked") }
+            print("channel \(channel.id.prefix(12)) revoked")
+        }
+    }
+
+    static func find(_ id: String, in store: SQLiteTaskStore) throws -> PushChannel {
+        let matches = try store.channels(app: nil).filter { $0.id == id || (id.count >= 6 && $0.id.hasPrefix(id)) }
+        guard let channel = matches.first else { throw CLIError("no channel \"\(id)\" (taskhost channels list)") }
+        guard matches.count == 1 else { throw CLIError("channel id \"\(id)\" is ambiguous; give more of it") }
+        return channel
+    }
+}
+
+struct CredentialsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "credentials",
+        abstract: "Create, list and revoke app-server credentials for the push endpoint.",
+        discussion: "A credential's token is sent as Authorization: Bearer <token>. It is printed once; taskhost keeps only a SHA-256 hash of its secret.",
+        subcommands: [Create.self, List.self, Revoke.self])
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a credential and print its token (once).")
+        @Option(help: "A note saying who uses it.") var label: String = ""
+        @OptionGroup var appOptions: AppOptions
+        @OptionGroup var stateOptions: StateOptions
+
+        func run() throws {
+            let store = try stateOptions.openStore()
+            let app = try appOptions.resolve(store: store)
+            let (credential, token) = Credential.make(app: app, label: label)
+            try store.insertCredential(credential)
+            print(token)
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List credentials (never their secrets).")
+        @OptionGroup var stateOptions: StateOptions
+
+        func run() throws {
+            let credentials = try stateOptions.openStore().credentials()
+            guard !credentials.isEmpty else {
+                print("no credentials yet (taskhost credentials create)")
+                return
+            }
+            print(Format.table(
+                ["ID", "APP", "CREATED", "STATE", "LABEL"],
+                credentials.map { [$0.id, $0.app, Format.timestamp($0.createdAt), $0.revokedAt == nil ? "active" : "revoked", $0.label] }))
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a credential: its token gets 401.")
+        @Argument(help: "The credential id (cr_…).") var id: String
+        @OptionGroup var stateOptions: StateOptions
+
+        func run() throws {
+            guard try stateOptions.openStore().revokeCredential(id: id, at: Date()) else {
+                throw CLIError("no active credential \"\(id)\" (taskhost credentials list)")
+            }
+            print("credential \(id) revoked")
+        }
+    }
+}

@@ -1,0 +1,144 @@
+import ArgumentParser
+import Foundation
+import TaskHostCore
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+struct TriggerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "trigger",
+        abstract: "Queue an application trigger for a task; a running `taskhost serve` runs it.",
+        discussion: "The arguments reach the task as ApplicationTriggerDetails.arguments. Prints the trigger id (see taskhost queue).")
+
+    @Argument(help: "The task's Name in the manifest.") var task: String
+    @Option(name: .customLong("arg"), help: ArgumentHelp("An argument (repeatable).", valueName: "key=value")) var arguments: [String] = []
+    @OptionGroup var manifestOptions: ManifestOptions
+    @OptionGroup var stateOptions: StateOptions
+
+    func run() throws {
+        let manifest = try manifestOptions.load()
+        guard manifest.task(named: task) != nil else {
+            throw CLIError("\(manifest.path): no task named \"\(task)\"; the manifest declares: \(manifest.tasks.map(\.name).joined(separator: ", "))")
+        }
+        var values: [String: String] = [:]
+        for argument in arguments {
+            let parts = argument.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2 else { throw CLIError("--arg \(argument): expected key=value") }
+            values[String(parts[0])] = String(parts[1])
+        }
+        let event = TriggerEvent(kind: .application, triggerId: NewTrigger.newId(), arguments: values)
+        try stateOptions.openStore().enqueue([NewTrigger(app: manifest.identity.name, task: task, event: event)])
+        print(event.triggerId)
+    }
+}
+
+struct QueueCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "queue",
+        abstract: "Show the trigger queue: counts by state, and the triggers not yet done.")
+
+    @Option(name: .shortAndLong, help: "How many triggers to list.") var limit: Int = 30
+    @Flag(help: "Also list triggers that are done.") var all = false
+    @OptionGroup var stateOptions: StateOptions
+
+    func run() throws {
+        let store = try stateOptions.openStore()
+        let counts = try store.queueCounts()
+        print(TriggerState.allCases.map { "\($0.rawValue) \(counts[$0, default: 0])" }.joined(separator: "  "))
+        let states: [TriggerState] = all ? TriggerState.allCases : [.pending, .running, .retrying, .dead, .expired]
+        let triggers = try store.queuedTriggers(states: states, limit: max(1, limit))
+        guard !triggers.isEmpty else { return }
+        print("")
+        print(Format.table(
+            ["TRIGGER", "TASK", "KIND", "STATE", "ATTEMPTS", "NEXT", "LAST ERROR"],
+            triggers.map { trigger in
+                [String(trigger.id.prefix(12)), trigger.task, trigger.event.kind.rawValue, trigger.state.rawValue,
+                 String(trigger.attempts),
+                 [.pending, .retrying].contains(trigger.state) ? Format.timestamp(trigger.availableAt) : "-",
+                 String((trigger.lastError ?? "").prefix(70))]
+            }))
+    }
+}
+
+struct RetryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retry",
+        abstract: "Queue a dead-lettered or expired trigger again, with its attempts reset.")
+
+    @Argument(help: "The trigger id (or its first characters).") var id: String
+    @OptionGroup var stateOptions: StateOptions
+
+    func run() throws {
+        let store = try stateOptions.openStore()
+        guard let trigger = try store.queuedTrigger(idPrefix: id) else { throw CLIError("no trigger \"\(id)\" (taskhost queue)") }
+        guard try store.requeue(id: trigger.id) else {
+            throw CLIError("trigger \(trigger.id) is \(trigger.state.rawValue); only dead or expired triggers can be retried")
+        }
+        print("trigger \(trigger.id) queued again")
+    }
+}
+
+struct PushCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "push",
+        abstract: "Send a raw push to a channel URI, as an app server would.",
+        discussion: """
+            Equivalent to:
+              curl -X POST CHANNEL-URI -H 'Authorization: Bearer TOKEN' -H 'X-WNS-Type: wns/raw' \\
+                   -H 'Content-Type: application/octet-stream' --data-binary 'TEXT'
+            Exits 0 when the host answered 200 (the push is durably stored).
+            """)
+
+    @Argument(help: "The channel URI (taskhost channels create).") var uri: String
+    @Option(help: "The payload as text.") var content: String?
+    @Option(help: "The payload read from a file ('-': standard input).") var file: String?
+    @Option(help: "The credential token (taskhost credentials create); default $TASKHOST_TOKEN.") var token: String?
+    @Option(help: "X-WNS-TTL: seconds the push may wait before it is dropped.") var ttl: Int?
+    @Flag(name: .customLong("no-cache"), help: "X-WNS-Cache-Policy: no-cache (drop unless the task can start now).") var noCache = false
+
+    func validate() throws {
+        if (content == nil) == (file == nil) { throw ValidationError("give exactly one of --content or --file") }
+        guard let url = URL(string: uri), url.scheme == "http" || url.scheme == "https" else {
+            throw ValidationError("\(uri) is not an http(s) URI")
+        }
+    }
+
+    func run() async throws {
+        guard let token = token ?? ProcessInfo.processInfo.environment["TASKHOST_TOKEN"] else {
+            throw CLIError("give --token (or set TASKHOST_TOKEN); create one with taskhost credentials create")
+        }
+        let payload: Data
+        if let content {
+            payload = Data(content.utf8)
+        } else if file == "-" {
+            payload = FileHandle.standardInput.readDataToEndOfFile()
+        } else if let file, let data = FileManager.default.contents(atPath: file) {
+            payload = data
+        } else {
+            throw CLIError("cannot read --file \(file ?? "")")
+        }
+        var request = URLRequest(url: URL(string: uri)!)
+        request.httpMethod = "POST"
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        request.setValue("wns/raw", forHTTPHeaderField: "X-WNS-Type")
+        request.setValue("application/octet-stream", forHTTPHeaderField: "Content-Type")
+        if let ttl { request.setValue(String(ttl), forHTTPHeaderField: "X-WNS-TTL") }
+        if noCache { request.setValue("no-cache", forHTTPHeaderField: "X-WNS-Cache-Policy") }
+        request.httpBody = payload
+        let (body, response): (Data, URLResponse)
+        do {
+            (body, response) = try await URLSession.shared.data(for: request)
+        } catch {
+            throw CLIError("cannot reach \(uri): \(error.localizedDescription)")
+        }
+        guard let http = response as? HTTPURLResponse else { throw CLIError("no HTTP answer from \(uri)") }
+        let status = http.value(forHTTPHeaderField: "X-WNS-Status") ?? ""
+        if http.statusCode == 200 {
+            print("\(http.statusCode) \(status) \(http.value(forHTTPHeaderField: "X-WNS-Msg-ID") ?? "")")
+        } else {
+            let reason = http.value(forHTTPHeaderField: "X-WNS-Error-Description") ?? String(decoding: body, as: UTF8.self)
+            throw CLIError("\(http.statusCode) \(status.isEmpty ? "" : status + " ")\(reason)")
+        }
+    }
+}

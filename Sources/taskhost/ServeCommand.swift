@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TaskHostCore
+import TaskHostServer
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the host: the push endpoint, the dispatcher and the timers.",
+        discussion: """
+            Accepts WNS-style raw pushes on http://HOST:PORT/push/v1/<channel-id>, stores each
+            one durably before answering 200, and runs the bound task in an isolated worker.
+            Triggers are delivered at least once: a run that does not complete is retried with
+            exponential backoff and jitter, then dead-lettered (taskhost queue, taskhost retry).
+            SIGTERM or Ctrl-C shuts down gracefully: no new pushes, running instances are
+            canceled with reason Terminating and given their grace period, and unfinished
+            triggers stay queued for the next start.
+            """)
+
+    @Option(help: "Address to bind.") var bind: String = "127.0.0.1"
+    @Option(help: "Port to bind (0 picks a free one; the log says which).") var port: Int = 8080
+    @Option(name: .customLong("max-payload"), help: "Largest push payload in bytes (WNS: 5120).") var maxPayload: Int = 5 * 1024
+    @Option(name: .customLong("channel-rate"), help: "Pushes per second per channel, on average.") var channelRate: Double = 100
+    @Option(name: .customLong("channel-burst"), help: "Pushes a channel may send at once before the rate applies.") var channelBurst: Int = 200
+    @Option(help: "Instances running at once (default: the number of cores).") var concurrency: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(name: .customLong("per-task-concurrency"), help: "Instances of one task running at once (default: --concurrency).") var perTaskConcurrency: Int?
+    @Option(name: .customLong("max-attempts"), help: "Runs of a trigger before it is dead-lettered.") var maxAttempts: Int = 5
+    @Option(name: .customLong("retry-delay"), help: "Seconds before the first retry; doubles per attempt, ±25% jitter.") var retryDelay: Double = 2
+    @Option(name: .customLong("max-retry-delay"), help: "Longest delay between attempts, in seconds.") var maxRetryDelay: Double = 300
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
+    @OptionGroup var manifestOptions: ManifestOptions
+    @OptionGroup var stateOptions: StateOptions
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
+        guard maxPayload > 0, concurrency > 0, maxAttempts > 0, channelBurst > 0, channelRate > 0, retryDelay >= 0 else {
+            throw ValidationError("--max-payload, --concurrency, --max-attempts, --channel-rate and --channel-burst must be positive")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "taskhost")
+        logger.logLevel = level
+
+        let manifest = try manifestOptions.load()
+        let registry: TaskRegistry
+        do {
+            registry = try TaskRegistry.load(manifest: manifest, resolver: manifestOptions.resolver)
+        } catch {
+            throw CLIError(error.description)
+        }
+        var configuration = DaemonConfiguration()
+        configuration.host = bind
+        configuration.port = port
+        configuration.maxPayload = maxPayload
+        configuration.channelRate = channelRate
+        configuration.channelBurst = channelBurst
+        configuration.limits = ConcurrencyLimits(global: concurrency, perTask: perTaskConcurrency)
+        configuration.retryPolicy = RetryPolicy(
+            maxAttempts: maxAttempts, baseDelay: .milliseconds(Int64(retryDelay * 1000)),
+            maxDelay: .milliseconds(Int64(maxRetryDelay * 1000)))
+        let daemon = Daemon(
+            configuration: configuration, store: try stateOptions.openStore(), registry: registry,
+            workerPath: try locateWorker(), logger: logger)
+        let bind = self.bind
+        try await daemon.run { port in
+            print("taskhost: listening on http://\(bind):\(port)")
+            fflush(nil)
+        }
+    }
+}
