@@ -88,8 +88,10 @@ let package = Package(
 
         .testTarget(name: "BackgroundTaskKitTests", dependencies: ["BackgroundTaskKit"], swiftSettings: strict),
         .testTarget(name: "TaskHostIPCTests", dependencies: ["TaskHostIPC"], swiftSettings: strict),
-        .testTarget(name: "TaskHostCoreTests", dependencies: ["TaskHostCore"], swiftSettings: strict),
-        .testTarget(name: "TaskHostServerTests", dependencies: ["TaskHostServer"], swiftSettings: strict),
+        // Paths of build products and helpers shared by the suites.
+        .target(name: "TaskHostTestSupport", dependencies: ["TaskHostCore"], path: "Tests/TaskHostTestSupport", swiftSettings: strict),
+        .testTarget(name: "TaskHostCoreTests", dependencies: ["TaskHostCore", "TaskHostTestSupport"], swiftSettings: strict),
+        .testTarget(name: "TaskHostServerTests", dependencies: ["TaskHostServer", "TaskHostTestSupport"], swiftSettings: strict),
         // Runs the built `taskhost` executable.
         .testTarget(name: "TaskhostCLITests", swiftSettings: strict),
     ]

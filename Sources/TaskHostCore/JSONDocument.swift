@@ -5,6 +5,12 @@ public struct SourcePosition: Sendable, Equatable, CustomStringConvertible {
     /// The column, from 1, counted in characters.
     public var column: Int
 
+    /// Creates a position.
+    public init(line: Int, column: Int) {
+        self.line = line
+        self.column = column
+    }
+
     public var description: String { "\(line):\(column)" }
 }
 

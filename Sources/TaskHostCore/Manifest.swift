@@ -21,6 +21,13 @@ public struct AppManifest: Sendable, Equatable {
     /// The declared tasks, in file order.
     public var tasks: [TaskDeclaration]
 
+    /// Creates a manifest (``load(path:)`` reads one from a file).
+    public init(path: String, identity: AppIdentity, tasks: [TaskDeclaration]) {
+        self.path = path
+        self.identity = identity
+        self.tasks = tasks
+    }
+
     /// The directory holding the manifest: relative library paths start here.
     public var directory: String { (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent }
 
@@ -36,6 +43,12 @@ public struct AppIdentity: Sendable, Equatable {
     public var name: String
     /// The app's version, free-form.
     public var version: String?
+
+    /// Creates an identity.
+    public init(name: String, version: String? = nil) {
+        self.name = name
+        self.version = version
+    }
 }
 
 /// One `BackgroundTasks` entry.
@@ -58,6 +71,22 @@ public struct TaskDeclaration: Sendable, Equatable {
     public var capabilities: [Capability]
     /// Where the entry starts in the manifest.
     public var position: SourcePosition
+
+    /// Creates a declaration.
+    public init(
+        name: String, entryPoint: String, library: String, triggers: [TriggerDeclaration],
+        timeLimit: Duration = AppManifest.defaultTimeLimit, cancellationGracePeriod: Duration = AppManifest.defaultGracePeriod,
+        capabilities: [Capability] = [], position: SourcePosition = SourcePosition(line: 1, column: 1)
+    ) {
+        self.name = name
+        self.entryPoint = entryPoint
+        self.library = library
+        self.triggers = triggers
+        self.timeLimit = timeLimit
+        self.cancellationGracePeriod = cancellationGracePeriod
+        self.capabilities = capabilities
+        self.position = position
+    }
 
     /// The module part of the entry point.
     public var moduleName: String { String(entryPoint.prefix { $0 != "." }) }

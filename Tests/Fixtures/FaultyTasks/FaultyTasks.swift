@@ -156,3 +156,51 @@ public final class NotATask {
 public struct StructTask {
     public init() {}
 }
+
+/// Fails its first two attempts, completes on the third: exercises retries.
+public final class FlakyTask: BackgroundTask {
+    struct NotYet: Error, CustomStringConvertible {
+        var attempt: Int
+        var description: String { "attempt \(attempt) fails on purpose" }
+    }
+
+    public init() {}
+    public func run(_ taskInstance: BackgroundTaskInstance) throws {
+        guard taskInstance.attempt >= 3 else { throw NotYet(attempt: taskInstance.attempt) }
+        ApplicationData.current.localSettings.values["FlakyTask"] = .string("completed on attempt \(taskInstance.attempt)")
+    }
+}
+
+/// Records every raw notification it sees, by content: `seen:<content>` holds
+/// how many times that content ran (at-least-once means it may be more than 1).
+public final class RecordingTask: BackgroundTask {
+    public init() {}
+    public func run(_ taskInstance: BackgroundTaskInstance) throws {
+        guard let notification = taskInstance.triggerDetails as? RawNotification else { return }
+        let values = ApplicationData.current.localSettings.values
+        let key = "seen:" + notification.content
+        if case .int(let count) = values[key] {
+            try values.set(key, .int(count + 1))
+        } else {
+            try values.set(key, .int(1))
+        }
+        if !notification.headers.isEmpty {
+            try values.set("headers", .string(notification.headers.keys.sorted().joined(separator: ",")))
+        }
+        try values.set("channel", .string(notification.channelId))
+    }
+}
+
+/// Holds a deferral until the host cancels it, then completes it: what a task
+/// doing long background work does on shutdown.
+public final class DeferralUntilCanceledTask: BackgroundTask {
+    public init() {}
+    public func run(_ taskInstance: BackgroundTaskInstance) {
+        let deferral = taskInstance.getDeferral()
+        taskInstance.canceled = { _, reason in
+            Debug.writeLine("canceled (\(reason)); completing the deferral")
+            deferral.complete()
+        }
+        Debug.writeLine("holding a deferral")
+    }
+}

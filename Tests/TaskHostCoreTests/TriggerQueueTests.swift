@@ -1,0 +1,241 @@
+import Foundation
+import Testing
+import TaskHostTestSupport
+@testable import TaskHostCore
+
+/// The durable queue's states, at-least-once recovery, and retry policy.
+@Suite struct TriggerQueueTests {
+    func trigger(_ task: String = "T", payload: String = "p", expiresAt: Date? = nil, availableAt: Date = Date()) -> NewTrigger {
+        NewTrigger(
+            app: "a", task: task,
+            event: TriggerEvent(kind: .pushNotification, triggerId: NewTrigger.newId(), payload: Array(payload.utf8),
+                                channelId: "c", headers: ["x-wns-type": "wns/raw"]),
+            expiresAt: expiresAt, availableAt: availableAt)
+    }
+
+    @Test func enqueueIsIdempotentAndClaimCountsAttempts() throws {
+        let store = try TestSupport.store()
+        let first = trigger()
+        try store.enqueue([first, trigger()])
+        try store.enqueue([first])  // same id again: ignored
+        #expect(try store.queueCounts() == [.pending: 2])
+        let claimed = try store.claim(limit: 10, owner: "host-1", now: Date()) { _, _ in true }
+        #expect(claimed.count == 2)
+        #expect(claimed.allSatisfy { $0.state == .running && $0.attempts == 1 && $0.event.attempt == 1 })
+        #expect(claimed.first { $0.id == first.id }?.event == TriggerEvent(
+            kind: .pushNotification, triggerId: first.id, attempt: 1, payload: Array("p".utf8), channelId: "c",
+            headers: ["x-wns-type": "wns/raw"]))
+        #expect(try store.claim(limit: 10, owner: "host-1", now: Date()) { _, _ in true }.isEmpty)
+    }
+
+    @Test func claimRespectsAvailabilityAndTheAcceptFilter() throws {
+        let store = try TestSupport.store()
+        try store.enqueue([trigger("A"), trigger("A"), trigger("B"), trigger("C", availableAt: Date().addingTimeInterval(60))])
+        var perTask: [String: Int] = [:]
+        let claimed = try store.claim(limit: 10, owner: "h", now: Date()) { _, task in
+            perTask[task, default: 0] += 1
+            return perTask[task]! <= 1
+        }
+        #expect(claimed.map(\.task).sorted() == ["A", "B"])
+        #expect(try store.queueCounts() == [.pending: 2, .running: 2])
+    }
+
+    @Test func outcomesMoveTriggersBetweenStates() throws {
+        let store = try TestSupport.store()
+        try store.enqueue([trigger(), trigger(), trigger(), trigger()])
+        let claimed = try store.claim(limit: 4, owner: "h", now: Date()) { _, _ in true }
+        try store.markDone(id: claimed[0].id, instanceId: "i0")
+        try store.markRetrying(id: claimed[1].id, instanceId: "i1", error: "crashed", availableAt: Date().addingTimeInterval(3600))
+        try store.markDead(id: claimed[2].id, instanceId: "i2", error: "refused")
+        try store.release(id: claimed[3].id, instanceId: "i3", note: "shutdown")
+        #expect(try store.queueCounts() == [.done: 1, .retrying: 1, .dead: 1, .pending: 1])
+        let released = try #require(try store.queuedTrigger(idPrefix: claimed[3].id))
+        #expect(released.attempts == 0, "a run stopped by shutdown is not counted")
+        let dead = try #require(try store.queuedTrigger(idPrefix: claimed[2].id))
+        #expect(dead.lastError == "refused")
+        #expect(dead.lastInstanceId == "i2")
+        #expect(try store.requeue(id: dead.id))
+        #expect(try !store.requeue(id: claimed[0].id), "only dead or expired triggers are requeued")
+        #expect(try store.queuedTrigger(idPrefix: dead.id)?.state == .pending)
+        #expect(try store.queuedTrigger(idPrefix: dead.id)?.attempts == 0)
+    }
+
+    @Test func triggersOfAHostThatDiedAreRunAgain() throws {
+        let store = try TestSupport.store()
+        try store.enqueue([trigger()])
+        let claimed = try store.claim(limit: 1, owner: "dead-host", now: Date()) { _, _ in true }
+        #expect(try store.recoverAbandoned(owner: "dead-host", now: Date()) == 0, "a host does not recover its own runs")
+        #expect(try store.recoverAbandoned(owner: "new-host", now: Date()) == 1)
+        let again = try store.claim(limit: 1, owner: "new-host", now: Date()) { _, _ in true }
+        #expect(again.map(\.id) == claimed.map(\.id))
+        #expect(again.first?.attempts == 2)
+    }
+
+    @Test func triggersPastTheirTimeToLiveExpireInsteadOfRunning() throws {
+        let store = try TestSupport.store()
+        try store.enqueue([trigger(expiresAt: Date().addingTimeInterval(-1)), trigger(expiresAt: Date().addingTimeInterval(60))])
+        let claimed = try store.claim(limit: 10, owner: "h", now: Date()) { _, _ in true }
+        #expect(claimed.count == 1)
+        #expect(try store.queueCounts() == [.expired: 1, .running: 1])
+        let expired = try store.queuedTriggers(states: [.expired], limit: 5)
+        #expect(expired.first?.lastError == "time to live ran out before it could run")
+    }
+
+    @Test func backlogCountsUnfinishedTriggersOfATask() throws {
+        let store = try TestSupport.store()
+        try store.enqueue([trigger("A"), trigger("A"), trigger("B")])
+        #expect(try store.backlog(app: "a", task: "A") == 2)
+        #expect(try store.backlog(app: "a", task: "Z") == 0)
+    }
+
+    @Test func retryDelaysGrowExponentiallyWithJitterUpToTheCap() {
+        let policy = RetryPolicy(maxAttempts: 5, baseDelay: .seconds(2), maxDelay: .seconds(10))
+        var generator = SplitMix(seed: 42)
+        for (attempts, nominal) in [(1, 2.0), (2, 4.0), (3, 8.0), (4, 10.0), (9, 10.0)] {
+            let delay = policy.delay(afterAttempts: attempts, using: &generator)
+            let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+            #expect(seconds >= nominal * 0.75 - 0.001 && seconds <= nominal * 1.25 + 0.001, "attempt \(attempts): \(seconds)")
+        }
+        let delays = (0..<20).map { _ in policy.delay(afterAttempts: 1, using: &generator) }
+        #expect(Set(delays).count > 1, "jitter spreads retries")
+    }
+}
+
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Time triggers: one firing per period, across restarts.
+@Suite struct TimerSchedulerTests {
+    @Test func firesOncePerPeriodAcrossRestarts() throws {
+        let store = try TestSupport.store()
+        let task = TestSupport.task("Tick", "FaultyTasks.AsyncEchoTask", triggers: [.time(intervalMinutes: 15, oneShot: false)])
+        let registry = TestSupport.registry([task])
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        let first = TimerScheduler(store: store, registry: registry)
+        #expect(try first.tick(now: start).isEmpty, "nothing is due before the first period ends")
+        #expect(try first.tick(now: start.addingTimeInterval(14 * 60)).isEmpty)
+        let due = try first.tick(now: start.addingTimeInterval(15 * 60 + 1))
+        #expect(due.count == 1)
+        #expect(due.first?.event.kind == .time)
+        _ = try first.tick(now: start.addingTimeInterval(20 * 60))
+
+        // A restart: a new scheduler over the same store, later in the same period.
+        let second = TimerScheduler(store: store, registry: registry)
+        _ = try second.tick(now: start.addingTimeInterval(25 * 60))
+        #expect(try store.queueCounts() == [.pending: 1], "period 1 fired once, whatever the restarts")
+        // The next period fires once more; missed periods are not caught up.
+        _ = try second.tick(now: start.addingTimeInterval(31 * 60))
+        _ = try second.tick(now: start.addingTimeInterval(91 * 60))
+        #expect(try store.queueCounts() == [.pending: 3])
+    }
+
+    @Test func aOneShotTimerFiresOnce() throws {
+        let store = try TestSupport.store()
+        let task = TestSupport.task("Once", "FaultyTasks.AsyncEchoTask", triggers: [.time(intervalMinutes: 1, oneShot: true)])
+        let scheduler = TimerScheduler(store: store, registry: TestSupport.registry([task]))
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        _ = try scheduler.tick(now: start)
+        for minutes in [2.0, 5, 60] { _ = try scheduler.tick(now: start.addingTimeInterval(minutes * 60)) }
+        #expect(try store.queueCounts() == [.pending: 1])
+    }
+}
+
+/// The dispatcher: retries with backoff, dead-letters, concurrency.
+@Suite struct DispatcherTests {
+    func dispatcher(_ tasks: [TaskDeclaration], store: SQLiteTaskStore, maxAttempts: Int, global: Int = 2) -> Dispatcher {
+        Dispatcher(
+            store: store, runner: TaskRunner(store: store, workerPath: TestSupport.workerPath),
+            registry: TestSupport.registry(tasks), limits: ConcurrencyLimits(global: global),
+            retryPolicy: RetryPolicy(maxAttempts: maxAttempts, baseDelay: .milliseconds(50), maxDelay: .milliseconds(200)),
+            pollInterval: .milliseconds(50))
+    }
+
+    func enqueue(_ task: String, in store: SQLiteTaskStore) throws -> String {
+        let event = TriggerEvent(kind: .application, triggerId: NewTrigger.newId())
+        try store.enqueue([NewTrigger(app: "com.example.tests", task: task, event: event)])
+        return event.triggerId
+    }
+
+    @Test func aTaskThatFailsItsFirstAttemptsIsRetriedUntilItCompletes() async throws {
+        let store = try TestSupport.store()
+        let dispatcher = dispatcher([TestSupport.task("Flaky", "FaultyTasks.FlakyTask")], store: store, maxAttempts: 5)
+        let id = try enqueue("Flaky", in: store)
+        let running = Task { await dispatcher.run() }
+        let done = try await TestSupport.eventually { try store.queuedTrigger(idPrefix: id)?.state == .done }
+        dispatcher.shutdown()
+        await running.value
+        #expect(done)
+        #expect(try store.queuedTrigger(idPrefix: id)?.attempts == 3)
+        #expect(try store.setting(app: "com.example.tests", key: "FlakyTask")?.value == "completed on attempt 3")
+        let outcomes = try store.instances(task: "Flaky", limit: 10).reversed().map(\.outcome)
+        #expect(outcomes == [.failed("attempt 1 fails on purpose"), .failed("attempt 2 fails on purpose"), .completed])
+        #expect(try store.instances(task: "Flaky", limit: 10).allSatisfy { $0.triggerId == id }, "every attempt sees the same trigger id")
+    }
+
+    @Test func aTaskThatKeepsFailingIsDeadLettered() async throws {
+        let store = try TestSupport.store()
+        let dispatcher = dispatcher([TestSupport.task("Crash", "FaultyTasks.CrashingTask")], store: store, maxAttempts: 2)
+        let id = try enqueue("Crash", in: store)
+        let running = Task { await dispatcher.run() }
+        let dead = try await TestSupport.eventually { try store.queuedTrigger(idPrefix: id)?.state == .dead }
+        dispatcher.shutdown()
+        await running.value
+        #expect(dead)
+        let trigger = try #require(try store.queuedTrigger(idPrefix: id))
+        #expect(trigger.attempts == 2)
+        #expect(trigger.lastError?.hasPrefix("crashed (signal") == true)
+    }
+
+    @Test func refusedAndUnknownTasksAreDeadLetteredAtOnce() async throws {
+        let store = try TestSupport.store()
+        let dispatcher = dispatcher([TestSupport.task("NotFinal", "FaultyTasks.NotFinalTask")], store: store, maxAttempts: 5)
+        let refused = try enqueue("NotFinal", in: store)
+        let unknown = try enqueue("Gone", in: store)
+        let running = Task { await dispatcher.run() }
+        let dead = try await TestSupport.eventually { try store.queueCounts()[.dead] == 2 }
+        dispatcher.shutdown()
+        await running.value
+        #expect(dead)
+        #expect(try store.queuedTrigger(idPrefix: refused)?.attempts == 1)
+        #expect(try store.queuedTrigger(idPrefix: refused)?.lastError?.hasPrefix("refused: TaskEntryPoint") == true)
+        #expect(try store.queuedTrigger(idPrefix: unknown)?.lastError == "task \"Gone\" of com.example.tests is not registered with this host")
+    }
+
+    @Test func shutdownCancelsRunningInstancesAndKeepsTheirTriggers() async throws {
+        let store = try TestSupport.store()
+        let dispatcher = dispatcher([TestSupport.task("Hold", "FaultyTasks.DeferralUntilCanceledTask")], store: store, maxAttempts: 5)
+        let id = try enqueue("Hold", in: store)
+        let running = Task { await dispatcher.run() }
+        #expect(await TestSupport.eventually { dispatcher.runningCount == 1 })
+        try await Task.sleep(for: .milliseconds(200))
+        dispatcher.shutdown()
+        await running.value
+        let trigger = try #require(try store.queuedTrigger(idPrefix: id))
+        #expect(trigger.state == .pending)
+        #expect(trigger.attempts == 0)
+        #expect(try store.instances(task: "Hold", limit: 1).first?.outcome == .canceled(.terminating))
+    }
+
+    @Test func theGlobalLimitBoundsConcurrentInstances() async throws {
+        let store = try TestSupport.store()
+        let dispatcher = dispatcher([TestSupport.task("Hold", "FaultyTasks.DeferralUntilCanceledTask")], store: store, maxAttempts: 5, global: 2)
+        for _ in 0..<4 { _ = try enqueue("Hold", in: store) }
+        let running = Task { await dispatcher.run() }
+        #expect(await TestSupport.eventually { dispatcher.runningCount == 2 })
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(dispatcher.runningCount == 2)
+        #expect(try store.queueCounts()[.running] == 2)
+        dispatcher.shutdown()
+        await running.value
+        #expect(try store.queueCounts() == [.pending: 4])
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import TaskHostCore
+
+/// Paths of the build products the integration tests load, and small helpers
+/// shared by the test suites.
+public enum TestSupport {
+    /// The directory holding `taskhost`, `taskhost-worker`, the plugins and the test bundle.
+    public static let buildDirectory: String = {
+        var candidates: [String] = []
+        if let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            candidates.append((executable as NSString).deletingLastPathComponent)
+        }
+        candidates.append(repository + "/.build/debug")
+        for directory in candidates where FileManager.default.isExecutableFile(atPath: directory + "/taskhost-worker") {
+            return directory
+        }
+        fatalError("cannot find taskhost-worker in \(candidates); run the tests with `swift test`")
+    }()
+
+    /// The repository's root.
+    public static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    public static var workerPath: String { buildDirectory + "/taskhost-worker" }
+    public static var taskhostPath: String { buildDirectory + "/taskhost" }
+    public static var faultyTasks: String { buildDirectory + "/libFaultyTasks.so" }
+    public static var sampleTasks: String { buildDirectory + "/libBackgroundTasks.so" }
+    public static var mismatchedPlugin: String { buildDirectory + "/libMismatchedPlugin.so" }
+
+    /// A fresh temporary directory.
+    public static func temporaryDirectory() -> String {
+        let path = NSTemporaryDirectory() + "taskhost-tests-" + UUID().uuidString
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// A fresh store in a temporary state directory.
+    public static func store() throws -> SQLiteTaskStore {
+        try SQLiteTaskStore(stateDirectory: StateDirectory(path: temporaryDirectory()))
+    }
+
+    /// A task declaration for `entryPoint` in `library`.
+    public static func task(
+        _ name: String, _ entryPoint: String, library: String = faultyTasks, triggers: [TriggerDeclaration] = [.application],
+        timeLimit: Duration = .seconds(30), grace: Duration = .seconds(5)
+    ) -> TaskDeclaration {
+        TaskDeclaration(
+            name: name, entryPoint: entryPoint, library: library, triggers: triggers, timeLimit: timeLimit,
+            cancellationGracePeriod: grace, capabilities: [], position: SourcePosition(line: 1, column: 1))
+    }
+
+    /// An app declaring `tasks`.
+    public static func app(_ tasks: [TaskDeclaration], name: String = "com.example.tests") -> AppManifest {
+        AppManifest(path: "manifest.json", identity: AppIdentity(name: name, version: "1"), tasks: tasks)
+    }
+
+    /// A registry of `tasks` in one app.
+    public static func registry(_ tasks: [TaskDeclaration], app name: String = "com.example.tests") -> TaskRegistry {
+        let manifest = app(tasks, name: name)
+        return TaskRegistry(tasks.map { RegisteredTask(app: manifest, task: $0, libraryPath: $0.library) })
+    }
+
+    /// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
+    public static func eventually(timeout: Duration = .seconds(20), _ condition: () throws -> Bool) async rethrows -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return try condition()
+    }
+}
