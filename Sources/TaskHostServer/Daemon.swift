@@ -20,6 +20,9 @@ public struct DaemonConfiguration: Sendable {
     public var retryPolicy = RetryPolicy()
     /// How often the dispatcher looks at the queue when nothing wakes it.
     public var pollInterval: Duration = .milliseconds(250)
+    /// Whether SIGTERM and SIGINT start a graceful shutdown (off when embedded,
+    /// e.g. in tests, where cancelling the task that runs the daemon does it).
+    public var handlesSignals = true
 
     public init() {}
 }
@@ -78,7 +81,7 @@ public struct Daemon: Sendable {
                     .init(service: CommitterService(committer: committer)),
                     .init(service: application),
                 ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
+                gracefulShutdownSignals: configuration.handlesSignals ? [.sigterm, .sigint] : [],
                 logger: logger))
         logger.info("starting", metadata: [
             "tasks": "\(registry.all.map(\.task.name).joined(separator: ","))",
@@ -124,9 +127,10 @@ struct CommitterService: Service {
 }
 
 extension Logger {
+    /// The same handler, with the component named in the metadata.
     func with(label: String) -> Logger {
-        var copy = Logger(label: label)
-        copy.logLevel = logLevel
+        var copy = self
+        copy[metadataKey: "component"] = "\(label)"
         return copy
     }
 }

@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+import TaskHostCore
+import TaskHostServer
+import TaskHostTestSupport
+
+/// The WNS-style raw push endpoint on a real server over loopback.
+@Suite struct PushEndpointTests {
+    let recorder = TestSupport.task("Recorder", "FaultyTasks.RecordingTask", triggers: [.pushNotification])
+
+    @Test func aPushIsStoredThenRunsTheBoundTask() async throws {
+        let server = try await TestServer.start([recorder])
+        defer { Task { await server.stop() } }
+        let channel = try server.channel(task: "Recorder")
+        let token = try server.token()
+        var headers = TestServer.rawHeaders
+        headers["X-Custom"] = "yes"
+        let answer = try await server.post(channel.id, token: token, headers: headers, body: Array("hello".utf8))
+        #expect(answer.status == 200)
+        #expect(answer.header("X-WNS-Status") == "received")
+        let messageId = try #require(answer.header("X-WNS-Msg-ID"))
+        #expect(messageId.count == 32)
+        // Acknowledged means stored: the trigger is in the queue under the message id.
+        #expect(try server.store.queuedTrigger(idPrefix: messageId)?.event.payload == Array("hello".utf8))
+        #expect(try await TestSupport.eventually { try server.setting("seen:hello")?.text == "1" })
+        #expect(try server.setting("channel")?.text == channel.id)
+        let forwarded = try #require(try server.setting("headers")?.text).split(separator: ",")
+        #expect(forwarded.contains("x-wns-type") && forwarded.contains("x-custom"))
+        #expect(!forwarded.contains("authorization"), "the app server's secret never reaches the plugin")
+        #expect(try await TestSupport.eventually { try server.store.queuedTrigger(idPrefix: messageId)?.state == .done })
+        let instance = try #require(try server.store.instances(task: "Recorder", limit: 1).first)
+        #expect(instance.triggerId == messageId)
+        #expect(instance.triggerKind == .pushNotification)
+    }
+
+    @Test func everyRefusalUsesItsWNSStatusCode() async throws {
+        let server = try await TestServer.start([recorder])
+        defer { Task { await server.stop() } }
+        let channel = try server.channel(task: "Recorder")
+        let token = try server.token()
+        let otherAppToken = try server.token(app: "com.example.other")
+        let revokedToken = try server.token()
+        _ = try server.store.revokeCredential(id: String(revokedToken.prefix { $0 != "." }), at: Date())
+        let revokedChannel = try server.channel(task: "Recorder")
+        _ = try server.store.revokeChannel(id: revokedChannel.id, at: Date())
+        let expiredChannel = try server.channel(task: "Recorder", expiresIn: -1)
+        let secret = String(token.drop { $0 != "." }.dropFirst())
+
+        func status(_ id: String = channel.id, token: String?, headers: [String: String] = TestServer.rawHeaders,
+                    body: [UInt8] = Array("x".utf8)) async throws -> (Int, String?) {
+            let answer = try await server.post(id, token: token, headers: headers, body: body)
+            return (answer.status, answer.header("X-WNS-Error-Description"))
+        }
+        func without(_ name: String) -> [String: String] { TestServer.rawHeaders.filter { $0.key != name } }
+        func with(_ name: String, _ value: String) -> [String: String] { TestServer.rawHeaders.merging([name: value]) { $1 } }
+
+        #expect(try await status(token: nil).0 == 401)
+        #expect(try await status(token: "garbage").0 == 401)
+        #expect(try await status(token: "cr_0000000000000000.\(secret)").0 == 401)
+        #expect(try await status(token: String(token.prefix { $0 != "." }) + ".wrong-secret").0 == 401)
+        #expect(try await status(token: revokedToken).0 == 401)
+        #expect(try await status("no-such-channel", token: nil).0 == 401, "unauthenticated callers cannot probe channel ids")
+        #expect(try await status(token: otherAppToken).0 == 403)
+        #expect(try await status("no-such-channel", token: token).0 == 404)
+        #expect(try await status(revokedChannel.id, token: token).0 == 410)
+        let expired = try await status(expiredChannel.id, token: token)
+        #expect(expired.0 == 410)
+        #expect(expired.1?.contains("taskhost channels renew") == true)
+        let noType = try await status(token: token, headers: without("X-WNS-Type"))
+        #expect(noType.0 == 400)
+        #expect(noType.1 == "missing X-WNS-Type header; raw notifications use X-WNS-Type: wns/raw")
+        #expect(try await status(token: token, headers: with("X-WNS-Type", "wns/toast")).0 == 400)
+        #expect(try await status(token: token, headers: with("Content-Type", "text/plain")).0 == 400)
+        #expect(try await status(token: token, headers: with("X-WNS-TTL", "soon")).0 == 400)
+        #expect(try await status(token: token, headers: with("X-WNS-TTL", "0")).0 == 400)
+        #expect(try await status(token: token, headers: with("X-WNS-Cache-Policy", "maybe")).0 == 400)
+        let tooLarge = try await status(token: token, body: Array(repeating: 65, count: 5 * 1024 + 1))
+        #expect(tooLarge.0 == 413)
+        #expect(tooLarge.1 == "payload of 5121 bytes exceeds the limit of 5120 bytes")
+        #expect(try await status(token: token, body: Array(repeating: 65, count: 5 * 1024)).0 == 200, "5 KB exactly is accepted")
+        #expect(try await server.post(channel.id, token: token, method: "GET").status != 200)
+        #expect(try server.store.queueCounts()[.pending, default: 0] + server.store.queueCounts()[.running, default: 0]
+            + server.store.queueCounts()[.done, default: 0] == 1, "only the one valid push was stored")
+    }
+
+    @Test func aChannelOverItsRateLimitGets406() async throws {
+        let server = try await TestServer.start([recorder]) {
+            $0.channelBurst = 3
+            $0.channelRate = 0.01
+        }
+        defer { Task { await server.stop() } }
+        let busy = try server.channel(task: "Recorder")
+        let quiet = try server.channel(task: "Recorder")
+        let token = try server.token()
+        var statuses: [Int] = []
+        for _ in 0..<5 { statuses.append(try await server.post(busy.id, token: token).status) }
+        #expect(statuses == [200, 200, 200, 406, 406])
+        let throttled = try await server.post(busy.id, token: token)
+        #expect(throttled.header("X-WNS-Status") == "channelthrottled")
+        #expect(try await server.post(quiet.id, token: token).status == 200, "limits are per channel")
+    }
+
+    @Test func aPushPastItsTimeToLiveIsDroppedAndRecorded() async throws {
+        let hold = TestSupport.task("Hold", "FaultyTasks.DeferralUntilCanceledTask", triggers: [.pushNotification])
+        let server = try await TestServer.start([hold]) { $0.limits = ConcurrencyLimits(global: 2, perTask: 1) }
+        defer { Task { await server.stop() } }
+        let channel = try server.channel(task: "Hold")
+        let token = try server.token()
+        #expect(try await server.post(channel.id, token: token).status == 200)
+        #expect(try await TestSupport.eventually { try server.store.queueCounts()[.running] == 1 })
+        let answer = try await server.post(channel.id, token: token, headers: TestServer.rawHeaders.merging(["X-WNS-TTL": "1"]) { $1 })
+        #expect(answer.status == 200)
+        let id = try #require(answer.header("X-WNS-Msg-ID"))
+        #expect(try server.store.queuedTrigger(idPrefix: id)?.expiresAt != nil)
+        #expect(try await TestSupport.eventually { try server.store.queuedTrigger(idPrefix: id)?.state == .expired })
+    }
+
+    @Test func aNoCachePushIsDroppedWhenTheTaskCannotStartNow() async throws {
+        let hold = TestSupport.task("Hold", "FaultyTasks.DeferralUntilCanceledTask", triggers: [.pushNotification])
+        let server = try await TestServer.start([hold]) { $0.limits = ConcurrencyLimits(global: 2, perTask: 1) }
+        defer { Task { await server.stop() } }
+        let channel = try server.channel(task: "Hold")
+        let token = try server.token()
+        let noCache = TestServer.rawHeaders.merging(["X-WNS-Cache-Policy": "no-cache"]) { $1 }
+        let first = try await server.post(channel.id, token: token, headers: noCache)
+        #expect(first.header("X-WNS-Status") == "received")
+        #expect(try await TestSupport.eventually { try server.store.queueCounts()[.running] == 1 })
+        let second = try await server.post(channel.id, token: token, headers: noCache)
+        #expect(second.status == 200)
+        #expect(second.header("X-WNS-Status") == "dropped")
+        #expect(try server.store.queuedTrigger(idPrefix: try #require(second.header("X-WNS-Msg-ID"))) == nil)
+    }
+
+    @Test func applicationTriggersQueuedByTheCLIRun() async throws {
+        let echo = TestSupport.task("Async", "FaultyTasks.AsyncEchoTask")
+        let server = try await TestServer.start([echo])
+        defer { Task { await server.stop() } }
+        let event = TriggerEvent(kind: .application, triggerId: NewTrigger.newId(), arguments: ["message": "queued"])
+        try server.store.enqueue([NewTrigger(app: TestServer.app, task: "Async", event: event)])
+        #expect(try await TestSupport.eventually { try server.setting("AsyncEchoTask")?.text == "queued" })
+    }
+}

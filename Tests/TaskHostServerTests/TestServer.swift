@@ -1,0 +1,96 @@
+import Foundation
+import Logging
+import TaskHostCore
+import TaskHostServer
+import TaskHostTestSupport
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// A daemon running inside the test process on a free loopback port.
+final class TestServer: Sendable {
+    let store: SQLiteTaskStore
+    let port: Int
+    private let running: Task<Void, any Error>
+    static let app = "com.example.tests"
+
+    private init(store: SQLiteTaskStore, port: Int, running: Task<Void, any Error>) {
+        self.store = store
+        self.port = port
+        self.running = running
+    }
+
+    static func start(
+        _ tasks: [TaskDeclaration], configure: (inout DaemonConfiguration) -> Void = { _ in }
+    ) async throws -> TestServer {
+        let store = try TestSupport.store()
+        var configuration = DaemonConfiguration()
+        configuration.port = 0
+        configuration.handlesSignals = false
+        configuration.pollInterval = .milliseconds(50)
+        configure(&configuration)
+        let daemon = Daemon(
+            configuration: configuration, store: store, registry: TestSupport.registry(tasks, app: app),
+            workerPath: TestSupport.workerPath, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let running = Task { try await daemon.run { continuation.yield($0) } }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw CocoaError(.fileReadUnknown) }
+        return TestServer(store: store, port: port, running: running)
+    }
+
+    /// Stops the daemon the way a graceful shutdown does, and waits for it.
+    func stop() async {
+        running.cancel()
+        _ = try? await running.value
+    }
+
+    func channel(task: String, app: String = app, expiresIn: TimeInterval = 3600) throws -> PushChannel {
+        let now = Date()
+        let channel = PushChannel(id: PushChannel.newId(), app: app, task: task, createdAt: now, expiresAt: now.addingTimeInterval(expiresIn))
+        try store.insertChannel(channel)
+        return channel
+    }
+
+    func token(app: String = app) throws -> String {
+        let (credential, token) = Credential.make(app: app, label: "test")
+        try store.insertCredential(credential)
+        return token
+    }
+
+    static let rawHeaders = ["X-WNS-Type": "wns/raw", "Content-Type": "application/octet-stream"]
+
+    struct Answer {
+        var status: Int
+        var headers: [String: String]
+        var body: String
+        func header(_ name: String) -> String? {
+            headers.first { $0.key.lowercased() == name.lowercased() }?.value
+        }
+    }
+
+    func post(
+        _ channelId: String, token: String?, headers: [String: String] = rawHeaders, body: [UInt8] = Array("hello".utf8),
+        method: String = "POST"
+    ) async throws -> Answer {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/push/v1/\(channelId)")!)
+        request.httpMethod = method
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        if method == "POST" { request.httpBody = Data(body) }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let http = response as! HTTPURLResponse
+        var fields: [String: String] = [:]
+        for (name, value) in http.allHeaderFields { fields["\(name)"] = "\(value)" }
+        return Answer(status: http.statusCode, headers: fields, body: String(decoding: data, as: UTF8.self))
+    }
+
+    func setting(_ key: String) throws -> SettingValueText? {
+        try store.setting(app: Self.app, key: key).map { SettingValueText(text: $0.value.description) }
+    }
+}
+
+/// A setting's value as text, so tests need not import the SDK.
+struct SettingValueText: Equatable {
+    var text: String
+}
