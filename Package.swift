@@ -91,7 +91,10 @@ let package = Package(
         // Paths of build products and helpers shared by the suites.
         .target(name: "TaskHostTestSupport", dependencies: ["TaskHostCore"], path: "Tests/TaskHostTestSupport", swiftSettings: strict),
         .testTarget(name: "TaskHostCoreTests", dependencies: ["TaskHostCore", "TaskHostTestSupport"], swiftSettings: strict),
-        .testTarget(name: "TaskHostServerTests", dependencies: ["TaskHostServer", "TaskHostTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "TaskHostServerTests",
+            dependencies: ["TaskHostServer", "TaskHostTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict),
         // Runs the built `taskhost` executable.
         .testTarget(name: "TaskhostCLITests", swiftSettings: strict),
     ]
