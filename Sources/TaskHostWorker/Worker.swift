@@ -29,7 +29,7 @@ enum Worker {
         switch first {
         case .start(let request):
             let plugin = load(request.libraryPath, session: session)
-            run(plugin, request: request, session: session)
+            run(plugin, request: request, session: session, pending: decoder)
         case .check(let libraryPath, let entryPoints):
             let plugin = load(libraryPath, session: session)
             check(plugin, entryPoints: entryPoints, session: session)
@@ -94,10 +94,10 @@ enum Worker {
         finish(0)
     }
 
-    static func run(_ plugin: th_plugin_v1, request: StartRequest, session: WorkerSession) {
+    static func run(_ plugin: th_plugin_v1, request: StartRequest, session: WorkerSession, pending: FrameDecoder) {
         let cancel = plugin.cancel
         Thread.detachNewThread {
-            session.readLoop { reason in cancel?(reason) }
+            session.readLoop(decoder: pending) { reason in cancel?(reason) }
         }
         let headers = PinnedPairs(request.headers)
         let arguments = PinnedPairs(request.arguments)

@@ -42,8 +42,10 @@ final class WorkerSession: Sendable {
     }
 
     /// Reads host messages until the channel closes (then the worker exits).
-    func readLoop(onCancel: @Sendable (UInt32) -> Void) {
-        var decoder = FrameDecoder()
+    /// `decoder` holds whatever arrived with the first message (a cancel
+    /// request can follow the start request in the same read).
+    func readLoop(decoder: FrameDecoder, onCancel: @Sendable (UInt32) -> Void) {
+        var decoder = decoder
         while true {
             let frame: Frame?
             do {

@@ -84,6 +84,7 @@ import Testing
         let log = try runner.store.log(instanceId: record.id).map(\.text)
         #expect(log.firstIndex(of: "run returning with a deferral")! < log.firstIndex(of: "deferral completing")!)
         #expect(log.contains("BackgroundTaskDeferral.complete() called more than once; ignored"))
+        #expect(log.last == "still alive", "a second complete() does not end the instance early")
     }
 
     @Test func aDeferralNeverCompletedEndsAtTheTimeLimit() async throws {
@@ -209,5 +210,18 @@ import Testing
             return
         }
         #expect(message.hasPrefix("cannot start /nonexistent/taskhost-worker: No such file or directory"))
+    }
+}
+
+/// A cancel request that reaches the worker together with its start request
+/// (one read) must not be lost.
+@Suite struct EarlyCancellationTests {
+    @Test(arguments: 0..<5)
+    func aCancelSentRightAfterStartIsHonoured(_ round: Int) async throws {
+        let runner = try Fixtures.runner()
+        let cancellation = InstanceCancellation()
+        cancellation.cancel(.terminating)
+        let record = try await runner.run(Fixtures.task("Coop", "FaultyTasks.CooperativeTask", grace: .seconds(10)), cancellation: cancellation)
+        #expect(record.outcome == .canceled(.terminating), "round \(round)")
     }
 }

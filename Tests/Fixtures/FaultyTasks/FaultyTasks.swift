@@ -42,13 +42,16 @@ public final class DeferralTask: BackgroundTask {
     public init() {}
     public func run(_ taskInstance: BackgroundTaskInstance) {
         let deferral = taskInstance.getDeferral()
+        let last = taskInstance.getDeferral()
         let name = taskInstance.task.name
         Task {
             try? await Task.sleep(for: .milliseconds(300))
             ApplicationData.current.localSettings.values[name] = .string("completed after run returned")
             Debug.writeLine("deferral completing")
             deferral.complete()
-            deferral.complete()  // a second call is ignored
+            deferral.complete()  // a second call is ignored: `last` still keeps the instance alive
+            Debug.writeLine("still alive")
+            last.complete()
         }
         Debug.writeLine("run returning with a deferral")
     }
