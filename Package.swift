@@ -87,7 +87,7 @@ let package = Package(
             publicHeadersPath: "."),
 
         .testTarget(name: "BackgroundTaskKitTests", dependencies: ["BackgroundTaskKit"], swiftSettings: strict),
-        .testTarget(name: "TaskHostIPCTests", dependencies: ["TaskHostIPC"], swiftSettings: strict),
+        .testTarget(name: "TaskHostIPCTests", dependencies: ["TaskHostIPC", "TaskHostTestSupport"], swiftSettings: strict),
         // Paths of build products and helpers shared by the suites.
         .target(name: "TaskHostTestSupport", dependencies: ["TaskHostCore"], path: "Tests/TaskHostTestSupport", swiftSettings: strict),
         .testTarget(name: "TaskHostCoreTests", dependencies: ["TaskHostCore", "TaskHostTestSupport"], swiftSettings: strict),

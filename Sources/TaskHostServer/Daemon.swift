@@ -20,6 +20,9 @@ public struct DaemonConfiguration: Sendable {
     public var retryPolicy = RetryPolicy()
     /// How often the dispatcher looks at the queue when nothing wakes it.
     public var pollInterval: Duration = .milliseconds(250)
+    /// Whether this host runs triggers (`false`: accept and store pushes only,
+    /// for an ingest-only host or to measure ingest alone).
+    public var dispatches = true
     /// Whether SIGTERM and SIGINT start a graceful shutdown (off when embedded,
     /// e.g. in tests, where cancelling the task that runs the daemon does it).
     public var handlesSignals = true
@@ -75,12 +78,14 @@ public struct Daemon: Sendable {
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 // Shut down in reverse order: HTTP first, then timers, then the dispatcher.
-                services: [
-                    .init(service: DispatcherService(dispatcher: dispatcher)),
-                    .init(service: TimerService(scheduler: scheduler, wake: { dispatcher.wake() })),
-                    .init(service: CommitterService(committer: committer)),
-                    .init(service: application),
-                ],
+                services: (configuration.dispatches
+                    ? [
+                        .init(service: DispatcherService(dispatcher: dispatcher)),
+                        .init(service: TimerService(scheduler: scheduler, wake: { dispatcher.wake() })),
+                    ] : []) + [
+                        .init(service: CommitterService(committer: committer)),
+                        .init(service: application),
+                    ],
                 gracefulShutdownSignals: configuration.handlesSignals ? [.sigterm, .sigint] : [],
                 logger: logger))
         logger.info("starting", metadata: [

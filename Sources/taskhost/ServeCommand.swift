@@ -28,6 +28,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-attempts"), help: "Runs of a trigger before it is dead-lettered.") var maxAttempts: Int = 5
     @Option(name: .customLong("retry-delay"), help: "Seconds before the first retry; doubles per attempt, ±25% jitter.") var retryDelay: Double = 2
     @Option(name: .customLong("max-retry-delay"), help: "Longest delay between attempts, in seconds.") var maxRetryDelay: Double = 300
+    @Flag(
+        name: .customLong("dispatch"), inversion: .prefixedNo,
+        help: "Run triggers (--no-dispatch: only accept and store pushes, e.g. to measure ingest).")
+    var dispatch = true
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
     @OptionGroup var manifestOptions: ManifestOptions
     @OptionGroup var stateOptions: StateOptions
@@ -63,6 +67,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.maxPayload = maxPayload
         configuration.channelRate = channelRate
         configuration.channelBurst = channelBurst
+        configuration.dispatches = dispatch
         configuration.limits = ConcurrencyLimits(global: concurrency, perTask: perTaskConcurrency)
         configuration.retryPolicy = RetryPolicy(
             maxAttempts: maxAttempts, baseDelay: .milliseconds(Int64(retryDelay * 1000)),

@@ -3,6 +3,15 @@ import Foundation
 import Testing
 @testable import TaskHostCore
 
+/// The refusal message of an instance that was refused; records an issue otherwise.
+func refusal(_ record: InstanceRecord, sourceLocation: SourceLocation = #_sourceLocation) -> String? {
+    guard case .refused(let message) = record.outcome else {
+        Issue.record("expected a refusal, got \(String(describing: record.outcome))", sourceLocation: sourceLocation)
+        return nil
+    }
+    return message
+}
+
 /// Real plugins, real worker processes: each instance runs outside the test
 /// process, and whatever it does, the host (this process) carries on.
 @Suite struct IsolatedRunTests {
@@ -170,10 +179,7 @@ import Testing
     func unusableEntryPointsAreRefusedWithoutRunning(_ entryPoint: String, _ phrase: String) async throws {
         let runner = try Fixtures.runner()
         let record = try await runner.run(Fixtures.task("Refused", entryPoint))
-        guard case .refused(let message) = record.outcome else {
-            Issue.record("expected a refusal, got \(String(describing: record.outcome))")
-            return
-        }
+        guard let message = refusal(record) else { return }
         #expect(message.hasPrefix("TaskEntryPoint \"\(entryPoint)\" \(phrase)"))
         #expect(message.hasSuffix("(library \(Fixtures.faultyTasks))"))
     }
@@ -181,10 +187,7 @@ import Testing
     @Test func aPluginBuiltDifferentlyIsRefusedWithWhatDiffers() async throws {
         let runner = try Fixtures.runner()
         let record = try await runner.run(Fixtures.task("Mismatch", "X.Y", library: Fixtures.mismatchedPlugin))
-        guard case .refused(let message) = record.outcome else {
-            Issue.record("expected a refusal, got \(String(describing: record.outcome))")
-            return
-        }
+        guard let message = refusal(record) else { return }
         #expect(message.contains("plugin was built with ABI version 99, the host needs 1; Swift 5.9, the host runs Swift"))
         #expect(message.contains("rebuild it against this taskhost's BackgroundTaskKit"))
     }
@@ -194,10 +197,7 @@ import Testing
         _ = FileManager.default.createFile(atPath: path, contents: Data("not a library".utf8))
         let runner = try Fixtures.runner()
         let record = try await runner.run(Fixtures.task("Garbage", "Garbage.Task", library: path))
-        guard case .refused(let message) = record.outcome else {
-            Issue.record("expected a refusal, got \(String(describing: record.outcome))")
-            return
-        }
+        guard let message = refusal(record) else { return }
         #expect(message.hasPrefix("cannot load \(path): "))
     }
 
@@ -205,10 +205,7 @@ import Testing
         let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: Fixtures.temporaryDirectory()))
         let runner = TaskRunner(store: store, workerPath: "/nonexistent/taskhost-worker")
         let record = try await runner.run(Fixtures.task("Crash", "FaultyTasks.CrashingTask"))
-        guard case .refused(let message) = record.outcome else {
-            Issue.record("expected a refusal, got \(String(describing: record.outcome))")
-            return
-        }
+        guard let message = refusal(record) else { return }
         #expect(message.hasPrefix("cannot start /nonexistent/taskhost-worker: No such file or directory"))
     }
 }

@@ -90,7 +90,7 @@ import TaskHostTestSupport
 
     @Test func retryDelaysGrowExponentiallyWithJitterUpToTheCap() {
         let policy = RetryPolicy(maxAttempts: 5, baseDelay: .seconds(2), maxDelay: .seconds(10))
-        var generator = SplitMix(seed: 42)
+        var generator = SeededGenerator(seed: 42)
         for (attempts, nominal) in [(1, 2.0), (2, 4.0), (3, 8.0), (4, 10.0), (9, 10.0)] {
             let delay = policy.delay(afterAttempts: attempts, using: &generator)
             let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
@@ -98,18 +98,6 @@ import TaskHostTestSupport
         }
         let delays = (0..<20).map { _ in policy.delay(afterAttempts: 1, using: &generator) }
         #expect(Set(delays).count > 1, "jitter spreads retries")
-    }
-}
-
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

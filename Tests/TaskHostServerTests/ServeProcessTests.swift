@@ -25,6 +25,17 @@ final class Shared<Value: Sendable>: Sendable {
         return URLSession(configuration: configuration)
     }()
 
+    /// A store in `directory` with a channel for `task` and a credential's token.
+    static func prepare(_ directory: String, task: String) throws -> (SQLiteTaskStore, PushChannel, String) {
+        let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: directory))
+        let channel = PushChannel(id: PushChannel.newId(), app: "com.example.tests", task: task, createdAt: Date(),
+                                  expiresAt: Date().addingTimeInterval(3600))
+        try store.insertChannel(channel)
+        let (credential, token) = Credential.make(app: "com.example.tests", label: "test")
+        try store.insertCredential(credential)
+        return (store, channel, token)
+    }
+
     /// Posts a raw push; returns the status, or nil when no answer came (server gone).
     static func push(port: Int, channel: String, token: String, content: String) async -> Int? {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/push/v1/\(channel)")!)
@@ -40,12 +51,7 @@ final class Shared<Value: Sendable>: Sendable {
     @Test func everyAcknowledgedPushRunsAfterTheServerIsKilledMidBurst() async throws {
         let directory = TestSupport.temporaryDirectory()
         let manifest = try ServeProcess.manifest(in: directory, [("Recorder", "FaultyTasks.RecordingTask", "")])
-        let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: directory))
-        let channel = PushChannel(id: PushChannel.newId(), app: "com.example.tests", task: "Recorder", createdAt: Date(),
-                                  expiresAt: Date().addingTimeInterval(3600))
-        try store.insertChannel(channel)
-        let (credential, token) = Credential.make(app: "com.example.tests", label: "crash test")
-        try store.insertCredential(credential)
+        let (store, channel, token) = try Self.prepare(directory, task: "Recorder")
         let arguments = ["--retry-delay", "0.05", "--channel-burst", "100000", "--channel-rate", "100000"]
 
         let first = try ServeProcess(manifest: manifest, stateDirectory: directory, arguments: arguments)
@@ -115,12 +121,7 @@ final class Shared<Value: Sendable>: Sendable {
         let directory = TestSupport.temporaryDirectory()
         let manifest = try ServeProcess.manifest(
             in: directory, [("Hold", "FaultyTasks.DeferralUntilCanceledTask", ", \"CancellationGraceSeconds\": 3")])
-        let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: directory))
-        let channel = PushChannel(id: PushChannel.newId(), app: "com.example.tests", task: "Hold", createdAt: Date(),
-                                  expiresAt: Date().addingTimeInterval(3600))
-        try store.insertChannel(channel)
-        let (credential, token) = Credential.make(app: "com.example.tests", label: "shutdown test")
-        try store.insertCredential(credential)
+        let (store, channel, token) = try Self.prepare(directory, task: "Hold")
 
         let server = try ServeProcess(manifest: manifest, stateDirectory: directory)
         #expect(await Self.push(port: server.port, channel: channel.id, token: token, content: "work") == 200)
