@@ -144,7 +144,8 @@ final class Shared<Value: Sendable>: Sendable {
 
     @Test func theCLIDrivesTheServerLikeCurlWould() async throws {
         let directory = TestSupport.temporaryDirectory()
-        let manifest = try ServeProcess.manifest(in: directory, [("Recorder", "FaultyTasks.RecordingTask", "")])
+        let manifest = try ServeProcess.manifest(
+            in: directory, [("Recorder", "FaultyTasks.RecordingTask", ""), ("Echo", "FaultyTasks.AsyncEchoTask", "")])
         let server = try ServeProcess(manifest: manifest, stateDirectory: directory)
         defer { _ = server.terminate() }
         func taskhost(_ arguments: [String]) throws -> (Int32, String, String) {
@@ -183,5 +184,26 @@ final class Shared<Value: Sendable>: Sendable {
         let gone = try taskhost(["push", uri, "--content", "x", "--token", token])
         #expect(gone.0 == 1)
         #expect(gone.2.contains("410 the channel was revoked"))
+
+        // Application triggers from the CLI reach the running daemon.
+        let triggered = try taskhost(["trigger", "Echo", "--arg", "message=from the cli", "--manifest", manifest])
+        #expect(triggered.0 == 0, "\(triggered.2)")
+        #expect(try await TestSupport.eventually {
+            try taskhost(["settings", "get", "AsyncEchoTask", "--app", "com.example.tests"]).1 == "from the cli\n"
+        })
+
+        // A dead-lettered trigger is queued again by `retry`.
+        let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: directory))
+        let dead = TriggerEvent(kind: .application, triggerId: NewTrigger.newId(), arguments: ["message": "retried"])
+        try store.enqueue([NewTrigger(app: "com.example.tests", task: "Echo", event: dead, availableAt: Date().addingTimeInterval(3600))])
+        try store.markDead(id: dead.triggerId, instanceId: nil, error: "gave up")
+        #expect(try taskhost(["queue"]).1.contains("gave up"))
+        let notDead = try taskhost(["retry", String(triggered.1.prefix(8))])
+        #expect(notDead.0 == 1)
+        #expect(notDead.2.contains("only dead or expired triggers can be retried"))
+        #expect(try taskhost(["retry", String(dead.triggerId.prefix(10))]).0 == 0)
+        #expect(try await TestSupport.eventually {
+            try taskhost(["settings", "get", "AsyncEchoTask", "--app", "com.example.tests"]).1 == "retried\n"
+        })
     }
 }
