@@ -40,8 +40,16 @@ public struct NewTrigger: Sendable, Equatable {
         self.availableAt = availableAt
     }
 
-    /// A random 128-bit id in hex: unguessable, and the same on every retry.
-    public static func newId() -> String { RandomToken.hex(bytes: 16) }
+    /// A new trigger id: 32 hex digits, the first 12 the creation time in
+    /// milliseconds, the other 20 random (80 bits). Ids of triggers created
+    /// together sort together, so inserting a burst touches a few index pages
+    /// instead of one random page per push; a message id is not a secret, and
+    /// 80 random bits keep it unguessable all the same.
+    public static func newId(now: Date = Date()) -> String {
+        let milliseconds = UInt64(max(0, now.timeIntervalSince1970 * 1000)) & 0xFFFF_FFFF_FFFF
+        let prefix = String(milliseconds, radix: 16)
+        return String(repeating: "0", count: 12 - prefix.count) + prefix + RandomToken.hex(bytes: 10)
+    }
 }
 
 /// A trigger in the queue.
@@ -135,20 +143,32 @@ public protocol TriggerQueueStore: Sendable {
 /// Random tokens from the system's cryptographically secure generator
 /// (`getrandom(2)` on Linux).
 public enum RandomToken {
-    /// `bytes` random bytes as lower-case hex.
-    public static func hex(bytes: Int) -> String {
+    /// `count` random bytes, drawn eight at a time.
+    public static func bytes(_ count: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
-        return (0..<bytes).map { _ in
-            let byte = UInt8.random(in: 0...255, using: &generator)
-            return String(byte, radix: 16).count == 1 ? "0" + String(byte, radix: 16) : String(byte, radix: 16)
-        }.joined()
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(count + 7)
+        while bytes.count < count {
+            withUnsafeBytes(of: generator.next()) { bytes.append(contentsOf: $0) }
+        }
+        return Array(bytes.prefix(count))
     }
 
-    /// `bytes` random bytes as unpadded base64url (URL- and header-safe).
-    public static func base64URL(bytes: Int) -> String {
-        var generator = SystemRandomNumberGenerator()
-        let data = Data((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &generator) })
-        return data.base64EncodedString().replacingOccurrences(of: "+", with: "-")
+    /// `count` random bytes as lower-case hex.
+    public static func hex(bytes count: Int) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(count * 2)
+        for byte in bytes(count) {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `count` random bytes as unpadded base64url (URL- and header-safe).
+    public static func base64URL(bytes count: Int) -> String {
+        Data(bytes(count)).base64EncodedString().replacingOccurrences(of: "+", with: "-")
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 }

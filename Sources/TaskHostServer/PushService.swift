@@ -36,6 +36,10 @@ public struct PushService: Sendable {
     public let maxPayload: Int
     /// Whether a task can start an instance right now (for `no-cache` pushes).
     public let hasCapacity: @Sendable (String, String) -> Bool
+    /// Channels and credentials recently read, so a busy channel costs no
+    /// database read per push. A revocation takes effect within `cacheLifetime`.
+    private let channels: LookupCache<PushChannel>
+    private let credentials: LookupCache<Credential>
 
     /// The longest `X-WNS-TTL` accepted: 30 days.
     public static let maxTimeToLive = 30 * 24 * 3600
@@ -45,13 +49,15 @@ public struct PushService: Sendable {
 
     public init(
         store: Store, committer: GroupCommitter, limiter: RateLimiter, maxPayload: Int = 5 * 1024,
-        hasCapacity: @escaping @Sendable (String, String) -> Bool = { _, _ in true }
+        hasCapacity: @escaping @Sendable (String, String) -> Bool = { _, _ in true }, cacheLifetime: Duration = .seconds(1)
     ) {
         self.store = store
         self.committer = committer
         self.limiter = limiter
         self.maxPayload = maxPayload
         self.hasCapacity = hasCapacity
+        self.channels = LookupCache(lifetime: cacheLifetime)
+        self.credentials = LookupCache(lifetime: cacheLifetime)
     }
 
     /// Checks the bearer token and the channel. Authentication comes first, so
@@ -66,7 +72,7 @@ public struct PushService: Sendable {
         }
         let credential: Credential?
         do {
-            credential = try store.credential(id: id)
+            credential = try credentials.value(for: id) { () throws(StoreError) in try store.credential(id: id) }
         } catch {
             throw PushRejection(status: 500, description: "the host cannot read its credentials")
         }
@@ -75,7 +81,7 @@ public struct PushService: Sendable {
         }
         let channel: PushChannel?
         do {
-            channel = try store.channel(id: channelId)
+            channel = try channels.value(for: channelId) { () throws(StoreError) in try store.channel(id: channelId) }
         } catch {
             throw PushRejection(status: 500, description: "the host cannot read its channels")
         }

@@ -53,7 +53,7 @@ struct QueueCommand: ParsableCommand {
         print(Format.table(
             ["TRIGGER", "TASK", "KIND", "STATE", "ATTEMPTS", "NEXT", "LAST ERROR"],
             triggers.map { trigger in
-                [String(trigger.id.prefix(12)), trigger.task, trigger.event.kind.rawValue, trigger.state.rawValue,
+                [trigger.id, trigger.task, trigger.event.kind.rawValue, trigger.state.rawValue,
                  String(trigger.attempts),
                  [.pending, .retrying].contains(trigger.state) ? Format.timestamp(trigger.availableAt) : "-",
                  String((trigger.lastError ?? "").prefix(70))]
