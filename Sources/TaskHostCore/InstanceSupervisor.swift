@@ -43,6 +43,8 @@ struct SupervisionReport {
     var ready: (sdkVersion: String, buildSignature: String)?
     var check: (abiVersion: UInt32, sdkVersion: String, buildSignature: String, reports: [EntryPointReport])?
     var progress: UInt32 = 0
+    /// The sandbox layers the worker reported before loading the plugin.
+    var sandbox: [SandboxLayer] = []
 }
 
 /// Watches one worker process from start to reaping, on the calling thread:
@@ -248,6 +250,10 @@ final class InstanceSupervisor {
         switch message {
         case .ready(let sdkVersion, let buildSignature):
             report.ready = (sdkVersion, buildSignature)
+        case .sandbox(let layers):
+            guard report.sandbox.isEmpty, report.ready == nil else { return }  // only before the plugin loads
+            report.sandbox = layers
+            for layer in layers where !layer.enforced { log.host("host: sandbox: \(layer)") }
         case .log(let line):
             log.append(.task, line)
         case .progress(let value):

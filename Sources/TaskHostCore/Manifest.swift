@@ -69,6 +69,8 @@ public struct TaskDeclaration: Sendable, Equatable {
     public var cancellationGracePeriod: Duration
     /// What the task may do beyond the default sandbox.
     public var capabilities: [Capability]
+    /// Resource limits of each instance.
+    public var limits: ResourceLimits
     /// Where the entry starts in the manifest.
     public var position: SourcePosition
 
@@ -76,7 +78,8 @@ public struct TaskDeclaration: Sendable, Equatable {
     public init(
         name: String, entryPoint: String, library: String, triggers: [TriggerDeclaration],
         timeLimit: Duration = AppManifest.defaultTimeLimit, cancellationGracePeriod: Duration = AppManifest.defaultGracePeriod,
-        capabilities: [Capability] = [], position: SourcePosition = SourcePosition(line: 1, column: 1)
+        capabilities: [Capability] = [], limits: ResourceLimits = ResourceLimits(),
+        position: SourcePosition = SourcePosition(line: 1, column: 1)
     ) {
         self.name = name
         self.entryPoint = entryPoint
@@ -85,11 +88,36 @@ public struct TaskDeclaration: Sendable, Equatable {
         self.timeLimit = timeLimit
         self.cancellationGracePeriod = cancellationGracePeriod
         self.capabilities = capabilities
+        self.limits = limits
         self.position = position
     }
 
     /// The module part of the entry point.
     public var moduleName: String { String(entryPoint.prefix { $0 != "." }) }
+}
+
+/// Per-instance resource limits (the manifest's `Limits`), enforced with
+/// rlimits in the worker before the plugin loads.
+public struct ResourceLimits: Sendable, Equatable {
+    /// CPU seconds; `nil`: the time limit plus the grace period, rounded up.
+    public var cpuSeconds: Int?
+    /// Writable memory (heap, anonymous mappings), in MiB.
+    public var memoryMB: Int
+    /// Open descriptors.
+    public var openFiles: Int
+    /// Processes and threads of the sandbox user.
+    public var processes: Int
+    /// Largest file the task may write, in MiB.
+    public var fileSizeMB: Int
+
+    /// The defaults: 1 GiB of memory, 256 files, 128 processes, 64 MiB files.
+    public init(cpuSeconds: Int? = nil, memoryMB: Int = 1024, openFiles: Int = 256, processes: Int = 128, fileSizeMB: Int = 64) {
+        self.cpuSeconds = cpuSeconds
+        self.memoryMB = memoryMB
+        self.openFiles = openFiles
+        self.processes = processes
+        self.fileSizeMB = fileSizeMB
+    }
 }
 
 /// What starts a task.
@@ -333,7 +361,7 @@ struct ManifestValidator {
         }
         guard let fields = object(
             node, what: "a task", required: ["Name", "TaskEntryPoint", "Triggers"],
-            optional: ["Library", "TimeLimitSeconds", "CancellationGraceSeconds", "Capabilities", "Description"],
+            optional: ["Library", "TimeLimitSeconds", "CancellationGraceSeconds", "Capabilities", "Limits", "Description"],
             task: taskName)
         else { return nil }
         let problemsBefore = problems.count
@@ -361,11 +389,12 @@ struct ManifestValidator {
         let grace = seconds(fields["CancellationGraceSeconds"], field: "CancellationGraceSeconds", task: name ?? "?",
                             range: 0...Self.maxGraceSeconds) ?? AppManifest.defaultGracePeriod
         let capabilities = fields["Capabilities"].map { parseCapabilities($0, task: name) } ?? []
+        let limits = fields["Limits"].map { parseLimits($0, task: name) } ?? ResourceLimits()
         _ = string(fields["Description"], field: "Description", task: name)
         guard problems.count == problemsBefore, let name, let entryPoint, let library else { return nil }
         return TaskDeclaration(
             name: name, entryPoint: entryPoint, library: library, triggers: triggers, timeLimit: timeLimit,
-            cancellationGracePeriod: grace, capabilities: capabilities, position: node.position)
+            cancellationGracePeriod: grace, capabilities: capabilities, limits: limits, position: node.position)
     }
 
     mutating func parseTriggers(_ node: JSONNode, task: String?) -> [TriggerDeclaration] {
@@ -433,6 +462,30 @@ struct ManifestValidator {
             }
             return capability
         }
+    }
+
+    mutating func parseLimits(_ node: JSONNode, task: String?) -> ResourceLimits {
+        var limits = ResourceLimits()
+        let ranges: [(String, ClosedRange<Int>)] = [
+            ("CpuSeconds", 1...86_400), ("MemoryMB", 16...1_048_576), ("OpenFiles", 16...1_048_576),
+            ("Processes", 8...65_536), ("FileSizeMB", 1...1_048_576),
+        ]
+        guard let fields = object(node, what: "Limits", required: [], optional: ranges.map(\.0), task: task) else { return limits }
+        for (name, range) in ranges {
+            guard let field = fields[name] else { continue }
+            guard case .number(let value) = field.value, value == value.rounded(), range.contains(Int(exactly: value) ?? -1) else {
+                report("Limits.\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound)", at: field.position, task: task)
+                continue
+            }
+            switch name {
+            case "CpuSeconds": limits.cpuSeconds = Int(value)
+            case "MemoryMB": limits.memoryMB = Int(value)
+            case "OpenFiles": limits.openFiles = Int(value)
+            case "Processes": limits.processes = Int(value)
+            default: limits.fileSizeMB = Int(value)
+            }
+        }
+        return limits
     }
 
     /// The known name closest to a misspelled one, if it is close enough to be a typo.

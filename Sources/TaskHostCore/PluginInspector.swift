@@ -35,11 +35,38 @@ public struct PluginInspector: Sendable {
     public var workerPath: String
     /// How long a library may take to load and answer.
     public var timeLimit: Duration
+    /// The scanner is sandboxed like an instance (without network): loading a
+    /// library runs its code.
+    public var sandbox: SandboxOptions
 
     /// Creates an inspector.
-    public init(workerPath: String, timeLimit: Duration = .seconds(10)) {
+    public init(workerPath: String, timeLimit: Duration = .seconds(10), sandbox: SandboxOptions = SandboxOptions()) {
         self.workerPath = workerPath
         self.timeLimit = timeLimit
+        self.sandbox = sandbox
+    }
+
+    /// Applies the sandbox in a worker and returns what it could enforce (`taskhost doctor`).
+    public func probeSandbox(limits: ResourceLimits = ResourceLimits(), network: Bool = false) -> Result<[SandboxLayer], PluginInspectionError> {
+        let task = TaskDeclaration(
+            name: "probe", entryPoint: "Probe.Probe", library: "", triggers: [],
+            capabilities: network ? [.internetClient] : [], limits: limits)
+        let directory = sandbox.makeWorkingDirectory(instanceId: "probe-" + RandomToken.hex(bytes: 4))
+        defer { sandbox.removeWorkingDirectory(directory) }
+        let report: SupervisionReport
+        do {
+            let process = try WorkerProcess.spawn(executable: workerPath, environment: WorkerProcess.environment(instanceId: "probe"))
+            report = InstanceSupervisor(
+                process: process, limits: SupervisionLimits(timeLimit: timeLimit, gracePeriod: .zero),
+                events: InspectionEvents(), cancellation: nil
+            ).supervise(first: .probe(sandbox.policy(for: task, workingDirectory: directory)))
+        } catch {
+            return .failure(PluginInspectionError(libraryPath: "", reason: error.description))
+        }
+        guard !report.sandbox.isEmpty else {
+            return .failure(PluginInspectionError(libraryPath: "", reason: "the worker did not report its sandbox: \(report.outcome)"))
+        }
+        return .success(report.sandbox)
     }
 
     /// Loads `libraryPath` and checks each of `entryPoints`.
@@ -52,7 +79,9 @@ public struct PluginInspector: Sendable {
             let supervisor = InstanceSupervisor(
                 process: process, limits: SupervisionLimits(timeLimit: timeLimit, gracePeriod: .zero),
                 events: events, cancellation: nil)
-            report = supervisor.supervise(first: .check(libraryPath: libraryPath, entryPoints: entryPoints))
+            let task = TaskDeclaration(name: "scan", entryPoint: "Scan.Scan", library: libraryPath, triggers: [], timeLimit: timeLimit)
+            report = supervisor.supervise(first: .check(
+                libraryPath: libraryPath, entryPoints: entryPoints, sandbox: sandbox.policy(for: task, workingDirectory: "")))
         } catch {
             return .failure(PluginInspectionError(libraryPath: libraryPath, reason: error.description))
         }

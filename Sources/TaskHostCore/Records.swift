@@ -37,6 +37,8 @@ public struct InstanceRecord: Sendable, Equatable {
     public var outcome: InstanceOutcome?
     /// The last progress the task reported.
     public var progress: UInt32
+    /// Which sandbox layers were enforced (and which were not).
+    public var sandbox: String
 
     /// How long it ran.
     public var duration: Duration? {
@@ -47,7 +49,7 @@ public struct InstanceRecord: Sendable, Equatable {
     public init(
         id: String, app: String, task: String, triggerKind: TriggerKind, triggerId: String, attempt: Int,
         pid: Int32? = nil, hostPid: Int32, startedAt: Date, endedAt: Date? = nil, outcome: InstanceOutcome? = nil,
-        progress: UInt32 = 0
+        progress: UInt32 = 0, sandbox: String = ""
     ) {
         self.id = id
         self.app = app
@@ -61,6 +63,7 @@ public struct InstanceRecord: Sendable, Equatable {
         self.endedAt = endedAt
         self.outcome = outcome
         self.progress = progress
+        self.sandbox = sandbox
     }
 }
 

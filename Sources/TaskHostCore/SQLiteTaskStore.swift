@@ -78,6 +78,9 @@ public final class SQLiteTaskStore: TaskStore {
                 """)
         }
         registerQueueMigrations(&migrator)
+        migrator.registerMigration("v3-sandbox") { db in
+            try db.execute(sql: "ALTER TABLE instance ADD COLUMN sandbox TEXT")
+        }
         return migrator
     }()
 
@@ -177,11 +180,13 @@ public final class SQLiteTaskStore: TaskStore {
         }
     }
 
-    public func finishInstance(id: String, endedAt: Date, outcome: InstanceOutcome, progress: UInt32) throws(StoreError) {
+    public func finishInstance(id: String, endedAt: Date, outcome: InstanceOutcome, progress: UInt32, sandbox: String)
+        throws(StoreError)
+    {
         try write("record the outcome of instance \(id)") { db in
             try db.execute(
-                sql: "UPDATE instance SET ended_at = ?, outcome = ?, outcome_detail = ?, progress = ? WHERE id = ?",
-                arguments: [endedAt.timeIntervalSince1970, outcome.code, outcome.detail, Int64(progress), id])
+                sql: "UPDATE instance SET ended_at = ?, outcome = ?, outcome_detail = ?, progress = ?, sandbox = ? WHERE id = ?",
+                arguments: [endedAt.timeIntervalSince1970, outcome.code, outcome.detail, Int64(progress), sandbox, id])
         }
     }
 
@@ -197,7 +202,7 @@ public final class SQLiteTaskStore: TaskStore {
             startedAt: Date(timeIntervalSince1970: row["started_at"]),
             endedAt: ended.map(Date.init(timeIntervalSince1970:)),
             outcome: code.flatMap { InstanceOutcome(code: $0, detail: detail ?? "") },
-            progress: UInt32(clamping: progress))
+            progress: UInt32(clamping: progress), sandbox: row["sandbox"] ?? "")
     }
 
     public func instances(task: String?, limit: Int) throws(StoreError) -> [InstanceRecord] {

@@ -14,11 +14,14 @@ public final class TaskRunner: Sendable {
     public let store: any TaskStore
     /// The worker executable.
     public let workerPath: String
+    /// How instances are sandboxed.
+    public let sandbox: SandboxOptions
 
     /// Creates a runner.
-    public init(store: any TaskStore, workerPath: String) {
+    public init(store: any TaskStore, workerPath: String, sandbox: SandboxOptions = SandboxOptions()) {
         self.store = store
         self.workerPath = workerPath
+        self.sandbox = sandbox
     }
 
     /// Runs one instance of `task` for `trigger` and returns its record once it is over.
@@ -61,6 +64,8 @@ public final class TaskRunner: Sendable {
         let events = RunEvents(store: store, app: app.identity.name, instanceId: instanceId, onLog: onLog)
 
         let report: SupervisionReport
+        let workingDirectory = sandbox.makeWorkingDirectory(instanceId: instanceId)
+        defer { sandbox.removeWorkingDirectory(workingDirectory) }
         do {
             let process = try WorkerProcess.spawn(
                 executable: workerPath, environment: WorkerProcess.environment(instanceId: instanceId))
@@ -75,7 +80,7 @@ public final class TaskRunner: Sendable {
                 taskId: StableID.uuid(for: app.identity.name + "/" + task.name), instanceId: instanceId,
                 triggerId: trigger.triggerId, attempt: UInt32(clamping: trigger.attempt), triggerKind: trigger.abiKind,
                 payload: trigger.payload, channelId: trigger.channelId, headers: trigger.headers,
-                arguments: trigger.arguments)))
+                arguments: trigger.arguments, sandbox: sandbox.policy(for: task, workingDirectory: workingDirectory))))
         } catch {
             events.log(LogLine(stream: .host, text: "host: \(error)"))
             report = SupervisionReport(outcome: .refused(error.description))
@@ -89,7 +94,9 @@ public final class TaskRunner: Sendable {
         record.endedAt = Date()
         record.outcome = outcome
         record.progress = report.progress
-        try store.finishInstance(id: instanceId, endedAt: record.endedAt!, outcome: outcome, progress: report.progress)
+        record.sandbox = SandboxOptions.summary(report.sandbox)
+        try store.finishInstance(
+            id: instanceId, endedAt: record.endedAt!, outcome: outcome, progress: report.progress, sandbox: record.sandbox)
         if let error = events.storeError { throw error }
         return record
     }

@@ -35,8 +35,8 @@ public protocol TaskStore: Sendable {
     func insertInstance(_ record: InstanceRecord) throws(StoreError)
     /// Records the worker's pid once it is known.
     func updateInstancePid(id: String, pid: Int32) throws(StoreError)
-    /// Records how an instance ended, and its last progress.
-    func finishInstance(id: String, endedAt: Date, outcome: InstanceOutcome, progress: UInt32) throws(StoreError)
+    /// Records how an instance ended, its last progress, and its sandbox summary.
+    func finishInstance(id: String, endedAt: Date, outcome: InstanceOutcome, progress: UInt32, sandbox: String) throws(StoreError)
     /// The most recent instances first, optionally of one task.
     func instances(task: String?, limit: Int) throws(StoreError) -> [InstanceRecord]
     /// The instance whose id is `id`, or starts with it (if unambiguous).

@@ -24,12 +24,14 @@ public struct StartRequest: Sendable, Equatable {
     public var headers: [String: String]
     /// Application trigger arguments.
     public var arguments: [String: String]
+    /// What the worker applies to itself before loading the plugin.
+    public var sandbox: SandboxPolicy
 
     /// Creates a request.
     public init(
         libraryPath: String, entryPoint: String, taskName: String, taskId: String, instanceId: String,
         triggerId: String, attempt: UInt32, triggerKind: UInt32, payload: [UInt8] = [], channelId: String = "",
-        headers: [String: String] = [:], arguments: [String: String] = [:]
+        headers: [String: String] = [:], arguments: [String: String] = [:], sandbox: SandboxPolicy = SandboxPolicy()
     ) {
         self.libraryPath = libraryPath
         self.entryPoint = entryPoint
@@ -43,6 +45,7 @@ public struct StartRequest: Sendable, Equatable {
         self.channelId = channelId
         self.headers = headers
         self.arguments = arguments
+        self.sandbox = sandbox
     }
 }
 
@@ -51,13 +54,15 @@ public enum HostMessage: Sendable, Equatable {
     /// Load the library and run one instance.
     case start(StartRequest)
     /// Load the library and check entry points without running anything.
-    case check(libraryPath: String, entryPoints: [String])
+    case check(libraryPath: String, entryPoints: [String], sandbox: SandboxPolicy = SandboxPolicy())
+    /// Apply the sandbox, report its layers, and exit (`taskhost doctor`).
+    case probe(SandboxPolicy)
     /// Cancel the running instance (a `BackgroundTaskCancellationReason` value).
     case cancel(reason: UInt32)
     /// The answer to a worker's settings request.
     case reply(requestId: UInt32, status: UInt32, data: [UInt8])
 
-    enum Kind: UInt8 { case start = 1, check, cancel, reply }
+    enum Kind: UInt8 { case start = 1, check, cancel, reply, probe }
 
     /// The message as a frame.
     public var frame: Frame {
@@ -69,11 +74,16 @@ public enum HostMessage: Sendable, Equatable {
             w.string(r.libraryPath); w.string(r.entryPoint); w.string(r.taskName); w.string(r.taskId)
             w.string(r.instanceId); w.string(r.triggerId); w.u32(r.attempt); w.u32(r.triggerKind)
             w.data(r.payload); w.string(r.channelId); w.pairs(r.headers); w.pairs(r.arguments)
-        case .check(let libraryPath, let entryPoints):
+            r.sandbox.encode(into: &w)
+        case .check(let libraryPath, let entryPoints, let sandbox):
             kind = .check
             w.string(libraryPath)
             w.u32(UInt32(entryPoints.count))
             for entryPoint in entryPoints { w.string(entryPoint) }
+            sandbox.encode(into: &w)
+        case .probe(let sandbox):
+            kind = .probe
+            sandbox.encode(into: &w)
         case .cancel(let reason):
             kind = .cancel
             w.u32(reason)
@@ -96,14 +106,17 @@ public enum HostMessage: Sendable, Equatable {
                 instanceId: try r.string("instanceId"), triggerId: try r.string("triggerId"),
                 attempt: try r.u32("attempt"), triggerKind: try r.u32("triggerKind"),
                 payload: try r.data("payload"), channelId: try r.string("channelId"),
-                headers: try r.pairs("headers"), arguments: try r.pairs("arguments")))
+                headers: try r.pairs("headers"), arguments: try r.pairs("arguments"),
+                sandbox: try SandboxPolicy(from: &r)))
         case .check:
             let libraryPath = try r.string("libraryPath")
             let count = Int(try r.u32("entryPoints"))
             guard count <= frame.payload.count else { throw .truncated("entryPoints") }
             var entryPoints: [String] = []
             for _ in 0..<count { entryPoints.append(try r.string("entryPoint")) }
-            self = .check(libraryPath: libraryPath, entryPoints: entryPoints)
+            self = .check(libraryPath: libraryPath, entryPoints: entryPoints, sandbox: try SandboxPolicy(from: &r))
+        case .probe:
+            self = .probe(try SandboxPolicy(from: &r))
         case .cancel:
             self = .cancel(reason: try r.u32("reason"))
         case .reply:
@@ -162,9 +175,11 @@ public enum WorkerMessage: Sendable, Equatable {
     case result(RunResultKind, message: String)
     /// Check mode's answer.
     case checkResult(abiVersion: UInt32, sdkVersion: String, buildSignature: String, reports: [EntryPointReport])
+    /// The sandbox layers, as applied before the plugin was loaded.
+    case sandbox([SandboxLayer])
 
     enum Kind: UInt8 {
-        case ready = 64, log, progress, settingsGet, settingsSet, settingsDelete, settingsKeys, result, checkResult
+        case ready = 64, log, progress, settingsGet, settingsSet, settingsDelete, settingsKeys, result, checkResult, sandbox
     }
 
     /// The message as a frame.
@@ -201,6 +216,10 @@ public enum WorkerMessage: Sendable, Equatable {
             w.u32(abiVersion); w.string(sdkVersion); w.string(buildSignature)
             w.u32(UInt32(reports.count))
             for report in reports { w.string(report.entryPoint); w.u32(report.code); w.string(report.message) }
+        case .sandbox(let layers):
+            kind = .sandbox
+            w.u32(UInt32(layers.count))
+            for layer in layers { w.string(layer.name); w.u8(layer.enforced ? 1 : 0); w.string(layer.detail) }
         }
         return Frame(type: kind.rawValue, payload: w.bytes)
     }
@@ -241,6 +260,15 @@ public enum WorkerMessage: Sendable, Equatable {
                     entryPoint: try r.string("entryPoint"), code: try r.u32("code"), message: try r.string("message")))
             }
             self = .checkResult(abiVersion: abiVersion, sdkVersion: sdkVersion, buildSignature: buildSignature, reports: reports)
+        case .sandbox:
+            let count = Int(try r.u32("layers"))
+            guard count <= frame.payload.count else { throw .truncated("layers") }
+            var layers: [SandboxLayer] = []
+            for _ in 0..<count {
+                layers.append(SandboxLayer(
+                    name: try r.string("name"), enforced: try r.u8("enforced") != 0, detail: try r.string("detail")))
+            }
+            self = .sandbox(layers)
         }
         try r.finish("\(kind)")
     }

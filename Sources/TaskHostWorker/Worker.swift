@@ -28,32 +28,63 @@ enum Worker {
         }
         switch first {
         case .start(let request):
-            let plugin = load(request.libraryPath, session: session)
+            let library = confine(request.sandbox, library: request.libraryPath, session: session)
+            let plugin = load(library, session: session)
             run(plugin, request: request, session: session, pending: decoder)
-        case .check(let libraryPath, let entryPoints):
-            let plugin = load(libraryPath, session: session)
+        case .check(let libraryPath, let entryPoints, let sandbox):
+            let library = confine(sandbox, library: libraryPath, session: session)
+            let plugin = load(library, session: session)
             check(plugin, entryPoints: entryPoints, session: session)
+        case .probe(let sandbox):
+            _ = confine(sandbox, library: nil, session: session)
+            finish(0)
         default:
-            fail(session, "the host's first message was not start or check")
+            fail(session, "the host's first message was not start, check or probe")
         }
     }
 
-    /// What the worker can do to itself before any plugin code runs.
+    /// A library to load: its path, and what `dlopen` is given.
+    struct Library {
+        var path: String
+        var loadPath: String
+    }
+
+    /// Applies the sandbox and reports it. The library is opened first, while
+    /// the worker may still read it, and loaded through `/proc/self/fd` once
+    /// the worker runs as the sandbox user (which may not traverse the
+    /// directories that hold it).
+    static func confine(_ policy: SandboxPolicy, library path: String?, session: WorkerSession) -> Library? {
+        var library = path.map { Library(path: $0, loadPath: $0) }
+        if let path, geteuid() == 0, policy.userId != nil {
+            let fd = open(path, O_RDONLY)
+            if fd >= 0 { library?.loadPath = "/proc/self/fd/\(fd)" }
+        }
+        let layers = Sandbox.apply(policy)
+        session.send(.sandbox(layers))
+        let missing = layers.filter { !$0.enforced }
+        if policy.required, !missing.isEmpty {
+            refuse(session, "the sandbox is required but not enforced: " + missing.map(\.description).joined(separator: "; "))
+        }
+        return library
+    }
+
+    /// What the worker does to itself first, whatever it is asked to do (the
+    /// rest of the sandbox is `confine`).
     static func harden() {
         th_line_buffer_stdout()
         _ = th_set_parent_death_signal(SIGKILL)
         if getppid() == 1 { exitBecauseHostIsGone() }  // the host died before prctl
-        _ = th_set_no_new_privs()
-        var noCore = rlimit(rlim_cur: 0, rlim_max: 0)
-        _ = setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &noCore)
         _ = th_close_from(UInt32(ipcDescriptor + 1))
         signal(SIGPIPE, SIG_IGN)
     }
 
     /// Loads the plugin and checks its ABI and build against the worker's.
-    static func load(_ path: String, session: WorkerSession) -> th_plugin_v1 {
-        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
-            let reason = dlerror().map { String(cString: $0) } ?? "unknown error"
+    static func load(_ library: Library?, session: WorkerSession) -> th_plugin_v1 {
+        guard let library else { refuse(session, "no library to load") }
+        let path = library.path
+        guard let handle = dlopen(library.loadPath, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
+            let reason = (dlerror().map { String(cString: $0) } ?? "unknown error")
+                .replacingOccurrences(of: library.loadPath, with: path)
             refuse(session, "cannot load \(path): \(reason)")
         }
         guard let symbol = dlsym(handle, TH_PLUGIN_ENTRY_SYMBOL) else {

@@ -50,4 +50,26 @@ int th_wait_exit_code(int status);
 int th_wait_signaled(int status);
 int th_wait_term_signal(int status);
 
+/* Installs a seccomp filter that makes the system calls a background task has
+   no business making fail with EPERM: ptrace, mount, umount2, pivot_root,
+   chroot, swapon, swapoff, reboot, kexec_load, kexec_file_load, init_module,
+   finit_module, delete_module, bpf, perf_event_open, setns, unshare, keyctl,
+   add_key, request_key, acct, settimeofday, clock_settime, adjtimex, quotactl.
+   Requires no_new_privs (or CAP_SYS_ADMIN). Returns 0, or -1 with errno. */
+int th_install_seccomp_denylist(void);
+
+/* Moves the calling process into a new network namespace (only loopback, down).
+   `with_user_namespace` first creates a user namespace, which lets an
+   unprivileged process do it where the kernel allows. Returns 0, or -1 with errno. */
+int th_unshare_network(int with_user_namespace);
+
+/* Drops to `uid`/`gid` with no supplementary groups. Returns 0, or -1 with errno. */
+int th_drop_privileges(unsigned int uid, unsigned int gid);
+
+/* Sets soft and hard limits of `resource` (RLIMIT_*). Returns 0, or -1 with errno. */
+int th_set_rlimit(int resource, unsigned long long soft, unsigned long long hard);
+
+/* The uid and gid of a user name; returns 0, or -1 when unknown. */
+int th_lookup_user(const char *name, unsigned int *uid, unsigned int *gid);
+
 #endif /* TASKHOST_SHIMS_H */

@@ -1,0 +1,69 @@
+import Foundation
+import TaskHostIPC
+import _TaskHostCShims
+
+/// How the host sandboxes the instances it runs.
+public struct SandboxOptions: Sendable, Equatable {
+    /// The user instances run as when the host runs as root (`nil`: stay root,
+    /// which `doctor` and each instance's history report as not enforced).
+    public var user: String?
+    /// Refuse to run an instance unless every layer is enforced.
+    public var required: Bool
+    /// Where each instance gets its private working directory (removed afterwards).
+    public var workRoot: String
+
+    /// The defaults: run as `nobody` when root, report missing layers, work in a temporary directory.
+    public init(user: String? = "nobody", required: Bool = false, workRoot: String = NSTemporaryDirectory() + "taskhost-work") {
+        self.user = user
+        self.required = required
+        self.workRoot = workRoot
+    }
+
+    /// The uid and gid of ``user``, when the host is root and the user exists.
+    var identity: (uid: UInt32, gid: UInt32)? {
+        guard geteuid() == 0, let user, !user.isEmpty else { return nil }
+        var uid: UInt32 = 0, gid: UInt32 = 0
+        guard th_lookup_user(user, &uid, &gid) == 0 else { return nil }
+        return (uid, gid)
+    }
+
+    /// The policy for an instance of `task`.
+    func policy(for task: TaskDeclaration, workingDirectory: String) -> SandboxPolicy {
+        let identity = identity
+        let wallSeconds = Double(task.timeLimit.components.seconds + task.cancellationGracePeriod.components.seconds) + 1
+        return SandboxPolicy(
+            cpuSeconds: UInt64(task.limits.cpuSeconds ?? Int(wallSeconds.rounded(.up))),
+            memoryBytes: UInt64(task.limits.memoryMB) << 20,
+            openFiles: UInt64(task.limits.openFiles),
+            processes: UInt64(task.limits.processes),
+            fileSizeBytes: UInt64(task.limits.fileSizeMB) << 20,
+            allowNetwork: task.capabilities.contains(.internetClient),
+            userId: identity?.uid, groupId: identity?.gid,
+            workingDirectory: workingDirectory, required: required)
+    }
+
+    /// Creates an instance's private working directory, owned by the sandbox user.
+    func makeWorkingDirectory(instanceId: String) -> String {
+        let root = workRoot
+        try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
+        let path = root + "/" + instanceId
+        guard (try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])) != nil else {
+            return ""
+        }
+        if let identity { _ = chown(path, identity.uid, identity.gid) }
+        return path
+    }
+
+    func removeWorkingDirectory(_ path: String) {
+        guard !path.isEmpty else { return }
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    /// A one-line summary of `layers` for the history.
+    static func summary(_ layers: [SandboxLayer]) -> String {
+        guard !layers.isEmpty else { return "" }
+        let missing = layers.filter { !$0.enforced }.map(\.name)
+        let enforced = layers.filter(\.enforced).map(\.name)
+        return "enforced: " + enforced.joined(separator: ", ") + (missing.isEmpty ? "" : "; NOT enforced: " + missing.joined(separator: ", "))
+    }
+}

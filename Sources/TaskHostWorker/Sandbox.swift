@@ -1,0 +1,69 @@
+import Foundation
+import TaskHostIPC
+import _TaskHostCShims
+
+/// The layers the worker applies to itself, in order, before any plugin code
+/// runs. Each is reported: applied, or why not (the kernel forbids it, the
+/// host is not root, …). Nothing here can fail the worker by itself; the host
+/// decides (`--require-sandbox`) whether a missing layer is an error.
+enum Sandbox {
+    static func apply(_ policy: SandboxPolicy) -> [SandboxLayer] {
+        var layers: [SandboxLayer] = []
+        func report(_ name: String, _ result: Int32, _ enforced: String, _ failed: String) {
+            layers.append(result == 0
+                ? SandboxLayer(name: name, enforced: true, detail: enforced)
+                : SandboxLayer(name: name, enforced: false, detail: "\(failed): \(String(cString: strerror(errno)))"))
+        }
+        let startedAsRoot = geteuid() == 0
+        layers.append(SandboxLayer(name: "descriptors", enforced: true, detail: "only the IPC channel and standard streams are open"))
+        layers.append(SandboxLayer(name: "parent-death", enforced: true, detail: "killed if the host dies"))
+
+        if !policy.workingDirectory.isEmpty {
+            report("working-directory", chdir(policy.workingDirectory), "private directory \(policy.workingDirectory)",
+                   "cannot enter \(policy.workingDirectory)")
+        }
+
+        if policy.allowNetwork {
+            layers.append(SandboxLayer(name: "network", enforced: true, detail: "allowed: the task declares internetClient"))
+        } else {
+            report("network", th_unshare_network(startedAsRoot ? 0 : 1), "private network namespace: no network",
+                   startedAsRoot ? "cannot create a network namespace" : "cannot create a user and network namespace (unprivileged user namespaces disabled?)")
+        }
+
+        var limits: [(String, Int32, UInt64, UInt64)] = []
+        if policy.cpuSeconds > 0 { limits.append(("cpu \(policy.cpuSeconds)s", Int32(RLIMIT_CPU.rawValue), policy.cpuSeconds, policy.cpuSeconds + 1)) }
+        if policy.memoryBytes > 0 { limits.append(("memory \(policy.memoryBytes >> 20) MiB", Int32(RLIMIT_DATA.rawValue), policy.memoryBytes, policy.memoryBytes)) }
+        if policy.openFiles > 0 { limits.append(("files \(policy.openFiles)", Int32(RLIMIT_NOFILE.rawValue), policy.openFiles, policy.openFiles)) }
+        if policy.processes > 0 { limits.append(("processes \(policy.processes)", Int32(__RLIMIT_NPROC.rawValue), policy.processes, policy.processes)) }
+        if policy.fileSizeBytes > 0 { limits.append(("file size \(policy.fileSizeBytes >> 20) MiB", Int32(RLIMIT_FSIZE.rawValue), policy.fileSizeBytes, policy.fileSizeBytes)) }
+        limits.append(("no core dumps", Int32(RLIMIT_CORE.rawValue), 0, 0))
+        var failed: [String] = []
+        for (name, resource, soft, hard) in limits where th_set_rlimit(resource, soft, hard) != 0 {
+            failed.append("\(name): \(String(cString: strerror(errno)))")
+        }
+        layers.append(failed.isEmpty
+            ? SandboxLayer(name: "rlimits", enforced: true, detail: limits.map(\.0).joined(separator: ", "))
+            : SandboxLayer(name: "rlimits", enforced: false, detail: failed.joined(separator: "; ")))
+
+        if startedAsRoot {
+            if let uid = policy.userId, let gid = policy.groupId {
+                report("user", th_drop_privileges(uid, gid), "runs as uid \(uid), gid \(gid), not root", "cannot drop to uid \(uid)")
+            } else {
+                layers.append(SandboxLayer(name: "user", enforced: false, detail: "runs as root: no sandbox user configured"))
+            }
+        } else {
+            layers.append(SandboxLayer(name: "user", enforced: true, detail: "runs as the host's unprivileged user (uid \(getuid()))"))
+        }
+        let isolatedFromState = startedAsRoot && geteuid() != 0
+        layers.append(SandboxLayer(
+            name: "state-isolation", enforced: isolatedFromState,
+            detail: isolatedFromState ? "the state directory belongs to another user"
+                : "the task runs as the user that owns the state directory; run the host as root with a sandbox user to isolate it"))
+
+        report("no-new-privs", th_set_no_new_privs(), "setuid binaries and file capabilities grant nothing", "prctl(PR_SET_NO_NEW_PRIVS) failed")
+        report("seccomp", th_install_seccomp_denylist(),
+               "ptrace, mount, kexec, bpf, module loading, reboot, namespaces and clock changes fail with EPERM",
+               "cannot install the seccomp filter")
+        return layers
+    }
+}
