@@ -1,3 +1,4 @@
+import Foundation
 import BackgroundTaskKit
 
 /// How a task instance ended, as the host recorded it.
@@ -61,6 +62,8 @@ public enum InstanceOutcome: Sendable, Equatable, CustomStringConvertible {
         case .canceled(let reason): "canceled (\(reason))"
         case .timedOut: "timed out (canceled with ExecutionTimeExceeded, killed after the grace period)"
         case .killed(let reason): "killed after cancellation (\(reason)) and the grace period"
+        case .crashed(let signal) where signal == SIGXCPU: "crashed (signal \(signal), SIGXCPU: CPU time limit exceeded)"
+        case .crashed(let signal) where signal == SIGXFSZ: "crashed (signal \(signal), SIGXFSZ: file size limit exceeded)"
         case .crashed(let signal): "crashed (signal \(signal), \(Self.signalName(signal)))"
         case .exited(let code): "exited with status \(code) without finishing run"
         case .protocolError(let message): "protocol error: \(message)"

@@ -181,7 +181,11 @@ final class InstanceSupervisor {
         case .protocolError, nil: break
         }
         if th_wait_signaled(exitStatus) != 0 { return .crashed(signal: th_wait_term_signal(exitStatus)) }
-        return .exited(code: th_wait_exit_code(exitStatus))
+        let code = th_wait_exit_code(exitStatus)
+        if code == WorkerExitCode.channelLost {
+            return .protocolError("the worker lost its channel to the host (did the plugin close descriptor 3?)")
+        }
+        return .exited(code: code)
     }
 
     // MARK: - Actions

@@ -70,7 +70,11 @@ final class WorkerProcess {
         self.exitDescriptor = th_pidfd_open(pid)
     }
 
+    /// Done once per host process: orphans of plugins become the host's to reap.
+    private static let becameSubreaper: Bool = th_set_child_subreaper() == 0
+
     static func spawn(executable: String, environment: [String]) throws(WorkerSpawnError) -> WorkerProcess {
+        _ = becameSubreaper
         var socketPair: [Int32] = [-1, -1]
         var outPipe: [Int32] = [-1, -1]
         var errPipe: [Int32] = [-1, -1]
@@ -147,6 +151,7 @@ final class WorkerProcess {
         let result = waitpid(pid, &status, WNOHANG)
         if result == pid {
             reaped = true
+            reapGroup()
             return status
         }
         if result < 0, errno == ECHILD {
@@ -156,6 +161,19 @@ final class WorkerProcess {
         return nil
     }
 
+    /// Reaps what the plugin forked: killed with the group, those processes
+    /// were handed to the host (a child subreaper) and would stay zombies.
+    private func reapGroup() {
+        var status: Int32 = 0
+        for _ in 0..<400 {
+            let result = waitpid(-pid, &status, WNOHANG)
+            if result > 0 { continue }
+            if result < 0 { return }  // ECHILD: none left (or the host is not their subreaper)
+            kill(-pid, SIGKILL)
+            usleep(5000)
+        }
+    }
+
     /// Kills and reaps the worker (blocking), then closes every descriptor.
     func dispose() {
         if !reaped {
@@ -163,6 +181,7 @@ final class WorkerProcess {
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             reaped = true
+            reapGroup()
         }
         for fd in [ipc, stdout, stderr, exitDescriptor] where fd >= 0 { close(fd) }
     }

@@ -108,3 +108,10 @@ public struct FrameDecoder: Sendable {
         if bufferedCount > 0 { throw .closedMidFrame(buffered: bufferedCount) }
     }
 }
+
+/// Exit statuses with a meaning between worker and host.
+public enum WorkerExitCode {
+    /// The worker lost its channel to the host (the host died, or the plugin
+    /// closed or broke descriptor 3) and exited.
+    public static let channelLost: Int32 = 70
+}

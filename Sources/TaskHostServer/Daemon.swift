@@ -18,6 +18,8 @@ public struct DaemonConfiguration: Sendable {
     public var channelBurst: Int = 200
     public var limits = ConcurrencyLimits()
     public var retryPolicy = RetryPolicy()
+    /// How instances are sandboxed.
+    public var sandbox = SandboxOptions()
     /// How often the dispatcher looks at the queue when nothing wakes it.
     public var pollInterval: Duration = .milliseconds(250)
     /// Whether this host runs triggers (`false`: accept and store pushes only,
@@ -52,7 +54,7 @@ public struct Daemon: Sendable {
 
     /// Runs until SIGTERM or SIGINT (or cancellation). `onListening` gets the bound port.
     public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
-        let runner = TaskRunner(store: store, workerPath: workerPath)
+        let runner = TaskRunner(store: store, workerPath: workerPath, sandbox: configuration.sandbox)
         let dispatcher = Dispatcher(
             store: store, runner: runner, registry: registry, limits: configuration.limits,
             retryPolicy: configuration.retryPolicy, pollInterval: configuration.pollInterval,

@@ -174,9 +174,10 @@ enum Worker {
         _exit(code)
     }
 
-    /// The host closed the channel: nobody is left to report to.
+    /// The channel to the host is gone (the host died, or the plugin closed
+    /// descriptor 3): nobody is left to report to.
     static func exitBecauseHostIsGone() -> Never {
-        _exit(70)
+        _exit(WorkerExitCode.channelLost)
     }
 
     /// Copies bytes into memory that lives as long as the process.

@@ -44,27 +44,38 @@ final class WorkerSession: Sendable {
     /// Reads host messages until the channel closes (then the worker exits).
     /// `decoder` holds whatever arrived with the first message (a cancel
     /// request can follow the start request in the same read).
+    ///
+    /// It polls with a timeout instead of blocking in `read`: a plugin that
+    /// closes descriptor 3 from another thread would not interrupt a blocked
+    /// `read`, but the next `poll` reports the descriptor invalid.
     func readLoop(decoder: FrameDecoder, onCancel: @Sendable (UInt32) -> Void) {
         var decoder = decoder
         while true {
-            let frame: Frame?
             do {
-                frame = try FileDescriptorIO.readFrame(fd, decoder: &decoder)
+                while let frame = try decoder.next() { handle(frame, onCancel: onCancel) }
             } catch {
                 Worker.exitBecauseHostIsGone()
             }
-            guard let frame else { Worker.exitBecauseHostIsGone() }
-            switch try? HostMessage(frame: frame) {
-            case .cancel(let reason):
-                onCancel(reason)
-            case .reply(let requestId, let status, let data):
-                if let waiter = pending.withLock({ $0.removeValue(forKey: requestId) }) {
-                    waiter.reply.withLock { $0 = (status, data) }
-                    waiter.semaphore.signal()
-                }
-            default:
-                continue
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, 250)
+            if ready == 0 || (ready < 0 && errno == EINTR) { continue }
+            if ready < 0 || descriptor.revents & Int16(POLLNVAL) != 0 { Worker.exitBecauseHostIsGone() }
+            guard let bytes = FileDescriptorIO.read(fd), !bytes.isEmpty else { Worker.exitBecauseHostIsGone() }
+            decoder.append(bytes)
+        }
+    }
+
+    private func handle(_ frame: Frame, onCancel: @Sendable (UInt32) -> Void) {
+        switch try? HostMessage(frame: frame) {
+        case .cancel(let reason):
+            onCancel(reason)
+        case .reply(let requestId, let status, let data):
+            if let waiter = pending.withLock({ $0.removeValue(forKey: requestId) }) {
+                waiter.reply.withLock { $0 = (status, data) }
+                waiter.semaphore.signal()
             }
+        default:
+            break
         }
     }
 

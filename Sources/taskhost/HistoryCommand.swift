@@ -61,6 +61,7 @@ struct LogsCommand: ParsableCommand {
             throw CLIError("no instance \"\(instance)\" (see taskhost history)")
         }
         print("instance \(record.id) of \(record.task) (\(record.app)): \(record.outcome?.description ?? "running")")
+        if !record.sandbox.isEmpty { print("sandbox: \(record.sandbox)") }
         for line in try store.log(instanceId: record.id) {
             let prefix = line.stream == .task ? "" : "[\(line.stream.rawValue)] "
             print("\(Format.timestamp(line.at))  \(prefix)\(line.text)")

@@ -23,6 +23,21 @@ struct StateOptions: ParsableArguments {
     }
 }
 
+/// How instances are sandboxed.
+struct SandboxFlags: ParsableArguments {
+    @Option(
+        name: .customLong("sandbox-user"),
+        help: ArgumentHelp("When taskhost runs as root, the user instances run as ('' keeps root, reported as not enforced).", valueName: "name"))
+    var sandboxUser: String = "nobody"
+
+    @Flag(name: .customLong("require-sandbox"), help: "Refuse to run an instance unless every sandbox layer is enforced (see taskhost doctor).")
+    var requireSandbox = false
+
+    func options(state: StateDirectory) -> SandboxOptions {
+        SandboxOptions(user: sandboxUser.isEmpty ? nil : sandboxUser, required: requireSandbox, workRoot: state.path + "/work")
+    }
+}
+
 /// Which manifest, and where its libraries are.
 struct ManifestOptions: ParsableArguments {
     @Option(name: .customLong("manifest"), help: ArgumentHelp("The app manifest.", valueName: "path"))

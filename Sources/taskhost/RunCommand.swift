@@ -33,6 +33,7 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var manifestOptions: ManifestOptions
     @OptionGroup var stateOptions: StateOptions
+    @OptionGroup var sandboxFlags: SandboxFlags
 
     func validate() throws {
         if rawContent != nil, rawFile != nil {
@@ -58,7 +59,9 @@ struct RunCommand: AsyncParsableCommand {
         case .failure(let notFound): throw CLIError("\(manifest.path): task \"\(task)\": \(notFound)")
         }
         let trigger = try makeTrigger()
-        let runner = TaskRunner(store: try stateOptions.openStore(), workerPath: try locateWorker())
+        let runner = TaskRunner(
+            store: try stateOptions.openStore(), workerPath: try locateWorker(),
+            sandbox: sandboxFlags.options(state: stateOptions.directory))
 
         let cancellation = InstanceCancellation()
         signal(SIGINT, SIG_IGN)

@@ -35,6 +35,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
     @OptionGroup var manifestOptions: ManifestOptions
     @OptionGroup var stateOptions: StateOptions
+    @OptionGroup var sandboxFlags: SandboxFlags
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
@@ -68,6 +69,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.channelRate = channelRate
         configuration.channelBurst = channelBurst
         configuration.dispatches = dispatch
+        configuration.sandbox = sandboxFlags.options(state: stateOptions.directory)
         configuration.limits = ConcurrencyLimits(global: concurrency, perTask: perTaskConcurrency)
         configuration.retryPolicy = RetryPolicy(
             maxAttempts: maxAttempts, baseDelay: .milliseconds(Int64(retryDelay * 1000)),

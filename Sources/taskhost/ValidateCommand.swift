@@ -17,6 +17,7 @@ struct ValidateCommand: ParsableCommand {
             """)
 
     @OptionGroup var manifestOptions: ManifestOptions
+    @OptionGroup var sandboxFlags: SandboxFlags
 
     @Flag(name: .customLong("no-load"), help: "Check the manifest's text only; do not load libraries.")
     var noLoad = false
@@ -24,8 +25,9 @@ struct ValidateCommand: ParsableCommand {
     func run() throws {
         let manifest = try manifestOptions.load()
         if !noLoad {
+            let sandbox = sandboxFlags.options(state: StateDirectory(path: NSTemporaryDirectory() + "taskhost-validate"))
             let checker = ManifestChecker(
-                resolver: manifestOptions.resolver, inspector: PluginInspector(workerPath: try locateWorker()))
+                resolver: manifestOptions.resolver, inspector: PluginInspector(workerPath: try locateWorker(), sandbox: sandbox))
             let (problems, inspections) = checker.check(manifest)
             guard problems.isEmpty else {
                 throw CLIError(ManifestError(file: manifest.path, problems: problems).description)

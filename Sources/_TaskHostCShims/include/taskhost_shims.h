@@ -12,6 +12,10 @@
 /* Asks the kernel to send `signal` to this process when its parent thread exits. */
 int th_set_parent_death_signal(int signal);
 
+/* Makes orphaned descendants of this process its children (not init's), so
+   that the host can reap what a plugin forked. */
+int th_set_child_subreaper(void);
+
 /* Forbids gaining privileges through execve (setuid binaries, file capabilities). */
 int th_set_no_new_privs(void);
 

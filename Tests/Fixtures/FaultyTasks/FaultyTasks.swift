@@ -207,3 +207,118 @@ public final class DeferralUntilCanceledTask: BackgroundTask {
         Debug.writeLine("holding a deferral")
     }
 }
+
+// MARK: - Hostile tasks (the fault-injection suite)
+
+/// Dereferences a bad pointer: SIGSEGV.
+public final class SegfaultTask: BackgroundTask {
+    public init() {}
+    public func run(_ taskInstance: BackgroundTaskInstance) {
+        ApplicationData.current.localSettings.values["before-crash"] = "written"
+        UnsafeMutablePointer<Int>(bitPattern: 8)!.pointee = 1
+    }
+}
+
+/// Calls abort(): SIGABRT.
+public final class AbortTask: BackgroundTask {
+    public init() {}
+    public func run(_ taskInstance: BackgroundTaskInstance) { abort() }
+}
+
+/// Burns CPU forever; its CPU limit stops it (SIGXCPU).
+public final class BusyTask: BackgroundTask {
+    public init() {}
+    public func run(_ taskInstance: BackgroundTaskInstance) {
+        var x: UInt64 = 1
+        while x != 0 { x = x &* 6_364_136_223_846_793_005 &+ 1 }
+    }
+}
+
+/// Allocates and touches memory until it cannot.
+public final class MemoryBombTask: BackgroundTask {
+    public init() {}
+    public func run(_ taskInstance: BackgroundTaskInstance) {
+        var blocks: [UnsafeMutableRawPointer] = []
+        while let block = malloc(16 << 20) {
+            memset(block, 1, 16 << 20)
+            blocks.append(block)
+            if blocks.count > 1024 { break }  // 16 GiB: the limit did not hold
+        }
+        Debug.writeLine("allocated \(blocks.count * 16) MiB before malloc failed")
+        fatalError("out of memory after \(blocks.count * 16) MiB")
+    }
+}
+
+/// Forks until the process limit stops it; the children wait forever.
+public final class ForkBombTask: BackgroundTask {
+    public init() {}
+    public func run(_ taskInstance: BackgroundTaskInstance) {
+        var children = 0
+        while children < 10_000 {
+            let pid = fork()
+            if pid == 0 {
+                while true { pause() }
+            }
+            if pid < 0 { break }
+            children += 1
+        }
+        ApplicationData.current.localSettings.values["forked"] = .int(Int64(children))
+    }
+}
+
+/// Writes garbage on the IPC channel.
+public final class GarbageFramesTask: BackgroundTask {
+    public init() {}
+    public func run(_ taskInstance: BackgroundTaskInstance) {
+        let garbage: [UInt8] = [0xFF, 0xFF, 0xFF, 0x7F, 0x42, 0x42]
+        _ = garbage.withUnsafeBytes { write(3, $0.baseAddress, $0.count) }
+        sleep(30)
+    }
+}
+
+/// Closes the IPC channel (while the worker's reader waits on it) and carries on.
+public final class ClosesChannelTask: BackgroundTask {
+    public init() {}
+    public func run(_ taskInstance: BackgroundTaskInstance) {
+        usleep(300_000)
+        close(3)
+        sleep(30)
+    }
+}
+
+/// Tries what a sandbox must prevent, and records what happened: open the
+/// file at argument "path" (the host's database), connect to 127.0.0.1 at
+/// argument "port", and create a user namespace.
+public final class EscapeArtistTask: BackgroundTask {
+    public init() {}
+    public func run(_ taskInstance: BackgroundTaskInstance) throws {
+        let arguments = (taskInstance.triggerDetails as? ApplicationTriggerDetails)?.arguments ?? [:]
+        let values = ApplicationData.current.localSettings.values
+        func outcome(_ result: Int32) -> SettingValue {
+            result >= 0 ? "succeeded" : .string("failed: \(String(cString: strerror(errno)))")
+        }
+        if let path = arguments["path"] {
+            let fd = open(path, O_RDONLY)
+            try values.set("open", outcome(fd))
+            if fd >= 0 { close(fd) }
+        }
+        if let port = arguments["port"].flatMap(UInt16.init) {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+            let result = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            try values.set("connect", outcome(result))
+            close(fd)
+        }
+        // unshare(CLONE_NEWUSER): allowed to unprivileged users on this kernel, but not by the seccomp filter.
+        // (Glibc's Swift module does not export unshare, so find it at run time.)
+        typealias Unshare = @convention(c) (Int32) -> Int32
+        let unshare = unsafeBitCast(dlsym(nil, "unshare"), to: Unshare.self)
+        try values.set("unshare", outcome(unshare(0x1000_0000)))
+        try values.set("uid", .int(Int64(getuid())))
+    }
+}

@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import TaskHostCore
+
+struct DoctorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "doctor",
+        abstract: "Report which sandbox layers this kernel and this host can enforce.",
+        discussion: """
+            Starts a worker, lets it apply the sandbox exactly as it does before loading a
+            plugin, and prints each layer: enforced, or why not. Checks the store too.
+            Exits 1 when a layer is not enforced (with --require-sandbox, such instances
+            would be refused).
+            """)
+
+    @OptionGroup var stateOptions: StateOptions
+    @OptionGroup var sandboxFlags: SandboxFlags
+
+    func run() throws {
+        print("host: uid \(getuid())\(geteuid() == 0 ? " (root: instances run as \(sandboxFlags.sandboxUser.isEmpty ? "root" : sandboxFlags.sandboxUser))" : ""), system \(ProcessInfo.processInfo.operatingSystemVersionString)")
+        let store = try stateOptions.openStore()
+        let durability = try store.durability()
+        print("store: \(store.path) (journal \(durability.journalMode), synchronous \(durability.synchronous == 2 ? "FULL" : String(durability.synchronous)))")
+        let inspector = PluginInspector(workerPath: try locateWorker(), sandbox: sandboxFlags.options(state: stateOptions.directory))
+        var missing = 0
+        for (title, network) in [("a task without capabilities", false), ("a task with internetClient", true)] {
+            print("\nsandbox of \(title):")
+            switch inspector.probeSandbox(network: network) {
+            case .failure(let error):
+                throw CLIError("cannot probe the sandbox: \(error)")
+            case .success(let layers):
+                for layer in layers {
+                    print("  \(layer.enforced ? "ok     " : "MISSING") \(layer.name.padding(toLength: 18, withPad: " ", startingAt: 0)) \(layer.detail)")
+                }
+                missing += layers.filter { !$0.enforced }.count
+            }
+        }
+        print("\nnot enforced on this host: memory and process limits per instance through cgroups (rlimits apply instead)")
+        if missing > 0 { throw ExitCode(1) }
+    }
+}
