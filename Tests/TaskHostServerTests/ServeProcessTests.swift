@@ -213,3 +213,68 @@ final class Shared<Value: Sendable>: Sendable {
         })
     }
 }
+
+/// Crash consistency: the host is killed with SIGKILL at random moments (in
+/// the middle of bursts, and so of group commits), round after round.
+@Suite(.serialized) struct CrashConsistencyTests {
+    @Test func twentyRandomKillsLoseNoAcknowledgedPush() async throws {
+        let directory = TestSupport.temporaryDirectory()
+        let manifest = try ServeProcess.manifest(in: directory, [("Recorder", "FaultyTasks.RecordingTask", "")])
+        let (store, channel, token) = try ServeProcessTests.prepare(directory, task: "Recorder")
+        let arguments = ["--retry-delay", "0.05", "--channel-burst", "100000", "--channel-rate", "100000"]
+        var generator = SeededGenerator(seed: 0x5EED_2026)
+        let acknowledged = Shared<Set<String>>([])
+        let unanswered = Shared<Set<String>>([])
+
+        for round in 0..<20 {
+            let server = try ServeProcess(manifest: manifest, stateDirectory: directory, arguments: arguments)
+            let killAfter = Duration.milliseconds(Int.random(in: 5...250, using: &generator))
+            let killer = Task {
+                try? await Task.sleep(for: killAfter)
+                server.kill9()
+            }
+            await withTaskGroup(of: Void.self) { group in
+                for client in 0..<8 {
+                    group.addTask {
+                        for index in 0..<10 {
+                            let content = "r\(round)-c\(client)-\(index)"
+                            if await ServeProcessTests.push(port: server.port, channel: channel.id, token: token, content: content) == 200 {
+                                acknowledged.withLock { _ = $0.insert(content) }
+                            } else {
+                                unanswered.withLock { _ = $0.insert(content) }
+                            }
+                        }
+                    }
+                }
+            }
+            await killer.value
+        }
+
+        // A last start, in which the app server resends what got no answer.
+        let server = try ServeProcess(manifest: manifest, stateDirectory: directory, arguments: arguments)
+        let retried = unanswered.withLock { $0 }
+        for content in retried.sorted() {
+            var status: Int?
+            for _ in 0..<50 where status != 200 {
+                status = await ServeProcessTests.push(port: server.port, channel: channel.id, token: token, content: content)
+            }
+            #expect(status == 200)
+        }
+        let drained = try await TestSupport.eventually(timeout: .seconds(300)) {
+            let counts = try store.queueCounts()
+            return counts[.pending, default: 0] + counts[.running, default: 0] + counts[.retrying, default: 0] == 0
+        }
+        #expect(drained)
+        #expect(server.terminate() == 0)
+
+        let acked = acknowledged.withLock { $0 }
+        #expect(acked.count > 0 && !retried.isEmpty, "kills landed mid-burst: \(acked.count) acknowledged, \(retried.count) not")
+        let seen = Set(try store.settings(app: "com.example.tests").map(\.key).filter { $0.hasPrefix("seen:") }.map { String($0.dropFirst(5)) })
+        let lost = acked.subtracting(seen)
+        #expect(lost.isEmpty, "acknowledged but never run: \(lost.sorted().prefix(10))")
+        #expect(seen.subtracting(acked).subtracting(retried).isEmpty)
+        #expect(try store.queueCounts()[.dead, default: 0] == 0)
+        let integrity = try await DatabaseQueue(path: store.path).read { try String.fetchOne($0, sql: "PRAGMA integrity_check") }
+        #expect(integrity == "ok")
+    }
+}
