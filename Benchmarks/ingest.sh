@@ -17,6 +17,7 @@ trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf
 "$bin/taskhost" credentials create --state-dir "$state" > "$state/token"
 uri=$("$bin/taskhost" channels create SampleBackgroundTask --state-dir "$state" --base-url http://127.0.0.1:18099)
 "$bin/taskhost" serve --no-dispatch --port 18099 --state-dir "$state" --channel-rate 1000000 --channel-burst 1000000 \
+    --client-rate 1000000 --client-burst 1000000 \
     --log-level warning > "$state/serve.out" 2>&1 &
 server=$!
 for _ in $(seq 100); do grep -q listening "$state/serve.out" 2>/dev/null && break; sleep 0.1; done

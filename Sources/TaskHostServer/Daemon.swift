@@ -16,6 +16,10 @@ public struct DaemonConfiguration: Sendable {
     public var channelRate: Double = 100
     /// Pushes a channel may send at once.
     public var channelBurst: Int = 200
+    /// Pushes per second per client (credential), across its channels.
+    public var clientRate: Double = 1000
+    /// Pushes a client may send at once.
+    public var clientBurst: Int = 2000
     public var limits = ConcurrencyLimits()
     public var retryPolicy = RetryPolicy()
     /// How instances are sandboxed.
@@ -63,6 +67,7 @@ public struct Daemon: Sendable {
         let service = PushService(
             store: store, committer: committer,
             limiter: RateLimiter(ratePerSecond: configuration.channelRate, burst: configuration.channelBurst),
+            clientLimiter: RateLimiter(ratePerSecond: configuration.clientRate, burst: configuration.clientBurst),
             maxPayload: configuration.maxPayload,
             hasCapacity: { dispatcher.hasCapacity(app: $0, task: $1) })
         let scheduler = TimerScheduler(store: store, registry: registry, logger: logger.with(label: "taskhost.timers"))

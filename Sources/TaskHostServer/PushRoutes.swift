@@ -26,11 +26,11 @@ public enum PushRoutes {
         var request = request
         do throws(PushRejection) {
             let channelId = context.parameters.get("channel") ?? ""
-            let channel = try service.authorize(channelId: channelId, authorization: request.headers[.authorization])
+            let push = try service.authorize(channelId: channelId, authorization: request.headers[.authorization])
             let contentLength = request.headers[.contentLength].flatMap { Int($0) }
             let headers = try service.validate(
                 headers: request.headers.map { ($0.name.canonicalName, $0.value) }, contentLength: contentLength)
-            try service.admit(channel)
+            try service.admit(push)
             let body: ByteBuffer
             do {
                 body = try await request.collectBody(upTo: service.maxPayload)
@@ -38,7 +38,7 @@ public enum PushRoutes {
                 throw service.tooLarge(contentLength)
             }
             let accepted = try await service.accept(
-                channel: channel, headers: headers, payload: Array(buffer: body))
+                channel: push.channel, headers: headers, payload: Array(buffer: body))
             return Response(status: .ok, headers: [wnsStatus: accepted.status, wnsMessageId: accepted.messageId])
         } catch {
             var fields: HTTPFields = [wnsError: error.description]

@@ -31,7 +31,10 @@ public struct PushService: Sendable {
 
     public let store: Store
     public let committer: GroupCommitter
+    /// Per-channel rate limit.
     public let limiter: RateLimiter
+    /// Per-client (credential) rate limit, across all of its channels.
+    public let clientLimiter: RateLimiter
     /// The largest payload accepted (WNS: 5 KB).
     public let maxPayload: Int
     /// Whether a task can start an instance right now (for `no-cache` pushes).
@@ -48,21 +51,29 @@ public struct PushService: Sendable {
     static let privateHeaders: Set<String> = ["authorization", "cookie", "proxy-authorization"]
 
     public init(
-        store: Store, committer: GroupCommitter, limiter: RateLimiter, maxPayload: Int = 5 * 1024,
+        store: Store, committer: GroupCommitter, limiter: RateLimiter,
+        clientLimiter: RateLimiter = RateLimiter(ratePerSecond: 1_000_000, burst: 1_000_000), maxPayload: Int = 5 * 1024,
         hasCapacity: @escaping @Sendable (String, String) -> Bool = { _, _ in true }, cacheLifetime: Duration = .seconds(1)
     ) {
         self.store = store
         self.committer = committer
         self.limiter = limiter
+        self.clientLimiter = clientLimiter
         self.maxPayload = maxPayload
         self.hasCapacity = hasCapacity
         self.channels = LookupCache(lifetime: cacheLifetime)
         self.credentials = LookupCache(lifetime: cacheLifetime)
     }
 
+    /// An authenticated push's channel and the credential that sent it.
+    public struct Authorized: Sendable, Equatable {
+        public var channel: PushChannel
+        public var credentialId: String
+    }
+
     /// Checks the bearer token and the channel. Authentication comes first, so
     /// that an unauthenticated caller learns nothing about which channels exist.
-    public func authorize(channelId: String, authorization: String?, now: Date = Date()) throws(PushRejection) -> PushChannel {
+    public func authorize(channelId: String, authorization: String?, now: Date = Date()) throws(PushRejection) -> Authorized {
         guard let authorization, authorization.lowercased().hasPrefix("bearer ") else {
             throw PushRejection(status: 401, description: "missing bearer token: send Authorization: Bearer <token> (taskhost credentials create)")
         }
@@ -93,7 +104,7 @@ public struct PushService: Sendable {
         if channel.expiresAt <= now {
             throw PushRejection(status: 410, description: "the channel expired; renew it (taskhost channels renew) or create another")
         }
-        return channel
+        return Authorized(channel: channel, credentialId: credential.id)
     }
 
     /// The validated WNS headers of a push.
@@ -143,9 +154,12 @@ public struct PushService: Sendable {
         PushRejection(status: 413, description: "payload of \(size.map { "\($0) bytes" } ?? "more bytes") exceeds the limit of \(maxPayload) bytes")
     }
 
-    /// Applies the channel's rate limit.
-    public func admit(_ channel: PushChannel) throws(PushRejection) {
-        guard limiter.allow(channel.id) else {
+    /// Applies the client's and the channel's rate limits.
+    public func admit(_ push: Authorized) throws(PushRejection) {
+        guard clientLimiter.allow(push.credentialId) else {
+            throw PushRejection(status: 406, description: "this client is over its rate limit; slow down and retry later", wnsStatus: "channelthrottled")
+        }
+        guard limiter.allow(push.channel.id) else {
             throw PushRejection(status: 406, description: "the channel is over its rate limit; slow down and retry later", wnsStatus: "channelthrottled")
         }
     }

@@ -23,6 +23,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-payload"), help: "Largest push payload in bytes (WNS: 5120).") var maxPayload: Int = 5 * 1024
     @Option(name: .customLong("channel-rate"), help: "Pushes per second per channel, on average.") var channelRate: Double = 100
     @Option(name: .customLong("channel-burst"), help: "Pushes a channel may send at once before the rate applies.") var channelBurst: Int = 200
+    @Option(name: .customLong("client-rate"), help: "Pushes per second per client credential, across its channels.") var clientRate: Double = 1000
+    @Option(name: .customLong("client-burst"), help: "Pushes a client may send at once.") var clientBurst: Int = 2000
     @Option(help: "Instances running at once (default: the number of cores).") var concurrency: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(name: .customLong("per-task-concurrency"), help: "Instances of one task running at once (default: --concurrency).") var perTaskConcurrency: Int?
     @Option(name: .customLong("max-attempts"), help: "Runs of a trigger before it is dead-lettered.") var maxAttempts: Int = 5
@@ -68,6 +70,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.maxPayload = maxPayload
         configuration.channelRate = channelRate
         configuration.channelBurst = channelBurst
+        configuration.clientRate = clientRate
+        configuration.clientBurst = clientBurst
         configuration.dispatches = dispatch
         configuration.sandbox = sandboxFlags.options(state: stateOptions.directory)
         configuration.limits = ConcurrencyLimits(global: concurrency, perTask: perTaskConcurrency)

@@ -99,6 +99,22 @@ import TaskHostTestSupport
         #expect(try await server.post(quiet.id, token: token).status == 200, "limits are per channel")
     }
 
+    @Test func aClientOverItsRateLimitGets406OnEveryChannel() async throws {
+        let server = try await TestServer.start([recorder]) {
+            $0.clientBurst = 2
+            $0.clientRate = 0.01
+        }
+        defer { Task { await server.stop() } }
+        let first = try server.channel(task: "Recorder")
+        let second = try server.channel(task: "Recorder")
+        let busy = try server.token()
+        #expect(try await server.post(first.id, token: busy).status == 200)
+        #expect(try await server.post(second.id, token: busy).status == 200)
+        #expect(try await server.post(first.id, token: busy).status == 406)
+        #expect(try await server.post(second.id, token: busy).status == 406, "the client's limit spans its channels")
+        #expect(try await server.post(first.id, token: try server.token()).status == 200, "other clients are not throttled")
+    }
+
     @Test func aPushPastItsTimeToLiveIsDroppedAndRecorded() async throws {
         let hold = TestSupport.task("Hold", "FaultyTasks.DeferralUntilCanceledTask", triggers: [.pushNotification])
         let server = try await TestServer.start([hold]) { $0.limits = ConcurrencyLimits(global: 2, perTask: 1) }

@@ -52,7 +52,7 @@ final class Shared<Value: Sendable>: Sendable {
         let directory = TestSupport.temporaryDirectory()
         let manifest = try ServeProcess.manifest(in: directory, [("Recorder", "FaultyTasks.RecordingTask", "")])
         let (store, channel, token) = try Self.prepare(directory, task: "Recorder")
-        let arguments = ["--retry-delay", "0.05", "--channel-burst", "100000", "--channel-rate", "100000"]
+        let arguments = ["--retry-delay", "0.05", "--channel-burst", "100000", "--channel-rate", "100000", "--client-burst", "100000", "--client-rate", "100000"]
 
         let first = try ServeProcess(manifest: manifest, stateDirectory: directory, arguments: arguments)
         let total = 1_000, clients = 16, killAfter = 300
@@ -221,7 +221,7 @@ final class Shared<Value: Sendable>: Sendable {
         let directory = TestSupport.temporaryDirectory()
         let manifest = try ServeProcess.manifest(in: directory, [("Recorder", "FaultyTasks.RecordingTask", "")])
         let (store, channel, token) = try ServeProcessTests.prepare(directory, task: "Recorder")
-        let arguments = ["--retry-delay", "0.05", "--channel-burst", "100000", "--channel-rate", "100000"]
+        let arguments = ["--retry-delay", "0.05", "--channel-burst", "100000", "--channel-rate", "100000", "--client-burst", "100000", "--client-rate", "100000"]
         var generator = SeededGenerator(seed: 0x5EED_2026)
         let acknowledged = Shared<Set<String>>([])
         let unanswered = Shared<Set<String>>([])
