@@ -147,14 +147,20 @@ final class InstanceSupervisor {
         }
 
         // The worker is gone: take what it wrote before it went.
-        // Bounded: a process that escaped the group could keep a pipe busy forever.
-        for _ in 0..<64 where !readIPC(draining: true) { break }
-        for _ in 0..<64 where !readOutput(process.stdout, .stdout, draining: true) { break }
-        for _ in 0..<64 where !readOutput(process.stderr, .stderr, draining: true) { break }
+        drain { readIPC(draining: true) }
+        drain { readOutput(process.stdout, .stdout, draining: true) }
+        drain { readOutput(process.stderr, .stderr, draining: true) }
         log.finish()
         process.dispose()
         report.outcome = outcome(exitStatus: exitStatus!)
         return report
+    }
+
+    /// Repeats `read` while it says there may be more, at most 64 times: a
+    /// process that escaped the group could keep a pipe busy forever.
+    private func drain(_ read: () -> Bool) {
+        var rounds = 0
+        while rounds < 64, read() { rounds += 1 }
     }
 
     private static func milliseconds(until deadline: ContinuousClock.Instant, from now: ContinuousClock.Instant) -> Int32 {

@@ -62,7 +62,7 @@ public struct Daemon: Sendable {
         let dispatcher = Dispatcher(
             store: store, runner: runner, registry: registry, limits: configuration.limits,
             retryPolicy: configuration.retryPolicy, pollInterval: configuration.pollInterval,
-            logger: logger.with(label: "taskhost.dispatcher"))
+            logger: logger.component("taskhost.dispatcher"))
         let committer = GroupCommitter(store: store) { dispatcher.wake() }
         let service = PushService(
             store: store, committer: committer,
@@ -70,7 +70,7 @@ public struct Daemon: Sendable {
             clientLimiter: RateLimiter(ratePerSecond: configuration.clientRate, burst: configuration.clientBurst),
             maxPayload: configuration.maxPayload,
             hasCapacity: { dispatcher.hasCapacity(app: $0, task: $1) })
-        let scheduler = TimerScheduler(store: store, registry: registry, logger: logger.with(label: "taskhost.timers"))
+        let scheduler = TimerScheduler(store: store, registry: registry, logger: logger.component("taskhost.timers"))
         let logger = self.logger
         let application = Application(
             router: PushRoutes.router(service: service),
@@ -81,7 +81,7 @@ public struct Daemon: Sendable {
                 logger.info("listening", metadata: ["address": "http://\(channel.localAddress?.ipAddress ?? "?"):\(port)"])
                 onListening(port)
             },
-            logger: logger.with(label: "taskhost.http"))
+            logger: logger.component("taskhost.http"))
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 // Shut down in reverse order: HTTP first, then timers, then the dispatcher.
@@ -140,9 +140,9 @@ struct CommitterService: Service {
 
 extension Logger {
     /// The same handler, with the component named in the metadata.
-    func with(label: String) -> Logger {
+    func component(_ name: String) -> Logger {
         var copy = self
-        copy[metadataKey: "component"] = "\(label)"
+        copy[metadataKey: "component"] = "\(name)"
         return copy
     }
 }

@@ -33,8 +33,11 @@ struct SandboxFlags: ParsableArguments {
     @Flag(name: .customLong("require-sandbox"), help: "Refuse to run an instance unless every sandbox layer is enforced (see taskhost doctor).")
     var requireSandbox = false
 
-    func options(state: StateDirectory) -> SandboxOptions {
-        SandboxOptions(user: sandboxUser.isEmpty ? nil : sandboxUser, required: requireSandbox, workRoot: state.path + "/work")
+    /// The options, with private working directories under `state`'s `work/` (or a temporary directory).
+    func options(state: StateDirectory? = nil) -> SandboxOptions {
+        var options = SandboxOptions(user: sandboxUser.isEmpty ? nil : sandboxUser, required: requireSandbox)
+        if let state { options.workRoot = state.path + "/work" }
+        return options
     }
 }
 

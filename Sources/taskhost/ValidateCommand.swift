@@ -25,9 +25,9 @@ struct ValidateCommand: ParsableCommand {
     func run() throws {
         let manifest = try manifestOptions.load()
         if !noLoad {
-            let sandbox = sandboxFlags.options(state: StateDirectory(path: NSTemporaryDirectory() + "taskhost-validate"))
             let checker = ManifestChecker(
-                resolver: manifestOptions.resolver, inspector: PluginInspector(workerPath: try locateWorker(), sandbox: sandbox))
+                resolver: manifestOptions.resolver,
+                inspector: PluginInspector(workerPath: try locateWorker(), sandbox: sandboxFlags.options()))
             let (problems, inspections) = checker.check(manifest)
             guard problems.isEmpty else {
                 throw CLIError(ManifestError(file: manifest.path, problems: problems).description)

@@ -168,7 +168,7 @@ func refusal(_ record: InstanceRecord, sourceLocation: SourceLocation = #_source
         let marker = try #require(log.last)
         #expect(marker.stream == .host)
         #expect(marker.text.hasPrefix("host: log truncated: "))
-        #expect(log.contains { $0.stream == .stdout } && log.contains { $0.stream == .task })
+        #expect(log.contains { $0.stream == .stdout } && log.contains { $0.stream == .task } && log.contains { $0.stream == .stderr })
     }
 
     @Test(arguments: [

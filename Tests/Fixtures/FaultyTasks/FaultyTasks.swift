@@ -103,6 +103,7 @@ public final class FloodingTask: BackgroundTask {
         for index in 0..<20_000 {
             print("\(index) \(line)")
             if index % 2 == 0 { Debug.writeLine("debug \(index)") }
+            if index % 4 == 0 { FileHandle.standardError.write(Data("stderr \(index)\n".utf8)) }
         }
     }
 }
