@@ -96,6 +96,6 @@ let package = Package(
             dependencies: ["TaskHostServer", "TaskHostTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
         // Runs the built `taskhost` executable.
-        .testTarget(name: "TaskhostCLITests", swiftSettings: strict),
+        .testTarget(name: "TaskhostCLITests", dependencies: ["TaskHostTestSupport"], swiftSettings: strict),
     ]
 )

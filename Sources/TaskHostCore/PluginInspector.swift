@@ -51,7 +51,8 @@ public struct PluginInspector: Sendable {
         let task = TaskDeclaration(
             name: "probe", entryPoint: "Probe.Probe", library: "", triggers: [],
             capabilities: network ? [.internetClient] : [], limits: limits)
-        let directory = sandbox.makeWorkingDirectory(instanceId: "probe-" + RandomToken.hex(bytes: 4))
+        let identity = sandbox.resolveIdentity()
+        let directory = sandbox.makeWorkingDirectory(instanceId: "probe-" + RandomToken.hex(bytes: 4), identity: identity)
         defer { sandbox.removeWorkingDirectory(directory) }
         let report: SupervisionReport
         do {
@@ -59,7 +60,7 @@ public struct PluginInspector: Sendable {
             report = InstanceSupervisor(
                 process: process, limits: SupervisionLimits(timeLimit: timeLimit, gracePeriod: .zero),
                 events: InspectionEvents(), cancellation: nil
-            ).supervise(first: .probe(sandbox.policy(for: task, workingDirectory: directory)))
+            ).supervise(first: .probe(sandbox.policy(for: task, workingDirectory: directory, identity: identity)))
         } catch {
             return .failure(PluginInspectionError(libraryPath: "", reason: error.description))
         }
@@ -81,7 +82,8 @@ public struct PluginInspector: Sendable {
                 events: events, cancellation: nil)
             let task = TaskDeclaration(name: "scan", entryPoint: "Scan.Scan", library: libraryPath, triggers: [], timeLimit: timeLimit)
             report = supervisor.supervise(first: .check(
-                libraryPath: libraryPath, entryPoints: entryPoints, sandbox: sandbox.policy(for: task, workingDirectory: "")))
+                libraryPath: libraryPath, entryPoints: entryPoints,
+                sandbox: sandbox.policy(for: task, workingDirectory: "", identity: sandbox.resolveIdentity())))
         } catch {
             return .failure(PluginInspectionError(libraryPath: libraryPath, reason: error.description))
         }

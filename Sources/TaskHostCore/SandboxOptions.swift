@@ -19,17 +19,17 @@ public struct SandboxOptions: Sendable, Equatable {
         self.workRoot = workRoot
     }
 
-    /// The uid and gid of ``user``, when the host is root and the user exists.
-    var identity: (uid: UInt32, gid: UInt32)? {
+    /// The uid and gid of ``user``, when the host is root and the user exists
+    /// (a user database lookup: resolve it once, not per instance).
+    func resolveIdentity() -> (uid: UInt32, gid: UInt32)? {
         guard geteuid() == 0, let user, !user.isEmpty else { return nil }
         var uid: UInt32 = 0, gid: UInt32 = 0
         guard th_lookup_user(user, &uid, &gid) == 0 else { return nil }
         return (uid, gid)
     }
 
-    /// The policy for an instance of `task`.
-    func policy(for task: TaskDeclaration, workingDirectory: String) -> SandboxPolicy {
-        let identity = identity
+    /// The policy for an instance of `task`, run as `identity` when the host is root.
+    func policy(for task: TaskDeclaration, workingDirectory: String, identity: (uid: UInt32, gid: UInt32)?) -> SandboxPolicy {
         let wallSeconds = Double(task.timeLimit.components.seconds + task.cancellationGracePeriod.components.seconds) + 1
         return SandboxPolicy(
             cpuSeconds: UInt64(task.limits.cpuSeconds ?? Int(wallSeconds.rounded(.up))),
@@ -42,8 +42,8 @@ public struct SandboxOptions: Sendable, Equatable {
             workingDirectory: workingDirectory, required: required)
     }
 
-    /// Creates an instance's private working directory, owned by the sandbox user.
-    func makeWorkingDirectory(instanceId: String) -> String {
+    /// Creates an instance's private working directory, owned by `identity`.
+    func makeWorkingDirectory(instanceId: String, identity: (uid: UInt32, gid: UInt32)?) -> String {
         let root = workRoot
         try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
         let path = root + "/" + instanceId

@@ -16,12 +16,14 @@ public final class TaskRunner: Sendable {
     public let workerPath: String
     /// How instances are sandboxed.
     public let sandbox: SandboxOptions
+    private let sandboxIdentity: (uid: UInt32, gid: UInt32)?
 
     /// Creates a runner.
     public init(store: any TaskStore, workerPath: String, sandbox: SandboxOptions = SandboxOptions()) {
         self.store = store
         self.workerPath = workerPath
         self.sandbox = sandbox
+        self.sandboxIdentity = sandbox.resolveIdentity()
     }
 
     /// Runs one instance of `task` for `trigger` and returns its record once it is over.
@@ -64,7 +66,7 @@ public final class TaskRunner: Sendable {
         let events = RunEvents(store: store, app: app.identity.name, instanceId: instanceId, onLog: onLog)
 
         let report: SupervisionReport
-        let workingDirectory = sandbox.makeWorkingDirectory(instanceId: instanceId)
+        let workingDirectory = sandbox.makeWorkingDirectory(instanceId: instanceId, identity: sandboxIdentity)
         defer { sandbox.removeWorkingDirectory(workingDirectory) }
         do {
             let process = try WorkerProcess.spawn(
@@ -80,7 +82,7 @@ public final class TaskRunner: Sendable {
                 taskId: StableID.uuid(for: app.identity.name + "/" + task.name), instanceId: instanceId,
                 triggerId: trigger.triggerId, attempt: UInt32(clamping: trigger.attempt), triggerKind: trigger.abiKind,
                 payload: trigger.payload, channelId: trigger.channelId, headers: trigger.headers,
-                arguments: trigger.arguments, sandbox: sandbox.policy(for: task, workingDirectory: workingDirectory))))
+                arguments: trigger.arguments, sandbox: sandbox.policy(for: task, workingDirectory: workingDirectory, identity: sandboxIdentity))))
         } catch {
             events.log(LogLine(stream: .host, text: "host: \(error)"))
             report = SupervisionReport(outcome: .refused(error.description))

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import Logging
 
@@ -55,7 +54,6 @@ public struct TimerScheduler: Sendable {
 
     /// A stable id for one period of one timer.
     static func triggerId(app: String, task: String, minutes: Int, period: String) -> String {
-        let digest = SHA256.hash(data: Data("timer\u{0}\(app)\u{0}\(task)\u{0}\(minutes)\u{0}\(period)".utf8))
-        return "t" + digest.prefix(16).map { String(format: "%02x", $0) }.joined()
+        "t" + StableID.hex(for: "timer\u{0}\(app)\u{0}\(task)\u{0}\(minutes)\u{0}\(period)")
     }
 }

@@ -1,4 +1,5 @@
 import CTaskHostABI
+import Crypto
 import Foundation
 
 /// One firing of a trigger: what the instance it starts receives.
@@ -51,21 +52,17 @@ public struct TriggerEvent: Sendable, Equatable {
     }
 }
 
-/// Deterministic ids for things that have a name but no stored id.
+/// Deterministic ids for things that have a name but no stored id: SHA-256
+/// of the name, so they are the same across runs and hosts.
 enum StableID {
-    /// A UUID-shaped id derived from `name` (two FNV-1a hashes), stable across runs and hosts.
+    /// The first `bytes` bytes of SHA-256(`name`) in hex.
+    static func hex(for name: String, bytes: Int = 16) -> String {
+        SHA256.hash(data: Data(name.utf8)).prefix(bytes).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// A UUID-shaped id derived from `name`.
     static func uuid(for name: String) -> String {
-        func fnv(_ seed: UInt64) -> UInt64 {
-            var hash = seed
-            for byte in name.utf8 {
-                hash ^= UInt64(byte)
-                hash &*= 0x100_0000_01b3
-            }
-            return hash
-        }
-        let high = fnv(0xcbf2_9ce4_8422_2325), low = fnv(0x8422_2325_cbf2_9ce4)
-        let hex = String(format: "%016llx%016llx", high, low)
-        let chars = Array(hex)
-        return [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(chars[$0]) }.joined(separator: "-")
+        let hex = Array(hex(for: name))
+        return [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(hex[$0]) }.joined(separator: "-")
     }
 }

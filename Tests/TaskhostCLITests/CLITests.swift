@@ -1,16 +1,12 @@
 import Foundation
+import TaskHostTestSupport
 import Testing
 
 /// The `taskhost` executable as a user runs it: exit statuses, what it
 /// prints, and the README's walk-through.
 @Suite struct CLITests {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().path
-    static let buildDirectory: String = {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-        let beside = (executable as NSString).deletingLastPathComponent
-        return FileManager.default.isExecutableFile(atPath: beside + "/taskhost") ? beside : repository + "/.build/debug"
-    }()
+    static let repository = TestSupport.repository
+    static let buildDirectory = TestSupport.buildDirectory
 
     let stateDirectory = NSTemporaryDirectory() + "taskhost-cli-" + UUID().uuidString
 
