@@ -90,7 +90,10 @@ let package = Package(
         .testTarget(name: "TaskHostIPCTests", dependencies: ["TaskHostIPC", "TaskHostTestSupport"], swiftSettings: strict),
         // Paths of build products and helpers shared by the suites.
         .target(name: "TaskHostTestSupport", dependencies: ["TaskHostCore"], path: "Tests/TaskHostTestSupport", swiftSettings: strict),
-        .testTarget(name: "TaskHostCoreTests", dependencies: ["TaskHostCore", "TaskHostTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "TaskHostCoreTests",
+            dependencies: ["TaskHostCore", "TaskHostTestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
         .testTarget(
             name: "TaskHostServerTests",
             dependencies: ["TaskHostServer", "TaskHostTestSupport", .product(name: "GRDB", package: "GRDB.swift")],

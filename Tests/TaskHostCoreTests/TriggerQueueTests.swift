@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Testing
 import TaskHostTestSupport
 @testable import TaskHostCore
@@ -144,7 +145,7 @@ import TaskHostTestSupport
             store: store, runner: TaskRunner(store: store, workerPath: TestSupport.workerPath),
             registry: TestSupport.registry(tasks), limits: ConcurrencyLimits(global: global),
             retryPolicy: RetryPolicy(maxAttempts: maxAttempts, baseDelay: .milliseconds(50), maxDelay: .milliseconds(200)),
-            pollInterval: .milliseconds(50))
+            pollInterval: .milliseconds(50), logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
     }
 
     func enqueue(_ task: String, in store: SQLiteTaskStore) throws -> String {
