@@ -100,9 +100,20 @@ public struct Daemon: Sendable {
             "concurrency": "\(configuration.limits.global)",
             "store": "\(store.path)",
         ])
-        try await group.run()
+        do {
+            try await group.run()
+        } catch where String(describing: error).contains("Address already in use") {
+            throw DaemonError(
+                "cannot listen on \(configuration.host):\(configuration.port): the address is in use (is another taskhost serve running? choose another --port)")
+        }
         logger.info("stopped")
     }
+}
+
+/// Why the daemon could not run, in words that say what to do.
+public struct DaemonError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// Runs the dispatcher; on graceful shutdown it cancels running instances

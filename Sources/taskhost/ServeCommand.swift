@@ -82,9 +82,13 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: configuration, store: try stateOptions.openStore(), registry: registry,
             workerPath: try locateWorker(), logger: logger)
         let bind = self.bind
-        try await daemon.run { port in
-            print("taskhost: listening on http://\(bind):\(port)")
-            fflush(nil)
+        do {
+            try await daemon.run { port in
+                print("taskhost: listening on http://\(bind):\(port)")
+                fflush(nil)
+            }
+        } catch let error as DaemonError {
+            throw CLIError(error.description)
         }
     }
 }
