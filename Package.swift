@@ -12,6 +12,8 @@ let package = Package(
     products: [
         // The SDK that plugin authors import.
         .library(name: "BackgroundTaskKit", targets: ["BackgroundTaskKit"]),
+        // In-process harness for plugin authors' unit tests.
+        .library(name: "BackgroundTaskKitTesting", targets: ["BackgroundTaskKitTesting"]),
         // The sample app's plugin: the port of the Windows raw-push sample task.
         .library(name: "BackgroundTasks", type: .dynamic, targets: ["BackgroundTasks"]),
         // Misbehaving tasks that the test suite loads (crash, hang, deferral, refusals).
@@ -36,6 +38,7 @@ let package = Package(
         .target(name: "_TaskHostCShims"),
         // SDK for plugin authors: the Windows background task model in Swift.
         .target(name: "BackgroundTaskKit", dependencies: ["CTaskHostABI"], swiftSettings: strict),
+        .target(name: "BackgroundTaskKitTesting", dependencies: ["BackgroundTaskKit"], swiftSettings: strict),
         // Framed messages between the host and a worker process.
         .target(name: "TaskHostIPC", swiftSettings: strict),
         // Manifest, library resolution, store, supervisor of isolated runs.
@@ -86,7 +89,7 @@ let package = Package(
             name: "MismatchedPlugin", dependencies: ["CTaskHostABI"], path: "Tests/Fixtures/MismatchedPlugin",
             publicHeadersPath: "."),
 
-        .testTarget(name: "BackgroundTaskKitTests", dependencies: ["BackgroundTaskKit"], swiftSettings: strict),
+        .testTarget(name: "BackgroundTaskKitTests", dependencies: ["BackgroundTaskKit", "BackgroundTaskKitTesting", "BackgroundTasks"], swiftSettings: strict),
         .testTarget(name: "TaskHostIPCTests", dependencies: ["TaskHostIPC", "TaskHostTestSupport"], swiftSettings: strict),
         // Paths of build products and helpers shared by the suites.
         .target(name: "TaskHostTestSupport", dependencies: ["TaskHostCore"], path: "Tests/TaskHostTestSupport", swiftSettings: strict),

@@ -41,7 +41,7 @@ public final class BackgroundTaskInstance: Sendable {
     /// suspends instances, so this is always 0; it is here for ported code.
     public let suspendedCount: UInt32 = 0
 
-    let lifetime: InstanceLifetime
+    package let lifetime: InstanceLifetime
 
     /// Creates an instance. The plugin runtime does this; tests may too, with
     /// `progressReporter` observing ``progress``.
@@ -126,7 +126,7 @@ public final class BackgroundTaskDeferral: Sendable {
 
 /// The lifetime rule of an instance: it ends once `run` has returned and
 /// every deferral is complete.
-final class InstanceLifetime: Sendable {
+package final class InstanceLifetime: Sendable {
     private struct State {
         var runReturned = false
         var openDeferrals = 0
@@ -148,7 +148,7 @@ final class InstanceLifetime: Sendable {
     var progress: UInt32 { state.withLock { $0.progress } }
     var cancellationReason: BackgroundTaskCancellationReason? { state.withLock { $0.cancellationReason } }
     var canceledHandler: BackgroundTaskCanceledEventHandler? { state.withLock { $0.canceledHandler } }
-    var isFinished: Bool { state.withLock { $0.finished } }
+    package var isFinished: Bool { state.withLock { $0.finished } }
 
     func setProgress(_ value: UInt32) {
         state.withLock { $0.progress = value }
@@ -201,6 +201,17 @@ final class InstanceLifetime: Sendable {
         done.wait()
         done.signal()  // later waiters pass too
     }
+
+    /// Blocks until the instance is over or `timeout` passes; returns whether it is over.
+    package func waitUntilFinished(timeout: Duration) -> Bool {
+        let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+        guard done.wait(timeout: .now() + .nanoseconds(Int(nanoseconds))) == .success else { return false }
+        done.signal()
+        return true
+    }
+
+    /// Marks `run` as returned (the testing harness calls `run` itself).
+    package func markRunReturned() { runReturned() }
 
     private func update(_ change: (inout State) -> Void) {
         let finishedNow = state.withLock { state -> Bool in
