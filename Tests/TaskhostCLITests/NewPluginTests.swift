@@ -1,0 +1,59 @@
+import Foundation
+import TaskHostTestSupport
+import Testing
+
+/// `taskhost new-plugin`, end to end: generate, build, test, run.
+@Suite struct NewPluginTests {
+    func execute(_ executable: String, _ arguments: [String], in directory: String, state: String) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        var environment = ProcessInfo.processInfo.environment
+        environment["TASKHOST_STATE_DIR"] = state
+        process.environment = environment
+        let log = state + "-" + UUID().uuidString + ".log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        process.waitUntilExit()
+        return (process.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+
+    @Test func aGeneratedPluginBuildsPassesItsTestAndRuns() throws {
+        let directory = TestSupport.temporaryDirectory()
+        let state = directory + "/state"
+        let taskhost = TestSupport.taskhostPath
+        let created = try execute(taskhost, ["new-plugin", "Demo", "--output", directory, "--sdk", TestSupport.repository],
+                                  in: directory, state: state)
+        #expect(created.0 == 0, "\(created.1)")
+        let package = directory + "/Demo"
+        for file in ["Package.swift", "Sources/Demo/DemoTask.swift", "Tests/DemoTests/DemoTaskTests.swift", "manifest.json", "README.md"] {
+            #expect(FileManager.default.fileExists(atPath: package + "/" + file), "\(file)")
+        }
+        let again = try execute(taskhost, ["new-plugin", "Demo", "--output", directory], in: directory, state: state)
+        #expect(again.0 != 0 && again.1.contains("exists and is not empty"))
+
+        let build = try execute("/usr/bin/env", ["swift", "build"], in: package, state: state)
+        #expect(build.0 == 0, "\(build.1.suffix(2000))")
+        let test = try execute("/usr/bin/env", ["swift", "test"], in: package, state: state)
+        #expect(test.0 == 0, "\(test.1.suffix(2000))")
+        #expect(test.1.contains("Test run with 2 tests"))
+
+        let run = try execute(taskhost, ["run", "DemoTask", "--manifest", "manifest.json", "--library-path", ".build/debug",
+                                         "--raw-content", "hello from a new plugin"], in: package, state: state)
+        #expect(run.0 == 0, "\(run.1)")
+        #expect(run.1.contains("of DemoTask: completed"))
+        let stored = try execute(taskhost, ["settings", "get", "last-push", "--manifest", "manifest.json"], in: package, state: state)
+        #expect(stored.1 == "hello from a new plugin\n")
+    }
+
+    @Test func badNamesAreRefused() throws {
+        let directory = TestSupport.temporaryDirectory()
+        let result = try execute(TestSupport.taskhostPath, ["new-plugin", "9lives"], in: directory, state: directory + "/state")
+        #expect(result.0 != 0)
+        #expect(result.1.contains("is not a Swift module name"))
+    }
+}
