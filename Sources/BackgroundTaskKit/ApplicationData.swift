@@ -60,7 +60,11 @@ public final class ApplicationData: Sendable {
 
     private init() {}
 
-    static var currentStorage: any SettingsStorage { storage.withLock { $0 } }
+    /// A storage bound to the current task (and the tasks it creates), which
+    /// takes precedence over the process-wide one; see ``withStorage(_:operation:)``.
+    @TaskLocal static var taskStorage: (any SettingsStorage)?
+
+    static var currentStorage: any SettingsStorage { taskStorage ?? storage.withLock { $0 } }
 
     /// Installs `storage` for the whole process (the plugin runtime does this
     /// before it calls `run`). Returns the storage it replaced.
@@ -73,11 +77,19 @@ public final class ApplicationData: Sendable {
         }
     }
 
-    /// Runs `operation` with `storage` installed, then puts back what was there.
+    /// Runs `operation` with `storage` as the settings of the current task and
+    /// of the Swift tasks it creates (a task-local binding: concurrent tests do
+    /// not see each other's settings; threads started by other means see the
+    /// process-wide storage).
     public static func withStorage<R>(_ storage: any SettingsStorage, operation: () throws -> R) rethrows -> R {
-        let previous = install(storage)
-        defer { install(previous) }
-        return try operation()
+        try $taskStorage.withValue(storage, operation: operation)
+    }
+
+    /// The `async` form of ``withStorage(_:operation:)``.
+    public static func withStorage<R>(
+        _ storage: any SettingsStorage, operation: () async throws -> R, isolation: isolated (any Actor)? = #isolation
+    ) async rethrows -> R {
+        try await $taskStorage.withValue(storage, operation: operation)
     }
 }
 

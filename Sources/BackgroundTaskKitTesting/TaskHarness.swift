@@ -5,7 +5,9 @@ import Synchronization
 /// Runs a task in-process, the way the host would but without a worker
 /// process: for plugin authors' unit tests. Settings live in memory, log
 /// lines are collected, deferrals are waited for, and cancellation can be
-/// requested.
+/// requested. Settings and log are bound to the run's Swift task and the
+/// tasks it creates, so tests may run in parallel; work a task hands to a
+/// thread or dispatch queue of its own sees the process-wide defaults instead.
 ///
 /// ```swift
 /// let result = try TaskHarness.run(MyTask.self, trigger: RawNotification(content: "hello"))
@@ -38,10 +40,13 @@ public enum TaskHarness {
         reason: BackgroundTaskCancellationReason = .abort, timeout: Duration = .seconds(10)
     ) throws -> Result {
         let run = Session(name: name ?? String(describing: type), trigger: trigger, settings: settings)
-        defer { run.close() }
-        run.cancel(after: cancelAfter, reason: reason)
         defer { run.instance.lifetime.markRunReturned() }
-        try type.init().run(run.instance)
+        try ApplicationData.withStorage(run.storage) {
+            try Debug.withSink(run.recorder.append) {
+                run.cancel(after: cancelAfter, reason: reason)
+                try type.init().run(run.instance)
+            }
+        }
         run.instance.lifetime.markRunReturned()
         return run.result(finished: run.instance.lifetime.waitUntilFinished(timeout: timeout))
     }
@@ -53,10 +58,14 @@ public enum TaskHarness {
         reason: BackgroundTaskCancellationReason = .abort, timeout: Duration = .seconds(10)
     ) async throws -> Result {
         let run = Session(name: name ?? String(describing: type), trigger: trigger, settings: settings)
-        defer { run.close() }
-        run.cancel(after: cancelAfter, reason: reason)
         defer { run.instance.lifetime.markRunReturned() }
-        try await type.init().run(run.instance)
+        let task = type.init()
+        try await ApplicationData.withStorage(run.storage) {
+            try await Debug.withSink(run.recorder.append) {
+                run.cancel(after: cancelAfter, reason: reason)
+                try await task.run(run.instance)
+            }
+        }
         run.instance.lifetime.markRunReturned()
         let deadline = ContinuousClock.now + timeout
         while !run.instance.lifetime.isFinished, ContinuousClock.now < deadline {
@@ -69,15 +78,15 @@ public enum TaskHarness {
     private final class Recorder: Sendable {
         let lines = Mutex<[String]>([])
         let progress = Atomic<UInt32>(0)
+        @Sendable func append(_ line: String) { lines.withLock { $0.append(line) } }
     }
 
-    /// In-memory settings and a log sink, installed for one run and removed by ``close()``.
+    /// One run's instance, in-memory settings and recorder. They are bound to
+    /// the run's task (task-local), so concurrent tests do not mix.
     private final class Session: Sendable {
         let storage: InMemorySettingsStorage
         let recorder = Recorder()
         let instance: BackgroundTaskInstance
-        private let previousSink: Debug.Sink?
-        private let previousStorage: any SettingsStorage
 
         init(name: String, trigger: (any TriggerDetails)?, settings: [String: SettingValue]) {
             let recorder = recorder
@@ -85,21 +94,19 @@ public enum TaskHarness {
             instance = BackgroundTaskInstance(
                 task: BackgroundTaskRegistration(name: name, taskId: UUID()), triggerDetails: trigger,
                 progressReporter: { recorder.progress.store($0, ordering: .relaxed) })
-            previousSink = Debug.setSink { line in recorder.lines.withLock { $0.append(line) } }
-            previousStorage = ApplicationData.install(storage)
         }
 
-        func close() {
-            Debug.setSink(previousSink)
-            ApplicationData.install(previousStorage)
-        }
-
+        /// Requests cancellation after `delay` from a thread of its own (as the
+        /// host's request arrives), with the run's settings and log bound, so
+        /// the `canceled` handler sees them.
         func cancel(after delay: Duration?, reason: BackgroundTaskCancellationReason) {
             guard let delay else { return }
-            let instance = instance
+            let instance = instance, storage = storage, recorder = recorder
             Thread.detachNewThread {
                 Thread.sleep(forTimeInterval: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
-                instance.requestCancellation(reason)
+                ApplicationData.withStorage(storage) {
+                    Debug.withSink(recorder.append) { instance.requestCancellation(reason) }
+                }
             }
         }
 
