@@ -52,10 +52,4 @@ public final class TaskRegistry: Sendable {
     public var all: [RegisteredTask] {
         tasks.withLock { Array($0.values) }.sorted { ($0.app.identity.name, $0.task.name) < ($1.app.identity.name, $1.task.name) }
     }
-
-    /// The task named `name` in whichever app declares it, if exactly one does.
-    public func lookup(task name: String) -> RegisteredTask? {
-        let matches = all.filter { $0.task.name == name }
-        return matches.count == 1 ? matches[0] : nil
-    }
 }
