@@ -211,15 +211,7 @@ extension SQLiteTaskStore: TriggerQueueStore {
     }
 
     public func queuedTrigger(idPrefix: String) throws(StoreError) -> QueuedTrigger? {
-        let matches = try read("find trigger \(idPrefix)") { db in
-            try Row.fetchAll(
-                db, sql: "SELECT * FROM trigger WHERE id = ? OR (length(?) >= 4 AND id LIKE ? || '%') LIMIT 3",
-                arguments: [idPrefix, idPrefix, idPrefix]
-            ).map(Self.trigger(from:))
-        }
-        if let exact = matches.first(where: { $0.id == idPrefix }) { return exact }
-        guard matches.count <= 1 else { throw StoreError("trigger id \"\(idPrefix)\" is ambiguous; give more of it") }
-        return matches.first
+        try row(in: "trigger", what: "trigger", idPrefix: idPrefix, pattern: idPrefix, id: \.id, decode: Self.trigger(from:))
     }
 
     public func requeue(id: String) throws(StoreError) -> Bool {

@@ -219,16 +219,22 @@ public final class SQLiteTaskStore: TaskStore {
     }
 
     public func instance(idPrefix: String) throws(StoreError) -> InstanceRecord? {
-        let matches = try read("find instance \(idPrefix)") { db in
+        try row(in: "instance", what: "instance", idPrefix: idPrefix, pattern: idPrefix.lowercased(), id: \.id, decode: Self.instance(from:))
+    }
+
+    /// The row of `table` whose id is `idPrefix`, or the only one whose id starts
+    /// with `pattern` (4 characters at least); ambiguous prefixes are an error.
+    func row<Record>(
+        in table: String, what: String, idPrefix: String, pattern: String, id: (Record) -> String, decode: @escaping (Row) -> Record
+    ) throws(StoreError) -> Record? {
+        let matches = try read("find \(what) \(idPrefix)") { db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM instance WHERE id = ? OR (length(?) >= 4 AND id LIKE ? || '%') LIMIT 3",
-                arguments: [idPrefix, idPrefix, idPrefix.lowercased()]
-            ).map(Self.instance(from:))
+                db, sql: "SELECT * FROM \(table) WHERE id = ? OR (length(?) >= 4 AND id LIKE ? || '%') LIMIT 3",
+                arguments: [idPrefix, idPrefix, pattern]
+            ).map(decode)
         }
-        if let exact = matches.first(where: { $0.id == idPrefix }) { return exact }
-        guard matches.count <= 1 else {
-            throw StoreError("instance id \"\(idPrefix)\" is ambiguous; give more of it")
-        }
+        if let exact = matches.first(where: { id($0) == idPrefix }) { return exact }
+        guard matches.count <= 1 else { throw StoreError("\(what) id \"\(idPrefix)\" is ambiguous; give more of it") }
         return matches.first
     }
 

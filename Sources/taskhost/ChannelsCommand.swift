@@ -31,9 +31,7 @@ struct ChannelsCommand: ParsableCommand {
 
         func run() throws {
             let manifest = try manifestOptions.load()
-            guard let declaration = manifest.task(named: task) else {
-                throw CLIError("\(manifest.path): no task named \"\(task)\"; the manifest declares: \(manifest.tasks.map(\.name).joined(separator: ", "))")
-            }
+            let declaration = try manifest.requireTask(named: task)
             if !declaration.triggers.contains(.pushNotification) {
                 FileHandle.standardError.write(Data("taskhost: warning: task \"\(task)\" declares no PushNotification trigger; pushes will still run it\n".utf8))
             }

@@ -65,6 +65,27 @@ struct ManifestOptions: ParsableArguments {
     }
 }
 
+extension AppManifest {
+    /// The task named `name`, or an error listing the tasks the manifest declares.
+    func requireTask(named name: String) throws -> TaskDeclaration {
+        guard let task = task(named: name) else {
+            throw CLIError("\(path): no task named \"\(name)\"; the manifest declares: \(tasks.map(\.name).joined(separator: ", "))")
+        }
+        return task
+    }
+}
+
+/// `--arg key=value` options as a dictionary.
+func parseArguments(_ arguments: [String]) throws -> [String: String] {
+    var values: [String: String] = [:]
+    for argument in arguments {
+        let parts = argument.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { throw CLIError("--arg \(argument): expected key=value") }
+        values[String(parts[0])] = String(parts[1])
+    }
+    return values
+}
+
 /// An error the CLI prints as it is and exits with status 1.
 struct CLIError: Error, CustomStringConvertible {
     var description: String

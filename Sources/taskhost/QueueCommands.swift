@@ -18,16 +18,8 @@ struct TriggerCommand: ParsableCommand {
 
     func run() throws {
         let manifest = try manifestOptions.load()
-        guard manifest.task(named: task) != nil else {
-            throw CLIError("\(manifest.path): no task named \"\(task)\"; the manifest declares: \(manifest.tasks.map(\.name).joined(separator: ", "))")
-        }
-        var values: [String: String] = [:]
-        for argument in arguments {
-            let parts = argument.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts.count == 2 else { throw CLIError("--arg \(argument): expected key=value") }
-            values[String(parts[0])] = String(parts[1])
-        }
-        let event = TriggerEvent(kind: .application, triggerId: NewTrigger.newId(), arguments: values)
+        _ = try manifest.requireTask(named: task)
+        let event = TriggerEvent(kind: .application, triggerId: NewTrigger.newId(), arguments: try parseArguments(arguments))
         try stateOptions.openStore().enqueue([NewTrigger(app: manifest.identity.name, task: task, event: event)])
         print(event.triggerId)
     }

@@ -49,10 +49,7 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let manifest = try manifestOptions.load()
-        guard let declaration = manifest.task(named: task) else {
-            let names = manifest.tasks.map(\.name).joined(separator: ", ")
-            throw CLIError("\(manifest.path): no task named \"\(task)\"; the manifest declares: \(names)")
-        }
+        let declaration = try manifest.requireTask(named: task)
         let libraryPath: String
         switch manifestOptions.resolver.resolve(declaration.library, manifestDirectory: manifest.directory) {
         case .success(let path): libraryPath = path
@@ -104,11 +101,6 @@ struct RunCommand: AsyncParsableCommand {
             guard let data else { throw CLIError("cannot read --raw-file \(rawFile)") }
             return .rawNotification(Array(data))
         }
-        var values: [String: String] = [:]
-        for argument in arguments {
-            let parts = argument.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            values[String(parts[0])] = String(parts[1])
-        }
-        return .application(arguments: values)
+        return .application(arguments: try parseArguments(arguments))
     }
 }
