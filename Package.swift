@@ -72,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "taskhost",
             dependencies: [
-                "TaskHostCore", "TaskHostServer",
+                "TaskHostCore", "TaskHostServer", "CTaskHostABI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),

@@ -46,6 +46,7 @@ public final class Dispatcher: Sendable {
     private let logger: Logger
     private let wakeSignal = WakeSignal()
     private let state = Mutex(State())
+    private let observers = Mutex<[@Sendable (RegisteredTask, InstanceOutcome) -> Void]>([])
 
     /// Creates a dispatcher.
     public init(
@@ -75,6 +76,21 @@ public final class Dispatcher: Sendable {
             !state.stopping && state.running.count < limits.global
                 && state.running.values.count { $0.app == app && $0.task == task } < limits.perTask
         }
+    }
+
+    /// Calls `observer` with each instance's outcome once it is recorded (the
+    /// plugin manager counts crashes this way).
+    public func observeOutcomes(_ observer: @escaping @Sendable (RegisteredTask, InstanceOutcome) -> Void) {
+        observers.withLock { $0.append(observer) }
+    }
+
+    /// Cancels the running instances of `app` with `reason` (a plugin was
+    /// removed: `Uninstall`); returns how many were asked to stop.
+    @discardableResult
+    public func cancelInstances(app: String, reason: BackgroundTaskCancellationReason) -> Int {
+        let running = state.withLock { state in state.running.values.filter { $0.app == app } }
+        for instance in running { instance.cancellation.cancel(reason) }
+        return running.count
     }
 
     /// Stops claiming, cancels running instances with `Terminating`, and makes
@@ -125,7 +141,7 @@ public final class Dispatcher: Sendable {
         var taken = counts
         let claimed: [QueuedTrigger]
         do {
-            claimed = try store.claim(limit: free, owner: owner, now: Date()) { app, task in
+            claimed = try store.claim(limit: free, owner: owner, now: Date(), skippingApps: registry.parkedApps) { app, task in
                 let key = app + "/" + task
                 guard taken[key, default: 0] < limits.perTask else { return false }
                 taken[key, default: 0] += 1
@@ -150,6 +166,10 @@ public final class Dispatcher: Sendable {
         }
         let metadata: Logger.Metadata = ["trigger": "\(trigger.id)", "task": "\(trigger.task)", "attempt": "\(trigger.attempts)"]
         guard let registered = registry.lookup(app: trigger.app, task: trigger.task) else {
+            if registry.parkedApps.contains(trigger.app) {
+                record { try store.release(id: trigger.id, instanceId: nil, note: "its plugin is disabled or quarantined") }
+                return
+            }
             record { try store.markDead(id: trigger.id, instanceId: nil, error: "task \"\(trigger.task)\" of \(trigger.app) is not registered with this host") }
             logger.warning("dead-lettered a trigger for an unknown task", metadata: metadata)
             return
@@ -168,6 +188,7 @@ public final class Dispatcher: Sendable {
             return
         }
         let outcome = record.outcome ?? .protocolError("no outcome")
+        for observer in observers.withLock({ $0 }) { observer(registered, outcome) }
         var logMetadata = metadata
         logMetadata["instance"] = "\(record.id)"
         logMetadata["outcome"] = "\(outcome.code)"
@@ -178,6 +199,9 @@ public final class Dispatcher: Sendable {
         case .canceled(.terminating), .killed(.terminating):
             self.record { try store.release(id: trigger.id, instanceId: record.id, note: "host shut down during the run") }
             logger.notice("instance stopped by shutdown; the trigger stays queued", metadata: logMetadata)
+        case .canceled(.uninstall), .killed(.uninstall):
+            self.record { try store.markDead(id: trigger.id, instanceId: record.id, error: "the plugin was removed during the run") }
+            logger.notice("instance stopped because its plugin was removed; dead-lettered", metadata: logMetadata)
         case .refused(let message):
             self.record { try store.markDead(id: trigger.id, instanceId: record.id, error: "refused: \(message)") }
             logger.error("instance refused; dead-lettered", metadata: logMetadata)

@@ -39,6 +39,8 @@ public struct InstanceRecord: Sendable, Equatable {
     public var progress: UInt32
     /// Which sandbox layers were enforced (and which were not).
     public var sandbox: String
+    /// The version of the app (or plugin) that ran, from its manifest.
+    public var appVersion: String?
 
     /// How long it ran.
     public var duration: Duration? {
@@ -49,8 +51,9 @@ public struct InstanceRecord: Sendable, Equatable {
     public init(
         id: String, app: String, task: String, triggerKind: TriggerKind, triggerId: String, attempt: Int,
         pid: Int32? = nil, hostPid: Int32, startedAt: Date, endedAt: Date? = nil, outcome: InstanceOutcome? = nil,
-        progress: UInt32 = 0, sandbox: String = ""
+        progress: UInt32 = 0, sandbox: String = "", appVersion: String? = nil
     ) {
+        self.appVersion = appVersion
         self.id = id
         self.app = app
         self.task = task

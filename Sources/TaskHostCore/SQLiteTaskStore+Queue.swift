@@ -102,7 +102,7 @@ extension SQLiteTaskStore: TriggerQueueStore {
         }
     }
 
-    public func claim(limit: Int, owner: String, now: Date, accept: (String, String) -> Bool) throws(StoreError)
+    public func claim(limit: Int, owner: String, now: Date, skippingApps: Set<String>, accept: (String, String) -> Bool) throws(StoreError)
         -> [QueuedTrigger]
     {
         guard limit > 0 else { return [] }
@@ -114,13 +114,15 @@ extension SQLiteTaskStore: TriggerQueueStore {
                     WHERE state IN ('pending', 'retrying') AND expires_at IS NOT NULL AND expires_at <= ?
                     """,
                 arguments: [time, time])
+            let skipped = skippingApps.sorted()
+            let exclusion = skipped.isEmpty ? "" : "AND app NOT IN (\(databaseQuestionMarks(count: skipped.count)))"
             let candidates = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT * FROM trigger WHERE state IN ('pending', 'retrying') AND available_at <= ?
+                    SELECT * FROM trigger WHERE state IN ('pending', 'retrying') AND available_at <= ? \(exclusion)
                     ORDER BY available_at, created_at LIMIT ?
                     """,
-                arguments: [time, max(limit * 4, 64)]
+                arguments: StatementArguments([time] + skipped.map { $0 as any DatabaseValueConvertible } + [max(limit * 4, 64)])
             ).map(Self.trigger(from:))
             var claimed: [QueuedTrigger] = []
             for var trigger in candidates where claimed.count < limit && accept(trigger.app, trigger.task) {

@@ -81,6 +81,7 @@ public final class SQLiteTaskStore: TaskStore {
         migrator.registerMigration("v3-sandbox") { db in
             try db.execute(sql: "ALTER TABLE instance ADD COLUMN sandbox TEXT")
         }
+        registerPluginMigrations(&migrator)
         return migrator
     }()
 
@@ -162,14 +163,14 @@ public final class SQLiteTaskStore: TaskStore {
             try db.execute(
                 sql: """
                     INSERT INTO instance (id, app, task, trigger_kind, trigger_id, attempt, pid, host_pid, started_at,
-                                          ended_at, outcome, outcome_detail, progress)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                          ended_at, outcome, outcome_detail, progress, app_version)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     record.id, record.app, record.task, record.triggerKind.rawValue, record.triggerId, record.attempt,
                     record.pid, record.hostPid, record.startedAt.timeIntervalSince1970,
                     record.endedAt?.timeIntervalSince1970, record.outcome?.code, record.outcome?.detail,
-                    Int64(record.progress),
+                    Int64(record.progress), record.appVersion,
                 ])
         }
     }
@@ -202,7 +203,7 @@ public final class SQLiteTaskStore: TaskStore {
             startedAt: Date(timeIntervalSince1970: row["started_at"]),
             endedAt: ended.map(Date.init(timeIntervalSince1970:)),
             outcome: code.flatMap { InstanceOutcome(code: $0, detail: detail ?? "") },
-            progress: UInt32(clamping: progress), sandbox: row["sandbox"] ?? "")
+            progress: UInt32(clamping: progress), sandbox: row["sandbox"] ?? "", appVersion: row["app_version"])
     }
 
     public func instances(task: String?, limit: Int) throws(StoreError) -> [InstanceRecord] {

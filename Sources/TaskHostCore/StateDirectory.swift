@@ -1,7 +1,7 @@
 import Foundation
 
-/// The directory that holds taskhost's state: the SQLite database and, later,
-/// the plugins directory. Chosen, in order, by `--state-dir`, the
+/// The directory that holds taskhost's state: the SQLite database, the drop-in
+/// plugins directory and the copies of plugin versions in use. Chosen, in order, by `--state-dir`, the
 /// `TASKHOST_STATE_DIR` environment variable, `$XDG_STATE_HOME/taskhost`,
 /// and `~/.local/state/taskhost`.
 public struct StateDirectory: Sendable, Equatable {
@@ -28,6 +28,12 @@ public struct StateDirectory: Sendable, Equatable {
 
     /// The SQLite database.
     public var databasePath: String { path + "/taskhost.sqlite" }
+
+    /// The drop-in plugins directory `taskhost serve` watches by default.
+    public var pluginsPath: String { path + "/plugins" }
+
+    /// Where the host keeps the copies of plugin versions that instances load.
+    public var stagedPluginsPath: String { path + "/plugin-versions" }
 
     /// Creates the directory (and its parents) readable by its owner only.
     public func create() throws {

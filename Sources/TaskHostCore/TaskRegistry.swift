@@ -6,12 +6,15 @@ public struct RegisteredTask: Sendable, Equatable {
     public var app: AppManifest
     public var task: TaskDeclaration
     public var libraryPath: String
+    /// The drop-in plugin folder it comes from; `nil` for the root manifest's tasks.
+    public var plugin: String?
 
     /// Creates a registration.
-    public init(app: AppManifest, task: TaskDeclaration, libraryPath: String) {
+    public init(app: AppManifest, task: TaskDeclaration, libraryPath: String, plugin: String? = nil) {
         self.app = app
         self.task = task
         self.libraryPath = libraryPath
+        self.plugin = plugin
     }
 }
 
@@ -19,6 +22,7 @@ public struct RegisteredTask: Sendable, Equatable {
 /// thread, and replaceable while the host runs.
 public final class TaskRegistry: Sendable {
     private let tasks: Mutex<[String: RegisteredTask]>
+    private let parked = Mutex<Set<String>>([])
 
     /// A registry holding `tasks`.
     public init(_ tasks: [RegisteredTask] = []) {
@@ -46,6 +50,40 @@ public final class TaskRegistry: Sendable {
     /// The task `task` of `app`.
     public func lookup(app: String, task: String) -> RegisteredTask? {
         tasks.withLock { $0[Self.key(app, task)] }
+    }
+
+    /// Registers `tasks` as plugin `plugin`'s, replacing what it registered before.
+    public func replace(plugin: String, with tasks: [RegisteredTask]) {
+        self.tasks.withLock { registered in
+            registered = registered.filter { $0.value.plugin != plugin }
+            for task in tasks { registered[Self.key(task.app.identity.name, task.task.name)] = task }
+        }
+    }
+
+    /// Unregisters plugin `plugin`'s tasks and returns them.
+    @discardableResult
+    public func remove(plugin: String) -> [RegisteredTask] {
+        tasks.withLock { registered in
+            let removed = registered.values.filter { $0.plugin == plugin }
+            registered = registered.filter { $0.value.plugin != plugin }
+            return removed
+        }
+    }
+
+    /// Whether an app other than plugin `plugin` registered tasks under `identity`.
+    public func identityInUse(_ identity: String, byOtherThan plugin: String) -> RegisteredTask? {
+        tasks.withLock { registered in
+            registered.values.first { $0.app.identity.name == identity && $0.plugin != plugin }
+        }
+    }
+
+    /// Apps whose triggers wait in the queue rather than run or dead-letter:
+    /// the identities of plugins that are disabled or quarantined.
+    public var parkedApps: Set<String> { parked.withLock { $0 } }
+
+    /// Parks (or unparks) the triggers of app `identity`.
+    public func setParked(_ identity: String, _ isParked: Bool) {
+        parked.withLock { if isParked { $0.insert(identity) } else { $0.remove(identity) } }
     }
 
     /// Every registered task, by app then name.

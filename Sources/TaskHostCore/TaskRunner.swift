@@ -61,7 +61,8 @@ public final class TaskRunner: Sendable {
     ) throws(StoreError) -> InstanceRecord {
         var record = InstanceRecord(
             id: instanceId, app: app.identity.name, task: task.name, triggerKind: trigger.kind,
-            triggerId: trigger.triggerId, attempt: trigger.attempt, hostPid: getpid(), startedAt: Date())
+            triggerId: trigger.triggerId, attempt: trigger.attempt, hostPid: getpid(), startedAt: Date(),
+            appVersion: app.identity.version)
         try store.insertInstance(record)
         let events = RunEvents(store: store, app: app.identity.name, instanceId: instanceId, onLog: onLog)
 

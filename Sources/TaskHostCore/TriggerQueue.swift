@@ -115,7 +115,9 @@ public protocol TriggerQueueStore: Sendable {
     /// Claims up to `limit` runnable triggers for `owner`, oldest first, taking
     /// only those whose task `accept`s one more run; marks them running and
     /// counts the attempt. Triggers past their time to live become expired.
-    func claim(limit: Int, owner: String, now: Date, accept: (_ app: String, _ task: String) -> Bool)
+    /// Triggers of `skippingApps` (plugins that are disabled or quarantined)
+    /// stay queued and do not hold up the others.
+    func claim(limit: Int, owner: String, now: Date, skippingApps: Set<String>, accept: (_ app: String, _ task: String) -> Bool)
         throws(StoreError) -> [QueuedTrigger]
     /// A run completed.
     func markDone(id: String, instanceId: String) throws(StoreError)
@@ -170,5 +172,14 @@ public enum RandomToken {
     public static func base64URL(bytes count: Int) -> String {
         Data(bytes(count)).base64EncodedString().replacingOccurrences(of: "+", with: "-")
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+}
+
+extension TriggerQueueStore {
+    /// ``claim(limit:owner:now:skippingApps:accept:)`` skipping no app.
+    public func claim(limit: Int, owner: String, now: Date, accept: (_ app: String, _ task: String) -> Bool) throws(StoreError)
+        -> [QueuedTrigger]
+    {
+        try claim(limit: limit, owner: owner, now: now, skippingApps: [], accept: accept)
     }
 }

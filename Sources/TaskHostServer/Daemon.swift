@@ -1,3 +1,4 @@
+import BackgroundTaskKit
 import Foundation
 import Hummingbird
 import Logging
@@ -29,6 +30,8 @@ public struct DaemonConfiguration: Sendable {
     /// Whether this host runs triggers (`false`: accept and store pushes only,
     /// for an ingest-only host or to measure ingest alone).
     public var dispatches = true
+    /// The drop-in plugins directory to watch (`nil`: none).
+    public var plugins: PluginManager.Configuration?
     /// Whether SIGTERM and SIGINT start a graceful shutdown (off when embedded,
     /// e.g. in tests, where cancelling the task that runs the daemon does it).
     public var handlesSignals = true
@@ -71,6 +74,21 @@ public struct Daemon: Sendable {
             maxPayload: configuration.maxPayload,
             hasCapacity: { dispatcher.hasCapacity(app: $0, task: $1) })
         let scheduler = TimerScheduler(store: store, registry: registry, logger: logger.component("taskhost.timers"))
+        let plugins = configuration.plugins.map { pluginConfiguration in
+            PluginManager(
+                configuration: pluginConfiguration, store: store, registry: registry,
+                inspector: PluginInspector(workerPath: workerPath, sandbox: configuration.sandbox),
+                reservedIdentity: registry.all.first { $0.plugin == nil }?.app.identity.name,
+                logger: self.logger.component("taskhost.plugins")
+            ) { identity in
+                dispatcher.cancelInstances(app: identity, reason: .uninstall)
+            }
+        }
+        if let plugins {
+            dispatcher.observeOutcomes { plugins.recordOutcome(of: $0, $1) }
+            // Before the dispatcher starts: triggers of plugin tasks must find them registered.
+            plugins.scan()
+        }
         let logger = self.logger
         let application = Application(
             router: PushRoutes.router(service: service),
@@ -89,7 +107,8 @@ public struct Daemon: Sendable {
                     ? [
                         .init(service: DispatcherService(dispatcher: dispatcher)),
                         .init(service: TimerService(scheduler: scheduler, wake: { dispatcher.wake() })),
-                    ] : []) + [
+                    ] : [])
+                    + (plugins.map { [.init(service: PluginService(manager: $0))] } ?? []) + [
                         .init(service: CommitterService(committer: committer)),
                         .init(service: application),
                     ],
@@ -97,6 +116,7 @@ public struct Daemon: Sendable {
                 logger: logger))
         logger.info("starting", metadata: [
             "tasks": "\(registry.all.map(\.task.name).joined(separator: ","))",
+            "plugins": "\(configuration.plugins?.directory ?? "-")",
             "concurrency": "\(configuration.limits.global)",
             "store": "\(store.path)",
         ])
@@ -125,6 +145,16 @@ struct DispatcherService: Service {
             await dispatcher.run()
         } onGracefulShutdown: {
             dispatcher.shutdown()
+        }
+    }
+}
+
+/// Watches the drop-in plugins directory until shutdown.
+struct PluginService: Service {
+    let manager: PluginManager
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await manager.run()
         }
     }
 }

@@ -23,22 +23,22 @@ struct ChannelsCommand: ParsableCommand {
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a channel for a task and print its URI.")
-        @Argument(help: "The task's Name in the manifest.") var task: String
+        @Argument(help: "The task's Name (APP/Name when several apps declare it).") var task: String
         @Option(name: .customLong("expires-in-days"), help: "Lifetime in days.") var days: Double = 30
         @OptionGroup var serverOptions: ServerOptions
         @OptionGroup var manifestOptions: ManifestOptions
         @OptionGroup var stateOptions: StateOptions
 
         func run() throws {
-            let manifest = try manifestOptions.load()
-            let declaration = try manifest.requireTask(named: task)
+            let found = try manifestOptions.findTask(task, state: stateOptions)
+            let declaration = found.task
             if !declaration.triggers.contains(.pushNotification) {
                 FileHandle.standardError.write(Data("taskhost: warning: task \"\(task)\" declares no PushNotification trigger; pushes will still run it\n".utf8))
             }
             guard days > 0 else { throw CLIError("--expires-in-days must be positive") }
             let now = Date()
             let channel = PushChannel(
-                id: PushChannel.newId(), app: manifest.identity.name, task: task, createdAt: now,
+                id: PushChannel.newId(), app: found.app.identity.name, task: declaration.name, createdAt: now,
                 expiresAt: now.addingTimeInterval(days * 24 * 3600), revokedAt: nil)
             try stateOptions.openStore().insertChannel(channel)
             print(channel.uri(baseURL: serverOptions.resolved))

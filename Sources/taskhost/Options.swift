@@ -43,8 +43,8 @@ struct SandboxFlags: ParsableArguments {
 
 /// Which manifest, and where its libraries are.
 struct ManifestOptions: ParsableArguments {
-    @Option(name: .customLong("manifest"), help: ArgumentHelp("The app manifest.", valueName: "path"))
-    var manifest: String = "manifest.json"
+    @Option(name: .customLong("manifest"), help: ArgumentHelp("The app manifest (default: manifest.json).", valueName: "path"))
+    var manifest: String?
 
     @Option(
         name: .customLong("library-path"),
@@ -54,24 +54,75 @@ struct ManifestOptions: ParsableArguments {
             valueName: "dir"))
     var libraryPaths: [String] = []
 
+    var path: String { manifest ?? "manifest.json" }
+
     var resolver: LibraryResolver { LibraryResolver.standard(extraPaths: libraryPaths) }
 
     func load() throws -> AppManifest {
         do {
-            return try AppManifest.load(path: manifest)
+            return try AppManifest.load(path: path)
         } catch {
             throw CLIError(error.description)
         }
     }
+
+    /// The manifest, or `nil` when none was named and there is no manifest.json here.
+    func loadIfPresent() throws -> AppManifest? {
+        if manifest == nil, !FileManager.default.fileExists(atPath: path) { return nil }
+        return try load()
+    }
+
+    /// The task `name` names, in the root manifest or an active drop-in plugin.
+    ///
+    /// `name` is a task's Name, or `APP/Name` where APP is an app identity or
+    /// a plugin folder's name (needed when several apps declare the task).
+    func findTask(_ name: String, state: StateOptions) throws -> FoundTask {
+        var candidates: [FoundTask] = []
+        if let root = try loadIfPresent() {
+            candidates += root.tasks.map { FoundTask(app: root, task: $0, plugin: nil, resolver: resolver) }
+        }
+        let plugins = FileManager.default.fileExists(atPath: state.directory.databasePath)
+            ? try state.openStore().plugins().filter { $0.state == .active } : []
+        for plugin in plugins {
+            guard let app = try? AppManifest.load(path: plugin.stagedManifestPath) else { continue }
+            candidates += app.tasks.map { FoundTask(app: app, task: $0, plugin: plugin.name, resolver: LibraryResolver(searchPaths: [])) }
+        }
+        let parts = name.split(separator: "/", maxSplits: 1).map(String.init)
+        let (scope, taskName) = parts.count == 2 ? (parts[0], parts[1]) : (nil, name)
+        let matches = candidates.filter { found in
+            found.task.name == taskName && (scope == nil || scope == found.app.identity.name || scope == found.plugin)
+        }
+        if matches.count == 1 { return matches[0] }
+        if matches.isEmpty {
+            let known = candidates.map(\.qualifiedName).joined(separator: ", ")
+            throw CLIError(
+                "no task named \"\(name)\"" + (candidates.isEmpty
+                    ? " (there is no \(path) here and no active plugin; see taskhost plugins list)"
+                    : "; known tasks: \(known)"))
+        }
+        throw CLIError(
+            "several apps declare a task named \"\(taskName)\": \(matches.map(\.qualifiedName).joined(separator: ", ")); name one as APP/\(taskName)")
+    }
 }
 
-extension AppManifest {
-    /// The task named `name`, or an error listing the tasks the manifest declares.
-    func requireTask(named name: String) throws -> TaskDeclaration {
-        guard let task = task(named: name) else {
-            throw CLIError("\(path): no task named \"\(name)\"; the manifest declares: \(tasks.map(\.name).joined(separator: ", "))")
+/// A task found by ``ManifestOptions/findTask(_:state:)``.
+struct FoundTask {
+    var app: AppManifest
+    var task: TaskDeclaration
+    /// The plugin folder it comes from; `nil` for the root manifest.
+    var plugin: String?
+    /// Finds its library.
+    var resolver: LibraryResolver
+
+    /// `identity/Name`.
+    var qualifiedName: String { app.identity.name + "/" + task.name }
+
+    /// Its library's path.
+    func libraryPath() throws -> String {
+        switch resolver.resolve(task.library, manifestDirectory: app.directory) {
+        case .success(let path): return path
+        case .failure(let notFound): throw CLIError("\(app.path): task \"\(task.name)\": \(notFound)")
         }
-        return task
     }
 }
 

@@ -11,16 +11,15 @@ struct TriggerCommand: ParsableCommand {
         abstract: "Queue an application trigger for a task; a running `taskhost serve` runs it.",
         discussion: "The arguments reach the task as ApplicationTriggerDetails.arguments. Prints the trigger id (see taskhost queue).")
 
-    @Argument(help: "The task's Name in the manifest.") var task: String
+    @Argument(help: "The task's Name (APP/Name when several apps declare it).") var task: String
     @Option(name: .customLong("arg"), help: ArgumentHelp("An argument (repeatable).", valueName: "key=value")) var arguments: [String] = []
     @OptionGroup var manifestOptions: ManifestOptions
     @OptionGroup var stateOptions: StateOptions
 
     func run() throws {
-        let manifest = try manifestOptions.load()
-        _ = try manifest.requireTask(named: task)
+        let found = try manifestOptions.findTask(task, state: stateOptions)
         let event = TriggerEvent(kind: .application, triggerId: NewTrigger.newId(), arguments: try parseArguments(arguments))
-        try stateOptions.openStore().enqueue([NewTrigger(app: manifest.identity.name, task: task, event: event)])
+        try stateOptions.openStore().enqueue([NewTrigger(app: found.app.identity.name, task: found.task.name, event: event)])
         print(event.triggerId)
     }
 }

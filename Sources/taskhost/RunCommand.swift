@@ -16,7 +16,7 @@ struct RunCommand: AsyncParsableCommand {
             period to finish. Exits 0 when the instance completed, 1 otherwise.
             """)
 
-    @Argument(help: "The task's Name in the manifest.")
+    @Argument(help: "The task's Name (APP/Name when several apps declare it).")
     var task: String
 
     @Option(name: .customLong("raw-content"), help: ArgumentHelp("Raw notification content (UTF-8 text).", valueName: "text"))
@@ -48,13 +48,10 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let manifest = try manifestOptions.load()
-        let declaration = try manifest.requireTask(named: task)
-        let libraryPath: String
-        switch manifestOptions.resolver.resolve(declaration.library, manifestDirectory: manifest.directory) {
-        case .success(let path): libraryPath = path
-        case .failure(let notFound): throw CLIError("\(manifest.path): task \"\(task)\": \(notFound)")
-        }
+        let found = try manifestOptions.findTask(task, state: stateOptions)
+        let manifest = found.app
+        let declaration = found.task
+        let libraryPath = try found.libraryPath()
         let trigger = try makeTrigger()
         let runner = TaskRunner(
             store: try stateOptions.openStore(), workerPath: try locateWorker(),

@@ -9,7 +9,8 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the host: the push endpoint, the dispatcher and the timers.",
         discussion: """
-            Accepts WNS-style raw pushes on http://HOST:PORT/push/v1/<channel-id>, stores each
+            Runs the tasks of the app manifest (if there is one) and of every plugin folder dropped
+            into the plugins directory (see taskhost plugins). Accepts WNS-style raw pushes on http://HOST:PORT/push/v1/<channel-id>, stores each
             one durably before answering 200, and runs the bound task in an isolated worker.
             Triggers are delivered at least once: a run that does not complete is retried with
             exponential backoff and jitter, then dead-lettered (taskhost queue, taskhost retry).
@@ -34,6 +35,16 @@ struct ServeCommand: AsyncParsableCommand {
         name: .customLong("dispatch"), inversion: .prefixedNo,
         help: "Run triggers (--no-dispatch: only accept and store pushes, e.g. to measure ingest).")
     var dispatch = true
+    @Option(
+        name: .customLong("plugins-dir"),
+        help: ArgumentHelp(
+            "The drop-in plugins directory to watch ('' to watch none).",
+            discussion: "Default: plugins/ in the state directory. Each folder in it holds a plugin's manifest.json and libraries.",
+            valueName: "dir"))
+    var pluginsDir: String?
+    @Option(name: .customLong("plugins-poll"), help: "Seconds between two looks at the plugins directory.") var pluginsPoll: Double = 1
+    @Option(name: .customLong("crash-limit"), help: "Crashes that disable a plugin when they happen within --crash-window.") var crashLimit: Int = 3
+    @Option(name: .customLong("crash-window"), help: "Seconds within which --crash-limit crashes disable a plugin.") var crashWindow: Double = 300
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
     @OptionGroup var manifestOptions: ManifestOptions
     @OptionGroup var stateOptions: StateOptions
@@ -43,6 +54,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
         guard maxPayload > 0, concurrency > 0, maxAttempts > 0, channelBurst > 0, channelRate > 0, retryDelay >= 0 else {
             throw ValidationError("--max-payload, --concurrency, --max-attempts, --channel-rate and --channel-burst must be positive")
+        }
+        guard pluginsPoll > 0, crashLimit > 0, crashWindow > 0 else {
+            throw ValidationError("--plugins-poll, --crash-limit and --crash-window must be positive")
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
     }
@@ -57,12 +71,16 @@ struct ServeCommand: AsyncParsableCommand {
         var logger = Logger(label: "taskhost")
         logger.logLevel = level
 
-        let manifest = try manifestOptions.load()
         let registry: TaskRegistry
-        do {
-            registry = try TaskRegistry.load(manifest: manifest, resolver: manifestOptions.resolver)
-        } catch {
-            throw CLIError(error.description)
+        if let manifest = try manifestOptions.loadIfPresent() {
+            do {
+                registry = try TaskRegistry.load(manifest: manifest, resolver: manifestOptions.resolver)
+            } catch {
+                throw CLIError(error.description)
+            }
+        } else {
+            logger.notice("no \(manifestOptions.path) here; running the drop-in plugins only")
+            registry = TaskRegistry()
         }
         var configuration = DaemonConfiguration()
         configuration.host = bind
@@ -73,6 +91,14 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.clientRate = clientRate
         configuration.clientBurst = clientBurst
         configuration.dispatches = dispatch
+        let state = stateOptions.directory
+        let pluginsDirectory = pluginsDir ?? state.pluginsPath
+        if !pluginsDirectory.isEmpty {
+            configuration.plugins = PluginManager.Configuration(
+                directory: pluginsDirectory, stagingDirectory: state.stagedPluginsPath,
+                pollInterval: .milliseconds(Int64(pluginsPoll * 1000)),
+                crashPolicy: CrashPolicy(limit: crashLimit, window: .milliseconds(Int64(crashWindow * 1000))))
+        }
         configuration.sandbox = sandboxFlags.options(state: stateOptions.directory)
         configuration.limits = ConcurrencyLimits(global: concurrency, perTask: perTaskConcurrency)
         configuration.retryPolicy = RetryPolicy(

@@ -17,6 +17,6 @@ struct Taskhost: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, ValidateCommand.self, RunCommand.self, TriggerCommand.self, PushCommand.self,
             ChannelsCommand.self, CredentialsCommand.self, QueueCommand.self, RetryCommand.self,
-            SettingsCommand.self, HistoryCommand.self, LogsCommand.self, DoctorCommand.self, NewPluginCommand.self,
+            SettingsCommand.self, HistoryCommand.self, LogsCommand.self, PluginsCommand.self, DoctorCommand.self, NewPluginCommand.self,
         ])
 }

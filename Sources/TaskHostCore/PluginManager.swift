@@ -1,0 +1,350 @@
+import BackgroundTaskKit
+import Foundation
+import Logging
+import Synchronization
+
+/// When a plugin that keeps crashing is disabled.
+public struct CrashPolicy: Sendable, Equatable {
+    /// Crashes that disable a plugin…
+    public var limit: Int
+    /// …when they happen within this window.
+    public var window: Duration
+
+    /// The default: 3 crashes in 5 minutes.
+    public init(limit: Int = 3, window: Duration = .seconds(300)) {
+        self.limit = max(1, limit)
+        self.window = window
+    }
+}
+
+/// Keeps the task registry in step with the drop-in plugins directory.
+///
+/// Each folder of the directory is a plugin: a `manifest.json` and its
+/// libraries. A folder that appears is installed once its files have stopped
+/// changing for one poll: it is copied ("staged") into the state directory,
+/// its manifest is validated, its libraries are loaded in a sandboxed
+/// scanner process and its entry points checked, and its tasks are
+/// registered under its manifest's identity. A folder that changes is
+/// installed again as a new version (instances already running keep the old
+/// copy); a folder that is removed has its tasks unregistered and their
+/// running instances canceled with `Uninstall`. A plugin that cannot be used
+/// is quarantined with its reason until one of its files changes; one that
+/// crashes too often (``CrashPolicy``) is disabled until
+/// `taskhost plugins enable`. States live in the store, so they survive a
+/// restart and the CLI can read and change them.
+public final class PluginManager: Sendable {
+    /// Where to look, and how.
+    public struct Configuration: Sendable {
+        /// The drop-in directory.
+        public var directory: String
+        /// Where versions in use are copied.
+        public var stagingDirectory: String
+        /// How often the directory is looked at.
+        public var pollInterval: Duration
+        /// When a crashing plugin is disabled.
+        public var crashPolicy: CrashPolicy
+
+        /// Creates a configuration.
+        public init(directory: String, stagingDirectory: String, pollInterval: Duration = .seconds(1), crashPolicy: CrashPolicy = CrashPolicy()) {
+            self.directory = directory
+            self.stagingDirectory = stagingDirectory
+            self.pollInterval = pollInterval
+            self.crashPolicy = crashPolicy
+        }
+    }
+
+    private struct State {
+        /// Each folder's fingerprint at the previous scan.
+        var seen: [String: String] = [:]
+        /// Recent crashes, by plugin.
+        var crashes: [String: [ContinuousClock.Instant]] = [:]
+        var scannedOnce = false
+    }
+
+    public let configuration: Configuration
+    private let store: any PluginStateStore
+    private let registry: TaskRegistry
+    private let checker: ManifestChecker
+    private let reservedIdentity: String?
+    private let onUninstall: @Sendable (_ identity: String) -> Void
+    private let logger: Logger
+    private let state = Mutex(State())
+    /// Serializes scans and crash accounting against each other.
+    private let scanLock = Mutex(())
+
+    /// Creates a manager.
+    ///
+    /// - Parameters:
+    ///   - inspector: loads candidate libraries in a scanner process.
+    ///   - reservedIdentity: the root manifest's identity, which no plugin may take.
+    ///   - onUninstall: cancels the running instances of a removed plugin's app.
+    public init(
+        configuration: Configuration, store: any PluginStateStore, registry: TaskRegistry, inspector: PluginInspector,
+        reservedIdentity: String?, logger: Logger = Logger(label: "taskhost.plugins"),
+        onUninstall: @escaping @Sendable (_ identity: String) -> Void
+    ) {
+        self.configuration = configuration
+        self.store = store
+        self.registry = registry
+        // A plugin's libraries are looked for in its own folder only.
+        self.checker = ManifestChecker(resolver: LibraryResolver(searchPaths: []), inspector: inspector)
+        self.reservedIdentity = reservedIdentity
+        self.logger = logger
+        self.onUninstall = onUninstall
+    }
+
+    /// Scans every poll interval until the calling task is canceled.
+    public func run() async {
+        while !Task.isCancelled {
+            scan()
+            try? await Task.sleep(for: configuration.pollInterval)
+        }
+    }
+
+    /// Looks at the directory once and installs, replaces, removes, or
+    /// re-enables plugins as needed.
+    public func scan() {
+        scanLock.withLock { _ in
+            do {
+                try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true)
+            } catch {
+                logger.error("cannot create the plugins directory", metadata: ["path": "\(configuration.directory)", "error": "\(error)"])
+                return
+            }
+            let records: [String: PluginRecord]
+            do {
+                records = Dictionary(try store.plugins().map { ($0.name, $0) }) { first, _ in first }
+            } catch {
+                logger.error("cannot read plugin states", metadata: ["error": "\(error)"])
+                return
+            }
+            let folders = PluginFolder.list(in: configuration.directory)
+            let firstScan = state.withLock { state in
+                defer { state.scannedOnce = true }
+                return !state.scannedOnce
+            }
+            if firstScan { removeUnusedCopies(keeping: Set(records.values.map(\.stagedPath))) }
+            for folder in folders {
+                reconcile(folder, record: records[folder.name])
+            }
+            let present = Set(folders.map(\.name))
+            for record in records.values where !present.contains(record.name) {
+                uninstall(record)
+            }
+        }
+    }
+
+    private func reconcile(_ folder: PluginFolder, record: PluginRecord?) {
+        let fingerprint = folder.fingerprint()
+        let previous = state.withLock { state in
+            defer { state.seen[folder.name] = fingerprint }
+            return state.seen[folder.name]
+        }
+        if let record, record.fingerprint == fingerprint {
+            switch record.state {
+            case .active:
+                if registry.all.contains(where: { $0.plugin == folder.name }) { return }
+                // A restart: the version checked before is registered again from its copy.
+                if register(record) { return }
+            case .quarantined, .disabled:
+                registry.setParked(record.identity, true)
+                return
+            case .pending:
+                break
+            }
+        } else if record?.state == .disabled {
+            // Disabled stays disabled, whatever changes, until `plugins enable`.
+            return
+        } else if previous != fingerprint {
+            // New or changed since the last look: wait until it stops changing.
+            return
+        }
+        install(folder, fingerprint: fingerprint, previous: record)
+    }
+
+    /// Registers an active record's tasks from its staged copy, without
+    /// inspecting it again; false when the copy is gone or unreadable.
+    private func register(_ record: PluginRecord) -> Bool {
+        guard let manifest = try? AppManifest.load(path: record.stagedManifestPath) else { return false }
+        var tasks: [RegisteredTask] = []
+        for task in manifest.tasks {
+            guard case .success(let path) = checker.resolver.resolve(task.library, manifestDirectory: manifest.directory) else { return false }
+            tasks.append(RegisteredTask(app: manifest, task: task, libraryPath: path, plugin: record.name))
+        }
+        registry.replace(plugin: record.name, with: tasks)
+        registry.setParked(record.identity, false)
+        logger.info("plugin registered", metadata: ["plugin": "\(record.name)", "version": "\(record.version ?? "-")"])
+        return true
+    }
+
+    private func install(_ folder: PluginFolder, fingerprint: String, previous: PluginRecord?) {
+        let staged: String
+        do {
+            staged = try folder.stage(into: configuration.stagingDirectory, fingerprint: fingerprint)
+        } catch {
+            // Most likely still being copied; the next scan tries again.
+            logger.notice("cannot copy plugin yet", metadata: ["plugin": "\(folder.name)", "error": "\(error)"])
+            state.withLock { _ = $0.seen.removeValue(forKey: folder.name) }
+            return
+        }
+        let validation = Self.validate(
+            directory: staged, plugin: folder.name, checker: checker, reservedIdentity: reservedIdentity, registry: registry)
+        guard let manifest = validation.manifest, validation.problems.isEmpty else {
+            quarantine(
+                folder, fingerprint: fingerprint, identity: validation.manifest?.identity.name ?? previous?.identity ?? "",
+                reason: rewrite(validation.problems.joined(separator: "; "), staged, folder))
+            return
+        }
+        let identity = manifest.identity.name
+        let tasks = validation.tasks
+        registry.replace(plugin: folder.name, with: tasks)
+        registry.setParked(identity, false)
+        if let previous, previous.identity != identity, !previous.identity.isEmpty {
+            registry.setParked(previous.identity, false)
+        }
+        state.withLock { _ = $0.crashes.removeValue(forKey: folder.name) }
+        save(PluginRecord(
+            name: folder.name, identity: identity, version: manifest.identity.version, state: .active, reason: nil,
+            fingerprint: fingerprint, stagedPath: staged, tasks: manifest.tasks.map(\.name), updatedAt: Date()))
+        let replaced = previous?.state == .active && previous?.stagedPath != staged
+        logger.notice(replaced ? "plugin replaced; new instances use the new version" : "plugin installed", metadata: [
+            "plugin": "\(folder.name)", "identity": "\(identity)", "version": "\(manifest.identity.version ?? "-")",
+            "tasks": "\(manifest.tasks.map(\.name).joined(separator: ","))",
+        ])
+        // Keep this copy and the one before it (instances may still be starting from it).
+        removeUnusedCopies(of: folder.name, keeping: [staged, previous?.stagedPath ?? ""])
+    }
+
+    /// Checks the plugin folder at `directory` as the host does before it
+    /// registers it: its manifest, an identity of its own, libraries inside
+    /// the folder, each loaded in a scanner process, each entry point usable.
+    ///
+    /// - Parameter registry: when given, an identity another app registered is a problem.
+    public static func validate(
+        directory: String, plugin: String, checker: ManifestChecker, reservedIdentity: String?, registry: TaskRegistry?
+    ) -> PluginValidation {
+        let manifest: AppManifest
+        do {
+            manifest = try AppManifest.load(path: directory + "/manifest.json")
+        } catch {
+            return PluginValidation(manifest: nil, problems: [error.description])
+        }
+        let identity = manifest.identity.name
+        if identity == reservedIdentity {
+            return PluginValidation(
+                manifest: manifest, problems: ["its Identity.Name \"\(identity)\" is the root manifest's; give the plugin an identity of its own"])
+        }
+        if let other = registry?.identityInUse(identity, byOtherThan: plugin) {
+            return PluginValidation(manifest: manifest, problems: [
+                "its Identity.Name \"\(identity)\" is already used by \(other.plugin.map { "plugin \"\($0)\"" } ?? "the root manifest"); each plugin needs an identity of its own"
+            ])
+        }
+        var problems: [String] = []
+        var tasks: [RegisteredTask] = []
+        let folder = (directory as NSString).standardizingPath
+        for task in manifest.tasks {
+            switch checker.resolver.resolve(task.library, manifestDirectory: manifest.directory) {
+            case .success(let path) where path.hasPrefix(folder + "/"):
+                tasks.append(RegisteredTask(app: manifest, task: task, libraryPath: path, plugin: plugin))
+            case .success:
+                problems.append("task \"\(task.name)\": Library \"\(task.library)\" is outside the plugin folder; put the library in the folder")
+            case .failure(let notFound):
+                problems.append("task \"\(task.name)\": " + notFound.description)
+            }
+        }
+        guard problems.isEmpty else { return PluginValidation(manifest: manifest, problems: problems) }
+        let (checked, inspections) = checker.check(manifest)
+        return PluginValidation(
+            manifest: manifest, tasks: checked.isEmpty ? tasks : [], problems: checked.isEmpty ? [] : [ManifestError(file: manifest.path, problems: checked).description],
+            inspections: inspections)
+    }
+
+    private func quarantine(_ folder: PluginFolder, fingerprint: String, identity: String, reason: String) {
+        registry.remove(plugin: folder.name)
+        if !identity.isEmpty { registry.setParked(identity, true) }
+        save(PluginRecord(
+            name: folder.name, identity: identity, version: nil, state: .quarantined, reason: reason,
+            fingerprint: fingerprint, stagedPath: "", tasks: [], updatedAt: Date()))
+        logger.error("plugin quarantined until it changes", metadata: ["plugin": "\(folder.name)", "reason": "\(reason)"])
+    }
+
+    private func uninstall(_ record: PluginRecord) {
+        let removed = registry.remove(plugin: record.name)
+        registry.setParked(record.identity, false)
+        do {
+            try store.deletePlugin(name: record.name)
+        } catch {
+            logger.error("cannot forget a removed plugin", metadata: ["plugin": "\(record.name)", "error": "\(error)"])
+        }
+        state.withLock { state in
+            state.seen.removeValue(forKey: record.name)
+            state.crashes.removeValue(forKey: record.name)
+        }
+        if !removed.isEmpty { onUninstall(record.identity) }
+        logger.notice("plugin removed; its running instances are canceled with Uninstall", metadata: ["plugin": "\(record.name)"])
+    }
+
+    /// Counts a crash of a plugin's instance, and disables the plugin when
+    /// it crashed too often (the dispatcher calls this with every outcome).
+    public func recordOutcome(of task: RegisteredTask, _ outcome: InstanceOutcome, now: ContinuousClock.Instant = .now) {
+        guard let plugin = task.plugin, case .crashed = outcome else { return }
+        let policy = configuration.crashPolicy
+        let count = state.withLock { state in
+            var recent = state.crashes[plugin, default: []].filter { now - $0 < policy.window }
+            recent.append(now)
+            state.crashes[plugin] = recent
+            return recent.count
+        }
+        guard count >= policy.limit else { return }
+        scanLock.withLock { _ in
+            guard var record = (try? store.plugins())?.first(where: { $0.name == plugin }), record.state == .active else { return }
+            record.state = .disabled
+            record.reason = "its instances crashed \(count) times within \(policy.window) (last: task \"\(task.task.name)\" \(outcome)); "
+                + "fix it, then run `taskhost plugins enable \(plugin)`"
+            record.updatedAt = Date()
+            registry.remove(plugin: plugin)
+            registry.setParked(record.identity, true)
+            state.withLock { _ = $0.crashes.removeValue(forKey: plugin) }
+            save(record)
+            logger.error("plugin disabled; its triggers wait in the queue", metadata: ["plugin": "\(plugin)", "reason": "\(record.reason ?? "")"])
+        }
+    }
+
+    private func save(_ record: PluginRecord) {
+        do {
+            try store.savePlugin(record)
+        } catch {
+            logger.error("cannot record a plugin's state", metadata: ["plugin": "\(record.name)", "error": "\(error)"])
+        }
+    }
+
+    private func rewrite(_ message: String, _ staged: String, _ folder: PluginFolder) -> String {
+        message.replacingOccurrences(of: staged, with: folder.path)
+    }
+
+    /// Deletes staged copies no record points at (at start-up), or the older
+    /// copies of one plugin.
+    private func removeUnusedCopies(of plugin: String? = nil, keeping: Set<String>) {
+        let root = configuration.stagingDirectory
+        let manager = FileManager.default
+        let plugins = plugin.map { [$0] } ?? ((try? manager.contentsOfDirectory(atPath: root)) ?? [])
+        for name in plugins {
+            for version in (try? manager.contentsOfDirectory(atPath: root + "/" + name)) ?? [] {
+                let path = root + "/" + name + "/" + version
+                if !keeping.contains(path) { try? manager.removeItem(atPath: path) }
+            }
+        }
+    }
+}
+
+/// The result of ``PluginManager/validate(directory:plugin:checker:reservedIdentity:registry:)``.
+public struct PluginValidation: Sendable {
+    /// The plugin's manifest, when it could be read.
+    public var manifest: AppManifest?
+    /// Its tasks, resolved (empty when there are problems).
+    public var tasks: [RegisteredTask] = []
+    /// What is wrong, each a sentence that says what to do; empty when usable.
+    public var problems: [String]
+    /// What the scanner found in each library that loaded.
+    public var inspections: [PluginInspection] = []
+}

@@ -1,0 +1,144 @@
+import Foundation
+import GRDB
+
+/// Where a plugin of the drop-in directory stands.
+public enum PluginState: String, Sendable, CaseIterable {
+    /// Its tasks are registered and run.
+    case active
+    /// It could not be used (its manifest, its libraries, a crash while
+    /// loading); it is not tried again until one of its files changes.
+    case quarantined
+    /// It crashed too often; its tasks are unregistered until
+    /// `taskhost plugins enable`.
+    case disabled
+    /// `taskhost plugins enable` asked the host to try it again.
+    case pending
+}
+
+/// What the host knows about one plugin folder.
+public struct PluginRecord: Sendable, Equatable {
+    /// The folder's name in the plugins directory: the name the CLI takes.
+    public var name: String
+    /// The app identity its manifest declares (tasks are scoped by it); empty
+    /// when the manifest could not be read.
+    public var identity: String
+    /// Its manifest's `Identity.Version`.
+    public var version: String?
+    /// Its state.
+    public var state: PluginState
+    /// Why it is quarantined or disabled.
+    public var reason: String?
+    /// The (path, size, modification time) of its files when it was last
+    /// looked at: a quarantined plugin is tried again only when this changes.
+    public var fingerprint: String
+    /// The copy of this version that instances load (empty unless active).
+    public var stagedPath: String
+    /// Its task names.
+    public var tasks: [String]
+    /// When the record last changed.
+    public var updatedAt: Date
+
+    /// Creates a record.
+    public init(
+        name: String, identity: String, version: String?, state: PluginState, reason: String?, fingerprint: String,
+        stagedPath: String, tasks: [String], updatedAt: Date
+    ) {
+        self.name = name
+        self.identity = identity
+        self.version = version
+        self.state = state
+        self.reason = reason
+        self.fingerprint = fingerprint
+        self.stagedPath = stagedPath
+        self.tasks = tasks
+        self.updatedAt = updatedAt
+    }
+
+    /// The manifest of the staged copy.
+    public var stagedManifestPath: String { stagedPath + "/manifest.json" }
+}
+
+/// The plugins' states, persisted so that quarantine and disabling survive a
+/// restart and so that the CLI can list and re-enable plugins while the host
+/// runs.
+public protocol PluginStateStore: Sendable {
+    /// Every plugin record, by name.
+    func plugins() throws(StoreError) -> [PluginRecord]
+    /// Inserts or replaces the record named `record.name`.
+    func savePlugin(_ record: PluginRecord) throws(StoreError)
+    /// Removes a plugin's record.
+    func deletePlugin(name: String) throws(StoreError)
+    /// Marks a quarantined or disabled plugin `pending`, so that the host
+    /// tries it again; returns the record as it was, `nil` if there is none.
+    func enablePlugin(name: String) throws(StoreError) -> PluginRecord?
+}
+
+extension SQLiteTaskStore: PluginStateStore {
+    static func registerPluginMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v4-plugins") { db in
+            try db.execute(sql: """
+                CREATE TABLE plugin (
+                    name TEXT PRIMARY KEY,
+                    identity TEXT NOT NULL,
+                    version TEXT,
+                    state TEXT NOT NULL,
+                    reason TEXT,
+                    fingerprint TEXT NOT NULL,
+                    staged_path TEXT NOT NULL,
+                    tasks TEXT NOT NULL,
+                    updated_at DOUBLE NOT NULL
+                ) WITHOUT ROWID;
+                ALTER TABLE instance ADD COLUMN app_version TEXT;
+                """)
+        }
+    }
+
+    private static func plugin(from row: Row) -> PluginRecord {
+        let tasks: String = row["tasks"]
+        return PluginRecord(
+            name: row["name"], identity: row["identity"], version: row["version"],
+            state: PluginState(rawValue: row["state"]) ?? .pending, reason: row["reason"], fingerprint: row["fingerprint"],
+            stagedPath: row["staged_path"], tasks: tasks.split(separator: "\n").map(String.init),
+            updatedAt: Date(timeIntervalSince1970: row["updated_at"]))
+    }
+
+    public func plugins() throws(StoreError) -> [PluginRecord] {
+        try read("list plugins") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM plugin ORDER BY name").map(Self.plugin(from:))
+        }
+    }
+
+    public func savePlugin(_ record: PluginRecord) throws(StoreError) {
+        try write("record plugin \(record.name)") { db in
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO plugin (name, identity, version, state, reason, fingerprint, staged_path, tasks, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    record.name, record.identity, record.version, record.state.rawValue, record.reason, record.fingerprint,
+                    record.stagedPath, record.tasks.joined(separator: "\n"), record.updatedAt.timeIntervalSince1970,
+                ])
+        }
+    }
+
+    public func deletePlugin(name: String) throws(StoreError) {
+        try write("forget plugin \(name)") { db in
+            try db.execute(sql: "DELETE FROM plugin WHERE name = ?", arguments: [name])
+        }
+    }
+
+    public func enablePlugin(name: String) throws(StoreError) -> PluginRecord? {
+        try write("enable plugin \(name)") { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM plugin WHERE name = ? OR identity = ?", arguments: [name, name])
+            else { return nil }
+            let record = Self.plugin(from: row)
+            if record.state != .active {
+                try db.execute(
+                    sql: "UPDATE plugin SET state = 'pending', reason = NULL, updated_at = ? WHERE name = ?",
+                    arguments: [Date().timeIntervalSince1970, record.name])
+            }
+            return record
+        }
+    }
+}
