@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "FaultyTasks", type: .dynamic, targets: ["FaultyTasks"]),
         // A plugin whose build signature does not match the host's (tests).
         .library(name: "MismatchedPlugin", type: .dynamic, targets: ["MismatchedPlugin"]),
+        // A library whose constructor segfaults while it loads (tests).
+        .library(name: "CrashingConstructor", type: .dynamic, targets: ["CrashingConstructor"]),
         .executable(name: "taskhost", targets: ["taskhost"]),
         .executable(name: "taskhost-worker", targets: ["TaskHostWorker"]),
     ],
@@ -88,6 +90,7 @@ let package = Package(
         .target(
             name: "MismatchedPlugin", dependencies: ["CTaskHostABI"], path: "Tests/Fixtures/MismatchedPlugin",
             publicHeadersPath: "."),
+        .target(name: "CrashingConstructor", path: "Tests/Fixtures/CrashingConstructor", publicHeadersPath: "."),
 
         .testTarget(name: "BackgroundTaskKitTests", dependencies: ["BackgroundTaskKit", "BackgroundTaskKitTesting", "BackgroundTasks"], swiftSettings: strict),
         .testTarget(name: "TaskHostIPCTests", dependencies: ["TaskHostIPC", "TaskHostTestSupport"], swiftSettings: strict),

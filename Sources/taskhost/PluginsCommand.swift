@@ -113,6 +113,7 @@ struct PluginsCommand: ParsableCommand {
             discussion: "Reads its manifest.json, finds each library inside the folder, loads it in a sandboxed scanner, and checks every task's entry point.")
         @Argument(help: "The plugin folder (or its manifest.json).") var path: String
         @OptionGroup var sandboxFlags: SandboxFlags
+        @OptionGroup var stateOptions: StateOptions
 
         func run() throws {
             let folder = path.hasSuffix("manifest.json") ? (path as NSString).deletingLastPathComponent : path
@@ -127,6 +128,12 @@ struct PluginsCommand: ParsableCommand {
                 directory: directory, plugin: (directory as NSString).lastPathComponent, checker: checker, reservedIdentity: nil, registry: nil)
             guard let manifest = validation.manifest, validation.problems.isEmpty else {
                 throw CLIError(validation.problems.joined(separator: "\n"))
+            }
+            let name = (directory as NSString).lastPathComponent
+            if FileManager.default.fileExists(atPath: stateOptions.directory.databasePath),
+                let other = try stateOptions.openStore().plugins().first(where: { $0.identity == manifest.identity.name && $0.name != name })
+            {
+                throw CLIError("its Identity.Name \"\(manifest.identity.name)\" is already used by plugin \"\(other.name)\" in \(stateOptions.directory.path); each plugin needs an identity of its own")
             }
             for inspection in validation.inspections {
                 print("library \(inspection.libraryPath): ABI \(inspection.abiVersion), \(inspection.buildSignature)")

@@ -9,15 +9,17 @@ final class ServeProcess: @unchecked Sendable {
     let errPath: String
     private(set) var port = 0
 
-    /// Starts `taskhost serve --port 0` and waits until it listens.
-    init(manifest: String, stateDirectory: String, arguments: [String] = []) throws {
+    /// Starts `taskhost serve --port 0` in `stateDirectory` and waits until it
+    /// listens; without `manifest`, it runs the drop-in plugins only.
+    init(manifest: String?, stateDirectory: String, arguments: [String] = []) throws {
         self.stateDirectory = stateDirectory
         outPath = stateDirectory + "/serve-\(UUID().uuidString).out"
         errPath = outPath + ".err"
         _ = FileManager.default.createFile(atPath: outPath, contents: nil)
         _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: TestSupport.taskhostPath)
-        process.arguments = ["serve", "--port", "0", "--manifest", manifest, "--state-dir", stateDirectory] + arguments
+        process.arguments = ["serve", "--port", "0", "--state-dir", stateDirectory] + (manifest.map { ["--manifest", $0] } ?? []) + arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: stateDirectory)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         try process.run()
@@ -34,6 +36,23 @@ final class ServeProcess: @unchecked Sendable {
         }
         process.terminate()
         throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "serve did not start: \(errors)"])
+    }
+
+    /// Runs the `taskhost` CLI against `stateDirectory` (except `push`, which
+    /// talks HTTP); returns its status, standard output and standard error.
+    static func taskhost(_ arguments: [String], stateDirectory: String) throws -> (status: Int32, out: String, err: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: TestSupport.taskhostPath)
+        process.arguments = arguments + (arguments.first == "push" ? [] : ["--state-dir", stateDirectory])
+        process.currentDirectoryURL = URL(fileURLWithPath: stateDirectory)
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, stdout, stderr)
     }
 
     var output: String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }

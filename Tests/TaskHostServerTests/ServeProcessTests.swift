@@ -149,17 +149,7 @@ final class Shared<Value: Sendable>: Sendable {
         let server = try ServeProcess(manifest: manifest, stateDirectory: directory)
         defer { _ = server.terminate() }
         func taskhost(_ arguments: [String]) throws -> (Int32, String, String) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: TestSupport.taskhostPath)
-            process.arguments = arguments + (arguments.first == "push" ? [] : ["--state-dir", directory])
-            let out = Pipe(), err = Pipe()
-            process.standardOutput = out
-            process.standardError = err
-            try process.run()
-            let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return (process.terminationStatus, stdout, stderr)
+            try ServeProcess.taskhost(arguments, stateDirectory: directory)
         }
         let created = try taskhost(["channels", "create", "Recorder", "--manifest", manifest, "--base-url", "http://127.0.0.1:\(server.port)"])
         #expect(created.0 == 0, "\(created.2)")

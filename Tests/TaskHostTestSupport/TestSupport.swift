@@ -26,6 +26,7 @@ public enum TestSupport {
     public static var faultyTasks: String { buildDirectory + "/libFaultyTasks.so" }
     public static var sampleTasks: String { buildDirectory + "/libBackgroundTasks.so" }
     public static var mismatchedPlugin: String { buildDirectory + "/libMismatchedPlugin.so" }
+    public static var crashingConstructor: String { buildDirectory + "/libCrashingConstructor.so" }
 
     /// A fresh temporary directory.
     public static func temporaryDirectory() -> String {

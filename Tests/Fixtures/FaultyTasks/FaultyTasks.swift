@@ -323,3 +323,22 @@ public final class EscapeArtistTask: BackgroundTask {
         try values.set("uid", .int(Int64(getuid())))
     }
 }
+
+/// Works for the `ms` argument's milliseconds (default 1000), then records
+/// that it finished; returns early, recording the reason, when canceled.
+public final class SlowTask: BackgroundTask {
+    public init() {}
+    public func run(_ taskInstance: BackgroundTaskInstance) throws {
+        let arguments = (taskInstance.triggerDetails as? ApplicationTriggerDetails)?.arguments ?? [:]
+        let milliseconds = arguments["ms"].flatMap { Int($0) } ?? 1000
+        let canceled = DispatchSemaphore(value: 0)
+        taskInstance.canceled = { _, _ in canceled.signal() }
+        Debug.writeLine("working for \(milliseconds) ms")
+        let values = ApplicationData.current.localSettings.values
+        if canceled.wait(timeout: .now() + .milliseconds(milliseconds)) == .success {
+            try values.set("SlowTask", .string("canceled: \(taskInstance.cancellationReason!)"))
+        } else {
+            try values.set("SlowTask", .string("finished after \(milliseconds) ms"))
+        }
+    }
+}
