@@ -180,12 +180,25 @@ struct PluginTemplate {
                 then `taskhost channels create \(task) --manifest manifest.json` gives the channel URI
                 an app server pushes to.
 
-                ## Install
+                ## Install into a running taskhost
 
-                Copy `manifest.json` and `.build/debug/lib\(name).so` (or a release build:
-                `swift build -c release`) into one directory; taskhost finds the library next to the
-                manifest. A plugin must be built with the same Swift compiler as the taskhost that
-                loads it; taskhost refuses it otherwise and says what to rebuild with.
+                `taskhost serve` watches a plugins directory (default: `plugins/` in its state
+                directory; `taskhost plugins list` prints where). Copy the manifest and the library
+                into a folder of their own there; the host picks it up within a second, checks it
+                in a sandboxed scanner, and registers its task, without a restart:
+
+                ```sh
+                mkdir -p ~/.local/state/taskhost/plugins/\(name)
+                cp manifest.json .build/debug/lib\(name).so ~/.local/state/taskhost/plugins/\(name)/
+                taskhost plugins list                # \(name)  active  0.1.0  \(app)  \(task)
+                taskhost trigger \(task)
+                taskhost history                     # \(task) … completed
+                ```
+
+                Copy a rebuilt library over the old one to upgrade (running instances finish on the
+                old version); delete the folder to uninstall. `taskhost plugins validate .` checks
+                a folder as the host will. A plugin must be built with the same Swift compiler as
+                the taskhost that loads it; taskhost refuses it otherwise and says what to rebuild with.
 
                 """,
         ]

@@ -45,6 +45,7 @@ struct PluginsCommand: ParsableCommand {
                  record.tasks.isEmpty ? "-" : record.tasks.joined(separator: ","), record.reason ?? ""]
             }
             rows += waiting.map { [$0.name, "new", "-", "-", "-", "not looked at yet (is taskhost serve running?)"] }
+            print("plugins directory: \(path)\n")
             print(Format.table(["PLUGIN", "STATE", "VERSION", "IDENTITY", "TASKS", "REASON"], rows))
         }
     }

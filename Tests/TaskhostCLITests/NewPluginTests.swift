@@ -48,6 +48,37 @@ import Testing
         #expect(run.1.contains("of DemoTask: completed"))
         let stored = try execute(taskhost, ["settings", "get", "last-push", "--manifest", "manifest.json"], in: package, state: state)
         #expect(stored.1 == "hello from a new plugin\n")
+
+        // Installed as its README says: copied into the plugins directory of a running host.
+        let elsewhere = directory + "/elsewhere"
+        try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+        let serve = Process()
+        serve.executableURL = URL(fileURLWithPath: taskhost)
+        serve.arguments = ["serve", "--port", "0", "--plugins-poll", "0.2", "--state-dir", state]
+        serve.currentDirectoryURL = URL(fileURLWithPath: elsewhere)
+        serve.standardOutput = FileHandle.nullDevice
+        serve.standardError = FileHandle.nullDevice
+        try serve.run()
+        defer { serve.terminate(); serve.waitUntilExit() }
+        let installed = state + "/plugins/Demo"
+        try FileManager.default.createDirectory(atPath: installed, withIntermediateDirectories: true)
+        for file in ["manifest.json", ".build/debug/libDemo.so"] {
+            try FileManager.default.copyItem(atPath: package + "/" + file, toPath: installed + "/" + (file as NSString).lastPathComponent)
+        }
+        var listed = ""
+        for _ in 0..<300 where !listed.contains("active") {
+            Thread.sleep(forTimeInterval: 0.1)
+            listed = try execute(taskhost, ["plugins", "list"], in: elsewhere, state: state).1
+        }
+        #expect(listed.contains("Demo") && listed.contains("active") && listed.contains("DemoTask"), "\(listed)")
+        let triggered = try execute(taskhost, ["trigger", "DemoTask"], in: elsewhere, state: state)
+        #expect(triggered.0 == 0, "\(triggered.1)")
+        var history = ""
+        for _ in 0..<300 where !history.contains("completed") {
+            Thread.sleep(forTimeInterval: 0.1)
+            history = try execute(taskhost, ["history"], in: elsewhere, state: state).1
+        }
+        #expect(history.contains("DemoTask") && history.contains("completed"), "\(history)")
     }
 
     @Test func badNamesAreRefused() throws {
