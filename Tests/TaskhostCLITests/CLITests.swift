@@ -130,6 +130,20 @@ import Testing
         #expect(tooBig.stderr.contains("the limit is 255"))
     }
 
+    @Test func pluginsInspectShowsWhatALibraryExports() throws {
+        let inspected = try taskhost(["plugins", "inspect", Self.buildDirectory + "/libBackgroundTasks.so"])
+        #expect(inspected.status == 0, "\(inspected.stderr)")
+        #expect(inspected.stdout.contains("exports taskhost_plugin_v1: yes"))
+        #expect(inspected.stdout.contains("ABI version: 1"))
+        #expect(inspected.stdout.contains("build signature: sdk=0.1.0;abi=1;swift="))
+        #expect(inspected.stdout.contains("task classes (TaskEntryPoint): BackgroundTasks.SampleBackgroundTask"))
+        let mismatched = try taskhost(["plugins", "inspect", Self.buildDirectory + "/libMismatchedPlugin.so"])
+        #expect(mismatched.status == 1)
+        #expect(mismatched.stdout.contains("ABI version 99, the host needs 1"), "\(mismatched.stdout)")
+        let empty = try taskhost(["plugins", "list"])
+        #expect(empty.status == 0 && empty.stdout.contains("no plugins in \(stateDirectory)/plugins"), "\(empty.stdout)")
+    }
+
     @Test func mistakesGetClearMessages() throws {
         let unknown = try taskhost(["run", "NoSuchTask"])
         #expect(unknown.status == 1)
