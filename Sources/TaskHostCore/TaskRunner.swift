@@ -16,13 +16,19 @@ public final class TaskRunner: Sendable {
     public let workerPath: String
     /// How instances are sandboxed.
     public let sandbox: SandboxOptions
+    /// How instances get their process.
+    public let isolation: IsolationMode
     private let sandboxIdentity: (uid: UInt32, gid: UInt32)?
 
     /// Creates a runner.
-    public init(store: any TaskStore, workerPath: String, sandbox: SandboxOptions = SandboxOptions()) {
+    public init(
+        store: any TaskStore, workerPath: String, sandbox: SandboxOptions = SandboxOptions(),
+        isolation: IsolationMode = .fromEnvironment()
+    ) {
         self.store = store
         self.workerPath = workerPath
         self.sandbox = sandbox
+        self.isolation = isolation
         self.sandboxIdentity = sandbox.resolveIdentity()
     }
 

@@ -25,6 +25,8 @@ public struct DaemonConfiguration: Sendable {
     public var retryPolicy = RetryPolicy()
     /// How instances are sandboxed.
     public var sandbox = SandboxOptions()
+    /// How instances get their process.
+    public var isolation = IsolationMode.fromEnvironment()
     /// How often the dispatcher looks at the queue when nothing wakes it.
     public var pollInterval: Duration = .milliseconds(250)
     /// Whether this host runs triggers (`false`: accept and store pushes only,
@@ -61,7 +63,7 @@ public struct Daemon: Sendable {
 
     /// Runs until SIGTERM or SIGINT (or cancellation). `onListening` gets the bound port.
     public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
-        let runner = TaskRunner(store: store, workerPath: workerPath, sandbox: configuration.sandbox)
+        let runner = TaskRunner(store: store, workerPath: workerPath, sandbox: configuration.sandbox, isolation: configuration.isolation)
         let dispatcher = Dispatcher(
             store: store, runner: runner, registry: registry, limits: configuration.limits,
             retryPolicy: configuration.retryPolicy, pollInterval: configuration.pollInterval,

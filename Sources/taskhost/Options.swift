@@ -33,6 +33,12 @@ struct SandboxFlags: ParsableArguments {
     @Flag(name: .customLong("require-sandbox"), help: "Refuse to run an instance unless every sandbox layer is enforced (see taskhost doctor).")
     var requireSandbox = false
 
+    @Option(
+        help: ArgumentHelp(
+            "How instances get their process: prefork (forked from a worker that has the plugin loaded) or spawn (a fresh worker each).",
+            discussion: "Default: $TASKHOST_ISOLATION, else prefork.", valueName: "mode"))
+    var isolation: IsolationMode = .fromEnvironment()
+
     /// The options, with private working directories under `state`'s `work/` (or a temporary directory).
     func options(state: StateDirectory? = nil) -> SandboxOptions {
         var options = SandboxOptions(user: sandboxUser.isEmpty ? nil : sandboxUser, required: requireSandbox)
@@ -40,6 +46,8 @@ struct SandboxFlags: ParsableArguments {
         return options
     }
 }
+
+extension IsolationMode: ExpressibleByArgument {}
 
 /// Which manifest, and where its libraries are.
 struct ManifestOptions: ParsableArguments {

@@ -55,7 +55,7 @@ struct RunCommand: AsyncParsableCommand {
         let trigger = try makeTrigger()
         let runner = TaskRunner(
             store: try stateOptions.openStore(), workerPath: try locateWorker(),
-            sandbox: sandboxFlags.options(state: stateOptions.directory))
+            sandbox: sandboxFlags.options(state: stateOptions.directory), isolation: sandboxFlags.isolation)
 
         let cancellation = InstanceCancellation()
         signal(SIGINT, SIG_IGN)

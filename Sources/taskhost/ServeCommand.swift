@@ -100,6 +100,7 @@ struct ServeCommand: AsyncParsableCommand {
                 crashPolicy: CrashPolicy(limit: crashLimit, window: .milliseconds(Int64(crashWindow * 1000))))
         }
         configuration.sandbox = sandboxFlags.options(state: stateOptions.directory)
+        configuration.isolation = sandboxFlags.isolation
         configuration.limits = ConcurrencyLimits(global: concurrency, perTask: perTaskConcurrency)
         configuration.retryPolicy = RetryPolicy(
             maxAttempts: maxAttempts, baseDelay: .milliseconds(Int64(retryDelay * 1000)),

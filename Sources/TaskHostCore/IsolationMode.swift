@@ -1,0 +1,19 @@
+import Foundation
+
+/// How an isolated instance gets its process.
+public enum IsolationMode: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// A fresh `taskhost-worker` per instance (`posix_spawn`), which loads the
+    /// plugin itself.
+    case spawn
+    /// A child forked per instance from a pre-started, single-threaded worker
+    /// ("zygote") that has already loaded the plugin; falls back to `spawn`
+    /// when no zygote can serve.
+    case prefork
+
+    /// `TASKHOST_ISOLATION` when it names a mode, else `prefork`.
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> IsolationMode {
+        environment["TASKHOST_ISOLATION"].flatMap(IsolationMode.init(rawValue:)) ?? .prefork
+    }
+
+    public var description: String { rawValue }
+}
