@@ -33,12 +33,6 @@ struct SandboxFlags: ParsableArguments {
     @Flag(name: .customLong("require-sandbox"), help: "Refuse to run an instance unless every sandbox layer is enforced (see taskhost doctor).")
     var requireSandbox = false
 
-    @Option(
-        help: ArgumentHelp(
-            "How instances get their process: prefork (forked from a worker that has the plugin loaded) or spawn (a fresh worker each).",
-            discussion: "Default: $TASKHOST_ISOLATION, else prefork.", valueName: "mode"))
-    var isolation: IsolationMode = .fromEnvironment()
-
     /// The options, with private working directories under `state`'s `work/` (or a temporary directory).
     func options(state: StateDirectory? = nil) -> SandboxOptions {
         var options = SandboxOptions(user: sandboxUser.isEmpty ? nil : sandboxUser, required: requireSandbox)
@@ -48,6 +42,15 @@ struct SandboxFlags: ParsableArguments {
 }
 
 extension IsolationMode: ExpressibleByArgument {}
+
+/// How instances get their process (commands that run instances).
+struct IsolationOption: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "How instances get their process: prefork (forked from a worker that has the plugin loaded) or spawn (a fresh worker each).",
+            discussion: "Default: $TASKHOST_ISOLATION, else prefork.", valueName: "mode"))
+    var isolation: IsolationMode = .fromEnvironment()
+}
 
 /// Which manifest, and where its libraries are.
 struct ManifestOptions: ParsableArguments {

@@ -34,6 +34,7 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var manifestOptions: ManifestOptions
     @OptionGroup var stateOptions: StateOptions
     @OptionGroup var sandboxFlags: SandboxFlags
+    @OptionGroup var isolationOption: IsolationOption
 
     func validate() throws {
         if rawContent != nil, rawFile != nil {
@@ -55,7 +56,7 @@ struct RunCommand: AsyncParsableCommand {
         let trigger = try makeTrigger()
         let runner = TaskRunner(
             store: try stateOptions.openStore(), workerPath: try locateWorker(),
-            sandbox: sandboxFlags.options(state: stateOptions.directory), isolation: sandboxFlags.isolation)
+            sandbox: sandboxFlags.options(state: stateOptions.directory), isolation: isolationOption.isolation)
 
         let cancellation = InstanceCancellation()
         signal(SIGINT, SIG_IGN)

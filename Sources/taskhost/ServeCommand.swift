@@ -49,6 +49,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var manifestOptions: ManifestOptions
     @OptionGroup var stateOptions: StateOptions
     @OptionGroup var sandboxFlags: SandboxFlags
+    @OptionGroup var isolationOption: IsolationOption
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
@@ -100,7 +101,7 @@ struct ServeCommand: AsyncParsableCommand {
                 crashPolicy: CrashPolicy(limit: crashLimit, window: .milliseconds(Int64(crashWindow * 1000))))
         }
         configuration.sandbox = sandboxFlags.options(state: stateOptions.directory)
-        configuration.isolation = sandboxFlags.isolation
+        configuration.isolation = isolationOption.isolation
         configuration.limits = ConcurrencyLimits(global: concurrency, perTask: perTaskConcurrency)
         configuration.retryPolicy = RetryPolicy(
             maxAttempts: maxAttempts, baseDelay: .milliseconds(Int64(retryDelay * 1000)),
