@@ -19,6 +19,7 @@ public final class TaskRunner: Sendable {
     /// How instances get their process.
     public let isolation: IsolationMode
     private let sandboxIdentity: (uid: UInt32, gid: UInt32)?
+    private let zygotes: ZygotePool?
 
     /// Creates a runner.
     public init(
@@ -30,7 +31,18 @@ public final class TaskRunner: Sendable {
         self.sandbox = sandbox
         self.isolation = isolation
         self.sandboxIdentity = sandbox.resolveIdentity()
+        self.zygotes = isolation == .prefork ? ZygotePool(workerPath: workerPath) : nil
     }
+
+    /// Stops the pre-forked workers of libraries other than `libraryPaths`
+    /// (plugins replaced or removed); the next instance of a new version gets
+    /// a zygote of its own.
+    public func retireZygotes(keeping libraryPaths: Set<String>) {
+        zygotes?.retire(keeping: libraryPaths)
+    }
+
+    /// How many pre-forked workers run.
+    public var zygoteCount: Int { zygotes?.count ?? 0 }
 
     /// Runs one instance of `task` for `trigger` and returns its record once it is over.
     ///
@@ -76,8 +88,13 @@ public final class TaskRunner: Sendable {
         let workingDirectory = sandbox.makeWorkingDirectory(instanceId: instanceId, identity: sandboxIdentity)
         defer { sandbox.removeWorkingDirectory(workingDirectory) }
         do {
-            let process = try WorkerProcess.spawn(
-                executable: workerPath, environment: WorkerProcess.environment(instanceId: instanceId))
+            let policy = sandbox.policy(for: task, workingDirectory: workingDirectory, identity: sandboxIdentity)
+            let process: WorkerProcess
+            if let forked = zygotes?.process(for: task, libraryPath: libraryPath, workingDirectory: workingDirectory, policy: policy) {
+                process = forked
+            } else {
+                process = try WorkerProcess.spawn(executable: workerPath, environment: WorkerProcess.environment(instanceId: instanceId))
+            }
             record.pid = process.pid
             try? store.updateInstancePid(id: instanceId, pid: process.pid)
             let supervisor = InstanceSupervisor(
@@ -89,7 +106,7 @@ public final class TaskRunner: Sendable {
                 taskId: StableID.uuid(for: app.identity.name + "/" + task.name), instanceId: instanceId,
                 triggerId: trigger.triggerId, attempt: UInt32(clamping: trigger.attempt), triggerKind: trigger.abiKind,
                 payload: trigger.payload, channelId: trigger.channelId, headers: trigger.headers,
-                arguments: trigger.arguments, sandbox: sandbox.policy(for: task, workingDirectory: workingDirectory, identity: sandboxIdentity))))
+                arguments: trigger.arguments, sandbox: policy)))
         } catch {
             events.log(LogLine(stream: .host, text: "host: \(error)"))
             report = SupervisionReport(outcome: .refused(error.description))

@@ -73,17 +73,49 @@ final class WorkerProcess {
     /// Done once per host process: orphans of plugins become the host's to reap.
     private static let becameSubreaper: Bool = th_set_child_subreaper() == 0
 
-    static func spawn(executable: String, environment: [String]) throws(WorkerSpawnError) -> WorkerProcess {
-        _ = becameSubreaper
-        var socketPair: [Int32] = [-1, -1]
-        var outPipe: [Int32] = [-1, -1]
-        var errPipe: [Int32] = [-1, -1]
-        func closeAll() { for fd in socketPair + outPipe + errPipe where fd >= 0 { close(fd) } }
-        guard th_socketpair_cloexec(&socketPair) == 0, th_pipe_cloexec(&outPipe) == 0, th_pipe_cloexec(&errPipe) == 0 else {
-            let reason = String(cString: strerror(errno))
-            closeAll()
-            throw WorkerSpawnError(message: "cannot create the worker's descriptors: \(reason)")
+    /// The descriptors of a worker about to start: the host's ends and the child's.
+    struct Channels {
+        var ipc: [Int32] = [-1, -1]
+        var out: [Int32] = [-1, -1]
+        var err: [Int32] = [-1, -1]
+
+        /// A socket pair and two pipes, all close-on-exec.
+        static func make() throws(WorkerSpawnError) -> Channels {
+            var channels = Channels()
+            guard th_socketpair_cloexec(&channels.ipc) == 0, th_pipe_cloexec(&channels.out) == 0, th_pipe_cloexec(&channels.err) == 0 else {
+                let reason = String(cString: strerror(errno))
+                channels.closeAll()
+                throw WorkerSpawnError(message: "cannot create the worker's descriptors: \(reason)")
+            }
+            return channels
         }
+
+        /// The child's ends: its IPC socket, standard output and standard error.
+        var childEnds: [Int32] { [ipc[1], out[1], err[1]] }
+
+        func closeChildEnds() { for fd in childEnds where fd >= 0 { close(fd) } }
+        func closeAll() { for fd in ipc + out + err where fd >= 0 { close(fd) } }
+    }
+
+    /// The host's side of a started worker whose child ends are closed.
+    static func adopt(pid: pid_t, channels: Channels) -> WorkerProcess {
+        _ = th_set_send_timeout(channels.ipc[0], sendTimeoutMilliseconds)
+        _ = th_set_nonblocking(channels.out[0], 1)
+        _ = th_set_nonblocking(channels.err[0], 1)
+        return WorkerProcess(pid: pid, ipc: channels.ipc[0], stdout: channels.out[0], stderr: channels.err[0])
+    }
+
+    /// Whether this host reaps what its workers leave behind (and what a
+    /// zygote forks): a child subreaper.
+    static var isSubreaper: Bool { becameSubreaper }
+
+    /// Starts `executable` as a worker; with `discardOutput`, its standard
+    /// output and error go to `/dev/null` (a zygote's: nobody reads them).
+    static func spawn(
+        executable: String, arguments: [String] = [], environment: [String], discardOutput: Bool = false
+    ) throws(WorkerSpawnError) -> WorkerProcess {
+        _ = becameSubreaper
+        let channels = try Channels.make()
 
         var actions = posix_spawn_file_actions_t()
         var attributes = posix_spawnattr_t()
@@ -94,9 +126,14 @@ final class WorkerProcess {
             posix_spawnattr_destroy(&attributes)
         }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-        posix_spawn_file_actions_adddup2(&actions, socketPair[1], 3)
+        if discardOutput {
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, channels.out[1], 1)
+            posix_spawn_file_actions_adddup2(&actions, channels.err[1], 2)
+        }
+        posix_spawn_file_actions_adddup2(&actions, channels.ipc[1], 3)
         th_spawn_file_actions_closefrom(&actions, 4)
 
         var emptyMask = sigset_t()
@@ -111,25 +148,18 @@ final class WorkerProcess {
             &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
         var pid: pid_t = 0
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(executable), nil]
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
         defer {
             for pointer in argv + envp { free(pointer) }
         }
         let status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-        close(socketPair[1])
-        close(outPipe[1])
-        close(errPipe[1])
+        channels.closeChildEnds()
         guard status == 0 else {
-            close(socketPair[0])
-            close(outPipe[0])
-            close(errPipe[0])
+            for fd in [channels.ipc[0], channels.out[0], channels.err[0]] { close(fd) }
             throw WorkerSpawnError(message: "cannot start \(executable): \(String(cString: strerror(status)))")
         }
-        _ = th_set_send_timeout(socketPair[0], sendTimeoutMilliseconds)
-        _ = th_set_nonblocking(outPipe[0], 1)
-        _ = th_set_nonblocking(errPipe[0], 1)
-        return WorkerProcess(pid: pid, ipc: socketPair[0], stdout: outPipe[0], stderr: errPipe[0])
+        return adopt(pid: pid, channels: channels)
     }
 
     /// Kills the worker and everything in its process group.

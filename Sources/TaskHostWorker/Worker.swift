@@ -15,6 +15,7 @@ enum Worker {
 
     static func main() {
         harden()
+        if CommandLine.arguments.dropFirst().first == Zygote.argument { Zygote.main() }
         let session = WorkerSession(fd: ipcDescriptor)
         var decoder = FrameDecoder()
         let first: HostMessage
@@ -53,19 +54,26 @@ enum Worker {
     /// the worker may still read it, and loaded through `/proc/self/fd` once
     /// the worker runs as the sandbox user (which may not traverse the
     /// directories that hold it).
-    static func confine(_ policy: SandboxPolicy, library path: String?, session: WorkerSession) -> Library? {
+    static func confine(
+        _ policy: SandboxPolicy, library path: String?, session: WorkerSession, layers apply: (SandboxPolicy) -> [SandboxLayer] = Sandbox.apply
+    ) -> Library? {
         var library = path.map { Library(path: $0, loadPath: $0) }
         if let path, geteuid() == 0, policy.userId != nil {
             let fd = open(path, O_RDONLY)
             if fd >= 0 { library?.loadPath = "/proc/self/fd/\(fd)" }
         }
-        let layers = Sandbox.apply(policy)
+        report(apply(policy), required: policy.required, session: session)
+        return library
+    }
+
+    /// Sends the sandbox layers; refuses to go on when the sandbox is
+    /// required and a layer is missing.
+    static func report(_ layers: [SandboxLayer], required: Bool, session: WorkerSession) {
         session.send(.sandbox(layers))
         let missing = layers.filter { !$0.enforced }
-        if policy.required, !missing.isEmpty {
+        if required, !missing.isEmpty {
             refuse(session, "the sandbox is required but not enforced: " + missing.map(\.description).joined(separator: "; "))
         }
-        return library
     }
 
     /// What the worker does to itself first, whatever it is asked to do (the
@@ -106,6 +114,16 @@ enum Worker {
     }
 
     static func check(_ plugin: th_plugin_v1, entryPoints: [String], session: WorkerSession) {
+        let signature = plugin.build_signature.map { String(cString: $0) } ?? ""
+        let sdkVersion = plugin.sdk_version.map { String(cString: $0) } ?? ""
+        session.send(.checkResult(
+            abiVersion: plugin.abi_version, sdkVersion: sdkVersion, buildSignature: signature,
+            reports: checkReports(plugin, entryPoints: entryPoints)))
+        finish(0)
+    }
+
+    /// Asks the plugin about each entry point (which also resolves and caches its class).
+    static func checkReports(_ plugin: th_plugin_v1, entryPoints: [String]) -> [EntryPointReport] {
         var reports: [EntryPointReport] = []
         for entryPoint in entryPoints {
             var message = [CChar](repeating: 0, count: 1024)
@@ -119,10 +137,7 @@ enum Worker {
                 entryPoint: entryPoint, code: UInt32(bitPattern: code),
                 message: String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)))
         }
-        let signature = plugin.build_signature.map { String(cString: $0) } ?? ""
-        let sdkVersion = plugin.sdk_version.map { String(cString: $0) } ?? ""
-        session.send(.checkResult(abiVersion: plugin.abi_version, sdkVersion: sdkVersion, buildSignature: signature, reports: reports))
-        finish(0)
+        return reports
     }
 
     static func run(_ plugin: th_plugin_v1, request: StartRequest, session: WorkerSession, pending: FrameDecoder) {

@@ -19,6 +19,9 @@
 #include <linux/seccomp.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <string.h>
+#include <sys/uio.h>
 
 int th_set_parent_death_signal(int signal) {
     return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0, 0, 0);
@@ -215,5 +218,114 @@ int th_lookup_user(const char *name, unsigned int *uid, unsigned int *gid) {
     if (entry == NULL) return -1;
     *uid = entry->pw_uid;
     *gid = entry->pw_gid;
+    return 0;
+}
+
+int th_send_fds(int fd, unsigned char op, const int *fds, int count) {
+    if (count < 0 || count > 8) { errno = EINVAL; return -1; }
+    union { char buffer[CMSG_SPACE(8 * sizeof(int))]; struct cmsghdr align; } control;
+    memset(&control, 0, sizeof control);
+    struct iovec io = { .iov_base = &op, .iov_len = 1 };
+    struct msghdr message = { .msg_iov = &io, .msg_iovlen = 1 };
+    if (count > 0) {
+        message.msg_control = control.buffer;
+        message.msg_controllen = CMSG_SPACE(count * sizeof(int));
+        struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_SOCKET;
+        header->cmsg_type = SCM_RIGHTS;
+        header->cmsg_len = CMSG_LEN(count * sizeof(int));
+        memcpy(CMSG_DATA(header), fds, count * sizeof(int));
+    }
+    ssize_t sent;
+    do { sent = sendmsg(fd, &message, MSG_NOSIGNAL); } while (sent < 0 && errno == EINTR);
+    return sent == 1 ? 0 : -1;
+}
+
+int th_recv_fds(int fd, unsigned char *op, int *fds, int max) {
+    if (max < 0 || max > 8) { errno = EINVAL; return -1; }
+    union { char buffer[CMSG_SPACE(8 * sizeof(int))]; struct cmsghdr align; } control;
+    struct iovec io = { .iov_base = op, .iov_len = 1 };
+    struct msghdr message = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = control.buffer, .msg_controllen = sizeof control.buffer };
+    ssize_t received;
+    do { received = recvmsg(fd, &message, MSG_CMSG_CLOEXEC); } while (received < 0 && errno == EINTR);
+    if (received == 0) return -2;
+    if (received < 0) return -1;
+    int count = 0;
+    for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+        int n = (int)((header->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        int *received_fds = (int *)CMSG_DATA(header);
+        for (int i = 0; i < n; i++) {
+            if (count < max) fds[count++] = received_fds[i]; else close(received_fds[i]);
+        }
+    }
+    return count;
+}
+
+int th_thread_count(void) {
+    DIR *tasks = opendir("/proc/self/task");
+    if (!tasks) return -1;
+    int count = 0;
+    struct dirent *entry;
+    while ((entry = readdir(tasks)) != NULL) {
+        if (entry->d_name[0] != '.') count++;
+    }
+    closedir(tasks);
+    return count;
+}
+
+int th_fork_detached(void) {
+    int channel[2];
+    if (pipe2(channel, O_CLOEXEC) != 0) return -1;
+    pid_t middle = fork();
+    if (middle < 0) {
+        close(channel[0]);
+        close(channel[1]);
+        return -1;
+    }
+    if (middle == 0) {
+        close(channel[0]);
+        pid_t child = fork();
+        if (child == 0) {
+            close(channel[1]);
+            return 0;
+        }
+        ssize_t ignored = write(channel[1], &child, sizeof child);
+        (void)ignored;
+        _exit(child < 0 ? 1 : 0);
+    }
+    close(channel[1]);
+    pid_t child = -1;
+    ssize_t n;
+    do { n = read(channel[0], &child, sizeof child); } while (n < 0 && errno == EINTR);
+    close(channel[0]);
+    int status;
+    while (waitpid(middle, &status, 0) < 0 && errno == EINTR) {}
+    if (n != (ssize_t)sizeof child || child <= 0) { errno = EAGAIN; return -1; }
+    return child;
+}
+
+int th_become_worker(int ipc, int out, int err, int cwd) {
+    int moved[4] = { ipc, out, err, cwd };
+    /* Move every source above 10 first, so that the dup2s below cannot clobber one. */
+    for (int i = 0; i < 4; i++) {
+        if (moved[i] < 0) continue;
+        int high = fcntl(moved[i], F_DUPFD_CLOEXEC, 10);
+        if (high < 0) return -1;
+        moved[i] = high;
+    }
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null < 0) return -1;
+    if (dup2(null, 0) < 0 || dup2(moved[1], 1) < 0 || dup2(moved[2], 2) < 0 || dup2(moved[0], 3) < 0) return -1;
+    if (moved[3] >= 0 && fchdir(moved[3]) != 0) return -1;
+    if (th_close_from(4) != 0) {
+        for (int fd = 4; fd < 1024; fd++) close(fd);
+    }
+    if (setpgid(0, 0) != 0) return -1;
+    sigset_t empty;
+    sigemptyset(&empty);
+    sigprocmask(SIG_SETMASK, &empty, NULL);
+    int defaults[] = { SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGUSR1, SIGUSR2 };
+    for (unsigned i = 0; i < sizeof defaults / sizeof defaults[0]; i++) signal(defaults[i], SIG_DFL);
     return 0;
 }

@@ -147,7 +147,7 @@ import Testing
     @Test func mistakesGetClearMessages() throws {
         let unknown = try taskhost(["run", "NoSuchTask"])
         #expect(unknown.status == 1)
-        #expect(unknown.stderr.contains("no task named \"NoSuchTask\"; the manifest declares: SampleBackgroundTask"))
+        #expect(unknown.stderr.contains("no task named \"NoSuchTask\"; known tasks: com.example.rawpush/SampleBackgroundTask"))
         let both = try taskhost(["run", "SampleBackgroundTask", "--raw-content", "a", "--raw-file", "b"])
         #expect(both.status != 0)
         #expect(both.stderr.contains("give --raw-content or --raw-file, not both"))

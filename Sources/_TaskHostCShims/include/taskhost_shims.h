@@ -76,4 +76,31 @@ int th_set_rlimit(int resource, unsigned long long soft, unsigned long long hard
 /* The uid and gid of a user name; returns 0, or -1 when unknown. */
 int th_lookup_user(const char *name, unsigned int *uid, unsigned int *gid);
 
+/* Pre-forked workers ("zygotes"). */
+
+/* Sends the byte `op` and `count` (at most 8) descriptors over the AF_UNIX
+   socket `fd` (SCM_RIGHTS). Returns 0, or -1 with errno. */
+int th_send_fds(int fd, unsigned char op, const int *fds, int count);
+
+/* Receives one byte into *op and up to `max` (at most 8) descriptors into fds
+   (close-on-exec). Returns how many descriptors arrived, -2 at end of stream,
+   or -1 with errno. */
+int th_recv_fds(int fd, unsigned char *op, int *fds, int max);
+
+/* The number of threads of this process (entries of /proc/self/task), or -1. */
+int th_thread_count(void);
+
+/* Forks a grandchild and lets the intermediate child exit, so that the
+   grandchild is reparented to the nearest child subreaper (the host) and the
+   host can wait for it as for a process it spawned. Only safe in a
+   single-threaded process. Returns the grandchild's pid in the caller, 0 in
+   the grandchild, -1 with errno on failure. */
+int th_fork_detached(void);
+
+/* In a freshly forked worker: makes `ipc` descriptor 3, `out` 1 and `err` 2,
+   standard input /dev/null, `cwd` (unless -1) the working directory; closes
+   every other descriptor; leads a new process group; restores default signal
+   dispositions and an empty signal mask. Returns 0, or -1 with errno. */
+int th_become_worker(int ipc, int out, int err, int cwd);
+
 #endif /* TASKHOST_SHIMS_H */

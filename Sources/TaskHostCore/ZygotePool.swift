@@ -1,0 +1,289 @@
+import Foundation
+import Synchronization
+import TaskHostIPC
+import _TaskHostCShims
+
+/// Pre-forked workers ("zygotes"), one per plugin library and network policy,
+/// started on first use. Each has applied the sandbox layers its instances
+/// share and loaded the plugin; an instance is a child it forks (see the
+/// worker's `Zygote`). When no zygote can serve (it cannot start, refuses the
+/// plugin, died too often, stopped being single-threaded, or does not
+/// answer), ``process(for:libraryPath:workingDirectory:policy:)`` returns
+/// `nil` and the runner spawns a worker as in `spawn` mode.
+final class ZygotePool: Sendable {
+    struct Key: Hashable, Sendable {
+        var libraryPath: String
+        var allowNetwork: Bool
+    }
+
+    private struct State {
+        var zygotes: [Key: Zygote] = [:]
+        /// Keys no zygote serves, with the reason.
+        var unusable: [Key: String] = [:]
+        /// Recent starts per key, to give up on a zygote that keeps dying.
+        var starts: [Key: [ContinuousClock.Instant]] = [:]
+        var closed = false
+    }
+
+    private let workerPath: String
+    private let launcher = LauncherThread.shared
+    private let state = Mutex(State())
+    /// How long a zygote may take to load its plugin and answer.
+    static let startTimeout: Duration = .seconds(10)
+    /// How long a fork request may take.
+    static let forkTimeoutMilliseconds: Int32 = 2000
+
+    init(workerPath: String) {
+        self.workerPath = workerPath
+    }
+
+    deinit { shutdown() }
+
+    /// A worker forked for one instance of `task`, or `nil` when the caller
+    /// must spawn one.
+    func process(for task: TaskDeclaration, libraryPath: String, workingDirectory: String, policy: SandboxPolicy) -> WorkerProcess? {
+        guard WorkerProcess.isSubreaper else { return nil }
+        let key = Key(libraryPath: libraryPath, allowNetwork: policy.allowNetwork)
+        for _ in 0..<2 {
+            guard let zygote = zygote(for: key, entryPoint: task.entryPoint, policy: policy) else { return nil }
+            switch zygote.fork(workingDirectory: workingDirectory) {
+            case .success(let process):
+                return process
+            case .failure(let reason):
+                retire(key, zygote, unusable: reason.permanent ? reason.message : nil)
+            }
+        }
+        return nil
+    }
+
+    /// Stops the zygotes of libraries not in `libraryPaths` (replaced or removed plugins).
+    func retire(keeping libraryPaths: Set<String>) {
+        let stale = state.withLock { state -> [Zygote] in
+            let keys = state.zygotes.keys.filter { !libraryPaths.contains($0.libraryPath) }
+            return keys.compactMap { state.zygotes.removeValue(forKey: $0) }
+        }
+        for zygote in stale { zygote.stop() }
+    }
+
+    /// Stops every zygote; later requests get `nil`.
+    func shutdown() {
+        let all = state.withLock { state -> [Zygote] in
+            state.closed = true
+            defer { state.zygotes.removeAll() }
+            return Array(state.zygotes.values)
+        }
+        for zygote in all { zygote.stop() }
+    }
+
+    /// How many zygotes run (tests, status).
+    var count: Int { state.withLock { $0.zygotes.count } }
+
+    private func retire(_ key: Key, _ zygote: Zygote, unusable reason: String?) {
+        state.withLock { state in
+            if state.zygotes[key] === zygote { state.zygotes.removeValue(forKey: key) }
+            if let reason { state.unusable[key] = reason }
+        }
+        zygote.stop()
+    }
+
+    private func zygote(for key: Key, entryPoint: String, policy: SandboxPolicy) -> Zygote? {
+        if let existing = state.withLock({ $0.zygotes[key] }) {
+            if existing.isAlive { return existing }
+            retire(key, existing, unusable: nil)
+        }
+        let allowed = state.withLock { state -> Bool in
+            guard !state.closed, state.unusable[key] == nil else { return false }
+            let now = ContinuousClock.now
+            let recent = state.starts[key, default: []].filter { now - $0 < .seconds(60) }
+            if recent.count >= 3 {
+                state.unusable[key] = "its zygote died 3 times within a minute"
+                return false
+            }
+            state.starts[key] = recent + [now]
+            return true
+        }
+        guard allowed else { return nil }
+        var phase = policy
+        phase.workingDirectory = ""
+        switch Zygote.start(workerPath: workerPath, libraryPath: key.libraryPath, entryPoint: entryPoint, policy: phase, launcher: launcher) {
+        case .failure(let unavailable):
+            state.withLock { $0.unusable[key] = unavailable.reason }
+            return nil
+        case .success(let zygote):
+            let winner = state.withLock { state -> Zygote in
+                if let other = state.zygotes[key] { return other }
+                state.zygotes[key] = zygote
+                return zygote
+            }
+            if winner !== zygote { zygote.stop() }
+            return winner
+        }
+    }
+}
+
+/// One zygote process and the host's end of its control channel.
+final class Zygote: @unchecked Sendable {
+    /// Why a zygote could not start.
+    struct Unavailable: Error {
+        var reason: String
+    }
+
+    struct ForkFailure: Error {
+        var message: String
+        /// The zygote can never serve (it is no longer single-threaded).
+        var permanent: Bool
+    }
+
+    private let process: WorkerProcess
+    /// Serializes fork requests on the control channel; guards `process`.
+    private let lock = NSLock()
+
+    private init(process: WorkerProcess) {
+        self.process = process
+    }
+
+    /// Spawns a zygote (from the launcher thread, so that its parent-death
+    /// signal is tied to a thread that lives as long as the host) and waits
+    /// until it has loaded the plugin.
+    static func start(
+        workerPath: String, libraryPath: String, entryPoint: String, policy: SandboxPolicy, launcher: LauncherThread
+    ) -> Result<Zygote, Unavailable> {
+        let spawned = launcher.run {
+            Result { () throws(WorkerSpawnError) -> WorkerProcess in
+                try WorkerProcess.spawn(
+                    executable: workerPath, arguments: ["--zygote"], environment: WorkerProcess.environment(instanceId: "zygote"),
+                    discardOutput: true)
+            }
+        }
+        let process: WorkerProcess
+        switch spawned {
+        case .success(let started): process = started
+        case .failure(let error): return .failure(Unavailable(reason: error.description))
+        }
+        let zygote = Zygote(process: process)
+        let request = HostMessage.check(libraryPath: libraryPath, entryPoints: [entryPoint], sandbox: policy)
+        guard FileDescriptorIO.writeAll(process.ipc, request.frame.encoded) else {
+            zygote.stop()
+            return .failure(Unavailable(reason: "the zygote exited before it got its library"))
+        }
+        var decoder = FrameDecoder()
+        let deadline = ContinuousClock.now + ZygotePool.startTimeout
+        while true {
+            let remaining = deadline - ContinuousClock.now
+            let milliseconds = Int32(max(0, remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000))
+            var poller = pollfd(fd: process.ipc, events: Int16(POLLIN), revents: 0)
+            guard milliseconds > 0, poll(&poller, 1, milliseconds) > 0 else {
+                zygote.stop()
+                return .failure(Unavailable(reason: "the zygote did not load \(libraryPath) within \(ZygotePool.startTimeout)"))
+            }
+            guard let bytes = FileDescriptorIO.read(process.ipc), !bytes.isEmpty else {
+                zygote.stop()
+                return .failure(Unavailable(reason: "the zygote exited while loading \(libraryPath)"))
+            }
+            decoder.append(bytes)
+            do {
+                while let frame = try decoder.next() {
+                    switch try WorkerMessage(frame: frame) {
+                    case .checkResult: return .success(zygote)
+                    case .result(_, let message):
+                        zygote.stop()
+                        return .failure(Unavailable(reason: message))
+                    default: continue
+                    }
+                }
+            } catch {
+                zygote.stop()
+                return .failure(Unavailable(reason: "the zygote sent a malformed message: \(error)"))
+            }
+        }
+    }
+
+    /// Whether the zygote process still runs.
+    var isAlive: Bool {
+        lock.withLock { process.reapIfExited() == nil }
+    }
+
+    /// Asks the zygote to fork a worker for one instance, working in `workingDirectory`.
+    func fork(workingDirectory: String) -> Result<WorkerProcess, ForkFailure> {
+        let channels: WorkerProcess.Channels
+        do {
+            channels = try WorkerProcess.Channels.make()
+        } catch {
+            return .failure(ForkFailure(message: error.description, permanent: false))
+        }
+        let directory = workingDirectory.isEmpty ? -1 : open(workingDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer {
+            channels.closeChildEnds()
+            if directory >= 0 { close(directory) }
+        }
+        let descriptors = channels.childEnds + (directory >= 0 ? [directory] : [])
+        let answer: Int32? = lock.withLock {
+            guard th_send_fds(process.ipc, 1, descriptors, Int32(descriptors.count)) == 0 else { return nil }
+            var bytes: [UInt8] = []
+            while bytes.count < 4 {
+                var poller = pollfd(fd: process.ipc, events: Int16(POLLIN), revents: 0)
+                guard poll(&poller, 1, ZygotePool.forkTimeoutMilliseconds) > 0,
+                    let chunk = FileDescriptorIO.read(process.ipc, capacity: 4 - bytes.count), !chunk.isEmpty
+                else { return nil }
+                bytes += chunk
+            }
+            return Int32(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) })
+        }
+        guard let answer, answer > 0 else {
+            close(channels.ipc[0])
+            close(channels.out[0])
+            close(channels.err[0])
+            if answer == -100_000 {
+                return .failure(ForkFailure(message: "the plugin started a thread while loading; a zygote cannot fork safely", permanent: true))
+            }
+            let reason = answer.map { "the zygote could not fork: \(String(cString: strerror(-$0)))" } ?? "the zygote did not answer"
+            return .failure(ForkFailure(message: reason, permanent: false))
+        }
+        return .success(WorkerProcess.adopt(pid: answer, channels: channels))
+    }
+
+    /// Ends the zygote (its forked workers are not its children: they go on).
+    func stop() {
+        lock.withLock { process.dispose() }
+    }
+}
+
+/// A thread that lives as long as the process and runs what it is given.
+/// Zygotes are spawned on it: a child's parent-death signal fires when the
+/// *thread* that spawned it exits.
+final class LauncherThread: @unchecked Sendable {
+    /// The process's launcher.
+    static let shared = LauncherThread()
+
+    private let condition = NSCondition()
+    private var jobs: [() -> Void] = []
+
+    private init() {
+        let thread = Thread { [condition] in
+            while true {
+                condition.lock()
+                while self.jobs.isEmpty { condition.wait() }
+                let job = self.jobs.removeFirst()
+                condition.unlock()
+                job()
+            }
+        }
+        thread.name = "taskhost-zygote-launcher"
+        thread.start()
+    }
+
+    /// Runs `body` on the launcher thread and returns its result.
+    func run<T>(_ body: @escaping () -> T) -> T {
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: T?
+        condition.lock()
+        jobs.append {
+            result = body()
+            done.signal()
+        }
+        condition.signal()
+        condition.unlock()
+        done.wait()
+        return result!
+    }
+}

@@ -1,0 +1,122 @@
+import CTaskHostABI
+import Foundation
+import TaskHostIPC
+import _TaskHostCShims
+
+/// `taskhost-worker --zygote`: a pre-forked worker for one plugin library.
+///
+/// The host sends a `check` message naming the library, its entry points and
+/// the sandbox layers every instance shares (network, user, no_new_privs,
+/// seccomp). The zygote applies those to itself, loads the library, resolves
+/// the entry points, answers like a scanner, and then waits for fork
+/// requests: a byte and, as `SCM_RIGHTS`, the descriptors of one instance
+/// (IPC socket, standard output, standard error, working directory). For each
+/// it forks a child that becomes an ordinary worker for that instance (its
+/// own process group, the per-instance layers, the same IPC protocol) and
+/// answers with the child's pid. The child is forked through an intermediate
+/// process that exits at once, so that it is reparented to the host (a child
+/// subreaper), which then waits for it exactly as for a spawned worker.
+///
+/// Forking is only safe from a single-threaded process: the zygote never
+/// starts a thread or Swift concurrency, and checks `/proc/self/task` before
+/// every fork. If the plugin's load-time code started a thread, the zygote
+/// says so and exits; the host then spawns a worker per instance.
+enum Zygote {
+    /// The command-line argument that makes a worker a zygote.
+    static let argument = "--zygote"
+    /// The byte of a fork request.
+    static let forkRequest: UInt8 = 1
+    /// Answer to a fork request when the zygote is no longer single-threaded.
+    static let notSingleThreaded: Int32 = -100_000
+
+    static func main() -> Never {
+        let control = Worker.ipcDescriptor
+        let session = WorkerSession(fd: control)
+        var decoder = FrameDecoder()
+        let first: HostMessage
+        do {
+            guard let frame = try FileDescriptorIO.readFrame(control, decoder: &decoder) else { Worker.exitBecauseHostIsGone() }
+            first = try HostMessage(frame: frame)
+        } catch {
+            Worker.fail(session, "the host sent a malformed first message: \(error)")
+        }
+        guard case .check(let libraryPath, let entryPoints, let policy) = first else {
+            Worker.fail(session, "a zygote's first message must be check")
+        }
+        var shared: [SandboxLayer] = []
+        let library = Worker.confine(policy, library: libraryPath, session: session) { policy in
+            shared = Sandbox.applyToZygote(policy)
+            return shared
+        }
+        let plugin = Worker.load(library, session: session)
+        let signature = plugin.build_signature.map { String(cString: $0) } ?? ""
+        let sdkVersion = plugin.sdk_version.map { String(cString: $0) } ?? ""
+        session.send(.checkResult(
+            abiVersion: plugin.abi_version, sdkVersion: sdkVersion, buildSignature: signature,
+            reports: Worker.checkReports(plugin, entryPoints: entryPoints)))
+        serve(plugin, libraryPath: libraryPath, shared: shared, control: control)
+    }
+
+    /// Answers fork requests until the host closes the channel.
+    static func serve(_ plugin: th_plugin_v1, libraryPath: String, shared: [SandboxLayer], control: Int32) -> Never {
+        while true {
+            fflush(nil)
+            var operation: UInt8 = 0
+            var descriptors = [Int32](repeating: -1, count: 4)
+            let count = th_recv_fds(control, &operation, &descriptors, 4)
+            if count == -2 { _exit(0) }  // the host retired this zygote, or is gone
+            if count < 0 { _exit(WorkerExitCode.channelLost) }
+            let received = Array(descriptors.prefix(Int(count)))
+            guard operation == forkRequest, received.count >= 3 else {
+                for fd in received { close(fd) }
+                answer(control, -EINVAL)
+                continue
+            }
+            guard th_thread_count() == 1 else {
+                for fd in received { close(fd) }
+                answer(control, notSingleThreaded)
+                _exit(0)
+            }
+            let pid = th_fork_detached()
+            if pid == 0 { child(plugin, libraryPath: libraryPath, shared: shared, descriptors: received) }
+            let error = errno
+            for fd in received { close(fd) }
+            answer(control, pid > 0 ? pid : -error)
+        }
+    }
+
+    private static func answer(_ control: Int32, _ value: Int32) {
+        let bytes = withUnsafeBytes(of: value.littleEndian) { Array($0) }
+        if !FileDescriptorIO.writeAll(control, bytes) { _exit(WorkerExitCode.channelLost) }
+    }
+
+    /// The forked child: becomes a worker for one instance and runs it.
+    static func child(_ plugin: th_plugin_v1, libraryPath: String, shared: [SandboxLayer], descriptors: [Int32]) -> Never {
+        let workingDirectory = descriptors.count > 3 ? descriptors[3] : -1
+        guard th_become_worker(descriptors[0], descriptors[1], descriptors[2], workingDirectory) == 0 else {
+            _exit(WorkerExitCode.channelLost)
+        }
+        signal(SIGPIPE, SIG_IGN)
+        let session = WorkerSession(fd: Worker.ipcDescriptor)
+        var decoder = FrameDecoder()
+        let request: StartRequest
+        do {
+            guard let frame = try FileDescriptorIO.readFrame(Worker.ipcDescriptor, decoder: &decoder) else { Worker.exitBecauseHostIsGone() }
+            guard case .start(let start) = try HostMessage(frame: frame) else { Worker.fail(session, "a forked worker's first message must be start") }
+            request = start
+        } catch {
+            Worker.fail(session, "the host sent a malformed first message: \(error)")
+        }
+        guard request.libraryPath == libraryPath else {
+            Worker.refuse(session, "this worker was forked for \(libraryPath), not \(request.libraryPath)")
+        }
+        Worker.report(
+            shared + Sandbox.applyToForkedChild(request.sandbox, workingDirectoryEntered: workingDirectory >= 0),
+            required: request.sandbox.required, session: session)
+        session.send(.ready(
+            sdkVersion: plugin.sdk_version.map { String(cString: $0) } ?? "unknown",
+            buildSignature: plugin.build_signature.map { String(cString: $0) } ?? ""))
+        Worker.run(plugin, request: request, session: session, pending: decoder)
+        Worker.finish(0)
+    }
+}
