@@ -93,10 +93,12 @@ public final class PluginManager: Sendable {
         self.onUninstall = onUninstall
     }
 
-    /// Scans every poll interval until the calling task is canceled.
-    public func run() async {
+    /// Scans every poll interval until the calling task is canceled, calling
+    /// `afterScan` after each look.
+    public func run(afterScan: @Sendable () -> Void = {}) async {
         while !Task.isCancelled {
             scan()
+            afterScan()
             try? await Task.sleep(for: configuration.pollInterval)
         }
     }

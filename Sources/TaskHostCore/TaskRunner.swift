@@ -44,6 +44,9 @@ public final class TaskRunner: Sendable {
     /// How many pre-forked workers run.
     public var zygoteCount: Int { zygotes?.count ?? 0 }
 
+    /// Their process ids (tests).
+    var zygotePids: [pid_t] { zygotes?.pids ?? [] }
+
     /// Runs one instance of `task` for `trigger` and returns its record once it is over.
     ///
     /// - Parameters:

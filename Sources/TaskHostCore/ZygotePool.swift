@@ -78,6 +78,9 @@ final class ZygotePool: Sendable {
     /// How many zygotes run (tests, status).
     var count: Int { state.withLock { $0.zygotes.count } }
 
+    /// The zygotes' process ids (tests).
+    var pids: [pid_t] { state.withLock { $0.zygotes.values.map(\.pid) } }
+
     private func retire(_ key: Key, _ zygote: Zygote, unusable reason: String?) {
         state.withLock { state in
             if state.zygotes[key] === zygote { state.zygotes.removeValue(forKey: key) }
@@ -197,6 +200,9 @@ final class Zygote: @unchecked Sendable {
             }
         }
     }
+
+    /// The zygote's process id.
+    var pid: pid_t { process.pid }
 
     /// Whether the zygote process still runs.
     var isAlive: Bool {

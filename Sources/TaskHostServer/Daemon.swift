@@ -110,7 +110,7 @@ public struct Daemon: Sendable {
                         .init(service: DispatcherService(dispatcher: dispatcher)),
                         .init(service: TimerService(scheduler: scheduler, wake: { dispatcher.wake() })),
                     ] : [])
-                    + (plugins.map { [.init(service: PluginService(manager: $0))] } ?? []) + [
+                    + (plugins.map { [.init(service: PluginService(manager: $0, runner: runner, registry: registry))] } ?? []) + [
                         .init(service: CommitterService(committer: committer)),
                         .init(service: application),
                     ],
@@ -154,9 +154,12 @@ struct DispatcherService: Service {
 /// Watches the drop-in plugins directory until shutdown.
 struct PluginService: Service {
     let manager: PluginManager
+    let runner: TaskRunner
+    let registry: TaskRegistry
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            await manager.run()
+            // Pre-forked workers of replaced or removed plugins are stopped.
+            await manager.run { runner.retireZygotes(keeping: Set(registry.all.map(\.libraryPath))) }
         }
     }
 }

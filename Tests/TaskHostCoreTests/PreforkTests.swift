@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+import TaskHostTestSupport
+@testable import TaskHostCore
+
+/// Pre-forked workers: one zygote per library serves every instance, a
+/// misbehaving child ends exactly as a spawned worker would, and a zygote
+/// that dies is replaced.
+@Suite struct PreforkTests {
+    func runner(_ isolation: IsolationMode) throws -> TaskRunner {
+        TaskRunner(store: try Fixtures.store(), workerPath: Fixtures.workerPath, isolation: isolation)
+    }
+
+    @Test func oneZygoteServesEveryInstanceOfALibrary() async throws {
+        let runner = try runner(.prefork)
+        var pids: Set<Int32> = []
+        for index in 0..<4 {
+            let record = try await runner.run(Fixtures.task("Echo\(index)", "FaultyTasks.AsyncEchoTask"))
+            #expect(record.outcome == .completed)
+            pids.insert(try #require(record.pid))
+        }
+        #expect(pids.count == 4, "a fresh process per instance")
+        #expect(runner.zygoteCount == 1)
+        let zygote = try #require(runner.zygotePids.first)
+        #expect(!pids.contains(zygote), "the zygote itself never runs a task")
+        let record = try await runner.run(Fixtures.task("Sample", "BackgroundTasks.SampleBackgroundTask", library: Fixtures.sampleTasks))
+        #expect(record.outcome == .completed)
+        #expect(runner.zygoteCount == 2, "one zygote per library")
+    }
+
+    @Test func aForkedInstanceIsSandboxedLikeASpawnedOne() async throws {
+        let spawned = try await runner(.spawn).run(Fixtures.task("Echo", "FaultyTasks.AsyncEchoTask"))
+        let forked = try await runner(.prefork).run(Fixtures.task("Echo", "FaultyTasks.AsyncEchoTask"))
+        /// The enforced and the missing layers, each as a set of names.
+        func layers(_ record: InstanceRecord) -> [Set<String>] {
+            record.sandbox.components(separatedBy: "; ").map { part in
+                Set(part.components(separatedBy: ": ").last!.components(separatedBy: ", "))
+            }
+        }
+        #expect(layers(spawned).first?.isSuperset(of: ["rlimits", "seccomp", "no-new-privs", "working-directory"]) == true, "\(spawned.sandbox)")
+        #expect(layers(forked) == layers(spawned), "prefork: \(forked.sandbox); spawn: \(spawned.sandbox)")
+    }
+
+    @Test(arguments: [
+        "FaultyTasks.SegfaultTask", "FaultyTasks.AbortTask", "FaultyTasks.CrashingTask", "FaultyTasks.ExitingTask",
+        "FaultyTasks.ThrowingTask", "FaultyTasks.ClosesChannelTask", "FaultyTasks.GarbageFramesTask", "FaultyTasks.HangingTask",
+    ])
+    func aMisbehavingChildEndsAsASpawnedWorkerWould(_ entryPoint: String) async throws {
+        var outcomes: [IsolationMode: InstanceOutcome] = [:]
+        for isolation in IsolationMode.allCases {
+            let runner = try runner(isolation)
+            let task = Fixtures.task("Hostile", entryPoint, timeLimit: .milliseconds(800), grace: .milliseconds(200))
+            outcomes[isolation] = try await runner.run(task).outcome
+            // The zygote survives its child: the next instance runs normally.
+            #expect(try await runner.run(Fixtures.task("Next", "FaultyTasks.AsyncEchoTask")).outcome == .completed)
+            if isolation == .prefork { #expect(runner.zygoteCount == 1) }
+        }
+        #expect(outcomes[.prefork] == outcomes[.spawn], "\(entryPoint): prefork \(String(describing: outcomes[.prefork])), spawn \(String(describing: outcomes[.spawn]))")
+    }
+
+    @Test func aZygoteThatDiesIsReplaced() async throws {
+        let runner = try runner(.prefork)
+        #expect(try await runner.run(Fixtures.task("Echo", "FaultyTasks.AsyncEchoTask")).outcome == .completed)
+        let first = try #require(runner.zygotePids.first)
+        kill(first, SIGKILL)
+        #expect(try await runner.run(Fixtures.task("Echo", "FaultyTasks.AsyncEchoTask")).outcome == .completed)
+        let second = try #require(runner.zygotePids.first)
+        #expect(second != first)
+    }
+
+    @Test func theZygoteOfAReplacedLibraryIsRetired() async throws {
+        let runner = try runner(.prefork)
+        #expect(try await runner.run(Fixtures.task("Echo", "FaultyTasks.AsyncEchoTask")).outcome == .completed)
+        runner.retireZygotes(keeping: [Fixtures.faultyTasks])
+        #expect(runner.zygoteCount == 1, "still in use")
+        let zygote = try #require(runner.zygotePids.first)
+        runner.retireZygotes(keeping: [])
+        #expect(runner.zygoteCount == 0)
+        #expect(kill(zygote, 0) != 0, "the retired zygote is gone (and reaped)")
+        #expect(try await runner.run(Fixtures.task("Echo", "FaultyTasks.AsyncEchoTask")).outcome == .completed)
+    }
+
+    @Test func cancellationReachesAForkedChild() async throws {
+        let runner = try runner(.prefork)
+        let cancellation = InstanceCancellation()
+        let task = Fixtures.task("Cooperative", "FaultyTasks.CooperativeTask")
+        async let record = runner.run(task, cancellation: cancellation)
+        try await Task.sleep(for: .milliseconds(300))
+        cancellation.cancel(.abort)
+        #expect(try await record.outcome == .canceled(.abort))
+    }
+
+    @Test func aLibraryThatCannotLoadIsRefusedAsInSpawnMode() async throws {
+        let runner = try runner(.prefork)
+        let record = try await runner.run(Fixtures.task("Old", "Old.Task", library: Fixtures.mismatchedPlugin))
+        guard case .refused(let message) = record.outcome else {
+            Issue.record("expected a refusal, got \(String(describing: record.outcome))")
+            return
+        }
+        #expect(message.contains("ABI version 99"))
+        #expect(runner.zygoteCount == 0)
+    }
+}
