@@ -22,6 +22,8 @@ let package = Package(
         .library(name: "MismatchedPlugin", type: .dynamic, targets: ["MismatchedPlugin"]),
         // A library whose constructor segfaults while it loads (tests).
         .library(name: "CrashingConstructor", type: .dynamic, targets: ["CrashingConstructor"]),
+        // A library whose constructor never returns (tests).
+        .library(name: "HangingConstructor", type: .dynamic, targets: ["HangingConstructor"]),
         .executable(name: "taskhost", targets: ["taskhost"]),
         .executable(name: "taskhost-worker", targets: ["TaskHostWorker"]),
     ],
@@ -91,6 +93,7 @@ let package = Package(
             name: "MismatchedPlugin", dependencies: ["CTaskHostABI"], path: "Tests/Fixtures/MismatchedPlugin",
             publicHeadersPath: "."),
         .target(name: "CrashingConstructor", path: "Tests/Fixtures/CrashingConstructor", publicHeadersPath: "."),
+        .target(name: "HangingConstructor", path: "Tests/Fixtures/HangingConstructor", publicHeadersPath: "."),
 
         .testTarget(name: "BackgroundTaskKitTests", dependencies: ["BackgroundTaskKit", "BackgroundTaskKitTesting", "BackgroundTasks"], swiftSettings: strict),
         .testTarget(name: "TaskHostIPCTests", dependencies: ["TaskHostIPC", "TaskHostTestSupport"], swiftSettings: strict),

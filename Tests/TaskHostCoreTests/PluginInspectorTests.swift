@@ -63,4 +63,25 @@ import Testing
         #expect(inspection.sdkVersion == "0.1.0")
         #expect(inspection.entryPoints.map(\.code) == [TH_CHECK_OK.rawValue, TH_CHECK_NOT_FOUND.rawValue])
     }
+
+    @Test func aLibraryWhoseLoadTimeCodeHangsIsStoppedByTheScannersTimeLimit() throws {
+        let inspector = PluginInspector(workerPath: Fixtures.workerPath, timeLimit: .milliseconds(700))
+        let started = ContinuousClock.now
+        let result = inspector.inspect(libraryPath: Fixtures.hangingConstructor, entryPoints: ["Hang.Task"])
+        guard case .failure(let error) = result else {
+            Issue.record("expected a failure, got \(result)")
+            return
+        }
+        #expect(error.reason.contains("did not finish loading within 0.7 seconds"), "\(error.reason)")
+        #expect(ContinuousClock.now - started < .seconds(10))
+    }
+
+    @Test func aLibraryWhoseLoadTimeCodeCrashesIsReportedNotFatal() throws {
+        let result = PluginInspector(workerPath: Fixtures.workerPath).inspect(libraryPath: Fixtures.crashingConstructor, entryPoints: [])
+        guard case .failure(let error) = result else {
+            Issue.record("expected a failure, got \(result)")
+            return
+        }
+        #expect(error.reason.contains("crashed the scanner while loading (signal 11, SIGSEGV)"), "\(error.reason)")
+    }
 }

@@ -27,6 +27,7 @@ public enum TestSupport {
     public static var sampleTasks: String { buildDirectory + "/libBackgroundTasks.so" }
     public static var mismatchedPlugin: String { buildDirectory + "/libMismatchedPlugin.so" }
     public static var crashingConstructor: String { buildDirectory + "/libCrashingConstructor.so" }
+    public static var hangingConstructor: String { buildDirectory + "/libHangingConstructor.so" }
 
     /// A fresh temporary directory.
     public static func temporaryDirectory() -> String {
