@@ -94,12 +94,29 @@ public final class PluginManager: Sendable {
     }
 
     /// Scans every poll interval until the calling task is canceled, calling
-    /// `afterScan` after each look.
-    public func run(afterScan: @Sendable () -> Void = {}) async {
-        while !Task.isCancelled {
-            scan()
-            afterScan()
-            try? await Task.sleep(for: configuration.pollInterval)
+    /// `afterScan` after each look. Scans block (they run scanner processes),
+    /// so they run on a thread of their own, not on Swift's cooperative pool.
+    public func run(afterScan: @escaping @Sendable () -> Void = {}) async {
+        let stopped = Atomic<Bool>(false)
+        let wake = DispatchSemaphore(value: 0)
+        let interval = configuration.pollInterval
+        let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                let thread = Thread { [self] in
+                    while !stopped.load(ordering: .relaxed) {
+                        scan()
+                        afterScan()
+                        _ = wake.wait(timeout: .now() + seconds)
+                    }
+                    done.resume()
+                }
+                thread.name = "taskhost-plugins"
+                thread.start()
+            }
+        } onCancel: {
+            stopped.store(true, ordering: .relaxed)
+            wake.signal()
         }
     }
 
@@ -298,6 +315,12 @@ public final class PluginManager: Sendable {
             return recent.count
         }
         guard count >= policy.limit else { return }
+        // Not on the caller's thread: a scan in progress may hold the lock for a while.
+        Thread.detachNewThread { [self] in disable(plugin, task: task, outcome: outcome, count: count) }
+    }
+
+    private func disable(_ plugin: String, task: RegisteredTask, outcome: InstanceOutcome, count: Int) {
+        let policy = configuration.crashPolicy
         scanLock.withLock { _ in
             guard var record = (try? store.plugins())?.first(where: { $0.name == plugin }), record.state == .active else { return }
             record.state = .disabled
