@@ -20,6 +20,10 @@ let package = Package(
         .library(name: "FaultyTasks", type: .dynamic, targets: ["FaultyTasks"]),
         // A plugin whose build signature does not match the host's (tests).
         .library(name: "MismatchedPlugin", type: .dynamic, targets: ["MismatchedPlugin"]),
+        // The sample C-ABI plugin: a task in plain C, called through libffi.
+        .library(name: "CPushCounter", type: .dynamic, targets: ["CPushCounter"]),
+        // Misbehaving C tasks that the test suite loads.
+        .library(name: "CFaultyTasks", type: .dynamic, targets: ["CFaultyTasks"]),
         .executable(name: "taskhost", targets: ["taskhost"]),
         .executable(name: "taskhost-worker", targets: ["TaskHostWorker"]),
     ],
@@ -36,6 +40,9 @@ let package = Package(
         .target(name: "CTaskHostABI"),
         // prctl, close_range, rlimits: what Glibc does not expose cleanly to Swift.
         .target(name: "_TaskHostCShims"),
+        // libffi: calls to C task functions whose signature comes from the manifest,
+        // and closures that hand host callbacks to them. The worker alone links it.
+        .systemLibrary(name: "CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
         // SDK for plugin authors: the Windows background task model in Swift.
         .target(name: "BackgroundTaskKit", dependencies: ["CTaskHostABI"], swiftSettings: strict),
         .target(name: "BackgroundTaskKitTesting", dependencies: ["BackgroundTaskKit"], swiftSettings: strict),
@@ -66,7 +73,7 @@ let package = Package(
         // It must not link BackgroundTaskKit: the plugin brings its own copy.
         .executableTarget(
             name: "TaskHostWorker",
-            dependencies: ["CTaskHostABI", "TaskHostIPC", "_TaskHostCShims"],
+            dependencies: ["CTaskHostABI", "CFFI", "TaskHostIPC", "_TaskHostCShims"],
             swiftSettings: strict),
         // The CLI, thin.
         .executableTarget(
@@ -81,6 +88,8 @@ let package = Package(
         .target(
             name: "BackgroundTasks", dependencies: ["BackgroundTaskKit"],
             path: "Plugins/BackgroundTasks", swiftSettings: strict),
+        // The sample C plugin.
+        .target(name: "CPushCounter", dependencies: ["CTaskHostABI"], path: "Plugins/CPushCounter"),
         // Test plugins.
         .target(
             name: "FaultyTasks", dependencies: ["BackgroundTaskKit"],
@@ -88,6 +97,7 @@ let package = Package(
         .target(
             name: "MismatchedPlugin", dependencies: ["CTaskHostABI"], path: "Tests/Fixtures/MismatchedPlugin",
             publicHeadersPath: "."),
+        .target(name: "CFaultyTasks", dependencies: ["CTaskHostABI"], path: "Tests/Fixtures/CFaultyTasks", publicHeadersPath: "."),
 
         .testTarget(name: "BackgroundTaskKitTests", dependencies: ["BackgroundTaskKit", "BackgroundTaskKitTesting", "BackgroundTasks"], swiftSettings: strict),
         .testTarget(name: "TaskHostIPCTests", dependencies: ["TaskHostIPC", "TaskHostTestSupport"], swiftSettings: strict),
