@@ -15,7 +15,7 @@ enum CTask {
         pending: FrameDecoder
     ) -> Never {
         let symbol = request.entryPoint
-        guard let function = dlsym(handle, symbol) else { Worker.refuse(session, notFound(symbol, path: path)) }
+        guard let function = dlsym(handle, symbol) else { Worker.refuse(session, "symbol \"\(symbol)\" " + notFound(path: path)) }
         session.send(.ready(sdkVersion: "", buildSignature: "abi=c"))
 
         // Cancellation is cooperative: the reader thread raises a flag that
@@ -49,9 +49,9 @@ enum CTask {
         Worker.finish(0)
     }
 
-    /// The refusal for a symbol the library does not export.
-    static func notFound(_ symbol: String, path: String) -> String {
-        "\"\(symbol)\" not found in \((path as NSString).lastPathComponent); export it from the library "
+    /// What is wrong with a symbol the library does not export, and what to do.
+    static func notFound(path: String) -> String {
+        "not found in \((path as NSString).lastPathComponent); export it from the library "
             + "(a C function that is not static and has default visibility, e.g. with TH_C_TASK_EXPORT; "
             + "#[no_mangle] pub extern \"C\" fn in Rust; export fn in Zig)"
     }

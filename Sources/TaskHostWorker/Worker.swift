@@ -145,7 +145,7 @@ enum Worker {
             let found = dlsym(handle, symbol) != nil
             reports.append(EntryPointReport(
                 entryPoint: symbol, code: found ? TH_CHECK_OK.rawValue : TH_CHECK_NOT_FOUND.rawValue,
-                message: found ? "" : CTask.notFound(symbol, path: path)))
+                message: found ? "" : CTask.notFound(path: path)))
         }
         let signature = plugin?.build_signature.map { String(cString: $0) } ?? ""
         let sdkVersion = plugin?.sdk_version.map { String(cString: $0) } ?? ""

@@ -71,3 +71,7 @@ int32_t wait_for_cancel(const th_c_host *host) {
     host->settings_set_string(KEY("cancel"), KEY("saw cancel"));
     return 0;
 }
+
+int32_t never_returns(void) {
+    for (;;) pause();
+}

@@ -16,4 +16,7 @@ TH_C_TASK_EXPORT int32_t probe_host(const th_c_instance *instance, const th_c_ho
 /* "int32 (host)": polls is_canceled, then stores "saw cancel" in "cancel" and returns 0. */
 TH_C_TASK_EXPORT int32_t wait_for_cancel(const th_c_host *host);
 
+/* "int32 ()": ignores cancellation and never returns. */
+TH_C_TASK_EXPORT int32_t never_returns(void);
+
 #endif
