@@ -225,11 +225,14 @@ public struct ManifestError: Error, Sendable, Equatable, CustomStringConvertible
         self.problems = problems
     }
 
-    /// One line per problem: `manifest.json:7:25: task "X": …`.
+    /// One line per problem: `manifest.json:7:25: task "X": …`. Line breaks
+    /// inside a problem (from a quoted value) are written `\n`, so each problem
+    /// stays on its line.
     public var description: String {
         problems.map { problem in
             let location = problem.position.map { "\(file):\($0)" } ?? file
-            return "\(location): \(problem)"
+            let text = "\(problem)".replacingOccurrences(of: "\r", with: "\\r").replacingOccurrences(of: "\n", with: "\\n")
+            return "\(location): \(text)"
         }.joined(separator: "\n")
     }
 }

@@ -227,6 +227,13 @@ import Testing
         ])
     }
 
+    @Test func aQuotedLineBreakKeepsTheProblemOnOneLine() {
+        let text = cTask(["\"Abi\": \"c\\nc\"", "\"Symbol\": \"f\"", "\"Library\": \"L\"", cTrigger])
+        #expect(problems(text) == [
+            "manifest.json:3:11: task \"X\": unknown Abi \"c\\nc\" (did you mean \"c\"?); \"Abi\" is \"swift\" (the default: a BackgroundTask class named by \"TaskEntryPoint\") or \"c\" (a C function named by \"Symbol\")"
+        ])
+    }
+
     @Test func aMissingFileSaysWhatToDo() {
         #expect(throws: ManifestError.self) { try AppManifest.load(path: "/nonexistent/manifest.json") }
         do {
