@@ -24,6 +24,10 @@ let package = Package(
         .library(name: "CrashingConstructor", type: .dynamic, targets: ["CrashingConstructor"]),
         // A library whose constructor never returns (tests).
         .library(name: "HangingConstructor", type: .dynamic, targets: ["HangingConstructor"]),
+        // The sample C-ABI plugin: a task in plain C, called through libffi.
+        .library(name: "CPushCounter", type: .dynamic, targets: ["CPushCounter"]),
+        // Misbehaving C tasks that the test suite loads.
+        .library(name: "CFaultyTasks", type: .dynamic, targets: ["CFaultyTasks"]),
         .executable(name: "taskhost", targets: ["taskhost"]),
         .executable(name: "taskhost-worker", targets: ["TaskHostWorker"]),
     ],
@@ -40,6 +44,9 @@ let package = Package(
         .target(name: "CTaskHostABI"),
         // prctl, close_range, rlimits: what Glibc does not expose cleanly to Swift.
         .target(name: "_TaskHostCShims"),
+        // libffi: calls to C task functions whose signature comes from the manifest,
+        // and closures that hand host callbacks to them. The worker alone links it.
+        .systemLibrary(name: "CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
         // SDK for plugin authors: the Windows background task model in Swift.
         .target(name: "BackgroundTaskKit", dependencies: ["CTaskHostABI"], swiftSettings: strict),
         .target(name: "BackgroundTaskKitTesting", dependencies: ["BackgroundTaskKit"], swiftSettings: strict),
@@ -70,7 +77,7 @@ let package = Package(
         // It must not link BackgroundTaskKit: the plugin brings its own copy.
         .executableTarget(
             name: "TaskHostWorker",
-            dependencies: ["CTaskHostABI", "TaskHostIPC", "_TaskHostCShims"],
+            dependencies: ["CTaskHostABI", "CFFI", "TaskHostIPC", "_TaskHostCShims"],
             swiftSettings: strict),
         // The CLI, thin.
         .executableTarget(
@@ -85,6 +92,8 @@ let package = Package(
         .target(
             name: "BackgroundTasks", dependencies: ["BackgroundTaskKit"],
             path: "Plugins/BackgroundTasks", swiftSettings: strict),
+        // The sample C plugin.
+        .target(name: "CPushCounter", dependencies: ["CTaskHostABI"], path: "Plugins/CPushCounter"),
         // Test plugins.
         .target(
             name: "FaultyTasks", dependencies: ["BackgroundTaskKit"],
@@ -94,6 +103,7 @@ let package = Package(
             publicHeadersPath: "."),
         .target(name: "CrashingConstructor", path: "Tests/Fixtures/CrashingConstructor", publicHeadersPath: "."),
         .target(name: "HangingConstructor", path: "Tests/Fixtures/HangingConstructor", publicHeadersPath: "."),
+        .target(name: "CFaultyTasks", dependencies: ["CTaskHostABI"], path: "Tests/Fixtures/CFaultyTasks", publicHeadersPath: "."),
 
         .testTarget(name: "BackgroundTaskKitTests", dependencies: ["BackgroundTaskKit", "BackgroundTaskKitTesting", "BackgroundTasks"], swiftSettings: strict),
         .testTarget(name: "TaskHostIPCTests", dependencies: ["TaskHostIPC", "TaskHostTestSupport"], swiftSettings: strict),

@@ -1,4 +1,5 @@
 import Foundation
+import TaskHostIPC
 
 /// An app's manifest: its identity and the background tasks it declares.
 ///
@@ -51,12 +52,34 @@ public struct AppIdentity: Sendable, Equatable {
     }
 }
 
+/// How the host calls a task's code: the manifest's `"Abi"`.
+public enum TaskABI: Sendable, Equatable {
+    /// `"Abi": "swift"` (the default): a `BackgroundTask` class, named by
+    /// `TaskEntryPoint`, run through the library's `taskhost_plugin_v1` descriptor.
+    case swift
+    /// `"Abi": "c"`: a plain C function, named by `Symbol`, called through
+    /// libffi with the parameters its `Signature` lists (`taskhost_c_task.h`).
+    case c(signature: CSignature)
+
+    /// The manifest's spelling: `swift` or `c`.
+    public var name: String {
+        switch self {
+        case .swift: "swift"
+        case .c: "c"
+        }
+    }
+}
+
 /// One `BackgroundTasks` entry.
 public struct TaskDeclaration: Sendable, Equatable {
     /// The task's name, unique in the manifest; what `taskhost run` takes.
     public var name: String
-    /// `Module.Class`: the Swift class that implements the task.
+    /// What the host calls: `Module.Class`, the Swift class that implements
+    /// the task (`TaskEntryPoint`); for a C task (``abi`` is ``TaskABI/c(signature:)``),
+    /// the C function's symbol (`Symbol`).
     public var entryPoint: String
+    /// How the host calls ``entryPoint``: a Swift class or a C function.
+    public var abi: TaskABI
     /// The library that holds the class: a name (`BackgroundTasks` finds
     /// `libBackgroundTasks.so`) or a path relative to the manifest.
     public var library: String
@@ -74,15 +97,17 @@ public struct TaskDeclaration: Sendable, Equatable {
     /// Where the entry starts in the manifest.
     public var position: SourcePosition
 
-    /// Creates a declaration.
+    /// Creates a declaration. For a C task, `entryPoint` is the symbol and
+    /// `abi` is ``TaskABI/c(signature:)``.
     public init(
-        name: String, entryPoint: String, library: String, triggers: [TriggerDeclaration],
+        name: String, entryPoint: String, abi: TaskABI = .swift, library: String, triggers: [TriggerDeclaration],
         timeLimit: Duration = AppManifest.defaultTimeLimit, cancellationGracePeriod: Duration = AppManifest.defaultGracePeriod,
         capabilities: [Capability] = [], limits: ResourceLimits = ResourceLimits(),
         position: SourcePosition = SourcePosition(line: 1, column: 1)
     ) {
         self.name = name
         self.entryPoint = entryPoint
+        self.abi = abi
         self.library = library
         self.triggers = triggers
         self.timeLimit = timeLimit
@@ -94,6 +119,27 @@ public struct TaskDeclaration: Sendable, Equatable {
 
     /// The module part of the entry point.
     public var moduleName: String { String(entryPoint.prefix { $0 != "." }) }
+
+    /// The C symbol to call, for a C task; `nil` for a Swift task.
+    public var symbol: String? {
+        if case .c = abi { return entryPoint }
+        return nil
+    }
+
+    /// How to call the C function, for a C task; `nil` for a Swift task.
+    public var cSignature: CSignature? {
+        if case .c(let signature) = abi { return signature }
+        return nil
+    }
+
+    /// What the task runs, as messages name it: `BackgroundTasks.Sample` or
+    /// `C function on_push: int32 (instance, host)`.
+    public var entryPointDescription: String {
+        switch abi {
+        case .swift: entryPoint
+        case .c(let signature): "C function \(entryPoint): \(signature)"
+        }
+    }
 }
 
 /// Per-instance resource limits (the manifest's `Limits`), enforced with
@@ -179,11 +225,14 @@ public struct ManifestError: Error, Sendable, Equatable, CustomStringConvertible
         self.problems = problems
     }
 
-    /// One line per problem: `manifest.json:7:25: task "X": …`.
+    /// One line per problem: `manifest.json:7:25: task "X": …`. Line breaks
+    /// inside a problem (from a quoted value) are written `\n`, so each problem
+    /// stays on its line.
     public var description: String {
         problems.map { problem in
             let location = problem.position.map { "\(file):\($0)" } ?? file
-            return "\(location): \(problem)"
+            let text = "\(problem)".replacingOccurrences(of: "\r", with: "\\r").replacingOccurrences(of: "\n", with: "\\n")
+            return "\(location): \(text)"
         }.joined(separator: "\n")
     }
 }
@@ -258,14 +307,15 @@ struct ManifestValidator {
     }
 
     /// The members of an object node, after reporting unknown and missing fields.
+    /// `listed`, when given, is every known field in the order messages list them.
     mutating func object(
-        _ node: JSONNode, what: String, required: [String], optional: [String], task: String? = nil
+        _ node: JSONNode, what: String, required: [String], optional: [String], listed: [String]? = nil, task: String? = nil
     ) -> [String: JSONNode]? {
         guard case .object(let members) = node.value else {
             report("\(what) must be an object, found \(node.value.typeName)", at: node.position, task: task)
             return nil
         }
-        let known = required + optional
+        let known = listed ?? required + optional
         var fields: [String: JSONNode] = [:]
         for member in members {
             if known.contains(member.key) {
@@ -359,30 +409,34 @@ struct ManifestValidator {
         {
             taskName = name
         }
+        let optional = ["Library", "TimeLimitSeconds", "CancellationGraceSeconds", "Capabilities", "Limits", "Description",
+                        "Abi", "Symbol", "Signature"]
         guard let fields = object(
-            node, what: "a task", required: ["Name", "TaskEntryPoint", "Triggers"],
-            optional: ["Library", "TimeLimitSeconds", "CancellationGraceSeconds", "Capabilities", "Limits", "Description"],
-            task: taskName)
+            node, what: "a task", required: ["Name", "Triggers"], optional: ["TaskEntryPoint"] + optional,
+            listed: ["Name", "TaskEntryPoint", "Triggers"] + optional, task: taskName)
         else { return nil }
         let problemsBefore = problems.count
         let name = string(fields["Name"], field: "Name")
         if let name, !Self.isValidName(name) {
             report("Name \"\(name)\" must be 1 to 255 letters, digits, '.', '_' or '-'", at: fields["Name"]?.position)
         }
-        let entryPoint = string(fields["TaskEntryPoint"], field: "TaskEntryPoint", task: name)
-        if let entryPoint {
-            let parts = entryPoint.split(separator: ".", omittingEmptySubsequences: false)
-            if parts.count < 2 || parts.contains(where: { !Self.isIdentifier($0) }) {
-                report("TaskEntryPoint \"\(entryPoint)\" is not Module.Class (e.g. \"BackgroundTasks.SampleBackgroundTask\")",
-                       at: fields["TaskEntryPoint"]?.position, task: name)
-            }
+        let abi = parseABI(fields, task: name)
+        var entryPoint: String?
+        switch abi {
+        case .swift: entryPoint = parseEntryPoint(fields, node: node, task: name)
+        case .c: entryPoint = parseSymbol(fields, node: node, task: name)
+        case nil: break  // an unknown Abi: what names the code cannot be checked
         }
         var library = string(fields["Library"], field: "Library", task: name)
         if let given = library, given.isEmpty {
             report("Library is empty; name the library (\"BackgroundTasks\") or give a path (\"lib/libBackgroundTasks.so\")",
                    at: fields["Library"]?.position, task: name)
         }
-        if library == nil, let entryPoint { library = String(entryPoint.prefix { $0 != "." }) }
+        if library == nil, case .c = abi {
+            report("\"Library\" is required when \"Abi\" is \"c\"; name the library (\"CPushCounter\" finds libCPushCounter.so) or give a path (\"lib/libpush.so\")",
+                   at: node.position, task: name)
+        }
+        if library == nil, abi == .swift, let entryPoint { library = String(entryPoint.prefix { $0 != "." }) }
         let triggers = fields["Triggers"].map { parseTriggers($0, task: name) } ?? []
         let timeLimit = seconds(fields["TimeLimitSeconds"], field: "TimeLimitSeconds", task: name ?? "?",
                                 range: 0.001...Self.maxTimeLimitSeconds) ?? AppManifest.defaultTimeLimit
@@ -391,11 +445,90 @@ struct ManifestValidator {
         let capabilities = fields["Capabilities"].map { parseCapabilities($0, task: name) } ?? []
         let limits = fields["Limits"].map { parseLimits($0, task: name) } ?? ResourceLimits()
         _ = string(fields["Description"], field: "Description", task: name)
-        guard problems.count == problemsBefore, let name, let entryPoint, let library else { return nil }
+        guard problems.count == problemsBefore, let name, let abi, let entryPoint, let library else { return nil }
         return TaskDeclaration(
-            name: name, entryPoint: entryPoint, library: library, triggers: triggers, timeLimit: timeLimit,
+            name: name, entryPoint: entryPoint, abi: abi, library: library, triggers: triggers, timeLimit: timeLimit,
             cancellationGracePeriod: grace, capabilities: capabilities, limits: limits, position: node.position)
     }
+
+    /// `Abi` and, for a C task, its `Signature`; `nil` after reporting an unknown Abi.
+    mutating func parseABI(_ fields: [String: JSONNode], task: String?) -> TaskABI? {
+        let known = ["swift", "c"]
+        let abi: String
+        if let node = fields["Abi"] {
+            guard let value = string(node, field: "Abi", task: task) else { return nil }
+            guard known.contains(value) else {
+                let hint = Self.closest(to: value, in: known).map { " (did you mean \"\($0)\"?)" } ?? ""
+                report("unknown Abi \"\(value)\"\(hint); \"Abi\" is \"swift\" (the default: a BackgroundTask class named by \"TaskEntryPoint\") or \"c\" (a C function named by \"Symbol\")",
+                       at: node.position, task: task)
+                return nil
+            }
+            abi = value
+        } else {
+            abi = "swift"
+        }
+        guard abi == "c" else {
+            if let node = fields["Signature"] {
+                report("\"Signature\" is only for C tasks; add \"Abi\": \"c\" with a \"Symbol\", or remove it", at: node.position, task: task)
+            }
+            return .swift
+        }
+        guard let node = fields["Signature"] else { return .c(signature: .default) }
+        guard let text = string(node, field: "Signature", task: task) else { return .c(signature: .default) }
+        do {
+            return .c(signature: try CSignature(parsing: text))
+        } catch {
+            report("Signature \"\(text)\" is not valid: \(error)", at: node.position, task: task)
+            return .c(signature: .default)
+        }
+    }
+
+    /// A Swift task's `TaskEntryPoint`.
+    mutating func parseEntryPoint(_ fields: [String: JSONNode], node: JSONNode, task: String?) -> String? {
+        if let symbol = fields["Symbol"] {
+            if let entryPointNode = fields["TaskEntryPoint"] {
+                report(Self.bothGiven, at: entryPointNode.position, task: task)
+            } else {
+                report("\"Symbol\" names a C function: add \"Abi\": \"c\" (or name a Swift class with \"TaskEntryPoint\")",
+                       at: symbol.position, task: task)
+            }
+            return nil
+        }
+        guard let entryPointNode = fields["TaskEntryPoint"] else {
+            report("missing required field \"TaskEntryPoint\" in a task", at: node.position, task: task)
+            return nil
+        }
+        guard let entryPoint = string(entryPointNode, field: "TaskEntryPoint", task: task) else { return nil }
+        let parts = entryPoint.split(separator: ".", omittingEmptySubsequences: false)
+        if parts.count < 2 || parts.contains(where: { !Self.isIdentifier($0) }) {
+            report("TaskEntryPoint \"\(entryPoint)\" is not Module.Class (e.g. \"BackgroundTasks.SampleBackgroundTask\")",
+                   at: entryPointNode.position, task: task)
+        }
+        return entryPoint
+    }
+
+    /// A C task's `Symbol`.
+    mutating func parseSymbol(_ fields: [String: JSONNode], node: JSONNode, task: String?) -> String? {
+        guard let symbolNode = fields["Symbol"] else {
+            let hint = fields["TaskEntryPoint"] == nil ? "" : " (\"TaskEntryPoint\" names Swift classes only)"
+            report("\"Symbol\" is required when \"Abi\" is \"c\"; name the exported C function, e.g. \"Symbol\": \"on_push\"\(hint)",
+                   at: node.position, task: task)
+            return nil
+        }
+        if let entryPointNode = fields["TaskEntryPoint"] {
+            report(Self.bothGiven, at: entryPointNode.position, task: task)
+        }
+        guard let symbol = string(symbolNode, field: "Symbol", task: task) else { return nil }
+        guard symbol.utf8.count <= 255, Self.isIdentifier(symbol[...]) else {
+            report("Symbol \"\(symbol)\" is not a C identifier (1 to 255 ASCII letters, digits and '_', not starting with a digit)",
+                   at: symbolNode.position, task: task)
+            return nil
+        }
+        return symbol
+    }
+
+    static let bothGiven = "\"TaskEntryPoint\" and \"Symbol\" are both given; a Swift task names its class with \"TaskEntryPoint\", "
+        + "a C task (\"Abi\": \"c\") its function with \"Symbol\": keep one"
 
     mutating func parseTriggers(_ node: JSONNode, task: String?) -> [TriggerDeclaration] {
         guard case .array(let entries) = node.value else {

@@ -6,14 +6,21 @@ import TaskHostIPC
 public struct PluginInspection: Sendable, Equatable {
     /// The library inspected.
     public var libraryPath: String
-    /// The plugin ABI version it was built with.
+    /// The plugin ABI version it was built with; 0 when only C symbols were
+    /// asked about (the descriptor was not looked at).
     public var abiVersion: UInt32
-    /// The SDK version it was built with.
+    /// The SDK version it was built with; empty when only C symbols were asked about.
     public var sdkVersion: String
-    /// Its build signature (`sdk=…;abi=…;swift=…;target=…`).
+    /// Its build signature (`sdk=…;abi=…;swift=…;target=…`); empty when only
+    /// C symbols were asked about.
     public var buildSignature: String
     /// One report per entry point asked about.
     public var entryPoints: [EntryPointReport]
+    /// One report per C symbol asked about (`TH_CHECK_OK` or `TH_CHECK_NOT_FOUND`).
+    public var symbols: [EntryPointReport] = []
+
+    /// Whether the plugin descriptor was loaded (some Swift entry point was asked about).
+    public var hasDescriptor: Bool { abiVersion != 0 }
 }
 
 /// Why a library could not be inspected: it failed to load, was refused,
@@ -70,8 +77,12 @@ public struct PluginInspector: Sendable {
         return .success(report.sandbox)
     }
 
-    /// Loads `libraryPath` and checks each of `entryPoints`.
-    public func inspect(libraryPath: String, entryPoints: [String]) -> Result<PluginInspection, PluginInspectionError> {
+    /// Loads `libraryPath` and checks each of `entryPoints` (Swift classes,
+    /// through the plugin descriptor) and each of `symbols` (C functions; a
+    /// library asked about symbols only needs no descriptor).
+    public func inspect(
+        libraryPath: String, entryPoints: [String], symbols: [String] = []
+    ) -> Result<PluginInspection, PluginInspectionError> {
         let events = InspectionEvents()
         let report: SupervisionReport
         do {
@@ -83,14 +94,20 @@ public struct PluginInspector: Sendable {
             let task = TaskDeclaration(name: "scan", entryPoint: "Scan.Scan", library: libraryPath, triggers: [], timeLimit: timeLimit)
             report = supervisor.supervise(first: .check(
                 libraryPath: libraryPath, entryPoints: entryPoints,
-                sandbox: sandbox.policy(for: task, workingDirectory: "", identity: sandbox.resolveIdentity())))
+                sandbox: sandbox.policy(for: task, workingDirectory: "", identity: sandbox.resolveIdentity()), symbols: symbols))
         } catch {
             return .failure(PluginInspectionError(libraryPath: libraryPath, reason: error.description))
         }
         if let check = report.check {
+            guard check.reports.count == entryPoints.count + symbols.count else {
+                return .failure(PluginInspectionError(
+                    libraryPath: libraryPath,
+                    reason: "the scanner answered \(check.reports.count) reports for \(entryPoints.count + symbols.count) questions"))
+            }
             return .success(PluginInspection(
                 libraryPath: libraryPath, abiVersion: check.abiVersion, sdkVersion: check.sdkVersion,
-                buildSignature: check.buildSignature, entryPoints: check.reports))
+                buildSignature: check.buildSignature, entryPoints: Array(check.reports.prefix(entryPoints.count)),
+                symbols: Array(check.reports.dropFirst(entryPoints.count))))
         }
         let reason: String
         switch report.outcome {
@@ -128,7 +145,9 @@ public struct ManifestChecker: Sendable {
     }
 
     /// Every problem with `manifest`'s libraries and entry points (empty when it is usable),
-    /// and the inspection of each library that loaded.
+    /// and the inspection of each library that loaded. Swift tasks' classes are
+    /// checked through the plugin descriptor; C tasks' symbols must be exported
+    /// (their libraries need no descriptor).
     public func check(_ manifest: AppManifest) -> (problems: [ManifestProblem], inspections: [PluginInspection]) {
         var problems: [ManifestProblem] = []
         var byLibrary: [String: [TaskDeclaration]] = [:]
@@ -144,11 +163,13 @@ public struct ManifestChecker: Sendable {
         }
         var inspections: [PluginInspection] = []
         for path in order {
-            let tasks = byLibrary[path]!
+            let all = byLibrary[path]!
+            let tasks = all.filter { $0.abi == .swift }
+            let cTasks = all.filter { $0.abi != .swift }
             let file = (path as NSString).lastPathComponent
-            switch inspector.inspect(libraryPath: path, entryPoints: tasks.map(\.entryPoint)) {
+            switch inspector.inspect(libraryPath: path, entryPoints: tasks.map(\.entryPoint), symbols: cTasks.map(\.entryPoint)) {
             case .failure(let error):
-                for task in tasks {
+                for task in all {
                     problems.append(ManifestProblem(
                         position: task.position, task: task.name, message: "Library \(file): \(error.reason)"))
                 }
@@ -158,6 +179,10 @@ public struct ManifestChecker: Sendable {
                     problems.append(ManifestProblem(
                         position: task.position, task: task.name,
                         message: "TaskEntryPoint \"\(task.entryPoint)\" in \(file) \(report.message)"))
+                }
+                for (task, report) in zip(cTasks, inspection.symbols) where report.code != TH_CHECK_OK.rawValue {
+                    problems.append(ManifestProblem(
+                        position: task.position, task: task.name, message: "Symbol \"\(task.entryPoint)\" \(report.message)"))
                 }
             }
         }

@@ -109,7 +109,7 @@ public final class TaskRunner: Sendable {
                 taskId: StableID.uuid(for: app.identity.name + "/" + task.name), instanceId: instanceId,
                 triggerId: trigger.triggerId, attempt: UInt32(clamping: trigger.attempt), triggerKind: trigger.abiKind,
                 payload: trigger.payload, channelId: trigger.channelId, headers: trigger.headers,
-                arguments: trigger.arguments, sandbox: policy)))
+                arguments: trigger.arguments, sandbox: policy, cSignature: task.cSignature)))
         } catch {
             events.log(LogLine(stream: .host, text: "host: \(error)"))
             report = SupervisionReport(outcome: .refused(error.description))

@@ -45,7 +45,7 @@ final class ZygotePool: Sendable {
         guard WorkerProcess.isSubreaper else { return nil }
         let key = Key(libraryPath: libraryPath, allowNetwork: policy.allowNetwork)
         for _ in 0..<2 {
-            guard let zygote = zygote(for: key, entryPoint: task.entryPoint, policy: policy) else { return nil }
+            guard let zygote = zygote(for: key, task: task, policy: policy) else { return nil }
             switch zygote.fork(workingDirectory: workingDirectory) {
             case .success(let process):
                 return process
@@ -89,7 +89,7 @@ final class ZygotePool: Sendable {
         zygote.stop()
     }
 
-    private func zygote(for key: Key, entryPoint: String, policy: SandboxPolicy) -> Zygote? {
+    private func zygote(for key: Key, task: TaskDeclaration, policy: SandboxPolicy) -> Zygote? {
         if let existing = state.withLock({ $0.zygotes[key] }) {
             if existing.isAlive { return existing }
             retire(key, existing, unusable: nil)
@@ -108,7 +108,10 @@ final class ZygotePool: Sendable {
         guard allowed else { return nil }
         var phase = policy
         phase.workingDirectory = ""
-        switch Zygote.start(workerPath: workerPath, libraryPath: key.libraryPath, entryPoint: entryPoint, policy: phase, launcher: launcher) {
+        switch Zygote.start(
+            workerPath: workerPath, libraryPath: key.libraryPath, entryPoint: task.entryPoint, isCTask: task.cSignature != nil,
+            policy: phase, launcher: launcher)
+        {
         case .failure(let unavailable):
             state.withLock { $0.unusable[key] = unavailable.reason }
             return nil
@@ -149,7 +152,7 @@ final class Zygote: @unchecked Sendable {
     /// signal is tied to a thread that lives as long as the host) and waits
     /// until it has loaded the plugin.
     static func start(
-        workerPath: String, libraryPath: String, entryPoint: String, policy: SandboxPolicy, launcher: LauncherThread
+        workerPath: String, libraryPath: String, entryPoint: String, isCTask: Bool, policy: SandboxPolicy, launcher: LauncherThread
     ) -> Result<Zygote, Unavailable> {
         let spawned = launcher.run {
             Result { () throws(WorkerSpawnError) -> WorkerProcess in
@@ -164,7 +167,8 @@ final class Zygote: @unchecked Sendable {
         case .failure(let error): return .failure(Unavailable(reason: error.description))
         }
         let zygote = Zygote(process: process)
-        let request = HostMessage.check(libraryPath: libraryPath, entryPoints: [entryPoint], sandbox: policy)
+        let request = HostMessage.check(
+            libraryPath: libraryPath, entryPoints: isCTask ? [] : [entryPoint], sandbox: policy, symbols: isCTask ? [entryPoint] : [])
         guard FileDescriptorIO.writeAll(process.ipc, request.frame.encoded) else {
             zygote.stop()
             return .failure(Unavailable(reason: "the zygote exited before it got its library"))

@@ -2,7 +2,7 @@
 public struct StartRequest: Sendable, Equatable {
     /// Absolute path of the plugin library.
     public var libraryPath: String
-    /// `Module.Class`.
+    /// `Module.Class` for a Swift task; the function's symbol for a C task.
     public var entryPoint: String
     /// The task's manifest name.
     public var taskName: String
@@ -26,12 +26,16 @@ public struct StartRequest: Sendable, Equatable {
     public var arguments: [String: String]
     /// What the worker applies to itself before loading the plugin.
     public var sandbox: SandboxPolicy
+    /// How to call the C function named by `entryPoint`; `nil` for a Swift task
+    /// (the library's `taskhost_plugin_v1` descriptor runs `entryPoint`).
+    public var cSignature: CSignature?
 
     /// Creates a request.
     public init(
         libraryPath: String, entryPoint: String, taskName: String, taskId: String, instanceId: String,
         triggerId: String, attempt: UInt32, triggerKind: UInt32, payload: [UInt8] = [], channelId: String = "",
-        headers: [String: String] = [:], arguments: [String: String] = [:], sandbox: SandboxPolicy = SandboxPolicy()
+        headers: [String: String] = [:], arguments: [String: String] = [:], sandbox: SandboxPolicy = SandboxPolicy(),
+        cSignature: CSignature? = nil
     ) {
         self.libraryPath = libraryPath
         self.entryPoint = entryPoint
@@ -46,6 +50,7 @@ public struct StartRequest: Sendable, Equatable {
         self.headers = headers
         self.arguments = arguments
         self.sandbox = sandbox
+        self.cSignature = cSignature
     }
 }
 
@@ -53,8 +58,10 @@ public struct StartRequest: Sendable, Equatable {
 public enum HostMessage: Sendable, Equatable {
     /// Load the library and run one instance.
     case start(StartRequest)
-    /// Load the library and check entry points without running anything.
-    case check(libraryPath: String, entryPoints: [String], sandbox: SandboxPolicy = SandboxPolicy())
+    /// Load the library and check entry points without running anything:
+    /// Swift `entryPoints` through the plugin descriptor, C `symbols` with
+    /// `dlsym` (a library with C symbols only needs no descriptor).
+    case check(libraryPath: String, entryPoints: [String], sandbox: SandboxPolicy = SandboxPolicy(), symbols: [String] = [])
     /// Apply the sandbox, report its layers, and exit (`taskhost doctor`).
     case probe(SandboxPolicy)
     /// Cancel the running instance (a `BackgroundTaskCancellationReason` value).
@@ -75,12 +82,15 @@ public enum HostMessage: Sendable, Equatable {
             w.string(r.instanceId); w.string(r.triggerId); w.u32(r.attempt); w.u32(r.triggerKind)
             w.data(r.payload); w.string(r.channelId); w.pairs(r.headers); w.pairs(r.arguments)
             r.sandbox.encode(into: &w)
-        case .check(let libraryPath, let entryPoints, let sandbox):
+            w.string(r.cSignature?.description ?? "")
+        case .check(let libraryPath, let entryPoints, let sandbox, let symbols):
             kind = .check
             w.string(libraryPath)
             w.u32(UInt32(entryPoints.count))
             for entryPoint in entryPoints { w.string(entryPoint) }
             sandbox.encode(into: &w)
+            w.u32(UInt32(symbols.count))
+            for symbol in symbols { w.string(symbol) }
         case .probe(let sandbox):
             kind = .probe
             sandbox.encode(into: &w)
@@ -107,14 +117,19 @@ public enum HostMessage: Sendable, Equatable {
                 attempt: try r.u32("attempt"), triggerKind: try r.u32("triggerKind"),
                 payload: try r.data("payload"), channelId: try r.string("channelId"),
                 headers: try r.pairs("headers"), arguments: try r.pairs("arguments"),
-                sandbox: try SandboxPolicy(from: &r)))
+                sandbox: try SandboxPolicy(from: &r), cSignature: try Self.cSignature(try r.string("cSignature"))))
         case .check:
             let libraryPath = try r.string("libraryPath")
             let count = Int(try r.u32("entryPoints"))
             guard count <= frame.payload.count else { throw .truncated("entryPoints") }
             var entryPoints: [String] = []
             for _ in 0..<count { entryPoints.append(try r.string("entryPoint")) }
-            self = .check(libraryPath: libraryPath, entryPoints: entryPoints, sandbox: try SandboxPolicy(from: &r))
+            let sandbox = try SandboxPolicy(from: &r)
+            let symbolCount = Int(try r.u32("symbols"))
+            guard symbolCount <= frame.payload.count else { throw .truncated("symbols") }
+            var symbols: [String] = []
+            for _ in 0..<symbolCount { symbols.append(try r.string("symbol")) }
+            self = .check(libraryPath: libraryPath, entryPoints: entryPoints, sandbox: sandbox, symbols: symbols)
         case .probe:
             self = .probe(try SandboxPolicy(from: &r))
         case .cancel:
@@ -123,6 +138,16 @@ public enum HostMessage: Sendable, Equatable {
             self = .reply(requestId: try r.u32("requestId"), status: try r.u32("status"), data: try r.data("data"))
         }
         try r.finish("\(kind)")
+    }
+
+    /// A C signature as `start` carries it: empty for a Swift task.
+    private static func cSignature(_ text: String) throws(IPCError) -> CSignature? {
+        guard !text.isEmpty else { return nil }
+        do {
+            return try CSignature(parsing: text)
+        } catch {
+            throw .invalidValue("C signature \"\(text)\": \(error.problem)")
+        }
     }
 }
 

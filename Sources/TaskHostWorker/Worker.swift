@@ -30,12 +30,18 @@ enum Worker {
         switch first {
         case .start(let request):
             let library = confine(request.sandbox, library: request.libraryPath, session: session)
+            if let signature = request.cSignature {
+                let (handle, path) = openLibrary(library, session: session)
+                CTask.run(handle: handle, path: path, signature: signature, request: request, session: session, pending: decoder)
+            }
             let plugin = load(library, session: session)
             run(plugin, request: request, session: session, pending: decoder)
-        case .check(let libraryPath, let entryPoints, let sandbox):
+        case .check(let libraryPath, let entryPoints, let sandbox, let symbols):
             let library = confine(sandbox, library: libraryPath, session: session)
-            let plugin = load(library, session: session)
-            check(plugin, entryPoints: entryPoints, session: session)
+            let (handle, path) = openLibrary(library, session: session)
+            // A library asked about C symbols only need not be a Swift plugin.
+            let plugin = entryPoints.isEmpty && !symbols.isEmpty ? nil : descriptor(handle, path: path, session: session)
+            check(plugin, entryPoints: entryPoints, handle: handle, path: path, symbols: symbols, session: session)
         case .probe(let sandbox):
             _ = confine(sandbox, library: nil, session: session)
             finish(0)
@@ -88,13 +94,23 @@ enum Worker {
 
     /// Loads the plugin and checks its ABI and build against the worker's.
     static func load(_ library: Library?, session: WorkerSession) -> th_plugin_v1 {
+        let (handle, path) = openLibrary(library, session: session)
+        return descriptor(handle, path: path, session: session)
+    }
+
+    /// Loads the library (running its initializers): its handle and path.
+    static func openLibrary(_ library: Library?, session: WorkerSession) -> (UnsafeMutableRawPointer, String) {
         guard let library else { refuse(session, "no library to load") }
-        let path = library.path
         guard let handle = dlopen(library.loadPath, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
             let reason = (dlerror().map { String(cString: $0) } ?? "unknown error")
-                .replacingOccurrences(of: library.loadPath, with: path)
-            refuse(session, "cannot load \(path): \(reason)")
+                .replacingOccurrences(of: library.loadPath, with: library.path)
+            refuse(session, "cannot load \(library.path): \(reason)")
         }
+        return (handle, library.path)
+    }
+
+    /// The loaded library's plugin descriptor, checked against the worker's ABI and build.
+    static func descriptor(_ handle: UnsafeMutableRawPointer, path: String, session: WorkerSession) -> th_plugin_v1 {
         guard let symbol = dlsym(handle, TH_PLUGIN_ENTRY_SYMBOL) else {
             refuse(session, "\(path) is not a taskhost plugin: it does not export \(TH_PLUGIN_ENTRY_SYMBOL) (does it link BackgroundTaskKit?)")
         }
@@ -113,19 +129,24 @@ enum Worker {
         return plugin
     }
 
-    static func check(_ plugin: th_plugin_v1, entryPoints: [String], session: WorkerSession) {
-        let signature = plugin.build_signature.map { String(cString: $0) } ?? ""
-        let sdkVersion = plugin.sdk_version.map { String(cString: $0) } ?? ""
-        session.send(.checkResult(
-            abiVersion: plugin.abi_version, sdkVersion: sdkVersion, buildSignature: signature,
-            reports: checkReports(plugin, entryPoints: entryPoints)))
+    /// Answers a check: one report per entry point (through the descriptor),
+    /// then one per C symbol (found or not).
+    static func check(
+        _ plugin: th_plugin_v1?, entryPoints: [String], handle: UnsafeMutableRawPointer, path: String, symbols: [String],
+        session: WorkerSession
+    ) -> Never {
+        sendCheckResult(plugin, entryPoints: entryPoints, handle: handle, path: path, symbols: symbols, session: session)
         finish(0)
     }
 
-    /// Asks the plugin about each entry point (which also resolves and caches its class).
-    static func checkReports(_ plugin: th_plugin_v1, entryPoints: [String]) -> [EntryPointReport] {
+    /// Sends the reports of a check (a zygote does this too, and goes on).
+    static func sendCheckResult(
+        _ plugin: th_plugin_v1?, entryPoints: [String], handle: UnsafeMutableRawPointer, path: String, symbols: [String],
+        session: WorkerSession
+    ) {
         var reports: [EntryPointReport] = []
         for entryPoint in entryPoints {
+            guard let plugin else { break }
             var message = [CChar](repeating: 0, count: 1024)
             let bytes = Array(entryPoint.utf8)
             let code = bytes.withUnsafeBufferPointer { name in
@@ -137,7 +158,16 @@ enum Worker {
                 entryPoint: entryPoint, code: UInt32(bitPattern: code),
                 message: String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)))
         }
-        return reports
+        for symbol in symbols {
+            let found = dlsym(handle, symbol) != nil
+            reports.append(EntryPointReport(
+                entryPoint: symbol, code: found ? TH_CHECK_OK.rawValue : TH_CHECK_NOT_FOUND.rawValue,
+                message: found ? "" : CTask.notFound(path: path)))
+        }
+        let signature = plugin?.build_signature.map { String(cString: $0) } ?? ""
+        let sdkVersion = plugin?.sdk_version.map { String(cString: $0) } ?? ""
+        session.send(.checkResult(
+            abiVersion: plugin?.abi_version ?? 0, sdkVersion: sdkVersion, buildSignature: signature, reports: reports))
     }
 
     static func run(_ plugin: th_plugin_v1, request: StartRequest, session: WorkerSession, pending: FrameDecoder) {
@@ -195,10 +225,12 @@ enum Worker {
         _exit(WorkerExitCode.channelLost)
     }
 
-    /// Copies bytes into memory that lives as long as the process.
+    /// Copies bytes into memory that lives as long as the process, followed
+    /// by a NUL byte (not counted in the length) for C code's convenience.
     static func pin<C: Collection<UInt8>>(_ bytes: C) -> th_bytes {
-        let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(bytes.count, 1))
-        _ = buffer.initialize(from: bytes)
+        let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: bytes.count + 1)
+        let end = buffer.initialize(fromContentsOf: bytes)
+        buffer.initializeElement(at: end, to: 0)
         return th_bytes(data: UnsafePointer(buffer.baseAddress), length: bytes.count)
     }
 

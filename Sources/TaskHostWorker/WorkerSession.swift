@@ -79,6 +79,16 @@ final class WorkerSession: Sendable {
         }
     }
 
+    /// Sends one log line of the task (UTF-8, cut at ``maxLogLine`` bytes with a marker).
+    func log(_ line: UnsafeBufferPointer<UInt8>) {
+        var text = String(decoding: line, as: UTF8.self)
+        if text.utf8.count > WorkerSession.maxLogLine {
+            text = String(decoding: text.utf8.prefix(WorkerSession.maxLogLine), as: UTF8.self)
+                + " [line truncated: \(line.count) bytes]"
+        }
+        send(.log(text))
+    }
+
     // MARK: - The host callback table handed to the plugin
 
     func makeHostAPI() -> th_host_api {
@@ -86,13 +96,7 @@ final class WorkerSession: Sendable {
             struct_size: UInt32(MemoryLayout<th_host_api>.size),
             context: Unmanaged.passRetained(self).toOpaque(),
             log: { context, line in
-                let session = WorkerSession.from(context)
-                var text = String(decoding: UnsafeBufferPointer(start: line.data, count: line.data == nil ? 0 : line.length), as: UTF8.self)
-                if text.utf8.count > WorkerSession.maxLogLine {
-                    text = String(decoding: text.utf8.prefix(WorkerSession.maxLogLine), as: UTF8.self)
-                        + " [line truncated: \(line.length) bytes]"
-                }
-                session.send(.log(text))
+                WorkerSession.from(context).log(UnsafeBufferPointer(start: line.data, count: line.data == nil ? 0 : line.length))
             },
             progress: { context, value in
                 WorkerSession.from(context).send(.progress(value))

@@ -40,7 +40,7 @@ enum Zygote {
         } catch {
             Worker.fail(session, "the host sent a malformed first message: \(error)")
         }
-        guard case .check(let libraryPath, let entryPoints, let policy) = first else {
+        guard case .check(let libraryPath, let entryPoints, let policy, let symbols) = first else {
             Worker.fail(session, "a zygote's first message must be check")
         }
         var shared: [SandboxLayer] = []
@@ -48,17 +48,26 @@ enum Zygote {
             shared = Sandbox.applyToZygote(policy)
             return shared
         }
-        let plugin = Worker.load(library, session: session)
-        let signature = plugin.build_signature.map { String(cString: $0) } ?? ""
-        let sdkVersion = plugin.sdk_version.map { String(cString: $0) } ?? ""
-        session.send(.checkResult(
-            abiVersion: plugin.abi_version, sdkVersion: sdkVersion, buildSignature: signature,
-            reports: Worker.checkReports(plugin, entryPoints: entryPoints)))
-        serve(plugin, libraryPath: libraryPath, shared: shared, control: control)
+        let (handle, path) = Worker.openLibrary(library, session: session)
+        // A zygote started for a C task need not find a Swift descriptor (its children look for one if asked).
+        let plugin = entryPoints.isEmpty ? nil : Worker.descriptor(handle, path: path, session: session)
+        Worker.sendCheckResult(plugin, entryPoints: entryPoints, handle: handle, path: path, symbols: symbols, session: session)
+        serve(Loaded(plugin: plugin, handle: handle, path: path, libraryPath: libraryPath), shared: shared, control: control)
+    }
+
+    /// What a zygote loaded.
+    struct Loaded {
+        /// The Swift plugin descriptor, when the zygote was asked about Swift entry points.
+        var plugin: th_plugin_v1?
+        var handle: UnsafeMutableRawPointer
+        /// The library's path as the host named it (for messages).
+        var path: String
+        /// The path the host asked for (requests must name the same).
+        var libraryPath: String
     }
 
     /// Answers fork requests until the host closes the channel.
-    static func serve(_ plugin: th_plugin_v1, libraryPath: String, shared: [SandboxLayer], control: Int32) -> Never {
+    static func serve(_ loaded: Loaded, shared: [SandboxLayer], control: Int32) -> Never {
         while true {
             fflush(nil)
             var operation: UInt8 = 0
@@ -78,7 +87,7 @@ enum Zygote {
                 _exit(0)
             }
             let pid = th_fork_detached()
-            if pid == 0 { child(plugin, libraryPath: libraryPath, shared: shared, descriptors: received) }
+            if pid == 0 { child(loaded, shared: shared, descriptors: received) }
             let error = errno
             for fd in received { close(fd) }
             answer(control, pid > 0 ? pid : -error)
@@ -91,7 +100,7 @@ enum Zygote {
     }
 
     /// The forked child: becomes a worker for one instance and runs it.
-    static func child(_ plugin: th_plugin_v1, libraryPath: String, shared: [SandboxLayer], descriptors: [Int32]) -> Never {
+    static func child(_ loaded: Loaded, shared: [SandboxLayer], descriptors: [Int32]) -> Never {
         let workingDirectory = descriptors.count > 3 ? descriptors[3] : -1
         guard th_become_worker(descriptors[0], descriptors[1], descriptors[2], workingDirectory) == 0 else {
             _exit(WorkerExitCode.channelLost)
@@ -107,16 +116,24 @@ enum Zygote {
         } catch {
             Worker.fail(session, "the host sent a malformed first message: \(error)")
         }
-        guard request.libraryPath == libraryPath else {
-            Worker.refuse(session, "this worker was forked for \(libraryPath), not \(request.libraryPath)")
+        guard request.libraryPath == loaded.libraryPath else {
+            Worker.refuse(session, "this worker was forked for \(loaded.libraryPath), not \(request.libraryPath)")
         }
         Worker.report(
             shared + Sandbox.applyToForkedChild(request.sandbox, workingDirectoryEntered: workingDirectory >= 0),
             required: request.sandbox.required, session: session)
-        session.send(.ready(
-            sdkVersion: plugin.sdk_version.map { String(cString: $0) } ?? "unknown",
-            buildSignature: plugin.build_signature.map { String(cString: $0) } ?? ""))
-        Worker.run(plugin, request: request, session: session, pending: decoder)
+        if let signature = request.cSignature {
+            CTask.run(
+                handle: loaded.handle, path: loaded.path, signature: signature, request: request, session: session, pending: decoder)
+        }
+        if let plugin = loaded.plugin {
+            session.send(.ready(
+                sdkVersion: plugin.sdk_version.map { String(cString: $0) } ?? "unknown",
+                buildSignature: plugin.build_signature.map { String(cString: $0) } ?? ""))
+            Worker.run(plugin, request: request, session: session, pending: decoder)
+        } else {
+            Worker.run(Worker.descriptor(loaded.handle, path: loaded.path, session: session), request: request, session: session, pending: decoder)
+        }
         Worker.finish(0)
     }
 }

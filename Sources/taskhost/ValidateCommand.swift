@@ -12,7 +12,8 @@ struct ValidateCommand: ParsableCommand {
             that are not Module.Class. Then loads each library in a scanner process
             (a library that crashes while loading cannot harm the host) and checks that
             each TaskEntryPoint names a public final class conforming to BackgroundTask,
-            built with the same ABI and Swift compiler as this host.
+            built with the same ABI and Swift compiler as this host, and that each C task's
+            Symbol is exported by its library.
             Exits 0 when the manifest is usable, 1 otherwise.
             """)
 
@@ -33,12 +34,18 @@ struct ValidateCommand: ParsableCommand {
                 throw CLIError(ManifestError(file: manifest.path, problems: problems).description)
             }
             for inspection in inspections {
-                print("library \(inspection.libraryPath): ABI \(inspection.abiVersion), \(inspection.buildSignature)")
+                let symbols = inspection.symbols.map(\.entryPoint).joined(separator: ", ")
+                if inspection.hasDescriptor {
+                    print("library \(inspection.libraryPath): ABI \(inspection.abiVersion), \(inspection.buildSignature)"
+                        + (symbols.isEmpty ? "" : "; C symbols \(symbols)"))
+                } else {
+                    print("library \(inspection.libraryPath): C symbols \(symbols)")
+                }
             }
         }
         for task in manifest.tasks {
             let triggers = task.triggers.map(\.description).joined(separator: ", ")
-            print("task \(task.name): \(task.entryPoint) in \(task.library); triggers: \(triggers); time limit \(Format.duration(task.timeLimit))")
+            print("task \(task.name): \(task.entryPointDescription) in \(task.library); triggers: \(triggers); time limit \(Format.duration(task.timeLimit))")
         }
         print("\(manifest.path): OK (\(manifest.identity.name), \(manifest.tasks.count) task\(manifest.tasks.count == 1 ? "" : "s"))")
     }

@@ -1,3 +1,4 @@
+import TaskHostIPC
 import Testing
 @testable import TaskHostCore
 
@@ -41,7 +42,11 @@ import Testing
     @Test func theRepositoryManifestIsValid() throws {
         let path = #filePath.replacingOccurrences(of: "Tests/TaskHostCoreTests/ManifestValidationTests.swift", with: "manifest.json")
         let manifest = try AppManifest.load(path: path)
-        #expect(manifest.tasks.map(\.name) == ["SampleBackgroundTask"])
+        #expect(manifest.tasks.map(\.name) == ["SampleBackgroundTask", "PushCounter"])
+        #expect(manifest.tasks[0].abi == .swift)
+        #expect(manifest.tasks[1].abi == .c(signature: .default))
+        #expect(manifest.tasks[1].symbol == "on_push")
+        #expect(manifest.tasks[1].library == "CPushCounter")
     }
 
     @Test func optionalFieldsAreRead() throws {
@@ -71,7 +76,7 @@ import Testing
     @Test func unknownFieldsAreRejectedWithASuggestion() {
         let text = valid.replacingOccurrences(of: "\"TaskEntryPoint\"", with: "\"TaskEntrypoint\"")
         #expect(problems(text) == [
-            "manifest.json:5:7: task \"SampleBackgroundTask\": unknown field \"TaskEntrypoint\" in a task (did you mean \"TaskEntryPoint\"?); known fields: Name, TaskEntryPoint, Triggers, Library, TimeLimitSeconds, CancellationGraceSeconds, Capabilities, Limits, Description",
+            "manifest.json:5:7: task \"SampleBackgroundTask\": unknown field \"TaskEntrypoint\" in a task (did you mean \"TaskEntryPoint\"?); known fields: Name, TaskEntryPoint, Triggers, Library, TimeLimitSeconds, CancellationGraceSeconds, Capabilities, Limits, Description, Abi, Symbol, Signature",
             "manifest.json:4:5: task \"SampleBackgroundTask\": missing required field \"TaskEntryPoint\" in a task",
         ])
         let topLevel = valid.replacingOccurrences(of: "\"Identity\"", with: "\"Identity\": {\"Name\": \"x\"}, \"Extra\": 1, \"Ignored\"")
@@ -146,6 +151,87 @@ import Testing
         #expect(found[0].hasPrefix("manifest.json:2:35: task \"A\": TaskEntryPoint \"Bad\""))
         #expect(found[1].hasPrefix("manifest.json:3:58: task \"B\": unknown field \"Colour\""))
         #expect(found[2].hasPrefix("manifest.json:3:54: task \"B\": Triggers is empty"))
+    }
+
+    // MARK: - C tasks ("Abi": "c")
+
+    /// A manifest with one task whose fields (after the name) are `fields`, one per line from line 4.
+    func cTask(_ fields: [String]) -> String {
+        "{\"Identity\": {\"Name\": \"a\"}, \"BackgroundTasks\": [\n  {\"Name\": \"X\",\n"
+            + fields.map { "   " + $0 }.joined(separator: ",\n") + "}]}"
+    }
+    let cTrigger = "\"Triggers\": [{\"Type\": \"PushNotification\"}]"
+
+    @Test func aCTaskIsReadWithItsSymbolAndSignature() throws {
+        let text = cTask(["\"Abi\": \"c\"", "\"Symbol\": \"on_push\"", "\"Signature\": \" void(payload , host) \"",
+                          "\"Library\": \"CPushCounter\"", cTrigger])
+        let task = try AppManifest.parse(Array(text.utf8), path: "m.json").tasks[0]
+        #expect(task.abi == .c(signature: CSignature(returnType: .void, parameters: [.payload, .host])))
+        #expect(task.entryPoint == "on_push")
+        #expect(task.symbol == "on_push")
+        #expect(task.cSignature?.description == "void (payload, host)")
+        #expect(task.entryPointDescription == "C function on_push: void (payload, host)")
+
+        let defaults = try AppManifest.parse(Array(cTask(["\"Abi\": \"c\"", "\"Symbol\": \"f\"", "\"Library\": \"L\"", cTrigger]).utf8), path: "m.json")
+        #expect(defaults.tasks[0].cSignature == .default, "the default signature is int32 (instance, host)")
+        #expect(try AppManifest.parse(Array(valid.utf8), path: "m.json").tasks[0].symbol == nil)
+    }
+
+    @Test func aCTaskNeedsASymbolAndALibrary() {
+        #expect(problems(cTask(["\"Abi\": \"c\"", "\"Library\": \"L\"", cTrigger])) == [
+            "manifest.json:2:3: task \"X\": \"Symbol\" is required when \"Abi\" is \"c\"; name the exported C function, e.g. \"Symbol\": \"on_push\""
+        ])
+        #expect(problems(cTask(["\"Abi\": \"c\"", "\"Symbol\": \"on_push\"", cTrigger])) == [
+            "manifest.json:2:3: task \"X\": \"Library\" is required when \"Abi\" is \"c\"; name the library (\"CPushCounter\" finds libCPushCounter.so) or give a path (\"lib/libpush.so\")"
+        ])
+        #expect(problems(cTask(["\"Abi\": \"c\"", "\"Symbol\": \"on-push\"", "\"Library\": \"L\"", cTrigger])) == [
+            "manifest.json:4:14: task \"X\": Symbol \"on-push\" is not a C identifier (1 to 255 ASCII letters, digits and '_', not starting with a digit)"
+        ])
+        #expect(problems(cTask(["\"Abi\": \"c\"", "\"Symbol\": 3", "\"Library\": \"L\"", cTrigger])) == [
+            "manifest.json:4:14: task \"X\": Symbol must be a string, found a number"
+        ])
+    }
+
+    @Test func anUnknownAbiListsTheKnownOnes() {
+        #expect(problems(cTask(["\"Abi\": \"rust\"", "\"Symbol\": \"on_push\"", "\"Library\": \"L\"", cTrigger])) == [
+            "manifest.json:3:11: task \"X\": unknown Abi \"rust\"; \"Abi\" is \"swift\" (the default: a BackgroundTask class named by \"TaskEntryPoint\") or \"c\" (a C function named by \"Symbol\")"
+        ])
+        #expect(problems(cTask(["\"Abi\": \"C\"", "\"Symbol\": \"on_push\"", "\"Library\": \"L\"", cTrigger])).first?
+            .contains("unknown Abi \"C\" (did you mean \"c\"?)") == true)
+    }
+
+    @Test func aBadSignatureSaysWhatIsAllowed() {
+        #expect(problems(cTask(["\"Abi\": \"c\"", "\"Symbol\": \"f\"", "\"Signature\": \"int64 (instance, ctx)\"", "\"Library\": \"L\"", cTrigger])) == [
+            "manifest.json:5:17: task \"X\": Signature \"int64 (instance, ctx)\" is not valid: unknown return type \"int64\"; "
+                + "write \"RETURN (PARAMETERS)\": RETURN is int32 or void; PARAMETERS lists, in any order and each at most once, "
+                + "instance, host and payload (e.g. \"int32 (instance, host)\", \"void (payload, host)\", \"int32 ()\")"
+        ])
+        #expect(problems(cTask(["\"Abi\": \"c\"", "\"Symbol\": \"f\"", "\"Signature\": \"int32 (host, host)\"", "\"Library\": \"L\"", cTrigger]))
+            .first?.contains("Signature \"int32 (host, host)\" is not valid: parameter \"host\" appears twice;") == true)
+    }
+
+    @Test func swiftAndCFieldsDoNotMix() {
+        #expect(problems(cTask(["\"Abi\": \"c\"", "\"TaskEntryPoint\": \"M.C\"", "\"Symbol\": \"f\"", "\"Library\": \"L\"", cTrigger])) == [
+            "manifest.json:4:22: task \"X\": \"TaskEntryPoint\" and \"Symbol\" are both given; a Swift task names its class with \"TaskEntryPoint\", a C task (\"Abi\": \"c\") its function with \"Symbol\": keep one"
+        ])
+        #expect(problems(cTask(["\"TaskEntryPoint\": \"M.C\"", "\"Symbol\": \"f\"", cTrigger])).first?
+            .hasPrefix("manifest.json:3:22: task \"X\": \"TaskEntryPoint\" and \"Symbol\" are both given") == true)
+        #expect(problems(cTask(["\"Symbol\": \"f\"", "\"Library\": \"L\"", cTrigger])) == [
+            "manifest.json:3:14: task \"X\": \"Symbol\" names a C function: add \"Abi\": \"c\" (or name a Swift class with \"TaskEntryPoint\")"
+        ])
+        #expect(problems(cTask(["\"TaskEntryPoint\": \"M.C\"", "\"Signature\": \"void ()\"", cTrigger])) == [
+            "manifest.json:4:17: task \"X\": \"Signature\" is only for C tasks; add \"Abi\": \"c\" with a \"Symbol\", or remove it"
+        ])
+        #expect(problems(cTask(["\"Abi\": \"c\"", "\"TaskEntryPoint\": \"M.C\"", "\"Library\": \"L\"", cTrigger])) == [
+            "manifest.json:2:3: task \"X\": \"Symbol\" is required when \"Abi\" is \"c\"; name the exported C function, e.g. \"Symbol\": \"on_push\" (\"TaskEntryPoint\" names Swift classes only)"
+        ])
+    }
+
+    @Test func aQuotedLineBreakKeepsTheProblemOnOneLine() {
+        let text = cTask(["\"Abi\": \"c\\nc\"", "\"Symbol\": \"f\"", "\"Library\": \"L\"", cTrigger])
+        #expect(problems(text) == [
+            "manifest.json:3:11: task \"X\": unknown Abi \"c\\nc\" (did you mean \"c\"?); \"Abi\" is \"swift\" (the default: a BackgroundTask class named by \"TaskEntryPoint\") or \"c\" (a C function named by \"Symbol\")"
+        ])
     }
 
     @Test func aMissingFileSaysWhatToDo() {

@@ -13,6 +13,10 @@ import Testing
         .start(StartRequest(
             libraryPath: "", entryPoint: "", taskName: "", taskId: "", instanceId: "", triggerId: "", attempt: 0, triggerKind: 0)),
         .check(libraryPath: "/lib/libX.so", entryPoints: ["A.B", "C.D"]),
+        .start(StartRequest(
+            libraryPath: "/lib/libC.so", entryPoint: "on_push", taskName: "T", taskId: "", instanceId: "", triggerId: "",
+            attempt: 1, triggerKind: 1, cSignature: CSignature(returnType: .void, parameters: [.payload, .host]))),
+        .check(libraryPath: "/lib/libC.so", entryPoints: [], symbols: ["on_push", "on_timer"]),
         .cancel(reason: 9),
         .reply(requestId: 7, status: 0, data: Array(repeating: 42, count: 70_000)),
     ]

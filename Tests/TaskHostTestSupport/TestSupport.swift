@@ -1,5 +1,6 @@
 import Foundation
 import TaskHostCore
+import TaskHostIPC
 
 /// Paths of the build products the integration tests load, and small helpers
 /// shared by the test suites.
@@ -28,6 +29,18 @@ public enum TestSupport {
     public static var mismatchedPlugin: String { buildDirectory + "/libMismatchedPlugin.so" }
     public static var crashingConstructor: String { buildDirectory + "/libCrashingConstructor.so" }
     public static var hangingConstructor: String { buildDirectory + "/libHangingConstructor.so" }
+    public static var cPushCounter: String { buildDirectory + "/libCPushCounter.so" }
+    public static var cFaultyTasks: String { buildDirectory + "/libCFaultyTasks.so" }
+
+    /// A C task (`"Abi": "c"`) calling `symbol` in `library`.
+    public static func cTask(
+        _ name: String, _ symbol: String, signature: CSignature = .default, library: String = cFaultyTasks,
+        triggers: [TriggerDeclaration] = [.application], timeLimit: Duration = .seconds(30), grace: Duration = .seconds(5)
+    ) -> TaskDeclaration {
+        TaskDeclaration(
+            name: name, entryPoint: symbol, abi: .c(signature: signature), library: library, triggers: triggers,
+            timeLimit: timeLimit, cancellationGracePeriod: grace, capabilities: [], position: SourcePosition(line: 1, column: 1))
+    }
 
     /// A fresh temporary directory.
     public static func temporaryDirectory() -> String {

@@ -84,7 +84,9 @@ import Testing
     @Test func validateAcceptsTheSampleAndExplainsBrokenManifests() throws {
         let ok = try taskhost(["validate"])
         #expect(ok.status == 0, "\(ok.stderr)")
-        #expect(ok.stdout.contains("manifest.json: OK (com.example.rawpush, 1 task)"))
+        #expect(ok.stdout.contains("manifest.json: OK (com.example.rawpush, 2 tasks)"))
+        #expect(ok.stdout.contains("task PushCounter: C function on_push: int32 (instance, host) in CPushCounter"))
+        #expect(ok.stdout.contains("libCPushCounter.so: C symbols on_push\n"))
 
         let broken = try writeManifest("{\n  \"Identity\": { \"Name\": \"a\" },\n  \"BackgroundTasks\": [1, 2,, 3]\n}")
         let invalid = try taskhost(["validate", "--manifest", broken])

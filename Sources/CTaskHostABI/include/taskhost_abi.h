@@ -9,7 +9,8 @@
  * design section for why).
  *
  * Swift plugins get the export for free from BackgroundTaskKit. Plugins in C,
- * Rust or Zig implement the descriptor themselves.
+ * Rust or Zig can implement the descriptor themselves, or, more simply, export
+ * plain functions that the manifest names with "Abi": "c" (taskhost_c_task.h).
  *
  * Ownership: every pointer handed to a callee is borrowed for the duration of
  * the call only. A callee that needs the data later copies it.
@@ -74,6 +75,7 @@ typedef enum th_status {
     TH_INVALID_ARGUMENT = 2,   /* the host refused the value (limits, encoding) */
     TH_HOST_UNAVAILABLE = 3,   /* the host went away: finish up quickly */
     TH_BUFFER_TOO_SMALL = 4,   /* settings_get: *out_length holds the size needed */
+    TH_WRONG_TYPE = 5,         /* typed accessors of C tasks: the setting holds another type */
 } th_status;
 
 /*
