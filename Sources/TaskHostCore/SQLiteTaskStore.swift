@@ -93,6 +93,29 @@ public final class SQLiteTaskStore: TaskStore {
         }
     }
 
+    /// A write transaction that is not fsync'd on its own (`synchronous =
+    /// NORMAL`): it survives a crash of the process, and becomes durable
+    /// against power loss with the next ordinary (FULL) commit, which fsyncs
+    /// the whole write-ahead log. For bookkeeping that a durable commit always
+    /// follows: an instance's start, pid and log lines (its outcome, the
+    /// trigger's settlement and settings stay FULL).
+    func writeRelaxed<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
+                var result: T?
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    return .commit
+                }
+                return result!
+            }
+        } catch {
+            throw StoreError("store: cannot \(what): \(error)")
+        }
+    }
+
     func read<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
         do {
             return try pool.read(body)
@@ -159,7 +182,7 @@ public final class SQLiteTaskStore: TaskStore {
     // MARK: History
 
     public func insertInstance(_ record: InstanceRecord) throws(StoreError) {
-        try write("record instance \(record.id)") { db in
+        try writeRelaxed("record instance \(record.id)") { db in
             try db.execute(
                 sql: """
                     INSERT INTO instance (id, app, task, trigger_kind, trigger_id, attempt, pid, host_pid, started_at,
@@ -176,7 +199,7 @@ public final class SQLiteTaskStore: TaskStore {
     }
 
     public func updateInstancePid(id: String, pid: Int32) throws(StoreError) {
-        try write("record pid of instance \(id)") { db in
+        try writeRelaxed("record pid of instance \(id)") { db in
             try db.execute(sql: "UPDATE instance SET pid = ? WHERE id = ?", arguments: [pid, id])
         }
     }
@@ -241,7 +264,7 @@ public final class SQLiteTaskStore: TaskStore {
 
     public func appendLog(instanceId: String, lines: [LogLine]) throws(StoreError) {
         guard !lines.isEmpty else { return }
-        try write("append to the log of instance \(instanceId)") { db in
+        try writeRelaxed("append to the log of instance \(instanceId)") { db in
             var seq = try Int.fetchOne(
                 db, sql: "SELECT COALESCE(MAX(seq), 0) FROM log_line WHERE instance_id = ?", arguments: [instanceId]) ?? 0
             let statement = try db.makeStatement(
