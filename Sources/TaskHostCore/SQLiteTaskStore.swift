@@ -82,6 +82,7 @@ public final class SQLiteTaskStore: TaskStore {
             try db.execute(sql: "ALTER TABLE instance ADD COLUMN sandbox TEXT")
         }
         registerPluginMigrations(&migrator)
+        registerQueueIndexMigration(&migrator)
         return migrator
     }()
 

@@ -227,4 +227,13 @@ import TaskHostTestSupport
         await running.value
         #expect(try store.queueCounts() == [.pending: 4])
     }
+
+    @Test func claimingReadsTheQueueInIndexOrderWithoutSorting() throws {
+        let store = try Fixtures.store()
+        let claim = try store.queryPlan(SQLiteTaskStore.claimSQL(skipping: 1), arguments: [Date().timeIntervalSince1970, "parked", 64])
+        #expect(claim.contains("USING INDEX trigger_ready"), "\(claim)")
+        #expect(!claim.contains("TEMP B-TREE"), "a sort would read every pending trigger: \(claim)")
+        let expire = try store.queryPlan(SQLiteTaskStore.expireSQL, arguments: [0, 0])
+        #expect(expire.contains("USING INDEX trigger_expiry"), "\(expire)")
+    }
 }
