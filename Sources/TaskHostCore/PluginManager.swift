@@ -83,6 +83,10 @@ public final class PluginManager: Sendable {
         reservedIdentity: String?, logger: Logger = Logger(label: "taskhost.plugins"),
         onUninstall: @escaping @Sendable (_ identity: String) -> Void
     ) {
+        var configuration = configuration
+        let here = FileManager.default.currentDirectoryPath
+        configuration.directory = LibraryResolver.absolute(configuration.directory, relativeTo: here)
+        configuration.stagingDirectory = LibraryResolver.absolute(configuration.stagingDirectory, relativeTo: here)
         self.configuration = configuration
         self.store = store
         self.registry = registry
@@ -144,7 +148,7 @@ public final class PluginManager: Sendable {
             }
             if firstScan { removeUnusedCopies(keeping: Set(records.values.map(\.stagedPath))) }
             for folder in folders {
-                reconcile(folder, record: records[folder.name])
+                reconcile(folder, record: records[folder.name], others: records)
             }
             let present = Set(folders.map(\.name))
             for record in records.values where !present.contains(record.name) {
@@ -153,7 +157,7 @@ public final class PluginManager: Sendable {
         }
     }
 
-    private func reconcile(_ folder: PluginFolder, record: PluginRecord?) {
+    private func reconcile(_ folder: PluginFolder, record: PluginRecord?, others records: [String: PluginRecord]) {
         let fingerprint = folder.fingerprint()
         let previous = state.withLock { state in
             defer { state.seen[folder.name] = fingerprint }
@@ -171,14 +175,15 @@ public final class PluginManager: Sendable {
             case .pending:
                 break
             }
-        } else if record?.state == .disabled {
+        } else if let record, record.state == .disabled {
             // Disabled stays disabled, whatever changes, until `plugins enable`.
+            registry.setParked(record.identity, true)
             return
         } else if previous != fingerprint {
             // New or changed since the last look: wait until it stops changing.
             return
         }
-        install(folder, fingerprint: fingerprint, previous: record)
+        install(folder, fingerprint: fingerprint, previous: record, records: records)
     }
 
     /// Registers an active record's tasks from its staged copy, without
@@ -196,7 +201,7 @@ public final class PluginManager: Sendable {
         return true
     }
 
-    private func install(_ folder: PluginFolder, fingerprint: String, previous: PluginRecord?) {
+    private func install(_ folder: PluginFolder, fingerprint: String, previous: PluginRecord?, records: [String: PluginRecord]) {
         let staged: String
         do {
             staged = try folder.stage(into: configuration.stagingDirectory, fingerprint: fingerprint)
@@ -215,6 +220,13 @@ public final class PluginManager: Sendable {
             return
         }
         let identity = manifest.identity.name
+        // A disabled plugin keeps its identity: another folder may not take it meanwhile.
+        if let owner = records.values.first(where: { $0.identity == identity && $0.name != folder.name && $0.state == .disabled }) {
+            quarantine(
+                folder, fingerprint: fingerprint, identity: "",
+                reason: "its Identity.Name \"\(identity)\" is already used by plugin \"\(owner.name)\" (disabled); each plugin needs an identity of its own")
+            return
+        }
         let tasks = validation.tasks
         registry.replace(plugin: folder.name, with: tasks)
         registry.setParked(identity, false)
@@ -260,7 +272,7 @@ public final class PluginManager: Sendable {
         }
         var problems: [String] = []
         var tasks: [RegisteredTask] = []
-        let folder = (directory as NSString).standardizingPath
+        let folder = LibraryResolver.absolute(directory, relativeTo: FileManager.default.currentDirectoryPath)
         for task in manifest.tasks {
             switch checker.resolver.resolve(task.library, manifestDirectory: manifest.directory) {
             case .success(let path) where path.hasPrefix(folder + "/"):
@@ -280,16 +292,19 @@ public final class PluginManager: Sendable {
 
     private func quarantine(_ folder: PluginFolder, fingerprint: String, identity: String, reason: String) {
         registry.remove(plugin: folder.name)
-        if !identity.isEmpty { registry.setParked(identity, true) }
+        // Its triggers wait, unless the identity is another app's: a clash must not stop
+        // that app, now or after a restart (the record then keeps no identity).
+        let owned = identity != reservedIdentity && registry.identityInUse(identity, byOtherThan: folder.name) == nil ? identity : ""
+        if !owned.isEmpty { registry.setParked(owned, true) }
         save(PluginRecord(
-            name: folder.name, identity: identity, version: nil, state: .quarantined, reason: reason,
+            name: folder.name, identity: owned, version: nil, state: .quarantined, reason: reason,
             fingerprint: fingerprint, stagedPath: "", tasks: [], updatedAt: Date()))
         logger.error("plugin quarantined until it changes", metadata: ["plugin": "\(folder.name)", "reason": "\(reason)"])
     }
 
     private func uninstall(_ record: PluginRecord) {
         let removed = registry.remove(plugin: record.name)
-        registry.setParked(record.identity, false)
+        if !record.identity.isEmpty { registry.setParked(record.identity, false) }
         do {
             try store.deletePlugin(name: record.name)
         } catch {

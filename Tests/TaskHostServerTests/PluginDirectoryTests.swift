@@ -72,6 +72,8 @@ import TaskHostTestSupport
 
         let listed = try taskhost("plugins", "list")
         #expect(listed.out.contains("probe") && listed.out.contains("active") && listed.out.contains("Slow,Recorder"), "\(listed.out)")
+        let validated = try taskhost("plugins", "validate", "plugins/probe")  // a relative path, from the state directory
+        #expect(validated.status == 0 && validated.out.contains("OK, ready to drop into the plugins directory"), "\(validated.out)\(validated.err)")
     }
 
     @Test func aReplacedLibraryRunsNewInstancesWhileTheRunningOneFinishesOnTheOld() async throws {
@@ -182,6 +184,8 @@ import TaskHostTestSupport
         try writePlugin("c", identity: "com.test.a", tasks: [("Other", "FaultyTasks.SlowTask")])
         let clash = try await waitFor("c", .quarantined)
         #expect(clash.reason?.contains("already used by plugin \"a\"") == true, "\(clash.reason ?? "")")
+        #expect(try taskhost("trigger", "com.test.a/Sample", "--arg", "ms=7").status == 0)
+        #expect(try await TestSupport.eventually { try setting("com.test.a", "SlowTask") == "finished after 7 ms" }, "the clash does not stop a's tasks")
     }
 
     @Test func aPluginBuiltForAnotherABIIsQuarantinedWithWhatToDo() async throws {
