@@ -175,8 +175,10 @@ import TaskHostTestSupport
         #expect(accepted.status == 200)
         #expect(accepted.header("X-WNS-Status") == "received")
         let messageId = try #require(accepted.header("X-WNS-Msg-ID"))
-        #expect(try await server.post(channel.id, token: token).status == 200)
-        #expect(try await server.post(channel.id, token: token).status == 406, "the channel's rate limit still applies")
+        #expect(try await server.post(channel.id, token: token, body: Array("again".utf8)).status == 200)
+        #expect(
+            try await server.post(channel.id, token: token, body: Array("again".utf8)).status == 406,
+            "the channel's rate limit still applies")
         switch mode {
         case .perPush:
             #expect(try server.store.queuedTrigger(idPrefix: messageId)?.event.payload == Array("hello".utf8))
