@@ -30,6 +30,10 @@ let package = Package(
         .library(name: "CFaultyTasks", type: .dynamic, targets: ["CFaultyTasks"]),
         .executable(name: "taskhost", targets: ["taskhost"]),
         .executable(name: "taskhost-worker", targets: ["TaskHostWorker"]),
+        // The benchmark suite (run it in release: swift run -c release taskhost-bench).
+        .executable(name: "taskhost-bench", targets: ["TaskhostBench"]),
+        // The no-op task the benchmarks run.
+        .library(name: "BenchmarkTasks", type: .dynamic, targets: ["BenchmarkTasks"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -104,6 +108,20 @@ let package = Package(
         .target(name: "CrashingConstructor", path: "Tests/Fixtures/CrashingConstructor", publicHeadersPath: "."),
         .target(name: "HangingConstructor", path: "Tests/Fixtures/HangingConstructor", publicHeadersPath: "."),
         .target(name: "CFaultyTasks", dependencies: ["CTaskHostABI"], path: "Tests/Fixtures/CFaultyTasks", publicHeadersPath: "."),
+
+        // Benchmarks: the suite, and the plugin whose no-op task it runs. The suite
+        // calls that plugin in-process through the C ABI only (CTaskHostABI).
+        .executableTarget(
+            name: "TaskhostBench",
+            dependencies: [
+                "TaskHostCore", "CTaskHostABI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/TaskhostBench", swiftSettings: strict),
+        .target(
+            name: "BenchmarkTasks", dependencies: ["BackgroundTaskKit"],
+            path: "Benchmarks/BenchmarkTasks", swiftSettings: strict),
 
         .testTarget(name: "BackgroundTaskKitTests", dependencies: ["BackgroundTaskKit", "BackgroundTaskKitTesting", "BackgroundTasks"], swiftSettings: strict),
         .testTarget(name: "TaskHostIPCTests", dependencies: ["TaskHostIPC", "TaskHostTestSupport"], swiftSettings: strict),

@@ -32,6 +32,9 @@ public struct DaemonConfiguration: Sendable {
     /// Whether this host runs triggers (`false`: accept and store pushes only,
     /// for an ingest-only host or to measure ingest alone).
     public var dispatches = true
+    /// How pushes are stored: ``IngestMode/group`` (the default) in production;
+    /// the other modes are for benchmarks.
+    public var ingest = IngestMode.group
     /// The drop-in plugins directory to watch (`nil`: none).
     public var plugins: PluginManager.Configuration?
     /// Whether SIGTERM and SIGINT start a graceful shutdown (off when embedded,
@@ -68,13 +71,13 @@ public struct Daemon: Sendable {
             store: store, runner: runner, registry: registry, limits: configuration.limits,
             retryPolicy: configuration.retryPolicy, pollInterval: configuration.pollInterval,
             logger: logger.component("taskhost.dispatcher"))
-        let committer = GroupCommitter(store: store) { dispatcher.wake() }
+        let committer = GroupCommitter(store: store, maxBatch: configuration.ingest.maxBatch) { dispatcher.wake() }
         let service = PushService(
             store: store, committer: committer,
             limiter: RateLimiter(ratePerSecond: configuration.channelRate, burst: configuration.channelBurst),
             clientLimiter: RateLimiter(ratePerSecond: configuration.clientRate, burst: configuration.clientBurst),
             maxPayload: configuration.maxPayload,
-            hasCapacity: { dispatcher.hasCapacity(app: $0, task: $1) })
+            hasCapacity: { dispatcher.hasCapacity(app: $0, task: $1) }, ingest: configuration.ingest)
         let scheduler = TimerScheduler(store: store, registry: registry, logger: logger.component("taskhost.timers"))
         let plugins = configuration.plugins.map { pluginConfiguration in
             PluginManager(
@@ -120,6 +123,7 @@ public struct Daemon: Sendable {
             "tasks": "\(registry.all.map(\.task.name).joined(separator: ","))",
             "plugins": "\(configuration.plugins?.directory ?? "-")",
             "concurrency": "\(configuration.limits.global)",
+            "ingest": "\(configuration.ingest)",
             "store": "\(store.path)",
         ])
         do {

@@ -37,6 +37,8 @@ public struct PushService: Sendable {
     public let clientLimiter: RateLimiter
     /// The largest payload accepted (WNS: 5 KB).
     public let maxPayload: Int
+    /// How accepted pushes are stored (``IngestMode/discard``: not at all).
+    public let ingest: IngestMode
     /// Whether a task can start an instance right now (for `no-cache` pushes).
     public let hasCapacity: @Sendable (String, String) -> Bool
     /// Channels and credentials recently read, so a busy channel costs no
@@ -53,7 +55,8 @@ public struct PushService: Sendable {
     public init(
         store: Store, committer: GroupCommitter, limiter: RateLimiter,
         clientLimiter: RateLimiter = RateLimiter(ratePerSecond: 1_000_000, burst: 1_000_000), maxPayload: Int = 5 * 1024,
-        hasCapacity: @escaping @Sendable (String, String) -> Bool = { _, _ in true }, cacheLifetime: Duration = .seconds(1)
+        hasCapacity: @escaping @Sendable (String, String) -> Bool = { _, _ in true }, cacheLifetime: Duration = .seconds(1),
+        ingest: IngestMode = .group
     ) {
         self.store = store
         self.committer = committer
@@ -61,6 +64,7 @@ public struct PushService: Sendable {
         self.clientLimiter = clientLimiter
         self.maxPayload = maxPayload
         self.hasCapacity = hasCapacity
+        self.ingest = ingest
         self.channels = LookupCache(lifetime: cacheLifetime)
         self.credentials = LookupCache(lifetime: cacheLifetime)
     }
@@ -164,7 +168,8 @@ public struct PushService: Sendable {
         }
     }
 
-    /// Stores the push durably and returns once it is committed.
+    /// Stores the push durably and returns once it is committed (with
+    /// ``IngestMode/discard``, returns without storing it).
     public func accept(channel: PushChannel, headers: Headers, payload: [UInt8], now: Date = Date()) async throws(PushRejection)
         -> PushAcceptance
     {
@@ -181,6 +186,7 @@ public struct PushService: Sendable {
         let trigger = NewTrigger(
             app: channel.app, task: channel.task, event: event,
             expiresAt: headers.timeToLive.map { now.addingTimeInterval(Double($0)) })
+        if ingest == .discard { return PushAcceptance(messageId: trigger.id, status: "received") }
         do {
             try await committer.enqueue(trigger)
         } catch {

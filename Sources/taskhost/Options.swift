@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TaskHostCore
+import TaskHostServer
 
 /// Where state lives.
 struct StateOptions: ParsableArguments {
@@ -42,6 +43,7 @@ struct SandboxFlags: ParsableArguments {
 }
 
 extension IsolationMode: ExpressibleByArgument {}
+extension IngestMode: ExpressibleByArgument {}
 
 /// How instances get their process (commands that run instances).
 struct IsolationOption: ParsableArguments {

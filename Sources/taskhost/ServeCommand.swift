@@ -36,6 +36,12 @@ struct ServeCommand: AsyncParsableCommand {
         help: "Run triggers (--no-dispatch: only accept and store pushes, e.g. to measure ingest).")
     var dispatch = true
     @Option(
+        help: ArgumentHelp(
+            "How pushes are stored, for benchmarks: group, per-push or discard.",
+            discussion: "group (the default) commits concurrent pushes together; per-push commits each one alone; discard answers 200 after every check without storing anything (loses every push).",
+            valueName: "mode"))
+    var ingest: IngestMode = .group
+    @Option(
         name: .customLong("plugins-dir"),
         help: ArgumentHelp(
             "The drop-in plugins directory to watch ('' to watch none).",
@@ -92,6 +98,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.clientRate = clientRate
         configuration.clientBurst = clientBurst
         configuration.dispatches = dispatch
+        configuration.ingest = ingest
         let state = stateOptions.directory
         let pluginsDirectory = pluginsDir ?? state.pluginsPath
         if !pluginsDirectory.isEmpty {

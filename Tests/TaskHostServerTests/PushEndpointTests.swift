@@ -154,4 +154,38 @@ import TaskHostTestSupport
         try server.store.enqueue([NewTrigger(app: TestServer.app, task: "Async", event: event)])
         #expect(try await TestSupport.eventually { try server.setting("AsyncEchoTask")?.text == "queued" })
     }
+    /// The benchmarking modes of `serve --ingest` take the production path up
+    /// to storage: per-push stores (and so runs) each push, discard stores
+    /// nothing, and both authenticate, check and rate-limit as group commit does.
+    @Test(arguments: [IngestMode.perPush, .discard])
+    func benchmarkingIngestModesStillCheckEveryPush(mode: IngestMode) async throws {
+        let server = try await TestServer.start([recorder]) {
+            $0.ingest = mode
+            $0.channelBurst = 2
+            $0.channelRate = 0.01
+        }
+        defer { Task { await server.stop() } }
+        let channel = try server.channel(task: "Recorder")
+        let token = try server.token()
+        #expect(try await server.post(channel.id, token: nil).status == 401)
+        #expect(try await server.post(channel.id, token: try server.token(app: "com.example.other")).status == 403)
+        #expect(try await server.post("no-such-channel", token: token).status == 404)
+        #expect(try await server.post(channel.id, token: token, headers: ["X-WNS-Type": "wns/raw"]).status == 400)
+        let accepted = try await server.post(channel.id, token: token, body: Array("hello".utf8))
+        #expect(accepted.status == 200)
+        #expect(accepted.header("X-WNS-Status") == "received")
+        let messageId = try #require(accepted.header("X-WNS-Msg-ID"))
+        #expect(try await server.post(channel.id, token: token, body: Array("again".utf8)).status == 200)
+        #expect(
+            try await server.post(channel.id, token: token, body: Array("again".utf8)).status == 406,
+            "the channel's rate limit still applies")
+        switch mode {
+        case .perPush:
+            #expect(try server.store.queuedTrigger(idPrefix: messageId)?.event.payload == Array("hello".utf8))
+            #expect(try await TestSupport.eventually { try server.setting("seen:hello")?.text == "1" })
+        default:
+            #expect(try server.store.queuedTrigger(idPrefix: messageId) == nil)
+            #expect(try server.store.queueCounts().values.reduce(0, +) == 0)
+        }
+    }
 }
