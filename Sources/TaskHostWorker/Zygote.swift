@@ -13,9 +13,11 @@ import _TaskHostCShims
 /// (IPC socket, standard output, standard error, working directory). For each
 /// it forks a child that becomes an ordinary worker for that instance (its
 /// own process group, the per-instance layers, the same IPC protocol) and
-/// answers with the child's pid. The child is forked through an intermediate
-/// process that exits at once, so that it is reparented to the host (a child
-/// subreaper), which then waits for it exactly as for a spawned worker.
+/// answers with the child's pid. The child is forked with `CLONE_PARENT`, so
+/// that it is the host's child (or, where that cannot be done safely, through
+/// an intermediate process that exits at once, so that it is reparented to the
+/// host, a child subreaper), and the host waits for it exactly as for a
+/// spawned worker.
 ///
 /// Forking is only safe from a single-threaded process: the zygote never
 /// starts a thread or Swift concurrency, and checks `/proc/self/task` before
@@ -86,8 +88,15 @@ enum Zygote {
                 answer(control, notSingleThreaded)
                 _exit(0)
             }
-            let pid = th_fork_detached()
-            if pid == 0 { child(loaded, shared: shared, descriptors: received) }
+            var pid = th_fork_sibling()
+            let sibling = pid >= 0
+            if pid < 0, errno == ENOTSUP { pid = th_fork_detached() }
+            if pid == 0 {
+                // A sibling's parent is the thread that spawned the zygote, which lives
+                // as long as the host; a detached child's is any host thread, which may exit.
+                if sibling { _ = th_set_parent_death_signal(SIGKILL) }
+                child(loaded, shared: shared, descriptors: received)
+            }
             let error = errno
             for fd in received { close(fd) }
             answer(control, pid > 0 ? pid : -error)

@@ -86,6 +86,10 @@ import TaskHostTestSupport
         let task = Fixtures.task("Cooperative", "FaultyTasks.CooperativeTask")
         async let record = runner.run(task, cancellation: cancellation)
         try await Task.sleep(for: .milliseconds(300))
+        // The forked worker is the host's own child (CLONE_PARENT, or reparented), not the zygote's.
+        let running = try #require(try runner.store.instances(task: "Cooperative", limit: 1).first?.pid)
+        let status = try String(contentsOfFile: "/proc/\(running)/status", encoding: .utf8)
+        #expect(status.split(separator: "\n").contains("PPid:\t\(getpid())"), "\(status.prefix(400))")
         cancellation.cancel(.abort)
         #expect(try await record.outcome == .canceled(.abort))
     }

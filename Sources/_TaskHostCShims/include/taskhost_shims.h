@@ -97,6 +97,16 @@ int th_thread_count(void);
    the grandchild, -1 with errno on failure. */
 int th_fork_detached(void);
 
+/* Forks a child whose parent is the caller's parent (clone with CLONE_PARENT),
+   so that the host, not the zygote, waits for it, in one fork. glibc's fork()
+   cannot do that, and a raw clone leaves the thread id that glibc caches in
+   the thread control block stale, so the child's id is written there by the
+   kernel (CLONE_CHILD_SETTID), as fork() does; where that field cannot be
+   found and verified, returns -1 with errno ENOTSUP (use th_fork_detached).
+   Only safe in a single-threaded process. Returns the child's pid in the
+   caller, 0 in the child, -1 with errno on failure. */
+int th_fork_sibling(void);
+
 /* In a freshly forked worker: makes `ipc` descriptor 3, `out` 1 and `err` 2,
    standard input /dev/null, `cwd` (unless -1) the working directory; closes
    every other descriptor; leads a new process group; restores default signal
