@@ -141,7 +141,7 @@ public final class Dispatcher: Sendable {
         var taken = counts
         let claimed: [QueuedTrigger]
         do {
-            claimed = try store.claim(limit: free, owner: owner, now: Date(), skippingApps: registry.parkedApps) { app, task in
+            claimed = try store.claim(limit: free, owner: owner, now: Date()) { app, task in
                 let key = app + "/" + task
                 guard taken[key, default: 0] < limits.perTask else { return false }
                 taken[key, default: 0] += 1
@@ -167,7 +167,8 @@ public final class Dispatcher: Sendable {
         let metadata: Logger.Metadata = ["trigger": "\(trigger.id)", "task": "\(trigger.task)", "attempt": "\(trigger.attempts)"]
         guard let registered = registry.lookup(app: trigger.app, task: trigger.task) else {
             if registry.parkedApps.contains(trigger.app) {
-                record { try store.release(id: trigger.id, instanceId: nil, note: "its plugin is disabled or quarantined") }
+                // Arrived after its plugin was parked: it waits with the others.
+                record { try store.park(id: trigger.id) }
                 return
             }
             record { try store.markDead(id: trigger.id, instanceId: nil, error: "task \"\(trigger.task)\" of \(trigger.app) is not registered with this host") }

@@ -62,7 +62,7 @@ public final class PluginManager: Sendable {
     }
 
     public let configuration: Configuration
-    private let store: any PluginStateStore
+    private let store: any PluginStateStore & TriggerQueueStore
     private let registry: TaskRegistry
     private let checker: ManifestChecker
     private let reservedIdentity: String?
@@ -79,7 +79,7 @@ public final class PluginManager: Sendable {
     ///   - reservedIdentity: the root manifest's identity, which no plugin may take.
     ///   - onUninstall: cancels the running instances of a removed plugin's app.
     public init(
-        configuration: Configuration, store: any PluginStateStore, registry: TaskRegistry, inspector: PluginInspector,
+        configuration: Configuration, store: any PluginStateStore & TriggerQueueStore, registry: TaskRegistry, inspector: PluginInspector,
         reservedIdentity: String?, logger: Logger = Logger(label: "taskhost.plugins"),
         onUninstall: @escaping @Sendable (_ identity: String) -> Void
     ) {
@@ -170,14 +170,14 @@ public final class PluginManager: Sendable {
                 // A restart: the version checked before is registered again from its copy.
                 if register(record) { return }
             case .quarantined, .disabled:
-                registry.setParked(record.identity, true)
+                setParked(record.identity, true)
                 return
             case .pending:
                 break
             }
         } else if let record, record.state == .disabled {
             // Disabled stays disabled, whatever changes, until `plugins enable`.
-            registry.setParked(record.identity, true)
+            setParked(record.identity, true)
             return
         } else if previous != fingerprint {
             // New or changed since the last look: wait until it stops changing.
@@ -196,7 +196,7 @@ public final class PluginManager: Sendable {
             tasks.append(RegisteredTask(app: manifest, task: task, libraryPath: path, plugin: record.name))
         }
         registry.replace(plugin: record.name, with: tasks)
-        registry.setParked(record.identity, false)
+        setParked(record.identity, false)
         logger.info("plugin registered", metadata: ["plugin": "\(record.name)", "version": "\(record.version ?? "-")"])
         return true
     }
@@ -229,9 +229,9 @@ public final class PluginManager: Sendable {
         }
         let tasks = validation.tasks
         registry.replace(plugin: folder.name, with: tasks)
-        registry.setParked(identity, false)
+        setParked(identity, false)
         if let previous, previous.identity != identity, !previous.identity.isEmpty {
-            registry.setParked(previous.identity, false)
+            setParked(previous.identity, false)
         }
         state.withLock { _ = $0.crashes.removeValue(forKey: folder.name) }
         save(PluginRecord(
@@ -295,7 +295,7 @@ public final class PluginManager: Sendable {
         // Its triggers wait, unless the identity is another app's: a clash must not stop
         // that app, now or after a restart (the record then keeps no identity).
         let owned = identity != reservedIdentity && registry.identityInUse(identity, byOtherThan: folder.name) == nil ? identity : ""
-        if !owned.isEmpty { registry.setParked(owned, true) }
+        if !owned.isEmpty { setParked(owned, true) }
         save(PluginRecord(
             name: folder.name, identity: owned, version: nil, state: .quarantined, reason: reason,
             fingerprint: fingerprint, stagedPath: "", tasks: [], updatedAt: Date()))
@@ -304,7 +304,7 @@ public final class PluginManager: Sendable {
 
     private func uninstall(_ record: PluginRecord) {
         let removed = registry.remove(plugin: record.name)
-        if !record.identity.isEmpty { registry.setParked(record.identity, false) }
+        if !record.identity.isEmpty { setParked(record.identity, false) }
         do {
             try store.deletePlugin(name: record.name)
         } catch {
@@ -343,10 +343,25 @@ public final class PluginManager: Sendable {
                 + "fix it, then run `taskhost plugins enable \(plugin)`"
             record.updatedAt = Date()
             registry.remove(plugin: plugin)
-            registry.setParked(record.identity, true)
+            setParked(record.identity, true)
             state.withLock { _ = $0.crashes.removeValue(forKey: plugin) }
             save(record)
             logger.error("plugin disabled; its triggers wait in the queue", metadata: ["plugin": "\(plugin)", "reason": "\(record.reason ?? "")"])
+        }
+    }
+
+    /// Parks (or unparks) an app's triggers: in the registry, so that new ones
+    /// are parked when claimed, and in the queue, so that waiting ones leave
+    /// the claim's way (a backlog of a disabled plugin costs other apps nothing).
+    private func setParked(_ identity: String, _ parked: Bool) {
+        // Parking is looked at every scan: once is enough. Unparking is rare: always done,
+        // so that triggers parked before a restart are not forgotten.
+        guard !identity.isEmpty, !parked || !registry.parkedApps.contains(identity) else { return }
+        registry.setParked(identity, parked)
+        do {
+            if parked { try store.park(app: identity) } else { try store.unpark(app: identity) }
+        } catch {
+            logger.error("cannot \(parked ? "park" : "unpark") triggers", metadata: ["app": "\(identity)", "error": "\(error)"])
         }
     }
 

@@ -125,13 +125,35 @@ extension SQLiteTaskStore: TriggerQueueStore {
 
     /// The runnable triggers, oldest first, read in the order of the partial
     /// index `trigger_ready` (no sort: a claim reads LIMIT rows, however long the queue).
-    static func claimSQL(skipping count: Int) -> String {
-        let exclusion = count == 0 ? "" : "AND app NOT IN (\(databaseQuestionMarks(count: count)))"
-        return """
-            SELECT * FROM trigger INDEXED BY trigger_ready
-            WHERE state IN ('pending', 'retrying') AND available_at <= ? \(exclusion)
-            ORDER BY available_at, created_at LIMIT ?
-            """
+    static let claimSQL = """
+        SELECT * FROM trigger INDEXED BY trigger_ready
+        WHERE state IN ('pending', 'retrying') AND available_at <= ?
+        ORDER BY available_at, created_at LIMIT ?
+        """
+
+    public func park(app: String) throws(StoreError) -> Int {
+        try write("park the triggers of \(app)") { db in
+            try db.execute(
+                sql: "UPDATE trigger SET state = 'parked', updated_at = ? WHERE state IN ('pending', 'retrying') AND app = ?",
+                arguments: [Date().timeIntervalSince1970, app])
+            return db.changesCount
+        }
+    }
+
+    public func park(id: String) throws(StoreError) {
+        try transition(
+            "park trigger \(id)",
+            "UPDATE trigger SET state = 'parked', owner = NULL, attempts = MAX(attempts - 1, 0), updated_at = ? WHERE id = ?",
+            [Date().timeIntervalSince1970, id])
+    }
+
+    public func unpark(app: String) throws(StoreError) -> Int {
+        try write("unpark triggers") { db in
+            try db.execute(
+                sql: "UPDATE trigger SET state = 'pending', updated_at = ? WHERE state = 'parked' AND app = ?",
+                arguments: [Date().timeIntervalSince1970, app])
+            return db.changesCount
+        }
     }
 
     /// SQLite's query plan for `sql` (tests).
@@ -142,7 +164,7 @@ extension SQLiteTaskStore: TriggerQueueStore {
         }
     }
 
-    public func claim(limit: Int, owner: String, now: Date, skippingApps: Set<String>, accept: (String, String) -> Bool) throws(StoreError)
+    public func claim(limit: Int, owner: String, now: Date, accept: (String, String) -> Bool) throws(StoreError)
         -> [QueuedTrigger]
     {
         guard limit > 0 else { return [] }
@@ -151,11 +173,10 @@ extension SQLiteTaskStore: TriggerQueueStore {
             try db.execute(
                 sql: Self.expireSQL,
                 arguments: [time, time])
-            let skipped = skippingApps.sorted()
             let candidates = try Row.fetchAll(
                 db,
-                sql: Self.claimSQL(skipping: skipped.count),
-                arguments: StatementArguments([time] + skipped.map { $0 as any DatabaseValueConvertible } + [max(limit * 4, 64)])
+                sql: Self.claimSQL,
+                arguments: [time, max(limit * 4, 64)]
             ).map(Self.trigger(from:))
             var claimed: [QueuedTrigger] = []
             for var trigger in candidates where claimed.count < limit && accept(trigger.app, trigger.task) {

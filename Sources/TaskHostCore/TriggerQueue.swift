@@ -14,6 +14,9 @@ public enum TriggerState: String, Sendable, CaseIterable {
     case dead
     /// Its time to live ran out before it could run (`X-WNS-TTL`).
     case expired
+    /// Its plugin is disabled or quarantined: it waits, out of the claim's
+    /// way, until the plugin runs again (then it is pending).
+    case parked
 }
 
 /// A trigger to add to the queue.
@@ -115,10 +118,17 @@ public protocol TriggerQueueStore: Sendable {
     /// Claims up to `limit` runnable triggers for `owner`, oldest first, taking
     /// only those whose task `accept`s one more run; marks them running and
     /// counts the attempt. Triggers past their time to live become expired.
-    /// Triggers of `skippingApps` (plugins that are disabled or quarantined)
-    /// stay queued and do not hold up the others.
-    func claim(limit: Int, owner: String, now: Date, skippingApps: Set<String>, accept: (_ app: String, _ task: String) -> Bool)
+    func claim(limit: Int, owner: String, now: Date, accept: (_ app: String, _ task: String) -> Bool)
         throws(StoreError) -> [QueuedTrigger]
+    /// Parks the pending and retrying triggers of `app` (its plugin is
+    /// disabled or quarantined); returns how many.
+    @discardableResult
+    func park(app: String) throws(StoreError) -> Int
+    /// Parks a claimed trigger that cannot run now, without counting the attempt.
+    func park(id: String) throws(StoreError)
+    /// Makes the parked triggers of `app` pending again; returns how many.
+    @discardableResult
+    func unpark(app: String) throws(StoreError) -> Int
     /// A run completed.
     func markDone(id: String, instanceId: String) throws(StoreError)
     /// A run did not complete; run again at `availableAt`.
@@ -175,11 +185,3 @@ public enum RandomToken {
     }
 }
 
-extension TriggerQueueStore {
-    /// ``claim(limit:owner:now:skippingApps:accept:)`` skipping no app.
-    public func claim(limit: Int, owner: String, now: Date, accept: (_ app: String, _ task: String) -> Bool) throws(StoreError)
-        -> [QueuedTrigger]
-    {
-        try claim(limit: limit, owner: owner, now: now, skippingApps: [], accept: accept)
-    }
-}

@@ -230,10 +230,32 @@ import TaskHostTestSupport
 
     @Test func claimingReadsTheQueueInIndexOrderWithoutSorting() throws {
         let store = try Fixtures.store()
-        let claim = try store.queryPlan(SQLiteTaskStore.claimSQL(skipping: 1), arguments: [Date().timeIntervalSince1970, "parked", 64])
+        let claim = try store.queryPlan(SQLiteTaskStore.claimSQL, arguments: [Date().timeIntervalSince1970, 64])
         #expect(claim.contains("USING INDEX trigger_ready"), "\(claim)")
         #expect(!claim.contains("TEMP B-TREE"), "a sort would read every pending trigger: \(claim)")
         let expire = try store.queryPlan(SQLiteTaskStore.expireSQL, arguments: [0, 0])
         #expect(expire.contains("USING INDEX trigger_expiry"), "\(expire)")
+    }
+
+    @Test func parkedTriggersWaitOutOfTheClaimsWayAndComeBack() throws {
+        let store = try Fixtures.store()
+        try store.enqueue([
+            NewTrigger(app: "disabled", task: "t", event: TriggerEvent(kind: .application, triggerId: "p1")),
+            NewTrigger(app: "disabled", task: "t", event: TriggerEvent(kind: .application, triggerId: "p2")),
+            NewTrigger(app: "other", task: "t", event: TriggerEvent(kind: .application, triggerId: "o1")),
+        ])
+        #expect(try store.park(app: "disabled") == 2)
+        #expect(try store.queueCounts()[.parked] == 2)
+        let claimed = try store.claim(limit: 10, owner: "h", now: Date()) { _, _ in true }
+        #expect(claimed.map(\.id) == ["o1"], "parked triggers are not claimed")
+        // A trigger claimed just before its app was parked goes back without losing an attempt.
+        try store.enqueue([NewTrigger(app: "disabled", task: "t", event: TriggerEvent(kind: .application, triggerId: "p3"))])
+        let late = try #require(try store.claim(limit: 1, owner: "h", now: Date()) { _, _ in true }.first)
+        try store.park(id: late.id)
+        #expect(try store.queueCounts()[.parked] == 3)
+        #expect(try store.unpark(app: "disabled") == 3)
+        let again = try store.claim(limit: 10, owner: "h", now: Date()) { _, _ in true }
+        #expect(Set(again.map(\.id)) == ["p1", "p2", "p3"])
+        #expect(again.first { $0.id == "p3" }?.attempts == 1, "the parked claim did not count")
     }
 }

@@ -148,8 +148,10 @@ import TaskHostTestSupport
         #expect(disabled.reason?.contains("taskhost plugins enable crasher") == true)
         try await Task.sleep(for: .milliseconds(500))
         #expect(try store.instances(task: "Work", limit: 10).count == 3, "no run while disabled")
-        let waiting = try store.queuedTriggers(states: [.pending, .retrying], limit: 10).first { $0.id == trigger }
+        let waiting = try store.queuedTriggers(states: [.parked, .pending, .retrying], limit: 10).first { $0.id == trigger }
         #expect(waiting != nil, "its trigger waits in the queue")
+        #expect(try await TestSupport.eventually { try store.queuedTriggers(states: [.parked], limit: 10).contains { $0.id == trigger } },
+                "parked, out of the claim's way")
         #expect(try taskhost("plugins", "list").out.contains("disabled"))
 
         // Fixed, then re-enabled: the waiting trigger runs.
