@@ -85,11 +85,12 @@ import TaskHostTestSupport
         let cancellation = InstanceCancellation()
         let task = Fixtures.task("Cooperative", "FaultyTasks.CooperativeTask")
         async let record = runner.run(task, cancellation: cancellation)
-        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await Fixtures.eventually { try runner.store.instances(task: "Cooperative", limit: 1).first?.pid != nil })
         // The forked worker is the host's own child (CLONE_PARENT, or reparented), not the zygote's.
         let running = try #require(try runner.store.instances(task: "Cooperative", limit: 1).first?.pid)
         let status = try String(contentsOfFile: "/proc/\(running)/status", encoding: .utf8)
         #expect(status.split(separator: "\n").contains("PPid:\t\(getpid())"), "\(status.prefix(400))")
+        try await Task.sleep(for: .milliseconds(200))  // let it reach its wait
         cancellation.cancel(.abort)
         #expect(try await record.outcome == .canceled(.abort))
     }
