@@ -22,6 +22,9 @@ final class ZygotePool: Sendable {
         var unusable: [Key: String] = [:]
         /// Recent starts per key, to give up on a zygote that keeps dying.
         var starts: [Key: [ContinuousClock.Instant]] = [:]
+        /// Keys whose zygote is starting: other instances spawn meanwhile
+        /// rather than start a second one (or count as deaths).
+        var starting: Set<Key> = []
         var closed = false
     }
 
@@ -95,7 +98,7 @@ final class ZygotePool: Sendable {
             retire(key, existing, unusable: nil)
         }
         let allowed = state.withLock { state -> Bool in
-            guard !state.closed, state.unusable[key] == nil else { return false }
+            guard !state.closed, state.unusable[key] == nil, !state.starting.contains(key) else { return false }
             let now = ContinuousClock.now
             let recent = state.starts[key, default: []].filter { now - $0 < .seconds(60) }
             if recent.count >= 3 {
@@ -103,9 +106,11 @@ final class ZygotePool: Sendable {
                 return false
             }
             state.starts[key] = recent + [now]
+            state.starting.insert(key)
             return true
         }
         guard allowed else { return nil }
+        defer { state.withLock { _ = $0.starting.remove(key) } }
         var phase = policy
         phase.workingDirectory = ""
         switch Zygote.start(
@@ -116,13 +121,8 @@ final class ZygotePool: Sendable {
             state.withLock { $0.unusable[key] = unavailable.reason }
             return nil
         case .success(let zygote):
-            let winner = state.withLock { state -> Zygote in
-                if let other = state.zygotes[key] { return other }
-                state.zygotes[key] = zygote
-                return zygote
-            }
-            if winner !== zygote { zygote.stop() }
-            return winner
+            state.withLock { $0.zygotes[key] = zygote }
+            return zygote
         }
     }
 }

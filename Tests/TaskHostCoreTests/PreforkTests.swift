@@ -28,6 +28,26 @@ import TaskHostTestSupport
         #expect(runner.zygoteCount == 2, "one zygote per library")
     }
 
+    @Test func concurrentFirstInstancesStartOneZygote() async throws {
+        let runner = try runner(.prefork)
+        let outcomes = try await withThrowingTaskGroup(of: InstanceOutcome?.self) { group in
+            for index in 0..<6 {
+                group.addTask { try await runner.run(Fixtures.task("Echo\(index)", "FaultyTasks.AsyncEchoTask")).outcome }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(outcomes.allSatisfy { $0 == .completed })
+        #expect(runner.zygoteCount == 1, "a burst does not start several zygotes, nor count them as deaths")
+        // Later instances are forked by it.
+        let pid = try #require(runner.zygotePids.first)
+        #expect(try await runner.run(Fixtures.task("Echo", "FaultyTasks.AsyncEchoTask")).outcome == .completed)
+        #expect(runner.zygotePids == [pid])
+        // The burst was one start, not several deaths: a zygote that dies now is restarted.
+        kill(pid, SIGKILL)
+        #expect(try await runner.run(Fixtures.task("Echo", "FaultyTasks.AsyncEchoTask")).outcome == .completed)
+        #expect(runner.zygoteCount == 1 && runner.zygotePids != [pid])
+    }
+
     @Test func aForkedInstanceIsSandboxedLikeASpawnedOne() async throws {
         let spawned = try await runner(.spawn).run(Fixtures.task("Echo", "FaultyTasks.AsyncEchoTask"))
         let forked = try await runner(.prefork).run(Fixtures.task("Echo", "FaultyTasks.AsyncEchoTask"))
