@@ -166,7 +166,7 @@ public final class PluginManager: Sendable {
         if let record, record.fingerprint == fingerprint {
             switch record.state {
             case .active:
-                if registry.all.contains(where: { $0.plugin == folder.name }) { return }
+                if registry.hasTasks(ofPlugin: folder.name) { return }
                 // A restart: the version checked before is registered again from its copy.
                 if register(record) { return }
             case .quarantined, .disabled:

@@ -70,6 +70,11 @@ public final class TaskRegistry: Sendable {
         }
     }
 
+    /// Whether plugin `plugin` has tasks registered.
+    public func hasTasks(ofPlugin plugin: String) -> Bool {
+        tasks.withLock { $0.values.contains { $0.plugin == plugin } }
+    }
+
     /// Whether an app other than plugin `plugin` registered tasks under `identity`.
     public func identityInUse(_ identity: String, byOtherThan plugin: String) -> RegisteredTask? {
         tasks.withLock { registered in

@@ -18,16 +18,7 @@ enum Worker {
         if CommandLine.arguments.dropFirst().first == Zygote.argument { Zygote.main() }
         let session = WorkerSession(fd: ipcDescriptor)
         var decoder = FrameDecoder()
-        let first: HostMessage
-        do {
-            guard let frame = try FileDescriptorIO.readFrame(ipcDescriptor, decoder: &decoder) else {
-                exitBecauseHostIsGone()
-            }
-            first = try HostMessage(frame: frame)
-        } catch {
-            fail(session, "the host sent a malformed first message: \(error)")
-        }
-        switch first {
+        switch readFirstMessage(session: session, decoder: &decoder) {
         case .start(let request):
             let library = confine(request.sandbox, library: request.libraryPath, session: session)
             if let signature = request.cSignature {
@@ -47,6 +38,17 @@ enum Worker {
             finish(0)
         default:
             fail(session, "the host's first message was not start, check or probe")
+        }
+    }
+
+    /// The host's first message on `session`; exits when the host is gone or
+    /// sent something malformed. Frames that came with it stay in `decoder`.
+    static func readFirstMessage(session: WorkerSession, decoder: inout FrameDecoder) -> HostMessage {
+        do {
+            guard let frame = try FileDescriptorIO.readFrame(session.fd, decoder: &decoder) else { exitBecauseHostIsGone() }
+            return try HostMessage(frame: frame)
+        } catch {
+            fail(session, "the host sent a malformed first message: \(error)")
         }
     }
 

@@ -35,14 +35,8 @@ enum Zygote {
         let control = Worker.ipcDescriptor
         let session = WorkerSession(fd: control)
         var decoder = FrameDecoder()
-        let first: HostMessage
-        do {
-            guard let frame = try FileDescriptorIO.readFrame(control, decoder: &decoder) else { Worker.exitBecauseHostIsGone() }
-            first = try HostMessage(frame: frame)
-        } catch {
-            Worker.fail(session, "the host sent a malformed first message: \(error)")
-        }
-        guard case .check(let libraryPath, let entryPoints, let policy, let symbols) = first else {
+        guard case .check(let libraryPath, let entryPoints, let policy, let symbols) = Worker.readFirstMessage(session: session, decoder: &decoder)
+        else {
             Worker.fail(session, "a zygote's first message must be check")
         }
         var shared: [SandboxLayer] = []
@@ -117,13 +111,8 @@ enum Zygote {
         signal(SIGPIPE, SIG_IGN)
         let session = WorkerSession(fd: Worker.ipcDescriptor)
         var decoder = FrameDecoder()
-        let request: StartRequest
-        do {
-            guard let frame = try FileDescriptorIO.readFrame(Worker.ipcDescriptor, decoder: &decoder) else { Worker.exitBecauseHostIsGone() }
-            guard case .start(let start) = try HostMessage(frame: frame) else { Worker.fail(session, "a forked worker's first message must be start") }
-            request = start
-        } catch {
-            Worker.fail(session, "the host sent a malformed first message: \(error)")
+        guard case .start(let request) = Worker.readFirstMessage(session: session, decoder: &decoder) else {
+            Worker.fail(session, "a forked worker's first message must be start")
         }
         guard request.libraryPath == loaded.libraryPath else {
             Worker.refuse(session, "this worker was forked for \(loaded.libraryPath), not \(request.libraryPath)")
