@@ -21,9 +21,8 @@ enum CTask {
         // Cancellation is cooperative: the reader thread raises a flag that
         // host->is_canceled() reports; the host kills the process after the grace period.
         let state = CTaskState(session: session)
-        Thread.detachNewThread {
-            session.readLoop(decoder: pending) { reason in state.cancel(reason) }
-        }
+        session.startReading(decoder: pending)
+        session.onCancel { reason in state.cancel(reason) }
         let host: UnsafeMutablePointer<th_c_host>
         do {
             host = try HostTable.make(state)

@@ -174,9 +174,8 @@ enum Worker {
 
     static func run(_ plugin: th_plugin_v1, request: StartRequest, session: WorkerSession, pending: FrameDecoder) {
         let cancel = plugin.cancel
-        Thread.detachNewThread {
-            session.readLoop(decoder: pending) { reason in cancel?(reason) }
-        }
+        session.startReading(decoder: pending)
+        session.onCancel { reason in cancel?(reason) }
         let headers = PinnedPairs(request.headers)
         let arguments = PinnedPairs(request.arguments)
         var runRequest = th_run_request(

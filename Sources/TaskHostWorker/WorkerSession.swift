@@ -17,6 +17,9 @@ final class WorkerSession: Sendable {
     private let writeLock = Mutex<Void>(())
     private let pending = Mutex<[UInt32: PendingReply]>([:])
     private let nextRequestId = Atomic<UInt32>(1)
+    private let reading = Atomic<Bool>(false)
+    /// Where cancel requests go, and one that came before anyone listened.
+    private let cancellation = Mutex<(handler: (@Sendable (UInt32) -> Void)?, pending: UInt32?)>((nil, nil))
 
     final class PendingReply: Sendable {
         let semaphore = DispatchSemaphore(value: 0)
@@ -48,6 +51,35 @@ final class WorkerSession: Sendable {
     /// It polls with a timeout instead of blocking in `read`: a plugin that
     /// closes descriptor 3 from another thread would not interrupt a blocked
     /// `read`, but the next `poll` reports the descriptor invalid.
+    /// Starts, once, the thread that reads the host's replies and cancel
+    /// requests. Start it before the instance's process limit applies: a
+    /// sandbox user at its limit cannot start threads, and without this one
+    /// no settings request would ever get its reply.
+    func startReading(decoder: FrameDecoder) {
+        guard !reading.exchange(true, ordering: .relaxed) else { return }
+        Thread.detachNewThread {
+            self.readLoop(decoder: decoder) { reason in self.deliverCancel(reason) }
+        }
+    }
+
+    /// Sends cancel requests to `handler`; one that came earlier is delivered now.
+    func onCancel(_ handler: @escaping @Sendable (UInt32) -> Void) {
+        let pending = cancellation.withLock { state -> UInt32? in
+            state.handler = handler
+            defer { state.pending = nil }
+            return state.pending
+        }
+        if let pending { handler(pending) }
+    }
+
+    private func deliverCancel(_ reason: UInt32) {
+        let handler = cancellation.withLock { state -> (@Sendable (UInt32) -> Void)? in
+            if state.handler == nil, state.pending == nil { state.pending = reason }
+            return state.handler
+        }
+        handler?(reason)
+    }
+
     func readLoop(decoder: FrameDecoder, onCancel: @Sendable (UInt32) -> Void) {
         var decoder = decoder
         while true {

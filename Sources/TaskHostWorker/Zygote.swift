@@ -117,6 +117,8 @@ enum Zygote {
         guard request.libraryPath == loaded.libraryPath else {
             Worker.refuse(session, "this worker was forked for \(loaded.libraryPath), not \(request.libraryPath)")
         }
+        // Before the rlimits: the sandbox user may already be at its process limit.
+        session.startReading(decoder: decoder)
         Worker.report(
             shared + Sandbox.applyToForkedChild(request.sandbox, workingDirectoryEntered: workingDirectory >= 0),
             required: request.sandbox.required, session: session)
