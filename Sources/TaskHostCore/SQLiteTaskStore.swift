@@ -103,8 +103,8 @@ public final class SQLiteTaskStore: TaskStore {
     func writeRelaxed<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
         do {
             return try pool.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA synchronous = NORMAL")
-                defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
+                try db.cachedStatement(sql: "PRAGMA synchronous = NORMAL").execute()
+                defer { try? db.cachedStatement(sql: "PRAGMA synchronous = FULL").execute() }
                 var result: T?
                 try db.inTransaction(.immediate) {
                     result = try body(db)
@@ -184,34 +184,28 @@ public final class SQLiteTaskStore: TaskStore {
 
     public func insertInstance(_ record: InstanceRecord) throws(StoreError) {
         try writeRelaxed("record instance \(record.id)") { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO instance (id, app, task, trigger_kind, trigger_id, attempt, pid, host_pid, started_at,
-                                          ended_at, outcome, outcome_detail, progress, app_version)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    record.id, record.app, record.task, record.triggerKind.rawValue, record.triggerId, record.attempt,
-                    record.pid, record.hostPid, record.startedAt.timeIntervalSince1970,
-                    record.endedAt?.timeIntervalSince1970, record.outcome?.code, record.outcome?.detail,
-                    Int64(record.progress), record.appVersion,
-                ])
+            try db.cachedStatement(sql: """
+                INSERT INTO instance (id, app, task, trigger_kind, trigger_id, attempt, pid, host_pid, started_at,
+                                      ended_at, outcome, outcome_detail, progress, app_version)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+            ).execute(arguments: [
+                record.id, record.app, record.task, record.triggerKind.rawValue, record.triggerId, record.attempt,
+                record.pid, record.hostPid, record.startedAt.timeIntervalSince1970,
+                record.endedAt?.timeIntervalSince1970, record.outcome?.code, record.outcome?.detail,
+                Int64(record.progress), record.appVersion,
+            ])
         }
     }
 
-    public func updateInstancePid(id: String, pid: Int32) throws(StoreError) {
-        try writeRelaxed("record pid of instance \(id)") { db in
-            try db.execute(sql: "UPDATE instance SET pid = ? WHERE id = ?", arguments: [pid, id])
-        }
-    }
-
-    public func finishInstance(id: String, endedAt: Date, outcome: InstanceOutcome, progress: UInt32, sandbox: String)
-        throws(StoreError)
-    {
+    public func finishInstance(
+        id: String, endedAt: Date, outcome: InstanceOutcome, progress: UInt32, sandbox: String, appendingLog lines: [LogLine]
+    ) throws(StoreError) {
         try write("record the outcome of instance \(id)") { db in
-            try db.execute(
-                sql: "UPDATE instance SET ended_at = ?, outcome = ?, outcome_detail = ?, progress = ?, sandbox = ? WHERE id = ?",
-                arguments: [endedAt.timeIntervalSince1970, outcome.code, outcome.detail, Int64(progress), sandbox, id])
+            try Self.appendLog(db, instanceId: id, lines: lines)
+            try db.cachedStatement(
+                sql: "UPDATE instance SET ended_at = ?, outcome = ?, outcome_detail = ?, progress = ?, sandbox = ? WHERE id = ?"
+            ).execute(arguments: [endedAt.timeIntervalSince1970, outcome.code, outcome.detail, Int64(progress), sandbox, id])
         }
     }
 
@@ -266,16 +260,19 @@ public final class SQLiteTaskStore: TaskStore {
     public func appendLog(instanceId: String, lines: [LogLine]) throws(StoreError) {
         guard !lines.isEmpty else { return }
         try writeRelaxed("append to the log of instance \(instanceId)") { db in
-            var seq = try Int.fetchOne(
-                db, sql: "SELECT COALESCE(MAX(seq), 0) FROM log_line WHERE instance_id = ?", arguments: [instanceId]) ?? 0
-            let statement = try db.makeStatement(
-                sql: "INSERT INTO log_line (instance_id, seq, stream, text, at) VALUES (?, ?, ?, ?, ?)")
-            for line in lines {
-                seq += 1
-                try statement.execute(arguments: [
-                    instanceId, seq, line.stream.rawValue, line.text, line.at.timeIntervalSince1970,
-                ])
-            }
+            try Self.appendLog(db, instanceId: instanceId, lines: lines)
+        }
+    }
+
+    /// Appends `lines` after the instance's last line, inside the caller's transaction.
+    private static func appendLog(_ db: Database, instanceId: String, lines: [LogLine]) throws {
+        guard !lines.isEmpty else { return }
+        var seq = try Int.fetchOne(
+            db.cachedStatement(sql: "SELECT COALESCE(MAX(seq), 0) FROM log_line WHERE instance_id = ?"), arguments: [instanceId]) ?? 0
+        let statement = try db.cachedStatement(sql: "INSERT INTO log_line (instance_id, seq, stream, text, at) VALUES (?, ?, ?, ?, ?)")
+        for line in lines {
+            seq += 1
+            try statement.execute(arguments: [instanceId, seq, line.stream.rawValue, line.text, line.at.timeIntervalSince1970])
         }
     }
 

@@ -42,20 +42,23 @@ public struct SandboxOptions: Sendable, Equatable {
             workingDirectory: workingDirectory, required: required)
     }
 
-    /// Creates an instance's private working directory, owned by `identity`.
+    /// Creates an instance's private working directory, owned by `identity`
+    /// (plain system calls: this is on every instance's way to `run`).
     func makeWorkingDirectory(instanceId: String, identity: (uid: UInt32, gid: UInt32)?) -> String {
         let root = workRoot
-        try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
         let path = root + "/" + instanceId
-        guard (try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])) != nil else {
-            return ""
+        if mkdir(path, 0o700) != 0 {
+            guard errno == ENOENT else { return "" }
+            try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
+            guard mkdir(path, 0o700) == 0 else { return "" }
         }
         if let identity { _ = chown(path, identity.uid, identity.gid) }
         return path
     }
 
+    /// Removes an instance's working directory and whatever the task left in it.
     func removeWorkingDirectory(_ path: String) {
-        guard !path.isEmpty else { return }
+        guard !path.isEmpty, rmdir(path) != 0 else { return }  // usually empty
         try? FileManager.default.removeItem(atPath: path)
     }
 

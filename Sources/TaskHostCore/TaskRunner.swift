@@ -84,37 +84,53 @@ public final class TaskRunner: Sendable {
             id: instanceId, app: app.identity.name, task: task.name, triggerKind: trigger.kind,
             triggerId: trigger.triggerId, attempt: trigger.attempt, hostPid: getpid(), startedAt: Date(),
             appVersion: app.identity.version)
-        try store.insertInstance(record)
         let events = RunEvents(store: store, app: app.identity.name, instanceId: instanceId, onLog: onLog)
-
-        let report: SupervisionReport
         let workingDirectory = sandbox.makeWorkingDirectory(instanceId: instanceId, identity: sandboxIdentity)
         defer { sandbox.removeWorkingDirectory(workingDirectory) }
-        do {
-            let policy = sandbox.policy(for: task, workingDirectory: workingDirectory, identity: sandboxIdentity)
-            let process: WorkerProcess
-            if let forked = zygotes?.process(for: task, libraryPath: libraryPath, workingDirectory: workingDirectory, policy: policy) {
-                process = forked
-            } else {
+        let policy = sandbox.policy(for: task, workingDirectory: workingDirectory, identity: sandboxIdentity)
+
+        // The process first, so that the instance's row is written once, with its pid.
+        var process: WorkerProcess?
+        var replenish: (@Sendable () -> Void)?
+        var spawnError: WorkerSpawnError?
+        if let forked = zygotes?.process(for: task, libraryPath: libraryPath, policy: policy) {
+            process = forked.process
+            replenish = forked.replenish
+            forked.process.handOver(workingDirectory: workingDirectory)
+        } else {
+            do {
                 process = try WorkerProcess.spawn(executable: workerPath, environment: WorkerProcess.environment(instanceId: instanceId))
+            } catch {
+                spawnError = error
             }
-            record.pid = process.pid
-            try? store.updateInstancePid(id: instanceId, pid: process.pid)
+        }
+        record.pid = process?.pid
+        do {
+            try store.insertInstance(record)
+        } catch {
+            process?.dispose()
+            throw error
+        }
+
+        let report: SupervisionReport
+        if let process {
             let supervisor = InstanceSupervisor(
                 process: process,
                 limits: SupervisionLimits(timeLimit: task.timeLimit, gracePeriod: task.cancellationGracePeriod),
                 events: events, cancellation: cancellation)
-            report = supervisor.supervise(first: .start(StartRequest(
-                libraryPath: libraryPath, entryPoint: task.entryPoint, taskName: task.name,
-                taskId: StableID.uuid(for: app.identity.name + "/" + task.name), instanceId: instanceId,
-                triggerId: trigger.triggerId, attempt: UInt32(clamping: trigger.attempt), triggerKind: trigger.abiKind,
-                payload: trigger.payload, channelId: trigger.channelId, headers: trigger.headers,
-                arguments: trigger.arguments, sandbox: policy, cSignature: task.cSignature)))
-        } catch {
+            report = supervisor.supervise(
+                first: .start(StartRequest(
+                    libraryPath: libraryPath, entryPoint: task.entryPoint, taskName: task.name,
+                    taskId: StableID.uuid(for: app.identity.name + "/" + task.name), instanceId: instanceId,
+                    triggerId: trigger.triggerId, attempt: UInt32(clamping: trigger.attempt), triggerKind: trigger.abiKind,
+                    payload: trigger.payload, channelId: trigger.channelId, headers: trigger.headers,
+                    arguments: trigger.arguments, sandbox: policy, cSignature: task.cSignature)),
+                afterSend: replenish)
+        } else {
+            let error = spawnError?.description ?? "no worker process"
             events.log(LogLine(stream: .host, text: "host: \(error)"))
-            report = SupervisionReport(outcome: .refused(error.description))
+            report = SupervisionReport(outcome: .refused(error))
         }
-        events.flush()
 
         var outcome = report.outcome
         if case .refused(let message) = outcome, !message.contains(libraryPath) {
@@ -125,7 +141,8 @@ public final class TaskRunner: Sendable {
         record.progress = report.progress
         record.sandbox = SandboxOptions.summary(report.sandbox)
         try store.finishInstance(
-            id: instanceId, endedAt: record.endedAt!, outcome: outcome, progress: report.progress, sandbox: record.sandbox)
+            id: instanceId, endedAt: record.endedAt!, outcome: outcome, progress: report.progress, sandbox: record.sandbox,
+            appendingLog: events.takePending())
         if let error = events.storeError { throw error }
         return record
     }
@@ -152,6 +169,12 @@ final class RunEvents: InstanceEvents, @unchecked Sendable {
         onLog?(line)
         pending.append(line)
         if pending.count >= 256 { flush() }
+    }
+
+    /// The lines not yet stored (the runner stores them with the outcome).
+    func takePending() -> [LogLine] {
+        defer { pending = [] }
+        return pending
     }
 
     func flush() {

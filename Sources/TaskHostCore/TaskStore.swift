@@ -31,12 +31,13 @@ public protocol TaskStore: Sendable {
     func apps() throws(StoreError) -> [String]
 
     // MARK: History
-    /// Records that an instance started.
+    /// Records that an instance started (with its worker's pid, once it has one).
     func insertInstance(_ record: InstanceRecord) throws(StoreError)
-    /// Records the worker's pid once it is known.
-    func updateInstancePid(id: String, pid: Int32) throws(StoreError)
-    /// Records how an instance ended, its last progress, and its sandbox summary.
-    func finishInstance(id: String, endedAt: Date, outcome: InstanceOutcome, progress: UInt32, sandbox: String) throws(StoreError)
+    /// Records how an instance ended, its last progress and its sandbox summary,
+    /// after appending `lines` to its log: one durable commit for all of it.
+    func finishInstance(
+        id: String, endedAt: Date, outcome: InstanceOutcome, progress: UInt32, sandbox: String, appendingLog lines: [LogLine]
+    ) throws(StoreError)
     /// The most recent instances first, optionally of one task.
     func instances(task: String?, limit: Int) throws(StoreError) -> [InstanceRecord]
     /// The instance whose id is `id`, or starts with it (if unambiguous).
@@ -45,4 +46,11 @@ public protocol TaskStore: Sendable {
     func appendLog(instanceId: String, lines: [LogLine]) throws(StoreError)
     /// An instance's log, in order.
     func log(instanceId: String) throws(StoreError) -> [LogLine]
+}
+
+extension TaskStore {
+    /// Records how an instance ended, with nothing to add to its log.
+    public func finishInstance(id: String, endedAt: Date, outcome: InstanceOutcome, progress: UInt32, sandbox: String) throws(StoreError) {
+        try finishInstance(id: id, endedAt: endedAt, outcome: outcome, progress: progress, sandbox: sandbox, appendingLog: [])
+    }
 }

@@ -43,20 +43,32 @@ final class ZygotePool: Sendable {
     deinit { shutdown() }
 
     /// A worker forked for one instance of `task`, or `nil` when the caller
-    /// must spawn one.
-    func process(for task: TaskDeclaration, libraryPath: String, workingDirectory: String, policy: SandboxPolicy) -> WorkerProcess? {
+    /// must spawn one. The worker waits for ``WorkerProcess/handOver(workingDirectory:)``
+    /// and its start message. It is the zygote's spare when one is ready;
+    /// `replenish` (once the instance has its work) forks the next spare.
+    func process(for task: TaskDeclaration, libraryPath: String, policy: SandboxPolicy) -> (process: WorkerProcess, replenish: @Sendable () -> Void)? {
         guard WorkerProcess.isSubreaper else { return nil }
         let key = Key(libraryPath: libraryPath, allowNetwork: policy.allowNetwork)
         for _ in 0..<2 {
             guard let zygote = zygote(for: key, task: task, policy: policy) else { return nil }
-            switch zygote.fork(workingDirectory: workingDirectory) {
+            let replenish: @Sendable () -> Void = { [weak self] in self?.replenish(key, zygote) }
+            if let spare = zygote.takeSpare() { return (spare, replenish) }
+            switch zygote.fork() {
             case .success(let process):
-                return process
+                return (process, replenish)
             case .failure(let reason):
                 retire(key, zygote, unusable: reason.permanent ? reason.message : nil)
             }
         }
         return nil
+    }
+
+    /// Forks a spare worker for `zygote` if it is still the one serving `key`.
+    private func replenish(_ key: Key, _ zygote: Zygote) {
+        guard state.withLock({ !$0.closed && $0.zygotes[key] === zygote }) else { return }
+        if case .failure(let reason) = zygote.replenish(), reason.permanent {
+            retire(key, zygote, unusable: reason.message)
+        }
     }
 
     /// Stops the zygotes of libraries not in `libraryPaths` (replaced or removed plugins).
@@ -143,6 +155,11 @@ final class Zygote: @unchecked Sendable {
     private let process: WorkerProcess
     /// Serializes fork requests on the control channel; guards `process`.
     private let lock = NSLock()
+    /// A worker forked ahead of need, and the state around it (under `spareLock`).
+    private var spare: WorkerProcess?
+    private var replenishing = false
+    private var stopped = false
+    private let spareLock = NSLock()
 
     private init(process: WorkerProcess) {
         self.process = process
@@ -213,20 +230,49 @@ final class Zygote: @unchecked Sendable {
         lock.withLock { process.reapIfExited() == nil }
     }
 
-    /// Asks the zygote to fork a worker for one instance, working in `workingDirectory`.
-    func fork(workingDirectory: String) -> Result<WorkerProcess, ForkFailure> {
+    /// The spare worker, if one is ready and alive.
+    func takeSpare() -> WorkerProcess? {
+        let taken = spareLock.withLock { () -> WorkerProcess? in
+            defer { spare = nil }
+            return spare
+        }
+        guard let taken else { return nil }
+        if taken.reapIfExited() == nil { return taken }
+        taken.dispose()
+        return nil
+    }
+
+    /// Forks a spare worker unless one is ready or being forked.
+    func replenish() -> Result<Void, ForkFailure> {
+        let go = spareLock.withLock { () -> Bool in
+            guard !stopped, !replenishing, spare == nil else { return false }
+            replenishing = true
+            return true
+        }
+        guard go else { return .success(()) }
+        let forked = fork()
+        let unused = spareLock.withLock { () -> WorkerProcess? in
+            replenishing = false
+            guard case .success(let process) = forked else { return nil }
+            guard !stopped else { return process }
+            spare = process
+            return nil
+        }
+        unused?.dispose()
+        return forked.map { _ in () }
+    }
+
+    /// Asks the zygote to fork a worker. The worker becomes one instance's
+    /// once it is handed its working directory and start message.
+    func fork() -> Result<WorkerProcess, ForkFailure> {
         let channels: WorkerProcess.Channels
         do {
             channels = try WorkerProcess.Channels.make()
         } catch {
             return .failure(ForkFailure(message: error.description, permanent: false))
         }
-        let directory = workingDirectory.isEmpty ? -1 : open(workingDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        defer {
-            channels.closeChildEnds()
-            if directory >= 0 { close(directory) }
-        }
-        let descriptors = channels.childEnds + (directory >= 0 ? [directory] : [])
+        defer { channels.closeChildEnds() }
+        let descriptors = channels.childEnds
         let answer: Int32? = lock.withLock {
             guard th_send_fds(process.ipc, 1, descriptors, Int32(descriptors.count)) == 0 else { return nil }
             var bytes: [UInt8] = []
@@ -252,8 +298,15 @@ final class Zygote: @unchecked Sendable {
         return .success(WorkerProcess.adopt(pid: answer, channels: channels))
     }
 
-    /// Ends the zygote (its forked workers are not its children: they go on).
+    /// Ends the zygote and its spare (the workers it forked for instances are
+    /// not its children: they go on).
     func stop() {
+        let unused = spareLock.withLock { () -> WorkerProcess? in
+            stopped = true
+            defer { spare = nil }
+            return spare
+        }
+        unused?.dispose()
         lock.withLock { process.dispose() }
     }
 }

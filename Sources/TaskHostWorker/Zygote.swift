@@ -9,11 +9,13 @@ import _TaskHostCShims
 /// the sandbox layers every instance shares (network, user, no_new_privs,
 /// seccomp). The zygote applies those to itself, loads the library, resolves
 /// the entry points, answers like a scanner, and then waits for fork
-/// requests: a byte and, as `SCM_RIGHTS`, the descriptors of one instance
-/// (IPC socket, standard output, standard error, working directory). For each
-/// it forks a child that becomes an ordinary worker for that instance (its
-/// own process group, the per-instance layers, the same IPC protocol) and
-/// answers with the child's pid. The child is forked with `CLONE_PARENT`, so
+/// requests: a byte and, as `SCM_RIGHTS`, the descriptors of one worker
+/// (IPC socket, standard output, standard error). For each it forks a child
+/// and answers with the child's pid. The child waits until the host hands it
+/// an instance (a byte with the working directory, then the start message:
+/// the host keeps one such child ready as a spare, forked ahead of need),
+/// then becomes an ordinary worker for that instance (its own process group,
+/// the per-instance layers, the same IPC protocol). The child is forked with `CLONE_PARENT`, so
 /// that it is the host's child (or, where that cannot be done safely, through
 /// an intermediate process that exits at once, so that it is reparented to the
 /// host, a child subreaper), and the host waits for it exactly as for a
@@ -28,6 +30,9 @@ enum Zygote {
     static let argument = "--zygote"
     /// The byte of a fork request.
     static let forkRequest: UInt8 = 1
+    /// The byte with which the host hands a forked worker its instance
+    /// (`WorkerProcess.handOverByte` on the host's side).
+    static let handOverByte: UInt8 = 2
     /// Answer to a fork request when the zygote is no longer single-threaded.
     static let notSingleThreaded: Int32 = -100_000
 
@@ -67,8 +72,8 @@ enum Zygote {
         while true {
             fflush(nil)
             var operation: UInt8 = 0
-            var descriptors = [Int32](repeating: -1, count: 4)
-            let count = th_recv_fds(control, &operation, &descriptors, 4)
+            var descriptors = [Int32](repeating: -1, count: 3)
+            let count = th_recv_fds(control, &operation, &descriptors, 3)
             if count == -2 { _exit(0) }  // the host retired this zygote, or is gone
             if count < 0 { _exit(WorkerExitCode.channelLost) }
             let received = Array(descriptors.prefix(Int(count)))
@@ -102,13 +107,24 @@ enum Zygote {
         if !FileDescriptorIO.writeAll(control, bytes) { _exit(WorkerExitCode.channelLost) }
     }
 
-    /// The forked child: becomes a worker for one instance and runs it.
+    /// The forked child: becomes a worker, waits to be handed an instance
+    /// (a byte with its working directory, then its start message; a spare
+    /// waits here until the host needs it) and runs it.
     static func child(_ loaded: Loaded, shared: [SandboxLayer], descriptors: [Int32]) -> Never {
-        let workingDirectory = descriptors.count > 3 ? descriptors[3] : -1
-        guard th_become_worker(descriptors[0], descriptors[1], descriptors[2], workingDirectory) == 0 else {
+        guard th_become_worker(descriptors[0], descriptors[1], descriptors[2], -1) == 0 else {
             _exit(WorkerExitCode.channelLost)
         }
         signal(SIGPIPE, SIG_IGN)
+        var handOver: UInt8 = 0
+        var directory: Int32 = -1
+        let received = th_recv_fds(Worker.ipcDescriptor, &handOver, &directory, 1)
+        if received == -2 { _exit(0) }  // a spare the host no longer needs
+        guard received >= 0, handOver == handOverByte else { _exit(WorkerExitCode.channelLost) }
+        let workingDirectory = received == 1 ? directory : -1
+        if workingDirectory >= 0 {
+            if fchdir(workingDirectory) != 0 { _exit(WorkerExitCode.channelLost) }
+            close(workingDirectory)
+        }
         let session = WorkerSession(fd: Worker.ipcDescriptor)
         var decoder = FrameDecoder()
         guard case .start(let request) = Worker.readFirstMessage(session: session, decoder: &decoder) else {

@@ -57,13 +57,13 @@ import Testing
         let started = Date(timeIntervalSince1970: 1000)
         let record = InstanceRecord(
             id: "0123abcd-0000-0000-0000-000000000000", app: "a", task: "T", triggerKind: .pushNotification,
-            triggerId: "trigger", attempt: 1, hostPid: 10, startedAt: started)
+            triggerId: "trigger", attempt: 1, pid: 42, hostPid: 10, startedAt: started)
         try store.insertInstance(record)
         #expect(try store.instance(idPrefix: "0123")?.outcome == nil)
-        try store.updateInstancePid(id: record.id, pid: 42)
         try store.appendLog(instanceId: record.id, lines: [LogLine(stream: .task, text: "one")])
-        try store.appendLog(instanceId: record.id, lines: [LogLine(stream: .stderr, text: "two"), LogLine(stream: .host, text: "three")])
-        try store.finishInstance(id: record.id, endedAt: started.addingTimeInterval(1.5), outcome: .crashed(signal: 11), progress: 7, sandbox: "enforced: seccomp")
+        try store.finishInstance(
+            id: record.id, endedAt: started.addingTimeInterval(1.5), outcome: .crashed(signal: 11), progress: 7, sandbox: "enforced: seccomp",
+            appendingLog: [LogLine(stream: .stderr, text: "two"), LogLine(stream: .host, text: "three")])
         let loaded = try #require(try store.instance(idPrefix: "0123abcd"))
         #expect(loaded.pid == 42)
         #expect(loaded.outcome == .crashed(signal: 11))
