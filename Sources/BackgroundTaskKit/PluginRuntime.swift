@@ -38,6 +38,9 @@ enum PluginRuntime {
             },
             cancel: { reason in
                 PluginRuntime.cancel(BackgroundTaskCancellationReason(rawValue: reason) ?? .abort)
+            },
+            prepare: { entryPoint in
+                PluginRuntime.prepare(String(entryPoint))
             }
         ))
         return UnsafePointer(pointer)
@@ -64,10 +67,48 @@ enum PluginRuntime {
         case .failure(let problem): return (TH_RUN_REFUSED, problem.description)
         }
 
+        let instance = connect(request, host: host)
+        active.withLock { $0 = instance }
+        if let reason = earlyCancel.withLock({ $0 }) { instance.requestCancellation(reason) }
+
+        var failure: String?
+        switch taskClass {
+        case .blocking(let type):
+            do {
+                try type.init().run(instance)
+            } catch {
+                failure = String(describing: error)
+            }
+            instance.lifetime.runReturned()
+            instance.lifetime.waitUntilFinished()
+        case .async(let type):
+            let task = UncheckedSendable(type.init())
+            let asyncFailure = Mutex<String?>(nil)
+            let swiftTask = Task.detached {
+                do {
+                    try await task.value.run(instance)
+                } catch is CancellationError where instance.isCanceled {
+                    // Ending because the host asked is a cancellation, not a failure.
+                } catch {
+                    asyncFailure.withLock { $0 = String(describing: error) }
+                }
+                instance.lifetime.runReturned()
+            }
+            instance.lifetime.onCancel { _ in swiftTask.cancel() }
+            instance.lifetime.waitUntilFinished()
+            failure = asyncFailure.withLock { $0 }
+        }
+
+        if let message = failure { return (TH_RUN_FAILED, message) }
+        if let reason = instance.cancellationReason { return (TH_RUN_CANCELED, reason.description) }
+        return (TH_RUN_COMPLETED, "completed")
+    }
+
+    /// Routes settings and log lines to `host` and builds the instance `request` describes.
+    private static func connect(_ request: th_run_request, host: HostConnection) -> BackgroundTaskInstance {
         ApplicationData.install(HostSettingsStorage(host: host))
         Debug.setSink { host.log($0) }
-
-        let instance = BackgroundTaskInstance(
+        return BackgroundTaskInstance(
             instanceId: UUID(uuidString: String(request.instance_id)) ?? UUID(),
             task: BackgroundTaskRegistration(
                 name: String(request.task_name),
@@ -76,37 +117,44 @@ enum PluginRuntime {
             triggerId: String(request.trigger_id),
             attempt: Int(request.attempt),
             progressReporter: { host.progress($0) })
-        active.withLock { $0 = instance }
-        if let reason = earlyCancel.withLock({ $0 }) { instance.requestCancellation(reason) }
+    }
 
-        let failure = Mutex<String?>(nil)
-        switch taskClass {
-        case .blocking(let type):
-            do {
-                try type.init().run(instance)
-            } catch {
-                failure.withLock { $0 = String(describing: error) }
-            }
-            instance.lifetime.runReturned()
-        case .async(let type):
-            let task = UncheckedSendable(type.init())
-            let swiftTask = Task.detached {
-                do {
-                    try await task.value.run(instance)
-                } catch is CancellationError where instance.isCanceled {
-                    // Ending because the host asked is a cancellation, not a failure.
-                } catch {
-                    failure.withLock { $0 = String(describing: error) }
-                }
-                instance.lifetime.runReturned()
-            }
-            instance.lifetime.onCancel { _ in swiftTask.cancel() }
+    /// The descriptor's `prepare`: in a zygote, before it forks, goes through
+    /// what ``run(_:host:)`` does for an instance of `entryPoint` except
+    /// constructing and running the task (no task code, no thread), then puts
+    /// the process-wide state back. Each forked child then finds Swift's
+    /// runtime caches warm instead of filling them on its way to `run`.
+    static func prepare(_ entryPoint: String) {
+        _ = TaskClassResolver.resolve(entryPoint)
+        let nowhere = HostConnection(th_host_api(
+            struct_size: UInt32(MemoryLayout<th_host_api>.size), context: nil, log: nil, progress: nil, settings_get: nil,
+            settings_set: nil, settings_delete: nil, settings_keys: nil))
+        // Replacing the storage releases the previous one: a child releases the
+        // default (in-memory) storage when `run` installs the host's.
+        let storage = ApplicationData.install(InMemorySettingsStorage(["rehearsal": .bool(true)]))
+        ApplicationData.install(HostSettingsStorage(host: nowhere))
+        let sink = Debug.setSink(nil)
+        defer {
+            ApplicationData.install(storage)
+            Debug.setSink(sink)
         }
-        instance.lifetime.waitUntilFinished()
-
-        if let message = failure.withLock({ $0 }) { return (TH_RUN_FAILED, message) }
-        if let reason = instance.cancellationReason { return (TH_RUN_CANCELED, reason.description) }
-        return (TH_RUN_COMPLETED, "completed")
+        let id = Array("00000000-0000-0000-0000-000000000000".utf8)
+        id.withUnsafeBufferPointer { id in
+            for kind in [TH_TRIGGER_PUSH_NOTIFICATION, TH_TRIGGER_APPLICATION, TH_TRIGGER_TIME] {
+                let request = th_run_request(
+                    struct_size: UInt32(MemoryLayout<th_run_request>.size), entry_point: th_bytes(id), task_name: th_bytes(id),
+                    task_id: th_bytes(id), instance_id: th_bytes(id), trigger_id: th_bytes(id), attempt: 1, trigger_kind: kind.rawValue,
+                    payload: th_bytes(id), channel_id: th_bytes(id), headers: nil, header_count: 0, arguments: nil, argument_count: 0)
+                let instance = connect(request, host: nowhere)
+                Debug.writeLine("")
+                _ = instance.triggerDetails
+                _ = active.withLock { $0 }
+                _ = earlyCancel.withLock { $0 }
+                instance.lifetime.runReturned()
+                instance.lifetime.waitUntilFinished()
+                _ = instance.cancellationReason
+            }
+        }
     }
 
     private static func triggerDetails(of request: th_run_request) -> (any TriggerDetails)? {

@@ -174,7 +174,9 @@ final class Zygote: @unchecked Sendable {
         let spawned = launcher.run {
             Result { () throws(WorkerSpawnError) -> WorkerProcess in
                 try WorkerProcess.spawn(
-                    executable: workerPath, arguments: ["--zygote"], environment: WorkerProcess.environment(instanceId: "zygote"),
+                    executable: workerPath, arguments: ["--zygote"],
+                    // Every symbol bound once, in the zygote, rather than lazily in each child.
+                    environment: WorkerProcess.environment(instanceId: "zygote") + ["LD_BIND_NOW=1"],
                     discardOutput: true)
             }
         }

@@ -99,8 +99,10 @@ public struct ByteReader {
         return result
     }
 
-    /// Throws unless every byte was read.
-    public func finish(_ message: String) throws(IPCError) {
-        guard isAtEnd else { throw .trailingBytes(message, bytes.count - offset) }
+    /// Throws unless every byte was read. `message` is only built for the
+    /// error: describing a value costs a runtime conformance lookup, which a
+    /// freshly forked worker would pay on its way to `run`.
+    public func finish(_ message: @autoclosure () -> String) throws(IPCError) {
+        guard isAtEnd else { throw .trailingBytes(message(), bytes.count - offset) }
     }
 }

@@ -63,7 +63,15 @@ enum Sandbox {
                       startedAsRoot ? "cannot create a network namespace" : "cannot create a user and network namespace (unprivileged user namespaces disabled?)")
     }
 
-    private static func resourceLimits(_ policy: SandboxPolicy) -> SandboxLayer {
+    /// Builds what ``applyToForkedChild(_:workingDirectoryEntered:)`` reports,
+    /// without applying anything: a zygote runs this once so that its children
+    /// find the Swift runtime's caches (generic metadata, conformances) warm.
+    static func rehearseForkedChild(_ policy: SandboxPolicy) -> [SandboxLayer] {
+        [SandboxLayer(name: "working-directory", enforced: true, detail: "private directory \(policy.workingDirectory)"),
+         resourceLimits(policy, apply: false)]
+    }
+
+    private static func resourceLimits(_ policy: SandboxPolicy, apply: Bool = true) -> SandboxLayer {
         var limits: [(String, Int32, UInt64, UInt64)] = []
         if policy.cpuSeconds > 0 { limits.append(("cpu \(policy.cpuSeconds)s", Int32(RLIMIT_CPU.rawValue), policy.cpuSeconds, policy.cpuSeconds + 1)) }
         if policy.memoryBytes > 0 { limits.append(("memory \(policy.memoryBytes >> 20) MiB", Int32(RLIMIT_DATA.rawValue), policy.memoryBytes, policy.memoryBytes)) }
@@ -72,7 +80,7 @@ enum Sandbox {
         if policy.fileSizeBytes > 0 { limits.append(("file size \(policy.fileSizeBytes >> 20) MiB", Int32(RLIMIT_FSIZE.rawValue), policy.fileSizeBytes, policy.fileSizeBytes)) }
         limits.append(("no core dumps", Int32(RLIMIT_CORE.rawValue), 0, 0))
         var failed: [String] = []
-        for (name, resource, soft, hard) in limits where th_set_rlimit(resource, soft, hard) != 0 {
+        for (name, resource, soft, hard) in limits where apply && th_set_rlimit(resource, soft, hard) != 0 {
             failed.append("\(name): \(String(cString: strerror(errno)))")
         }
         return failed.isEmpty

@@ -53,6 +53,10 @@ enum Zygote {
         // A zygote started for a C task need not find a Swift descriptor (its children look for one if asked).
         let plugin = entryPoints.isEmpty ? nil : Worker.descriptor(handle, path: path, session: session)
         Worker.sendCheckResult(plugin, entryPoints: entryPoints, handle: handle, path: path, symbols: symbols, session: session)
+        rehearse(policy, libraryPath: libraryPath)
+        if let plugin, plugin.struct_size >= MemoryLayout<th_plugin_v1>.size, let prepare = plugin.prepare {
+            for entryPoint in entryPoints { Array(entryPoint.utf8).withUnsafeBufferPointer { prepare(th_bytes(data: $0.baseAddress, length: $0.count)) } }
+        }
         serve(Loaded(plugin: plugin, handle: handle, path: path, libraryPath: libraryPath), shared: shared, control: control)
     }
 
@@ -65,6 +69,33 @@ enum Zygote {
         var path: String
         /// The path the host asked for (requests must name the same).
         var libraryPath: String
+    }
+
+    /// Runs, once and without effects, the worker's own code that every
+    /// forked child runs on its way to `run`: decoding a start message,
+    /// describing its limits, encoding its reports. Swift fills its runtime
+    /// caches (generic metadata, protocol conformances) on first use; filled
+    /// here, they are inherited by every child instead of being rebuilt by
+    /// each (a conformance lookup that misses scans every loaded image's
+    /// conformance records, hundreds of microseconds with Foundation loaded).
+    static func rehearse(_ policy: SandboxPolicy, libraryPath: String) {
+        var policy = policy
+        policy.workingDirectory = "/rehearsal"
+        let request = StartRequest(
+            libraryPath: libraryPath, entryPoint: "Rehearsal.Task", taskName: "Rehearsal",
+            taskId: "00000000-0000-0000-0000-000000000000", instanceId: "00000000-0000-0000-0000-000000000000",
+            triggerId: "rehearsal", attempt: 1, triggerKind: TH_TRIGGER_APPLICATION.rawValue, payload: [0],
+            channelId: "rehearsal", headers: ["name": "value"], arguments: ["name": "value"], sandbox: policy, cSignature: nil)
+        var decoder = FrameDecoder()
+        decoder.append(HostMessage.start(request).frame.encoded)
+        if let frame = try? decoder.next() { _ = try? HostMessage(frame: frame) }
+        let layers = Sandbox.rehearseForkedChild(policy)
+        for message in [
+            WorkerMessage.sandbox(layers), .ready(sdkVersion: "", buildSignature: ""), .log("rehearsal"), .progress(1),
+            .settingsGet(requestId: 1, key: "k"), .result(.completed, message: ""),
+        ] {
+            _ = message.frame.encoded
+        }
     }
 
     /// Answers fork requests until the host closes the channel.

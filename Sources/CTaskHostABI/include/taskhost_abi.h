@@ -140,6 +140,15 @@ typedef struct th_plugin_v1 {
     /* Requests cancellation of the running instance (any thread). The reason
        is a BackgroundTaskCancellationReason value (Windows numbering). */
     void (*cancel)(uint32_t reason);
+
+    /* Optional (present when struct_size covers it, may be NULL). Called once
+       by a pre-forked worker ("zygote") after loading the library and before
+       it forks any instance: builds and discards what run builds for an
+       instance of entry_point, without running task code or starting a
+       thread, so that the forked children inherit warm runtime caches
+       (Swift's generic metadata and protocol conformances) instead of each
+       filling them again. */
+    void (*prepare)(th_bytes entry_point);
 } th_plugin_v1;
 
 /* The type of the exported entry point. */
