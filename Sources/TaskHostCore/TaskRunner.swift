@@ -59,17 +59,14 @@ public final class TaskRunner: Sendable {
         onLog: (@Sendable (LogLine) -> Void)? = nil
     ) async throws(StoreError) -> InstanceRecord {
         let result: Result<InstanceRecord, StoreError> = await withCheckedContinuation { continuation in
-            // A thread of its own: supervision blocks in poll(2), and the worker's
-            // parent-death signal is tied to the thread that spawned it.
-            let thread = Thread {
+            // A thread of its own: supervision blocks in poll(2).
+            SupervisorThreads.shared.run {
                 continuation.resume(returning: Result { () throws(StoreError) -> InstanceRecord in
                     try self.runBlocking(
                         app: app, task: task, libraryPath: libraryPath, trigger: trigger, instanceId: instanceId,
                         cancellation: cancellation, onLog: onLog)
                 })
             }
-            thread.name = "taskhost-supervisor"
-            thread.start()
         }
         return try result.get()
     }
@@ -105,15 +102,23 @@ public final class TaskRunner: Sendable {
             }
         }
         record.pid = process?.pid
-        do {
-            try store.insertInstance(record)
-        } catch {
-            process?.dispose()
-            throw error
-        }
 
         let report: SupervisionReport
+        var insertError: StoreError?
         if let process {
+            // The instance's row is written while the worker starts, off the way
+            // from trigger to `run`, and before anything else of the instance is
+            // stored (its log lines, its outcome). Should the host die in between,
+            // the worker dies with it and the trigger, still claimed, is run again.
+            let recordAndReplenish = { [store] in
+                do throws(StoreError) {
+                    try store.insertInstance(record)
+                } catch {
+                    insertError = error
+                    process.killGroup()
+                }
+                replenish?()
+            }
             let supervisor = InstanceSupervisor(
                 process: process,
                 limits: SupervisionLimits(timeLimit: task.timeLimit, gracePeriod: task.cancellationGracePeriod),
@@ -125,8 +130,10 @@ public final class TaskRunner: Sendable {
                     triggerId: trigger.triggerId, attempt: UInt32(clamping: trigger.attempt), triggerKind: trigger.abiKind,
                     payload: trigger.payload, channelId: trigger.channelId, headers: trigger.headers,
                     arguments: trigger.arguments, sandbox: policy, cSignature: task.cSignature)),
-                afterSend: replenish)
+                afterSend: recordAndReplenish)
+            if let insertError { throw insertError }
         } else {
+            try store.insertInstance(record)
             let error = spawnError?.description ?? "no worker process"
             events.log(LogLine(stream: .host, text: "host: \(error)"))
             report = SupervisionReport(outcome: .refused(error))

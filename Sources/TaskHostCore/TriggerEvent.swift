@@ -57,7 +57,14 @@ public struct TriggerEvent: Sendable, Equatable {
 enum StableID {
     /// The first `bytes` bytes of SHA-256(`name`) in hex.
     static func hex(for name: String, bytes: Int = 16) -> String {
-        SHA256.hash(data: Data(name.utf8)).prefix(bytes).map { String(format: "%02x", $0) }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(2 * bytes)
+        for byte in SHA256.hash(data: Data(name.utf8)).prefix(bytes) {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0xF)])
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// A UUID-shaped id derived from `name`.

@@ -51,7 +51,7 @@ final class ZygotePool: Sendable {
         let key = Key(libraryPath: libraryPath, allowNetwork: policy.allowNetwork)
         for _ in 0..<2 {
             guard let zygote = zygote(for: key, task: task, policy: policy) else { return nil }
-            let replenish: @Sendable () -> Void = { [weak self] in self?.replenish(key, zygote) }
+            let replenish: @Sendable () -> Void = { [weak self] in self?.replenish(key, zygote, task: task, policy: policy) }
             if let spare = zygote.takeSpare() { return (spare, replenish) }
             switch zygote.fork() {
             case .success(let process):
@@ -63,11 +63,15 @@ final class ZygotePool: Sendable {
         return nil
     }
 
-    /// Forks a spare worker for `zygote` if it is still the one serving `key`.
-    private func replenish(_ key: Key, _ zygote: Zygote) {
+    /// Forks a spare worker for `zygote` if it is still the one serving
+    /// `key`. A zygote that cannot fork is retired, and its successor started
+    /// and asked for a spare here, off the way of the next instance.
+    private func replenish(_ key: Key, _ zygote: Zygote, task: TaskDeclaration, policy: SandboxPolicy) {
         guard state.withLock({ !$0.closed && $0.zygotes[key] === zygote }) else { return }
-        if case .failure(let reason) = zygote.replenish(), reason.permanent {
-            retire(key, zygote, unusable: reason.message)
+        guard case .failure(let reason) = zygote.replenish() else { return }
+        retire(key, zygote, unusable: reason.permanent ? reason.message : nil)
+        if !reason.permanent, let successor = self.zygote(for: key, task: task, policy: policy) {
+            _ = successor.replenish()
         }
     }
 

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Synchronization
 import TaskHostIPC
+import _TaskHostCShims
 
 /// The worker's end of the IPC channel: serialized writes, and settings
 /// requests that wait for the host's reply while a reader thread handles
@@ -60,6 +61,47 @@ final class WorkerSession: Sendable {
         Thread.detachNewThread {
             self.readLoop(decoder: decoder) { reason in self.deliverCancel(reason) }
         }
+    }
+
+    /// What a forked worker is handed: its working directory (or -1) and the
+    /// host's first message, or why that message could not be read.
+    struct HandOver {
+        var workingDirectory: Int32
+        var first: Result<HostMessage, IPCError>
+    }
+
+    /// For a worker forked by a zygote: starts the reader thread at once,
+    /// while the worker waits for its instance (a spare waits long before it is
+    /// needed), so that starting a thread is not on the way from trigger to
+    /// `run`. The thread takes the hand-over (a byte with the working
+    /// directory), reads the start message and passes both here, then goes on
+    /// reading replies and cancel requests. Exits the process when the host
+    /// closes the channel first (a spare it no longer needs).
+    func awaitHandOver(byte expected: UInt8) -> HandOver {
+        reading.store(true, ordering: .relaxed)
+        let delivered = DispatchSemaphore(value: 0)
+        let handOver = Mutex<HandOver?>(nil)
+        Thread.detachNewThread { [fd] in
+            var byte: UInt8 = 0
+            var directory: Int32 = -1
+            let received = th_recv_fds(fd, &byte, &directory, 1)
+            if received == -2 { _exit(0) }
+            guard received >= 0, byte == expected else { Worker.exitBecauseHostIsGone() }
+            var decoder = FrameDecoder()
+            let first: Result<HostMessage, IPCError>
+            do throws(IPCError) {
+                guard let frame = try FileDescriptorIO.readFrame(fd, decoder: &decoder) else { Worker.exitBecauseHostIsGone() }
+                first = .success(try HostMessage(frame: frame))
+            } catch {
+                first = .failure(error)
+            }
+            handOver.withLock { $0 = HandOver(workingDirectory: received == 1 ? directory : -1, first: first) }
+            delivered.signal()
+            guard case .success = first else { return }
+            self.readLoop(decoder: decoder) { reason in self.deliverCancel(reason) }
+        }
+        delivered.wait()
+        return handOver.withLock { $0! }
     }
 
     /// Sends cancel requests to `handler`; one that came earlier is delivered now.

@@ -146,40 +146,38 @@ enum Zygote {
             _exit(WorkerExitCode.channelLost)
         }
         signal(SIGPIPE, SIG_IGN)
-        var handOver: UInt8 = 0
-        var directory: Int32 = -1
-        let received = th_recv_fds(Worker.ipcDescriptor, &handOver, &directory, 1)
-        if received == -2 { _exit(0) }  // a spare the host no longer needs
-        guard received >= 0, handOver == handOverByte else { _exit(WorkerExitCode.channelLost) }
-        let workingDirectory = received == 1 ? directory : -1
+        let session = WorkerSession(fd: Worker.ipcDescriptor)
+        // The reader thread starts here, before the rlimits: the sandbox user
+        // may already be at its process limit.
+        let handOver = session.awaitHandOver(byte: handOverByte)
+        let workingDirectory = handOver.workingDirectory
         if workingDirectory >= 0 {
             if fchdir(workingDirectory) != 0 { _exit(WorkerExitCode.channelLost) }
             close(workingDirectory)
         }
-        let session = WorkerSession(fd: Worker.ipcDescriptor)
-        var decoder = FrameDecoder()
-        guard case .start(let request) = Worker.readFirstMessage(session: session, decoder: &decoder) else {
-            Worker.fail(session, "a forked worker's first message must be start")
+        let request: StartRequest
+        switch handOver.first {
+        case .success(.start(let start)): request = start
+        case .success: Worker.fail(session, "a forked worker's first message must be start")
+        case .failure(let error): Worker.fail(session, "the host sent a malformed first message: \(error)")
         }
         guard request.libraryPath == loaded.libraryPath else {
             Worker.refuse(session, "this worker was forked for \(loaded.libraryPath), not \(request.libraryPath)")
         }
-        // Before the rlimits: the sandbox user may already be at its process limit.
-        session.startReading(decoder: decoder)
         Worker.report(
             shared + Sandbox.applyToForkedChild(request.sandbox, workingDirectoryEntered: workingDirectory >= 0),
             required: request.sandbox.required, session: session)
         if let signature = request.cSignature {
             CTask.run(
-                handle: loaded.handle, path: loaded.path, signature: signature, request: request, session: session, pending: decoder)
+                handle: loaded.handle, path: loaded.path, signature: signature, request: request, session: session, pending: FrameDecoder())
         }
         if let plugin = loaded.plugin {
             session.send(.ready(
                 sdkVersion: plugin.sdk_version.map { String(cString: $0) } ?? "unknown",
                 buildSignature: plugin.build_signature.map { String(cString: $0) } ?? ""))
-            Worker.run(plugin, request: request, session: session, pending: decoder)
+            Worker.run(plugin, request: request, session: session, pending: FrameDecoder())
         } else {
-            Worker.run(Worker.descriptor(loaded.handle, path: loaded.path, session: session), request: request, session: session, pending: decoder)
+            Worker.run(Worker.descriptor(loaded.handle, path: loaded.path, session: session), request: request, session: session, pending: FrameDecoder())
         }
         Worker.finish(0)
     }
