@@ -83,13 +83,18 @@ final class InstanceSupervisor {
         self.log = LogCollector(limits: limits, sink: { [events] in events.log($0) })
     }
 
-    /// Sends `first` and supervises the worker until it is gone; `afterSend`
-    /// runs once the worker has its work (and overlaps with its start).
-    func supervise(first: HostMessage, afterSend: (() -> Void)? = nil) -> SupervisionReport {
+    /// Sends `first` and supervises the worker until it is gone. `beforeSend`
+    /// runs right before `first` goes out (once it is encoded); `afterSend`
+    /// once the worker has its work (and overlaps with its start).
+    func supervise(first: HostMessage, beforeSend: (() -> Void)? = nil, afterSend: (() -> Void)? = nil) -> SupervisionReport {
         if case .check = first { isCheck = true }
         let started = clock.now
         let timeLimitAt = started + limits.timeLimit
-        if !send(first) { protocolError("the worker closed its channel before it was given work") }
+        let encoded = first.frame.encoded
+        beforeSend?()
+        if !FileDescriptorIO.writeAll(process.ipc, encoded) {
+            protocolError("the worker closed its channel before it was given work")
+        }
         afterSend?()
 
         var ipcOpen = true

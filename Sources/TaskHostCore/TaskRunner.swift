@@ -89,11 +89,14 @@ public final class TaskRunner: Sendable {
         // The process first, so that the instance's row is written once, with its pid.
         var process: WorkerProcess?
         var replenish: (@Sendable () -> Void)?
+        // A forked worker gets its working directory right before its start
+        // message, so that both arrive while it is awake.
+        var handOver: (() -> Void)?
         var spawnError: WorkerSpawnError?
         if let forked = zygotes?.process(for: task, libraryPath: libraryPath, policy: policy) {
             process = forked.process
             replenish = forked.replenish
-            forked.process.handOver(workingDirectory: workingDirectory)
+            handOver = { forked.process.handOver(workingDirectory: workingDirectory) }
         } else {
             do {
                 process = try WorkerProcess.spawn(executable: workerPath, environment: WorkerProcess.environment(instanceId: instanceId))
@@ -130,7 +133,7 @@ public final class TaskRunner: Sendable {
                     triggerId: trigger.triggerId, attempt: UInt32(clamping: trigger.attempt), triggerKind: trigger.abiKind,
                     payload: trigger.payload, channelId: trigger.channelId, headers: trigger.headers,
                     arguments: trigger.arguments, sandbox: policy, cSignature: task.cSignature)),
-                afterSend: recordAndReplenish)
+                beforeSend: handOver, afterSend: recordAndReplenish)
             if let insertError { throw insertError }
         } else {
             try store.insertInstance(record)

@@ -3,7 +3,6 @@ import Dispatch
 import Foundation
 import Synchronization
 import TaskHostIPC
-import _TaskHostCShims
 
 /// The worker's end of the IPC channel: serialized writes, and settings
 /// requests that wait for the host's reply while a reader thread handles
@@ -19,6 +18,13 @@ final class WorkerSession: Sendable {
     private let pending = Mutex<[UInt32: PendingReply]>([:])
     private let nextRequestId = Atomic<UInt32>(1)
     private let reading = Atomic<Bool>(false)
+    /// How ``startReading(decoder:)`` passes its decoder to a prestarted reader.
+    private let readerHandOff = ReaderHandOff()
+
+    private final class ReaderHandOff: Sendable {
+        let ready = DispatchSemaphore(value: 0)
+        let decoder = Mutex(FrameDecoder())
+    }
     /// Where cancel requests go, and one that came before anyone listened.
     private let cancellation = Mutex<(handler: (@Sendable (UInt32) -> Void)?, pending: UInt32?)>((nil, nil))
 
@@ -57,51 +63,30 @@ final class WorkerSession: Sendable {
     /// sandbox user at its limit cannot start threads, and without this one
     /// no settings request would ever get its reply.
     func startReading(decoder: FrameDecoder) {
-        guard !reading.exchange(true, ordering: .relaxed) else { return }
+        guard !reading.exchange(true, ordering: .relaxed) else {
+            readerHandOff.decoder.withLock { $0 = decoder }
+            readerHandOff.ready.signal()
+            return
+        }
         Thread.detachNewThread {
             self.readLoop(decoder: decoder) { reason in self.deliverCancel(reason) }
         }
     }
 
-    /// What a forked worker is handed: its working directory (or -1) and the
-    /// host's first message, or why that message could not be read.
-    struct HandOver {
-        var workingDirectory: Int32
-        var first: Result<HostMessage, IPCError>
-    }
-
-    /// For a worker forked by a zygote: starts the reader thread at once,
-    /// while the worker waits for its instance (a spare waits long before it is
+    /// For a worker forked by a zygote: starts the reader thread now, while
+    /// the worker waits for its instance (a spare waits long before it is
     /// needed), so that starting a thread is not on the way from trigger to
-    /// `run`. The thread takes the hand-over (a byte with the working
-    /// directory), reads the start message and passes both here, then goes on
-    /// reading replies and cancel requests. Exits the process when the host
-    /// closes the channel first (a spare it no longer needs).
-    func awaitHandOver(byte expected: UInt8) -> HandOver {
-        reading.store(true, ordering: .relaxed)
-        let delivered = DispatchSemaphore(value: 0)
-        let handOver = Mutex<HandOver?>(nil)
-        Thread.detachNewThread { [fd] in
-            var byte: UInt8 = 0
-            var directory: Int32 = -1
-            let received = th_recv_fds(fd, &byte, &directory, 1)
-            if received == -2 { _exit(0) }
-            guard received >= 0, byte == expected else { Worker.exitBecauseHostIsGone() }
-            var decoder = FrameDecoder()
-            let first: Result<HostMessage, IPCError>
-            do throws(IPCError) {
-                guard let frame = try FileDescriptorIO.readFrame(fd, decoder: &decoder) else { Worker.exitBecauseHostIsGone() }
-                first = .success(try HostMessage(frame: frame))
-            } catch {
-                first = .failure(error)
-            }
-            handOver.withLock { $0 = HandOver(workingDirectory: received == 1 ? directory : -1, first: first) }
-            delivered.signal()
-            guard case .success = first else { return }
+    /// `run`. The thread reads nothing until ``startReading(decoder:)`` hands
+    /// it what came with the first message: the main thread reads that one
+    /// itself, so the host's start message wakes one thread, not two.
+    func prestartReader() {
+        guard !reading.exchange(true, ordering: .relaxed) else { return }
+        let handOff = readerHandOff
+        Thread.detachNewThread {
+            handOff.ready.wait()
+            let decoder = handOff.decoder.withLock { $0 }
             self.readLoop(decoder: decoder) { reason in self.deliverCancel(reason) }
         }
-        delivered.wait()
-        return handOver.withLock { $0! }
     }
 
     /// Sends cancel requests to `handler`; one that came earlier is delivered now.

@@ -53,11 +53,10 @@ enum Zygote {
         // A zygote started for a C task need not find a Swift descriptor (its children look for one if asked).
         let plugin = entryPoints.isEmpty ? nil : Worker.descriptor(handle, path: path, session: session)
         Worker.sendCheckResult(plugin, entryPoints: entryPoints, handle: handle, path: path, symbols: symbols, session: session)
+        let loaded = Loaded(plugin: plugin, handle: handle, path: path, libraryPath: libraryPath, entryPoints: entryPoints, policy: policy)
         rehearse(policy, libraryPath: libraryPath)
-        if let plugin, plugin.struct_size >= MemoryLayout<th_plugin_v1>.size, let prepare = plugin.prepare {
-            for entryPoint in entryPoints { Array(entryPoint.utf8).withUnsafeBufferPointer { prepare(th_bytes(data: $0.baseAddress, length: $0.count)) } }
-        }
-        serve(Loaded(plugin: plugin, handle: handle, path: path, libraryPath: libraryPath), shared: shared, control: control)
+        loaded.prepare()
+        serve(loaded, shared: shared, control: control)
     }
 
     /// What a zygote loaded.
@@ -69,6 +68,18 @@ enum Zygote {
         var path: String
         /// The path the host asked for (requests must name the same).
         var libraryPath: String
+        /// The Swift entry points the host asked about.
+        var entryPoints: [String]
+        /// The layers every instance shares, as the host sent them.
+        var policy: SandboxPolicy
+
+        /// Calls the plugin's `prepare` for each entry point (see `th_plugin_v1`).
+        func prepare() {
+            guard let plugin, plugin.struct_size >= MemoryLayout<th_plugin_v1>.size, let prepare = plugin.prepare else { return }
+            for entryPoint in entryPoints {
+                Array(entryPoint.utf8).withUnsafeBufferPointer { prepare(th_bytes(data: $0.baseAddress, length: $0.count)) }
+            }
+        }
     }
 
     /// Runs, once and without effects, the worker's own code that every
@@ -149,18 +160,27 @@ enum Zygote {
         let session = WorkerSession(fd: Worker.ipcDescriptor)
         // The reader thread starts here, before the rlimits: the sandbox user
         // may already be at its process limit.
-        let handOver = session.awaitHandOver(byte: handOverByte)
-        let workingDirectory = handOver.workingDirectory
+        session.prestartReader()
+        // While it waits, the worker goes through its way to `run` once more,
+        // in its own memory: the code pages it will need get mapped and the
+        // data pages it will write get copied now, not after the trigger.
+        rehearse(loaded.policy, libraryPath: loaded.libraryPath)
+        loaded.prepare()
+        var handOver: UInt8 = 0
+        var directory: Int32 = -1
+        let received = th_recv_fds(Worker.ipcDescriptor, &handOver, &directory, 1)
+        if received == -2 { _exit(0) }  // a spare the host no longer needs
+        guard received >= 0, handOver == handOverByte else { _exit(WorkerExitCode.channelLost) }
+        let workingDirectory = received == 1 ? directory : -1
         if workingDirectory >= 0 {
             if fchdir(workingDirectory) != 0 { _exit(WorkerExitCode.channelLost) }
             close(workingDirectory)
         }
-        let request: StartRequest
-        switch handOver.first {
-        case .success(.start(let start)): request = start
-        case .success: Worker.fail(session, "a forked worker's first message must be start")
-        case .failure(let error): Worker.fail(session, "the host sent a malformed first message: \(error)")
+        var decoder = FrameDecoder()
+        guard case .start(let request) = Worker.readFirstMessage(session: session, decoder: &decoder) else {
+            Worker.fail(session, "a forked worker's first message must be start")
         }
+        session.startReading(decoder: decoder)
         guard request.libraryPath == loaded.libraryPath else {
             Worker.refuse(session, "this worker was forked for \(loaded.libraryPath), not \(request.libraryPath)")
         }
