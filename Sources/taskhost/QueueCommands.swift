@@ -1,9 +1,6 @@
 import ArgumentParser
 import Foundation
 import TaskHostCore
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 struct TriggerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -90,8 +87,8 @@ struct PushCommand: AsyncParsableCommand {
 
     func validate() throws {
         if (content == nil) == (file == nil) { throw ValidationError("give exactly one of --content or --file") }
-        guard let url = URL(string: uri), url.scheme == "http" || url.scheme == "https" else {
-            throw ValidationError("\(uri) is not an http(s) URI")
+        guard let url = URL(string: uri), url.scheme == "http", url.host != nil else {
+            throw ValidationError("\(uri) is not an http:// URI (the push server speaks plain HTTP; behind a TLS proxy, push with curl)")
         }
     }
 
@@ -109,27 +106,25 @@ struct PushCommand: AsyncParsableCommand {
         } else {
             throw CLIError("cannot read --file \(file ?? "")")
         }
-        var request = URLRequest(url: URL(string: uri)!)
-        request.httpMethod = "POST"
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        request.setValue("wns/raw", forHTTPHeaderField: "X-WNS-Type")
-        request.setValue("application/octet-stream", forHTTPHeaderField: "Content-Type")
-        if let ttl { request.setValue(String(ttl), forHTTPHeaderField: "X-WNS-TTL") }
-        if noCache { request.setValue("no-cache", forHTTPHeaderField: "X-WNS-Cache-Policy") }
-        request.httpBody = payload
-        let (body, response): (Data, URLResponse)
+        var headers = [
+            ("Authorization", "Bearer \(token)"), ("X-WNS-Type", "wns/raw"), ("Content-Type", "application/octet-stream"),
+        ]
+        if let ttl { headers.append(("X-WNS-TTL", String(ttl))) }
+        if noCache { headers.append(("X-WNS-Cache-Policy", "no-cache")) }
+        let response: PushClient.Response
         do {
-            (body, response) = try await URLSession.shared.data(for: request)
+            response = try await PushClient.post(URL(string: uri)!, headers: headers, body: Array(payload))
+        } catch let failure as PushClient.Failure {
+            throw CLIError("cannot push to \(uri): \(failure)")
         } catch {
-            throw CLIError("cannot reach \(uri): \(error.localizedDescription)")
+            throw CLIError("cannot reach \(uri): \(error)")
         }
-        guard let http = response as? HTTPURLResponse else { throw CLIError("no HTTP answer from \(uri)") }
-        let status = http.value(forHTTPHeaderField: "X-WNS-Status") ?? ""
-        if http.statusCode == 200 {
-            print("\(http.statusCode) \(status) \(http.value(forHTTPHeaderField: "X-WNS-Msg-ID") ?? "")")
+        let status = response.headers.first(name: "X-WNS-Status") ?? ""
+        if response.status == 200 {
+            print("\(response.status) \(status) \(response.headers.first(name: "X-WNS-Msg-ID") ?? "")")
         } else {
-            let reason = http.value(forHTTPHeaderField: "X-WNS-Error-Description") ?? String(decoding: body, as: UTF8.self)
-            throw CLIError("\(http.statusCode) \(status.isEmpty ? "" : status + " ")\(reason)")
+            let reason = response.headers.first(name: "X-WNS-Error-Description") ?? String(decoding: response.body, as: UTF8.self)
+            throw CLIError("\(response.status) \(status.isEmpty ? "" : status + " ")\(reason)")
         }
     }
 }

@@ -156,6 +156,13 @@ import Testing
         let noInstance = try taskhost(["logs", "ffffffff"])
         #expect(noInstance.status == 1)
         #expect(noInstance.stderr.contains("no instance \"ffffffff\""))
+        let https = try taskhost(["push", "https://push.example.com/push/v1/x", "--content", "x", "--token", "t"])
+        #expect(https.status != 0)
+        #expect(https.stderr.contains("is not an http:// URI"))
+        // Nothing listens on port 1.
+        let unreachable = try taskhost(["push", "http://127.0.0.1:1/push/v1/x", "--content", "x", "--token", "t"])
+        #expect(unreachable.status == 1)
+        #expect(unreachable.stderr.contains("cannot reach http://127.0.0.1:1/push/v1/x"))
     }
 
     @Test(arguments: [
