@@ -11,6 +11,7 @@ public final class SQLiteTaskStore: TaskStore {
     /// The database file.
     public let path: String
     private let pool: DatabasePool
+    private let committer: CommitBatcher
 
     /// Opens (creating if needed) the database at `path` and migrates it.
     public init(path: String) throws(StoreError) {
@@ -24,6 +25,7 @@ public final class SQLiteTaskStore: TaskStore {
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             try Self.migrator.migrate(pool)
+            committer = CommitBatcher(pool: pool)
         } catch {
             throw StoreError("cannot open the store at \(path): \(error)")
         }
@@ -86,11 +88,15 @@ public final class SQLiteTaskStore: TaskStore {
         return migrator
     }()
 
+    /// A durable write (`synchronous = FULL`). Writes that arrive while
+    /// another commits are committed together, each in a savepoint of its own,
+    /// with one fsync: the outcomes and trigger settlements of concurrent
+    /// instances share the cost of durability instead of queueing for it.
     func write<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
-        do {
-            return try pool.write(body)
-        } catch {
-            throw StoreError("store: cannot \(what): \(error)")
+        let result = committer.commit { db in try body(db) as Any }
+        switch result {
+        case .success(let value): return value as! T
+        case .failure(let error): throw StoreError("store: cannot \(what): \(error)")
         }
     }
 

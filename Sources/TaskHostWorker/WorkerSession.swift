@@ -23,6 +23,7 @@ final class WorkerSession: Sendable {
 
     private final class ReaderHandOff: Sendable {
         let ready = DispatchSemaphore(value: 0)
+        let handed = Atomic<Bool>(false)
         let decoder = Mutex(FrameDecoder())
     }
     /// Where cancel requests go, and one that came before anyone listened.
@@ -64,6 +65,8 @@ final class WorkerSession: Sendable {
     /// no settings request would ever get its reply.
     func startReading(decoder: FrameDecoder) {
         guard !reading.exchange(true, ordering: .relaxed) else {
+            // A prestarted reader takes the first decoder it is handed, once.
+            guard !readerHandOff.handed.exchange(true, ordering: .relaxed) else { return }
             readerHandOff.decoder.withLock { $0 = decoder }
             readerHandOff.ready.signal()
             return

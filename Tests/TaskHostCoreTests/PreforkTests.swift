@@ -72,7 +72,8 @@ import TaskHostTestSupport
             let task = Fixtures.task("Hostile", entryPoint, timeLimit: .milliseconds(800), grace: .milliseconds(200))
             outcomes[isolation] = try await runner.run(task).outcome
             // The zygote survives its child: the next instance runs normally.
-            #expect(try await runner.run(Fixtures.task("Next", "FaultyTasks.AsyncEchoTask")).outcome == .completed)
+            let next = try await runner.run(Fixtures.task("Next", "FaultyTasks.AsyncEchoTask"))
+            #expect(next.outcome == .completed, "\(String(describing: next.outcome)) \(isolation) log: \((try? runner.store.log(instanceId: next.id).map(\.text)) ?? [])")
             if isolation == .prefork { #expect(runner.zygoteCount == 1) }
         }
         #expect(outcomes[.prefork] == outcomes[.spawn], "\(entryPoint): prefork \(String(describing: outcomes[.prefork])), spawn \(String(describing: outcomes[.spawn]))")
