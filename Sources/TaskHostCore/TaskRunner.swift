@@ -20,6 +20,7 @@ public final class TaskRunner: Sendable {
     public let isolation: IsolationMode
     private let sandboxIdentity: (uid: UInt32, gid: UInt32)?
     private let zygotes: ZygotePool?
+    private let cgroups = ProcessCgroups.detect()
 
     /// Creates a runner.
     public init(
@@ -84,7 +85,10 @@ public final class TaskRunner: Sendable {
         let events = RunEvents(store: store, app: app.identity.name, instanceId: instanceId, onLog: onLog)
         let workingDirectory = sandbox.makeWorkingDirectory(instanceId: instanceId, identity: sandboxIdentity)
         defer { sandbox.removeWorkingDirectory(workingDirectory) }
-        let policy = sandbox.policy(for: task, workingDirectory: workingDirectory, identity: sandboxIdentity)
+        var policy = sandbox.policy(for: task, workingDirectory: workingDirectory, identity: sandboxIdentity)
+        let cgroup = cgroups?.create(name: instanceId, maxProcesses: task.limits.processes)
+        defer { cgroup?.remove() }
+        var hostLayers: [SandboxLayer] = []
 
         // The process first, so that the instance's row is written once, with its pid.
         var process: WorkerProcess?
@@ -105,6 +109,12 @@ public final class TaskRunner: Sendable {
             }
         }
         record.pid = process?.pid
+        // In its own pids cgroup (before it runs plugin code), the instance
+        // needs no per-user process rlimit.
+        if let cgroup, let process, cgroup.attach(process.pid) {
+            policy.processes = 0
+            hostLayers.append(cgroup.layer)
+        }
 
         let report: SupervisionReport
         var insertError: StoreError?
@@ -149,7 +159,7 @@ public final class TaskRunner: Sendable {
         record.endedAt = Date()
         record.outcome = outcome
         record.progress = report.progress
-        record.sandbox = SandboxOptions.summary(report.sandbox)
+        record.sandbox = SandboxOptions.summary(report.sandbox + hostLayers)
         try store.finishInstance(
             id: instanceId, endedAt: record.endedAt!, outcome: outcome, progress: report.progress, sandbox: record.sandbox,
             appendingLog: events.takePending())

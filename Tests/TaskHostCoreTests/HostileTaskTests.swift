@@ -67,6 +67,30 @@ import TaskHostTestSupport
         #expect(kill(-pid, 0) == -1 && errno == ESRCH, "nothing of the instance's process group survives it")
     }
 
+    /// Every instance runs as the same sandbox user. With only the per-user
+    /// process rlimit, other processes of that user (another instance's fork
+    /// bomb, here 12 sleeping processes) would leave an instance limited to 8
+    /// unable to start its threads. In a pids cgroup of its own, it only
+    /// counts its own.
+    @Test(.enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")))
+    func anInstancesProcessLimitCountsOnlyItsOwnProcesses() async throws {
+        let sleepers = try (0..<12).map { _ in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments = ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "sleep", "30"]
+            try process.run()
+            return process
+        }
+        defer { for sleeper in sleepers { sleeper.terminate() } }
+        let runner = try Fixtures.runner()
+        var task = Fixtures.task("Echo", "FaultyTasks.AsyncEchoTask", timeLimit: .seconds(10), grace: .milliseconds(200))
+        task.limits = ResourceLimits(processes: 8)
+        let record = try await runner.run(task)
+        let lines = try log(record, runner)
+        #expect(record.outcome == .completed, "\(String(describing: record.outcome)): \(lines)")
+        #expect(record.sandbox.contains("process-limit"), "the instance's own pids cgroup: \(record.sandbox)")
+    }
+
     @Test func garbageOnTheChannelIsAProtocolError() async throws {
         let (record, _) = try await run("FaultyTasks.GarbageFramesTask")
         guard case .protocolError(let message) = record.outcome else {

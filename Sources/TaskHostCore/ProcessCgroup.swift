@@ -1,0 +1,87 @@
+import Foundation
+import TaskHostIPC
+
+/// A `pids` cgroup per instance: the task's `Processes` limit counted over
+/// its own process tree, and a way to kill all of it at the end.
+///
+/// `RLIMIT_NPROC`, the fallback, counts every process and thread of the
+/// sandbox *user*: every instance runs as that user, so one instance that
+/// forks up to its limit would leave the others unable to start a thread
+/// (and a plugin that calls `setsid` escapes the process group the host
+/// kills). A cgroup bounds and ends one instance's tree, whatever it does.
+/// Needs the cgroup v1 `pids` hierarchy writable by the host (root); where it
+/// is not, ``ProcessCgroups/detect()`` returns `nil` and the rlimit applies.
+final class ProcessCgroups: Sendable {
+    /// The directory the instances' cgroups are made in.
+    let base: String
+
+    private init(base: String) { self.base = base }
+
+    /// The host's `pids` cgroups, or `nil` where it cannot make them.
+    static func detect(hierarchy: String = "/sys/fs/cgroup/pids") -> ProcessCgroups? {
+        guard geteuid() == 0, let own = ownPath(), access(hierarchy + own + "/cgroup.procs", W_OK) == 0 else { return nil }
+        let base = hierarchy + (own == "/" ? "" : own) + "/taskhost"
+        guard mkdir(base, 0o755) == 0 || errno == EEXIST else { return nil }
+        return ProcessCgroups(base: base)
+    }
+
+    /// This process's path in the v1 `pids` hierarchy (`/proc/self/cgroup`).
+    private static func ownPath() -> String? {
+        guard let text = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            if fields.count == 3, fields[1].split(separator: ",").contains("pids") { return String(fields[2]) }
+        }
+        return nil
+    }
+
+    /// Makes the cgroup of one instance, allowing `maxProcesses` processes
+    /// and threads; `nil` if it cannot be made.
+    func create(name: String, maxProcesses: Int) -> InstanceCgroup? {
+        let path = base + "/" + name
+        guard mkdir(path, 0o755) == 0 else { return nil }
+        let cgroup = InstanceCgroup(path: path, maxProcesses: maxProcesses)
+        guard cgroup.write("pids.max", String(maxProcesses)) else {
+            rmdir(path)
+            return nil
+        }
+        return cgroup
+    }
+}
+
+/// One instance's `pids` cgroup.
+struct InstanceCgroup: Sendable {
+    let path: String
+    let maxProcesses: Int
+
+    /// Moves `pid` (a worker that has not run plugin code yet) into the cgroup;
+    /// what it starts stays in it.
+    func attach(_ pid: pid_t) -> Bool { write("cgroup.procs", String(pid)) }
+
+    /// The layer the host reports for it.
+    var layer: SandboxLayer {
+        SandboxLayer(name: "process-limit", enforced: true, detail: "at most \(maxProcesses) processes and threads in the instance's own pids cgroup")
+    }
+
+    /// Kills whatever is left in the cgroup and removes it.
+    func remove() {
+        for _ in 0..<100 {
+            if rmdir(path) == 0 || errno == ENOENT { return }
+            let members = (try? String(contentsOfFile: path + "/cgroup.procs", encoding: .utf8)) ?? ""
+            for pid in members.split(separator: "\n").compactMap({ pid_t($0) }) {
+                kill(pid, SIGKILL)
+                var status: Int32 = 0
+                _ = waitpid(pid, &status, WNOHANG)  // the host is their subreaper: a zombie stays a member
+            }
+            usleep(2000)  // killed processes leave the cgroup once they are gone
+        }
+    }
+
+    fileprivate func write(_ file: String, _ value: String) -> Bool {
+        let fd = open(path + "/" + file, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        let bytes = Array(value.utf8)
+        return bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) } == bytes.count
+    }
+}
