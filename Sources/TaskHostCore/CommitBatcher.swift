@@ -62,6 +62,12 @@ final class CommitBatcher: Sendable {
             if round.isEmpty { return }
             do {
                 try pool.write { db in
+                    if round.count == 1, let slot = round.first {
+                        // Alone in its transaction: no savepoint needed (nor its two statements).
+                        defer { slot.write = nil }
+                        slot.result = .success(try slot.write!(db))
+                        return
+                    }
                     for slot in round {
                         do {
                             try db.inSavepoint {

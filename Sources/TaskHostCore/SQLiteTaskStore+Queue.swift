@@ -101,7 +101,7 @@ extension SQLiteTaskStore: TriggerQueueStore {
     public func enqueue(_ triggers: [NewTrigger]) throws(StoreError) {
         guard !triggers.isEmpty else { return }
         try write("enqueue \(triggers.count) trigger(s)") { db in
-            let statement = try db.makeStatement(sql: """
+            let statement = try db.cachedStatement(sql: """
                 INSERT OR IGNORE INTO trigger (id, app, task, kind, payload, channel_id, headers, arguments, state,
                     attempts, created_at, available_at, expires_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)

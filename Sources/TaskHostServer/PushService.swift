@@ -78,11 +78,18 @@ public struct PushService: Sendable {
     /// Checks the bearer token and the channel. Authentication comes first, so
     /// that an unauthenticated caller learns nothing about which channels exist.
     public func authorize(channelId: String, authorization: String?, now: Date = Date()) throws(PushRejection) -> Authorized {
-        guard let authorization, authorization.lowercased().hasPrefix("bearer ") else {
+        // The scheme is case-insensitive (RFC 9110); checked on bytes, as this runs for every push.
+        let scheme = Array("bearer ".utf8)
+        guard let authorization, authorization.utf8.count > scheme.count,
+            zip(authorization.utf8, scheme).allSatisfy({ $0 == $1 || ($1 >= UInt8(ascii: "a") && $0 == $1 - 0x20) })
+        else {
             throw PushRejection(status: 401, description: "missing bearer token: send Authorization: Bearer <token> (taskhost credentials create)")
         }
-        let token = authorization.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces)
-        guard let (id, secret) = Credential.parse(token: token) else {
+        let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        var token = authorization.utf8.dropFirst(scheme.count).drop(while: isBlank)
+        while let last = token.last, isBlank(last) { token = token.dropLast() }
+        let tokenText = String(Substring(token))
+        guard let (id, secret) = Credential.parse(token: tokenText) else {
             throw PushRejection(status: 401, description: "malformed bearer token")
         }
         let credential: Credential?

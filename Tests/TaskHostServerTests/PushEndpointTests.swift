@@ -56,6 +56,10 @@ import TaskHostTestSupport
 
         #expect(try await status(token: nil).0 == 401)
         #expect(try await status(token: "garbage").0 == 401)
+        // The scheme is case-insensitive and blanks around the token do not matter; another scheme is refused.
+        #expect(try await status(token: nil, headers: with("Authorization", "bEaReR \t\(token) ")).0 == 200)
+        #expect(try await status(token: nil, headers: with("Authorization", "Basic \(token)")).0 == 401)
+        #expect(try await status(token: nil, headers: with("Authorization", "Bearer")).0 == 401)
         #expect(try await status(token: "cr_0000000000000000.\(secret)").0 == 401)
         #expect(try await status(token: String(token.prefix { $0 != "." }) + ".wrong-secret").0 == 401)
         #expect(try await status(token: revokedToken).0 == 401)
@@ -79,7 +83,7 @@ import TaskHostTestSupport
         #expect(tooLarge.1 == "payload of 5121 bytes exceeds the limit of 5120 bytes")
         #expect(try await status(token: token, body: Array(repeating: 65, count: 5 * 1024)).0 == 200, "5 KB exactly is accepted")
         #expect(try await server.post(channel.id, token: token, method: "GET").status != 200)
-        #expect(try server.store.queueCounts().values.reduce(0, +) == 1, "only the one valid push was stored")
+        #expect(try server.store.queueCounts().values.reduce(0, +) == 2, "only the two valid pushes were stored")
     }
 
     @Test func aChannelOverItsRateLimitGets406() async throws {
