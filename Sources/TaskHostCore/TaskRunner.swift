@@ -21,6 +21,7 @@ public final class TaskRunner: Sendable {
     private let sandboxIdentity: (uid: UInt32, gid: UInt32)?
     private let zygotes: ZygotePool?
     private let cgroups = ProcessCgroups.detect()
+    private let workingDirectories: WorkingDirectoryPool
 
     /// Creates a runner.
     public init(
@@ -32,6 +33,7 @@ public final class TaskRunner: Sendable {
         self.sandbox = sandbox
         self.isolation = isolation
         self.sandboxIdentity = sandbox.resolveIdentity()
+        self.workingDirectories = WorkingDirectoryPool(sandbox: sandbox, identity: sandboxIdentity)
         self.zygotes = isolation == .prefork ? ZygotePool(workerPath: workerPath) : nil
     }
 
@@ -83,11 +85,15 @@ public final class TaskRunner: Sendable {
             triggerId: trigger.triggerId, attempt: trigger.attempt, hostPid: getpid(), startedAt: Date(),
             appVersion: app.identity.version)
         let events = RunEvents(store: store, app: app.identity.name, instanceId: instanceId, onLog: onLog)
-        let workingDirectory = sandbox.makeWorkingDirectory(instanceId: instanceId, identity: sandboxIdentity)
-        defer { sandbox.removeWorkingDirectory(workingDirectory) }
+        let workingDirectory = workingDirectories.take()
+        var reuseDirectory = false  // only once every process of the instance is known to be gone
+        defer { workingDirectories.give(workingDirectory, reuse: reuseDirectory) }
         var policy = sandbox.policy(for: task, workingDirectory: workingDirectory, identity: sandboxIdentity)
         let cgroup = cgroups?.create(name: instanceId, maxProcesses: task.limits.processes)
-        defer { cgroup?.remove() }
+        defer {
+            cgroup?.remove()
+            reuseDirectory = cgroup != nil
+        }
         var hostLayers: [SandboxLayer] = []
 
         // The process first, so that the instance's row is written once, with its pid.

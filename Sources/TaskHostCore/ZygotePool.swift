@@ -30,6 +30,8 @@ final class ZygotePool: Sendable {
 
     private let workerPath: String
     private let launcher = LauncherThread.shared
+    /// Where spares are forked, one request at a time.
+    private let replenisher = DispatchQueue(label: "taskhost.zygote-spares")
     private let state = Mutex(State())
     /// How long a zygote may take to load its plugin and answer.
     static let startTimeout: Duration = .seconds(10)
@@ -51,7 +53,11 @@ final class ZygotePool: Sendable {
         let key = Key(libraryPath: libraryPath, allowNetwork: policy.allowNetwork)
         for _ in 0..<2 {
             guard let zygote = zygote(for: key, task: task, policy: policy) else { return nil }
-            let replenish: @Sendable () -> Void = { [weak self] in self?.replenish(key, zygote, task: task, policy: policy) }
+            // Off the supervisor's thread: it has an instance to watch.
+            let replenish: @Sendable () -> Void = { [weak self] in
+                guard let pool = self else { return }
+                pool.replenisher.async { [weak pool] in pool?.replenish(key, zygote, task: task, policy: policy) }
+            }
             if let spare = zygote.takeSpare() { return (spare, replenish) }
             switch zygote.fork() {
             case .success(let process):

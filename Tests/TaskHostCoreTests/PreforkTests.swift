@@ -45,7 +45,9 @@ import TaskHostTestSupport
         // The burst was one start, not several deaths: a zygote that dies now is restarted.
         kill(pid, SIGKILL)
         #expect(try await runner.run(Fixtures.task("Echo", "FaultyTasks.AsyncEchoTask")).outcome == .completed)
-        #expect(runner.zygoteCount == 1 && runner.zygotePids != [pid])
+        // (That instance may have used the spare the dead zygote forked; its successor starts in the background.)
+        #expect(await TestSupport.eventually { runner.zygoteCount == 1 && runner.zygotePids != [pid] })
+        #expect(try await runner.run(Fixtures.task("Echo", "FaultyTasks.AsyncEchoTask")).outcome == .completed)
     }
 
     @Test func aForkedInstanceIsSandboxedLikeASpawnedOne() async throws {
