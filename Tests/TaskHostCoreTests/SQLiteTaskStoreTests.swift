@@ -15,13 +15,16 @@ import Testing
         #expect(durability.synchronous == 2, "synchronous=FULL: an acknowledged write survives power loss")
     }
 
-    @Test func instanceBookkeepingIsRelaxedButEveryOtherWriteStaysFull() throws {
+    @Test func instanceBookkeepingAndClaimsAreRelaxedButEveryOtherWriteStaysFull() throws {
         let store = try SQLiteTaskStore(stateDirectory: directory)
         let seen = try store.writeRelaxed("probe") { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
         #expect(seen == 1, "NORMAL inside a relaxed write")
         try store.insertInstance(InstanceRecord(
             id: "i", app: "a", task: "t", triggerKind: .application, triggerId: "tr", attempt: 1, hostPid: 1, startedAt: Date()))
         try store.appendLog(instanceId: "i", lines: [LogLine(stream: .stdout, text: "x")])
+        // Claims too: one lost with the power leaves its trigger pending, to be claimed again.
+        try store.enqueue([NewTrigger(app: "a", task: "t", event: .application())])
+        #expect(try store.claim(limit: 1, owner: "o", now: Date()) { _, _ in true }.count == 1)
         let after = try store.write("probe") { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
         #expect(after == 2, "FULL again for the writes that follow")
         #expect(try store.log(instanceId: "i").map(\.text) == ["x"])
