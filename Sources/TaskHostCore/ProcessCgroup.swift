@@ -17,12 +17,35 @@ final class ProcessCgroups: Sendable {
 
     private init(base: String) { self.base = base }
 
-    /// The host's `pids` cgroups, or `nil` where it cannot make them.
+    /// The host's `pids` cgroups (`taskhost/host-PID/`), or `nil` where it
+    /// cannot make them. Sweeps what hosts that are gone left behind.
     static func detect(hierarchy: String = "/sys/fs/cgroup/pids") -> ProcessCgroups? {
         guard geteuid() == 0, let own = ownPath(), access(hierarchy + own + "/cgroup.procs", W_OK) == 0 else { return nil }
-        let base = hierarchy + (own == "/" ? "" : own) + "/taskhost"
+        let root = hierarchy + (own == "/" ? "" : own) + "/taskhost"
+        guard mkdir(root, 0o755) == 0 || errno == EEXIST else { return nil }
+        sweep(root)
+        let base = root + "/host-\(getpid())"
         guard mkdir(base, 0o755) == 0 || errno == EEXIST else { return nil }
         return ProcessCgroups(base: base)
+    }
+
+    /// Removes the cgroups of hosts that are no longer running (a host killed
+    /// with SIGKILL cannot remove its own), killing whatever is left in them.
+    private static func sweep(_ root: String) {
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] {
+            guard entry.hasPrefix("host-"), let pid = pid_t(entry.dropFirst(5)), pid != getpid(),
+                kill(pid, 0) == -1, errno == ESRCH
+            else { continue }
+            let host = root + "/" + entry
+            for instance in (try? FileManager.default.contentsOfDirectory(atPath: host)) ?? [] {
+                let path = host + "/" + instance
+                var isDirectory: ObjCBool = false
+                if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                    InstanceCgroup(path: path, maxProcesses: 0).remove(patience: 50)
+                }
+            }
+            rmdir(host)
+        }
     }
 
     /// This process's path in the v1 `pids` hierarchy (`/proc/self/cgroup`).
@@ -55,17 +78,26 @@ struct InstanceCgroup: Sendable {
     let maxProcesses: Int
 
     /// Moves `pid` (a worker that has not run plugin code yet) into the cgroup;
-    /// what it starts stays in it.
+    /// what it starts stays in it. Slow (about 170 µs here: cgroup v1 waits for
+    /// an RCU grace period), so a zygote's spare is attached when it is forked.
     func attach(_ pid: pid_t) -> Bool { write("cgroup.procs", String(pid)) }
+
+    /// Sets the number of processes and threads allowed (for a spare's cgroup,
+    /// once the instance it will run is known).
+    func limit(to maxProcesses: Int) -> InstanceCgroup? {
+        write("pids.max", String(maxProcesses)) ? InstanceCgroup(path: path, maxProcesses: maxProcesses) : nil
+    }
 
     /// The layer the host reports for it.
     var layer: SandboxLayer {
         SandboxLayer(name: "process-limit", enforced: true, detail: "at most \(maxProcesses) processes and threads in the instance's own pids cgroup")
     }
 
-    /// Kills whatever is left in the cgroup and removes it.
-    func remove() {
-        for _ in 0..<100 {
+    /// Kills whatever is left in the cgroup and removes it, waiting up to
+    /// `patience` × 2 ms for the killed processes to leave (what is still there
+    /// then is swept when the next host starts).
+    func remove(patience: Int = 500) {
+        for _ in 0..<patience {
             if rmdir(path) == 0 || errno == ENOENT { return }
             let members = (try? String(contentsOfFile: path + "/cgroup.procs", encoding: .utf8)) ?? ""
             for pid in members.split(separator: "\n").compactMap({ pid_t($0) }) {

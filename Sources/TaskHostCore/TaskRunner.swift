@@ -20,7 +20,7 @@ public final class TaskRunner: Sendable {
     public let isolation: IsolationMode
     private let sandboxIdentity: (uid: UInt32, gid: UInt32)?
     private let zygotes: ZygotePool?
-    private let cgroups = ProcessCgroups.detect()
+    private let cgroups: ProcessCgroups?
     private let workingDirectories: WorkingDirectoryPool
 
     /// Creates a runner.
@@ -34,7 +34,9 @@ public final class TaskRunner: Sendable {
         self.isolation = isolation
         self.sandboxIdentity = sandbox.resolveIdentity()
         self.workingDirectories = WorkingDirectoryPool(sandbox: sandbox, identity: sandboxIdentity)
-        self.zygotes = isolation == .prefork ? ZygotePool(workerPath: workerPath) : nil
+        let cgroups = ProcessCgroups.detect()
+        self.cgroups = cgroups
+        self.zygotes = isolation == .prefork ? ZygotePool(workerPath: workerPath, cgroups: cgroups) : nil
     }
 
     /// Stops the pre-forked workers of libraries other than `libraryPaths`
@@ -89,12 +91,14 @@ public final class TaskRunner: Sendable {
         var reuseDirectory = false  // only once every process of the instance is known to be gone
         defer { workingDirectories.give(workingDirectory, reuse: reuseDirectory) }
         var policy = sandbox.policy(for: task, workingDirectory: workingDirectory, identity: sandboxIdentity)
-        let cgroup = cgroups?.create(name: instanceId, maxProcesses: task.limits.processes)
+        // The instance's pids cgroup: a spare's, or made for it below.
+        var cgroup: InstanceCgroup?
         defer {
             cgroup?.remove()
             reuseDirectory = cgroup != nil
         }
         var hostLayers: [SandboxLayer] = []
+        var unlimitedSpareCgroup: InstanceCgroup?  // a spare's cgroup whose limit could not be set
 
         // The process first, so that the instance's row is written once, with its pid.
         var process: WorkerProcess?
@@ -106,6 +110,8 @@ public final class TaskRunner: Sendable {
         if let forked = zygotes?.process(for: task, libraryPath: libraryPath, policy: policy) {
             process = forked.process
             replenish = forked.replenish
+            cgroup = forked.cgroup?.limit(to: task.limits.processes)
+            if cgroup == nil { unlimitedSpareCgroup = forked.cgroup }
             handOver = { forked.process.handOver(workingDirectory: workingDirectory) }
         } else {
             do {
@@ -117,7 +123,11 @@ public final class TaskRunner: Sendable {
         record.pid = process?.pid
         // In its own pids cgroup (before it runs plugin code), the instance
         // needs no per-user process rlimit.
-        if let cgroup, let process, cgroup.attach(process.pid) {
+        if cgroup == nil, let process, let created = cgroups?.create(name: instanceId, maxProcesses: task.limits.processes) {
+            if created.attach(process.pid) { cgroup = created } else { created.remove() }
+        }
+        if cgroup != nil { unlimitedSpareCgroup?.remove() }  // empty now: the worker moved out
+        if let cgroup {
             policy.processes = 0
             hostLayers.append(cgroup.layer)
         }

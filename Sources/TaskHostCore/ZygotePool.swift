@@ -38,8 +38,20 @@ final class ZygotePool: Sendable {
     /// How long a fork request may take.
     static let forkTimeoutMilliseconds: Int32 = 2000
 
-    init(workerPath: String) {
+    /// Where spares get their cgroup (`nil`: the instance's runner attaches none, or its own).
+    private let cgroups: ProcessCgroups?
+
+    init(workerPath: String, cgroups: ProcessCgroups? = nil) {
         self.workerPath = workerPath
+        self.cgroups = cgroups
+    }
+
+    /// A worker for one instance, and the pids cgroup it is already in (a spare's).
+    struct Forked {
+        var process: WorkerProcess
+        var cgroup: InstanceCgroup?
+        /// Forks the next spare (call once the instance has its work).
+        var replenish: @Sendable () -> Void
     }
 
     deinit { shutdown() }
@@ -48,7 +60,7 @@ final class ZygotePool: Sendable {
     /// must spawn one. The worker waits for ``WorkerProcess/handOver(workingDirectory:)``
     /// and its start message. It is the zygote's spare when one is ready;
     /// `replenish` (once the instance has its work) forks the next spare.
-    func process(for task: TaskDeclaration, libraryPath: String, policy: SandboxPolicy) -> (process: WorkerProcess, replenish: @Sendable () -> Void)? {
+    func process(for task: TaskDeclaration, libraryPath: String, policy: SandboxPolicy) -> Forked? {
         guard WorkerProcess.isSubreaper else { return nil }
         let key = Key(libraryPath: libraryPath, allowNetwork: policy.allowNetwork)
         for _ in 0..<2 {
@@ -58,10 +70,10 @@ final class ZygotePool: Sendable {
                 guard let pool = self else { return }
                 pool.replenisher.async { [weak pool] in pool?.replenish(key, zygote, task: task, policy: policy) }
             }
-            if let spare = zygote.takeSpare() { return (spare, replenish) }
+            if let spare = zygote.takeSpare() { return Forked(process: spare.process, cgroup: spare.cgroup, replenish: replenish) }
             switch zygote.fork() {
             case .success(let process):
-                return (process, replenish)
+                return Forked(process: process, cgroup: nil, replenish: replenish)
             case .failure(let reason):
                 retire(key, zygote, unusable: reason.permanent ? reason.message : nil)
             }
@@ -74,10 +86,10 @@ final class ZygotePool: Sendable {
     /// and asked for a spare here, off the way of the next instance.
     private func replenish(_ key: Key, _ zygote: Zygote, task: TaskDeclaration, policy: SandboxPolicy) {
         guard state.withLock({ !$0.closed && $0.zygotes[key] === zygote }) else { return }
-        guard case .failure(let reason) = zygote.replenish() else { return }
+        guard case .failure(let reason) = zygote.replenish(cgroups: cgroups) else { return }
         retire(key, zygote, unusable: reason.permanent ? reason.message : nil)
         if !reason.permanent, let successor = self.zygote(for: key, task: task, policy: policy) {
-            _ = successor.replenish()
+            _ = successor.replenish(cgroups: cgroups)
         }
     }
 
@@ -165,8 +177,9 @@ final class Zygote: @unchecked Sendable {
     private let process: WorkerProcess
     /// Serializes fork requests on the control channel; guards `process`.
     private let lock = NSLock()
-    /// A worker forked ahead of need, and the state around it (under `spareLock`).
-    private var spare: WorkerProcess?
+    /// A worker forked ahead of need (in a pids cgroup of its own where the host
+    /// makes them), and the state around it (under `spareLock`).
+    private var spare: Spare?
     private var replenishing = false
     private var stopped = false
     private let spareLock = NSLock()
@@ -242,32 +255,50 @@ final class Zygote: @unchecked Sendable {
         lock.withLock { process.reapIfExited() == nil }
     }
 
+    struct Spare {
+        var process: WorkerProcess
+        var cgroup: InstanceCgroup?
+
+        func dispose() {
+            process.dispose()
+            cgroup?.remove()
+        }
+    }
+
     /// The spare worker, if one is ready and alive.
-    func takeSpare() -> WorkerProcess? {
-        let taken = spareLock.withLock { () -> WorkerProcess? in
+    func takeSpare() -> Spare? {
+        let taken = spareLock.withLock { () -> Spare? in
             defer { spare = nil }
             return spare
         }
         guard let taken else { return nil }
-        if taken.reapIfExited() == nil { return taken }
+        if taken.process.reapIfExited() == nil { return taken }
         taken.dispose()
         return nil
     }
 
-    /// Forks a spare worker unless one is ready or being forked.
-    func replenish() -> Result<Void, ForkFailure> {
+    /// Forks a spare worker unless one is ready or being forked, and moves it
+    /// into a pids cgroup of its own (its limit is set when it is used).
+    func replenish(cgroups: ProcessCgroups?) -> Result<Void, ForkFailure> {
         let go = spareLock.withLock { () -> Bool in
             guard !stopped, !replenishing, spare == nil else { return false }
             replenishing = true
             return true
         }
         guard go else { return .success(()) }
-        let forked = fork()
-        let unused = spareLock.withLock { () -> WorkerProcess? in
+        let forked = fork().map { process -> Spare in
+            var cgroup = cgroups?.create(name: "spare-\(process.pid)-" + RandomToken.hex(bytes: 4), maxProcesses: ResourceLimits().processes)
+            if let created = cgroup, !created.attach(process.pid) {
+                created.remove()
+                cgroup = nil
+            }
+            return Spare(process: process, cgroup: cgroup)
+        }
+        let unused = spareLock.withLock { () -> Spare? in
             replenishing = false
-            guard case .success(let process) = forked else { return nil }
-            guard !stopped else { return process }
-            spare = process
+            guard case .success(let fresh) = forked else { return nil }
+            guard !stopped else { return fresh }
+            spare = fresh
             return nil
         }
         unused?.dispose()
@@ -313,7 +344,7 @@ final class Zygote: @unchecked Sendable {
     /// Ends the zygote and its spare (the workers it forked for instances are
     /// not its children: they go on).
     func stop() {
-        let unused = spareLock.withLock { () -> WorkerProcess? in
+        let unused = spareLock.withLock { () -> Spare? in
             stopped = true
             defer { spare = nil }
             return spare

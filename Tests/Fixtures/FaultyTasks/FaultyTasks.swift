@@ -250,6 +250,30 @@ public final class MemoryBombTask: BackgroundTask {
     }
 }
 
+/// Leaves a child behind that escaped the instance's process group
+/// (`setsid`), records its pid in the setting "escaped", and returns.
+public final class EscapingTask: BackgroundTask {
+    public init() {}
+    public func run(_ taskInstance: BackgroundTaskInstance) {
+        var channel: [Int32] = [0, 0]
+        guard pipe(&channel) == 0 else { return }
+        let pid = fork()
+        if pid == 0 {
+            _ = setsid()
+            let grandchild = fork()
+            if grandchild == 0 {
+                while true { pause() }
+            }
+            var value = grandchild
+            _ = write(channel[1], &value, MemoryLayout<pid_t>.size)
+            _exit(0)
+        }
+        var escaped: pid_t = 0
+        _ = read(channel[0], &escaped, MemoryLayout<pid_t>.size)
+        ApplicationData.current.localSettings.values["escaped"] = .int(Int64(escaped))
+    }
+}
+
 /// Forks until the process limit stops it; the children wait forever.
 public final class ForkBombTask: BackgroundTask {
     public init() {}

@@ -1,0 +1,37 @@
+import Foundation
+import Testing
+import TaskHostTestSupport
+@testable import TaskHostCore
+
+/// Each instance's own `pids` cgroup (root hosts with a cgroup v1 `pids` hierarchy).
+@Suite(.enabled(if: ProcessCgroups.detect() != nil, "needs a writable cgroup v1 pids hierarchy (root)"))
+struct ProcessCgroupTests {
+    @Test func whatAnInstanceLeavesBehindIsKilledEvenOutsideItsProcessGroup() async throws {
+        let runner = try Fixtures.runner()
+        let record = try await runner.run(Fixtures.task("Escaping", "FaultyTasks.EscapingTask"))
+        #expect(record.outcome == .completed)
+        #expect(record.sandbox.contains("process-limit"), "\(record.sandbox)")
+        let escaped = try #require(try runner.store.setting(app: "com.example.tests", key: "escaped")?.value)
+        guard case .int(let pid) = escaped, pid > 0 else {
+            Issue.record("escaped is \(escaped)")
+            return
+        }
+        // It left the process group (setsid), so only the cgroup finds it.
+        #expect(kill(pid_t(pid), 0) == -1 && errno == ESRCH, "process \(pid) outlived its instance")
+    }
+
+    @Test func theCgroupsOfAHostThatIsGoneAreSwept() throws {
+        let cgroups = try #require(ProcessCgroups.detect())
+        let root = (cgroups.base as NSString).deletingLastPathComponent
+        // A pid that no longer runs: a process that has exited and been reaped.
+        let exited = Process()
+        exited.executableURL = URL(fileURLWithPath: "/bin/true")
+        try exited.run()
+        exited.waitUntilExit()
+        let stale = root + "/host-\(exited.processIdentifier)"
+        try FileManager.default.createDirectory(atPath: stale + "/an-instance", withIntermediateDirectories: true)
+        #expect(ProcessCgroups.detect() != nil)
+        #expect(!FileManager.default.fileExists(atPath: stale), "the dead host's cgroups were removed")
+        #expect(FileManager.default.fileExists(atPath: cgroups.base), "this host's stay")
+    }
+}
