@@ -93,10 +93,11 @@ struct InstanceCgroup: Sendable {
         SandboxLayer(name: "process-limit", enforced: true, detail: "at most \(maxProcesses) processes and threads in the instance's own pids cgroup")
     }
 
-    /// Kills whatever is left in the cgroup and removes it, waiting up to
-    /// `patience` × 2 ms for the killed processes to leave (what is still there
-    /// then is swept when the next host starts).
+    /// Kills whatever is left in the cgroup and removes it, trying `patience`
+    /// times, at most 2 ms apart, while the killed processes leave (what is
+    /// still there then is swept when the next host starts).
     func remove(patience: Int = 500) {
+        var pause: UInt32 = 100  // µs, doubling to 2 ms: a reaped worker usually leaves within the first
         for _ in 0..<patience {
             if rmdir(path) == 0 || errno == ENOENT { return }
             let members = (try? String(contentsOfFile: path + "/cgroup.procs", encoding: .utf8)) ?? ""
@@ -105,7 +106,8 @@ struct InstanceCgroup: Sendable {
                 var status: Int32 = 0
                 _ = waitpid(pid, &status, WNOHANG)  // the host is their subreaper: a zombie stays a member
             }
-            usleep(2000)  // killed processes leave the cgroup once they are gone
+            usleep(pause)  // killed processes leave the cgroup once they are gone
+            pause = min(pause * 2, 2000)
         }
     }
 
