@@ -98,13 +98,21 @@ struct InstanceCgroup: Sendable {
     /// still there then is swept when the next host starts).
     func remove(patience: Int = 500) {
         var pause: UInt32 = 100  // µs, doubling to 2 ms: a reaped worker usually leaves within the first
+        // Killed processes that were reparented to the host (a child subreaper)
+        // must be reaped by it, or they stay zombies; they leave the cgroup
+        // before that, so they are remembered here.
+        var killed: Set<pid_t> = []
         for _ in 0..<patience {
-            if rmdir(path) == 0 || errno == ENOENT { return }
+            killed = killed.filter { pid in
+                var status: Int32 = 0
+                let reaped = waitpid(pid, &status, WNOHANG)
+                return reaped == 0  // still running, or a zombie not yet ready; ECHILD: not ours
+            }
+            if killed.isEmpty, rmdir(path) == 0 || errno == ENOENT { return }
             let members = (try? String(contentsOfFile: path + "/cgroup.procs", encoding: .utf8)) ?? ""
             for pid in members.split(separator: "\n").compactMap({ pid_t($0) }) {
                 kill(pid, SIGKILL)
-                var status: Int32 = 0
-                _ = waitpid(pid, &status, WNOHANG)  // the host is their subreaper: a zombie stays a member
+                killed.insert(pid)
             }
             usleep(pause)  // killed processes leave the cgroup once they are gone
             pause = min(pause * 2, 2000)
