@@ -208,7 +208,7 @@ extension Bench {
         table.note(
             "Trigger → run entered: CLOCK_REALTIME just before the call, minus the timestamp the no-op task logs first thing in `run`. "
                 + "Trigger → outcome recorded: until `TaskRunner.run` returns, i.e. the instance row, its log line and its outcome are committed "
-                + "(SQLite WAL: the row, its pid and its log without their own fsync, the outcome with one). "
+                + "(SQLite WAL: the row, with its pid, without an fsync of its own; the log lines and the outcome with one). "
                 + "Target: prefork entered p50 ≤ posix_spawn(/bin/true) p50.")
         table.print()
     }
