@@ -17,23 +17,26 @@ final class ProcessCgroups: Sendable {
 
     private init(base: String) { self.base = base }
 
-    /// The host's `pids` cgroups (`taskhost/host-PID/`), or `nil` where it
+    /// The host's `pids` cgroups (`taskhost/host-PIDNS-PID/`), or `nil` where it
     /// cannot make them. Sweeps what hosts that are gone left behind.
     static func detect(hierarchy: String = "/sys/fs/cgroup/pids") -> ProcessCgroups? {
         guard geteuid() == 0, let own = ownPath(), access(hierarchy + own + "/cgroup.procs", W_OK) == 0 else { return nil }
         let root = hierarchy + (own == "/" ? "" : own) + "/taskhost"
         guard mkdir(root, 0o755) == 0 || errno == EEXIST else { return nil }
-        sweep(root)
-        let base = root + "/host-\(getpid())"
+        // Named by PID namespace too: hosts in other containers may share the
+        // hierarchy, and their pids mean nothing here.
+        let prefix = "host-\(pidNamespace())-"
+        sweep(root, prefix: prefix)
+        let base = root + "/" + prefix + "\(getpid())"
         guard mkdir(base, 0o755) == 0 || errno == EEXIST else { return nil }
         return ProcessCgroups(base: base)
     }
 
     /// Removes the cgroups of hosts that are no longer running (a host killed
     /// with SIGKILL cannot remove its own), killing whatever is left in them.
-    private static func sweep(_ root: String) {
+    private static func sweep(_ root: String, prefix: String) {
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] {
-            guard entry.hasPrefix("host-"), let pid = pid_t(entry.dropFirst(5)), pid != getpid(),
+            guard entry.hasPrefix(prefix), let pid = pid_t(entry.dropFirst(prefix.count)), pid != getpid(),
                 kill(pid, 0) == -1, errno == ESRCH
             else { continue }
             let host = root + "/" + entry
@@ -46,6 +49,12 @@ final class ProcessCgroups: Sendable {
             }
             rmdir(host)
         }
+    }
+
+    /// The inode number of this process's PID namespace (`/proc/self/ns/pid`).
+    private static func pidNamespace() -> String {
+        var info = stat()
+        return stat("/proc/self/ns/pid", &info) == 0 ? String(info.st_ino) : "0"
     }
 
     /// This process's path in the v1 `pids` hierarchy (`/proc/self/cgroup`).

@@ -87,8 +87,9 @@ import TaskHostTestSupport
         let first = try #require(runner.zygotePids.first)
         kill(first, SIGKILL)
         #expect(try await runner.run(Fixtures.task("Echo", "FaultyTasks.AsyncEchoTask")).outcome == .completed)
-        let second = try #require(runner.zygotePids.first)
-        #expect(second != first)
+        // That instance may have used the spare the dead zygote forked; its successor starts in the background.
+        #expect(await TestSupport.eventually { runner.zygotePids.count == 1 && runner.zygotePids != [first] })
+        #expect(try await runner.run(Fixtures.task("Echo", "FaultyTasks.AsyncEchoTask")).outcome == .completed)
     }
 
     @Test func theZygoteOfAReplacedLibraryIsRetired() async throws {

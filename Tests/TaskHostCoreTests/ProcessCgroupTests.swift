@@ -28,10 +28,17 @@ struct ProcessCgroupTests {
         exited.executableURL = URL(fileURLWithPath: "/bin/true")
         try exited.run()
         exited.waitUntilExit()
-        let stale = root + "/host-\(exited.processIdentifier)"
+        // This host's directory is named host-PIDNS-PID; a gone host's differs only in its pid.
+        let name = (cgroups.base as NSString).lastPathComponent
+        let stale = root + "/" + name.dropLast(String(getpid()).count) + "\(exited.processIdentifier)"
+        // Another PID namespace's host is left alone, whatever its pid.
+        let foreign = root + "/host-1-\(exited.processIdentifier)"
+        try FileManager.default.createDirectory(atPath: foreign, withIntermediateDirectories: true)
+        defer { rmdir(foreign) }
         try FileManager.default.createDirectory(atPath: stale + "/an-instance", withIntermediateDirectories: true)
         #expect(ProcessCgroups.detect() != nil)
         #expect(!FileManager.default.fileExists(atPath: stale), "the dead host's cgroups were removed")
         #expect(FileManager.default.fileExists(atPath: cgroups.base), "this host's stay")
+        #expect(FileManager.default.fileExists(atPath: foreign), "another PID namespace's stay")
     }
 }
