@@ -1,4 +1,5 @@
 import Foundation
+import TaskHostIPC
 import _TaskHostCShims
 
 /// Why the host could not start or talk to a worker process.
@@ -162,9 +163,6 @@ final class WorkerProcess {
         return adopt(pid: pid, channels: channels)
     }
 
-    /// The byte that hands a forked worker its instance (see ``handOver(workingDirectory:)``).
-    static let handOverByte: UInt8 = 2
-
     /// Gives a worker forked by a zygote its instance's working directory (as
     /// a descriptor: the sandbox user may not traverse the path). It waits for
     /// this before its start message; a spare waits here until it is used.
@@ -173,7 +171,7 @@ final class WorkerProcess {
         let directory = workingDirectory.isEmpty ? -1 : open(workingDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         defer { if directory >= 0 { close(directory) } }
         let descriptors = directory >= 0 ? [directory] : []
-        _ = th_send_fds(ipc, Self.handOverByte, descriptors, Int32(descriptors.count))
+        _ = th_send_fds(ipc, ForkedWorker.handOverByte, descriptors, Int32(descriptors.count))
     }
 
     /// Kills the worker and everything in its process group.

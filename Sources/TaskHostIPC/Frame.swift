@@ -115,3 +115,11 @@ public enum WorkerExitCode {
     /// closed or broke descriptor 3) and exited.
     public static let channelLost: Int32 = 70
 }
+
+/// The out-of-band bytes between the host and a zygote's children.
+public enum ForkedWorker {
+    /// The byte with which the host hands a worker forked by a zygote its
+    /// instance: sent with the working directory's descriptor (`SCM_RIGHTS`),
+    /// right before the start message.
+    public static let handOverByte: UInt8 = 2
+}

@@ -30,9 +30,6 @@ enum Zygote {
     static let argument = "--zygote"
     /// The byte of a fork request.
     static let forkRequest: UInt8 = 1
-    /// The byte with which the host hands a forked worker its instance
-    /// (`WorkerProcess.handOverByte` on the host's side).
-    static let handOverByte: UInt8 = 2
     /// Answer to a fork request when the zygote is no longer single-threaded.
     static let notSingleThreaded: Int32 = -100_000
 
@@ -170,7 +167,7 @@ enum Zygote {
         var directory: Int32 = -1
         let received = th_recv_fds(Worker.ipcDescriptor, &handOver, &directory, 1)
         if received == -2 { _exit(0) }  // a spare the host no longer needs
-        guard received >= 0, handOver == handOverByte else { _exit(WorkerExitCode.channelLost) }
+        guard received >= 0, handOver == ForkedWorker.handOverByte else { _exit(WorkerExitCode.channelLost) }
         let workingDirectory = received == 1 ? directory : -1
         if workingDirectory >= 0 {
             if fchdir(workingDirectory) != 0 { _exit(WorkerExitCode.channelLost) }
