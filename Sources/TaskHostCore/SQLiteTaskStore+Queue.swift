@@ -132,12 +132,10 @@ extension SQLiteTaskStore: TriggerQueueStore {
         """
 
     public func park(app: String) throws(StoreError) -> Int {
-        try write("park the triggers of \(app)") { db in
-            try db.execute(
-                sql: "UPDATE trigger SET state = 'parked', updated_at = ? WHERE state IN ('pending', 'retrying') AND app = ?",
-                arguments: [Date().timeIntervalSince1970, app])
-            return db.changesCount
-        }
+        try transition(
+            "park the triggers of \(app)",
+            "UPDATE trigger SET state = 'parked', updated_at = ? WHERE state IN ('pending', 'retrying') AND app = ?",
+            [Date().timeIntervalSince1970, app])
     }
 
     public func park(id: String) throws(StoreError) {
@@ -148,12 +146,9 @@ extension SQLiteTaskStore: TriggerQueueStore {
     }
 
     public func unpark(app: String) throws(StoreError) -> Int {
-        try write("unpark triggers") { db in
-            try db.execute(
-                sql: "UPDATE trigger SET state = 'pending', updated_at = ? WHERE state = 'parked' AND app = ?",
-                arguments: [Date().timeIntervalSince1970, app])
-            return db.changesCount
-        }
+        try transition(
+            "unpark triggers", "UPDATE trigger SET state = 'pending', updated_at = ? WHERE state = 'parked' AND app = ?",
+            [Date().timeIntervalSince1970, app])
     }
 
     /// SQLite's query plan for `sql` (tests).
@@ -193,8 +188,13 @@ extension SQLiteTaskStore: TriggerQueueStore {
         }
     }
 
-    private func transition(_ what: String, _ sql: String, _ arguments: StatementArguments) throws(StoreError) {
-        try write(what) { db in try db.execute(sql: sql, arguments: arguments) }
+    /// One durable UPDATE; returns how many rows it changed.
+    @discardableResult
+    private func transition(_ what: String, _ sql: String, _ arguments: StatementArguments) throws(StoreError) -> Int {
+        try write(what) { db in
+            try db.execute(sql: sql, arguments: arguments)
+            return db.changesCount
+        }
     }
 
     public func markDone(id: String, instanceId: String) throws(StoreError) {
@@ -272,16 +272,14 @@ extension SQLiteTaskStore: TriggerQueueStore {
     }
 
     public func requeue(id: String) throws(StoreError) -> Bool {
-        try write("requeue trigger \(id)") { db in
-            let now = Date().timeIntervalSince1970
-            try db.execute(
-                sql: """
-                    UPDATE trigger SET state = 'pending', attempts = 0, available_at = ?, expires_at = NULL,
-                        updated_at = ? WHERE id = ? AND state IN ('dead', 'expired')
-                    """,
-                arguments: [now, now, id])
-            return db.changesCount > 0
-        }
+        let now = Date().timeIntervalSince1970
+        return try transition(
+            "requeue trigger \(id)",
+            """
+            UPDATE trigger SET state = 'pending', attempts = 0, available_at = ?, expires_at = NULL,
+                updated_at = ? WHERE id = ? AND state IN ('dead', 'expired')
+            """,
+            [now, now, id]) > 0
     }
 
     public func backlog(app: String, task: String) throws(StoreError) -> Int {
@@ -324,12 +322,9 @@ extension SQLiteTaskStore: ChannelStore {
     }
 
     public func revokeChannel(id: String, at date: Date) throws(StoreError) -> Bool {
-        try write("revoke a channel") { db in
-            try db.execute(
-                sql: "UPDATE channel SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                arguments: [date.timeIntervalSince1970, id])
-            return db.changesCount > 0
-        }
+        try transition(
+            "revoke a channel", "UPDATE channel SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            [date.timeIntervalSince1970, id]) > 0
     }
 
     public func renewChannel(id: String, expiresAt: Date) throws(StoreError) -> PushChannel? {
@@ -371,12 +366,9 @@ extension SQLiteTaskStore: ChannelStore {
     }
 
     public func revokeCredential(id: String, at date: Date) throws(StoreError) -> Bool {
-        try write("revoke a credential") { db in
-            try db.execute(
-                sql: "UPDATE credential SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                arguments: [date.timeIntervalSince1970, id])
-            return db.changesCount > 0
-        }
+        try transition(
+            "revoke a credential", "UPDATE credential SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            [date.timeIntervalSince1970, id]) > 0
     }
 
     public func timerAnchor(app: String, task: String, default date: Date) throws(StoreError) -> Date {
