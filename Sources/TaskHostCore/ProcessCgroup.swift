@@ -67,6 +67,21 @@ final class ProcessCgroups: Sendable {
         return nil
     }
 
+    /// The cgroup worker `pid` runs its instance in, allowing `maxProcesses`
+    /// processes and threads: `current` (the cgroup a spare was moved into
+    /// when it was forked) with its limit set, or else one made and joined now
+    /// (and `current`, then empty, removed). `nil` if neither can be had.
+    func cgroup(for pid: pid_t, name: String, maxProcesses: Int, current: InstanceCgroup? = nil) -> InstanceCgroup? {
+        if let limited = current?.limit(to: maxProcesses) { return limited }
+        guard let created = create(name: name, maxProcesses: maxProcesses) else { return nil }
+        guard created.attach(pid) else {
+            created.remove()
+            return nil
+        }
+        current?.remove()
+        return created
+    }
+
     /// Makes the cgroup of one instance, allowing `maxProcesses` processes
     /// and threads; `nil` if it cannot be made.
     func create(name: String, maxProcesses: Int) -> InstanceCgroup? {

@@ -98,7 +98,7 @@ public final class TaskRunner: Sendable {
             reuseDirectory = cgroup != nil
         }
         var hostLayers: [SandboxLayer] = []
-        var unlimitedSpareCgroup: InstanceCgroup?  // a spare's cgroup whose limit could not be set
+        var spareCgroup: InstanceCgroup?
 
         // The process first, so that the instance's row is written once, with its pid.
         var process: WorkerProcess?
@@ -110,8 +110,7 @@ public final class TaskRunner: Sendable {
         if let forked = zygotes?.process(for: task, libraryPath: libraryPath, policy: policy) {
             process = forked.process
             replenish = forked.replenish
-            cgroup = forked.cgroup?.limit(to: task.limits.processes)
-            if cgroup == nil { unlimitedSpareCgroup = forked.cgroup }
+            spareCgroup = forked.cgroup
             handOver = { forked.process.handOver(workingDirectory: workingDirectory) }
         } else {
             do {
@@ -123,10 +122,9 @@ public final class TaskRunner: Sendable {
         record.pid = process?.pid
         // In its own pids cgroup (before it runs plugin code), the instance
         // needs no per-user process rlimit.
-        if cgroup == nil, let process, let created = cgroups?.create(name: instanceId, maxProcesses: task.limits.processes) {
-            if created.attach(process.pid) { cgroup = created } else { created.remove() }
+        if let process {
+            cgroup = cgroups?.cgroup(for: process.pid, name: instanceId, maxProcesses: task.limits.processes, current: spareCgroup)
         }
-        if cgroup != nil { unlimitedSpareCgroup?.remove() }  // empty now: the worker moved out
         if let cgroup {
             policy.processes = 0
             hostLayers.append(cgroup.layer)

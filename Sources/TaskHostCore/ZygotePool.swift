@@ -286,13 +286,9 @@ final class Zygote: @unchecked Sendable {
             return true
         }
         guard go else { return .success(()) }
-        let forked = fork().map { process -> Spare in
-            var cgroup = cgroups?.create(name: "spare-\(process.pid)-" + RandomToken.hex(bytes: 4), maxProcesses: ResourceLimits().processes)
-            if let created = cgroup, !created.attach(process.pid) {
-                created.remove()
-                cgroup = nil
-            }
-            return Spare(process: process, cgroup: cgroup)
+        let forked = fork().map { process in
+            Spare(process: process, cgroup: cgroups?.cgroup(
+                for: process.pid, name: "spare-\(process.pid)-" + RandomToken.hex(bytes: 4), maxProcesses: ResourceLimits().processes))
         }
         let unused = spareLock.withLock { () -> Spare? in
             replenishing = false
