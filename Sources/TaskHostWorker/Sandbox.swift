@@ -37,7 +37,7 @@ enum Sandbox {
     }
 
     /// The layers a child forked by a zygote applies for its instance (its
-    /// working directory was entered by `th_become_worker`).
+    /// working directory was entered when it was handed its instance).
     static func applyToForkedChild(_ policy: SandboxPolicy, workingDirectoryEntered: Bool) -> [SandboxLayer] {
         var layers: [SandboxLayer] = []
         if !policy.workingDirectory.isEmpty {

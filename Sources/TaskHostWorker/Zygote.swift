@@ -150,7 +150,7 @@ enum Zygote {
     /// (a byte with its working directory, then its start message; a spare
     /// waits here until the host needs it) and runs it.
     static func child(_ loaded: Loaded, shared: [SandboxLayer], descriptors: [Int32]) -> Never {
-        guard th_become_worker(descriptors[0], descriptors[1], descriptors[2], -1) == 0 else {
+        guard th_become_worker(descriptors[0], descriptors[1], descriptors[2]) == 0 else {
             _exit(WorkerExitCode.channelLost)
         }
         signal(SIGPIPE, SIG_IGN)

@@ -332,11 +332,10 @@ int th_fork_sibling(void) {
     return (int)syscall(SYS_clone, CLONE_PARENT | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD, 0, NULL, tid, 0);
 }
 
-int th_become_worker(int ipc, int out, int err, int cwd) {
-    int moved[4] = { ipc, out, err, cwd };
+int th_become_worker(int ipc, int out, int err) {
+    int moved[3] = { ipc, out, err };
     /* Move every source above 10 first, so that the dup2s below cannot clobber one. */
-    for (int i = 0; i < 4; i++) {
-        if (moved[i] < 0) continue;
+    for (int i = 0; i < 3; i++) {
         int high = fcntl(moved[i], F_DUPFD_CLOEXEC, 10);
         if (high < 0) return -1;
         moved[i] = high;
@@ -344,7 +343,6 @@ int th_become_worker(int ipc, int out, int err, int cwd) {
     int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (null < 0) return -1;
     if (dup2(null, 0) < 0 || dup2(moved[1], 1) < 0 || dup2(moved[2], 2) < 0 || dup2(moved[0], 3) < 0) return -1;
-    if (moved[3] >= 0 && fchdir(moved[3]) != 0) return -1;
     if (th_close_from(4) != 0) {
         for (int fd = 4; fd < 1024; fd++) close(fd);
     }

@@ -108,9 +108,9 @@ int th_fork_detached(void);
 int th_fork_sibling(void);
 
 /* In a freshly forked worker: makes `ipc` descriptor 3, `out` 1 and `err` 2,
-   standard input /dev/null, `cwd` (unless -1) the working directory; closes
-   every other descriptor; leads a new process group; restores default signal
-   dispositions and an empty signal mask. Returns 0, or -1 with errno. */
-int th_become_worker(int ipc, int out, int err, int cwd);
+   standard input /dev/null; closes every other descriptor; leads a new
+   process group; restores default signal dispositions and an empty signal
+   mask. Returns 0, or -1 with errno. */
+int th_become_worker(int ipc, int out, int err);
 
 #endif /* TASKHOST_SHIMS_H */
