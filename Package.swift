@@ -32,6 +32,8 @@ let package = Package(
         .executable(name: "taskhost-worker", targets: ["TaskHostWorker"]),
         // The benchmark suite (run it in release: swift run -c release taskhost-bench).
         .executable(name: "taskhost-bench", targets: ["TaskhostBench"]),
+        // The floor under every fresh process: fork + _exit of a zygote's image (the bench runs it).
+        .executable(name: "taskhost-fork-floor", targets: ["TaskhostForkFloor"]),
         // The no-op task the benchmarks run.
         .library(name: "BenchmarkTasks", type: .dynamic, targets: ["BenchmarkTasks"]),
     ],
@@ -124,6 +126,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/TaskhostBench", swiftSettings: strict),
+        // Plain C, so that the only Swift in the image is what the libraries it is told to load bring.
+        .executableTarget(name: "TaskhostForkFloor", path: "Benchmarks/ForkFloor"),
         .target(
             name: "BenchmarkTasks", dependencies: ["BackgroundTaskKit"],
             path: "Benchmarks/BenchmarkTasks", swiftSettings: strict),

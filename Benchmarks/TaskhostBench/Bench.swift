@@ -90,11 +90,12 @@ struct Products: Sendable {
     var worker: String { directory + "/taskhost-worker" }
     var taskhost: String { directory + "/taskhost" }
     var noopLibrary: String { directory + "/libBenchmarkTasks.so" }
+    var forkFloor: String { directory + "/taskhost-fork-floor" }
 
     static func locate() throws -> Products {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let products = Products(directory: (executable as NSString).deletingLastPathComponent)
-        for path in [products.worker, products.taskhost, products.noopLibrary] where !FileManager.default.fileExists(atPath: path) {
+        for path in [products.worker, products.taskhost, products.noopLibrary, products.forkFloor] where !FileManager.default.fileExists(atPath: path) {
             throw BenchError("\(path) is missing: build every product first (swift build -c release), then swift run -c release taskhost-bench")
         }
         return products

@@ -221,6 +221,16 @@ extension Bench {
         let true1 = Throughput.threads(concurrency: 1, seconds: seconds) { Baselines.spawnAndWait("/bin/true") }
         let trueN = Throughput.threads(concurrency: 2 * cores, seconds: seconds) { Baselines.spawnAndWait("/bin/true") }
         table.row("`posix_spawn(\"/bin/true\")` + `waitpid`", Format.count(true1), "1.00×", Format.count(trueN), "1.00×")
+        // The floor under any run in a fresh process: fork + _exit + waitpid of an image, with no work at all.
+        var floorCPU: [String: Double] = [:]
+        for (name, libraries) in try ForkFloor.images(products) {
+            let one = try ForkFloor.measure(products, concurrency: 1, seconds: seconds, libraries: libraries)
+            let many = try ForkFloor.measure(products, concurrency: 2 * cores, seconds: seconds, libraries: libraries)
+            table.row(
+                "floor: `fork()` + `_exit(0)` + `waitpid` of \(name)", Format.count(one.rate), Format.ratio(one.rate, over: true1),
+                Format.count(many.rate), Format.ratio(many.rate, over: trueN))
+            floorCPU[name] = many.cpuPerFork
+        }
         for mode in isolationModes {
             let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: "\(state)/throughput-\(mode)"))
             let noop = IsolatedNoop(store: store, products: products, isolation: mode)
@@ -240,6 +250,12 @@ extension Bench {
             "Concurrency N: N workers each starting the next run as soon as theirs has ended (threads for /bin/true, Swift tasks calling "
                 + "`TaskRunner.run` otherwise). The dispatcher row: \(dispatcherTriggers) application triggers queued, then a `Dispatcher` "
                 + "with --concurrency \(2 * cores) started and timed until every trigger is done. Target: ≥ 4,000 isolated no-op runs/s.")
+        table.note(
+            "Floor rows: `taskhost-fork-floor` (plain C) loads the named libraries as a zygote loads its plugin, then forks children that "
+                + "`_exit(0)` at once and reaps them: what a fresh process of that image costs before it does anything. "
+                + ForkFloor.images.map { name in
+                    floorCPU[name].map { "\(name): " + String(format: "%.3f", $0 * 1e3) + " ms of CPU per fork (child and parent), so at most \(Format.count(Double(cores) / $0)) forks/s on \(cores) cores" } ?? ""
+                }.joined(separator: "; ") + ".")
         table.print()
     }
 
@@ -270,5 +286,59 @@ extension Bench {
         await running.value
         guard completed == triggers.count else { throw BenchError("dispatcher: \(triggers.count - completed) no-op runs did not complete") }
         return Double(completed) / elapsed
+    }
+}
+
+/// The floor under an isolated run: `taskhost-fork-floor`, a C process that
+/// loads an image's libraries and then forks children that exit at once.
+enum ForkFloor {
+    /// What one measurement found.
+    struct Result {
+        /// Forks (each reaped) per second.
+        var rate: Double
+        /// CPU seconds per fork, child and parent (page tables copied, the child's exit, the reap).
+        var cpuPerFork: Double
+    }
+
+    /// The images measured, by name.
+    static let images = [
+        "a C process (nothing loaded)", "the no-op plugin's image (Swift runtime, FoundationEssentials, the SDK: a zygote)",
+        "the same + Foundation (a plugin that imports Foundation)",
+    ]
+
+    /// The libraries of each image, in the order of ``images``.
+    static func images(_ products: Products) throws -> [(String, [String])] {
+        guard let foundation = loadedLibrary(named: "libFoundation.so") else {
+            throw BenchError("cannot find libFoundation.so among this process's mappings")
+        }
+        return zip(images, [[], [products.noopLibrary], [products.noopLibrary, foundation]]).map { ($0, $1) }
+    }
+
+    static func measure(_ products: Products, concurrency: Int, seconds: Double, libraries: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: products.forkFloor)
+        process.arguments = ["\(concurrency)", "\(seconds)"] + libraries
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard process.terminationStatus == 0, let line = text.split(separator: "\n").first(where: { $0.hasPrefix("RESULT ") }) else {
+            throw BenchError("taskhost-fork-floor failed (\(process.terminationStatus)): \(text)")
+        }
+        let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        guard fields.count == 5, fields[0] > 0, fields[1] > 0 else { throw BenchError("cannot read taskhost-fork-floor's result: \(line)") }
+        return Result(rate: fields[0] / fields[1], cpuPerFork: (fields[2] + fields[3]) / fields[0])
+    }
+
+    /// The path of a library this process has mapped.
+    static func loadedLibrary(named name: String) -> String? {
+        // procfs files report a size of 0: read to the end, not by size.
+        guard let file = FileHandle(forReadingAtPath: "/proc/self/maps") else { return nil }
+        defer { try? file.close() }
+        let maps = String(decoding: file.readDataToEndOfFile(), as: UTF8.self)
+        return maps.split(separator: "\n").lazy.compactMap { $0.split(separator: " ", omittingEmptySubsequences: true).last }
+            .first { $0.hasSuffix("/" + name) }.map(String.init)
     }
 }

@@ -1,5 +1,10 @@
 import Dispatch
+#if canImport(FoundationEssentials)
+import FoundationEssentials  // not Foundation: see "A worker without Foundation" in the README
+import Glibc
+#else
 import Foundation
+#endif
 import Synchronization
 
 /// The registration of a task (Windows' `IBackgroundTaskRegistration`).

@@ -1,5 +1,10 @@
 import CTaskHostABI
+#if canImport(FoundationEssentials)
+import FoundationEssentials  // not Foundation: see "A worker without Foundation" in the README
+import Glibc
+#else
 import Foundation
+#endif
 import Synchronization
 
 /// The plugin's C entry point. Every plugin that links BackgroundTaskKit

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials  // not Foundation: see "A worker without Foundation" in the README
+import Glibc
+#else
 import Foundation
+#endif
 
 /// A value stored in ``ApplicationDataContainer/values``: the typed values
 /// Windows' `ApplicationData.LocalSettings` accepts.

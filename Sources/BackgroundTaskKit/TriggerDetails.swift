@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials  // not Foundation: see "A worker without Foundation" in the README
+import Glibc
+#else
 import Foundation
+#endif
 
 /// What a trigger hands to the instance it starts: ``BackgroundTaskInstance/triggerDetails``.
 /// Cast it to the concrete type that matches the task's trigger, as on Windows:

@@ -1,6 +1,7 @@
 import CFFI
 import CTaskHostABI
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 import TaskHostIPC
 
@@ -50,7 +51,7 @@ enum CTask {
 
     /// What is wrong with a symbol the library does not export, and what to do.
     static func notFound(path: String) -> String {
-        "not found in \((path as NSString).lastPathComponent); export it from the library "
+        "not found in \(path.split(separator: "/").last.map(String.init) ?? path); export it from the library "
             + "(a C function that is not static and has default visibility, e.g. with TH_C_TASK_EXPORT; "
             + "#[no_mangle] pub extern \"C\" fn in Rust; export fn in Zig)"
     }

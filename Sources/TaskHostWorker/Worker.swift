@@ -1,5 +1,6 @@
 import CTaskHostABI
-import Foundation
+import FoundationEssentials
+import Glibc
 import TaskHostIPC
 import _TaskHostCShims
 
@@ -105,7 +106,7 @@ enum Worker {
         guard let library else { refuse(session, "no library to load") }
         guard let handle = dlopen(library.loadPath, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
             let reason = (dlerror().map { String(cString: $0) } ?? "unknown error")
-                .replacingOccurrences(of: library.loadPath, with: library.path)
+                .replacing(library.loadPath, with: library.path)
             refuse(session, "cannot load \(library.path): \(reason)")
         }
         return (handle, library.path)

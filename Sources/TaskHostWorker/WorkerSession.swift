@@ -1,6 +1,7 @@
 import CTaskHostABI
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 import TaskHostIPC
 
@@ -52,13 +53,6 @@ final class WorkerSession: Sendable {
         return waiter.reply.withLock { $0 } ?? (TH_HOST_UNAVAILABLE.rawValue, [])
     }
 
-    /// Reads host messages until the channel closes (then the worker exits).
-    /// `decoder` holds whatever arrived with the first message (a cancel
-    /// request can follow the start request in the same read).
-    ///
-    /// It polls with a timeout instead of blocking in `read`: a plugin that
-    /// closes descriptor 3 from another thread would not interrupt a blocked
-    /// `read`, but the next `poll` reports the descriptor invalid.
     /// Starts, once, the thread that reads the host's replies and cancel
     /// requests. Start it before the instance's process limit applies: a
     /// sandbox user at its limit cannot start threads, and without this one
@@ -71,7 +65,7 @@ final class WorkerSession: Sendable {
             readerHandOff.ready.signal()
             return
         }
-        Thread.detachNewThread {
+        detachThread {
             self.readLoop(decoder: decoder) { reason in self.deliverCancel(reason) }
         }
     }
@@ -85,7 +79,7 @@ final class WorkerSession: Sendable {
     func prestartReader() {
         guard !reading.exchange(true, ordering: .relaxed) else { return }
         let handOff = readerHandOff
-        Thread.detachNewThread {
+        detachThread {
             handOff.ready.wait()
             let decoder = handOff.decoder.withLock { $0 }
             self.readLoop(decoder: decoder) { reason in self.deliverCancel(reason) }
@@ -110,6 +104,13 @@ final class WorkerSession: Sendable {
         handler?(reason)
     }
 
+    /// Reads host messages until the channel closes (then the worker exits).
+    /// `decoder` holds whatever arrived with the first message (a cancel
+    /// request can follow the start request in the same read).
+    ///
+    /// It polls with a timeout instead of blocking in `read`: a plugin that
+    /// closes descriptor 3 from another thread would not interrupt a blocked
+    /// `read`, but the next `poll` reports the descriptor invalid.
     func readLoop(decoder: FrameDecoder, onCancel: @Sendable (UInt32) -> Void) {
         var decoder = decoder
         while true {

@@ -1,5 +1,6 @@
 import CTaskHostABI
-import Foundation
+import FoundationEssentials
+import Glibc
 import TaskHostIPC
 import _TaskHostCShims
 

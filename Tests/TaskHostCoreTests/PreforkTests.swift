@@ -28,6 +28,25 @@ import TaskHostTestSupport
         #expect(runner.zygoteCount == 2, "one zygote per library")
     }
 
+    /// The worker and the SDK use FoundationEssentials, not Foundation: a
+    /// plugin that does not import Foundation itself gets a zygote, and so
+    /// children, without libFoundation and ICU mapped (each fork copies and
+    /// tears down less).
+    @Test func aZygoteOfAPluginWithoutFoundationMapsNoFoundation() async throws {
+        let runner = try runner(.prefork)
+        let record = try await runner.run(Fixtures.task("Sample", "BackgroundTasks.SampleBackgroundTask", library: Fixtures.sampleTasks))
+        #expect(record.outcome == .completed)
+        let zygote = try #require(runner.zygotePids.first)
+        let maps = try #require(FileHandle(forReadingAtPath: "/proc/\(zygote)/maps")).readDataToEndOfFile()
+        let libraries = Set(String(decoding: maps, as: UTF8.self).split(separator: "\n").compactMap { line in
+            line.split(separator: " ", omittingEmptySubsequences: true).last.flatMap { $0.split(separator: "/").last.map(String.init) }
+        })
+        #expect(libraries.contains("libBackgroundTasks.so"), "the zygote loaded the sample plugin: \(libraries.sorted())")
+        #expect(libraries.contains("libFoundationEssentials.so"))
+        #expect(!libraries.contains("libFoundation.so"), "\(libraries.sorted())")
+        #expect(!libraries.contains("lib_FoundationICU.so"), "\(libraries.sorted())")
+    }
+
     @Test func concurrentFirstInstancesStartOneZygote() async throws {
         let runner = try runner(.prefork)
         let outcomes = try await withThrowingTaskGroup(of: InstanceOutcome?.self) { group in
