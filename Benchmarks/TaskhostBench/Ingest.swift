@@ -91,8 +91,34 @@ extension Bench {
                 + "Modes (`taskhost serve --ingest`): `discard` runs every check (auth, channel, headers, size, rate limits) and answers 200 "
                 + "without storing: the HTTP ceiling; `per-push` commits each push in its own transaction (one fsync each); `group` (the default) "
                 + "commits what has gathered while the previous commit ran. wrk runs on the same 2 cores as the server (1 thread for 1 client, 2 otherwise). "
-                + String(format: "At 64 clients: group = %.0f%% of the ceiling (target ≥ 70%%), %.1f× per-push (target ≥ 4×).", 100 * group64 / ceiling64, group64 / perPush64))
+                + String(format: "At 64 clients: group = %.0f%% of the ceiling (target ≥ 70%%), %.1f× per-push (target ≥ 4×). ", 100 * group64 / ceiling64, group64 / perPush64)
+                + String(
+                    format: "No store can answer faster than the ceiling, and per-push runs at %.0f%% of it here, so group commit, even storing for free, "
+                        + "could be at most %.1f× per-push on this disk.", 100 * perPush64 / ceiling64, ceiling64 / perPush64))
         table.print()
+    }
+
+    /// Runs `executable` to its end and returns the numbers of the line it
+    /// prints that starts with `RESULT ` (standard output and error).
+    static func resultLine(of executable: String, _ arguments: [String], environment: [String: String]? = nil, fields: Int) throws -> [Double] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let name = (executable as NSString).lastPathComponent
+        let text = String(decoding: data, as: UTF8.self)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("RESULT ") }) else {
+            throw BenchError("\(name) printed no result (exit status \(process.terminationStatus)): \(text)")
+        }
+        let numbers = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        guard numbers.count == fields else { throw BenchError("cannot read \(name)'s result: \(line)") }
+        return numbers
     }
 
     static func which(_ name: String) -> String? {
@@ -126,29 +152,16 @@ extension Bench {
     static func wrk(
         _ wrk: String, clients: Int, seconds: Double, script: String, port: Int, token: String, channel: String, server: ServeProcess
     ) throws -> WrkResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: wrk)
-        process.arguments = [
-            "-t\(clients < 2 ? 1 : 2)", "-c\(clients)", "-d\(max(1, Int(seconds.rounded())))s", "-s", script, "http://127.0.0.1:\(port)",
-        ]
         var environment = ProcessInfo.processInfo.environment
         environment["TASKHOST_TOKEN"] = token
         environment["TASKHOST_CHANNEL_PATH"] = "/push/v1/\(channel)"
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
         let cpuBefore = server.cpuSeconds
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let fields = try Bench.resultLine(
+            of: wrk,
+            ["-t\(clients < 2 ? 1 : 2)", "-c\(clients)", "-d\(max(1, Int(seconds.rounded())))s", "-s", script, "http://127.0.0.1:\(port)"],
+            environment: environment, fields: 6)
         let cpu = server.cpuSeconds - cpuBefore
-        let text = String(decoding: data, as: UTF8.self)
-        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("RESULT ") }) else {
-            throw BenchError("wrk printed no result: \(text)")
-        }
-        let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
-        guard fields.count == 6, fields[1] > 0 else { throw BenchError("cannot read wrk's result: \(line)") }
+        guard fields[1] > 0 else { throw BenchError("wrk ran for no time: \(fields)") }
         return WrkResult(
             rate: fields[0] / (fields[1] / 1e6), p50: fields[2] / 1000, p99: fields[3] / 1000, failures: Int(fields[4] + fields[5]),
             cpuPerRequest: fields[0] > 0 ? cpu / fields[0] * 1e6 : .nan)

@@ -252,9 +252,9 @@ extension Bench {
                 + "with --concurrency \(2 * cores) started and timed until every trigger is done. Target: ≥ 4,000 isolated no-op runs/s.")
         table.note(
             "Floor rows: `taskhost-fork-floor` (plain C) loads the named libraries as a zygote loads its plugin, then forks children that "
-                + "`_exit(0)` at once and reaps them: what a fresh process of that image costs before it does anything. "
-                + ForkFloor.images.map { name in
-                    floorCPU[name].map { "\(name): " + String(format: "%.3f", $0 * 1e3) + " ms of CPU per fork (child and parent), so at most \(Format.count(Double(cores) / $0)) forks/s on \(cores) cores" } ?? ""
+                + "`_exit(0)` at once and reaps them: what a fresh process of that image costs before it does anything. CPU per fork, at concurrency \(2 * cores): "
+                + ForkFloor.imageNames.map { name in
+                    floorCPU[name].map { "\(name): " + String(format: "%.3f", $0 * 1e3) + " ms (child and parent), so at most \(Format.count(Double(cores) / $0)) forks/s on \(cores) cores" } ?? ""
                 }.joined(separator: "; ") + ".")
         table.print()
     }
@@ -301,34 +301,22 @@ enum ForkFloor {
     }
 
     /// The images measured, by name.
-    static let images = [
+    static let imageNames = [
         "a C process (nothing loaded)", "the no-op plugin's image (Swift runtime, FoundationEssentials, the SDK: a zygote)",
         "the same + Foundation (a plugin that imports Foundation)",
     ]
 
-    /// The libraries of each image, in the order of ``images``.
+    /// Each image's name and the libraries it loads, in the order of ``imageNames``.
     static func images(_ products: Products) throws -> [(String, [String])] {
         guard let foundation = loadedLibrary(named: "libFoundation.so") else {
             throw BenchError("cannot find libFoundation.so among this process's mappings")
         }
-        return zip(images, [[], [products.noopLibrary], [products.noopLibrary, foundation]]).map { ($0, $1) }
+        return zip(imageNames, [[], [products.noopLibrary], [products.noopLibrary, foundation]]).map { ($0, $1) }
     }
 
     static func measure(_ products: Products, concurrency: Int, seconds: Double, libraries: [String]) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: products.forkFloor)
-        process.arguments = ["\(concurrency)", "\(seconds)"] + libraries
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0, let line = text.split(separator: "\n").first(where: { $0.hasPrefix("RESULT ") }) else {
-            throw BenchError("taskhost-fork-floor failed (\(process.terminationStatus)): \(text)")
-        }
-        let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
-        guard fields.count == 5, fields[0] > 0, fields[1] > 0 else { throw BenchError("cannot read taskhost-fork-floor's result: \(line)") }
+        let fields = try Bench.resultLine(of: products.forkFloor, ["\(concurrency)", "\(seconds)"] + libraries, fields: 5)
+        guard fields[0] > 0, fields[1] > 0 else { throw BenchError("taskhost-fork-floor forked nothing: \(fields)") }
         return Result(rate: fields[0] / fields[1], cpuPerFork: (fields[2] + fields[3]) / fields[0])
     }
 
