@@ -198,6 +198,9 @@ final class InstanceSupervisor {
         if code == WorkerExitCode.channelLost {
             return .protocolError("the worker lost its channel to the host (did the plugin close descriptor 3?)")
         }
+        if code == WorkerExitCode.noThread {
+            return .failed("the worker could not start its reader thread: the instance's process limit (Limits.Processes) or the machine's was reached")
+        }
         return .exited(code: code)
     }
 

@@ -24,17 +24,23 @@ public final class TaskRunner: Sendable {
     private let workingDirectories: WorkingDirectoryPool
 
     /// Creates a runner.
-    public init(
+    public convenience init(
         store: any TaskStore, workerPath: String, sandbox: SandboxOptions = SandboxOptions(),
         isolation: IsolationMode = .fromEnvironment()
     ) {
+        self.init(store: store, workerPath: workerPath, sandbox: sandbox, isolation: isolation, cgroups: ProcessCgroups.detect())
+    }
+
+    /// Creates a runner that puts each instance in a pids cgroup of `cgroups`,
+    /// or, with `nil`, limits its processes with the per-user `RLIMIT_NPROC`
+    /// (what an unprivileged host gets; tests use it to take that path as root).
+    init(store: any TaskStore, workerPath: String, sandbox: SandboxOptions, isolation: IsolationMode, cgroups: ProcessCgroups?) {
         self.store = store
         self.workerPath = workerPath
         self.sandbox = sandbox
         self.isolation = isolation
         self.sandboxIdentity = sandbox.resolveIdentity()
         self.workingDirectories = WorkingDirectoryPool(sandbox: sandbox, identity: sandboxIdentity)
-        let cgroups = ProcessCgroups.detect()
         self.cgroups = cgroups
         self.zygotes = isolation == .prefork ? ZygotePool(workerPath: workerPath, cgroups: cgroups) : nil
     }

@@ -114,6 +114,9 @@ public enum WorkerExitCode {
     /// The worker lost its channel to the host (the host died, or the plugin
     /// closed or broke descriptor 3) and exited.
     public static let channelLost: Int32 = 70
+    /// The worker could not start a thread it needs (the instance's process
+    /// limit, or the machine's, was reached) and exited.
+    public static let noThread: Int32 = 71
 }
 
 /// The out-of-band bytes between the host and a zygote's children.

@@ -4,8 +4,10 @@ import TaskHostIPC
 /// Starts `body` on a new detached POSIX thread, which ends when `body`
 /// returns. (Foundation's `Thread` would load Foundation, and with it ICU,
 /// into every worker: see "A worker without Foundation" in the README.)
-/// Exits the worker if the thread cannot be started: without its reader
-/// thread a worker would never see the host's replies.
+/// Exits the worker (``WorkerExitCode/noThread``, which the host reports as
+/// a failure that says why) if the thread cannot be started: without its
+/// reader thread a worker would never see the host's replies, and would
+/// wait for them until its time limit.
 func detachThread(_ body: @escaping @Sendable () -> Void) {
     final class Start {
         let body: @Sendable () -> Void
@@ -22,7 +24,7 @@ func detachThread(_ body: @escaping @Sendable () -> Void) {
         Unmanaged<Start>.fromOpaque(start).release()
         let reason = "taskhost-worker: cannot start a thread (\(String(cString: strerror(created)))); the instance's process limit may be too low\n"
         _ = reason.utf8CString.withUnsafeBufferPointer { write(STDERR_FILENO, $0.baseAddress, $0.count - 1) }
-        _exit(WorkerExitCode.channelLost)
+        _exit(WorkerExitCode.noThread)
     }
     pthread_detach(thread)
 }

@@ -72,15 +72,9 @@ import TaskHostTestSupport
     /// bomb, here 12 sleeping processes) would leave an instance limited to 8
     /// unable to start its threads. In a pids cgroup of its own, it only
     /// counts its own.
-    @Test(.enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")))
+    @Test(.enabled(if: Self.canRunAsNobody))
     func anInstancesProcessLimitCountsOnlyItsOwnProcesses() async throws {
-        let sleepers = try (0..<12).map { _ in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            process.arguments = ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "sleep", "30"]
-            try process.run()
-            return process
-        }
+        let sleepers = try Self.sleepingAsNobody(12)
         defer { for sleeper in sleepers { sleeper.terminate() } }
         let runner = try Fixtures.runner()
         var task = Fixtures.task("Echo", "FaultyTasks.AsyncEchoTask", timeLimit: .seconds(10), grace: .milliseconds(200))
@@ -89,6 +83,43 @@ import TaskHostTestSupport
         let lines = try log(record, runner)
         #expect(record.outcome == .completed, "\(String(describing: record.outcome)): \(lines)")
         #expect(record.sandbox.contains("process-limit"), "the instance's own pids cgroup: \(record.sandbox)")
+    }
+
+    /// Without a pids cgroup (an unprivileged host), the process limit is the
+    /// per-user `RLIMIT_NPROC`, which a spawned worker applies before it
+    /// starts its reader thread. When other processes of the sandbox user
+    /// already fill it, the worker cannot start that thread: it fails at once
+    /// and says why, instead of waiting until its time limit for replies it
+    /// would never read.
+    @Test(.enabled(if: Self.canRunAsNobody))
+    func aWorkerThatCannotStartItsReaderThreadFailsAtOnceSayingWhy() async throws {
+        let sleepers = try Self.sleepingAsNobody(12)
+        defer { for sleeper in sleepers { sleeper.terminate() } }
+        let runner = TaskRunner(
+            store: try Fixtures.store(), workerPath: Fixtures.workerPath, sandbox: SandboxOptions(), isolation: .spawn, cgroups: nil)
+        var task = Fixtures.task("Echo", "FaultyTasks.AsyncEchoTask", timeLimit: .seconds(20), grace: .milliseconds(200))
+        task.limits = ResourceLimits(processes: 8)
+        let record = try await runner.run(task)
+        guard case .failed(let message) = record.outcome else {
+            Issue.record("expected a failure, got \(String(describing: record.outcome)): \(try log(record, runner))")
+            return
+        }
+        #expect(message.contains("reader thread") && message.contains("Limits.Processes"), "\(message)")
+        #expect(try #require(record.duration) < .seconds(10), "it did not wait for its time limit")
+    }
+
+    /// Whether a test may start processes as `nobody` (root, with setpriv).
+    static let canRunAsNobody = geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
+
+    /// `count` processes of the sandbox user (`nobody`) that sleep 30 s: terminate them when done.
+    static func sleepingAsNobody(_ count: Int) throws -> [Process] {
+        try (0..<count).map { _ in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments = ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "sleep", "30"]
+            try process.run()
+            return process
+        }
     }
 
     @Test func garbageOnTheChannelIsAProtocolError() async throws {
