@@ -83,6 +83,39 @@ struct Bench: AsyncParsableCommand {
     }
 }
 
+extension Bench {
+    /// Runs `executable` to its end and returns the numbers of the line it
+    /// prints that starts with `RESULT ` (standard output and error).
+    static func resultLine(of executable: String, _ arguments: [String], environment: [String: String]? = nil, fields: Int) throws -> [Double] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let name = (executable as NSString).lastPathComponent
+        let text = String(decoding: data, as: UTF8.self)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("RESULT ") }) else {
+            throw BenchError("\(name) printed no result (exit status \(process.terminationStatus)): \(text)")
+        }
+        let numbers = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        guard numbers.count == fields else { throw BenchError("cannot read \(name)'s result: \(line)") }
+        return numbers
+    }
+
+    static func which(_ name: String) -> String? {
+        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let path = "\(directory)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return nil
+    }
+}
+
 /// The build products the suite runs: its siblings in the build directory.
 struct Products: Sendable {
     static let noopEntryPoint = "BenchmarkTasks.NoopTask"
