@@ -222,14 +222,14 @@ extension Bench {
         let trueN = Throughput.threads(concurrency: 2 * cores, seconds: seconds) { Baselines.spawnAndWait("/bin/true") }
         table.row("`posix_spawn(\"/bin/true\")` + `waitpid`", Format.count(true1), "1.00×", Format.count(trueN), "1.00×")
         // The floor under any run in a fresh process: fork + _exit + waitpid of an image, with no work at all.
-        var floorCPU: [String: Double] = [:]
+        var floorCPU: [(image: String, cpuPerFork: Double)] = []
         for (name, libraries) in try ForkFloor.images(products) {
             let one = try ForkFloor.measure(products, concurrency: 1, seconds: seconds, libraries: libraries)
             let many = try ForkFloor.measure(products, concurrency: 2 * cores, seconds: seconds, libraries: libraries)
             table.row(
                 "floor: `fork()` + `_exit(0)` + `waitpid` of \(name)", Format.count(one.rate), Format.ratio(one.rate, over: true1),
                 Format.count(many.rate), Format.ratio(many.rate, over: trueN))
-            floorCPU[name] = many.cpuPerFork
+            floorCPU.append((name, many.cpuPerFork))
         }
         for mode in isolationModes {
             let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: "\(state)/throughput-\(mode)"))
@@ -253,8 +253,8 @@ extension Bench {
         table.note(
             "Floor rows: `taskhost-fork-floor` (plain C) loads the named libraries as a zygote loads its plugin, then forks children that "
                 + "`_exit(0)` at once and reaps them: what a fresh process of that image costs before it does anything. CPU per fork, at concurrency \(2 * cores): "
-                + ForkFloor.imageNames.map { name in
-                    floorCPU[name].map { "\(name): " + String(format: "%.3f", $0 * 1e3) + " ms (child and parent), so at most \(Format.count(Double(cores) / $0)) forks/s on \(cores) cores" } ?? ""
+                + floorCPU.map { image, cpu in
+                    "\(image): " + String(format: "%.3f", cpu * 1e3) + " ms (child and parent), so at most \(Format.count(Double(cores) / cpu)) forks/s on \(cores) cores"
                 }.joined(separator: "; ") + ".")
         table.print()
     }
@@ -300,18 +300,16 @@ enum ForkFloor {
         var cpuPerFork: Double
     }
 
-    /// The images measured, by name.
-    static let imageNames = [
-        "a C process (nothing loaded)", "the no-op plugin's image (Swift runtime, FoundationEssentials, the SDK: a zygote)",
-        "the same + Foundation (a plugin that imports Foundation)",
-    ]
-
-    /// Each image's name and the libraries it loads, in the order of ``imageNames``.
-    static func images(_ products: Products) throws -> [(String, [String])] {
+    /// The images measured: each one's name and the libraries it loads.
+    static func images(_ products: Products) throws -> [(name: String, libraries: [String])] {
         guard let foundation = loadedLibrary(named: "libFoundation.so") else {
             throw BenchError("cannot find libFoundation.so among this process's mappings")
         }
-        return zip(imageNames, [[], [products.noopLibrary], [products.noopLibrary, foundation]]).map { ($0, $1) }
+        return [
+            ("a C process (nothing loaded)", []),
+            ("the no-op plugin's image (Swift runtime, FoundationEssentials, the SDK: a zygote)", [products.noopLibrary]),
+            ("the same + Foundation (a plugin that imports Foundation)", [products.noopLibrary, foundation]),
+        ]
     }
 
     static func measure(_ products: Products, concurrency: Int, seconds: Double, libraries: [String]) throws -> Result {

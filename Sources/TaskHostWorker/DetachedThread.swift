@@ -23,7 +23,7 @@ func detachThread(_ body: @escaping @Sendable () -> Void) {
     guard created == 0 else {
         Unmanaged<Start>.fromOpaque(start).release()
         let reason = "taskhost-worker: cannot start a thread (\(String(cString: strerror(created)))); the instance's process limit may be too low\n"
-        _ = reason.utf8CString.withUnsafeBufferPointer { write(STDERR_FILENO, $0.baseAddress, $0.count - 1) }
+        _ = FileDescriptorIO.writeAll(STDERR_FILENO, Array(reason.utf8))
         _exit(WorkerExitCode.noThread)
     }
     pthread_detach(thread)
