@@ -66,6 +66,7 @@ let package = Package(
             dependencies: [
                 "BackgroundTaskKit", "TaskHostIPC", "_TaskHostCShims",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -26,14 +26,17 @@ public struct ByteWriter: Sendable {
     }
 
     /// Appends a length-prefixed UTF-8 string.
-    public mutating func string(_ value: String) { data(Array(value.utf8)) }
+    public mutating func string(_ value: String) {
+        var value = value
+        value.withUTF8 { data($0) }
+    }
 
     /// Appends a count, then each name/value pair, sorted by name.
     public mutating func pairs(_ value: [String: String]) {
         u32(UInt32(value.count))
-        for name in value.keys.sorted() {
+        for (name, text) in value.sorted(by: { $0.key < $1.key }) {
             string(name)
-            string(value[name]!)
+            string(text)
         }
     }
 }

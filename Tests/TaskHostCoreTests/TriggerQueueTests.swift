@@ -29,6 +29,49 @@ import TaskHostTestSupport
         #expect(try store.claim(limit: 10, owner: "host-1", now: Date()) { _, _ in true }.isEmpty)
     }
 
+    @Test func oneIndexOverTheStateServesCountsBacklogsAndParking() throws {
+        // Each index of `trigger` is one more page written per commit on the
+        // ingest path, so counts, backlogs and parking share one.
+        let store = try Fixtures.store()
+        let queries = [
+            "SELECT state, COUNT(*) AS n FROM trigger GROUP BY state",
+            "SELECT COUNT(*) FROM trigger WHERE app = 'a' AND task = 'T' AND state IN ('pending', 'retrying', 'running')",
+            "UPDATE trigger SET state = 'parked', updated_at = 0 WHERE state IN ('pending', 'retrying') AND app = 'a'",
+            "UPDATE trigger SET state = 'pending', updated_at = 0 WHERE state = 'parked' AND app = 'a'",
+        ]
+        for sql in queries {
+            let plan = try store.queryPlan(sql, arguments: [])
+            #expect(plan.contains("trigger_by_state"), "\(sql): \(plan)")
+        }
+    }
+
+    @Test func everyFieldOfATriggerComesBackAsEnqueued() throws {
+        let store = try TestSupport.store()
+        let binary: [UInt8] = [0, 255, 0, 10, 13, 0]
+        let expiry = Date().addingTimeInterval(3600)
+        let triggers = [
+            NewTrigger(
+                app: "a", task: "T",
+                event: TriggerEvent(kind: .pushNotification, triggerId: NewTrigger.newId(), payload: binary, channelId: "c",
+                                    headers: ["x-wns-type": "wns/raw", "x-note": "héllo ✓", "x-empty": ""]),
+                expiresAt: expiry),
+            NewTrigger(
+                app: "a", task: "T",
+                event: TriggerEvent(kind: .application, triggerId: NewTrigger.newId(), payload: [], channelId: "",
+                                    arguments: ["mode": "full", "": "empty name"])),
+        ]
+        try store.enqueue(triggers)
+        let claimed = try store.claim(limit: 10, owner: "host-1", now: Date()) { _, _ in true }
+        #expect(claimed.count == 2)
+        for trigger in triggers {
+            let back = try #require(claimed.first { $0.id == trigger.id })
+            var expected = trigger.event
+            expected.attempt = 1
+            #expect(back.event == expected)
+            #expect(back.expiresAt.map { abs($0.timeIntervalSince(expiry)) < 0.001 } ?? (trigger.expiresAt == nil))
+        }
+    }
+
     @Test func claimRespectsAvailabilityAndTheAcceptFilter() throws {
         let store = try TestSupport.store()
         try store.enqueue([trigger("A"), trigger("A"), trigger("B"), trigger("C", availableAt: Date().addingTimeInterval(60))])
