@@ -80,13 +80,7 @@ extension SQLiteTaskStore {
     }
 }
 
-private func encodePairs(_ pairs: [String: String]) -> Data {
-    var writer = ByteWriter()
-    writer.pairs(pairs)
-    return Data(writer.bytes)
-}
-
-private func encodedPairs(_ pairs: [String: String]) -> [UInt8] {
+private func encodePairs(_ pairs: [String: String]) -> [UInt8] {
     var writer = ByteWriter()
     writer.pairs(pairs)
     return writer.bytes
@@ -159,8 +153,8 @@ extension SQLiteTaskStore: TriggerQueueStore {
                 bindText(handle, 4, trigger.event.kind.rawValue)
                 bindBlob(handle, 5, trigger.event.payload)
                 bindText(handle, 6, trigger.event.channelId)
-                bindBlob(handle, 7, encodedPairs(trigger.event.headers))
-                bindBlob(handle, 8, encodedPairs(trigger.event.arguments))
+                bindBlob(handle, 7, encodePairs(trigger.event.headers))
+                bindBlob(handle, 8, encodePairs(trigger.event.arguments))
                 sqlite3_bind_double(handle, 9, now)
                 sqlite3_bind_double(handle, 10, trigger.availableAt.timeIntervalSince1970)
                 if let expires = trigger.expiresAt { sqlite3_bind_double(handle, 11, expires.timeIntervalSince1970) } else { sqlite3_bind_null(handle, 11) }
