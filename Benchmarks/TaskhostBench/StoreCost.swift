@@ -2,13 +2,6 @@ import Foundation
 import TaskHostCore
 
 extension Bench {
-    /// The CPU time the calling thread has used, in seconds.
-    static func threadCPU() -> Double {
-        var cpu = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu)
-        return Double(cpu.tv_sec) + Double(cpu.tv_nsec) / 1e9
-    }
-
     /// What one durable enqueue transaction costs the writer, by batch size:
     /// the group committer's unit of work, measured without HTTP around it,
     /// so the fixed cost of a commit and the cost of each push show apart.
@@ -30,10 +23,10 @@ extension Bench {
                     return NewTrigger(app: "com.example.bench", task: "Noop", event: event)
                 }
             }
-            let cpuStart = Self.threadCPU()
+            let cpuStart = Clock.threadCPU()
             let wallStart = Clock.monotonic()
             for triggers in batches { try store.enqueue(triggers) }
-            let cpu = (Self.threadCPU() - cpuStart) * 1e6 / Double(commits)
+            let cpu = Double(Clock.threadCPU() - cpuStart) / 1e3 / Double(commits)
             let wall = Double(Clock.monotonic() - wallStart) / 1e3 / Double(commits)
             let perPush = cpu / Double(batch)
             if batch == 1 { perPushAlone = perPush }
