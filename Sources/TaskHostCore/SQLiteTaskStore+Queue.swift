@@ -182,11 +182,15 @@ extension SQLiteTaskStore: TriggerQueueStore {
         ORDER BY available_at, created_at LIMIT ?
         """
 
+    // Counts, backlogs and parking, all served by the index `trigger_by_state`.
+    static let countsSQL = "SELECT state, COUNT(*) AS n FROM trigger GROUP BY state"
+    static let backlogSQL = "SELECT COUNT(*) FROM trigger WHERE app = ? AND task = ? AND state IN ('pending', 'retrying', 'running')"
+    static let parkSQL = "UPDATE trigger SET state = 'parked', updated_at = ? WHERE state IN ('pending', 'retrying') AND app = ?"
+    static let unparkSQL = "UPDATE trigger SET state = 'pending', updated_at = ? WHERE state = 'parked' AND app = ?"
+
     public func park(app: String) throws(StoreError) -> Int {
         try transition(
-            "park the triggers of \(app)",
-            "UPDATE trigger SET state = 'parked', updated_at = ? WHERE state IN ('pending', 'retrying') AND app = ?",
-            [Date().timeIntervalSince1970, app])
+            "park the triggers of \(app)", Self.parkSQL, [Date().timeIntervalSince1970, app])
     }
 
     public func park(id: String) throws(StoreError) {
@@ -198,8 +202,7 @@ extension SQLiteTaskStore: TriggerQueueStore {
 
     public func unpark(app: String) throws(StoreError) -> Int {
         try transition(
-            "unpark triggers", "UPDATE trigger SET state = 'pending', updated_at = ? WHERE state = 'parked' AND app = ?",
-            [Date().timeIntervalSince1970, app])
+            "unpark triggers", Self.unparkSQL, [Date().timeIntervalSince1970, app])
     }
 
     /// SQLite's query plan for `sql` (tests).
@@ -301,7 +304,7 @@ extension SQLiteTaskStore: TriggerQueueStore {
     public func queueCounts() throws(StoreError) -> [TriggerState: Int] {
         try read("count triggers") { db in
             var counts: [TriggerState: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM trigger GROUP BY state") {
+            for row in try Row.fetchAll(db, sql: Self.countsSQL) {
                 if let state = TriggerState(rawValue: row["state"]) { counts[state] = row["n"] }
             }
             return counts
@@ -335,9 +338,7 @@ extension SQLiteTaskStore: TriggerQueueStore {
 
     public func backlog(app: String, task: String) throws(StoreError) -> Int {
         try read("count the backlog of \(task)") { db in
-            try Int.fetchOne(
-                db, sql: "SELECT COUNT(*) FROM trigger WHERE app = ? AND task = ? AND state IN ('pending', 'retrying', 'running')",
-                arguments: [app, task]) ?? 0
+            try Int.fetchOne(db, sql: Self.backlogSQL, arguments: [app, task]) ?? 0
         }
     }
 }

@@ -33,15 +33,14 @@ import TaskHostTestSupport
         // Each index of `trigger` is one more page written per commit on the
         // ingest path, so counts, backlogs and parking share one.
         let store = try Fixtures.store()
-        let queries = [
-            "SELECT state, COUNT(*) AS n FROM trigger GROUP BY state",
-            "SELECT COUNT(*) FROM trigger WHERE app = 'a' AND task = 'T' AND state IN ('pending', 'retrying', 'running')",
-            "UPDATE trigger SET state = 'parked', updated_at = 0 WHERE state IN ('pending', 'retrying') AND app = 'a'",
-            "UPDATE trigger SET state = 'pending', updated_at = 0 WHERE state = 'parked' AND app = 'a'",
+        let plans = [
+            ("counts", try store.queryPlan(SQLiteTaskStore.countsSQL, arguments: [])),
+            ("backlog", try store.queryPlan(SQLiteTaskStore.backlogSQL, arguments: ["a", "T"])),
+            ("park", try store.queryPlan(SQLiteTaskStore.parkSQL, arguments: [0, "a"])),
+            ("unpark", try store.queryPlan(SQLiteTaskStore.unparkSQL, arguments: [0, "a"])),
         ]
-        for sql in queries {
-            let plan = try store.queryPlan(sql, arguments: [])
-            #expect(plan.contains("trigger_by_state"), "\(sql): \(plan)")
+        for (query, plan) in plans {
+            #expect(plan.contains("trigger_by_state"), "\(query): \(plan)")
         }
     }
 
