@@ -89,21 +89,20 @@ struct ManifestOptions: ParsableArguments {
     ///
     /// `name` is a task's Name, or `APP/Name` where APP is an app identity or
     /// a plugin folder's name (needed when several apps declare the task).
-    func findTask(_ name: String, state: StateOptions) throws -> FoundTask {
-        var candidates: [FoundTask] = []
-        if let root = try loadIfPresent() {
-            candidates += root.tasks.map { FoundTask(app: root, task: $0, plugin: nil, resolver: resolver) }
+    /// One identity is one app, wherever it was read from: when the manifest
+    /// here (or `--manifest`) is also an installed plugin, `prefer` says which
+    /// copy is used (``TaskSource/installed`` for commands that act on the
+    /// running host's tasks, as the host does; ``TaskSource/local`` for `run`).
+    func findTask(_ name: String, state: StateOptions, prefer: TaskSource = .installed) throws -> FoundTask {
+        let apps = try candidateApps(state: state, prefer: prefer)
+        let candidates = apps.flatMap { app in
+            app.manifest.tasks.map { FoundTask(app: app.manifest, task: $0, plugin: app.plugin, resolver: app.resolver) }
         }
-        let plugins = FileManager.default.fileExists(atPath: state.directory.databasePath)
-            ? try state.openStore().plugins().filter { $0.state == .active } : []
-        for plugin in plugins {
-            guard let app = try? AppManifest.load(path: plugin.stagedManifestPath) else { continue }
-            candidates += app.tasks.map { FoundTask(app: app, task: $0, plugin: plugin.name, resolver: LibraryResolver(searchPaths: [])) }
-        }
+        let aliases = Dictionary(apps.map { ($0.manifest.identity.name, $0.aliases) }) { first, _ in first }
         let parts = name.split(separator: "/", maxSplits: 1).map(String.init)
         let (scope, taskName) = parts.count == 2 ? (parts[0], parts[1]) : (nil, name)
         let matches = candidates.filter { found in
-            found.task.name == taskName && (scope == nil || scope == found.app.identity.name || scope == found.plugin)
+            found.task.name == taskName && (scope.map { aliases[found.app.identity.name, default: []].contains($0) } ?? true)
         }
         if matches.count == 1 { return matches[0] }
         if matches.isEmpty {
@@ -116,9 +115,52 @@ struct ManifestOptions: ParsableArguments {
         throw CLIError(
             "several apps declare a task named \"\(taskName)\": \(matches.map(\.qualifiedName).joined(separator: ", ")); name one as APP/\(taskName)")
     }
+
+    /// The apps whose tasks ``findTask(_:state:prefer:)`` looks at, one per identity.
+    private func candidateApps(state: StateOptions, prefer: TaskSource) throws -> [CandidateApp] {
+        var local: [CandidateApp] = []
+        if let root = try loadIfPresent() {
+            local.append(CandidateApp(manifest: root, plugin: nil, resolver: resolver, aliases: [root.identity.name]))
+        }
+        let plugins = FileManager.default.fileExists(atPath: state.directory.databasePath)
+            ? try state.openStore().plugins().filter { $0.state == .active } : []
+        let installed = plugins.compactMap { plugin -> CandidateApp? in
+            guard let app = try? AppManifest.load(path: plugin.stagedManifestPath) else { return nil }
+            return CandidateApp(
+                manifest: app, plugin: plugin.name, resolver: LibraryResolver(searchPaths: []), aliases: [app.identity.name, plugin.name])
+        }
+        var apps: [CandidateApp] = []
+        for app in prefer == .installed ? installed + local : local + installed {
+            if let index = apps.firstIndex(where: { $0.manifest.identity.name == app.manifest.identity.name }) {
+                apps[index].aliases.formUnion(app.aliases)
+            } else {
+                apps.append(app)
+            }
+        }
+        return apps
+    }
 }
 
-/// A task found by ``ManifestOptions/findTask(_:state:)``.
+/// Which copy of an app ``ManifestOptions/findTask(_:state:prefer:)`` uses
+/// when the manifest here and an installed plugin have the same identity.
+enum TaskSource {
+    /// The active plugin's staged copy, which the running host runs.
+    case installed
+    /// The manifest given with `--manifest`, or `manifest.json` here.
+    case local
+}
+
+/// An app whose tasks a name is looked up in.
+private struct CandidateApp {
+    var manifest: AppManifest
+    /// The plugin folder it comes from; `nil` for the manifest here.
+    var plugin: String?
+    var resolver: LibraryResolver
+    /// What `APP/` may say to name it: its identity and the plugin folder names it is installed as.
+    var aliases: Set<String>
+}
+
+/// A task found by ``ManifestOptions/findTask(_:state:prefer:)``.
 struct FoundTask {
     var app: AppManifest
     var task: TaskDeclaration

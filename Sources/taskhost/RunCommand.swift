@@ -49,7 +49,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let found = try manifestOptions.findTask(task, state: stateOptions)
+        let found = try manifestOptions.findTask(task, state: stateOptions, prefer: .local)
         let manifest = found.app
         let declaration = found.task
         let libraryPath = try found.libraryPath()
