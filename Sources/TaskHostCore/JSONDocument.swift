@@ -58,6 +58,10 @@ public struct JSONMember: Sendable, Equatable {
 public struct JSONSyntaxError: Error, Sendable, Equatable {
     public var message: String
     public var position: SourcePosition
+    /// With ``JSONParser/parseRecovering(_:labelKey:)``: the label (e.g. a
+    /// task's `Name`) of the array element the error is in, when it was read
+    /// before the error.
+    public var element: String? = nil
 }
 
 /// Parses JSON text into ``JSONNode``s.
@@ -83,7 +87,93 @@ public struct JSONParser {
         return node
     }
 
+    /// Parses a whole document and goes on after a syntax error in an element
+    /// of an array on the document's second level (a manifest's task):
+    /// the element is skipped up to the next `,` or `]` and the rest is read,
+    /// so that one broken task does not hide the others' errors.
+    ///
+    /// - Parameter labelKey: a member of such an element whose string value
+    ///   names the element in its errors (``JSONSyntaxError/element``).
+    /// - Returns: the document without the elements skipped (`nil` when it
+    ///   could not be read to its end), and every syntax error in file order.
+    public static func parseRecovering(_ bytes: [UInt8], labelKey: String? = nil) -> (node: JSONNode?, errors: [JSONSyntaxError]) {
+        var parser = JSONParser(bytes: bytes)
+        parser.recovery = Recovery(labelKey: labelKey)
+        do throws(JSONSyntaxError) {
+            parser.skipWhitespace()
+            if parser.index < bytes.count - 2, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
+                parser.index = 3
+            }
+            let node = try parser.parseValue()
+            parser.skipWhitespace()
+            guard parser.index == bytes.count else { throw parser.error("unexpected text after the end of the document") }
+            return (node, parser.recovery?.errors ?? [])
+        } catch {
+            var errors = parser.recovery?.errors ?? []
+            if errors.last != error { errors.append(error) }
+            return (nil, errors)
+        }
+    }
+
+    /// What ``parseRecovering(_:labelKey:)`` keeps while it reads.
+    private struct Recovery {
+        var labelKey: String?
+        var errors: [JSONSyntaxError] = []
+        /// The label of the element being read.
+        var label: String?
+    }
+
+    private var recovery: Recovery?
+
+    /// The depth of an array whose elements are recovered from (a member of the root object, such as BackgroundTasks).
+    private static let recoveredArrayDepth = 2
+
     private init(bytes: [UInt8]) { self.bytes = bytes }
+
+    /// Records `error` in the element being read and moves to the next `,` or
+    /// `]` of the array, from `start`; rethrows it when there is none.
+    private mutating func recover(
+        from error: JSONSyntaxError, start: (index: Int, line: Int, lineStart: Int, depth: Int)
+    ) throws(JSONSyntaxError) {
+        var labeled = error
+        labeled.element = recovery?.label
+        recovery?.errors.append(labeled)
+        (index, line, lineStart, depth) = start
+        guard skipElement() else { throw labeled }
+    }
+
+    /// Skips one value, however broken, up to the `,` or `]` that follows it
+    /// at this level; a string ends at its line's end. Returns whether one was found.
+    private mutating func skipElement() -> Bool {
+        var nesting = 0
+        var inString = false
+        while let byte = current {
+            if byte == UInt8(ascii: "\n") {
+                index += 1
+                line += 1
+                lineStart = index
+                inString = false
+                continue
+            }
+            if inString {
+                if byte == UInt8(ascii: "\\") { index += 1 } else if byte == UInt8(ascii: "\"") { inString = false }
+                index += 1
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "{"), UInt8(ascii: "["): nesting += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                if nesting == 0 { return byte == UInt8(ascii: "]") }
+                nesting -= 1
+            case UInt8(ascii: ","):
+                if nesting == 0 { return true }
+            default: break
+            }
+            index += 1
+        }
+        return false
+    }
 
     private var position: SourcePosition {
         // Columns count characters, not bytes: skip UTF-8 continuation bytes.
@@ -173,6 +263,9 @@ public struct JSONParser {
             index += 1
             let node = try parseValue()
             members.append(JSONMember(key: key, keyPosition: keyPosition, node: node))
+            if depth == Self.recoveredArrayDepth + 1, key == recovery?.labelKey, case .string(let label) = node.value {
+                recovery?.label = label
+            }
             skipWhitespace()
             switch current {
             case UInt8(ascii: ","): index += 1
@@ -195,8 +288,16 @@ public struct JSONParser {
             index += 1
             return .array(elements)
         }
+        let recovers = recovery != nil && depth == Self.recoveredArrayDepth
         while true {
-            elements.append(try parseValue())
+            let start = (index: index, line: line, lineStart: lineStart, depth: depth)
+            if recovers { recovery?.label = nil }
+            do {
+                elements.append(try parseValue())
+            } catch {
+                guard recovers else { throw error }
+                try recover(from: error, start: start)
+            }
             skipWhitespace()
             switch current {
             case UInt8(ascii: ","): index += 1
@@ -204,7 +305,18 @@ public struct JSONParser {
                 index += 1
                 return .array(elements)
             case nil: throw error("unexpected end of file inside an array; expected ',' or ']'")
-            default: throw error("expected ',' or ']' after an array element")
+            case UInt8(ascii: "{") where recovers:
+                // A missing ',' between two elements: say so, and read the next one.
+                let missingComma = error("expected ',' or ']' after an array element")
+                recovery?.errors.append(missingComma)
+            default:
+                guard recovers else { throw error("expected ',' or ']' after an array element") }
+                try recover(from: error("expected ',' or ']' after an array element"),
+                            start: (index: index, line: line, lineStart: lineStart, depth: depth))
+                if current == UInt8(ascii: ",") { index += 1 } else {
+                    index += 1
+                    return .array(elements)
+                }
             }
         }
     }

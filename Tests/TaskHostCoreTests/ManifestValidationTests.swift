@@ -66,7 +66,12 @@ import Testing
 
     @Test func invalidJSONNamesLineAndColumn() {
         let text = "{\n  \"Identity\": { \"Name\": \"a\" },\n  \"BackgroundTasks\": [1, 2,, 3]\n}"
-        #expect(problems(text) == ["manifest.json:3:28: invalid JSON: unexpected character ','; expected a value"])
+        // The broken element is skipped, so the others' problems are reported too.
+        #expect(problems(text) == [
+            "manifest.json:3:23: a task must be an object, found a number", "manifest.json:3:26: a task must be an object, found a number",
+            "manifest.json:3:28: invalid JSON: unexpected character ','; expected a value",
+            "manifest.json:3:30: a task must be an object, found a number",
+        ])
         #expect(problems("") == ["manifest.json:1:1: invalid JSON: unexpected end of file; expected a value"])
         #expect(problems("{\"a\": \"unterminated") == ["manifest.json:1:20: invalid JSON: unexpected end of file inside a string"])
         #expect(problems("{} x") == ["manifest.json:1:4: invalid JSON: unexpected text after the end of the document"])
@@ -232,6 +237,32 @@ import Testing
         #expect(problems(text) == [
             "manifest.json:3:11: task \"X\": unknown Abi \"c\\nc\" (did you mean \"c\"?); \"Abi\" is \"swift\" (the default: a BackgroundTask class named by \"TaskEntryPoint\") or \"c\" (a C function named by \"Symbol\")"
         ])
+    }
+
+    @Test func invalidJSONInOneTaskDoesNotHideTheOtherTasksProblems() {
+        let text = """
+            {
+              "Identity": { "Name": "a" },
+              "BackgroundTasks": [
+                { "Name": "First", "TaskEntryPoint": "M.A" "Triggers": [{ "Type": "Application" }] },
+                { "Name": "Second", "TaskEntryPoint": "M.B", "Triggers": [{ "Type": "Application" }], "Name": "Again" },
+                { "Name": "Third", "TaskEntryPoint": "nodot", "Triggers": [{ "Type": "Application" }] }
+                { "Name": "Fourth", "TaskEntryPoint": "M.D", "Triggers": [{ "Type": "Sometimes" }] }
+              ]
+            }
+            """
+        #expect(problems(text) == [
+            "manifest.json:4:48: task \"First\": invalid JSON: expected ',' or '}' after a field's value",
+            "manifest.json:5:91: task \"Second\": invalid JSON: duplicate field \"Name\"",
+            "manifest.json:6:42: task \"Third\": TaskEntryPoint \"nodot\" is not Module.Class (e.g. \"BackgroundTasks.SampleBackgroundTask\")",
+            "manifest.json:7:5: invalid JSON: expected ',' or ']' after an array element",
+            "manifest.json:7:73: task \"Fourth\": unknown trigger Type \"Sometimes\"; known types: PushNotification, Application, Time",
+        ])
+    }
+
+    @Test func invalidJSONThatCannotBeSkippedStopsThere() {
+        let text = "{\"Identity\": {\"Name\": \"a\"}, \"BackgroundTasks\": [{\"Name\": \"X\", \"Triggers\": [}"
+        #expect(problems(text) == ["manifest.json:1:76: task \"X\": invalid JSON: unexpected character '}'; expected a value"])
     }
 
     @Test func aMissingFileSaysWhatToDo() {
