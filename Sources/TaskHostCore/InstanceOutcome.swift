@@ -54,6 +54,15 @@ public enum InstanceOutcome: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// ``code`` and ``detail`` for a table cell, with a crash's signal named:
+    /// `crashed: SIGILL (4)`, `failed: <message>`, `completed`.
+    public var summary: String {
+        switch self {
+        case .crashed(let signal): "crashed: \(Self.signalName(signal)) (\(signal))"
+        default: detail.isEmpty ? code : "\(code): \(detail)"
+        }
+    }
+
     /// A phrase for people: `crashed (signal 4, SIGILL)`.
     public var description: String {
         switch self {

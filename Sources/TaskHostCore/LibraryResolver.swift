@@ -69,4 +69,11 @@ public struct LibraryNotFound: Error, Sendable, Equatable, CustomStringConvertib
         "Library \"\(library)\" not found; looked for " + tried.joined(separator: ", ")
             + " (build it with `swift build`, or add its directory with --library-path)"
     }
+
+    /// The message for a dropped-in plugin folder, where `--library-path` does
+    /// not apply: the library must be in the folder or its `lib/`.
+    public var pluginFolderDescription: String {
+        "Library \"\(library)\" not found in the plugin folder; looked for " + tried.joined(separator: ", ")
+            + " (a plugin folder holds its libraries: put the library in the folder or its lib/)"
+    }
 }

@@ -90,7 +90,9 @@ public struct PushService: Sendable {
         while let last = token.last, isBlank(last) { token = token.dropLast() }
         let tokenText = String(Substring(token))
         guard let (id, secret) = Credential.parse(token: tokenText) else {
-            throw PushRejection(status: 401, description: "malformed bearer token")
+            throw PushRejection(
+                status: 401,
+                description: "malformed bearer token: expected \"Authorization: Bearer <token from taskhost credentials create>\" (cr_<id>.<secret>)")
         }
         let credential: Credential?
         do {

@@ -15,32 +15,43 @@ struct HistoryCommand: AsyncParsableCommand {
 
     static let header = ["INSTANCE", "TASK", "TRIGGER", "ATTEMPT", "PID", "HOST", "STARTED", "DURATION", "OUTCOME"]
 
+    /// The narrowest each column is with --follow, so that rows printed later line up
+    /// with the header (a longer cell pushes the rest of its row to the right).
+    static let followWidths = [8, 24, 11, 7, 7, 7, 20, 9, 0]
+
+    /// How many of the newest instances --follow looks at each time.
+    static let followWindow = 200
+
     static func row(_ record: InstanceRecord) -> [String] {
         [
             Format.shortId(record.id), record.task, record.triggerKind.rawValue, String(record.attempt),
             record.pid.map(String.init) ?? "-", String(record.hostPid), Format.timestamp(record.startedAt),
-            Format.duration(record.duration), record.outcome.map { outcome in
-                outcome.detail.isEmpty ? outcome.code : "\(outcome.code): \(outcome.detail.prefix(60))"
-            } ?? "running",
+            Format.duration(record.duration), record.outcome.map { String($0.summary.prefix(80)) } ?? "running",
         ]
     }
 
     func run() async throws {
         let store = try stateOptions.openStore()
-        let records = try store.instances(task: task, limit: max(1, limit))
-        if records.isEmpty, !follow {
-            print("no instances yet")
+        let shown = max(1, limit)
+        guard follow else {
+            let records = try store.instances(task: task, limit: shown)
+            print(records.isEmpty ? "no instances yet" : Format.table(Self.header, records.map(Self.row)))
             return
         }
-        print(Format.table(Self.header, records.map(Self.row)))
-        guard follow else { return }
-        var seen = Set(records.filter { $0.outcome != nil }.map(\.id))
+        // One look gives both the table and what already ended: an instance that
+        // ended before --follow started is never printed again.
+        let window = try store.instances(task: task, limit: max(shown, Self.followWindow))
+        var seen = Set(window.filter { $0.outcome != nil }.map(\.id))
+        let rows = window.prefix(shown).map(Self.row)
+        let widths = Format.columnWidths(Self.header, rows, minimum: Self.followWidths)
+        print(([Self.header] + rows).map { Format.line($0, widths: widths) }.joined(separator: "\n"))
+        fflush(nil)
         while !Task.isCancelled {
             try await Task.sleep(for: .milliseconds(500))
-            let finished = try store.instances(task: task, limit: 200).filter { $0.outcome != nil && !seen.contains($0.id) }
-            for record in finished.reversed() {
+            let ended = try store.instances(task: task, limit: Self.followWindow).filter { $0.outcome != nil && !seen.contains($0.id) }
+            for record in ended.reversed() {
                 seen.insert(record.id)
-                print(Self.row(record).joined(separator: "  "))
+                print(Format.line(Self.row(record), widths: widths))
             }
             fflush(nil)
         }

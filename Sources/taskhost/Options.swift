@@ -238,12 +238,32 @@ enum Format {
 
     /// Left-aligned columns separated by two spaces.
     static func table(_ header: [String], _ rows: [[String]]) -> String {
-        let all = [header] + rows
-        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
-        return all.map { row in
-            row.enumerated().map { index, cell in
-                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
-            }.joined(separator: "  ")
-        }.joined(separator: "\n")
+        let widths = columnWidths(header, rows)
+        return ([header] + rows).map { line($0, widths: widths) }.joined(separator: "\n")
+    }
+
+    /// Each column's width: its widest cell, at least `minimum[column]`.
+    static func columnWidths(_ header: [String], _ rows: [[String]], minimum: [Int] = []) -> [Int] {
+        header.indices.map { column in
+            ([header] + rows).map { $0[column].count }.reduce(column < minimum.count ? minimum[column] : 0, max)
+        }
+    }
+
+    /// One row of a table: every cell but the last padded to its column's width.
+    static func line(_ row: [String], widths: [Int]) -> String {
+        row.enumerated().map { index, cell in
+            index == row.count - 1 ? cell : cell.padding(toLength: max(widths[index], cell.count), withPad: " ", startingAt: 0)
+        }.joined(separator: "  ")
+    }
+
+    /// `text` cut to at most `width` characters at a word boundary, with `…`
+    /// when something was cut.
+    static func truncated(_ text: String, to width: Int) -> String {
+        let flat = text.replacingOccurrences(of: "\n", with: " ")
+        guard flat.count > width else { return flat }
+        let cut = flat.prefix(width - 1)
+        let atWord = cut.lastIndex(of: " ").map { cut[..<$0] } ?? cut
+        let kept = atWord.count >= width / 2 ? atWord : cut
+        return kept.trimmingCharacters(in: .whitespaces) + "…"
     }
 }

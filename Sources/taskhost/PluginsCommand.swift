@@ -56,6 +56,8 @@ struct PluginsCommand: ParsableCommand {
             discussion: "The library is loaded in a sandboxed scanner process, so its load-time code cannot harm this one.")
         @Argument(help: "A shared library, or a plugin folder (each library its manifest names).") var path: String
         @OptionGroup var sandboxFlags: SandboxFlags
+        /// Accepted like every other command's; inspecting a library reads no state.
+        @OptionGroup var stateOptions: StateOptions
 
         func run() throws {
             var libraries = [path]
@@ -111,8 +113,19 @@ struct PluginsCommand: ParsableCommand {
     struct Validate: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check a plugin folder as taskhost serve will before registering it.",
-            discussion: "Reads its manifest.json, finds each library inside the folder, loads it in a sandboxed scanner, and checks every task's entry point.")
+            discussion: """
+                Reads its manifest.json, finds each library in the folder or its lib/ (then, for a
+                plugin package being built, in its .build/debug and .build/release and each
+                --library-path), loads it in a sandboxed scanner, and checks every task's entry point.
+                """)
         @Argument(help: "The plugin folder (or its manifest.json).") var path: String
+        @Option(
+            name: .customLong("library-path"),
+            help: ArgumentHelp(
+                "A directory to search for plugin libraries (repeatable).",
+                discussion: "Searched after the folder, its lib/, .build/debug and .build/release. A dropped-in folder must hold its libraries itself.",
+                valueName: "dir"))
+        var libraryPaths: [String] = []
         @OptionGroup var sandboxFlags: SandboxFlags
         @OptionGroup var stateOptions: StateOptions
 
@@ -123,13 +136,16 @@ struct PluginsCommand: ParsableCommand {
                 throw CLIError("\(directory): no manifest.json in this folder; a plugin folder holds its manifest.json and its libraries")
             }
             let checker = ManifestChecker(
-                resolver: LibraryResolver(searchPaths: []),
+                resolver: LibraryResolver(searchPaths: [".build/debug", ".build/release"] + libraryPaths),
                 inspector: PluginInspector(workerPath: try locateWorker(), sandbox: sandboxFlags.options()))
             let validation = PluginManager.validate(
-                directory: directory, plugin: (directory as NSString).lastPathComponent, checker: checker, reservedIdentity: nil, registry: nil)
+                directory: directory, plugin: (directory as NSString).lastPathComponent, checker: checker, reservedIdentity: nil, registry: nil,
+                searchesOutside: true)
             guard let manifest = validation.manifest, validation.problems.isEmpty else {
                 throw CLIError(validation.problems.joined(separator: "\n"))
             }
+            let own = LibraryResolver(searchPaths: [])
+            let elsewhere = validation.tasks.filter { task in (try? own.resolve(task.task.library, manifestDirectory: directory).get()) == nil }
             let name = (directory as NSString).lastPathComponent
             if FileManager.default.fileExists(atPath: stateOptions.directory.databasePath),
                 let other = try stateOptions.openStore().plugins().first(where: { $0.identity == manifest.identity.name && $0.name != name })
@@ -142,7 +158,11 @@ struct PluginsCommand: ParsableCommand {
             for task in manifest.tasks {
                 print("task \(manifest.identity.name)/\(task.name): \(task.entryPoint); triggers: \(task.triggers.map(\.description).joined(separator: ", "))")
             }
-            print("\(directory): OK, ready to drop into the plugins directory (\(manifest.identity.name) \(manifest.identity.version ?? ""))")
+            for task in elsewhere {
+                print("note: task \(task.task.name): its library is \(task.libraryPath), outside the folder and its lib/; copy it into the folder before dropping the folder in")
+            }
+            print("\(directory): OK, " + (elsewhere.isEmpty ? "ready to drop into the plugins directory" : "usable once its libraries are copied into it")
+                + " (\(manifest.identity.name) \(manifest.identity.version ?? ""))")
         }
     }
 

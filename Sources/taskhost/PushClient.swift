@@ -31,14 +31,19 @@ enum PushClient {
         let port = url.port ?? 80
         var target = url.path.isEmpty ? "/" : url.path
         if let query = url.query { target += "?" + query }
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(.seconds(10))
-            .connect(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+        let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
+        do {
+            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(.seconds(10))
+                .connect(host: host, port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+                    }
                 }
-            }
+        } catch {
+            throw Failure(description: "cannot connect to \(host):\(port): \(Self.reason(error)) (is taskhost serve running?)")
+        }
         return try await channel.executeThenClose { inbound, outbound in
             var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: target)
             head.headers.add(name: "Host", value: url.port == nil ? host : "\(host):\(port)")
@@ -61,5 +66,20 @@ enum PushClient {
             }
             throw Failure(description: "the connection closed before a whole answer came")
         }
+    }
+
+    /// Why a connection failed, in words: `connection refused`, not
+    /// `NIOConnectionError(... SingleConnectionFailure(...))`.
+    static func reason(_ error: any Error) -> String {
+        if let failure = error as? NIOConnectionError {
+            if let first = failure.connectionErrors.first { return reason(first.error) }
+            if failure.dnsAError != nil || failure.dnsAAAAError != nil { return "cannot resolve the host name" }
+        }
+        if let io = error as? IOError {
+            let text = String(cString: strerror(io.errnoCode))
+            return text.prefix(1).lowercased() + text.dropFirst()
+        }
+        if case ChannelError.connectTimeout = error { return "no answer within 10 seconds" }
+        return "\(error)"
     }
 }

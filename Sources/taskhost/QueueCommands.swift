@@ -28,7 +28,11 @@ struct QueueCommand: ParsableCommand {
 
     @Option(name: .shortAndLong, help: "How many triggers to list.") var limit: Int = 30
     @Flag(help: "Also list triggers that are done.") var all = false
+    @Flag(name: .shortAndLong, help: "Show each LAST ERROR whole (otherwise it is cut at a word, marked with …).") var wide = false
     @OptionGroup var stateOptions: StateOptions
+
+    /// The longest LAST ERROR shown without --wide.
+    static let errorWidth = 70
 
     func run() throws {
         let store = try stateOptions.openStore()
@@ -44,7 +48,8 @@ struct QueueCommand: ParsableCommand {
                 [trigger.id, trigger.task, trigger.event.kind.rawValue, trigger.state.rawValue,
                  String(trigger.attempts),
                  [.pending, .retrying].contains(trigger.state) ? Format.timestamp(trigger.availableAt) : "-",
-                 String((trigger.lastError ?? "").prefix(70))]
+                 wide ? (trigger.lastError ?? "").replacingOccurrences(of: "\n", with: " ")
+                     : Format.truncated(trigger.lastError ?? "", to: Self.errorWidth)]
             }))
     }
 }

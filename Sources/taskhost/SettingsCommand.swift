@@ -11,9 +11,18 @@ struct AppOptions: ParsableArguments {
     @Option(name: .customLong("manifest"), help: ArgumentHelp("Take the app from this manifest.", valueName: "path"))
     var manifest: String = "manifest.json"
 
-    /// --app, else the manifest's identity, else the only app in the store.
-    func resolve(store: any TaskStore) throws -> String {
-        if let app { return app }
+    /// --app (an app the store, the manifest or a plugin knows), else the
+    /// manifest's identity, else the only app in the store.
+    func resolve(store: SQLiteTaskStore) throws -> String {
+        if let app {
+            let known = try knownApps(store: store)
+            guard known.contains(app) else {
+                throw CLIError("no app named \"\(app)\"" + (known.isEmpty
+                    ? "; no app has settings, history or a plugin here yet"
+                    : "; known apps: \(known.sorted().joined(separator: ", "))") + " (--app takes a manifest's Identity.Name)")
+            }
+            return app
+        }
         if FileManager.default.fileExists(atPath: manifest) {
             do {
                 return try AppManifest.load(path: manifest).identity.name
@@ -25,6 +34,16 @@ struct AppOptions: ParsableArguments {
         if apps.count == 1 { return apps[0] }
         if apps.isEmpty { throw CLIError("no app has settings yet (and there is no \(manifest) here); pass --app NAME") }
         throw CLIError("several apps have settings (\(apps.joined(separator: ", "))); pass --app NAME")
+    }
+}
+
+extension AppOptions {
+    /// Apps with settings or history, the identities of plugins, and the manifest's.
+    func knownApps(store: SQLiteTaskStore) throws -> Set<String> {
+        var known = Set(try store.apps())
+        known.formUnion(try store.plugins().map(\.identity).filter { !$0.isEmpty })
+        if let identity = try? AppManifest.load(path: manifest).identity.name { known.insert(identity) }
+        return known
     }
 }
 

@@ -19,6 +19,8 @@ struct ValidateCommand: ParsableCommand {
 
     @OptionGroup var manifestOptions: ManifestOptions
     @OptionGroup var sandboxFlags: SandboxFlags
+    /// Accepted like every other command's; validating reads no state.
+    @OptionGroup var stateOptions: StateOptions
 
     @Flag(name: .customLong("no-load"), help: "Check the manifest's text only; do not load libraries.")
     var noLoad = false

@@ -55,7 +55,9 @@ import TaskHostTestSupport
         func with(_ name: String, _ value: String) -> [String: String] { TestServer.rawHeaders.merging([name: value]) { $1 } }
 
         #expect(try await status(token: nil).0 == 401)
-        #expect(try await status(token: "garbage").0 == 401)
+        let garbage = try await status(token: "garbage")
+        #expect(garbage.0 == 401)
+        #expect(garbage.1 == "malformed bearer token: expected \"Authorization: Bearer <token from taskhost credentials create>\" (cr_<id>.<secret>)")
         // The scheme is case-insensitive and blanks around the token do not matter; another scheme is refused.
         #expect(try await status(token: nil, headers: with("Authorization", "bEaReR \t\(token) ")).0 == 200)
         #expect(try await status(token: nil, headers: with("Authorization", "Basic \(token)")).0 == 401)
