@@ -107,10 +107,14 @@ struct ManifestOptions: ParsableArguments {
         if matches.count == 1 { return matches[0] }
         if matches.isEmpty {
             let known = candidates.map(\.qualifiedName).joined(separator: ", ")
+            // A task only the manifest here declares, when its app is installed: the host runs the installed copy.
+            var onlyHere: AppManifest?
+            if prefer == .installed, let here = try? loadIfPresent(), here.task(named: taskName) != nil { onlyHere = here }
             throw CLIError(
                 "no task named \"\(name)\"" + (candidates.isEmpty
                     ? " (there is no \(path) here and no active plugin; see taskhost plugins list)"
-                    : "; known tasks: \(known)"))
+                    : "; known tasks: \(known)")
+                + (onlyHere.map { "; \(path) declares it, but the installed plugin \($0.identity.name), which the host runs, does not: copy the new version into the plugins directory" } ?? ""))
         }
         throw CLIError(
             "several apps declare a task named \"\(taskName)\": \(matches.map(\.qualifiedName).joined(separator: ", ")); name one as APP/\(taskName)")

@@ -80,7 +80,8 @@ import Testing
         try install(localExtra: "NotInstalledYet")
         let result = try taskhost("trigger", "NotInstalledYet")
         #expect(result.status == 1)
-        #expect(result.err.contains("no task named \"NotInstalledYet\"; known tasks: \(Self.identity)/WeatherSyncTask"), "\(result.err)")
+        #expect(result.err.contains("no task named \"NotInstalledYet\"; known tasks: \(Self.identity)/WeatherSyncTask; manifest.json declares it, "
+            + "but the installed plugin \(Self.identity), which the host runs, does not: copy the new version into the plugins directory"), "\(result.err)")
     }
 
     @Test func runWithTheManifestHerePrefersIt() throws {
