@@ -1,0 +1,65 @@
+/// A position in a text file, 1-based, for error messages.
+public struct SourcePosition: Sendable, Equatable, CustomStringConvertible {
+    /// The line, from 1.
+    public var line: Int
+    /// The column, from 1, counted in characters.
+    public var column: Int
+
+    /// Creates a position.
+    public init(line: Int, column: Int) {
+        self.line = line
+        self.column = column
+    }
+
+    public var description: String { "\(line):\(column)" }
+}
+
+/// A parsed JSON value that remembers where it stood in the file, so that a
+/// manifest error can say `manifest.json:7:25`.
+///
+/// Foundation's JSON parser reports only a character offset for syntax
+/// errors and nothing at all for a value that parses but is wrong, hence this
+/// small parser (RFC 8259, no extensions).
+public indirect enum JSONValue: Sendable, Equatable {
+    case object([JSONMember])
+    case array([JSONNode])
+    case string(String)
+    case number(Double)
+    case bool(Bool)
+    case null
+
+    /// A word for the value's type, for messages ("expected a string, found an array").
+    public var typeName: String {
+        switch self {
+        case .object: "an object"
+        case .array: "an array"
+        case .string: "a string"
+        case .number: "a number"
+        case .bool: "a boolean"
+        case .null: "null"
+        }
+    }
+}
+
+/// A value and where it starts.
+public struct JSONNode: Sendable, Equatable {
+    public var value: JSONValue
+    public var position: SourcePosition
+}
+
+/// A member of an object: its key, where the key stands, and its value.
+public struct JSONMember: Sendable, Equatable {
+    public var key: String
+    public var keyPosition: SourcePosition
+    public var node: JSONNode
+}
+
+/// A JSON syntax error and where it is.
+public struct JSONSyntaxError: Error, Sendable, Equatable {
+    public var message: String
+    public var position: SourcePosition
+    /// With ``JSONParser/parseRecovering(_:labelKey:)``: the label (e.g. a
+    /// task's `Name`) of the array element the error is in, when it was read
+    /// before the error.
+    public var element: String? = nil
+}
