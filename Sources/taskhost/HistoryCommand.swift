@@ -26,7 +26,7 @@ struct HistoryCommand: AsyncParsableCommand {
         [
             Format.shortId(record.id), record.task, record.triggerKind.rawValue, String(record.attempt),
             record.pid.map(String.init) ?? "-", String(record.hostPid), Format.timestamp(record.startedAt),
-            Format.duration(record.duration), record.outcome.map { String($0.summary.prefix(80)) } ?? "running",
+            Format.duration(record.duration), record.outcome.map { Format.truncated($0.summary, to: 80) } ?? "running",
         ]
     }
 

@@ -113,11 +113,8 @@ struct PluginsCommand: ParsableCommand {
     struct Validate: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check a plugin folder as taskhost serve will before registering it.",
-            discussion: """
-                Reads its manifest.json, finds each library in the folder or its lib/ (then, for a
-                plugin package being built, in its .build/debug and .build/release and each
-                --library-path), loads it in a sandboxed scanner, and checks every task's entry point.
-                """)
+            discussion: "Reads its manifest.json, finds each library in the folder or its lib/ (then, for a plugin package being built, "
+                + "in its .build/debug and .build/release and each --library-path), loads it in a sandboxed scanner, and checks every task's entry point.")
         @Argument(help: "The plugin folder (or its manifest.json).") var path: String
         @Option(
             name: .customLong("library-path"),
