@@ -109,6 +109,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.retryPolicy = RetryPolicy(
             maxAttempts: maxAttempts, baseDelay: .milliseconds(Int64(retryDelay * 1000)),
             maxDelay: .milliseconds(Int64(maxRetryDelay * 1000)))
+        // Every child of serve is started through WorkerProcess: it may reap the orphans it inherits.
+        OrphanReaper.shared.start()
         let daemon = Daemon(
             configuration: configuration, store: try stateOptions.openStore(), registry: registry,
             workerPath: try locateWorker(), logger: logger)
