@@ -105,7 +105,10 @@ struct ManifestOptions: ParsableArguments {
         let matches = candidates.filter { found in
             found.task.name == taskName && (scope == nil || scope == found.app.identity.name || scope == found.plugin)
         }
-        if matches.count == 1 { return matches[0] }
+        if matches.count == 1 {
+            try matches[0].refuseIfDisabled(state: state)
+            return matches[0]
+        }
         if matches.isEmpty {
             let known = candidates.map(\.qualifiedName).joined(separator: ", ")
             throw CLIError(
