@@ -166,8 +166,8 @@ public final class Dispatcher: Sendable {
         }
         let metadata: Logger.Metadata = ["trigger": "\(trigger.id)", "task": "\(trigger.task)", "attempt": "\(trigger.attempts)"]
         guard let registered = registry.lookup(app: trigger.app, task: trigger.task) else {
-            if registry.parkedApps.contains(trigger.app) {
-                // Arrived after its plugin was parked: it waits with the others.
+            if registry.isParked(app: trigger.app, task: trigger.task) {
+                // Arrived after its plugin or task was parked: it waits with the others.
                 record { try store.park(id: trigger.id) }
                 return
             }

@@ -3,20 +3,6 @@ import Foundation
 import Logging
 import Synchronization
 
-/// When a plugin that keeps crashing is disabled.
-public struct CrashPolicy: Sendable, Equatable {
-    /// Crashes that disable a plugin…
-    public var limit: Int
-    /// …when they happen within this window.
-    public var window: Duration
-
-    /// The default: 3 crashes in 5 minutes.
-    public init(limit: Int = 3, window: Duration = .seconds(300)) {
-        self.limit = max(1, limit)
-        self.window = window
-    }
-}
-
 /// Keeps the task registry in step with the drop-in plugins directory.
 ///
 /// Each folder of the directory is a plugin: a `manifest.json` and its
@@ -28,10 +14,11 @@ public struct CrashPolicy: Sendable, Equatable {
 /// installed again as a new version (instances already running keep the old
 /// copy); a folder that is removed has its tasks unregistered and their
 /// running instances canceled with `Uninstall`. A plugin that cannot be used
-/// is quarantined with its reason until one of its files changes; one that
-/// crashes too often (``CrashPolicy``) is disabled until
-/// `taskhost plugins enable`. States live in the store, so they survive a
-/// restart and the CLI can read and change them.
+/// is quarantined with its reason until one of its files changes; a task
+/// that crashes too often (``CrashPolicy``) is disabled alone (its triggers
+/// parked, the plugin's other tasks running on) until
+/// `taskhost plugins enable PLUGIN/TASK`. States live in the store, so they
+/// survive a restart and the CLI can read and change them.
 public final class PluginManager: Sendable {
     /// Where to look, and how.
     public struct Configuration: Sendable {
@@ -53,24 +40,32 @@ public final class PluginManager: Sendable {
         }
     }
 
-    private struct State {
+    struct State {
         /// Each folder's fingerprint at the previous scan.
         var seen: [String: String] = [:]
-        /// Recent crashes, by plugin.
-        var crashes: [String: [ContinuousClock.Instant]] = [:]
+        /// Recent crashes, by task.
+        var crashes: [CrashingTask: [ContinuousClock.Instant]] = [:]
+        /// The disabled tasks each registered plugin was registered without.
+        var disabledWhenRegistered: [String: Set<String>] = [:]
         var scannedOnce = false
     }
 
+    /// A task of a plugin, whose crashes are counted.
+    struct CrashingTask: Hashable {
+        var plugin: String
+        var task: String
+    }
+
     public let configuration: Configuration
-    private let store: any PluginStateStore & TriggerQueueStore
-    private let registry: TaskRegistry
+    let store: any PluginStateStore & DisabledTaskStore & TriggerQueueStore
+    let registry: TaskRegistry
     private let checker: ManifestChecker
     private let reservedIdentity: String?
     private let onUninstall: @Sendable (_ identity: String) -> Void
-    private let logger: Logger
-    private let state = Mutex(State())
+    let logger: Logger
+    let state = Mutex(State())
     /// Serializes scans and crash accounting against each other.
-    private let scanLock = Mutex(())
+    let scanLock = Mutex(())
 
     /// Creates a manager.
     ///
@@ -79,7 +74,7 @@ public final class PluginManager: Sendable {
     ///   - reservedIdentity: the root manifest's identity, which no plugin may take.
     ///   - onUninstall: cancels the running instances of a removed plugin's app.
     public init(
-        configuration: Configuration, store: any PluginStateStore & TriggerQueueStore, registry: TaskRegistry, inspector: PluginInspector,
+        configuration: Configuration, store: any PluginStateStore & DisabledTaskStore & TriggerQueueStore, registry: TaskRegistry, inspector: PluginInspector,
         reservedIdentity: String?, logger: Logger = Logger(label: "taskhost.plugins"),
         onUninstall: @escaping @Sendable (_ identity: String) -> Void
     ) {
@@ -147,8 +142,9 @@ public final class PluginManager: Sendable {
                 return !state.scannedOnce
             }
             if firstScan { removeUnusedCopies(keeping: Set(records.values.map(\.stagedPath))) }
+            let disabled = disabledTaskNames()
             for folder in folders {
-                reconcile(folder, record: records[folder.name], others: records)
+                reconcile(folder, record: records[folder.name], others: records, disabled: disabled[folder.name] ?? [])
             }
             let present = Set(folders.map(\.name))
             for record in records.values where !present.contains(record.name) {
@@ -157,7 +153,8 @@ public final class PluginManager: Sendable {
         }
     }
 
-    private func reconcile(_ folder: PluginFolder, record: PluginRecord?, others records: [String: PluginRecord]) {
+    /// - Parameter disabled: the plugin's disabled tasks, as the store has them now.
+    private func reconcile(_ folder: PluginFolder, record: PluginRecord?, others records: [String: PluginRecord], disabled: Set<String>) {
         let fingerprint = folder.fingerprint()
         let previous = state.withLock { state in
             defer { state.seen[folder.name] = fingerprint }
@@ -166,9 +163,12 @@ public final class PluginManager: Sendable {
         if let record, record.fingerprint == fingerprint {
             switch record.state {
             case .active:
-                if registry.hasTasks(ofPlugin: folder.name) { return }
-                // A restart: the version checked before is registered again from its copy.
-                if register(record) { return }
+                // Registered, and no task disabled or enabled since: nothing to do.
+                let registeredWithout = state.withLock { $0.disabledWhenRegistered[folder.name] }
+                if registeredWithout == disabled, registry.hasTasks(ofPlugin: folder.name) || !disabled.isEmpty { return }
+                // A restart, or a task enabled again: the version checked before is
+                // registered again from its copy.
+                if register(record, disabled: disabled) { return }
             case .quarantined, .disabled:
                 setParked(record.identity, true)
                 return
@@ -183,25 +183,26 @@ public final class PluginManager: Sendable {
             // New or changed since the last look: wait until it stops changing.
             return
         }
-        install(folder, fingerprint: fingerprint, previous: record, records: records)
+        install(folder, fingerprint: fingerprint, previous: record, records: records, disabled: disabled)
     }
 
     /// Registers an active record's tasks from its staged copy, without
     /// inspecting it again; false when the copy is gone or unreadable.
-    private func register(_ record: PluginRecord) -> Bool {
+    private func register(_ record: PluginRecord, disabled: Set<String>) -> Bool {
         guard let manifest = try? AppManifest.load(path: record.stagedManifestPath) else { return false }
         var tasks: [RegisteredTask] = []
         for task in manifest.tasks {
             guard case .success(let path) = checker.resolver.resolve(task.library, manifestDirectory: manifest.directory) else { return false }
             tasks.append(RegisteredTask(app: manifest, task: task, libraryPath: path, plugin: record.name))
         }
-        registry.replace(plugin: record.name, with: tasks)
-        setParked(record.identity, false)
+        register(tasks, plugin: record.name, identity: record.identity, disabled: disabled)
         logger.info("plugin registered", metadata: ["plugin": "\(record.name)", "version": "\(record.version ?? "-")"])
         return true
     }
 
-    private func install(_ folder: PluginFolder, fingerprint: String, previous: PluginRecord?, records: [String: PluginRecord]) {
+    private func install(
+        _ folder: PluginFolder, fingerprint: String, previous: PluginRecord?, records: [String: PluginRecord], disabled: Set<String>
+    ) {
         let staged: String
         do {
             staged = try folder.stage(into: configuration.stagingDirectory, fingerprint: fingerprint)
@@ -227,13 +228,13 @@ public final class PluginManager: Sendable {
                 reason: "its Identity.Name \"\(identity)\" is already used by plugin \"\(owner.name)\" (disabled); each plugin needs an identity of its own")
             return
         }
-        let tasks = validation.tasks
-        registry.replace(plugin: folder.name, with: tasks)
-        setParked(identity, false)
+        // A task disabled stays disabled in a new version, until `plugins enable`.
+        register(validation.tasks, plugin: folder.name, identity: identity, disabled: disabled)
         if let previous, previous.identity != identity, !previous.identity.isEmpty {
             setParked(previous.identity, false)
+            registry.setParkedTasks(previous.identity, [])
         }
-        state.withLock { _ = $0.crashes.removeValue(forKey: folder.name) }
+        state.withLock { $0.crashes = $0.crashes.filter { $0.key.plugin != folder.name } }
         save(PluginRecord(
             name: folder.name, identity: identity, version: manifest.identity.version, state: .active, reason: nil,
             fingerprint: fingerprint, stagedPath: staged, tasks: manifest.tasks.map(\.name), updatedAt: Date()))
@@ -248,6 +249,7 @@ public final class PluginManager: Sendable {
 
     private func quarantine(_ folder: PluginFolder, fingerprint: String, identity: String, reason: String) {
         registry.remove(plugin: folder.name)
+        state.withLock { _ = $0.disabledWhenRegistered.removeValue(forKey: folder.name) }
         // Its triggers wait, unless the identity is another app's: a clash must not stop
         // that app, now or after a restart (the record then keeps no identity).
         let owned = identity != reservedIdentity && registry.identityInUse(identity, byOtherThan: folder.name) == nil ? identity : ""
@@ -260,7 +262,10 @@ public final class PluginManager: Sendable {
 
     private func uninstall(_ record: PluginRecord) {
         let removed = registry.remove(plugin: record.name)
-        if !record.identity.isEmpty { setParked(record.identity, false) }
+        if !record.identity.isEmpty {
+            setParked(record.identity, false)
+            registry.setParkedTasks(record.identity, [])
+        }
         do {
             try store.deletePlugin(name: record.name)
         } catch {
@@ -268,48 +273,17 @@ public final class PluginManager: Sendable {
         }
         state.withLock { state in
             state.seen.removeValue(forKey: record.name)
-            state.crashes.removeValue(forKey: record.name)
+            state.crashes = state.crashes.filter { $0.key.plugin != record.name }
+            state.disabledWhenRegistered.removeValue(forKey: record.name)
         }
         if !removed.isEmpty { onUninstall(record.identity) }
         logger.notice("plugin removed; its running instances are canceled with Uninstall", metadata: ["plugin": "\(record.name)"])
     }
 
-    /// Counts a crash of a plugin's instance, and disables the plugin when
-    /// it crashed too often (the dispatcher calls this with every outcome).
-    public func recordOutcome(of task: RegisteredTask, _ outcome: InstanceOutcome, now: ContinuousClock.Instant = .now) {
-        guard let plugin = task.plugin, case .crashed = outcome else { return }
-        let policy = configuration.crashPolicy
-        let count = state.withLock { state in
-            var recent = state.crashes[plugin, default: []].filter { now - $0 < policy.window }
-            recent.append(now)
-            state.crashes[plugin] = recent
-            return recent.count
-        }
-        guard count >= policy.limit else { return }
-        // Not on the caller's thread: a scan in progress may hold the lock for a while.
-        Thread.detachNewThread { [self] in disable(plugin, task: task, outcome: outcome, count: count) }
-    }
-
-    private func disable(_ plugin: String, task: RegisteredTask, outcome: InstanceOutcome, count: Int) {
-        let policy = configuration.crashPolicy
-        scanLock.withLock { _ in
-            guard var record = (try? store.plugins())?.first(where: { $0.name == plugin }), record.state == .active else { return }
-            record.state = .disabled
-            record.reason = "its instances crashed \(count) times within \(policy.window) (last: task \"\(task.task.name)\" \(outcome)); "
-                + "fix it, then run `taskhost plugins enable \(plugin)`"
-            record.updatedAt = Date()
-            registry.remove(plugin: plugin)
-            setParked(record.identity, true)
-            state.withLock { _ = $0.crashes.removeValue(forKey: plugin) }
-            save(record)
-            logger.error("plugin disabled; its triggers wait in the queue", metadata: ["plugin": "\(plugin)", "reason": "\(record.reason ?? "")"])
-        }
-    }
-
     /// Parks (or unparks) an app's triggers: in the registry, so that new ones
     /// are parked when claimed, and in the queue, so that waiting ones leave
     /// the claim's way (a backlog of a disabled plugin costs other apps nothing).
-    private func setParked(_ identity: String, _ parked: Bool) {
+    func setParked(_ identity: String, _ parked: Bool) {
         // Parking is looked at every scan: once is enough. Unparking is rare: always done,
         // so that triggers parked before a restart are not forgotten.
         guard !identity.isEmpty, !parked || !registry.parkedApps.contains(identity) else { return }
@@ -321,7 +295,7 @@ public final class PluginManager: Sendable {
         }
     }
 
-    private func save(_ record: PluginRecord) {
+    func save(_ record: PluginRecord) {
         do {
             try store.savePlugin(record)
         } catch {

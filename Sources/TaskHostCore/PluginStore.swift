@@ -8,8 +8,9 @@ public enum PluginState: String, Sendable, CaseIterable {
     /// It could not be used (its manifest, its libraries, a crash while
     /// loading); it is not tried again until one of its files changes.
     case quarantined
-    /// It crashed too often; its tasks are unregistered until
-    /// `taskhost plugins enable`.
+    /// Its tasks are unregistered until `taskhost plugins enable` (a state of
+    /// earlier versions, which disabled a whole plugin when it crashed too
+    /// often; now a crashing task is disabled alone, see ``DisabledTask``).
     case disabled
     /// `taskhost plugins enable` asked the host to try it again.
     case pending
@@ -66,10 +67,11 @@ public protocol PluginStateStore: Sendable {
     func plugins() throws(StoreError) -> [PluginRecord]
     /// Inserts or replaces the record named `record.name`.
     func savePlugin(_ record: PluginRecord) throws(StoreError)
-    /// Removes a plugin's record.
+    /// Removes a plugin's record and its disabled tasks.
     func deletePlugin(name: String) throws(StoreError)
     /// Marks a quarantined or disabled plugin `pending`, so that the host
-    /// tries it again; returns the record as it was, `nil` if there is none.
+    /// tries it again, and enables its disabled tasks (``DisabledTask``);
+    /// returns the record as it was, `nil` if there is none.
     func enablePlugin(name: String) throws(StoreError) -> PluginRecord?
 }
 
@@ -125,6 +127,7 @@ extension SQLiteTaskStore: PluginStateStore {
     public func deletePlugin(name: String) throws(StoreError) {
         try write("forget plugin \(name)") { db in
             try db.execute(sql: "DELETE FROM plugin WHERE name = ?", arguments: [name])
+            try db.execute(sql: "DELETE FROM disabled_task WHERE plugin = ?", arguments: [name])
         }
     }
 
@@ -133,6 +136,7 @@ extension SQLiteTaskStore: PluginStateStore {
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM plugin WHERE name = ? OR identity = ?", arguments: [name, name])
             else { return nil }
             let record = Self.plugin(from: row)
+            try db.execute(sql: "DELETE FROM disabled_task WHERE plugin = ?", arguments: [record.name])
             if record.state != .active {
                 try db.execute(
                     sql: "UPDATE plugin SET state = 'pending', reason = NULL, updated_at = ? WHERE name = ?",

@@ -11,7 +11,7 @@ import TaskHostIPC
 /// kills). A cgroup bounds and ends one instance's tree, whatever it does.
 /// Needs the cgroup v1 `pids` hierarchy writable by the host (root); where it
 /// is not, ``ProcessCgroups/detect()`` returns `nil` and the rlimit applies.
-final class ProcessCgroups: Sendable {
+public final class ProcessCgroups: Sendable {
     /// The directory the instances' cgroups are made in.
     let base: String
 
@@ -19,8 +19,8 @@ final class ProcessCgroups: Sendable {
 
     /// The host's `pids` cgroups (`taskhost/host-PIDNS-PID/`), or `nil` where it
     /// cannot make them. Sweeps what hosts that are gone left behind.
-    static func detect(hierarchy: String = "/sys/fs/cgroup/pids") -> ProcessCgroups? {
-        guard geteuid() == 0, let own = ownPath(), access(hierarchy + own + "/cgroup.procs", W_OK) == 0 else { return nil }
+    static func detect(hierarchy: String = defaultHierarchy) -> ProcessCgroups? {
+        guard unavailability(hierarchy: hierarchy) == nil, let own = ownPath() else { return nil }
         let root = hierarchy + (own == "/" ? "" : own) + "/taskhost"
         guard mkdir(root, 0o755) == 0 || errno == EEXIST else { return nil }
         // Named by PID namespace too: hosts in other containers may share the
@@ -30,6 +30,33 @@ final class ProcessCgroups: Sendable {
         let base = root + "/" + prefix + "\(getpid())"
         guard mkdir(base, 0o755) == 0 || errno == EEXIST else { return nil }
         return ProcessCgroups(base: base)
+    }
+
+    /// Where the v1 `pids` hierarchy is mounted.
+    public static let defaultHierarchy = "/sys/fs/cgroup/pids"
+
+    /// Why this process cannot make per-instance `pids` cgroups, or `nil`
+    /// when it can: the one test behind both ``detect(hierarchy:)`` and what
+    /// `taskhost doctor` reports.
+    static func unavailability(hierarchy: String = defaultHierarchy) -> String? {
+        guard geteuid() == 0 else { return "the host is not root" }
+        guard let own = ownPath() else { return "this kernel has no cgroup v1 pids hierarchy" }
+        guard access(hierarchy + own + "/cgroup.procs", W_OK) == 0 else { return "\(hierarchy + own) is not writable" }
+        return nil
+    }
+
+    /// The process limit as an instance of this host gets it, the layer
+    /// `taskhost doctor` prints: a `pids` cgroup per instance, or else the
+    /// sandbox user's `RLIMIT_NPROC`, which counts every instance together.
+    public static func processLimitLayer(hierarchy: String = defaultHierarchy) -> SandboxLayer {
+        if let reason = unavailability(hierarchy: hierarchy) {
+            return SandboxLayer(
+                name: "process-limit", enforced: false,
+                detail: "no pids cgroup per instance (\(reason)): RLIMIT_NPROC applies instead, counting every process of the sandbox user")
+        }
+        return SandboxLayer(
+            name: "process-limit", enforced: true,
+            detail: "a pids cgroup per instance, pids.max from the manifest's Limits.Processes")
     }
 
     /// Removes the cgroups of hosts that are no longer running (a host killed

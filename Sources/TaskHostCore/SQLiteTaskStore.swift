@@ -85,6 +85,7 @@ public final class SQLiteTaskStore: TaskStore {
         }
         registerPluginMigrations(&migrator)
         registerQueueIndexMigration(&migrator)
+        registerDisabledTaskMigrations(&migrator)
         return migrator
     }()
 

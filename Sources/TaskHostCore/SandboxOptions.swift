@@ -65,8 +65,10 @@ public struct SandboxOptions: Sendable, Equatable {
     /// A one-line summary of `layers` for the history.
     static func summary(_ layers: [SandboxLayer]) -> String {
         guard !layers.isEmpty else { return "" }
-        let missing = layers.filter { !$0.enforced }.map(\.name)
+        let missing = layers.filter(\.isMissing).map(\.name)
         let enforced = layers.filter(\.enforced).map(\.name)
-        return "enforced: " + enforced.joined(separator: ", ") + (missing.isEmpty ? "" : "; NOT enforced: " + missing.joined(separator: ", "))
+        let waived = layers.filter(\.waived).map(\.name)
+        return "enforced: " + enforced.joined(separator: ", ") + (waived.isEmpty ? "" : "; not applied as declared: " + waived.joined(separator: ", "))
+            + (missing.isEmpty ? "" : "; NOT enforced: " + missing.joined(separator: ", "))
     }
 }

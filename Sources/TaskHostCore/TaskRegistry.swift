@@ -23,6 +23,8 @@ public struct RegisteredTask: Sendable, Equatable {
 public final class TaskRegistry: Sendable {
     private let tasks: Mutex<[String: RegisteredTask]>
     private let parked = Mutex<Set<String>>([])
+    /// Disabled tasks whose triggers are parked, by app.
+    private let parkedTasks = Mutex<[String: Set<String>]>([:])
 
     /// A registry holding `tasks`.
     public init(_ tasks: [RegisteredTask] = []) {
@@ -85,6 +87,17 @@ public final class TaskRegistry: Sendable {
     /// Apps whose triggers wait in the queue rather than run or dead-letter:
     /// the identities of plugins that are disabled or quarantined.
     public var parkedApps: Set<String> { parked.withLock { $0 } }
+
+    /// Whether the triggers of `task` of `app` wait in the queue rather than
+    /// run or dead-letter: its app is parked, or the task is disabled.
+    public func isParked(app: String, task: String) -> Bool {
+        parkedApps.contains(app) || parkedTasks.withLock { $0[app]?.contains(task) == true }
+    }
+
+    /// The disabled tasks of `app` whose triggers are parked (replacing the previous set).
+    public func setParkedTasks(_ app: String, _ names: Set<String>) {
+        parkedTasks.withLock { $0[app] = names.isEmpty ? nil : names }
+    }
 
     /// Parks (or unparks) the triggers of app `identity`.
     public func setParked(_ identity: String, _ isParked: Bool) {

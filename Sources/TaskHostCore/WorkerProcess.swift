@@ -41,6 +41,9 @@ public enum WorkerExecutable {
 /// host): descriptor 3 is the IPC socket, 1 and 2 are pipes the host reads,
 /// 0 is `/dev/null`, and nothing else is inherited. The worker leads its own
 /// process group, so killing the group also kills anything the plugin started.
+/// Its pid is registered with the ``OrphanReaper`` while it is being started
+/// and forgotten once it is reaped here, so that a sweep never takes its
+/// exit status; what escaped its group (`setsid`) is the reaper's.
 final class WorkerProcess {
     /// The worker's process id (and process group id).
     let pid: pid_t
@@ -154,7 +157,12 @@ final class WorkerProcess {
         defer {
             for pointer in argv + envp { free(pointer) }
         }
-        let status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        var status: Int32 = 0
+        // Registered with the orphan reaper before anything may wait for it.
+        _ = OrphanReaper.shared.creatingChild { () -> pid_t? in
+            status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+            return status == 0 ? pid : nil
+        }
         channels.closeChildEnds()
         guard status == 0 else {
             for fd in [channels.ipc[0], channels.out[0], channels.err[0]] { close(fd) }
@@ -194,10 +202,12 @@ final class WorkerProcess {
         if result == pid {
             reaped = true
             reapGroup()
+            OrphanReaper.shared.reaped(pid)
             return status
         }
         if result < 0, errno == ECHILD {
             reaped = true
+            OrphanReaper.shared.reaped(pid)
             return 0
         }
         return nil
@@ -224,6 +234,7 @@ final class WorkerProcess {
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             reaped = true
             reapGroup()
+            OrphanReaper.shared.reaped(pid)
         }
         for fd in [ipc, stdout, stderr, exitDescriptor] where fd >= 0 { close(fd) }
     }

@@ -312,7 +312,9 @@ final class Zygote: @unchecked Sendable {
         }
         defer { channels.closeChildEnds() }
         let descriptors = channels.childEnds
-        let answer: Int32? = lock.withLock {
+        // The child is the host's as soon as the zygote forks it: registered with
+        // the orphan reaper before any sweep may see it.
+        let answer: Int32? = OrphanReaper.shared.creatingChild { () -> pid_t? in lock.withLock {
             guard th_send_fds(process.ipc, 1, descriptors, Int32(descriptors.count)) == 0 else { return nil }
             var bytes: [UInt8] = []
             while bytes.count < 4 {
@@ -323,7 +325,7 @@ final class Zygote: @unchecked Sendable {
                 bytes += chunk
             }
             return Int32(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) })
-        }
+        } }
         guard let answer, answer > 0 else {
             close(channels.ipc[0])
             close(channels.out[0])

@@ -244,7 +244,7 @@ public enum WorkerMessage: Sendable, Equatable {
         case .sandbox(let layers):
             kind = .sandbox
             w.u32(UInt32(layers.count))
-            for layer in layers { w.string(layer.name); w.u8(layer.enforced ? 1 : 0); w.string(layer.detail) }
+            for layer in layers { w.string(layer.name); w.u8(layer.enforced ? 1 : layer.waived ? 2 : 0); w.string(layer.detail) }
         }
         return Frame(type: kind.rawValue, payload: w.bytes)
     }
@@ -290,8 +290,9 @@ public enum WorkerMessage: Sendable, Equatable {
             guard count <= frame.payload.count else { throw .truncated("layers") }
             var layers: [SandboxLayer] = []
             for _ in 0..<count {
-                layers.append(SandboxLayer(
-                    name: try r.string("name"), enforced: try r.u8("enforced") != 0, detail: try r.string("detail")))
+                let name = try r.string("name")
+                let state = try r.u8("enforced")
+                layers.append(SandboxLayer(name: name, enforced: state == 1, detail: try r.string("detail"), waived: state == 2))
             }
             self = .sandbox(layers)
         }

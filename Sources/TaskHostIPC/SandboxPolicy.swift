@@ -72,13 +72,21 @@ public struct SandboxLayer: Sendable, Equatable, CustomStringConvertible {
     public var enforced: Bool
     /// What it does, or why it is not in force.
     public var detail: String
+    /// Not applied because the task's manifest asks for what the layer
+    /// prevents (the network for a task that declares `internetClient`): not
+    /// in force, but not missing either (`--require-sandbox` accepts it).
+    public var waived: Bool
 
     /// Creates a layer report.
-    public init(name: String, enforced: Bool, detail: String) {
+    public init(name: String, enforced: Bool, detail: String, waived: Bool = false) {
         self.name = name
-        self.enforced = enforced
+        self.enforced = enforced && !waived
         self.detail = detail
+        self.waived = waived
     }
 
-    public var description: String { "\(name): \(enforced ? "enforced" : "NOT enforced") (\(detail))" }
+    /// Not in force, and not because the task asked for it.
+    public var isMissing: Bool { !enforced && !waived }
+
+    public var description: String { "\(name): \(enforced ? "enforced" : waived ? "not applied" : "NOT enforced") (\(detail))" }
 }

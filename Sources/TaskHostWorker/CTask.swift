@@ -240,8 +240,18 @@ enum HostTable {
     static func invoke(_ binding: Binding, result: UnsafeMutableRawPointer?, arguments: Arguments) {
         let session = binding.state.session
         func request(_ make: (UInt32) -> WorkerMessage) -> (status: UInt32, data: [UInt8]) { session.request(make) }
-        func set(_ key: String?, _ value: [UInt8]) -> Int32 {
-            guard let key, value.count <= WorkerSession.maxSettingValue else { return Int32(TH_INVALID_ARGUMENT.rawValue) }
+        /// Sets the setting named by argument 0; a write refused here says why in the
+        /// instance's log, as the host's own refusals (and the Swift SDK's) do.
+        func set(_ value: [UInt8]) -> Int32 {
+            guard let key = arguments.key(0) else {
+                let length = arguments.bytes(0)?.count ?? 0
+                session.log(refusal: "refused a setting whose name is \(length) bytes: a name is 1 to 255 bytes of UTF-8")
+                return Int32(TH_INVALID_ARGUMENT.rawValue)
+            }
+            guard value.count <= WorkerSession.maxSettingValue else {
+                session.log(refusal: "refused setting \"\(key.prefix(80))\": its value is \(value.count) bytes; the limit is \(WorkerSession.maxSettingValue) bytes (store larger data in a file, or split it)")
+                return Int32(TH_INVALID_ARGUMENT.rawValue)
+            }
             return Int32(bitPattern: request { .settingsSet(requestId: $0, key: key, value: value) }.status)
         }
         func get(_ key: String?) -> (status: Int32, data: [UInt8]) {
@@ -273,7 +283,7 @@ enum HostTable {
             let reply = get(arguments.key(0))
             status = reply.status == TH_OK.rawValue ? copy(reply.data[...], buffer: 2, terminate: false) : reply.status
         case .settingsSet:
-            status = arguments.bytes(2).map { set(arguments.key(0), Array($0)) } ?? Int32(TH_INVALID_ARGUMENT.rawValue)
+            status = arguments.bytes(2).map { set(Array($0)) } ?? Int32(TH_INVALID_ARGUMENT.rawValue)
         case .settingsDelete:
             if let key = arguments.key(0) {
                 status = Int32(bitPattern: request { .settingsDelete(requestId: $0, key: key) }.status)
@@ -290,7 +300,7 @@ enum HostTable {
                 status = copy(reply.data.dropFirst(), buffer: 2, terminate: true)
             }
         case .settingsSetString:
-            status = arguments.bytes(2).map { set(arguments.key(0), [Encoding.string] + Array($0)) }
+            status = arguments.bytes(2).map { set([Encoding.string] + Array($0)) }
                 ?? Int32(TH_INVALID_ARGUMENT.rawValue)
         case .settingsGetInt64:
             let reply = get(arguments.key(0))
@@ -307,7 +317,7 @@ enum HostTable {
         case .settingsSetInt64:
             var value = arguments.int64(2).littleEndian
             let bytes = withUnsafeBytes(of: &value) { Array($0) }
-            status = set(arguments.key(0), [Encoding.int] + bytes)
+            status = set([Encoding.int] + bytes)
         case .isCanceled:
             status = binding.state.isCanceled ? 1 : 0
         }

@@ -13,6 +13,7 @@ enum Sandbox {
         var layers = [
             SandboxLayer(name: "descriptors", enforced: true, detail: "only the IPC channel and standard streams are open"),
             SandboxLayer(name: "parent-death", enforced: true, detail: "killed if the host dies"),
+            environment(),
         ]
         if !policy.workingDirectory.isEmpty {
             layers.append(report("working-directory", chdir(policy.workingDirectory), "private directory \(policy.workingDirectory)",
@@ -40,7 +41,7 @@ enum Sandbox {
     /// The layers a child forked by a zygote applies for its instance (its
     /// working directory was entered when it was handed its instance).
     static func applyToForkedChild(_ policy: SandboxPolicy, workingDirectoryEntered: Bool) -> [SandboxLayer] {
-        var layers: [SandboxLayer] = []
+        var layers = [environment()]
         if !policy.workingDirectory.isEmpty {
             layers.append(SandboxLayer(
                 name: "working-directory", enforced: workingDirectoryEntered,
@@ -56,9 +57,28 @@ enum Sandbox {
             : SandboxLayer(name: name, enforced: false, detail: "\(failed): \(String(cString: strerror(errno)))")
     }
 
+    /// The environment variables a worker may see: none of the host's.
+    static let allowedEnvironment: Set<String> = ["PATH", "LANG", "TASKHOST_INSTANCE_ID"]
+
+    /// Checks (rather than trusts) that the environment holds only
+    /// ``allowedEnvironment``: the host's secrets must not reach plugin code.
+    static func environment() -> SandboxLayer {
+        var names: [String] = []
+        var entry = environ
+        while let pointer = entry.pointee {
+            let variable = String(cString: pointer)
+            names.append(String(variable.prefix { $0 != "=" }))
+            entry += 1
+        }
+        let extra = names.filter { !allowedEnvironment.contains($0) }.sorted()
+        return extra.isEmpty
+            ? SandboxLayer(name: "environment", enforced: true, detail: "only " + allowedEnvironment.sorted().joined(separator: ", "))
+            : SandboxLayer(name: "environment", enforced: false, detail: "the host passed " + extra.joined(separator: ", "))
+    }
+
     private static func network(_ policy: SandboxPolicy, startedAsRoot: Bool) -> SandboxLayer {
         if policy.allowNetwork {
-            return SandboxLayer(name: "network", enforced: true, detail: "allowed: the task declares internetClient")
+            return SandboxLayer(name: "network", enforced: false, detail: "the task declares internetClient", waived: true)
         }
         return report("network", th_unshare_network(startedAsRoot ? 0 : 1), "private network namespace: no network",
                       startedAsRoot ? "cannot create a network namespace" : "cannot create a user and network namespace (unprivileged user namespaces disabled?)")
@@ -68,7 +88,8 @@ enum Sandbox {
     /// without applying anything: a zygote runs this once so that its children
     /// find the Swift runtime's caches (generic metadata, conformances) warm.
     static func rehearseForkedChild(_ policy: SandboxPolicy) -> [SandboxLayer] {
-        [SandboxLayer(name: "working-directory", enforced: true, detail: "private directory \(policy.workingDirectory)"),
+        [environment(),
+         SandboxLayer(name: "working-directory", enforced: true, detail: "private directory \(policy.workingDirectory)"),
          resourceLimits(policy, apply: false)]
     }
 

@@ -57,6 +57,9 @@ enum Worker {
     struct Library {
         var path: String
         var loadPath: String
+        /// The descriptor `loadPath` names under `/proc/self/fd` (-1: none),
+        /// closed once the library is loaded: plugin code must not find it open.
+        var descriptor: Int32 = -1
     }
 
     /// Applies the sandbox and reports it. The library is opened first, while
@@ -68,8 +71,11 @@ enum Worker {
     ) -> Library? {
         var library = path.map { Library(path: $0, loadPath: $0) }
         if let path, geteuid() == 0, policy.userId != nil {
-            let fd = open(path, O_RDONLY)
-            if fd >= 0 { library?.loadPath = "/proc/self/fd/\(fd)" }
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            if fd >= 0 {
+                library?.loadPath = "/proc/self/fd/\(fd)"
+                library?.descriptor = fd
+            }
         }
         report(apply(policy), required: policy.required, session: session)
         return library
@@ -79,7 +85,7 @@ enum Worker {
     /// required and a layer is missing.
     static func report(_ layers: [SandboxLayer], required: Bool, session: WorkerSession) {
         session.send(.sandbox(layers))
-        let missing = layers.filter { !$0.enforced }
+        let missing = layers.filter(\.isMissing)
         if required, !missing.isEmpty {
             refuse(session, "the sandbox is required but not enforced: " + missing.map(\.description).joined(separator: "; "))
         }
@@ -104,7 +110,10 @@ enum Worker {
     /// Loads the library (running its initializers): its handle and path.
     static func openLibrary(_ library: Library?, session: WorkerSession) -> (UnsafeMutableRawPointer, String) {
         guard let library else { refuse(session, "no library to load") }
-        guard let handle = dlopen(library.loadPath, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
+        let loaded = dlopen(library.loadPath, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE)
+        // The mapping outlives the descriptor; only the IPC channel and the standard streams stay open.
+        if library.descriptor >= 0 { close(library.descriptor) }
+        guard let handle = loaded else {
             let reason = (dlerror().map { String(cString: $0) } ?? "unknown error")
                 .replacing(library.loadPath, with: library.path)
             refuse(session, "cannot load \(library.path): \(reason)")

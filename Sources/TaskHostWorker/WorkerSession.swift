@@ -152,6 +152,12 @@ final class WorkerSession: Sendable {
         send(.log(text))
     }
 
+    /// Logs why the worker refused a request of the plugin's (prefixed
+    /// `taskhost:`, so that it reads as the host's word, not the task's).
+    func log(refusal: String) {
+        send(.log("taskhost: " + refusal))
+    }
+
     // MARK: - The host callback table handed to the plugin
 
     func makeHostAPI() -> th_host_api {

@@ -182,6 +182,10 @@ enum Zygote {
         guard request.libraryPath == loaded.libraryPath else {
             Worker.refuse(session, "this worker was forked for \(loaded.libraryPath), not \(request.libraryPath)")
         }
+        // The environment a spawned worker gets (see WorkerProcess.environment):
+        // the instance's own id, not the zygote's, and nothing the zygote needed.
+        setenv("TASKHOST_INSTANCE_ID", request.instanceId, 1)
+        unsetenv("LD_BIND_NOW")
         Worker.report(
             shared + Sandbox.applyToForkedChild(request.sandbox, workingDirectoryEntered: workingDirectory >= 0),
             required: request.sandbox.required, session: session)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TaskHostCore
+import TaskHostIPC
 
 struct DoctorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,13 +30,22 @@ struct DoctorCommand: ParsableCommand {
             case .failure(let error):
                 throw CLIError("cannot probe the sandbox: \(error)")
             case .success(let layers):
-                for layer in layers {
-                    print("  \(layer.enforced ? "ok     " : "MISSING") \(layer.name.padding(toLength: 18, withPad: " ", startingAt: 0)) \(layer.detail)")
-                }
-                missing += layers.filter { !$0.enforced }.count
+                for layer in layers { print(Self.line(layer)) }
+                missing += layers.filter(\.isMissing).count
             }
         }
-        print("\nnot enforced on this host: memory and process limits per instance through cgroups (rlimits apply instead)")
+        // The same test the host makes before it gives each instance a pids cgroup.
+        let processLimit = ProcessCgroups.processLimitLayer()
+        print("\nset up by the host for each instance:")
+        print(Self.line(processLimit))
+        if processLimit.isMissing { missing += 1 }
+        print("\nnot enforced yet: a memory limit per instance through a cgroup (RLIMIT_DATA applies instead)")
         if missing > 0 { throw ExitCode(1) }
+    }
+
+    /// One layer: `ok`, `MISSING`, or `n/a` (not applied because the task asks for what it prevents).
+    static func line(_ layer: SandboxLayer) -> String {
+        let status = layer.enforced ? "ok     " : layer.waived ? "n/a    " : "MISSING"
+        return "  \(status) \(layer.name.padding(toLength: 18, withPad: " ", startingAt: 0)) \(layer.detail)"
     }
 }

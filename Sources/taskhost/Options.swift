@@ -104,7 +104,10 @@ struct ManifestOptions: ParsableArguments {
         let matches = candidates.filter { found in
             found.task.name == taskName && (scope.map { aliases[found.app.identity.name, default: []].contains($0) } ?? true)
         }
-        if matches.count == 1 { return matches[0] }
+        if matches.count == 1 {
+            try matches[0].refuseIfDisabled(state: state)
+            return matches[0]
+        }
         if matches.isEmpty {
             let known = candidates.map(\.qualifiedName).joined(separator: ", ")
             // A task only the manifest here declares, when its app is installed: the host runs the installed copy.

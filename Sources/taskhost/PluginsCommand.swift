@@ -16,7 +16,7 @@ struct PluginsDirectoryOption: ParsableArguments {
 struct PluginsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plugins",
-        abstract: "List, inspect, validate and re-enable drop-in plugins.",
+        abstract: "List, inspect, validate and re-enable drop-in plugins and their tasks.",
         discussion: """
             A plugin is a folder in the plugins directory holding a manifest.json and the shared
             libraries it names. A running `taskhost serve` picks up a folder copied in (once its
@@ -26,7 +26,8 @@ struct PluginsCommand: ParsableCommand {
         subcommands: [List.self, Inspect.self, Validate.self, Enable.self])
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List plugins: state, version, tasks, and why one is quarantined or disabled.")
+        static let configuration = CommandConfiguration(
+            abstract: "List plugins: state, version, tasks, and why a plugin is quarantined or a task disabled (one row each, PLUGIN/TASK).")
         @OptionGroup var directory: PluginsDirectoryOption
         @OptionGroup var stateOptions: StateOptions
 
@@ -40,9 +41,15 @@ struct PluginsCommand: ParsableCommand {
                 print("no plugins in \(path) (copy a plugin folder there: its manifest.json and libraries)")
                 return
             }
-            var rows = records.map { record in
-                [record.name, record.state.rawValue, record.version ?? "-", record.identity.isEmpty ? "-" : record.identity,
-                 record.tasks.isEmpty ? "-" : record.tasks.joined(separator: ","), record.reason ?? ""]
+            let disabled = Dictionary(grouping: try store.disabledTasks(), by: \.plugin)
+            var rows: [[String]] = []
+            for record in records {
+                let off = disabled[record.name] ?? []
+                let tasks = record.tasks.map { task in off.contains { $0.task == task } ? task + " (disabled)" : task }
+                let identity = record.identity.isEmpty ? "-" : record.identity
+                rows.append([record.name, record.state.rawValue, record.version ?? "-", identity,
+                             tasks.isEmpty ? "-" : tasks.joined(separator: ","), record.reason ?? ""])
+                rows += off.map { [$0.qualifiedName, "disabled", record.version ?? "-", identity, $0.task, $0.reason] }
             }
             rows += waiting.map { [$0.name, "new", "-", "-", "-", "not looked at yet (is taskhost serve running?)"] }
             print("plugins directory: \(path)\n")
@@ -165,13 +172,23 @@ struct PluginsCommand: ParsableCommand {
 
     struct Enable: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Let a disabled or quarantined plugin run again.",
-            discussion: "A running taskhost serve tries it again at its next look at the plugins directory; its waiting triggers then run.")
-        @Argument(help: "The plugin's folder name or app identity.") var name: String
+            abstract: "Let a disabled task, or a quarantined plugin and its disabled tasks, run again.",
+            discussion: """
+                PLUGIN/TASK enables one task that was disabled for crashing too often; PLUGIN enables
+                the plugin (if quarantined) and every disabled task of it. A running taskhost serve
+                picks this up at its next look at the plugins directory; the waiting triggers then run.
+                """)
+        @Argument(help: "The plugin's folder name or app identity, or PLUGIN/TASK for one of its tasks.") var name: String
         @OptionGroup var stateOptions: StateOptions
 
         func run() throws {
-            guard let record = try stateOptions.openStore().enablePlugin(name: name) else {
+            let store = try stateOptions.openStore()
+            if let slash = name.lastIndex(of: "/") {
+                try enable(task: String(name[name.index(after: slash)...]), of: String(name[..<slash]), store: store)
+                return
+            }
+            let tasks = try store.disabledTasks().filter { $0.plugin == name || $0.app == name }
+            guard let record = try store.enablePlugin(name: name) else {
                 throw CLIError("no plugin named \"\(name)\" (see taskhost plugins list)")
             }
             if record.state == .active {
@@ -179,6 +196,32 @@ struct PluginsCommand: ParsableCommand {
             } else {
                 print("\(record.name) was \(record.state.rawValue)\(record.reason.map { " (\($0))" } ?? ""); taskhost serve will try it again")
             }
+            for task in tasks { print("\(task.qualifiedName) was disabled; taskhost serve will run it again") }
+        }
+
+        private func enable(task: String, of plugin: String, store: SQLiteTaskStore) throws {
+            guard let record = try store.plugins().first(where: { $0.name == plugin || $0.identity == plugin }) else {
+                throw CLIError("no plugin named \"\(plugin)\" (see taskhost plugins list)")
+            }
+            guard record.tasks.contains(task) else {
+                throw CLIError("plugin \"\(record.name)\" has no task named \"\(task)\"; its tasks: \(record.tasks.joined(separator: ", "))")
+            }
+            guard let enabled = try store.enableTask(plugin: record.name, task: task) else {
+                print("\(record.name)/\(task) is not disabled")
+                return
+            }
+            print("\(enabled.qualifiedName) was disabled (\(enabled.reason)); taskhost serve will run it again")
+        }
+    }
+}
+
+extension FoundTask {
+    /// Throws, saying why and how to enable it, when this is a disabled task
+    /// of a plugin (its triggers would only wait in the queue).
+    func refuseIfDisabled(state: StateOptions) throws {
+        guard let plugin, FileManager.default.fileExists(atPath: state.directory.databasePath) else { return }
+        if let disabled = try state.openStore().disabledTasks().first(where: { $0.plugin == plugin && $0.task == task.name }) {
+            throw CLIError("task \"\(qualifiedName)\" of plugin \"\(plugin)\" is disabled: \(disabled.reason)")
         }
     }
 }

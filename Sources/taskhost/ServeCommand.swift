@@ -49,8 +49,8 @@ struct ServeCommand: AsyncParsableCommand {
             valueName: "dir"))
     var pluginsDir: String?
     @Option(name: .customLong("plugins-poll"), help: "Seconds between two looks at the plugins directory.") var pluginsPoll: Double = 1
-    @Option(name: .customLong("crash-limit"), help: "Crashes that disable a plugin when they happen within --crash-window.") var crashLimit: Int = 3
-    @Option(name: .customLong("crash-window"), help: "Seconds within which --crash-limit crashes disable a plugin.") var crashWindow: Double = 300
+    @Option(name: .customLong("crash-limit"), help: "Crashes of one plugin task that disable that task when they happen within --crash-window.") var crashLimit: Int = 3
+    @Option(name: .customLong("crash-window"), help: "Seconds within which --crash-limit crashes of one task disable it.") var crashWindow: Double = 300
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
     @OptionGroup var manifestOptions: ManifestOptions
     @OptionGroup var stateOptions: StateOptions
@@ -109,6 +109,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.retryPolicy = RetryPolicy(
             maxAttempts: maxAttempts, baseDelay: .milliseconds(Int64(retryDelay * 1000)),
             maxDelay: .milliseconds(Int64(maxRetryDelay * 1000)))
+        // Every child of serve is started through WorkerProcess: it may reap the orphans it inherits.
+        OrphanReaper.shared.start()
         let daemon = Daemon(
             configuration: configuration, store: try stateOptions.openStore(), registry: registry,
             workerPath: try locateWorker(), logger: logger)

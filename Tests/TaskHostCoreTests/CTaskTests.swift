@@ -72,6 +72,17 @@ import Testing
             == .string("kind=\(TH_TRIGGER_APPLICATION.rawValue) attempt=1 size=1 task=Note message=hi there"))
     }
 
+    @Test func aSettingsWriteRefusedForItsSizeSaysWhichLimitInTheLog() async throws {
+        let runner = try Fixtures.runner()
+        let task = Fixtures.cTask("Big", "set_oversized", signature: try CSignature(parsing: "int32 (host)"))
+        let record = try await runner.run(task)
+        #expect(record.outcome == .completed)
+        #expect(try runner.store.setting(app: app, key: "status")?.value == .string("\(TH_INVALID_ARGUMENT.rawValue)"))
+        #expect(try runner.store.setting(app: app, key: "big") == nil)
+        let log = try runner.store.log(instanceId: record.id).map(\.text)
+        #expect(log.contains { $0.contains("refused setting \"big\"") && $0.contains("the limit is 131072 bytes") }, "\(log)")
+    }
+
     @Test func cancellationIsCooperative() async throws {
         let runner = try Fixtures.runner()
         let task = Fixtures.cTask(

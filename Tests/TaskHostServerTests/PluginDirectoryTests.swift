@@ -137,31 +137,51 @@ import TaskHostTestSupport
         #expect(listed.out.contains("boom") && listed.out.contains("active"), "\(listed.out)")
     }
 
-    @Test func aPluginThatKeepsCrashingIsDisabledUntilEnabled() async throws {
-        let server = try serve(["--crash-limit", "3", "--crash-window", "60", "--max-attempts", "20", "--retry-delay", "0.05", "--max-retry-delay", "0.1"])
+    @Test func aTaskThatKeepsCrashingIsDisabledAloneUntilEnabled() async throws {
+        let arguments = ["--crash-limit", "3", "--crash-window", "60", "--max-attempts", "20", "--retry-delay", "0.05", "--max-retry-delay", "0.1"]
+        var server = try serve(arguments)
         defer { _ = server.terminate() }
-        try writePlugin("crasher", identity: "com.test.crasher", tasks: [("Work", "FaultyTasks.SegfaultTask")])
+        try writePlugin("crasher", identity: "com.test.crasher", tasks: [("Work", "FaultyTasks.SegfaultTask"), ("Other", "FaultyTasks.AsyncEchoTask")])
         _ = try await waitFor("crasher", .active)
         let trigger = try taskhost("trigger", "Work").out.trimmingCharacters(in: .whitespacesAndNewlines)
-        let disabled = try await waitFor("crasher", .disabled)
-        #expect(disabled.reason?.contains("crashed 3 times") == true, "\(disabled.reason ?? "")")
-        #expect(disabled.reason?.contains("taskhost plugins enable crasher") == true)
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(try store.instances(task: "Work", limit: 10).count == 3, "no run while disabled")
-        let waiting = try store.queuedTriggers(states: [.parked, .pending, .retrying], limit: 10).first { $0.id == trigger }
-        #expect(waiting != nil, "its trigger waits in the queue")
+        func disabled() throws -> DisabledTask? { try store.disabledTasks().first { $0.plugin == "crasher" && $0.task == "Work" } }
+        #expect(try await TestSupport.eventually { try disabled() != nil }, "three crashes disable the task")
+        let reason = try #require(try disabled()).reason
+        #expect(reason.contains("crashed 3 times") && reason.contains("taskhost plugins enable crasher/Work"), "\(reason)")
+        #expect(try record("crasher")?.state == .active, "the plugin is not disabled")
         #expect(try await TestSupport.eventually { try store.queuedTriggers(states: [.parked], limit: 10).contains { $0.id == trigger } },
-                "parked, out of the claim's way")
-        #expect(try taskhost("plugins", "list").out.contains("disabled"))
+                "its trigger is parked, out of the claim's way")
 
-        // Fixed, then re-enabled: the waiting trigger runs.
-        try writePlugin("crasher", identity: "com.test.crasher", version: "1.1", tasks: [("Work", "FaultyTasks.SlowTask")])
+        // The plugin's other task runs on.
+        #expect(try taskhost("trigger", "Other").status == 0)
+        #expect(try await TestSupport.eventually { try store.instances(task: "Other", limit: 5).first?.outcome == .completed })
+        #expect(try store.instances(task: "Work", limit: 10).count == 3, "no run while disabled")
+
+        // The CLI says it is disabled, and how to enable it.
+        let refused = try taskhost("trigger", "Work")
+        #expect(refused.status != 0)
+        #expect(refused.err.contains("is disabled") && refused.err.contains("taskhost plugins enable crasher/Work"), "\(refused.err)")
+        let listed = try taskhost("plugins", "list").out
+        #expect(listed.contains("crasher/Work") && listed.contains("Work (disabled)"), "\(listed)")
+
+        // A restart keeps it disabled, and the other task running.
+        #expect(server.terminate() == 0)
+        server = try serve(arguments)
+        #expect(try taskhost("trigger", "Other").status == 0)
+        #expect(try await TestSupport.eventually { try store.instances(task: "Other", limit: 5).filter { $0.outcome == .completed }.count == 2 })
+        #expect(try store.instances(task: "Work", limit: 10).count == 3, "still disabled after a restart")
+        #expect(try disabled() != nil)
+
+        // Fixed (a new version does not enable it by itself), then enabled: the waiting trigger runs.
+        try writePlugin("crasher", identity: "com.test.crasher", version: "1.1", tasks: [("Work", "FaultyTasks.SlowTask"), ("Other", "FaultyTasks.AsyncEchoTask")])
+        #expect(try await TestSupport.eventually { try record("crasher")?.version == "1.1" })
         try await Task.sleep(for: .milliseconds(300))
-        #expect(try record("crasher")?.state == .disabled, "a change does not re-enable it")
-        let enabled = try taskhost("plugins", "enable", "crasher")
-        #expect(enabled.status == 0 && enabled.out.contains("was disabled"), "\(enabled.out)\(enabled.err)")
-        _ = try await waitFor("crasher", .active)
+        #expect(try disabled() != nil && store.instances(task: "Work", limit: 10).count == 3, "a change does not enable it")
+        let enabled = try taskhost("plugins", "enable", "crasher/Work")
+        #expect(enabled.status == 0 && enabled.out.contains("crasher/Work was disabled"), "\(enabled.out)\(enabled.err)")
         #expect(try await TestSupport.eventually { try setting("com.test.crasher", "SlowTask") == "finished after 1000 ms" })
+        #expect(try disabled() == nil)
+        #expect(try taskhost("plugins", "enable", "crasher/Nothing").status == 1)
         #expect(try taskhost("plugins", "enable", "nothing").status == 1)
     }
 

@@ -75,3 +75,12 @@ int32_t wait_for_cancel(const th_c_host *host) {
 int32_t never_returns(void) {
     for (;;) pause();
 }
+
+int32_t set_oversized(const th_c_host *host) {
+    static char value[200 * 1024];
+    memset(value, 'x', sizeof value);
+    int32_t status = host->settings_set_string(KEY("big"), value, sizeof value);
+    char text[64];
+    int n = snprintf(text, sizeof text, "%d", status);
+    return host->settings_set_string(KEY("status"), text, (size_t)n) == 0 ? 0 : 1;
+}

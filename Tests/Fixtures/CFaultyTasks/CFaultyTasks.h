@@ -15,6 +15,9 @@ TH_C_TASK_EXPORT void note_trigger(const th_c_host *host, const th_c_instance *i
 TH_C_TASK_EXPORT int32_t probe_host(const th_c_instance *instance, const th_c_host *host);
 /* "int32 (host)": polls is_canceled, then stores "saw cancel" in "cancel" and returns 0. */
 TH_C_TASK_EXPORT int32_t wait_for_cancel(const th_c_host *host);
+/* "int32 (host)": writes a 200 KiB string setting "big" (over the worker's
+   limit) and stores the status it got, as a number, in "status". */
+TH_C_TASK_EXPORT int32_t set_oversized(const th_c_host *host);
 
 /* "int32 ()": ignores cancellation and never returns. */
 TH_C_TASK_EXPORT int32_t never_returns(void);

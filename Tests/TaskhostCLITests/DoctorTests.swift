@@ -1,0 +1,24 @@
+import Foundation
+import Testing
+
+extension CLITests {
+    /// `doctor` and an instance's history say the same about the process
+    /// limit (one test behind both), and `doctor` has a line for it and for
+    /// the minimal environment.
+    @Test func doctorAndAnInstancesHistoryAgreeOnTheProcessLimit() throws {
+        let doctor = try taskhost(["doctor"])
+        let lines = doctor.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        let processLimit = try #require(lines.first { $0.contains(" process-limit ") }, "\(doctor.stdout)")
+        #expect(lines.contains { $0.hasPrefix("ok") && $0.contains(" environment ") }, "\(doctor.stdout)")
+        #expect(!doctor.stdout.contains("not enforced on this host: memory and process limits"))
+
+        let manifest = try faultyManifest("Echo", "FaultyTasks.AsyncEchoTask")
+        let run = try taskhost(["run", "Echo", "--manifest", manifest])
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        let id = try #require(run.stdout.split(separator: "\n").first { $0.hasPrefix("instance ") }?.split(separator: " ")[1])
+        let logs = try taskhost(["logs", String(id)])
+        let sandbox = try #require(logs.stdout.split(separator: "\n").first { $0.hasPrefix("sandbox: ") }, "\(logs.stdout)")
+        let enforced = sandbox.split(separator: ";")[0]
+        #expect(enforced.contains("process-limit") == processLimit.hasPrefix("ok"), "doctor: \(processLimit); history: \(sandbox)")
+    }
+}
