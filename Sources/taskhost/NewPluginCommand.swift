@@ -6,10 +6,12 @@ struct NewPluginCommand: ParsableCommand {
         commandName: "new-plugin",
         abstract: "Write a new plugin package: one task class, its test, a manifest and a README.",
         discussion: """
-            Creates DIR/NAME (default ./NAME), a standalone SwiftPM package with a dynamic library
-            product NAME that depends on this taskhost's BackgroundTaskKit (by path: --sdk, by
-            default the repository this taskhost was built from), a task class NAMETask, a test
-            that runs it in-process with BackgroundTaskKitTesting, and a manifest.json.
+            Creates DIR/NAME (default ./NAME), a standalone SwiftPM package with a dynamic \
+            library product NAME that depends on this taskhost's BackgroundTaskKit (by path: \
+            --sdk, by default the repository this taskhost was built from), a task class \
+            NAMETask, a test that runs it in-process with BackgroundTaskKitTesting, a \
+            manifest.json, and a README whose commands call this taskhost by its absolute path.
+
             Then: cd NAME && swift build && swift test, and run it with taskhost (see its README).
             """)
 
