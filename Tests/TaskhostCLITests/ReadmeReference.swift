@@ -224,6 +224,33 @@ struct ReadmeCLIReference {
         return false
     }
 
+    /// What the README says each command accepts: every option of a shared-table
+    /// row for each command it lists (a group stands for its subcommands; rows
+    /// for "every command" are left out), and every option under a command's heading.
+    func claimedOptions(commands: [CommandReference]) -> [(command: [String], option: String)] {
+        var claims: [(command: [String], option: String)] = []
+        for row in subsection("Options shared by several commands").compactMap(Self.cells) where row.count >= 2 {
+            let options = Self.optionTokens(row[0])
+            for span in Self.codeSpans(row[1]) {
+                let prefix = span.split(separator: " ").map(String.init)
+                for command in commands where !command.isGroup && command.path.starts(with: prefix) {
+                    claims += options.sorted().map { (command.path, $0) }
+                }
+            }
+        }
+        var current: [[String]] = []
+        for line in lines {
+            if line.hasPrefix("#") {
+                current = Self.codeSpans(line).compactMap(Self.commandPath)
+            } else {
+                for path in current {
+                    claims += Self.optionTokens(line).sorted().map { (path, $0) }
+                }
+            }
+        }
+        return claims
+    }
+
     /// The variables the "Environment variables" subsection names.
     var environmentVariables: Set<String> {
         let spans: [String] = subsection("Environment variables").flatMap { Self.codeSpans($0) }

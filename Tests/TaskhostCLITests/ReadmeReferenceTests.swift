@@ -24,6 +24,18 @@ import Testing
             """)
     }
 
+    @Test func theReadmeClaimsNoOptionACommandLacks() throws {
+        let commands = try CommandReference.all()
+        let claims = try ReadmeCLIReference.load().claimedOptions(commands: commands)
+        #expect(claims.contains { $0.command == ["history"] && $0.option == "-f" })
+        let wrong = claims.filter { claim in
+            !(commands.first { $0.path == claim.command }?.options.contains(claim.option) ?? false)
+        }.map { "\($0.command.joined(separator: " ")) \($0.option)" }
+        #expect(
+            wrong.isEmpty,
+            "README.md's CLI section gives commands options taskhost --help does not list for them: \(wrong.joined(separator: ", "))")
+    }
+
     @Test func theCommandTableNamesEveryCommand() throws {
         let commands = try CommandReference.all().filter { !$0.path.isEmpty }
         let named = try ReadmeCLIReference.load().commandTable
