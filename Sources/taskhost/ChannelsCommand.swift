@@ -104,17 +104,49 @@ struct ChannelsCommand: ParsableCommand {
     }
 }
 
+/// Which app a new credential belongs to: the options of ``AppOptions``, with
+/// help that says what the app means for a token.
+struct CredentialAppOptions: ParsableArguments {
+    @Option(
+        name: .customLong("app"),
+        help: ArgumentHelp("The app (its manifest's Identity.Name) whose channels the token may push to.", valueName: "name"))
+    var app: String?
+
+    @Option(
+        name: .customLong("manifest"),
+        help: ArgumentHelp("Take the app from this manifest's Identity.Name.", valueName: "path"))
+    var manifest: String = "manifest.json"
+
+    /// The app, resolved as the settings commands resolve theirs.
+    func resolve(store: any TaskStore) throws -> String {
+        try AppOptions.parse(["--manifest", manifest] + (app.map { ["--app", $0] } ?? [])).resolve(store: store)
+    }
+}
+
 struct CredentialsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "credentials",
         abstract: "Create, list and revoke app-server credentials for the push endpoint.",
-        discussion: "A credential's token is sent as Authorization: Bearer <token>. It is printed once; taskhost keeps only a SHA-256 hash of its secret.",
+        discussion: """
+            A credential's token is sent as Authorization: Bearer <token>. It is printed once; \
+            taskhost keeps only a SHA-256 hash of its secret.
+
+            A token belongs to one app: it may push to that app's channels only, and another \
+            app's channel answers 403. An app server that pushes to several apps needs a token \
+            of each.
+            """,
         subcommands: [Create.self, List.self, Revoke.self])
 
     struct Create: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a credential and print its token (once).")
+        static let configuration = CommandConfiguration(
+            abstract: "Create a credential and print its token (once).",
+            discussion: """
+                The token may push to the channels of one app only (another app's channel \
+                answers 403): --app, else the Identity.Name of ./manifest.json (or --manifest), \
+                else the only app the store knows.
+                """)
         @Option(help: "A note saying who uses it.") var label: String = ""
-        @OptionGroup var appOptions: AppOptions
+        @OptionGroup var appOptions: CredentialAppOptions
         @OptionGroup var stateOptions: StateOptions
 
         func run() throws {

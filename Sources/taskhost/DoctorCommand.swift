@@ -8,9 +8,9 @@ struct DoctorCommand: ParsableCommand {
         commandName: "doctor",
         abstract: "Report which sandbox layers this kernel and this host can enforce.",
         discussion: """
-            Starts a worker, lets it apply the sandbox exactly as it does before loading a
-            plugin, and prints each layer: enforced, or why not. Checks the store too.
-            Exits 1 when a layer is not enforced (with --require-sandbox, such instances
+            Starts a worker, lets it apply the sandbox exactly as it does before loading a \
+            plugin, and prints each layer: enforced, or why not. Checks the store too. \
+            Exits 1 when a layer is not enforced (with --require-sandbox, such instances \
             would be refused).
             """)
 

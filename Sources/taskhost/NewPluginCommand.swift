@@ -6,10 +6,12 @@ struct NewPluginCommand: ParsableCommand {
         commandName: "new-plugin",
         abstract: "Write a new plugin package: one task class, its test, a manifest and a README.",
         discussion: """
-            Creates DIR/NAME (default ./NAME), a standalone SwiftPM package with a dynamic library
-            product NAME that depends on this taskhost's BackgroundTaskKit (by path: --sdk, by
-            default the repository this taskhost was built from), a task class NAMETask, a test
-            that runs it in-process with BackgroundTaskKitTesting, and a manifest.json.
+            Creates DIR/NAME (default ./NAME), a standalone SwiftPM package with a dynamic \
+            library product NAME that depends on this taskhost's BackgroundTaskKit (by path: \
+            --sdk, by default the repository this taskhost was built from), a task class \
+            NAMETask, a test that runs it in-process with BackgroundTaskKitTesting, a \
+            manifest.json, and a README whose commands call this taskhost by its absolute path.
+
             Then: cd NAME && swift build && swift test, and run it with taskhost (see its README).
             """)
 
@@ -38,7 +40,8 @@ struct NewPluginCommand: ParsableCommand {
         if let contents = try? FileManager.default.contentsOfDirectory(atPath: directory), !contents.isEmpty, !force {
             throw CLIError("\(directory) exists and is not empty (use --force to write into it)")
         }
-        let files = PluginTemplate(name: name, sdkPath: (absoluteSDK as NSString).standardizingPath).files
+        let taskhost = Self.pathOfThisExecutable()
+        let files = PluginTemplate(name: name, sdkPath: (absoluteSDK as NSString).standardizingPath, taskhostPath: taskhost).files
         for (path, text) in files.sorted(by: { $0.key < $1.key }) {
             let full = directory + "/" + path
             try FileManager.default.createDirectory(
@@ -47,6 +50,15 @@ struct NewPluginCommand: ParsableCommand {
             print("created \(full)")
         }
         print("\nnext: cd \(directory) && swift build && swift test   (then see README.md)")
+        print("its README calls this taskhost: \(taskhost)")
+    }
+
+    /// The absolute path of the running `taskhost`, so that the generated README
+    /// works from any directory and in a shell where taskhost is not on the PATH.
+    static func pathOfThisExecutable() -> String {
+        if let resolved = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return resolved }
+        let argument = CommandLine.arguments[0]
+        return argument.hasPrefix("/") ? argument : (FileManager.default.currentDirectoryPath + "/" + argument as NSString).standardizingPath
     }
 
     /// The repository this executable was built in: .build/<triple>/<config>/taskhost → its root.
@@ -64,6 +76,18 @@ struct NewPluginCommand: ParsableCommand {
 struct PluginTemplate {
     var name: String
     var sdkPath: String
+    /// The `taskhost` the README's commands call (an absolute path).
+    var taskhostPath: String
+
+    /// `export PATH=…` putting ``taskhostPath``'s directory first, quoted for the shell.
+    var exportPath: String {
+        let directory = (taskhostPath as NSString).deletingLastPathComponent
+        let quoted = directory.reduce(into: "") { text, character in
+            if "\\\"$`".contains(character) { text.append("\\") }
+            text.append(character)
+        }
+        return "export PATH=\"\(quoted):$PATH\""
+    }
 
     /// SwiftPM names a path dependency after its directory.
     var sdkIdentity: String { (sdkPath as NSString).lastPathComponent.lowercased() }
@@ -170,7 +194,12 @@ struct PluginTemplate {
 
                 ## Run it with taskhost
 
+                The commands below call the `taskhost` that generated this package,
+                `\(taskhostPath)`: each block first puts its directory on the `PATH` (an absolute
+                path, so the commands work from any directory and in a fresh shell).
+
                 ```sh
+                \(exportPath)
                 taskhost validate --manifest manifest.json --library-path .build/debug
                 taskhost run \(task) --manifest manifest.json --library-path .build/debug --raw-content hello
                 taskhost settings get last-push --manifest manifest.json     # hello
@@ -188,6 +217,7 @@ struct PluginTemplate {
                 in a sandboxed scanner, and registers its task, without a restart:
 
                 ```sh
+                \(exportPath)
                 mkdir -p ~/.local/state/taskhost/plugins/\(name)
                 cp manifest.json .build/debug/lib\(name).so ~/.local/state/taskhost/plugins/\(name)/
                 taskhost plugins list                # \(name)  active  0.1.0  \(app)  \(task)

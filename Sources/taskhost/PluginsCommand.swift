@@ -18,9 +18,9 @@ struct PluginsCommand: ParsableCommand {
         commandName: "plugins",
         abstract: "List, inspect, validate and re-enable drop-in plugins and their tasks.",
         discussion: """
-            A plugin is a folder in the plugins directory holding a manifest.json and the shared
-            libraries it names. A running `taskhost serve` picks up a folder copied in (once its
-            files stop changing), a new version when a file changes, and unregisters the tasks of
+            A plugin is a folder in the plugins directory holding a manifest.json and the shared \
+            libraries it names. A running `taskhost serve` picks up a folder copied in (once its \
+            files stop changing), a new version when a file changes, and unregisters the tasks of \
             a folder that is removed (their running instances are canceled with Uninstall).
             """,
         subcommands: [List.self, Inspect.self, Validate.self, Enable.self])

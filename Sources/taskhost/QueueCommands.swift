@@ -78,8 +78,11 @@ struct PushCommand: AsyncParsableCommand {
         abstract: "Send a raw push to a channel URI, as an app server would.",
         discussion: """
             Equivalent to:
-              curl -X POST CHANNEL-URI -H 'Authorization: Bearer TOKEN' -H 'X-WNS-Type: wns/raw' \\
-                   -H 'Content-Type: application/octet-stream' --data-binary 'TEXT'
+
+              curl -X POST CHANNEL-URI -H 'Authorization: Bearer TOKEN' \\
+                -H 'X-WNS-Type: wns/raw' -H 'Content-Type: application/octet-stream' \\
+                --data-binary 'TEXT'
+
             Exits 0 when the host answered 200 (the push is durably stored).
             """)
 

@@ -9,10 +9,10 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Fire a task once, in an isolated worker process, and wait for its outcome.",
         discussion: """
-            With --raw-content or --raw-file the task receives a RawNotification, as if a
-            raw push had arrived; without them it gets an application trigger (with
-            --arg values as ApplicationTriggerDetails). The task's log is shown as it
-            runs. Ctrl-C cancels the instance with reason Abort; it then has its grace
+            With --raw-content or --raw-file the task receives a RawNotification, as if a \
+            raw push had arrived; without them it gets an application trigger (with \
+            --arg values as ApplicationTriggerDetails). The task's log is shown as it \
+            runs. Ctrl-C cancels the instance with reason Abort; it then has its grace \
             period to finish. Exits 0 when the instance completed, 1 otherwise.
             """)
 

@@ -9,13 +9,16 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the host: the push endpoint, the dispatcher and the timers.",
         discussion: """
-            Runs the tasks of the app manifest (if there is one) and of every plugin folder dropped
-            into the plugins directory (see taskhost plugins). Accepts WNS-style raw pushes on http://HOST:PORT/push/v1/<channel-id>, stores each
-            one durably before answering 200, and runs the bound task in an isolated worker.
-            Triggers are delivered at least once: a run that does not complete is retried with
+            Runs the tasks of the app manifest (if there is one) and of every plugin folder \
+            dropped into the plugins directory (see taskhost plugins). Accepts WNS-style raw \
+            pushes on http://HOST:PORT/push/v1/<channel-id>, stores each one durably before \
+            answering 200, and runs the bound task in an isolated worker.
+
+            Triggers are delivered at least once: a run that does not complete is retried with \
             exponential backoff and jitter, then dead-lettered (taskhost queue, taskhost retry).
-            SIGTERM or Ctrl-C shuts down gracefully: no new pushes, running instances are
-            canceled with reason Terminating and given their grace period, and unfinished
+
+            SIGTERM or Ctrl-C shuts down gracefully: no new pushes, running instances are \
+            canceled with reason Terminating and given their grace period, and unfinished \
             triggers stay queued for the next start.
             """)
 

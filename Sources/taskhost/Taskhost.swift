@@ -7,11 +7,10 @@ struct Taskhost: AsyncParsableCommand {
         commandName: "taskhost",
         abstract: "Run background tasks from Swift plugins, each instance in an isolated process.",
         discussion: """
-            Tasks are declared in an app manifest (manifest.json) and implemented as
-            `public final class X: BackgroundTask` in a Swift dynamic library. State
-            (settings, history, logs) lives in SQLite in the state directory:
-            --state-dir, else $TASKHOST_STATE_DIR, else $XDG_STATE_HOME/taskhost,
-            else ~/.local/state/taskhost.
+            Tasks are declared in an app manifest (manifest.json) and implemented as \
+            `public final class X: BackgroundTask` in a Swift dynamic library. State (settings, \
+            history, logs) lives in SQLite in the state directory: --state-dir, else \
+            $TASKHOST_STATE_DIR, else $XDG_STATE_HOME/taskhost, else ~/.local/state/taskhost.
             """,
         version: "taskhost \(BuildInfo.sdkVersion) (\(BuildInfo.signature))",
         subcommands: [

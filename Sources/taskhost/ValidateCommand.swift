@@ -7,13 +7,14 @@ struct ValidateCommand: ParsableCommand {
         commandName: "validate",
         abstract: "Check a manifest, its libraries and its entry points.",
         discussion: """
-            Reads the manifest and reports every problem with its file, line and column:
-            invalid JSON, unknown or missing fields, duplicate task names, entry points
-            that are not Module.Class. Then loads each library in a scanner process
-            (a library that crashes while loading cannot harm the host) and checks that
-            each TaskEntryPoint names a public final class conforming to BackgroundTask,
-            built with the same ABI and Swift compiler as this host, and that each C task's
+            Reads the manifest and reports every problem with its file, line and column: \
+            invalid JSON, unknown or missing fields, duplicate task names, entry points \
+            that are not Module.Class. Then loads each library in a scanner process \
+            (a library that crashes while loading cannot harm the host) and checks that \
+            each TaskEntryPoint names a public final class conforming to BackgroundTask, \
+            built with the same ABI and Swift compiler as this host, and that each C task's \
             Symbol is exported by its library.
+
             Exits 0 when the manifest is usable, 1 otherwise.
             """)
 

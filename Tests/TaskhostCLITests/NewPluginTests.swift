@@ -4,13 +4,16 @@ import Testing
 
 /// `taskhost new-plugin`, end to end: generate, build, test, run.
 @Suite struct NewPluginTests {
-    func execute(_ executable: String, _ arguments: [String], in directory: String, state: String) throws -> (Int32, String) {
+    func execute(
+        _ executable: String, _ arguments: [String], in directory: String, state: String, path: String? = nil
+    ) throws -> (Int32, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         var environment = ProcessInfo.processInfo.environment
         environment["TASKHOST_STATE_DIR"] = state
+        if let path { environment["PATH"] = path }
         process.environment = environment
         let log = state + "-" + UUID().uuidString + ".log"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
@@ -33,6 +36,15 @@ import Testing
         for file in ["Package.swift", "Sources/Demo/DemoTask.swift", "Tests/DemoTests/DemoTaskTests.swift", "manifest.json", "README.md"] {
             #expect(FileManager.default.fileExists(atPath: package + "/" + file), "\(file)")
         }
+        // The generated README calls the taskhost that generated it, by an absolute path.
+        let readme = try String(contentsOfFile: package + "/README.md", encoding: .utf8)
+        let generator = (taskhost as NSString).resolvingSymlinksInPath
+        #expect(created.1.contains("its README calls this taskhost: \(generator)"), "\(created.1)")
+        #expect(readme.contains("`\(generator)`") && FileManager.default.isExecutableFile(atPath: generator), "\(readme)")
+        let export = try #require(readme.split(separator: "\n").first { $0.hasPrefix("export PATH=\"") }, "\(readme)")
+        let exported = String(export.dropFirst("export PATH=\"".count).prefix { $0 != ":" })
+        #expect(exported.hasPrefix("/") && FileManager.default.isExecutableFile(atPath: exported + "/taskhost"), "\(export)")
+
         let again = try execute(taskhost, ["new-plugin", "Demo", "--output", directory], in: directory, state: state)
         #expect(again.0 != 0 && again.1.contains("exists and is not empty"))
 
@@ -41,6 +53,13 @@ import Testing
         let test = try execute("/usr/bin/env", ["swift", "test"], in: package, state: state)
         #expect(test.0 == 0, "\(test.1.suffix(2000))")
         #expect(test.1.contains("Test run with 2 tests"))
+
+        // Its "Run it with taskhost" block, as a user pastes it: in a shell without taskhost on the PATH.
+        let runSection = try #require(readme.components(separatedBy: "## Run it with taskhost").dropFirst().first)
+        let block = try #require(runSection.components(separatedBy: "```sh\n").dropFirst().first?.components(separatedBy: "```").first)
+        let pasted = try execute("/bin/bash", ["-e", "-c", block], in: package, state: state, path: "/usr/bin:/bin")
+        #expect(pasted.0 == 0, "\(block)\n\(pasted.1)")
+        #expect(pasted.1.contains("of DemoTask: completed") && pasted.1.hasSuffix("hello\n"), "\(pasted.1)")
 
         let run = try execute(taskhost, ["run", "DemoTask", "--manifest", "manifest.json", "--library-path", ".build/debug",
                                          "--raw-content", "hello from a new plugin"], in: package, state: state)
