@@ -118,7 +118,7 @@ struct CredentialAppOptions: ParsableArguments {
     var manifest: String = "manifest.json"
 
     /// The app, resolved as the settings commands resolve theirs.
-    func resolve(store: any TaskStore) throws -> String {
+    func resolve(store: SQLiteTaskStore) throws -> String {
         try AppOptions.parse(["--manifest", manifest] + (app.map { ["--app", $0] } ?? [])).resolve(store: store)
     }
 }
