@@ -174,8 +174,8 @@ struct PluginsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Let a disabled task, or a quarantined plugin and its disabled tasks, run again.",
             discussion: """
-                PLUGIN/TASK enables one task that was disabled for crashing too often; PLUGIN enables
-                the plugin (if quarantined) and every disabled task of it. A running taskhost serve
+                PLUGIN/TASK enables one task that was disabled for crashing too often; PLUGIN enables \
+                the plugin (if quarantined) and every disabled task of it. A running taskhost serve \
                 picks this up at its next look at the plugins directory; the waiting triggers then run.
                 """)
         @Argument(help: "The plugin's folder name or app identity, or PLUGIN/TASK for one of its tasks.") var name: String
