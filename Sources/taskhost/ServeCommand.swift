@@ -97,7 +97,7 @@ struct ServeCommand: AsyncParsableCommand {
             let problems = checker.check(manifest).problems
             guard problems.isEmpty else {
                 throw CLIError(ManifestError(file: manifest.path, problems: problems).description
-                    + "\nnot starting: fix \(manifest.path) (taskhost validate checks it), or run without it (--manifest elsewhere, or from another directory)")
+                    + "\nnot starting: fix the manifest (taskhost validate --manifest \(manifest.path) checks it again)")
             }
             do {
                 registry = try TaskRegistry.load(manifest: manifest, resolver: manifestOptions.resolver)
