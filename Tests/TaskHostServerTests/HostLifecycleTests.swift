@@ -167,6 +167,13 @@ import TaskHostTestSupport
         let listed = try ServeProcess.taskhost(["plugins", "list"], stateDirectory: directory)
         #expect(listed.out.contains("no host is running on this state directory"), "\(listed.out)")
         #expect(!listed.out.contains("is taskhost serve running?"))
+
+        // A host that has not looked yet (its next look is far away) is named.
+        let server = try ServeProcess(manifest: nil, stateDirectory: directory, arguments: ["--plugins-poll", "1000"])
+        defer { _ = server.terminate() }
+        try FileManager.default.createDirectory(atPath: directory + "/plugins/copied-now", withIntermediateDirectories: true)
+        let pending = try ServeProcess.taskhost(["plugins", "list"], stateDirectory: directory)
+        #expect(pending.out.contains("not looked at yet by the running host (pid \(server.process.processIdentifier) on 127.0.0.1:\(server.port))"), "\(pending.out)")
     }
 
     @Test func aRunKilledWithSIGKILLLeavesItsInstanceAbandoned() async throws {
