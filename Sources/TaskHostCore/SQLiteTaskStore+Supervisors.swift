@@ -32,7 +32,8 @@ extension SQLiteTaskStore {
     /// outcome whose supervising process is gone (its lock file is free or
     /// missing); rows written before supervisors were recorded are settled
     /// when their host's pid is no longer alive. Returns how many were settled.
-    /// Opening the store does this.
+    /// Opening the store does this, and removes the lock files of processes
+    /// that ended with no instance left to settle.
     @discardableResult
     public func settleAbandonedInstances() throws(StoreError) -> Int {
         let directory = Self.supervisorDirectory(databasePath: path)
@@ -49,6 +50,7 @@ extension SQLiteTaskStore {
             }
             deadHosts = pids.filter { $0 != getpid() && kill($0, 0) != 0 && errno == ESRCH }
         }
+        SupervisorLock.sweep(directory: directory)
         guard !gone.isEmpty || !deadHosts.isEmpty else { return 0 }
         return try write("settle the instances of hosts that stopped") { db in
             let now = Date().timeIntervalSince1970

@@ -37,6 +37,27 @@ final class SupervisorLock: Sendable {
     /// get an outcome from it.
     deinit { unlink(lock.path) }
 
+    /// Removes the lock files in `directory` that no process holds and that
+    /// are older than `age` (a process that ended after its instances did
+    /// leaves one; a file just created may not be locked yet, hence the age).
+    /// Returns how many were removed.
+    @discardableResult
+    static func sweep(directory: String, olderThan age: TimeInterval = 60, now: Date = Date()) -> Int {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        var removed = 0
+        for name in names where name.hasSuffix(".lock") && isWellFormed(String(name.dropLast(5))) {
+            let path = directory + "/" + name
+            guard let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+                now.timeIntervalSince(modified) > age
+            else { continue }
+            if case .acquired(let lock) = FileLock.tryExclusive(path: path, create: false) {
+                unlink(lock.path)
+                removed += 1
+            }
+        }
+        return removed
+    }
+
     static func path(directory: String, token: String) -> String { directory + "/" + token + ".lock" }
 
     /// Whether a token is one this type makes (so it is safe in a path).

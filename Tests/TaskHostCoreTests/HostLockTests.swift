@@ -73,4 +73,21 @@ import TaskHostTestSupport
         #expect(!SupervisorLock.isGone(directory: directory, token: alive.token))
         #expect(SupervisorLock.isGone(directory: directory, token: "../etc/passwd"), "not a token: never a path")
     }
+
+    @Test func lockFilesLeftByProcessesThatEndedAreSweptOnceTheyAreOld() throws {
+        let directory = TestSupport.temporaryDirectory()
+        let old = SupervisorLock.path(directory: directory, token: "aaaaaaaaaaaaaaaaaaaaaaaa")
+        let fresh = SupervisorLock.path(directory: directory, token: "bbbbbbbbbbbbbbbbbbbbbbbb")
+        #expect(FileManager.default.createFile(atPath: old, contents: nil))
+        #expect(FileManager.default.createFile(atPath: fresh, contents: nil))
+        let alive = try SupervisorLock(directory: directory)
+        let hourAgo = Date().addingTimeInterval(-3600)
+        for path in [old, SupervisorLock.path(directory: directory, token: alive.token)] {
+            try FileManager.default.setAttributes([.modificationDate: hourAgo], ofItemAtPath: path)
+        }
+        #expect(SupervisorLock.sweep(directory: directory) == 1)
+        #expect(!FileManager.default.fileExists(atPath: old), "old and free: removed")
+        #expect(FileManager.default.fileExists(atPath: fresh), "just created: its process may be about to lock it")
+        #expect(FileManager.default.fileExists(atPath: SupervisorLock.path(directory: directory, token: alive.token)), "held: kept")
+    }
 }
