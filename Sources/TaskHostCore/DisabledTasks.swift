@@ -46,7 +46,7 @@ public protocol DisabledTaskStore: Sendable {
 
 extension SQLiteTaskStore: DisabledTaskStore {
     static func registerDisabledTaskMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("disabled-tasks") { db in
+        migrator.registerMigration("v7-disabled-tasks") { db in
             try db.execute(sql: """
                 CREATE TABLE disabled_task (
                     plugin TEXT NOT NULL,

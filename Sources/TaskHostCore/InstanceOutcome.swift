@@ -24,6 +24,11 @@ public enum InstanceOutcome: Sendable, Equatable, CustomStringConvertible {
     case protocolError(String)
     /// Nothing ran: the library, the entry point, or the plugin's build is unusable.
     case refused(String)
+    /// The process that supervised the instance (`taskhost serve` or
+    /// `taskhost run`) stopped before the instance ended, so nothing recorded
+    /// how it ended; the detail names that process. Settled the next time
+    /// the store is opened.
+    case abandoned(String)
 
     /// Whether the instance did its work to the end.
     public var isSuccess: Bool { self == .completed }
@@ -40,6 +45,7 @@ public enum InstanceOutcome: Sendable, Equatable, CustomStringConvertible {
         case .exited: "exited"
         case .protocolError: "protocol-error"
         case .refused: "refused"
+        case .abandoned: "abandoned"
         }
     }
 
@@ -47,7 +53,7 @@ public enum InstanceOutcome: Sendable, Equatable, CustomStringConvertible {
     public var detail: String {
         switch self {
         case .completed, .timedOut: ""
-        case .failed(let message), .protocolError(let message), .refused(let message): message
+        case .failed(let message), .protocolError(let message), .refused(let message), .abandoned(let message): message
         case .canceled(let reason), .killed(let reason): reason.description
         case .crashed(let signal): String(signal)
         case .exited(let code): String(code)
@@ -77,6 +83,7 @@ public enum InstanceOutcome: Sendable, Equatable, CustomStringConvertible {
         case .exited(let code): "exited with status \(code) without finishing run"
         case .protocolError(let message): "protocol error: \(message)"
         case .refused(let message): "refused: \(message)"
+        case .abandoned(let message): "abandoned: \(message)"
         }
     }
 
@@ -92,6 +99,7 @@ public enum InstanceOutcome: Sendable, Equatable, CustomStringConvertible {
         case "exited": self = .exited(code: Int32(detail) ?? 0)
         case "protocol-error": self = .protocolError(detail)
         case "refused": self = .refused(detail)
+        case "abandoned": self = .abandoned(detail)
         default: return nil
         }
     }

@@ -1,6 +1,7 @@
 import BackgroundTaskKit
 import Foundation
 import GRDB
+import Synchronization
 
 /// The embedded store: one SQLite database in the state directory, in WAL mode
 /// with `synchronous=FULL` (an acknowledged write survives power loss),
@@ -12,8 +13,12 @@ public final class SQLiteTaskStore: TaskStore {
     public let path: String
     private let pool: DatabasePool
     private let committer: CommitBatcher
+    /// This process's mark in the instance rows it writes, made with the first one.
+    private let supervisor = Mutex<SupervisorLock?>(nil)
 
-    /// Opens (creating if needed) the database at `path` and migrates it.
+    /// Opens (creating if needed) the database at `path`, migrates it, and
+    /// settles the instances of hosts that stopped before they ended (see
+    /// ``settleAbandonedInstances()``; should that fail, the next open does it).
     public init(path: String) throws(StoreError) {
         self.path = path
         var configuration = Configuration()
@@ -28,6 +33,21 @@ public final class SQLiteTaskStore: TaskStore {
             committer = CommitBatcher(pool: pool)
         } catch {
             throw StoreError("cannot open the store at \(path): \(error)")
+        }
+        _ = try? settleAbandonedInstances()
+    }
+
+    /// The token of this store's ``SupervisorLock``, if it has recorded an instance.
+    var currentSupervisorToken: String? { supervisor.withLock { $0?.token } }
+
+    /// The token recorded in this store's instance rows; the first call takes
+    /// the lock that says this process is alive.
+    private func supervisorToken() throws(StoreError) -> String {
+        try supervisor.withLock { (lock: inout SupervisorLock?) throws(StoreError) -> String in
+            if let lock { return lock.token }
+            let created = try SupervisorLock(directory: Self.supervisorDirectory(databasePath: path))
+            lock = created
+            return created.token
         }
     }
 
@@ -86,6 +106,7 @@ public final class SQLiteTaskStore: TaskStore {
         registerPluginMigrations(&migrator)
         registerQueueIndexMigration(&migrator)
         registerDisabledTaskMigrations(&migrator)
+        registerSupervisorMigration(&migrator)
         return migrator
     }()
 
@@ -189,18 +210,21 @@ public final class SQLiteTaskStore: TaskStore {
 
     // MARK: History
 
+    /// Records the instance with this process's supervisor token, so that it
+    /// is settled as abandoned should the process die before its outcome.
     public func insertInstance(_ record: InstanceRecord) throws(StoreError) {
+        let token = try supervisorToken()
         try writeRelaxed("record instance \(record.id)") { db in
             try db.cachedStatement(sql: """
                 INSERT INTO instance (id, app, task, trigger_kind, trigger_id, attempt, pid, host_pid, started_at,
-                                      ended_at, outcome, outcome_detail, progress, app_version)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                      ended_at, outcome, outcome_detail, progress, app_version, supervisor)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
             ).execute(arguments: [
                 record.id, record.app, record.task, record.triggerKind.rawValue, record.triggerId, record.attempt,
                 record.pid, record.hostPid, record.startedAt.timeIntervalSince1970,
                 record.endedAt?.timeIntervalSince1970, record.outcome?.code, record.outcome?.detail,
-                Int64(record.progress), record.appVersion,
+                Int64(record.progress), record.appVersion, token,
             ])
         }
     }

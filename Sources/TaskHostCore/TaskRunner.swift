@@ -139,18 +139,20 @@ public final class TaskRunner: Sendable {
         let report: SupervisionReport
         var insertError: StoreError?
         if let process {
-            // The instance's row is written while the worker starts, off the way
-            // from trigger to `run`, and before anything else of the instance is
-            // stored (its log lines, its outcome). Should the host die in between,
-            // the worker dies with it and the trigger, still claimed, is run again.
-            let recordAndReplenish = { [store] in
+            // The instance's row is written before the start message goes
+            // out, so before any plugin code runs: a plugin that kills the host
+            // cannot leave an instance without a row, and a host that dies
+            // leaves a row without an outcome, which the next open of the store
+            // settles as abandoned (its trigger, still claimed, runs again).
+            // The write survives the death of the process (WAL, no fsync of its own).
+            let recordAndHandOver = { [store] in
                 do throws(StoreError) {
                     try store.insertInstance(record)
                 } catch {
                     insertError = error
                     process.killGroup()
                 }
-                replenish?()
+                handOver?()
             }
             let supervisor = InstanceSupervisor(
                 process: process,
@@ -163,7 +165,7 @@ public final class TaskRunner: Sendable {
                     triggerId: trigger.triggerId, attempt: UInt32(clamping: trigger.attempt), triggerKind: trigger.abiKind,
                     payload: trigger.payload, channelId: trigger.channelId, headers: trigger.headers,
                     arguments: trigger.arguments, sandbox: policy, cSignature: task.cSignature)),
-                beforeSend: handOver, afterSend: recordAndReplenish)
+                beforeSend: recordAndHandOver, afterSend: replenish)
             if let insertError { throw insertError }
         } else {
             try store.insertInstance(record)

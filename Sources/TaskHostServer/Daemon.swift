@@ -91,9 +91,10 @@ public struct Daemon: Sendable {
         }
         if let plugins {
             dispatcher.observeOutcomes { plugins.recordOutcome(of: $0, $1) }
-            // Before the dispatcher starts: triggers of plugin tasks must find them registered.
-            plugins.scan()
         }
+        // Nothing touches the queue before the port is bound: a host that
+        // cannot listen leaves it as it found it.
+        let bound = StartGate()
         let logger = self.logger
         let application = Application(
             router: PushRoutes.router(service: service),
@@ -102,6 +103,9 @@ public struct Daemon: Sendable {
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 logger.info("listening", metadata: ["address": "http://\(channel.localAddress?.ipAddress ?? "?"):\(port)"])
+                // Before the dispatcher starts: triggers of plugin tasks must find them registered.
+                plugins?.scan()
+                bound.open()
                 onListening(port)
             },
             logger: logger.component("taskhost.http"))
@@ -110,10 +114,10 @@ public struct Daemon: Sendable {
                 // Shut down in reverse order: HTTP first, then timers, then the dispatcher.
                 services: (configuration.dispatches
                     ? [
-                        .init(service: DispatcherService(dispatcher: dispatcher)),
-                        .init(service: TimerService(scheduler: scheduler, wake: { dispatcher.wake() })),
+                        .init(service: DispatcherService(dispatcher: dispatcher, bound: bound)),
+                        .init(service: TimerService(scheduler: scheduler, bound: bound, wake: { dispatcher.wake() })),
                     ] : [])
-                    + (plugins.map { [.init(service: PluginService(manager: $0, runner: runner, registry: registry))] } ?? []) + [
+                    + (plugins.map { [.init(service: PluginService(manager: $0, runner: runner, registry: registry, bound: bound))] } ?? []) + [
                         .init(service: CommitterService(committer: committer)),
                         .init(service: application),
                     ],
@@ -127,6 +131,7 @@ public struct Daemon: Sendable {
             "store": "\(store.path)",
         ])
         do {
+            defer { bound.close() }
             try await group.run()
         } catch where String(describing: error).contains("Address already in use") {
             throw DaemonError(
@@ -142,38 +147,46 @@ public struct DaemonError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Runs the dispatcher; on graceful shutdown it cancels running instances
-/// with `Terminating` and returns once they have ended.
+/// Runs the dispatcher once the server is bound (it first requeues the
+/// triggers a host that stopped had claimed); on graceful shutdown it cancels
+/// running instances with `Terminating` and returns once they have ended.
 struct DispatcherService: Service {
     let dispatcher: Dispatcher
+    let bound: StartGate
     func run() async throws {
         await withGracefulShutdownHandler {
+            guard await bound.wait() else { return }
             await dispatcher.run()
         } onGracefulShutdown: {
+            bound.close()
             dispatcher.shutdown()
         }
     }
 }
 
-/// Watches the drop-in plugins directory until shutdown.
+/// Watches the drop-in plugins directory, once the server is bound, until shutdown.
 struct PluginService: Service {
     let manager: PluginManager
     let runner: TaskRunner
     let registry: TaskRegistry
+    let bound: StartGate
     func run() async throws {
         await cancelWhenGracefulShutdown {
+            guard await bound.wait() else { return }
             // Pre-forked workers of replaced or removed plugins are stopped.
             await manager.run { runner.retireZygotes(keeping: Set(registry.all.map(\.libraryPath))) }
         }
     }
 }
 
-/// Fires time triggers until shutdown.
+/// Fires time triggers, once the server is bound, until shutdown.
 struct TimerService: Service {
     let scheduler: TimerScheduler
+    let bound: StartGate
     let wake: @Sendable () -> Void
     func run() async throws {
         await cancelWhenGracefulShutdown {
+            guard await bound.wait() else { return }
             await scheduler.run(onEnqueue: wake)
         }
     }

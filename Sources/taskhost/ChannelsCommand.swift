@@ -4,13 +4,35 @@ import TaskHostCore
 
 /// Where the server is reachable, for channel URIs.
 struct ServerOptions: ParsableArguments {
+    static let defaultURL = "http://127.0.0.1:8080"
+
     @Option(
         name: .customLong("base-url"),
-        help: ArgumentHelp("The server's URL as app servers reach it (default: $TASKHOST_PUBLIC_URL, else http://127.0.0.1:8080).", valueName: "url"))
+        help: ArgumentHelp(
+            "The server's URL as app servers reach it.",
+            discussion: "Default: $TASKHOST_PUBLIC_URL, else the public URL the running taskhost serve recorded in the state directory, else \(defaultURL).",
+            valueName: "url"))
     var baseURL: String?
 
-    var resolved: String {
-        baseURL ?? ProcessInfo.processInfo.environment["TASKHOST_PUBLIC_URL"] ?? "http://127.0.0.1:8080"
+    /// The base of channel URIs: `--base-url`, else `TASKHOST_PUBLIC_URL`,
+    /// else the running host's public URL, else ``defaultURL``; with
+    /// `announce`, says on standard error when no host is running to ask.
+    func resolve(state: StateDirectory, announce: Bool) -> String {
+        if let baseURL, !baseURL.isEmpty { return baseURL }
+        if let environment = ProcessInfo.processInfo.environment["TASKHOST_PUBLIC_URL"], !environment.isEmpty { return environment }
+        if let host = HostLock.holder(of: state) {
+            if let url = host.publicURL { return url }
+            if announce {
+                FileHandle.standardError.write(Data(
+                    "taskhost: the host on \(state.path) (\(host.summary)) has not recorded its address yet; the URI assumes \(Self.defaultURL) (pass --base-url, or create the channel again once it listens)\n".utf8))
+            }
+            return Self.defaultURL
+        }
+        if announce {
+            FileHandle.standardError.write(Data(
+                "taskhost: no host is running on the state directory \(state.path); the URI assumes \(Self.defaultURL), where taskhost serve listens by default (pass --base-url or set TASKHOST_PUBLIC_URL otherwise)\n".utf8))
+        }
+        return Self.defaultURL
     }
 }
 
@@ -41,7 +63,7 @@ struct ChannelsCommand: ParsableCommand {
                 id: PushChannel.newId(), app: found.app.identity.name, task: declaration.name, createdAt: now,
                 expiresAt: now.addingTimeInterval(days * 24 * 3600), revokedAt: nil)
             try stateOptions.openStore().insertChannel(channel)
-            print(channel.uri(baseURL: serverOptions.resolved))
+            print(channel.uri(baseURL: serverOptions.resolve(state: stateOptions.directory, announce: true)))
         }
     }
 
@@ -57,12 +79,13 @@ struct ChannelsCommand: ParsableCommand {
                 return
             }
             let now = Date()
+            let baseURL = serverOptions.resolve(state: stateOptions.directory, announce: false)
             print(Format.table(
                 ["ID", "APP", "TASK", "STATE", "EXPIRES", "URI"],
                 channels.map { channel in
                     let state = channel.revokedAt != nil ? "revoked" : (channel.expiresAt <= now ? "expired" : "active")
                     return [String(channel.id.prefix(12)), channel.app, channel.task, state, Format.timestamp(channel.expiresAt),
-                            channel.uri(baseURL: serverOptions.resolved)]
+                            channel.uri(baseURL: baseURL)]
                 }))
         }
     }

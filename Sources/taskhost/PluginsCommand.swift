@@ -51,7 +51,13 @@ struct PluginsCommand: ParsableCommand {
                              tasks.isEmpty ? "-" : tasks.joined(separator: ","), record.reason ?? ""])
                 rows += off.map { [$0.qualifiedName, "disabled", record.version ?? "-", identity, $0.task, $0.reason] }
             }
-            rows += waiting.map { [$0.name, "new", "-", "-", "-", "not looked at yet (is taskhost serve running?)"] }
+            let pending: String
+            if let host = HostLock.holder(of: stateOptions.directory) {
+                pending = "not looked at yet by the running host (\(host.summary)); it registers it once its files stop changing"
+            } else {
+                pending = "not looked at yet: no host is running on this state directory (taskhost serve looks at start)"
+            }
+            rows += waiting.map { [$0.name, "new", "-", "-", "-", pending] }
             print("plugins directory: \(path)\n")
             print(Format.table(["PLUGIN", "STATE", "VERSION", "IDENTITY", "TASKS", "REASON"], rows))
         }

@@ -6,7 +6,7 @@ struct TriggerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "trigger",
         abstract: "Queue an application trigger for a task; a running `taskhost serve` runs it.",
-        discussion: "The arguments reach the task as ApplicationTriggerDetails.arguments. Prints the trigger id (see taskhost queue).")
+        discussion: "The arguments reach the task as ApplicationTriggerDetails.arguments. Prints the trigger id (see taskhost queue). Exits 0 once the trigger is stored, also when no host is running (it then says so on standard error: the trigger waits until taskhost serve starts on this state directory).")
 
     @Argument(help: "The task's Name (APP/Name when several apps declare it).") var task: String
     @Option(name: .customLong("arg"), help: ArgumentHelp("An argument (repeatable).", valueName: "key=value")) var arguments: [String] = []
@@ -18,6 +18,11 @@ struct TriggerCommand: ParsableCommand {
         let event = TriggerEvent(kind: .application, triggerId: NewTrigger.newId(), arguments: try parseArguments(arguments))
         try stateOptions.openStore().enqueue([NewTrigger(app: found.app.identity.name, task: found.task.name, event: event)])
         print(event.triggerId)
+        // Stored either way (exit 0); say when nothing will run it yet.
+        if HostLock.holder(of: stateOptions.directory) == nil {
+            FileHandle.standardError.write(Data(
+                "taskhost: no host is running on the state directory \(stateOptions.directory.path); the trigger waits in the queue until taskhost serve starts there (see taskhost queue)\n".utf8))
+        }
     }
 }
 

@@ -58,11 +58,15 @@ struct RunCommand: AsyncParsableCommand {
             store: try stateOptions.openStore(), workerPath: try locateWorker(),
             sandbox: sandboxFlags.options(state: stateOptions.directory), isolation: isolationOption.isolation)
 
+        // A reader that goes away (`taskhost run … | head -1`) must not kill
+        // the supervisor of a running instance: writes to it fail instead, and
+        // are dropped, while the instance runs to its outcome.
+        signal(SIGPIPE, SIG_IGN)
         let cancellation = InstanceCancellation()
         signal(SIGINT, SIG_IGN)
         let interrupt = DispatchSource.makeSignalSource(signal: SIGINT)
         interrupt.setEventHandler {
-            FileHandle.standardError.write(Data("taskhost: canceling the instance (Abort); Ctrl-C again to quit at once\n".utf8))
+            writeStandardError("taskhost: canceling the instance (Abort); Ctrl-C again to quit at once\n")
             cancellation.cancel(.abort)
             signal(SIGINT, SIG_DFL)
         }
@@ -78,7 +82,7 @@ struct RunCommand: AsyncParsableCommand {
                 onLog: { line in
                     guard !quiet || line.stream == .host else { return }
                     let prefix = line.stream == .task ? "" : "[\(line.stream.rawValue)] "
-                    FileHandle.standardError.write(Data("  \(prefix)\(line.text)\n".utf8))
+                    writeStandardError("  \(prefix)\(line.text)\n")
                 })
         } catch {
             throw CLIError(error.description)
@@ -100,5 +104,17 @@ struct RunCommand: AsyncParsableCommand {
             return .rawNotification(Array(data))
         }
         return .application(arguments: try parseArguments(arguments))
+    }
+}
+
+/// Writes `text` to standard error; a closed standard error drops it (with
+/// SIGPIPE ignored) instead of stopping the command.
+func writeStandardError(_ text: String) {
+    var bytes = Array(text.utf8)[...]
+    while !bytes.isEmpty {
+        let written = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        if written < 0, errno == EINTR { continue }
+        guard written > 0 else { return }
+        bytes = bytes.dropFirst(written)
     }
 }

@@ -54,6 +54,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("plugins-poll"), help: "Seconds between two looks at the plugins directory.") var pluginsPoll: Double = 1
     @Option(name: .customLong("crash-limit"), help: "Crashes of one plugin task that disable that task when they happen within --crash-window.") var crashLimit: Int = 3
     @Option(name: .customLong("crash-window"), help: "Seconds within which --crash-limit crashes of one task disable it.") var crashWindow: Double = 300
+    @Option(
+        name: .customLong("public-url"),
+        help: ArgumentHelp(
+            "The server's URL as app servers reach it, the base of channel URIs.",
+            discussion: "Default: $TASKHOST_PUBLIC_URL, else http://ADDRESS:PORT as bound (127.0.0.1 when bound to every address). Recorded in the state directory, where taskhost channels create reads it.",
+            valueName: "url"))
+    var publicURL: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
     @OptionGroup var manifestOptions: ManifestOptions
     @OptionGroup var stateOptions: StateOptions
@@ -77,8 +84,24 @@ struct ServeCommand: AsyncParsableCommand {
         var logger = Logger(label: "taskhost")
         logger.logLevel = level
 
+        // One host per state directory, taken before anything touches the queue.
+        let hostLock: HostLock
+        do {
+            hostLock = try HostLock.acquire(stateOptions.directory)
+        } catch {
+            throw CLIError(error.description)
+        }
         let registry: TaskRegistry
         if let manifest = try manifestOptions.loadIfPresent() {
+            // Checked as a dropped-in plugin folder is: libraries load, entry points are usable.
+            let checker = ManifestChecker(
+                resolver: manifestOptions.resolver,
+                inspector: PluginInspector(workerPath: try locateWorker(), sandbox: sandboxFlags.options(state: stateOptions.directory)))
+            let problems = checker.check(manifest).problems
+            guard problems.isEmpty else {
+                throw CLIError(ManifestError(file: manifest.path, problems: problems).description
+                    + "\nnot starting: fix the manifest (taskhost validate --manifest \(manifest.path) checks it again)")
+            }
             do {
                 registry = try TaskRegistry.load(manifest: manifest, resolver: manifestOptions.resolver)
             } catch {
@@ -118,13 +141,32 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: configuration, store: try stateOptions.openStore(), registry: registry,
             workerPath: try locateWorker(), logger: logger)
         let bind = self.bind
+        let hostLogger = logger
+        let publicURL = (publicURL ?? ProcessInfo.processInfo.environment["TASKHOST_PUBLIC_URL"]).flatMap { $0.isEmpty ? nil : $0 }
         do {
             try await daemon.run { port in
-                print("taskhost: listening on http://\(bind):\(port)")
+                let address = Self.urlHost(bind) + ":\(port)"
+                do {
+                    try hostLock.recordListening(address: address, publicURL: publicURL ?? Self.defaultPublicURL(bind: bind, port: port))
+                } catch {
+                    hostLogger.warning("cannot record the address in the state directory; channels create will not find it", metadata: ["error": "\(error)"])
+                }
+                print("taskhost: listening on http://\(address)")
                 fflush(nil)
             }
         } catch let error as DaemonError {
             throw CLIError(error.description)
         }
+        withExtendedLifetime(hostLock) {}
+    }
+
+    /// `host` as it goes in a URL (IPv6 addresses in brackets).
+    static func urlHost(_ host: String) -> String { host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host }
+
+    /// The URL of a server bound to `bind`:`port`, reached from this machine
+    /// (the loopback address when it is bound to every address).
+    static func defaultPublicURL(bind: String, port: Int) -> String {
+        let host = bind == "0.0.0.0" || bind.isEmpty ? "127.0.0.1" : bind == "::" ? "::1" : bind
+        return "http://\(urlHost(host)):\(port)"
     }
 }

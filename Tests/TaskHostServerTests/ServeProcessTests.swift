@@ -264,6 +264,9 @@ final class Shared<Value: Sendable>: Sendable {
         #expect(lost.isEmpty, "acknowledged but never run: \(lost.sorted().prefix(10))")
         #expect(seen.subtracting(acked).subtracting(retried).isEmpty)
         #expect(try store.queueCounts()[.dead, default: 0] == 0)
+        // Every instance a killed host had started is settled: none stays running.
+        let unsettled = try store.instances(task: "Recorder", limit: 1_000_000).filter { $0.outcome == nil }
+        #expect(unsettled.isEmpty, "instances left without an outcome: \(unsettled.count)")
         let integrity = try await DatabaseQueue(path: store.path).read { try String.fetchOne($0, sql: "PRAGMA integrity_check") }
         #expect(integrity == "ok")
     }
