@@ -66,7 +66,7 @@ public final class TaskRunner: Sendable {
     ///   - onLog: sees every log line as it arrives.
     public func run(
         app: AppManifest, task: TaskDeclaration, libraryPath: String, trigger: TriggerEvent,
-        instanceId: String = UUID().uuidString.lowercased(), cancellation: InstanceCancellation? = nil,
+        instanceId: String = RandomToken.uuid(), cancellation: InstanceCancellation? = nil,
         onLog: (@Sendable (LogLine) -> Void)? = nil
     ) async throws(StoreError) -> InstanceRecord {
         let result: Result<InstanceRecord, StoreError> = await withCheckedContinuation { continuation in
@@ -85,7 +85,7 @@ public final class TaskRunner: Sendable {
     /// ``run(app:task:libraryPath:trigger:instanceId:cancellation:onLog:)`` on the calling thread.
     public func runBlocking(
         app: AppManifest, task: TaskDeclaration, libraryPath: String, trigger: TriggerEvent,
-        instanceId: String = UUID().uuidString.lowercased(), cancellation: InstanceCancellation? = nil,
+        instanceId: String = RandomToken.uuid(), cancellation: InstanceCancellation? = nil,
         onLog: (@Sendable (LogLine) -> Void)? = nil
     ) throws(StoreError) -> InstanceRecord {
         var record = InstanceRecord(

@@ -21,7 +21,7 @@ public struct TriggerEvent: Sendable, Equatable {
 
     /// Creates an event.
     public init(
-        kind: TriggerKind, triggerId: String = UUID().uuidString.lowercased(), attempt: Int = 1, payload: [UInt8] = [],
+        kind: TriggerKind, triggerId: String = RandomToken.uuid(), attempt: Int = 1, payload: [UInt8] = [],
         channelId: String = "", headers: [String: String] = [:], arguments: [String: String] = [:]
     ) {
         self.kind = kind
