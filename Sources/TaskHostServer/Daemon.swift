@@ -95,6 +95,11 @@ public struct Daemon: Sendable {
         // Nothing touches the queue before the port is bound: a host that
         // cannot listen leaves it as it found it.
         let bound = StartGate()
+        // The dispatcher and the timers wait for the first look at the plugins
+        // directory too: triggers of plugin tasks must find them registered.
+        // That look runs scanner processes, so it runs on the plugin watcher's
+        // thread, after the bind, not in the server's start-up callback.
+        let ready = StartGate()
         let logger = self.logger
         let application = Application(
             router: PushRoutes.router(service: service),
@@ -103,9 +108,8 @@ public struct Daemon: Sendable {
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 logger.info("listening", metadata: ["address": "http://\(channel.localAddress?.ipAddress ?? "?"):\(port)"])
-                // Before the dispatcher starts: triggers of plugin tasks must find them registered.
-                plugins?.scan()
                 bound.open()
+                if plugins == nil { ready.open() }
                 onListening(port)
             },
             logger: logger.component("taskhost.http"))
@@ -114,10 +118,10 @@ public struct Daemon: Sendable {
                 // Shut down in reverse order: HTTP first, then timers, then the dispatcher.
                 services: (configuration.dispatches
                     ? [
-                        .init(service: DispatcherService(dispatcher: dispatcher, bound: bound)),
-                        .init(service: TimerService(scheduler: scheduler, bound: bound, wake: { dispatcher.wake() })),
+                        .init(service: DispatcherService(dispatcher: dispatcher, ready: ready)),
+                        .init(service: TimerService(scheduler: scheduler, ready: ready, wake: { dispatcher.wake() })),
                     ] : [])
-                    + (plugins.map { [.init(service: PluginService(manager: $0, runner: runner, registry: registry, bound: bound))] } ?? []) + [
+                    + (plugins.map { [.init(service: PluginService(manager: $0, runner: runner, registry: registry, bound: bound, ready: ready))] } ?? []) + [
                         .init(service: CommitterService(committer: committer)),
                         .init(service: application),
                     ],
@@ -131,7 +135,10 @@ public struct Daemon: Sendable {
             "store": "\(store.path)",
         ])
         do {
-            defer { bound.close() }
+            defer {
+                bound.close()
+                ready.close()
+            }
             try await group.run()
         } catch where String(describing: error).contains("Address already in use") {
             throw DaemonError(
@@ -147,46 +154,52 @@ public struct DaemonError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Runs the dispatcher once the server is bound (it first requeues the
+/// Runs the dispatcher once the server is bound and the plugins directory
+/// was looked at once (it first requeues the
 /// triggers a host that stopped had claimed); on graceful shutdown it cancels
 /// running instances with `Terminating` and returns once they have ended.
 struct DispatcherService: Service {
     let dispatcher: Dispatcher
-    let bound: StartGate
+    let ready: StartGate
     func run() async throws {
         await withGracefulShutdownHandler {
-            guard await bound.wait() else { return }
+            guard await ready.wait() else { return }
             await dispatcher.run()
         } onGracefulShutdown: {
-            bound.close()
+            ready.close()
             dispatcher.shutdown()
         }
     }
 }
 
-/// Watches the drop-in plugins directory, once the server is bound, until shutdown.
+/// Watches the drop-in plugins directory, once the server is bound, until
+/// shutdown; opens `ready` after its first look.
 struct PluginService: Service {
     let manager: PluginManager
     let runner: TaskRunner
     let registry: TaskRegistry
     let bound: StartGate
+    let ready: StartGate
     func run() async throws {
         await cancelWhenGracefulShutdown {
             guard await bound.wait() else { return }
-            // Pre-forked workers of replaced or removed plugins are stopped.
-            await manager.run { runner.retireZygotes(keeping: Set(registry.all.map(\.libraryPath))) }
+            await manager.run {
+                ready.open()  // after the first look; later calls change nothing
+                // Pre-forked workers of replaced or removed plugins are stopped.
+                runner.retireZygotes(keeping: Set(registry.all.map(\.libraryPath)))
+            }
         }
     }
 }
 
-/// Fires time triggers, once the server is bound, until shutdown.
+/// Fires time triggers, once the dispatcher may start, until shutdown.
 struct TimerService: Service {
     let scheduler: TimerScheduler
-    let bound: StartGate
+    let ready: StartGate
     let wake: @Sendable () -> Void
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            guard await bound.wait() else { return }
+            guard await ready.wait() else { return }
             await scheduler.run(onEnqueue: wake)
         }
     }

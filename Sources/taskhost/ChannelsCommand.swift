@@ -142,7 +142,7 @@ struct CredentialAppOptions: ParsableArguments {
 
     /// The app, resolved as the settings commands resolve theirs.
     func resolve(store: SQLiteTaskStore) throws -> String {
-        try AppOptions.parse(["--manifest", manifest] + (app.map { ["--app", $0] } ?? [])).resolve(store: store)
+        try AppOptions.parse(["--manifest", manifest] + (app.map { ["--app", $0] } ?? [])).resolve(store: store, forWriting: true)
     }
 }
 

@@ -11,15 +11,23 @@ struct AppOptions: ParsableArguments {
     @Option(name: .customLong("manifest"), help: ArgumentHelp("Take the app from this manifest.", valueName: "path"))
     var manifest: String = "manifest.json"
 
-    /// --app (an app the store, the manifest or a plugin knows), else the
-    /// manifest's identity, else the only app in the store.
-    func resolve(store: SQLiteTaskStore) throws -> String {
+    /// --app, else the manifest's identity, else the only app in the store.
+    ///
+    /// An `--app` that nothing here knows (no setting, instance, channel,
+    /// plugin, nor the manifest) is an error naming the known apps when the
+    /// command reads (`forWriting: false`): a typo would otherwise print
+    /// nothing and exit 0. A command that writes (`settings set`,
+    /// `credentials create`) may name an app before anything of it is here, so
+    /// it only warns.
+    func resolve(store: SQLiteTaskStore, forWriting: Bool = false) throws -> String {
         if let app {
             let known = try knownApps(store: store)
-            guard known.contains(app) else {
-                throw CLIError("no app named \"\(app)\"" + (known.isEmpty
-                    ? "; no app has settings, history or a plugin here yet"
-                    : "; known apps: \(known.sorted().joined(separator: ", "))") + " (--app takes a manifest's Identity.Name)")
+            if !known.contains(app) {
+                let message = "no app named \"\(app)\"" + (known.isEmpty
+                    ? "; no app has settings, history, channels or a plugin here yet"
+                    : "; known apps: \(known.sorted().joined(separator: ", "))") + " (--app takes a manifest's Identity.Name)"
+                guard forWriting else { throw CLIError(message) }
+                FileHandle.standardError.write(Data("taskhost: note: \(message); going on, as for a new app\n".utf8))
             }
             return app
         }
@@ -38,9 +46,10 @@ struct AppOptions: ParsableArguments {
 }
 
 extension AppOptions {
-    /// Apps with settings or history, the identities of plugins, and the manifest's.
+    /// Apps with settings, history or channels, the identities of plugins, and the manifest's.
     func knownApps(store: SQLiteTaskStore) throws -> Set<String> {
         var known = Set(try store.apps())
+        known.formUnion(try store.channels(app: nil).map(\.app))
         known.formUnion(try store.plugins().map(\.identity).filter { !$0.isEmpty })
         if let identity = try? AppManifest.load(path: manifest).identity.name { known.insert(identity) }
         return known
@@ -91,7 +100,7 @@ struct SettingsCommand: ParsableCommand {
                 throw CLIError(error.description)
             }
             let store = try stateOptions.openStore()
-            let app = try appOptions.resolve(store: store)
+            let app = try appOptions.resolve(store: store, forWriting: true)
             try store.setSetting(app: app, key: key, value: parsed)
         }
 

@@ -24,6 +24,21 @@ import Testing
         #expect(known.status == 0 && known.stdout.contains("k "), "\(known.stderr)")
     }
 
+    /// Writing commands may name an app before anything of it is here (a
+    /// token made before the first channel, a setting seeded before the first
+    /// run): they say the app is new and go on.
+    @Test func aCommandThatWritesMayNameANewApp() throws {
+        let seeded = try taskhost("settings", "set", "greeting", "hi", "--app", "com.example.new")
+        #expect(seeded.status == 0, "\(seeded.stderr)")
+        #expect(seeded.stderr.contains("no app named \"com.example.new\""), "\(seeded.stderr)")
+        let read = try taskhost("settings", "get", "greeting", "--app", "com.example.new")
+        #expect(read.status == 0 && read.stdout.contains("hi"), "\(read.stderr)")
+        let token = try taskhost("credentials", "create", "--app", "com.example.other")
+        #expect(token.status == 0 && !token.stdout.isEmpty, "\(token.stderr)")
+        let list = try taskhost("credentials", "list")
+        #expect(list.stdout.contains("com.example.other"), "\(list.stdout)")
+    }
+
     @Test func validateAndPluginsInspectAcceptStateDir() throws {
         let validate = try taskhost("validate", "--no-load", "--state-dir", state, in: TestSupport.repository)
         #expect(validate.status == 0, "\(validate.stderr)")
