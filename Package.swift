@@ -92,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "taskhost",
             dependencies: [
-                "TaskHostCore", "TaskHostServer", "CTaskHostABI",
+                "TaskHostCore", "TaskHostServer", "TaskHostIPC", "CTaskHostABI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

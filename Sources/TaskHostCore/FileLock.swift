@@ -1,4 +1,5 @@
 import Foundation
+import TaskHostIPC
 
 /// An advisory `flock(2)` lock on a file, held for as long as the value lives.
 ///
@@ -59,16 +60,10 @@ final class FileLock: Sendable {
 
     /// Replaces the file's content (the lock stays on the same file).
     func write(_ text: String) throws(StoreError) {
-        let bytes = Array(text.utf8)
-        guard ftruncate(descriptor, 0) == 0 else { throw StoreError("cannot write \(path): \(String(cString: strerror(errno)))") }
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, off_t(offset)) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw StoreError("cannot write \(path): \(String(cString: strerror(errno)))")
-            }
-            offset += written
+        guard ftruncate(descriptor, 0) == 0, lseek(descriptor, 0, SEEK_SET) == 0 else {
+            throw StoreError("cannot write \(path): \(String(cString: strerror(errno)))")
         }
+        let failure = FileDescriptorIO.writeAll(toFile: descriptor, Array(text.utf8))
+        guard failure == 0 else { throw StoreError("cannot write \(path): \(String(cString: strerror(failure)))") }
     }
 }

@@ -25,6 +25,25 @@ public enum FileDescriptorIO {
         return true
     }
 
+    /// Writes every byte to a file, pipe or terminal with `write(2)` (not a
+    /// socket call, which fails on those), retrying on `EINTR` and short
+    /// writes; returns `0`, or the `errno` of the write that failed.
+    @discardableResult
+    public static func writeAll(toFile fd: Int32, _ bytes: [UInt8]) -> Int32 {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if written > 0 {
+                offset += written
+            } else if written < 0, errno == EINTR {
+                continue
+            } else {
+                return written < 0 ? errno : EIO
+            }
+        }
+        return 0
+    }
+
     /// Reads up to `capacity` bytes: an empty result means end of stream,
     /// `nil` means there is nothing to read right now (non-blocking descriptor).
     public static func read(_ fd: Int32, capacity: Int = 64 * 1024) -> [UInt8]? {

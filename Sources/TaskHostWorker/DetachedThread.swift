@@ -23,7 +23,7 @@ func detachThread(_ body: @escaping @Sendable () -> Void) {
     guard created == 0 else {
         Unmanaged<Start>.fromOpaque(start).release()
         let reason = "taskhost-worker: cannot start a thread (\(String(cString: strerror(created)))); the instance's process limit may be too low\n"
-        _ = FileDescriptorIO.writeAll(STDERR_FILENO, Array(reason.utf8))
+        FileDescriptorIO.writeAll(toFile: STDERR_FILENO, Array(reason.utf8))
         _exit(WorkerExitCode.noThread)
     }
     pthread_detach(thread)

@@ -3,6 +3,7 @@ import BackgroundTaskKit
 import Dispatch
 import Foundation
 import TaskHostCore
+import TaskHostIPC
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -110,11 +111,5 @@ struct RunCommand: AsyncParsableCommand {
 /// Writes `text` to standard error; a closed standard error drops it (with
 /// SIGPIPE ignored) instead of stopping the command.
 func writeStandardError(_ text: String) {
-    var bytes = Array(text.utf8)[...]
-    while !bytes.isEmpty {
-        let written = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
-        if written < 0, errno == EINTR { continue }
-        guard written > 0 else { return }
-        bytes = bytes.dropFirst(written)
-    }
+    FileDescriptorIO.writeAll(toFile: STDERR_FILENO, Array(text.utf8))
 }
