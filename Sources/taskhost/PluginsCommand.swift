@@ -145,22 +145,25 @@ struct PluginsCommand: ParsableCommand {
             guard FileManager.default.fileExists(atPath: directory + "/manifest.json") else {
                 throw CLIError("\(directory): no manifest.json in this folder; a plugin folder holds its manifest.json and its libraries")
             }
+            // The folder's own name, also for "." or "./": the name it would be installed under.
+            let name = URL(fileURLWithPath: directory).standardizedFileURL.lastPathComponent
             let checker = ManifestChecker(
                 resolver: LibraryResolver(searchPaths: [".build/debug", ".build/release"] + libraryPaths),
                 inspector: PluginInspector(workerPath: try locateWorker(), sandbox: sandboxFlags.options()))
             let validation = PluginManager.validate(
-                directory: directory, plugin: (directory as NSString).lastPathComponent, checker: checker, reservedIdentity: nil, registry: nil,
+                directory: directory, plugin: name, checker: checker, reservedIdentity: nil, registry: nil,
                 searchesOutside: true)
             guard let manifest = validation.manifest, validation.problems.isEmpty else {
                 throw CLIError(validation.problems.joined(separator: "\n"))
             }
             let own = LibraryResolver(searchPaths: [])
             let elsewhere = validation.tasks.filter { task in (try? own.resolve(task.task.library, manifestDirectory: directory).get()) == nil }
-            let name = (directory as NSString).lastPathComponent
             if FileManager.default.fileExists(atPath: stateOptions.directory.databasePath),
                 let other = try stateOptions.openStore().plugins().first(where: { $0.identity == manifest.identity.name && $0.name != name })
             {
-                throw CLIError("its Identity.Name \"\(manifest.identity.name)\" is already used by plugin \"\(other.name)\" in \(stateOptions.directory.path); each plugin needs an identity of its own")
+                throw CLIError(
+                    "\(directory)/manifest.json: its Identity.Name \"\(manifest.identity.name)\" is already used by the plugin folder \"\(other.name)\" in \(stateOptions.directory.path);"
+                        + " dropped in as \"\(name)\" it would be quarantined: give it an identity of its own, or install it as \"\(other.name)\"")
             }
             for inspection in validation.inspections {
                 print("library \(inspection.libraryPath): ABI \(inspection.abiVersion), \(inspection.buildSignature)")

@@ -74,6 +74,31 @@ import Testing
         #expect(built.stdout.contains("its library is \(here)/.build/debug/libFresh.so"), "\(built.stdout)")
     }
 
+    /// `plugins validate .` in a package that is installed under its own
+    /// folder's name is the same plugin, not one that takes its identity.
+    @Test func pluginsValidateDotKnowsTheFoldersName() throws {
+        try writePackage()
+        try FileManager.default.createDirectory(atPath: here + "/.build/debug", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: TestSupport.sampleTasks, toPath: here + "/.build/debug/libFresh.so")
+        func install(as name: String) throws {
+            try store.savePlugin(PluginRecord(
+                name: name, identity: "com.example.fresh", version: nil, state: .active, reason: nil, fingerprint: "f",
+                stagedPath: state + "/plugin-versions/" + name, tasks: ["Fresh"], updatedAt: Date()))
+        }
+        let folderName = URL(fileURLWithPath: here).lastPathComponent
+        try install(as: folderName)
+        for spelling in [".", "./", here] {
+            let same = try taskhost("plugins", "validate", spelling)
+            #expect(same.status == 0, "\(spelling): \(same.stderr)")
+        }
+        try store.deletePlugin(name: folderName)
+        try install(as: "Other")
+        let taken = try taskhost("plugins", "validate", ".")
+        #expect(taken.status == 1)
+        #expect(taken.stderr.contains("is already used by the plugin folder \"Other\""), "\(taken.stderr)")
+        #expect(taken.stderr.contains("dropped in as \"\(folderName)\" it would be quarantined"), "\(taken.stderr)")
+    }
+
     func instance(_ task: String, _ outcome: InstanceOutcome?, startedAt: Date) throws -> InstanceRecord {
         let record = InstanceRecord(
             id: UUID().uuidString.lowercased(), app: "com.example.old", task: task, triggerKind: .application, triggerId: "t",
