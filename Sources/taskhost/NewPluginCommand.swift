@@ -212,14 +212,16 @@ struct PluginTemplate {
                 ## Install into a running taskhost
 
                 `taskhost serve` watches a plugins directory (default: `plugins/` in its state
-                directory; `taskhost plugins list` prints where). Copy the manifest and the library
-                into a folder of their own there; the host picks it up within a second, checks it
-                in a sandboxed scanner, and registers its task, without a restart:
+                directory; `taskhost plugins dir` prints it, for `--state-dir` or `TASKHOST_STATE_DIR`
+                too). Copy the manifest and the library into a folder of their own there; the host
+                picks it up within a second, checks it in a sandboxed scanner, and registers its
+                task, without a restart:
 
                 ```sh
                 \(exportPath)
-                mkdir -p ~/.local/state/taskhost/plugins/\(name)
-                cp manifest.json .build/debug/lib\(name).so ~/.local/state/taskhost/plugins/\(name)/
+                PLUGINS=$(taskhost plugins dir)      # the running host's plugins directory
+                mkdir -p "$PLUGINS/\(name)"
+                cp manifest.json .build/debug/lib\(name).so "$PLUGINS/\(name)/"
                 taskhost plugins list                # \(name)  active  0.1.0  \(app)  \(task)
                 taskhost trigger \(task)
                 taskhost history                     # \(task) … completed

@@ -23,7 +23,18 @@ struct PluginsCommand: ParsableCommand {
             files stop changing), a new version when a file changes, and unregisters the tasks of \
             a folder that is removed (their running instances are canceled with Uninstall).
             """,
-        subcommands: [List.self, Inspect.self, Validate.self, Enable.self])
+        subcommands: [List.self, Dir.self, Inspect.self, Validate.self, Enable.self])
+
+    struct Dir: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the plugins directory of the state directory: install a plugin by copying its folder there.",
+            discussion: "The default directory that taskhost serve watches, plugins/ in the state directory (--state-dir, else $TASKHOST_STATE_DIR, else $XDG_STATE_HOME/taskhost, else ~/.local/state/taskhost). A serve started with --plugins-dir watches that one instead.")
+        @OptionGroup var stateOptions: StateOptions
+
+        func run() throws {
+            print(stateOptions.directory.pluginsPath)
+        }
+    }
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -205,7 +216,7 @@ struct PluginsCommand: ParsableCommand {
             } else {
                 print("\(record.name) was \(record.state.rawValue)\(record.reason.map { " (\($0))" } ?? ""); taskhost serve will try it again")
             }
-            for task in tasks { print("\(task.qualifiedName) was disabled; taskhost serve will run it again") }
+            for task in tasks { print("enabled \(task.qualifiedName); the running host runs it again at its next look, and its parked triggers with it") }
         }
 
         private func enable(task: String, of plugin: String, store: SQLiteTaskStore) throws {
@@ -219,7 +230,7 @@ struct PluginsCommand: ParsableCommand {
                 print("\(record.name)/\(task) is not disabled")
                 return
             }
-            print("\(enabled.qualifiedName) was disabled (\(enabled.reason)); taskhost serve will run it again")
+            print("enabled \(enabled.qualifiedName) (disabled since \(Format.timestamp(enabled.disabledAt)) for crashing); the running host runs it again at its next look, and its parked triggers with it")
         }
     }
 }

@@ -29,7 +29,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("channel-burst"), help: "Pushes a channel may send at once before the rate applies.") var channelBurst: Int = 200
     @Option(name: .customLong("client-rate"), help: "Pushes per second per client credential, across its channels.") var clientRate: Double = 1000
     @Option(name: .customLong("client-burst"), help: "Pushes a client may send at once.") var clientBurst: Int = 2000
-    @Option(help: "Instances running at once (default: the number of cores).") var concurrency: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Instances running at once (default: the number of cores).") var concurrency: Int?
     @Option(name: .customLong("per-task-concurrency"), help: "Instances of one task running at once (default: --concurrency).") var perTaskConcurrency: Int?
     @Option(name: .customLong("max-attempts"), help: "Runs of a trigger before it is dead-lettered.") var maxAttempts: Int = 5
     @Option(name: .customLong("retry-delay"), help: "Seconds before the first retry; doubles per attempt, ±25% jitter.") var retryDelay: Double = 2
@@ -69,7 +69,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
-        guard maxPayload > 0, concurrency > 0, maxAttempts > 0, channelBurst > 0, channelRate > 0, retryDelay >= 0 else {
+        guard maxPayload > 0, concurrency ?? 1 > 0, maxAttempts > 0, channelBurst > 0, channelRate > 0, retryDelay >= 0 else {
             throw ValidationError("--max-payload, --concurrency, --max-attempts, --channel-rate and --channel-burst must be positive")
         }
         guard pluginsPoll > 0, crashLimit > 0, crashWindow > 0 else {
@@ -131,7 +131,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         configuration.sandbox = sandboxFlags.options(state: stateOptions.directory)
         configuration.isolation = isolationOption.isolation
-        configuration.limits = ConcurrencyLimits(global: concurrency, perTask: perTaskConcurrency)
+        configuration.limits = ConcurrencyLimits(global: concurrency ?? ProcessInfo.processInfo.activeProcessorCount, perTask: perTaskConcurrency)
         configuration.retryPolicy = RetryPolicy(
             maxAttempts: maxAttempts, baseDelay: .milliseconds(Int64(retryDelay * 1000)),
             maxDelay: .milliseconds(Int64(maxRetryDelay * 1000)))

@@ -74,6 +74,24 @@ import Testing
         #expect(built.stdout.contains("its library is \(here)/.build/debug/libFresh.so"), "\(built.stdout)")
     }
 
+    /// The README installs a plugin into `$(taskhost plugins dir)`: the
+    /// plugins directory of the state directory in effect, however it was chosen.
+    @Test func pluginsDirNamesThePluginsDirectoryOfTheStateDirectory() throws {
+        let byOption = try taskhost("plugins", "dir")
+        #expect(byOption.status == 0)
+        #expect(byOption.stdout == state + "/plugins\n", "\(byOption.stdout)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: TestSupport.taskhostPath)
+        process.arguments = ["plugins", "dir"]
+        process.environment = ["TASKHOST_STATE_DIR": here, "PATH": "/usr/bin:/bin"]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(printed == here + "/plugins\n", "\(printed)")
+    }
+
     /// `plugins validate .` in a package that is installed under its own
     /// folder's name is the same plugin, not one that takes its identity.
     @Test func pluginsValidateDotKnowsTheFoldersName() throws {
