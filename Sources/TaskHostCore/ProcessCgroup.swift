@@ -154,11 +154,8 @@ struct InstanceCgroup: Sendable {
         // before that, so they are remembered here.
         var killed: Set<pid_t> = []
         for _ in 0..<patience {
-            killed = killed.filter { pid in
-                var status: Int32 = 0
-                let reaped = waitpid(pid, &status, WNOHANG)
-                return reaped == 0  // still running, or a zombie not yet ready; ECHILD: not ours
-            }
+            // Still running, or not to be reaped yet; not a child: not ours.
+            killed = killed.filter { !OrphanReaper.shared.reapUnregistered($0) }
             if killed.isEmpty, rmdir(path) == 0 || errno == ENOENT { return }
             let members = (try? String(contentsOfFile: path + "/cgroup.procs", encoding: .utf8)) ?? ""
             for pid in members.split(separator: "\n").compactMap({ pid_t($0) }) {
