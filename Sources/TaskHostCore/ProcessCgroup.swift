@@ -49,14 +49,18 @@ public final class ProcessCgroups: Sendable {
     /// `taskhost doctor` prints: a `pids` cgroup per instance, or else the
     /// sandbox user's `RLIMIT_NPROC`, which counts every instance together.
     public static func processLimitLayer(hierarchy: String = defaultHierarchy) -> SandboxLayer {
-        if let reason = unavailability(hierarchy: hierarchy) {
-            return SandboxLayer(
-                name: "process-limit", enforced: false,
-                detail: "no pids cgroup per instance (\(reason)): RLIMIT_NPROC applies instead, counting every process of the sandbox user")
-        }
+        if let reason = unavailability(hierarchy: hierarchy) { return fallbackLayer(reason) }
         return SandboxLayer(
             name: "process-limit", enforced: true,
             detail: "a pids cgroup per instance, pids.max from the manifest's Limits.Processes")
+    }
+
+    /// The process limit of an instance without a pids cgroup (`reason`): not
+    /// enforced, as `doctor` reports it and `--require-sandbox` refuses it.
+    static func fallbackLayer(_ reason: String) -> SandboxLayer {
+        SandboxLayer(
+            name: "process-limit", enforced: false,
+            detail: "no pids cgroup per instance (\(reason)): RLIMIT_NPROC applies instead, counting every process of the sandbox user")
     }
 
     /// Removes the cgroups of hosts that are no longer running (a host killed
