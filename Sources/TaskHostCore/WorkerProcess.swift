@@ -64,7 +64,7 @@ final class WorkerProcess {
     /// The environment a worker gets: nothing of the host's but the basics, so
     /// that secrets in the host's environment do not reach plugin code.
     static func environment(instanceId: String) -> [String] {
-        ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", "TASKHOST_INSTANCE_ID=\(instanceId)"]
+        WorkerEnvironment.variables(instanceId: instanceId)
     }
 
     private init(pid: pid_t, ipc: Int32, stdout: Int32, stderr: Int32) {
