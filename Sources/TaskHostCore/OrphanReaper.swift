@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import _TaskHostCShims
 
 /// Reaps the children this process inherits as a child subreaper.
 ///
@@ -12,10 +13,18 @@ import Synchronization
 /// The reaper never takes the exit status of a child that other code waits
 /// for: every child the host starts on purpose (workers, zygotes, scanner
 /// processes, see ``WorkerProcess``) is registered before anything can wait
-/// for it, and a sweep reaps only children that are not registered. A sweep
-/// does not run while a child is being created (between `posix_spawn` or a
-/// zygote's fork and the registration of its pid), so a fresh worker is never
-/// mistaken for an orphan.
+/// for it, and a sweep reaps only children that are not registered. Owners
+/// reap their children through ``reapIfExited(_:)`` or ``waitAndReap(_:)``,
+/// which reap and unregister in one step under the reaper's lock: a pid is
+/// never free for reuse while it is still registered, so a new child that
+/// gets the same pid is registered afresh, never unregistered by a late owner.
+///
+/// While a child is being created (between `posix_spawn` or a zygote's fork
+/// and the registration of its pid), a sweep still reaps the orphans that
+/// started before the oldest creation in flight began (their start time,
+/// field 22 of `/proc/PID/stat`, tells), and leaves younger ones to a later
+/// sweep: a fresh worker is never mistaken for an orphan, and bursts of
+/// creations do not put sweeps off.
 ///
 /// Sweeps run only once ``start(interval:)`` is called: by a process whose
 /// every child is started through ``WorkerProcess`` (`taskhost serve`). A
@@ -28,43 +37,115 @@ public final class OrphanReaper: Sendable {
     private struct State {
         /// Children whose owner waits for them.
         var registered: Set<pid_t> = []
-        /// Children being created whose pid is not registered yet.
-        var creating = 0
+        /// Creations in flight: when each began, in clock ticks since boot.
+        var creations: [Int: UInt64] = [:]
+        var nextCreation = 0
         var started = false
+
+        /// Whether a sweep may reap `pid`, an exited child: nobody waits for
+        /// it, and it cannot be a child being created.
+        func mayReap(_ pid: pid_t) -> Bool {
+            guard !registered.contains(pid) else { return false }
+            guard let oldest = creations.values.min() else { return true }
+            guard let started = OrphanReaper.startTime(of: pid) else { return false }
+            return OrphanReaper.predates(started, creationBegun: oldest)
+        }
     }
 
     private let state = Mutex(State())
     private let wake = DispatchSemaphore(value: 0)
 
-    private init() {}
+    /// A reaper of its own (tests); the host uses ``shared``.
+    init() {}
 
     /// Runs `create`, which starts a child and returns its pid (or `nil` when
-    /// it started none), and registers that pid before any sweep can see the
-    /// child unregistered.
+    /// it started none), and registers that pid before any sweep can take it
+    /// for an orphan. Call it around the fork or spawn and the reading of the
+    /// pid only: meanwhile, sweeps leave the children younger than it alone.
     func creatingChild<Failure: Error>(_ create: () throws(Failure) -> pid_t?) throws(Failure) -> pid_t? {
-        state.withLock { $0.creating += 1 }
+        let creation = state.withLock { state in
+            defer { state.nextCreation += 1 }
+            // Taken under the lock, before the child exists: its start time is not earlier.
+            state.creations[state.nextCreation] = Self.ticksSinceBoot()
+            return state.nextCreation
+        }
         let pid: pid_t?
         do {
             pid = try create()
         } catch {
-            state.withLock { $0.creating -= 1 }
+            state.withLock { _ = $0.creations.removeValue(forKey: creation) }
             throw error
         }
         state.withLock { state in
             if let pid, pid > 0 { state.registered.insert(pid) }
-            state.creating -= 1
+            state.creations.removeValue(forKey: creation)
         }
         return pid
     }
 
-    /// Forgets a registered child once its owner has reaped it, and asks for
-    /// a sweep (an instance that ended may have left orphans).
-    func reaped(_ pid: pid_t) {
-        let started = state.withLock { state in
-            state.registered.remove(pid)
-            return state.started
+    /// How a registered child ended, as its owner learns it.
+    enum ChildExit: Equatable {
+        /// Reaped: its wait status.
+        case status(Int32)
+        /// It is not (or no longer) this process's child: someone else reaped it.
+        case notAChild
+    }
+
+    /// Reaps registered child `pid` if it has exited, and forgets it in the
+    /// same step (no new child can get its pid in between); `nil` while it runs.
+    /// Never blocks. Asks for a sweep: an instance that ended may have left orphans.
+    func reapIfExited(_ pid: pid_t) -> ChildExit? {
+        let (exit, started) = state.withLock { state -> (ChildExit?, Bool) in
+            var status: Int32 = 0
+            let result = waitpid(pid, &status, WNOHANG)
+            let exit: ChildExit? = result == pid ? .status(status) : result < 0 && errno == ECHILD ? .notAChild : nil
+            if exit != nil { state.registered.remove(pid) }
+            return (exit, state.started)
         }
-        if started { wake.signal() }
+        if exit != nil, started { wake.signal() }
+        return exit
+    }
+
+    /// Waits until registered child `pid` exits, then reaps and forgets it as
+    /// ``reapIfExited(_:)`` does. The wait leaves the child a zombie
+    /// (`WNOWAIT`) and holds no lock: registrations and sweeps go on meanwhile.
+    func waitAndReap(_ pid: pid_t) -> ChildExit {
+        while true {
+            var info = siginfo_t()
+            let waited = waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT)
+            let failure = waited == 0 ? 0 : errno
+            if let exit = reapIfExited(pid) { return exit }
+            if failure != 0 && failure != EINTR { usleep(1000) }  // not expected: do not spin
+        }
+    }
+
+    /// Reaps one exited member of process group `group` (a reaped worker's,
+    /// which led it) unless `group` now names a registered child's group.
+    /// Returns `true` when it reaped one, `false` while members still run,
+    /// `nil` when none is left to reap.
+    func reapGroupMember(_ group: pid_t) -> Bool? {
+        state.withLock { state -> Bool? in
+            // A registered worker leads the group of its own pid: that group is not the old one.
+            guard !state.registered.contains(group) else { return nil }
+            var status: Int32 = 0
+            let result = waitpid(-group, &status, WNOHANG)
+            return result > 0 ? true : result == 0 ? false : nil
+        }
+    }
+
+    /// Reaps `pid`, a process that is nobody's to wait for (one killed with
+    /// an instance's cgroup), once it has exited. Returns `false` while it may
+    /// still need reaping, `true` once it is reaped or not this reaper's
+    /// (not a child, or a registered child that reused its pid).
+    func reapUnregistered(_ pid: pid_t) -> Bool {
+        state.withLock { state -> Bool in
+            if state.registered.contains(pid) { return true }
+            let exited = th_child_has_exited(pid)
+            if exited < 0 { return true }  // not a child
+            guard exited == 1, state.mayReap(pid) else { return false }
+            var status: Int32 = 0
+            return waitpid(pid, &status, WNOHANG) != 0
+        }
     }
 
     /// Starts sweeping every `interval`, and soon after each registered
@@ -79,27 +160,69 @@ public final class OrphanReaper: Sendable {
         let thread = Thread { [self] in
             while true {
                 _ = wake.wait(timeout: .now() + seconds)
-                while sweep() == nil { usleep(20_000) }  // a child is being created: in a moment
+                // Orphans younger than a creation in flight: once it is done.
+                while sweep().deferred > 0 { usleep(50_000) }
             }
         }
         thread.name = "taskhost-orphan-reaper"
         thread.start()
     }
 
-    /// Reaps every exited child that nobody registered; returns how many, or
-    /// `nil` when a child was being created (try again shortly).
+    /// What a sweep did.
+    struct Sweep: Equatable {
+        /// Orphans reaped.
+        var reaped = 0
+        /// Exited orphans left for later: they started after a creation in
+        /// flight began, so one of them may be the child being created.
+        var deferred = 0
+    }
+
+    /// Reaps every exited child that nobody registered and that cannot be a
+    /// child being created; considers only `candidates` when given (tests),
+    /// else every child of this process.
     @discardableResult
-    func sweep() -> Int? {
-        state.withLock { state -> Int? in
-            // Under the lock: no child can be created (and registered) meanwhile.
-            guard state.creating == 0 else { return nil }
-            var reaped = 0
-            for pid in Self.children() where !state.registered.contains(pid) {
+    func sweep(among candidates: [pid_t]? = nil) -> Sweep {
+        state.withLock { state -> Sweep in
+            // Under the lock: no child is registered or reaped by its owner meanwhile.
+            var sweep = Sweep()
+            for pid in candidates ?? Self.children() where !state.registered.contains(pid) && th_child_has_exited(pid) == 1 {
+                guard state.mayReap(pid) else {
+                    sweep.deferred += 1
+                    continue
+                }
                 var status: Int32 = 0
-                if waitpid(pid, &status, WNOHANG) == pid { reaped += 1 }
+                if waitpid(pid, &status, WNOHANG) == pid { sweep.reaped += 1 }
             }
-            return reaped
+            return sweep
         }
+    }
+
+    /// Whether a process that started at `startTime` (clock ticks since boot,
+    /// as `/proc/PID/stat` says) started before a creation that began at
+    /// `creationBegun`, taken with ``ticksSinceBoot()`` before its fork, so it
+    /// cannot be that creation's child. Same tick: it may be.
+    static func predates(_ startTime: UInt64, creationBegun: UInt64) -> Bool {
+        startTime < creationBegun
+    }
+
+    /// Now, in the units and on the clock of a process's start time in
+    /// `/proc/PID/stat` (clock ticks since boot, rounded down as the kernel does).
+    static func ticksSinceBoot() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_BOOTTIME, &now)
+        let nanosecondsPerTick = UInt64(1_000_000_000) / UInt64(max(1, sysconf(Int32(_SC_CLK_TCK))))
+        return (UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)) / nanosecondsPerTick
+    }
+
+    /// When process `pid` started (field 22 of `/proc/PID/stat`), or `nil`
+    /// when it cannot be read.
+    static func startTime(of pid: pid_t) -> UInt64? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
+            return nil
+        }
+        // After "pid (comm)": field 3 (state) onwards, so field 22 is the 20th.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 19 ? UInt64(fields[19]) : nil
     }
 
     /// This process's children: `/proc/self/task/*/children` (a reparented

@@ -49,14 +49,18 @@ public final class ProcessCgroups: Sendable {
     /// `taskhost doctor` prints: a `pids` cgroup per instance, or else the
     /// sandbox user's `RLIMIT_NPROC`, which counts every instance together.
     public static func processLimitLayer(hierarchy: String = defaultHierarchy) -> SandboxLayer {
-        if let reason = unavailability(hierarchy: hierarchy) {
-            return SandboxLayer(
-                name: "process-limit", enforced: false,
-                detail: "no pids cgroup per instance (\(reason)): RLIMIT_NPROC applies instead, counting every process of the sandbox user")
-        }
+        if let reason = unavailability(hierarchy: hierarchy) { return fallbackLayer(reason) }
         return SandboxLayer(
             name: "process-limit", enforced: true,
             detail: "a pids cgroup per instance, pids.max from the manifest's Limits.Processes")
+    }
+
+    /// The process limit of an instance without a pids cgroup (`reason`): not
+    /// enforced, as `doctor` reports it and `--require-sandbox` refuses it.
+    static func fallbackLayer(_ reason: String) -> SandboxLayer {
+        SandboxLayer(
+            name: "process-limit", enforced: false,
+            detail: "no pids cgroup per instance (\(reason)): RLIMIT_NPROC applies instead, counting every process of the sandbox user")
     }
 
     /// Removes the cgroups of hosts that are no longer running (a host killed
@@ -154,11 +158,8 @@ struct InstanceCgroup: Sendable {
         // before that, so they are remembered here.
         var killed: Set<pid_t> = []
         for _ in 0..<patience {
-            killed = killed.filter { pid in
-                var status: Int32 = 0
-                let reaped = waitpid(pid, &status, WNOHANG)
-                return reaped == 0  // still running, or a zombie not yet ready; ECHILD: not ours
-            }
+            // Still running, or not to be reaped yet; not a child: not ours.
+            killed = killed.filter { !OrphanReaper.shared.reapUnregistered($0) }
             if killed.isEmpty, rmdir(path) == 0 || errno == ENOENT { return }
             let members = (try? String(contentsOfFile: path + "/cgroup.procs", encoding: .utf8)) ?? ""
             for pid in members.split(separator: "\n").compactMap({ pid_t($0) }) {

@@ -21,6 +21,8 @@ public final class TaskRunner: Sendable {
     private let sandboxIdentity: (uid: UInt32, gid: UInt32)?
     private let zygotes: ZygotePool?
     private let cgroups: ProcessCgroups?
+    /// What an instance gets where there are no pids cgroups (what `doctor` reports).
+    private let processLimitFallback: SandboxLayer?
     private let workingDirectories: WorkingDirectoryPool
 
     /// Creates a runner.
@@ -42,6 +44,7 @@ public final class TaskRunner: Sendable {
         self.sandboxIdentity = sandbox.resolveIdentity()
         self.workingDirectories = WorkingDirectoryPool(sandbox: sandbox, identity: sandboxIdentity)
         self.cgroups = cgroups
+        self.processLimitFallback = cgroups == nil ? ProcessCgroups.fallbackLayer(ProcessCgroups.unavailability() ?? "this runner makes none") : nil
         self.zygotes = isolation == .prefork ? ZygotePool(workerPath: workerPath, cgroups: cgroups) : nil
     }
 
@@ -134,6 +137,19 @@ public final class TaskRunner: Sendable {
         if let cgroup {
             policy.processes = 0
             hostLayers.append(cgroup.layer)
+        } else if process != nil {
+            // RLIMIT_NPROC only: the layer is missing, as `doctor` says.
+            hostLayers.append(processLimitFallback ?? ProcessCgroups.fallbackLayer("cannot make the instance's pids cgroup"))
+        }
+        for layer in hostLayers where layer.isMissing { events.log(LogLine(stream: .host, text: "host: sandbox: \(layer)")) }
+        let missing = hostLayers.filter(\.isMissing)
+        if sandbox.required, !missing.isEmpty, let refused = process {
+            // Refused before any plugin code runs, as the worker refuses what it cannot enforce.
+            refused.dispose()
+            process = nil
+            record.pid = nil
+            spawnError = WorkerSpawnError(
+                message: "the sandbox is required but not enforced: " + missing.map(\.description).joined(separator: "; "))
         }
 
         let report: SupervisionReport

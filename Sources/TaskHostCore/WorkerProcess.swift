@@ -42,8 +42,9 @@ public enum WorkerExecutable {
 /// 0 is `/dev/null`, and nothing else is inherited. The worker leads its own
 /// process group, so killing the group also kills anything the plugin started.
 /// Its pid is registered with the ``OrphanReaper`` while it is being started
-/// and forgotten once it is reaped here, so that a sweep never takes its
-/// exit status; what escaped its group (`setsid`) is the reaper's.
+/// and forgotten in the same step as it is reaped here (through the reaper),
+/// so that a sweep never takes its exit status; what escaped its group
+/// (`setsid`) is the reaper's.
 final class WorkerProcess {
     /// The worker's process id (and process group id).
     let pid: pid_t
@@ -63,7 +64,7 @@ final class WorkerProcess {
     /// The environment a worker gets: nothing of the host's but the basics, so
     /// that secrets in the host's environment do not reach plugin code.
     static func environment(instanceId: String) -> [String] {
-        ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", "TASKHOST_INSTANCE_ID=\(instanceId)"]
+        WorkerEnvironment.variables(instanceId: instanceId)
     }
 
     private init(pid: pid_t, ipc: Int32, stdout: Int32, stderr: Int32) {
@@ -197,32 +198,25 @@ final class WorkerProcess {
         let exited = th_child_has_exited(pid)
         guard exited != 0 else { return nil }
         if exited == 1 { kill(-pid, SIGKILL) }
-        var status: Int32 = 0
-        let result = waitpid(pid, &status, WNOHANG)
-        if result == pid {
-            reaped = true
-            reapGroup()
-            OrphanReaper.shared.reaped(pid)
-            return status
-        }
-        if result < 0, errno == ECHILD {
-            reaped = true
-            OrphanReaper.shared.reaped(pid)
-            return 0
-        }
-        return nil
+        // Reaped and unregistered in one step: see OrphanReaper.
+        guard let exit = OrphanReaper.shared.reapIfExited(pid) else { return nil }
+        reaped = true
+        guard case .status(let status) = exit else { return 0 }
+        reapGroup()
+        return status
     }
 
     /// Reaps what the plugin forked: killed with the group, those processes
     /// were handed to the host (a child subreaper) and would stay zombies.
     private func reapGroup() {
-        var status: Int32 = 0
         for _ in 0..<400 {
-            let result = waitpid(-pid, &status, WNOHANG)
-            if result > 0 { continue }
-            if result < 0 { return }  // ECHILD: none left (or the host is not their subreaper)
-            kill(-pid, SIGKILL)
-            usleep(5000)
+            switch OrphanReaper.shared.reapGroupMember(pid) {
+            case true?: continue
+            case false?:
+                kill(-pid, SIGKILL)
+                usleep(5000)
+            case nil: return  // none left (or the host is not their subreaper)
+            }
         }
     }
 
@@ -230,11 +224,9 @@ final class WorkerProcess {
     func dispose() {
         if !reaped {
             killGroup()
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            _ = OrphanReaper.shared.waitAndReap(pid)
             reaped = true
             reapGroup()
-            OrphanReaper.shared.reaped(pid)
         }
         for fd in [ipc, stdout, stderr, exitDescriptor] where fd >= 0 { close(fd) }
     }

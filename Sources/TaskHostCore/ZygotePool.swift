@@ -313,8 +313,10 @@ final class Zygote: @unchecked Sendable {
         defer { channels.closeChildEnds() }
         let descriptors = channels.childEnds
         // The child is the host's as soon as the zygote forks it: registered with
-        // the orphan reaper before any sweep may see it.
-        let answer: Int32? = OrphanReaper.shared.creatingChild { () -> pid_t? in lock.withLock {
+        // the orphan reaper before any sweep may take it for an orphan. The
+        // creation begins once this request has the channel, not while it waits
+        // for another fork.
+        let answer: Int32? = lock.withLock { OrphanReaper.shared.creatingChild { () -> pid_t? in
             guard th_send_fds(process.ipc, 1, descriptors, Int32(descriptors.count)) == 0 else { return nil }
             var bytes: [UInt8] = []
             while bytes.count < 4 {

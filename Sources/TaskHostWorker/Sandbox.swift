@@ -58,7 +58,7 @@ enum Sandbox {
     }
 
     /// The environment variables a worker may see: none of the host's.
-    static let allowedEnvironment: Set<String> = ["PATH", "LANG", "TASKHOST_INSTANCE_ID"]
+    static let allowedEnvironment = Set(WorkerEnvironment.names)
 
     /// Checks (rather than trusts) that the environment holds only
     /// ``allowedEnvironment``: the host's secrets must not reach plugin code.

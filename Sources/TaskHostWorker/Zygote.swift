@@ -184,7 +184,7 @@ enum Zygote {
         }
         // The environment a spawned worker gets (see WorkerProcess.environment):
         // the instance's own id, not the zygote's, and nothing the zygote needed.
-        setenv("TASKHOST_INSTANCE_ID", request.instanceId, 1)
+        setenv(WorkerEnvironment.instanceIdName, request.instanceId, 1)
         unsetenv("LD_BIND_NOW")
         Worker.report(
             shared + Sandbox.applyToForkedChild(request.sandbox, workingDirectoryEntered: workingDirectory >= 0),

@@ -108,6 +108,32 @@ import TaskHostTestSupport
         #expect(try #require(record.duration) < .seconds(10), "it did not wait for its time limit")
     }
 
+    /// Without a pids cgroup (an unprivileged host), the process limit is
+    /// only the sandbox user's `RLIMIT_NPROC`: the history lists
+    /// `process-limit` as not enforced, as `taskhost doctor` does, and with
+    /// `--require-sandbox` the instance is refused before plugin code runs.
+    @Test func withoutAPidsCgroupTheProcessLimitIsMissingAndARequiredSandboxRefusesTheInstance() async throws {
+        let task = Fixtures.task("Echo", "FaultyTasks.AsyncEchoTask")
+        let lenient = TaskRunner(
+            store: try Fixtures.store(), workerPath: Fixtures.workerPath, sandbox: SandboxOptions(), isolation: .fromEnvironment(), cgroups: nil)
+        let record = try await lenient.run(task)
+        #expect(record.outcome == .completed)
+        let notEnforced = record.sandbox.components(separatedBy: "NOT enforced: ").dropFirst().first ?? ""
+        #expect(notEnforced.contains("process-limit"), "\(record.sandbox)")
+        #expect(try log(record, lenient).contains { $0.hasPrefix("host: sandbox: process-limit: NOT enforced") })
+
+        let strict = TaskRunner(
+            store: try Fixtures.store(), workerPath: Fixtures.workerPath, sandbox: SandboxOptions(required: true),
+            isolation: .fromEnvironment(), cgroups: nil)
+        let refused = try await strict.run(task)
+        guard case .refused(let message) = refused.outcome else {
+            Issue.record("expected a refusal, got \(String(describing: refused.outcome))")
+            return
+        }
+        #expect(message.contains("the sandbox is required but not enforced: ") && message.contains("process-limit"), "\(message)")
+        #expect(refused.pid == nil, "its worker was stopped before its start message")
+    }
+
     /// Whether a test may start processes as `nobody` (root, with setpriv).
     static let canRunAsNobody = geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
 

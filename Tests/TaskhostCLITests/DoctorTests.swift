@@ -19,6 +19,8 @@ extension CLITests {
         let logs = try taskhost(["logs", String(id)])
         let sandbox = try #require(logs.stdout.split(separator: "\n").first { $0.hasPrefix("sandbox: ") }, "\(logs.stdout)")
         let enforced = sandbox.split(separator: ";")[0]
+        let notEnforced = sandbox.components(separatedBy: "NOT enforced: ").dropFirst().first ?? ""
         #expect(enforced.contains("process-limit") == processLimit.hasPrefix("ok"), "doctor: \(processLimit); history: \(sandbox)")
+        #expect(notEnforced.contains("process-limit") == processLimit.hasPrefix("MISSING"), "doctor: \(processLimit); history: \(sandbox)")
     }
 }

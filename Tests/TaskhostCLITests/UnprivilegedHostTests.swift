@@ -57,6 +57,7 @@ import Testing
         #expect(result.output.contains("MISSING state-isolation"))
         #expect(result.output.contains("ok      seccomp"))
         #expect(result.output.contains("ok      user               runs as the host's unprivileged user (uid 65534)"))
+        #expect(result.output.contains("MISSING process-limit      no pids cgroup per instance (the host is not root)"), "\(result.output)")
     }
 
     @Test(.enabled(if: enabled)) func anUnprivilegedHostStillSandboxesItsInstances() throws {
@@ -70,8 +71,13 @@ import Testing
         let logs = try asNobody(["logs", String(id)])
         #expect(logs.output.contains("NOT enforced: state-isolation"), "\(logs.output)")
         #expect(logs.output.contains("host: sandbox: state-isolation: NOT enforced"))
+        // As `doctor` says: RLIMIT_NPROC alone does not count as the process limit.
+        #expect(logs.output.contains("host: sandbox: process-limit: NOT enforced"), "\(logs.output)")
+        let notEnforced = logs.output.components(separatedBy: "NOT enforced: ").dropFirst().first ?? ""
+        #expect(notEnforced.hasPrefix("state-isolation, process-limit"), "\(logs.output)")
         let refused = try asNobody(["run", "Escape", "--manifest", "manifest.json", "--require-sandbox"])
         #expect(refused.status == 1)
-        #expect(refused.output.contains("refused: the sandbox is required but not enforced: state-isolation"))
+        // The host refuses before it starts the worker (which would refuse for state-isolation).
+        #expect(refused.output.contains("refused: the sandbox is required but not enforced: process-limit"), "\(refused.output)")
     }
 }
