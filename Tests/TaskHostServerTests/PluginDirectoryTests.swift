@@ -178,7 +178,7 @@ import TaskHostTestSupport
         try await Task.sleep(for: .milliseconds(300))
         #expect(try disabled() != nil && store.instances(task: "Work", limit: 10).count == 3, "a change does not enable it")
         let enabled = try taskhost("plugins", "enable", "crasher/Work")
-        #expect(enabled.status == 0 && enabled.out.contains("crasher/Work was disabled"), "\(enabled.out)\(enabled.err)")
+        #expect(enabled.status == 0 && enabled.out.contains("enabled crasher/Work (disabled since "), "\(enabled.out)\(enabled.err)")
         #expect(try await TestSupport.eventually { try setting("com.test.crasher", "SlowTask") == "finished after 1000 ms" })
         #expect(try disabled() == nil)
         #expect(try taskhost("plugins", "enable", "crasher/Nothing").status == 1)

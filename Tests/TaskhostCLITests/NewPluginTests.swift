@@ -6,7 +6,7 @@ import Testing
 @Suite struct NewPluginTests {
     func execute(
         _ executable: String, _ arguments: [String], in directory: String, state: String, path: String? = nil
-    ) throws -> (Int32, String) {
+    ) async throws -> (Int32, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -20,16 +20,26 @@ import Testing
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process.standardOutput = handle
         process.standardError = handle
-        try process.run()
-        process.waitUntilExit()
+        // Wait without holding a thread of Swift's cooperative pool: a build
+        // takes minutes, and the pool has only as many threads as cores, so
+        // blocking one would stall every async test running beside this one.
+        try await withCheckedThrowingContinuation { (finished: CheckedContinuation<Void, any Error>) in
+            process.terminationHandler = { _ in finished.resume() }
+            do {
+                try process.run()
+            } catch {
+                process.terminationHandler = nil
+                finished.resume(throwing: error)
+            }
+        }
         return (process.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
     }
 
-    @Test func aGeneratedPluginBuildsPassesItsTestAndRuns() throws {
+    @Test func aGeneratedPluginBuildsPassesItsTestAndRuns() async throws {
         let directory = TestSupport.temporaryDirectory()
         let state = directory + "/state"
         let taskhost = TestSupport.taskhostPath
-        let created = try execute(taskhost, ["new-plugin", "Demo", "--output", directory, "--sdk", TestSupport.repository],
+        let created = try await execute(taskhost, ["new-plugin", "Demo", "--output", directory, "--sdk", TestSupport.repository],
                                   in: directory, state: state)
         #expect(created.0 == 0, "\(created.1)")
         let package = directory + "/Demo"
@@ -45,27 +55,27 @@ import Testing
         let exported = String(export.dropFirst("export PATH=\"".count).prefix { $0 != ":" })
         #expect(exported.hasPrefix("/") && FileManager.default.isExecutableFile(atPath: exported + "/taskhost"), "\(export)")
 
-        let again = try execute(taskhost, ["new-plugin", "Demo", "--output", directory], in: directory, state: state)
+        let again = try await execute(taskhost, ["new-plugin", "Demo", "--output", directory], in: directory, state: state)
         #expect(again.0 != 0 && again.1.contains("exists and is not empty"))
 
-        let build = try execute("/usr/bin/env", ["swift", "build"], in: package, state: state)
+        let build = try await execute("/usr/bin/env", ["swift", "build"], in: package, state: state)
         #expect(build.0 == 0, "\(build.1.suffix(2000))")
-        let test = try execute("/usr/bin/env", ["swift", "test"], in: package, state: state)
+        let test = try await execute("/usr/bin/env", ["swift", "test"], in: package, state: state)
         #expect(test.0 == 0, "\(test.1.suffix(2000))")
         #expect(test.1.contains("Test run with 2 tests"))
 
         // Its "Run it with taskhost" block, as a user pastes it: in a shell without taskhost on the PATH.
         let runSection = try #require(readme.components(separatedBy: "## Run it with taskhost").dropFirst().first)
         let block = try #require(runSection.components(separatedBy: "```sh\n").dropFirst().first?.components(separatedBy: "```").first)
-        let pasted = try execute("/bin/bash", ["-e", "-c", block], in: package, state: state, path: "/usr/bin:/bin")
+        let pasted = try await execute("/bin/bash", ["-e", "-c", block], in: package, state: state, path: "/usr/bin:/bin")
         #expect(pasted.0 == 0, "\(block)\n\(pasted.1)")
         #expect(pasted.1.contains("of DemoTask: completed") && pasted.1.hasSuffix("hello\n"), "\(pasted.1)")
 
-        let run = try execute(taskhost, ["run", "DemoTask", "--manifest", "manifest.json", "--library-path", ".build/debug",
+        let run = try await execute(taskhost, ["run", "DemoTask", "--manifest", "manifest.json", "--library-path", ".build/debug",
                                          "--raw-content", "hello from a new plugin"], in: package, state: state)
         #expect(run.0 == 0, "\(run.1)")
         #expect(run.1.contains("of DemoTask: completed"))
-        let stored = try execute(taskhost, ["settings", "get", "last-push", "--manifest", "manifest.json"], in: package, state: state)
+        let stored = try await execute(taskhost, ["settings", "get", "last-push", "--manifest", "manifest.json"], in: package, state: state)
         #expect(stored.1 == "hello from a new plugin\n")
 
         // Installed as its README says: copied into the plugins directory of a running host.
@@ -86,23 +96,23 @@ import Testing
         }
         var listed = ""
         for _ in 0..<300 where !listed.contains("active") {
-            Thread.sleep(forTimeInterval: 0.1)
-            listed = try execute(taskhost, ["plugins", "list"], in: elsewhere, state: state).1
+            try await Task.sleep(for: .milliseconds(100))
+            listed = try await execute(taskhost, ["plugins", "list"], in: elsewhere, state: state).1
         }
         #expect(listed.contains("Demo") && listed.contains("active") && listed.contains("DemoTask"), "\(listed)")
-        let triggered = try execute(taskhost, ["trigger", "DemoTask"], in: elsewhere, state: state)
+        let triggered = try await execute(taskhost, ["trigger", "DemoTask"], in: elsewhere, state: state)
         #expect(triggered.0 == 0, "\(triggered.1)")
         var history = ""
         for _ in 0..<300 where !history.contains("completed") {
-            Thread.sleep(forTimeInterval: 0.1)
-            history = try execute(taskhost, ["history"], in: elsewhere, state: state).1
+            try await Task.sleep(for: .milliseconds(100))
+            history = try await execute(taskhost, ["history"], in: elsewhere, state: state).1
         }
         #expect(history.contains("DemoTask") && history.contains("completed"), "\(history)")
     }
 
-    @Test func badNamesAreRefused() throws {
+    @Test func badNamesAreRefused() async throws {
         let directory = TestSupport.temporaryDirectory()
-        let result = try execute(TestSupport.taskhostPath, ["new-plugin", "9lives"], in: directory, state: directory + "/state")
+        let result = try await execute(TestSupport.taskhostPath, ["new-plugin", "9lives"], in: directory, state: directory + "/state")
         #expect(result.0 != 0)
         #expect(result.1.contains("is not a Swift module name"))
     }
