@@ -40,8 +40,8 @@ struct AppOptions: ParsableArguments {
         }
         let apps = try store.apps()
         if apps.count == 1 { return apps[0] }
-        if apps.isEmpty { throw CLIError("no app has settings yet (and there is no \(manifest) here); pass --app NAME") }
-        throw CLIError("several apps have settings (\(apps.joined(separator: ", "))); pass --app NAME")
+        if apps.isEmpty { throw CLIError("no app has settings or history yet (and there is no \(manifest) here); pass --app NAME") }
+        throw CLIError("several apps have settings or history here (\(apps.joined(separator: ", "))) and there is no \(manifest) here to choose one; pass --app NAME")
     }
 }
 
