@@ -171,7 +171,7 @@ public final class Dispatcher: Sendable {
                 record { try store.park(id: trigger.id) }
                 return
             }
-            record { try store.markDead(id: trigger.id, instanceId: nil, error: "task \"\(trigger.task)\" of \(trigger.app) is not registered with this host") }
+            record { try store.markDead(id: trigger.id, instanceId: nil, error: "task \"\(trigger.task)\" of \(trigger.app) is not registered with this host (its plugin was removed, or neither the manifest nor a plugin declares it); taskhost retry runs it again once it is back") }
             logger.warning("dead-lettered a trigger for an unknown task", metadata: metadata)
             return
         }
