@@ -71,11 +71,11 @@ struct LogsCommand: ParsableCommand {
         guard let record = try store.instance(idPrefix: instance) else {
             throw CLIError("no instance \"\(instance)\" (see taskhost history)")
         }
-        print("instance \(record.id) of \(record.task) (\(record.app)): \(record.outcome?.description ?? "running")")
+        print("instance \(record.id) of \(record.task) (\(record.app)): \(Format.printable(record.outcome?.description ?? "running"))")
         if !record.sandbox.isEmpty { print("sandbox: \(record.sandbox)") }
         for line in try store.log(instanceId: record.id) {
             let prefix = line.stream == .task ? "" : "[\(line.stream.rawValue)] "
-            print("\(Format.timestamp(line.at))  \(prefix)\(line.text)")
+            print("\(Format.timestamp(line.at))  \(prefix)\(Format.printable(line.text, keepingTabs: true))")
         }
     }
 }

@@ -252,15 +252,46 @@ enum Format {
     /// Each column's width: its widest cell, at least `minimum[column]`.
     static func columnWidths(_ header: [String], _ rows: [[String]], minimum: [Int] = []) -> [Int] {
         header.indices.map { column in
-            ([header] + rows).map { $0[column].count }.reduce(column < minimum.count ? minimum[column] : 0, max)
+            ([header] + rows).map { printable($0[column]).count }.reduce(column < minimum.count ? minimum[column] : 0, max)
         }
     }
 
-    /// One row of a table: every cell but the last padded to its column's width.
+    /// One row of a table: every cell made printable, all but the last padded to its column's width.
     static func line(_ row: [String], widths: [Int]) -> String {
-        row.enumerated().map { index, cell in
+        row.map { printable($0) }.enumerated().map { index, cell in
             index == row.count - 1 ? cell : cell.padding(toLength: max(widths[index], cell.count), withPad: " ", startingAt: 0)
         }.joined(separator: "  ")
+    }
+
+    /// `text` safe to print on a terminal: what a plugin or a push wrote
+    /// (settings, log lines, errors) cannot move the cursor, recolour the
+    /// screen, rewrite earlier lines or reorder text. Control characters
+    /// (C0, DEL, C1, so every escape sequence) and bidirectional overrides
+    /// are shown escaped (`\n`, `\u{1B}`); tabs are kept only with `keepingTabs`.
+    static func printable(_ text: String, keepingTabs: Bool = false) -> String {
+        guard text.unicodeScalars.contains(where: { needsEscape($0, keepingTabs: keepingTabs) }) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            guard needsEscape(scalar, keepingTabs: keepingTabs) else {
+                out.unicodeScalars.append(scalar)
+                continue
+            }
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default: out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            }
+        }
+        return out
+    }
+
+    private static func needsEscape(_ scalar: Unicode.Scalar, keepingTabs: Bool) -> Bool {
+        switch scalar.value {
+        case 0x09: !keepingTabs
+        case 0x00...0x1F, 0x7F...0x9F, 0x202A...0x202E, 0x2066...0x2069: true
+        default: false
+        }
     }
 
     /// `text` cut to at most `width` characters at a word boundary, with `…`

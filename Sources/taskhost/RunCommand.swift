@@ -83,13 +83,13 @@ struct RunCommand: AsyncParsableCommand {
                 onLog: { line in
                     guard !quiet || line.stream == .host else { return }
                     let prefix = line.stream == .task ? "" : "[\(line.stream.rawValue)] "
-                    writeStandardError("  \(prefix)\(line.text)\n")
+                    writeStandardError("  \(prefix)\(Format.printable(line.text, keepingTabs: true))\n")
                 })
         } catch {
             throw CLIError(error.description)
         }
         let outcome = record.outcome ?? .protocolError("no outcome")
-        print("instance \(record.id) of \(record.task): \(outcome)")
+        print("instance \(record.id) of \(record.task): \(Format.printable(outcome.description))")
         print("  trigger \(record.triggerKind.rawValue) \(record.triggerId), duration \(Format.duration(record.duration)), worker pid \(record.pid.map(String.init) ?? "-"), host pid \(record.hostPid)")
         if !outcome.isSuccess {
             print("  log: taskhost logs \(Format.shortId(record.id))")

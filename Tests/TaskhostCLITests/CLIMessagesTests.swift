@@ -126,6 +126,27 @@ import Testing
         return record
     }
 
+    /// What a plugin or a push wrote reaches the operator's terminal escaped:
+    /// no escape sequence, no broken table row.
+    @Test func pluginTextIsPrintedEscaped() throws {
+        let hostile = "red\u{1B}[31m\nforged row\u{202E}txt"
+        try store.setSetting(app: "com.example.old", key: "k", value: .string(hostile))
+        let listed = try taskhost("settings", "list", "--app", "com.example.old")
+        #expect(listed.status == 0, "\(listed.stderr)")
+        #expect(!listed.stdout.contains("\u{1B}") && !listed.stdout.contains("\u{202E}"), "\(listed.stdout)")
+        #expect(listed.stdout.contains("red\\u{1B}[31m\\nforged row\\u{202E}txt"), "\(listed.stdout)")
+        #expect(listed.stdout.split(separator: "\n").count == 2, "one header, one row: \(listed.stdout)")
+        let record = try instance("Loud", .failed("boom\u{1B}[2J"), startedAt: Date())
+        try store.appendLog(instanceId: record.id, lines: [LogLine(stream: .task, text: "a\tb\u{1B}]0;title\u{07}")])
+        let logs = try taskhost("logs", String(record.id.prefix(8)))
+        #expect(logs.status == 0, "\(logs.stderr)")
+        #expect(!logs.stdout.contains("\u{1B}") && !logs.stdout.contains("\u{07}"), "\(logs.stdout)")
+        #expect(logs.stdout.contains("a\tb\\u{1B}]0;title\\u{7}"), "\(logs.stdout)")
+        #expect(logs.stdout.contains("boom\\u{1B}[2J"), "\(logs.stdout)")
+        let history = try taskhost("history")
+        #expect(!history.stdout.contains("\u{1B}"), "\(history.stdout)")
+    }
+
     @Test func historyNamesACrashsSignal() throws {
         _ = try instance("Crasher", .crashed(signal: 4), startedAt: Date())
         let history = try taskhost("history")
