@@ -32,7 +32,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("max-connections"),
         help: ArgumentHelp(
-            "HTTP connections open at once; more are closed as soon as they are accepted.",
+            "HTTP connections open at once; one more replaces the oldest that sent no request yet, or is closed.",
             discussion: "Default: the open-file limit (raised to its hard limit at start) minus a reserve for running instances, pre-forked workers, the store and the plugins directory.",
             valueName: "n"))
     var maxConnections: Int?
