@@ -232,10 +232,12 @@ public enum InstanceRunError: Error, Sendable, CustomStringConvertible {
     /// failure of the task; start it again later.
     case resourcesExhausted(String)
 
+    /// What went wrong and what to do.
     public var description: String {
         switch self {
         case .store(let error): error.description
-        case .resourcesExhausted(let message): "\(message) (the host is out of resources; the trigger is retried later)"
+        case .resourcesExhausted(let message):
+            "\(message): the host is out of descriptors, memory or processes; try again once fewer are in use (serve puts the trigger back in the queue and retries it)"
         }
     }
 }
