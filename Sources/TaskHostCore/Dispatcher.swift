@@ -33,7 +33,17 @@ public final class Dispatcher: Sendable {
     private struct State {
         var running: [String: Running] = [:]
         var stopping = false
+        /// No claims before this moment: the host ran out of resources starting an instance.
+        var pausedUntil: ContinuousClock.Instant?
+        /// The pause after the next resource exhaustion (doubles up to ``Dispatcher/maxResourcePause``).
+        var nextPause = Dispatcher.minResourcePause
     }
+
+    /// The first pause of claims after a worker could not start for lack of
+    /// resources; it doubles while starts keep failing, up to ``maxResourcePause``.
+    static let minResourcePause: Duration = .milliseconds(500)
+    /// The longest pause of claims for lack of resources.
+    static let maxResourcePause: Duration = .seconds(8)
 
     public let store: Store
     public let runner: TaskRunner
@@ -135,6 +145,7 @@ public final class Dispatcher: Sendable {
         let (free, counts) = state.withLock { state -> (Int, [String: Int]) in
             var counts: [String: Int] = [:]
             for running in state.running.values { counts[running.app + "/" + running.task, default: 0] += 1 }
+            if let until = state.pausedUntil, ContinuousClock.now < until { return (0, counts) }
             return (limits.global - state.running.count, counts)
         }
         guard free > 0 else { return [] }
@@ -179,15 +190,32 @@ public final class Dispatcher: Sendable {
         if stopping { cancellation.cancel(.terminating) }
 
         let record: InstanceRecord
-        do {
+        do throws(InstanceRunError) {
             record = try await runner.run(
                 app: registered.app, task: registered.task, libraryPath: registered.libraryPath, trigger: trigger.event,
                 cancellation: cancellation)
         } catch {
-            logger.error("cannot record an instance; the trigger goes back to the queue", metadata: metadata.merging(["error": "\(error)"]) { $1 })
-            self.record { try store.release(id: trigger.id, instanceId: nil, note: "store error: \(error)") }
+            switch error {
+            case .resourcesExhausted(let message):
+                // Transient: not the task's failure; it goes back without
+                // losing an attempt, and claims pause so that the host recovers.
+                let pause = state.withLock { state in
+                    let pause = state.nextPause
+                    state.pausedUntil = ContinuousClock.now + pause
+                    state.nextPause = min(pause * 2, Self.maxResourcePause)
+                    return pause
+                }
+                self.record { try store.release(id: trigger.id, instanceId: nil, note: "not started, the host is out of resources: \(message)") }
+                logger.warning(
+                    "cannot start an instance: the host is out of resources; the trigger goes back to the queue",
+                    metadata: metadata.merging(["error": "\(message)", "pause": "\(pause)"]) { $1 })
+            case .store(let error):
+                logger.error("cannot record an instance; the trigger goes back to the queue", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                self.record { try store.release(id: trigger.id, instanceId: nil, note: "store error: \(error)") }
+            }
             return
         }
+        state.withLock { $0.nextPause = Self.minResourcePause }
         let outcome = record.outcome ?? .protocolError("no outcome")
         for observer in observers.withLock({ $0 }) { observer(registered, outcome) }
         var logMetadata = metadata

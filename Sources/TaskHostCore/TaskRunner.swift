@@ -24,6 +24,8 @@ public final class TaskRunner: Sendable {
     /// What an instance gets where there are no pids cgroups (what `doctor` reports).
     private let processLimitFallback: SandboxLayer?
     private let workingDirectories: WorkingDirectoryPool
+    /// Starts a worker process (`WorkerProcess.spawn`; tests make it fail).
+    private let spawnWorker: @Sendable (_ executable: String, _ environment: [String]) throws(WorkerSpawnError) -> WorkerProcess
 
     /// Creates a runner.
     public convenience init(
@@ -36,7 +38,14 @@ public final class TaskRunner: Sendable {
     /// Creates a runner that puts each instance in a pids cgroup of `cgroups`,
     /// or, with `nil`, limits its processes with the per-user `RLIMIT_NPROC`
     /// (what an unprivileged host gets; tests use it to take that path as root).
-    init(store: any TaskStore, workerPath: String, sandbox: SandboxOptions, isolation: IsolationMode, cgroups: ProcessCgroups?) {
+    init(
+        store: any TaskStore, workerPath: String, sandbox: SandboxOptions, isolation: IsolationMode, cgroups: ProcessCgroups?,
+        spawnWorker: @escaping @Sendable (_ executable: String, _ environment: [String]) throws(WorkerSpawnError) -> WorkerProcess = {
+            (executable: String, environment: [String]) throws(WorkerSpawnError) -> WorkerProcess in
+            try WorkerProcess.spawn(executable: executable, environment: environment)
+        }
+    ) {
+        self.spawnWorker = spawnWorker
         self.store = store
         self.workerPath = workerPath
         self.sandbox = sandbox
@@ -71,11 +80,11 @@ public final class TaskRunner: Sendable {
         app: AppManifest, task: TaskDeclaration, libraryPath: String, trigger: TriggerEvent,
         instanceId: String = RandomToken.uuid(), cancellation: InstanceCancellation? = nil,
         onLog: (@Sendable (LogLine) -> Void)? = nil
-    ) async throws(StoreError) -> InstanceRecord {
-        let result: Result<InstanceRecord, StoreError> = await withCheckedContinuation { continuation in
+    ) async throws(InstanceRunError) -> InstanceRecord {
+        let result: Result<InstanceRecord, InstanceRunError> = await withCheckedContinuation { continuation in
             // A thread of its own: supervision blocks in poll(2).
             SupervisorThreads.shared.run {
-                continuation.resume(returning: Result { () throws(StoreError) -> InstanceRecord in
+                continuation.resume(returning: Result { () throws(InstanceRunError) -> InstanceRecord in
                     try self.runBlocking(
                         app: app, task: task, libraryPath: libraryPath, trigger: trigger, instanceId: instanceId,
                         cancellation: cancellation, onLog: onLog)
@@ -90,7 +99,7 @@ public final class TaskRunner: Sendable {
         app: AppManifest, task: TaskDeclaration, libraryPath: String, trigger: TriggerEvent,
         instanceId: String = RandomToken.uuid(), cancellation: InstanceCancellation? = nil,
         onLog: (@Sendable (LogLine) -> Void)? = nil
-    ) throws(StoreError) -> InstanceRecord {
+    ) throws(InstanceRunError) -> InstanceRecord {
         var record = InstanceRecord(
             id: instanceId, app: app.identity.name, task: task.name, triggerKind: trigger.kind,
             triggerId: trigger.triggerId, attempt: trigger.attempt, hostPid: getpid(), startedAt: Date(),
@@ -123,8 +132,11 @@ public final class TaskRunner: Sendable {
             handOver = { forked.process.handOver(workingDirectory: workingDirectory) }
         } else {
             do {
-                process = try WorkerProcess.spawn(executable: workerPath, environment: WorkerProcess.environment(instanceId: instanceId))
+                process = try spawnWorker(workerPath, WorkerProcess.environment(instanceId: instanceId))
             } catch {
+                // Out of descriptors, memory or processes: nothing ran and
+                // nothing is recorded; the caller starts it again later.
+                if error.resourcesExhausted { throw .resourcesExhausted(error.message) }
                 spawnError = error
             }
         }
@@ -182,9 +194,9 @@ public final class TaskRunner: Sendable {
                     payload: trigger.payload, channelId: trigger.channelId, headers: trigger.headers,
                     arguments: trigger.arguments, sandbox: policy, cSignature: task.cSignature)),
                 beforeSend: recordAndHandOver, afterSend: replenish)
-            if let insertError { throw insertError }
+            if let insertError { throw .store(insertError) }
         } else {
-            try store.insertInstance(record)
+            do throws(StoreError) { try store.insertInstance(record) } catch { throw .store(error) }
             let error = spawnError?.description ?? "no worker process"
             events.log(LogLine(stream: .host, text: "host: \(error)"))
             report = SupervisionReport(outcome: .refused(error))
@@ -198,11 +210,35 @@ public final class TaskRunner: Sendable {
         record.outcome = outcome
         record.progress = report.progress
         record.sandbox = SandboxOptions.summary(report.sandbox + hostLayers)
-        try store.finishInstance(
-            id: instanceId, endedAt: record.endedAt!, outcome: outcome, progress: report.progress, sandbox: record.sandbox,
-            appendingLog: events.takePending())
-        if let error = events.storeError { throw error }
+        do throws(StoreError) {
+            try store.finishInstance(
+                id: instanceId, endedAt: record.endedAt!, outcome: outcome, progress: report.progress, sandbox: record.sandbox,
+                appendingLog: events.takePending())
+        } catch {
+            throw .store(error)
+        }
+        if let error = events.storeError { throw .store(error) }
         return record
+    }
+}
+
+/// Why ``TaskRunner`` returned no record of an instance.
+public enum InstanceRunError: Error, Sendable, CustomStringConvertible {
+    /// The store could not record the instance.
+    case store(StoreError)
+    /// The host ran out of descriptors, memory or processes (`EMFILE`,
+    /// `ENFILE`, `ENOMEM`, `EAGAIN`) while starting the worker. Nothing ran
+    /// and nothing was recorded: a transient condition of the host, not a
+    /// failure of the task; start it again later.
+    case resourcesExhausted(String)
+
+    /// What went wrong and what to do.
+    public var description: String {
+        switch self {
+        case .store(let error): error.description
+        case .resourcesExhausted(let message):
+            "\(message): the host is out of descriptors, memory or processes; try again once fewer are in use (serve puts the trigger back in the queue and retries it)"
+        }
     }
 }
 

@@ -6,7 +6,23 @@ import _TaskHostCShims
 public struct WorkerSpawnError: Error, Sendable, CustomStringConvertible {
     /// What failed and what to do.
     public var message: String
+    /// Whether the host ran out of descriptors, memory or processes
+    /// (`EMFILE`, `ENFILE`, `ENOMEM`, `EAGAIN`): a transient condition, not a
+    /// fault of the task; the instance can be started again later.
+    public var resourcesExhausted: Bool = false
     public var description: String { message }
+
+    /// Creates an error; `errno` (when a system call failed) decides ``resourcesExhausted``.
+    public init(message: String, errno code: Int32? = nil) {
+        self.message = message
+        self.resourcesExhausted = code.map(Self.isResourceExhaustion) ?? false
+    }
+
+    /// Whether `code` says the system or this process is out of a resource
+    /// that comes back by itself (descriptors, memory, processes).
+    public static func isResourceExhaustion(_ code: Int32) -> Bool {
+        [EMFILE, ENFILE, ENOMEM, EAGAIN].contains(code)
+    }
 }
 
 /// Finds the `taskhost-worker` executable: `TASKHOST_WORKER`, else next to
@@ -88,9 +104,9 @@ final class WorkerProcess {
         static func make() throws(WorkerSpawnError) -> Channels {
             var channels = Channels()
             guard th_socketpair_cloexec(&channels.ipc) == 0, th_pipe_cloexec(&channels.out) == 0, th_pipe_cloexec(&channels.err) == 0 else {
-                let reason = String(cString: strerror(errno))
+                let code = errno
                 channels.closeAll()
-                throw WorkerSpawnError(message: "cannot create the worker's descriptors: \(reason)")
+                throw WorkerSpawnError(message: "cannot create the worker's descriptors: \(String(cString: strerror(code)))", errno: code)
             }
             return channels
         }
@@ -167,7 +183,7 @@ final class WorkerProcess {
         channels.closeChildEnds()
         guard status == 0 else {
             for fd in [channels.ipc[0], channels.out[0], channels.err[0]] { close(fd) }
-            throw WorkerSpawnError(message: "cannot start \(executable): \(String(cString: strerror(status)))")
+            throw WorkerSpawnError(message: "cannot start \(executable): \(String(cString: strerror(status)))", errno: status)
         }
         return adopt(pid: pid, channels: channels)
     }

@@ -1,6 +1,7 @@
 import BackgroundTaskKit
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import ServiceLifecycle
 import TaskHostCore
@@ -37,6 +38,11 @@ public struct DaemonConfiguration: Sendable {
     public var ingest = IngestMode.group
     /// The drop-in plugins directory to watch (`nil`: none).
     public var plugins: PluginManager.Configuration?
+    /// HTTP connections open at once; one more is closed as soon as it is
+    /// accepted (`nil`: what the open-file limit leaves after the reserve for
+    /// workers, zygotes, the store and the plugins directory; see
+    /// ``DescriptorBudget/defaultMaxConnections(limit:concurrency:libraries:isolation:)``).
+    public var maxConnections: Int?
     /// Whether SIGTERM and SIGINT start a graceful shutdown (off when embedded,
     /// e.g. in tests, where cancelling the task that runs the daemon does it).
     public var handlesSignals = true
@@ -101,8 +107,15 @@ public struct Daemon: Sendable {
         // thread, after the bind, not in the server's start-up callback.
         let ready = StartGate()
         let logger = self.logger
+        let descriptors = DescriptorBudget.current()
+        let connections = ConnectionLimit(
+            maximum: configuration.maxConnections ?? DescriptorBudget.defaultMaxConnections(
+                limit: descriptors.soft, concurrency: configuration.limits.global,
+                libraries: Set(registry.all.map(\.libraryPath)).count, isolation: configuration.isolation),
+            logger: logger.component("taskhost.http"))
         let application = Application(
             router: PushRoutes.router(service: service),
+            server: .http1(configuration: HTTP1Channel.Configuration(additionalChannelHandlers: [connections.handler()])),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "taskhost"),
             onServerRunning: { channel in
@@ -131,6 +144,8 @@ public struct Daemon: Sendable {
             "tasks": "\(registry.all.map(\.task.name).joined(separator: ","))",
             "plugins": "\(configuration.plugins?.directory ?? "-")",
             "concurrency": "\(configuration.limits.global)",
+            "maxConnections": "\(connections.maximum)",
+            "openFileLimit": "\(descriptors.soft)",
             "ingest": "\(configuration.ingest)",
             "store": "\(store.path)",
         ])

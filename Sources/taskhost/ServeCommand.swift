@@ -29,6 +29,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("channel-burst"), help: "Pushes a channel may send at once before the rate applies.") var channelBurst: Int = 200
     @Option(name: .customLong("client-rate"), help: "Pushes per second per client credential, across its channels.") var clientRate: Double = 1000
     @Option(name: .customLong("client-burst"), help: "Pushes a client may send at once.") var clientBurst: Int = 2000
+    @Option(
+        name: .customLong("max-connections"),
+        help: ArgumentHelp(
+            "HTTP connections open at once; one more replaces the oldest that sent no request yet, or is closed.",
+            discussion: "Default: the open-file limit (raised to its hard limit at start) minus a reserve for running instances, pre-forked workers, the store and the plugins directory.",
+            valueName: "n"))
+    var maxConnections: Int?
     @Option(help: "Instances running at once (default: the number of cores).") var concurrency: Int?
     @Option(name: .customLong("per-task-concurrency"), help: "Instances of one task running at once (default: --concurrency).") var perTaskConcurrency: Int?
     @Option(name: .customLong("max-attempts"), help: "Runs of a trigger before it is dead-lettered.") var maxAttempts: Int = 5
@@ -72,6 +79,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard maxPayload > 0, concurrency ?? 1 > 0, maxAttempts > 0, channelBurst > 0, channelRate > 0, retryDelay >= 0 else {
             throw ValidationError("--max-payload, --concurrency, --max-attempts, --channel-rate and --channel-burst must be positive")
         }
+        guard maxConnections ?? 1 > 0 else { throw ValidationError("--max-connections must be positive") }
         guard pluginsPoll > 0, crashLimit > 0, crashWindow > 0 else {
             throw ValidationError("--plugins-poll, --crash-limit and --crash-window must be positive")
         }
@@ -83,6 +91,9 @@ struct ServeCommand: AsyncParsableCommand {
         LoggingSystem.bootstrap { label in DaemonLogHandler(label: label, level: level) }
         var logger = Logger(label: "taskhost")
         logger.logLevel = level
+        // Idle connections, workers and the store all take descriptors: use every one allowed.
+        let descriptors = DescriptorBudget.raiseToHard()
+        logger.info("open-file limit", metadata: ["soft": "\(descriptors.soft)", "hard": "\(descriptors.hard)"])
 
         // One host per state directory, taken before anything touches the queue.
         let hostLock: HostLock
@@ -120,6 +131,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.clientRate = clientRate
         configuration.clientBurst = clientBurst
         configuration.dispatches = dispatch
+        configuration.maxConnections = maxConnections
         configuration.ingest = ingest
         let state = stateOptions.directory
         let pluginsDirectory = pluginsDir ?? state.pluginsPath

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import Testing
 import TaskHostTestSupport
 @testable import TaskHostCore
@@ -241,6 +242,36 @@ import TaskHostTestSupport
         #expect(try store.queuedTrigger(idPrefix: unknown)?.lastError?.hasPrefix("task \"Gone\" of com.example.tests is not registered with this host (its plugin was removed") == true)
     }
 
+    @Test func aWorkerThatCannotStartForLackOfDescriptorsIsRetriedNotDeadLettered() async throws {
+        let store = try TestSupport.store()
+        let failures = FailingSpawns(count: 2, errno: EMFILE)
+        let runner = TaskRunner(
+            store: store, workerPath: TestSupport.workerPath, sandbox: SandboxOptions(), isolation: .spawn,
+            cgroups: ProcessCgroups.detect(), spawnWorker: failures.spawn)
+        // One attempt only: were the failed starts the task's failures, it would be dead-lettered.
+        let dispatcher = Dispatcher(
+            store: store, runner: runner, registry: TestSupport.registry([TestSupport.task("Echo", "FaultyTasks.AsyncEchoTask")]),
+            retryPolicy: RetryPolicy(maxAttempts: 1), pollInterval: .milliseconds(50),
+            logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        let id = try enqueue("Echo", in: store)
+        let running = Task { await dispatcher.run() }
+        let settled = try await TestSupport.eventually { try [.done, .dead].contains(store.queuedTrigger(idPrefix: id)?.state ?? .pending) }
+        dispatcher.shutdown()
+        await running.value
+        #expect(settled)
+        #expect(failures.remaining == 0, "both failing starts were tried")
+        let trigger = try #require(try store.queuedTrigger(idPrefix: id))
+        #expect(trigger.state == .done, "\(trigger.lastError ?? "")")
+        #expect(trigger.attempts == 1, "the starts that failed for lack of descriptors used no attempt")
+        #expect(try store.instances(task: "Echo", limit: 10).map(\.outcome) == [.completed], "no instance recorded for the failed starts")
+    }
+
+    @Test func resourceExhaustionIsTransientOtherSpawnErrorsAreNot() {
+        for code in [EMFILE, ENFILE, ENOMEM, EAGAIN] { #expect(WorkerSpawnError(message: "x", errno: code).resourcesExhausted) }
+        for code in [ENOENT, EACCES, ENOEXEC] { #expect(!WorkerSpawnError(message: "x", errno: code).resourcesExhausted) }
+        #expect(!WorkerSpawnError(message: "no errno").resourcesExhausted)
+    }
+
     @Test func shutdownCancelsRunningInstancesAndKeepsTheirTriggers() async throws {
         let store = try TestSupport.store()
         let dispatcher = dispatcher([TestSupport.task("Hold", "FaultyTasks.DeferralUntilCanceledTask")], store: store, maxAttempts: 5)
@@ -299,5 +330,27 @@ import TaskHostTestSupport
         let again = try store.claim(limit: 10, owner: "h", now: Date()) { _, _ in true }
         #expect(Set(again.map(\.id)) == ["p1", "p2", "p3"])
         #expect(again.first { $0.id == "p3" }?.attempts == 1, "the parked claim did not count")
+    }
+}
+
+/// A worker start that fails `count` times with `errno`, then starts workers.
+final class FailingSpawns: Sendable {
+    private let left: Mutex<Int>
+    private let code: Int32
+
+    init(count: Int, errno code: Int32) {
+        left = Mutex(count)
+        self.code = code
+    }
+
+    var remaining: Int { left.withLock { $0 } }
+
+    func spawn(executable: String, environment: [String]) throws(WorkerSpawnError) -> WorkerProcess {
+        let fail = left.withLock { left in
+            defer { left = max(0, left - 1) }
+            return left > 0
+        }
+        if fail { throw WorkerSpawnError(message: "cannot create the worker's descriptors: \(String(cString: strerror(code)))", errno: code) }
+        return try WorkerProcess.spawn(executable: executable, environment: environment)
     }
 }

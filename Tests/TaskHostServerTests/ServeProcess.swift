@@ -10,15 +10,17 @@ final class ServeProcess: @unchecked Sendable {
     private(set) var port = 0
 
     /// Starts `taskhost serve --port 0` in `stateDirectory` and waits until it
-    /// listens; without `manifest`, it runs the drop-in plugins only.
-    init(manifest: String?, stateDirectory: String, arguments: [String] = []) throws {
+    /// listens; without `manifest`, it runs the drop-in plugins only. With a
+    /// `launcher` (e.g. `prlimit --nofile=256:256`), that command runs it.
+    init(manifest: String?, stateDirectory: String, arguments: [String] = [], launcher: [String] = []) throws {
         self.stateDirectory = stateDirectory
         outPath = stateDirectory + "/serve-\(UUID().uuidString).out"
         errPath = outPath + ".err"
         _ = FileManager.default.createFile(atPath: outPath, contents: nil)
         _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: TestSupport.taskhostPath)
-        process.arguments = ["serve", "--port", "0", "--state-dir", stateDirectory] + (manifest.map { ["--manifest", $0] } ?? []) + arguments
+        let serve = ["serve", "--port", "0", "--state-dir", stateDirectory] + (manifest.map { ["--manifest", $0] } ?? []) + arguments
+        process.executableURL = URL(fileURLWithPath: launcher.first ?? TestSupport.taskhostPath)
+        process.arguments = launcher.isEmpty ? serve : Array(launcher.dropFirst()) + [TestSupport.taskhostPath] + serve
         process.currentDirectoryURL = URL(fileURLWithPath: stateDirectory)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
