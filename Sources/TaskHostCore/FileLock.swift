@@ -45,6 +45,21 @@ final class FileLock: Sendable {
         return code == EWOULDBLOCK ? .held : .failed("cannot lock \(path): \(String(cString: strerror(code)))")
     }
 
+    /// Takes the exclusive lock on `path`, waiting for whoever holds it,
+    /// creating the file (mode 0600).
+    static func exclusive(path: String) -> Attempt {
+        let descriptor = open(path, O_RDWR | O_CLOEXEC | O_CREAT, 0o600)
+        guard descriptor >= 0 else { return .failed("cannot open \(path): \(String(cString: strerror(errno)))") }
+        while flock(descriptor, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                let code = errno
+                close(descriptor)
+                return .failed("cannot lock \(path): \(String(cString: strerror(code)))")
+            }
+        }
+        return .acquired(FileLock(path: path, descriptor: descriptor))
+    }
+
     /// Whether some open file description holds an exclusive lock on `path`,
     /// found by asking for a shared lock (given back at once). A file that does not exist is not held.
     static func isHeld(path: String) -> Bool {

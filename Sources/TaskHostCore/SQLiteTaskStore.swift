@@ -28,8 +28,19 @@ public final class SQLiteTaskStore: TaskStore {
             try db.execute(sql: "PRAGMA foreign_keys = ON")
         }
         do {
-            pool = try DatabasePool(path: path, configuration: configuration)
-            try Self.migrator.migrate(pool)
+            // Two processes opening a new or older database at once (serve and
+            // a CLI command) would both turn on WAL mode or apply a migration,
+            // and the second would fail ("database is locked", "duplicate
+            // column"): they open it one at a time. The lock is held only while
+            // opening; the migrator skips what an earlier open applied.
+            let lock = FileLock.exclusive(path: path + "-open.lock")
+            if case .failed(let message) = lock { throw StoreError(message) }
+            let pool = try withExtendedLifetime(lock) {
+                let pool = try DatabasePool(path: path, configuration: configuration)
+                try Self.migrator.migrate(pool)
+                return pool
+            }
+            self.pool = pool
             committer = CommitBatcher(pool: pool)
         } catch {
             throw StoreError("cannot open the store at \(path): \(error)")

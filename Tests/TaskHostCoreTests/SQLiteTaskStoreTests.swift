@@ -1,5 +1,6 @@
 import BackgroundTaskKit
 import Foundation
+import Synchronization
 import Testing
 @testable import TaskHostCore
 
@@ -98,6 +99,23 @@ import Testing
         ]
         for outcome in outcomes {
             #expect(InstanceOutcome(code: outcome.code, detail: outcome.detail) == outcome)
+        }
+    }
+
+    /// serve and a CLI command opening a new database at the same moment:
+    /// each migration is applied once, and every open succeeds.
+    @Test func storesOpenedAtOnceMigrateOnce() throws {
+        for _ in 0..<5 {
+            let path = Fixtures.temporaryDirectory() + "/taskhost.sqlite"
+            let failures = Mutex<[String]>([])
+            DispatchQueue.concurrentPerform(iterations: 6) { _ in
+                do {
+                    _ = try SQLiteTaskStore(path: path)
+                } catch {
+                    failures.withLock { $0.append(String(describing: error)) }
+                }
+            }
+            #expect(failures.withLock { $0 }.isEmpty)
         }
     }
 }
