@@ -112,4 +112,53 @@ import TaskHostTestSupport
         #expect(!payloads.contains { $0.contains("HALFBODY") }, "\(payloads)")
         #expect(server.process.isRunning)
     }
+
+    @Test func aTrickledHeadIsClosedAndAKeepAliveConnectionLivesUntilTheIdleTimeout() async throws {
+        let directory = TestSupport.temporaryDirectory()
+        let manifest = try ServeProcess.manifest(in: directory, [("Echo", "FaultyTasks.AsyncEchoTask", "")])
+        let (store, channel, token) = try ServeProcessTests.prepare(directory, task: "Echo")
+        let server = try ServeProcess(
+            manifest: manifest, stateDirectory: directory,
+            arguments: ["--no-dispatch", "--idle-timeout", "60", "--header-timeout", "1", "--body-timeout", "1"])
+        defer { _ = server.terminate() }
+
+        // A head sent a byte every 200 ms: the header deadline counts from the
+        // accept, not from the last byte, so trickling does not keep it open.
+        let trickle = try #require(ConnectionFloodTests.idleConnection(port: server.port))
+        defer { close(trickle) }
+        let head = Array(Self.head(channel: channel.id, token: token, length: 5).utf8)
+        var received: [UInt8] = []
+        var closed = false
+        let deadline = Date().addingTimeInterval(Self.bound)
+        for byte in head.prefix(Int(Self.bound * 5)) where !closed && Date() < deadline {
+            _ = withUnsafePointer(to: byte) { Foundation.send(trickle, $0, 1, Int32(MSG_NOSIGNAL)) }
+            try await Task.sleep(for: .milliseconds(200))
+            closed = Self.drain(trickle, into: &received)
+        }
+        #expect(closed, "the server closes a connection whose head trickles in")
+        #expect(received.isEmpty, "no answer to a head that never ended")
+
+        // A keep-alive connection with a 60 s idle timeout but 1 s header
+        // timeout: after 2 s between pushes it is still open and serves the second.
+        let keepAlive = try #require(ConnectionFloodTests.idleConnection(port: server.port))
+        defer { close(keepAlive) }
+        _ = await TestSupport.eventually {
+            var poller = pollfd(fd: keepAlive, events: Int16(POLLOUT), revents: 0)
+            return poll(&poller, 1, 0) > 0
+        }
+        for (round, body) in ["first", "again"].enumerated() {
+            if round > 0 { try await Task.sleep(for: .seconds(2)) }
+            var answer: [UInt8] = []
+            Self.send(keepAlive, Self.head(channel: channel.id, token: token, length: 5) + body)
+            var shut = false
+            _ = await TestSupport.eventually {
+                shut = Self.drain(keepAlive, into: &answer)
+                return shut || String(decoding: answer, as: UTF8.self).contains("\r\n\r\n")
+            }
+            #expect(String(decoding: answer, as: UTF8.self).hasPrefix("HTTP/1.1 200"), "push \(round + 1): \(String(decoding: answer, as: UTF8.self))")
+            #expect(!shut, "push \(round + 1) leaves the connection open")
+        }
+        let payloads = try store.queuedTriggers(states: TriggerState.allCases, limit: 100).map { String(decoding: $0.event.payload, as: UTF8.self) }
+        #expect(payloads.sorted() == ["again", "first"], "\(payloads)")
+    }
 }
