@@ -43,6 +43,9 @@ public struct DaemonConfiguration: Sendable {
     /// workers, zygotes, the store and the plugins directory; see
     /// ``DescriptorBudget/defaultMaxConnections(limit:concurrency:libraries:isolation:)``).
     public var maxConnections: Int?
+    /// How long a connection may wait between requests, take to send a
+    /// request head, and take to send a request body, before it is closed.
+    public var timeouts = ConnectionTimeouts.default
     /// Whether SIGTERM and SIGINT start a graceful shutdown (off when embedded,
     /// e.g. in tests, where cancelling the task that runs the daemon does it).
     public var handlesSignals = true
@@ -113,9 +116,12 @@ public struct Daemon: Sendable {
                 limit: descriptors.soft, concurrency: configuration.limits.global,
                 libraries: Set(registry.all.map(\.libraryPath)).count, isolation: configuration.isolation),
             logger: logger.component("taskhost.http"))
+        let timeouts = configuration.timeouts
         let application = Application(
             router: PushRoutes.router(service: service),
-            server: .http1(configuration: HTTP1Channel.Configuration(additionalChannelHandlers: [connections.handler()])),
+            server: .http1(
+                configuration: HTTP1Channel.Configuration(
+                    additionalChannelHandlers: [connections.handler(), timeouts.handler()])),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "taskhost"),
             onServerRunning: { channel in

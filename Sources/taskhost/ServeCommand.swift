@@ -36,6 +36,22 @@ struct ServeCommand: AsyncParsableCommand {
             discussion: "Default: the open-file limit (raised to its hard limit at start) minus a reserve for running instances, pre-forked workers, the store and the plugins directory.",
             valueName: "n"))
     var maxConnections: Int?
+    @Option(
+        name: .customLong("idle-timeout"),
+        help: ArgumentHelp("Seconds a keep-alive connection may wait for its next request before it is closed.", valueName: "s"))
+    var idleTimeout: Double = 60
+    @Option(
+        name: .customLong("header-timeout"),
+        help: ArgumentHelp(
+            "Seconds a request head may take, from the connection's accept or the request's first byte, before the connection is closed.",
+            valueName: "s"))
+    var headerTimeout: Double = 10
+    @Option(
+        name: .customLong("body-timeout"),
+        help: ArgumentHelp(
+            "Seconds a request body may take after its head before the connection is closed (the push is not stored).",
+            valueName: "s"))
+    var bodyTimeout: Double = 30
     @Option(help: "Instances running at once (default: the number of cores).") var concurrency: Int?
     @Option(name: .customLong("per-task-concurrency"), help: "Instances of one task running at once (default: --concurrency).") var perTaskConcurrency: Int?
     @Option(name: .customLong("max-attempts"), help: "Runs of a trigger before it is dead-lettered.") var maxAttempts: Int = 5
@@ -80,6 +96,9 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--max-payload, --concurrency, --max-attempts, --channel-rate and --channel-burst must be positive")
         }
         guard maxConnections ?? 1 > 0 else { throw ValidationError("--max-connections must be positive") }
+        guard [idleTimeout, headerTimeout, bodyTimeout].allSatisfy({ $0 > 0 && $0 <= 86_400 }) else {
+            throw ValidationError("--idle-timeout, --header-timeout and --body-timeout must be more than 0 and at most 86400 seconds")
+        }
         guard pluginsPoll > 0, crashLimit > 0, crashWindow > 0 else {
             throw ValidationError("--plugins-poll, --crash-limit and --crash-window must be positive")
         }
@@ -132,6 +151,9 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.clientBurst = clientBurst
         configuration.dispatches = dispatch
         configuration.maxConnections = maxConnections
+        configuration.timeouts = ConnectionTimeouts(
+            idle: .milliseconds(Int64(idleTimeout * 1000)), header: .milliseconds(Int64(headerTimeout * 1000)),
+            body: .milliseconds(Int64(bodyTimeout * 1000)))
         configuration.ingest = ingest
         let state = stateOptions.directory
         let pluginsDirectory = pluginsDir ?? state.pluginsPath
