@@ -10,9 +10,11 @@ public enum TaskhostCommand {
     }
 
     /// Runs `taskhost arguments` in `directory` with `TASKHOST_STATE_DIR` set to
-    /// `stateDirectory`, and waits for it to exit.
-    public static func run(_ arguments: [String], in directory: String, stateDirectory: String) throws -> Result {
-        let process = start(arguments, in: directory, stateDirectory: stateDirectory)
+    /// `stateDirectory` (and `environment` added), and waits for it to exit.
+    public static func run(
+        _ arguments: [String], in directory: String, stateDirectory: String, environment: [String: String] = [:]
+    ) throws -> Result {
+        let process = start(arguments, in: directory, stateDirectory: stateDirectory, environment: environment)
         let outPath = stateDirectory + "/.out-" + UUID().uuidString, errPath = outPath + ".err"
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: outPath, contents: nil)
@@ -32,13 +34,16 @@ public enum TaskhostCommand {
     }
 
     /// A `taskhost arguments` process, configured but not started.
-    public static func start(_ arguments: [String], in directory: String, stateDirectory: String) -> Process {
+    public static func start(
+        _ arguments: [String], in directory: String, stateDirectory: String, environment added: [String: String] = [:]
+    ) -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: TestSupport.taskhostPath)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         var environment = ProcessInfo.processInfo.environment
         environment["TASKHOST_STATE_DIR"] = stateDirectory
+        environment.merge(added) { $1 }
         process.environment = environment
         return process
     }

@@ -65,26 +65,11 @@ enum CLIProcess {
     static let columns = 80
 
     static func run(_ arguments: [String], columns: Int = columns) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestSupport.taskhostPath)
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["COLUMNS"] = String(columns)
-        environment["LINES"] = "25"
-        process.environment = environment
         let directory = TestSupport.temporaryDirectory()
-        let outPath = directory + "/stdout", errPath = directory + "/stderr"
-        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        try process.run()
-        process.waitUntilExit()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        return (
-            process.terminationStatus, (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
-            (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-        )
+        let result = try TaskhostCommand.run(
+            arguments, in: directory, stateDirectory: directory, environment: ["COLUMNS": String(columns), "LINES": "25"])
+        return (result.status, result.stdout, result.stderr)
     }
 }
 
