@@ -217,12 +217,16 @@ public final class OrphanReaper: Sendable {
     /// When process `pid` started (field 22 of `/proc/PID/stat`), or `nil`
     /// when it cannot be read.
     static func startTime(of pid: pid_t) -> UInt64? {
+        statFields(of: pid).flatMap { $0.count > 19 ? UInt64($0[19]) : nil }
+    }
+
+    /// The fields of `/proc/PID/stat` after "pid (comm)" (so from field 3,
+    /// the state, on: field N is at index N - 3), or `nil` when it cannot be read.
+    private static func statFields(of pid: pid_t) -> [Substring]? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
             return nil
         }
-        // After "pid (comm)": field 3 (state) onwards, so field 22 is the 20th.
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        return fields.count > 19 ? UInt64(fields[19]) : nil
+        return stat[stat.index(after: close)...].split(separator: " ")
     }
 
     /// This process's children: `/proc/self/task/*/children` (a reparented
@@ -240,12 +244,9 @@ public final class OrphanReaper: Sendable {
         if found { return pids }
         let me = getpid()
         return ((try? manager.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry -> pid_t? in
-            guard let pid = pid_t(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                let close = stat.lastIndex(of: ")")
-            else { return nil }
-            // After "pid (comm)": state, then the parent's pid.
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            return fields.count > 1 && pid_t(fields[1]) == me ? pid : nil
+            // Field 4: the parent's pid.
+            guard let pid = pid_t(entry), let fields = statFields(of: pid), fields.count > 1 else { return nil }
+            return pid_t(fields[1]) == me ? pid : nil
         }
     }
 }
