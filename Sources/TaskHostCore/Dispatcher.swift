@@ -57,6 +57,10 @@ public final class Dispatcher: Sendable {
     private let wakeSignal = WakeSignal()
     private let state = Mutex(State())
     private let observers = Mutex<[@Sendable (RegisteredTask, InstanceOutcome) -> Void]>([])
+    /// Retries the writes that settle triggers and instances until they succeed or the host stops.
+    public let settlements: SettlementRetry
+    /// How long settlements that keep failing are retried once ``shutdown()`` was called.
+    public static let settlementPatience: Duration = .seconds(5)
 
     /// Creates a dispatcher.
     public init(
@@ -71,6 +75,7 @@ public final class Dispatcher: Sendable {
         self.retryPolicy = retryPolicy
         self.pollInterval = pollInterval
         self.logger = logger
+        self.settlements = SettlementRetry(logger: logger)
         self.owner = "\(ProcessInfo.processInfo.hostName)/\(getpid())/\(RandomToken.hex(bytes: 4))"
     }
 
@@ -105,14 +110,26 @@ public final class Dispatcher: Sendable {
 
     /// Stops claiming, cancels running instances with `Terminating`, and makes
     /// ``run()`` return once they have ended (each within its grace period).
-    /// Their triggers go back to the queue.
+    /// Their triggers go back to the queue; settlement writes that keep
+    /// failing give up after ``settlementPatience`` (the next start recovers them).
     public func shutdown() {
         let running = state.withLock { state -> [Running] in
             state.stopping = true
             return Array(state.running.values)
         }
+        settlements.stop(after: Self.settlementPatience)
         for instance in running { instance.cancellation.cancel(.terminating) }
         wakeSignal.signal()
+    }
+
+    /// ``shutdown()`` without waiting: running instances are killed at once
+    /// (their outcome is `killed(Terminating)`, their triggers go back to the
+    /// queue) and settlement writes that fail are not retried.
+    public func shutdownNow() {
+        shutdown()
+        settlements.stop(after: .zero)
+        let running = state.withLock { Array($0.running.values) }
+        for instance in running { instance.cancellation.cancelNow(.terminating) }
     }
 
     /// Runs until ``shutdown()`` (or cancellation of the calling task).
@@ -179,10 +196,10 @@ public final class Dispatcher: Sendable {
         guard let registered = registry.lookup(app: trigger.app, task: trigger.task) else {
             if registry.isParked(app: trigger.app, task: trigger.task) {
                 // Arrived after its plugin or task was parked: it waits with the others.
-                record { try store.park(id: trigger.id) }
+                await settle("park the trigger", trigger) { try store.park(id: trigger.id) }
                 return
             }
-            record { try store.markDead(id: trigger.id, instanceId: nil, error: "task \"\(trigger.task)\" of \(trigger.app) is not registered with this host (its plugin was removed, or neither the manifest nor a plugin declares it); taskhost retry runs it again once it is back") }
+            await settle("dead-letter the trigger", trigger) { try store.markDead(id: trigger.id, instanceId: nil, error: "task \"\(trigger.task)\" of \(trigger.app) is not registered with this host (its plugin was removed, or neither the manifest nor a plugin declares it); taskhost retry runs it again once it is back") }
             logger.warning("dead-lettered a trigger for an unknown task", metadata: metadata)
             return
         }
@@ -193,7 +210,7 @@ public final class Dispatcher: Sendable {
         do throws(InstanceRunError) {
             record = try await runner.run(
                 app: registered.app, task: registered.task, libraryPath: registered.libraryPath, trigger: trigger.event,
-                cancellation: cancellation)
+                cancellation: cancellation, settlements: settlements)
         } catch {
             switch error {
             case .resourcesExhausted(let message):
@@ -205,13 +222,13 @@ public final class Dispatcher: Sendable {
                     state.nextPause = min(pause * 2, Self.maxResourcePause)
                     return pause
                 }
-                self.record { try store.release(id: trigger.id, instanceId: nil, note: "not started, the host is out of resources: \(message)") }
+                await settle("release the trigger", trigger) { try store.release(id: trigger.id, instanceId: nil, note: "not started, the host is out of resources: \(message)") }
                 logger.warning(
                     "cannot start an instance: the host is out of resources; the trigger goes back to the queue",
                     metadata: metadata.merging(["error": "\(message)", "pause": "\(pause)"]) { $1 })
             case .store(let error):
                 logger.error("cannot record an instance; the trigger goes back to the queue", metadata: metadata.merging(["error": "\(error)"]) { $1 })
-                self.record { try store.release(id: trigger.id, instanceId: nil, note: "store error: \(error)") }
+                await settle("release the trigger", trigger) { try store.release(id: trigger.id, instanceId: nil, note: "store error: \(error)") }
             }
             return
         }
@@ -223,35 +240,32 @@ public final class Dispatcher: Sendable {
         logMetadata["outcome"] = "\(outcome.code)"
         switch outcome {
         case .completed:
-            self.record { try store.markDone(id: trigger.id, instanceId: record.id) }
+            await settle("mark the trigger done", trigger) { try store.markDone(id: trigger.id, instanceId: record.id) }
             logger.info("instance completed", metadata: logMetadata)
         case .canceled(.terminating), .killed(.terminating):
-            self.record { try store.release(id: trigger.id, instanceId: record.id, note: "host shut down during the run") }
+            await settle("release the trigger", trigger) { try store.release(id: trigger.id, instanceId: record.id, note: "host shut down during the run") }
             logger.notice("instance stopped by shutdown; the trigger stays queued", metadata: logMetadata)
         case .canceled(.uninstall), .killed(.uninstall):
-            self.record { try store.markDead(id: trigger.id, instanceId: record.id, error: "the plugin was removed during the run") }
+            await settle("dead-letter the trigger", trigger) { try store.markDead(id: trigger.id, instanceId: record.id, error: "the plugin was removed during the run") }
             logger.notice("instance stopped because its plugin was removed; dead-lettered", metadata: logMetadata)
         case .refused(let message):
-            self.record { try store.markDead(id: trigger.id, instanceId: record.id, error: "refused: \(message)") }
+            await settle("dead-letter the trigger", trigger) { try store.markDead(id: trigger.id, instanceId: record.id, error: "refused: \(message)") }
             logger.error("instance refused; dead-lettered", metadata: logMetadata)
         default:
             if trigger.attempts >= retryPolicy.maxAttempts {
-                self.record { try store.markDead(id: trigger.id, instanceId: record.id, error: outcome.description) }
+                await settle("dead-letter the trigger", trigger) { try store.markDead(id: trigger.id, instanceId: record.id, error: outcome.description) }
                 logger.error("instance did not complete; no attempt left, dead-lettered", metadata: logMetadata)
             } else {
                 let delay = retryPolicy.delay(afterAttempts: trigger.attempts)
                 let at = Date().addingTimeInterval(Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
-                self.record { try store.markRetrying(id: trigger.id, instanceId: record.id, error: outcome.description, availableAt: at) }
+                await settle("schedule the trigger's retry", trigger) { try store.markRetrying(id: trigger.id, instanceId: record.id, error: outcome.description, availableAt: at) }
                 logger.warning("instance did not complete; retrying", metadata: logMetadata.merging(["retryIn": "\(delay)"]) { $1 })
             }
         }
     }
 
-    private func record(_ change: () throws -> Void) {
-        do {
-            try change()
-        } catch {
-            logger.error("cannot update the queue", metadata: ["error": "\(error)"])
-        }
+    /// Writes a trigger's settlement, retrying until it succeeds or the host stops.
+    private func settle(_ what: String, _ trigger: QueuedTrigger, _ change: () throws -> Void) async {
+        await settlements.perform("\(what) \(trigger.id)", metadata: ["trigger": "\(trigger.id)", "task": "\(trigger.task)"], change)
     }
 }

@@ -8,6 +8,7 @@ import _TaskHostCShims
 /// its grace period is over, it is killed.
 public final class InstanceCancellation: Sendable {
     private let requested = Mutex<BackgroundTaskCancellationReason?>(nil)
+    private let immediate = Mutex(false)
     /// A self-pipe: the supervisor polls the read end next to the worker's descriptors.
     let readDescriptor: Int32
     private let writeDescriptor: Int32
@@ -39,6 +40,31 @@ public final class InstanceCancellation: Sendable {
             var byte: UInt8 = 1
             _ = write(writeDescriptor, &byte, 1)
         }
+    }
+
+    /// Requests cancellation without a grace period: the instance is killed
+    /// at once (its outcome is `killed` with the first reason given), whether
+    /// or not ``cancel(_:)`` was called before.
+    public func cancelNow(_ reason: BackgroundTaskCancellationReason) {
+        cancel(reason)
+        let first = immediate.withLock { current -> Bool in
+            defer { current = true }
+            return !current
+        }
+        if first, writeDescriptor >= 0 {
+            var byte: UInt8 = 2
+            _ = write(writeDescriptor, &byte, 1)
+        }
+    }
+
+    /// Whether ``cancelNow(_:)`` was called: no grace period.
+    public var isImmediate: Bool { immediate.withLock { $0 } }
+
+    /// Empties the self-pipe (the supervisor, after it woke up for it).
+    func consumeSignal() {
+        guard readDescriptor >= 0 else { return }
+        var buffer = [UInt8](repeating: 0, count: 16)
+        while read(readDescriptor, &buffer, buffer.count) > 0 {}
     }
 
     /// The reason given, once cancellation was requested.

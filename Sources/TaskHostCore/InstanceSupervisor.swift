@@ -143,10 +143,16 @@ final class InstanceSupervisor {
             if isReady(ipcIndex) { ipcOpen = readIPC() }
             if isReady(outIndex) { outOpen = readOutput(process.stdout, .stdout) }
             if isReady(errIndex) { errOpen = readOutput(process.stderr, .stderr) }
-            if isReady(cancelIndex) {
-                cancelConsumed = true
-                if let reason = cancellation?.reason, cancelReason == nil, killCause == nil {
+            if isReady(cancelIndex), let cancellation {
+                // Watched until a cancellation without grace came (shutdown's second signal).
+                cancellation.consumeSignal()
+                cancelConsumed = cancellation.isImmediate
+                if let reason = cancellation.reason, cancelReason == nil, killCause == nil {
                     if isCheck { kill(.canceled(reason)) } else { requestCancel(reason, at: clock.now) }
+                }
+                if cancellation.isImmediate, killCause == nil {
+                    log.host("host: the host stops now; killing the instance without waiting for its grace period")
+                    kill(.canceled(cancelReason ?? cancellation.reason ?? .terminating))
                 }
             }
             if !ipcOpen, lingerDeadline == nil { lingerDeadline = clock.now + limits.exitWait }

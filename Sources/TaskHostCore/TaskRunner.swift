@@ -75,11 +75,13 @@ public final class TaskRunner: Sendable {
     /// - Parameters:
     ///   - libraryPath: the resolved library (see ``LibraryResolver``).
     ///   - cancellation: cancels the instance from elsewhere (shutdown, Ctrl-C).
+    ///   - settlements: retries the write of the instance's outcome until it
+    ///     succeeds or the host stops (`nil`: one attempt).
     ///   - onLog: sees every log line as it arrives.
     public func run(
         app: AppManifest, task: TaskDeclaration, libraryPath: String, trigger: TriggerEvent,
         instanceId: String = RandomToken.uuid(), cancellation: InstanceCancellation? = nil,
-        onLog: (@Sendable (LogLine) -> Void)? = nil
+        settlements: SettlementRetry? = nil, onLog: (@Sendable (LogLine) -> Void)? = nil
     ) async throws(InstanceRunError) -> InstanceRecord {
         let result: Result<InstanceRecord, InstanceRunError> = await withCheckedContinuation { continuation in
             // A thread of its own: supervision blocks in poll(2).
@@ -87,18 +89,18 @@ public final class TaskRunner: Sendable {
                 continuation.resume(returning: Result { () throws(InstanceRunError) -> InstanceRecord in
                     try self.runBlocking(
                         app: app, task: task, libraryPath: libraryPath, trigger: trigger, instanceId: instanceId,
-                        cancellation: cancellation, onLog: onLog)
+                        cancellation: cancellation, settlements: settlements, onLog: onLog)
                 })
             }
         }
         return try result.get()
     }
 
-    /// ``run(app:task:libraryPath:trigger:instanceId:cancellation:onLog:)`` on the calling thread.
+    /// ``run(app:task:libraryPath:trigger:instanceId:cancellation:settlements:onLog:)`` on the calling thread.
     public func runBlocking(
         app: AppManifest, task: TaskDeclaration, libraryPath: String, trigger: TriggerEvent,
         instanceId: String = RandomToken.uuid(), cancellation: InstanceCancellation? = nil,
-        onLog: (@Sendable (LogLine) -> Void)? = nil
+        settlements: SettlementRetry? = nil, onLog: (@Sendable (LogLine) -> Void)? = nil
     ) throws(InstanceRunError) -> InstanceRecord {
         var record = InstanceRecord(
             id: instanceId, app: app.identity.name, task: task.name, triggerKind: trigger.kind,
@@ -210,12 +212,26 @@ public final class TaskRunner: Sendable {
         record.outcome = outcome
         record.progress = report.progress
         record.sandbox = SandboxOptions.summary(report.sandbox + hostLayers)
-        do throws(StoreError) {
-            try store.finishInstance(
-                id: instanceId, endedAt: record.endedAt!, outcome: outcome, progress: report.progress, sandbox: record.sandbox,
-                appendingLog: events.takePending())
-        } catch {
-            throw .store(error)
+        let pendingLog = events.takePending()
+        var finishError: StoreError?
+        let finish = { [store] () throws(StoreError) -> Void in
+            do throws(StoreError) {
+                try store.finishInstance(
+                    id: instanceId, endedAt: record.endedAt!, outcome: outcome, progress: report.progress, sandbox: record.sandbox,
+                    appendingLog: pendingLog)
+            } catch {
+                finishError = error
+                throw error
+            }
+        }
+        if let settlements {
+            // The outcome is retried like the trigger's settlement; given up, the
+            // row stays without one and the next open of the store settles it as abandoned.
+            if !settlements.performBlocking("record the outcome of instance \(instanceId)", metadata: ["instance": "\(instanceId)"], finish) {
+                throw .store(finishError ?? StoreError("cannot record the outcome of instance \(instanceId)"))
+            }
+        } else {
+            do throws(StoreError) { try finish() } catch { throw .store(error) }
         }
         if let error = events.storeError { throw .store(error) }
         return record

@@ -46,18 +46,25 @@ public struct DaemonConfiguration: Sendable {
     /// How long a connection may wait between requests, take to send a
     /// request head, and take to send a request body, before it is closed.
     public var timeouts = ConnectionTimeouts.default
-    /// Whether SIGTERM and SIGINT start a graceful shutdown (off when embedded,
-    /// e.g. in tests, where cancelling the task that runs the daemon does it).
+    /// How long open HTTP requests may take to finish once shutdown begins;
+    /// then their connections are closed (a second SIGTERM or SIGINT ends it at once).
+    public var shutdownGrace: Duration = .seconds(5)
+    /// Whether SIGTERM and SIGINT start a graceful shutdown, and a second one
+    /// an immediate stop (off when embedded, e.g. in tests, where a graceful
+    /// shutdown or cancellation of the task that runs the daemon does it).
     public var handlesSignals = true
 
     public init() {}
 }
 
 /// The daemon: push endpoint, dispatcher and timers in one process under a
-/// service group that shuts down gracefully on SIGTERM and SIGINT: the HTTP
-/// server stops accepting, timers stop, running instances are canceled with
-/// `Terminating` and given their grace period, and unfinished triggers stay
-/// queued for the next start.
+/// service group that shuts down gracefully on SIGTERM and SIGINT: at once
+/// the dispatcher and the timers stop claiming and running instances are
+/// canceled with `Terminating` (each given its grace period); the HTTP server
+/// stops accepting and gives open requests ``DaemonConfiguration/shutdownGrace``
+/// before it closes their connections; unfinished triggers stay queued for
+/// the next start. A second signal closes connections and kills instances at
+/// once (see ``ShutdownController``).
 public struct Daemon: Sendable {
     public let configuration: DaemonConfiguration
     public let store: SQLiteTaskStore
@@ -117,11 +124,20 @@ public struct Daemon: Sendable {
                 libraries: Set(registry.all.map(\.libraryPath)).count, isolation: configuration.isolation),
             logger: logger.component("taskhost.http"))
         let timeouts = configuration.timeouts
+        let open = OpenConnections()
+        let dispatches = configuration.dispatches
+        let shutdown = ShutdownController(
+            grace: configuration.shutdownGrace, logger: logger,
+            onBegin: { if dispatches { dispatcher.shutdown() } },
+            onHurry: {
+                if dispatches { dispatcher.shutdownNow() }
+                open.closeAll()
+            })
         let application = Application(
             router: PushRoutes.router(service: service),
             server: .http1(
                 configuration: HTTP1Channel.Configuration(
-                    additionalChannelHandlers: [connections.handler(), timeouts.handler()])),
+                    additionalChannelHandlers: [connections.handler(), timeouts.handler(), open.handler()])),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "taskhost"),
             onServerRunning: { channel in
@@ -132,25 +148,31 @@ public struct Daemon: Sendable {
                 onListening(port)
             },
             logger: logger.component("taskhost.http"))
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                // Shut down in reverse order: HTTP first, then timers, then the dispatcher.
-                services: (configuration.dispatches
-                    ? [
-                        .init(service: DispatcherService(dispatcher: dispatcher, ready: ready)),
-                        .init(service: TimerService(scheduler: scheduler, ready: ready, wake: { dispatcher.wake() })),
-                    ] : [])
-                    + (plugins.map { [.init(service: PluginService(manager: $0, runner: runner, registry: registry, bound: bound, ready: ready))] } ?? []) + [
-                        .init(service: CommitterService(committer: committer)),
-                        .init(service: application),
-                    ],
-                gracefulShutdownSignals: configuration.handlesSignals ? [.sigterm, .sigint] : [],
-                logger: logger))
+        // Shut down in reverse order: first the shutdown's start (no more
+        // claims, instances canceled), the timers, the HTTP server's bounded
+        // drain, the committer, the plugins watcher, and last the dispatcher,
+        // once its instances have ended.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if dispatches { services.append(.init(service: DispatcherService(dispatcher: dispatcher, ready: ready))) }
+        if let plugins {
+            services.append(.init(service: PluginService(manager: plugins, runner: runner, registry: registry, bound: bound, ready: ready)))
+        }
+        services.append(.init(service: CommitterService(committer: committer)))
+        services.append(.init(service: DrainingServer(
+            server: application, connections: open, controller: shutdown, logger: logger.component("taskhost.http"))))
+        if dispatches { services.append(.init(service: TimerService(scheduler: scheduler, ready: ready, wake: { dispatcher.wake() }))) }
+        services.append(.init(service: ShutdownStartService(controller: shutdown)))
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
+        // Signals are counted here, not by the group: a second one hurries the shutdown.
+        let signals = configuration.handlesSignals
+            ? shutdown.watchSignals { Task { await group.triggerGracefulShutdown() } } : nil
+        defer { signals?.cancel() }
         logger.info("starting", metadata: [
             "tasks": "\(registry.all.map(\.task.name).joined(separator: ","))",
             "plugins": "\(configuration.plugins?.directory ?? "-")",
             "concurrency": "\(configuration.limits.global)",
             "maxConnections": "\(connections.maximum)",
+            "shutdownGrace": "\(configuration.shutdownGrace)",
             "openFileLimit": "\(descriptors.soft)",
             "ingest": "\(configuration.ingest)",
             "store": "\(store.path)",
@@ -177,15 +199,18 @@ public struct DaemonError: Error, CustomStringConvertible {
 
 /// Runs the dispatcher once the server is bound and the plugins directory
 /// was looked at once (it first requeues the
-/// triggers a host that stopped had claimed); on graceful shutdown it cancels
-/// running instances with `Terminating` and returns once they have ended.
+/// triggers a host that stopped had claimed); the shutdown's start
+/// (``ShutdownStartService``) stops it and cancels running instances with
+/// `Terminating`; it returns once they have ended and its turn has come.
 struct DispatcherService: Service {
     let dispatcher: Dispatcher
     let ready: StartGate
     func run() async throws {
         await withGracefulShutdownHandler {
-            guard await ready.wait() else { return }
-            await dispatcher.run()
+            if await ready.wait() { await dispatcher.run() }
+            // The shutdown's start stopped it earlier: wait for this service's
+            // turn (after the HTTP drain), or the group takes it for a failure.
+            try? await gracefulShutdown()
         } onGracefulShutdown: {
             ready.close()
             dispatcher.shutdown()

@@ -17,9 +17,12 @@ struct ServeCommand: AsyncParsableCommand {
             Triggers are delivered at least once: a run that does not complete is retried with \
             exponential backoff and jitter, then dead-lettered (taskhost queue, taskhost retry).
 
-            SIGTERM or Ctrl-C shuts down gracefully: no new pushes, running instances are \
-            canceled with reason Terminating and given their grace period, and unfinished \
-            triggers stay queued for the next start.
+            SIGTERM or Ctrl-C shuts down gracefully: no trigger is claimed any more, running \
+            instances are canceled with reason Terminating and given their grace period, the \
+            server accepts no new connection and gives open requests --shutdown-grace seconds \
+            before it closes them, and unfinished triggers stay queued for the next start. A \
+            second SIGTERM or Ctrl-C stops at once: connections are closed and instances \
+            killed; their triggers stay queued.
             """)
 
     @Option(help: "Address to bind.") var bind: String = "127.0.0.1"
@@ -52,6 +55,13 @@ struct ServeCommand: AsyncParsableCommand {
             "Seconds a request body may take after its head before the connection is closed (the push is not stored).",
             valueName: "s"))
     var bodyTimeout: Double = 30
+    @Option(
+        name: .customLong("shutdown-grace"),
+        help: ArgumentHelp(
+            "Seconds open requests may take to finish after SIGTERM or SIGINT before their connections are closed.",
+            discussion: "A second SIGTERM or SIGINT ends the grace at once.",
+            valueName: "s"))
+    var shutdownGrace: Double = 5
     @Option(help: "Instances running at once (default: the number of cores).") var concurrency: Int?
     @Option(name: .customLong("per-task-concurrency"), help: "Instances of one task running at once (default: --concurrency).") var perTaskConcurrency: Int?
     @Option(name: .customLong("max-attempts"), help: "Runs of a trigger before it is dead-lettered.") var maxAttempts: Int = 5
@@ -98,6 +108,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard maxConnections ?? 1 > 0 else { throw ValidationError("--max-connections must be positive") }
         guard [idleTimeout, headerTimeout, bodyTimeout].allSatisfy({ $0 > 0 && $0 <= 86_400 }) else {
             throw ValidationError("--idle-timeout, --header-timeout and --body-timeout must be more than 0 and at most 86400 seconds")
+        }
+        guard shutdownGrace >= 0, shutdownGrace <= 86_400 else {
+            throw ValidationError("--shutdown-grace must be 0 to 86400 seconds")
         }
         guard pluginsPoll > 0, crashLimit > 0, crashWindow > 0 else {
             throw ValidationError("--plugins-poll, --crash-limit and --crash-window must be positive")
@@ -155,6 +168,7 @@ struct ServeCommand: AsyncParsableCommand {
             idle: .milliseconds(Int64(idleTimeout * 1000)), header: .milliseconds(Int64(headerTimeout * 1000)),
             body: .milliseconds(Int64(bodyTimeout * 1000)))
         configuration.ingest = ingest
+        configuration.shutdownGrace = .milliseconds(Int64(shutdownGrace * 1000))
         let state = stateOptions.directory
         let pluginsDirectory = pluginsDir ?? state.pluginsPath
         if !pluginsDirectory.isEmpty {
