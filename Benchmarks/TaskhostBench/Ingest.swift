@@ -18,6 +18,13 @@ done = function(summary, latency, requests)
 end
 """#
 
+/// A `taskhost serve` for the ingest section, with what a push to it needs.
+struct IngestServer {
+    var process: ServeProcess
+    var token: String
+    var channel: String
+}
+
 /// One wrk run's outcome.
 struct WrkResult {
     var rate: Double
@@ -29,6 +36,10 @@ struct WrkResult {
 
 extension Bench {
     static let ingestModes = ["discard", "per-push", "group"]
+    /// The idle-connection rows: idle connections held open, and the open-file
+    /// limit (soft and hard) of the server they are held against.
+    static let idleConnections = 2000
+    static let floodOpenFiles = 1024
 
     func ingest(_ products: Products, state: String) async throws {
         guard let wrk = Self.which("wrk") else {
@@ -41,50 +52,52 @@ extension Bench {
 
         // One server per mode, all up for the whole section, each with a fresh
         // state directory; runs interleave modes per client count so drift hits all alike.
-        var servers: [String: (ServeProcess, token: String, channel: String)] = [:]
-        defer { for (server, _, _) in servers.values { server.stop() } }
+        var servers: [String: IngestServer] = [:]
+        defer { for server in servers.values { server.process.stop() } }
         for mode in Self.ingestModes {
-            let directory = "\(state)/ingest-\(mode)"
-            let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: directory))
-            let (credential, token) = Credential.make(app: "com.example.bench", label: "bench")
-            try store.insertCredential(credential)
-            let now = Date()
-            let channel = PushChannel(
-                id: PushChannel.newId(), app: "com.example.bench", task: "Noop", createdAt: now, expiresAt: now.addingTimeInterval(86400))
-            try store.insertChannel(channel)
-            let server = try ServeProcess(
-                products, state: directory,
-                arguments: [
-                    "--no-dispatch", "--plugins-dir", "", "--ingest", mode, "--channel-rate", "1000000000", "--channel-burst", "1000000000",
-                    "--client-rate", "1000000000", "--client-burst", "1000000000",
-                ])
-            servers[mode] = (server, token, channel.id)
+            servers[mode] = try Self.ingestServer(products, mode: mode, directory: "\(state)/ingest-\(mode)")
+        }
+        // The same as `group`, under the open-file limit of the issue's flood
+        // (soft and hard: `serve` cannot raise it), for the idle-connection rows.
+        let prlimit = Self.which("prlimit")
+        if let prlimit {
+            servers["flood"] = try Self.ingestServer(
+                products, mode: "group", directory: "\(state)/ingest-group-nofile-\(Self.floodOpenFiles)",
+                launcher: [prlimit, "--nofile=\(Self.floodOpenFiles):\(Self.floodOpenFiles)"])
         }
 
         var table = Table(
             "Durable push ingest through the HTTP endpoint (wrk, keep-alive, loopback, 64-byte payloads, \(Format.count(seconds)) s per cell)",
-            ["clients", "mode", "acknowledged pushes/s", "p50", "p99", "server CPU per push", "vs ceiling (discard)", "vs per-push"])
+            ["clients", "mode", "acknowledged pushes/s", "p50", "p99", "server CPU per push", "vs ceiling (discard)", "vs per-push",
+             "vs no idle connections"])
         var group64 = 0.0, ceiling64 = 0.0, perPush64 = 0.0
+        var ceilings: [Int: Double] = [:]
         for clients in [1, 16, 64] {
             var rates: [String: Double] = [:]
             for mode in Self.ingestModes {
-                let (server, token, channel) = servers[mode]!
-                let result = try Self.wrk(
-                    wrk, clients: clients, seconds: seconds, script: script, port: server.port, token: token, channel: channel, server: server)
+                let result = try Self.wrk(wrk, clients: clients, seconds: seconds, script: script, server: servers[mode]!)
                 rates[mode] = result.rate
                 table.row(
                     "\(clients)", "`\(mode)`", Format.count(result.rate), Format.ms(result.p50), Format.ms(result.p99),
                     String(format: "%.0f µs", result.cpuPerRequest),
                     mode == "discard" ? "1.00×" : Format.ratio(result.rate, over: rates["discard"] ?? .nan),
-                    mode == "group" ? Format.ratio(result.rate, over: rates["per-push"] ?? .nan) : (mode == "per-push" ? "1.00×" : "–"))
+                    mode == "group" ? Format.ratio(result.rate, over: rates["per-push"] ?? .nan) : (mode == "per-push" ? "1.00×" : "–"), "–")
                 if result.failures > 0 { table.note("⚠ \(clients) clients, \(mode): \(result.failures) non-200 answers or socket errors") }
             }
+            ceilings[clients] = rates["discard"]
             if clients == 64 { (group64, ceiling64, perPush64) = (rates["group"]!, rates["discard"]!, rates["per-push"]!) }
         }
-        for mode in ["per-push", "group"] {
-            let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: "\(state)/ingest-\(mode)"))
+        if let flood = servers["flood"] {
+            try idleConnectionRows(wrk, script: script, server: flood, ceilings: ceilings, table: &table)
+        } else {
+            table.note("Idle-connection rows skipped: prlimit (util-linux) is not installed.")
+        }
+        for mode in ["per-push", "group", "flood"] {
+            guard let server = servers[mode] else { continue }
+            let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: server.process.state))
             let stored = try store.queueCounts().values.reduce(0, +)
-            table.note("`\(mode)` server: \(Format.count(Double(stored))) triggers in its queue at the end (every acknowledged push).")
+            let name = mode == "flood" ? "`group`, open files \(Format.count(Double(Self.floodOpenFiles)))" : "`\(mode)`"
+            table.note("\(name) server: \(Format.count(Double(stored))) triggers in its queue at the end (every acknowledged push).")
         }
         table.note(
             "One fsync after a 64-byte append in the state directory, measured in this run: p50 \(Format.ms(fsync.p50)), p99 \(Format.ms(fsync.p99)). "
@@ -96,6 +109,26 @@ extension Bench {
                     format: "No store can answer faster than the ceiling, and per-push runs at %.0f%% of it here, so group commit, even storing for free, "
                         + "could be at most %.1f× per-push on this disk.", 100 * perPush64 / ceiling64, ceiling64 / perPush64))
         table.print()
+    }
+
+    /// Starts an ingest server on a fresh state directory: one credential, one
+    /// channel, no dispatcher, no plugins directory, no rate limit.
+    static func ingestServer(_ products: Products, mode: String, directory: String, launcher: [String] = []) throws -> IngestServer {
+        let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: directory))
+        let (credential, token) = Credential.make(app: "com.example.bench", label: "bench")
+        try store.insertCredential(credential)
+        let now = Date()
+        let channel = PushChannel(
+            id: PushChannel.newId(), app: "com.example.bench", task: "Noop", createdAt: now, expiresAt: now.addingTimeInterval(86400))
+        try store.insertChannel(channel)
+        let server = try ServeProcess(
+            products, state: directory,
+            arguments: [
+                "--no-dispatch", "--plugins-dir", "", "--ingest", mode, "--channel-rate", "1000000000", "--channel-burst", "1000000000",
+                "--client-rate", "1000000000", "--client-burst", "1000000000",
+            ],
+            launcher: launcher)
+        return IngestServer(process: server, token: token, channel: channel.id)
     }
 
     /// Appends 64 bytes and fsyncs, `count` times; the fsync's duration.
@@ -118,16 +151,15 @@ extension Bench {
         return samples
     }
 
-    static func wrk(
-        _ wrk: String, clients: Int, seconds: Double, script: String, port: Int, token: String, channel: String, server: ServeProcess
-    ) throws -> WrkResult {
+    static func wrk(_ wrk: String, clients: Int, seconds: Double, script: String, server ingest: IngestServer) throws -> WrkResult {
+        let server = ingest.process
         var environment = ProcessInfo.processInfo.environment
-        environment["TASKHOST_TOKEN"] = token
-        environment["TASKHOST_CHANNEL_PATH"] = "/push/v1/\(channel)"
+        environment["TASKHOST_TOKEN"] = ingest.token
+        environment["TASKHOST_CHANNEL_PATH"] = "/push/v1/\(ingest.channel)"
         let cpuBefore = server.cpuSeconds
         let fields = try Bench.resultLine(
             of: wrk,
-            ["-t\(clients < 2 ? 1 : 2)", "-c\(clients)", "-d\(max(1, Int(seconds.rounded())))s", "-s", script, "http://127.0.0.1:\(port)"],
+            ["-t\(clients < 2 ? 1 : 2)", "-c\(clients)", "-d\(max(1, Int(seconds.rounded())))s", "-s", script, "http://127.0.0.1:\(server.port)"],
             environment: environment, fields: 6)
         let cpu = server.cpuSeconds - cpuBefore
         guard fields[1] > 0 else { throw BenchError("wrk ran for no time: \(fields)") }

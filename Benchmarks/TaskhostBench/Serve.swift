@@ -8,12 +8,15 @@ final class ServeProcess: @unchecked Sendable {
     let state: String
     var pid: pid_t { process.processIdentifier }
 
-    /// Starts `taskhost serve --port 0 --state-dir state` with `arguments` and waits until it listens.
-    init(_ products: Products, state: String, arguments: [String]) throws {
+    /// Starts `taskhost serve --port 0 --state-dir state` with `arguments` and
+    /// waits until it listens. With a `launcher` (e.g. `prlimit
+    /// --nofile=1024:1024`, which execs it: the pid stays the server's), that command runs it.
+    init(_ products: Products, state: String, arguments: [String], launcher: [String] = []) throws {
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: products.taskhost)
-        process.arguments = ["serve", "--port", "0", "--state-dir", state, "--log-level", "warning"] + arguments
+        let serve = ["serve", "--port", "0", "--state-dir", state, "--log-level", "warning"] + arguments
+        process.executableURL = URL(fileURLWithPath: launcher.first ?? products.taskhost)
+        process.arguments = launcher.isEmpty ? serve : Array(launcher.dropFirst()) + [products.taskhost] + serve
         // No manifest.json there: the host runs the plugins directory only.
         process.currentDirectoryURL = URL(fileURLWithPath: state)
         let output = Pipe()

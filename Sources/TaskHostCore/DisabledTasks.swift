@@ -92,11 +92,15 @@ extension SQLiteTaskStore: DisabledTaskStore {
     }
 
     /// Served by the index `trigger_by_state` (state, app, task).
-    static let parkTaskSQL = "UPDATE trigger SET state = 'parked', updated_at = ? WHERE state IN ('pending', 'retrying') AND app = ? AND task = ?"
+    static let parkTaskSQL = """
+        UPDATE trigger SET state = 'parked', last_error = ?, updated_at = ? WHERE state IN ('pending', 'retrying') AND app = ? AND task = ?
+        """
 
     public func park(app: String, task: String) throws(StoreError) -> Int {
         try write("park the triggers of \(app)/\(task)") { db in
-            try db.execute(sql: Self.parkTaskSQL, arguments: [Date().timeIntervalSince1970, app, task])
+            let reason = "task \"\(task)\" of \(app) is disabled on this host for crashing (taskhost plugins list says why); "
+                + "this trigger runs once `taskhost plugins enable` enables it"
+            try db.execute(sql: Self.parkTaskSQL, arguments: [reason, Date().timeIntervalSince1970, app, task])
             return db.changesCount
         }
     }

@@ -20,7 +20,9 @@ public struct ConcurrencyLimits: Sendable, Equatable {
 /// Takes triggers from the durable queue and runs their tasks, each instance
 /// in its own worker process, within the concurrency limits. A run that does
 /// not complete is retried with backoff, then dead-lettered; a trigger
-/// claimed by a host that died is run again (at-least-once).
+/// claimed by a host that died is run again (at-least-once). A trigger
+/// whose task is not in the registry is parked, not run nor dead-lettered,
+/// until the task is registered again.
 public final class Dispatcher: Sendable {
     public typealias Store = any TaskStore & TriggerQueueStore
 
@@ -37,6 +39,18 @@ public final class Dispatcher: Sendable {
         var pausedUntil: ContinuousClock.Instant?
         /// The pause after the next resource exhaustion (doubles up to ``Dispatcher/maxResourcePause``).
         var nextPause = Dispatcher.minResourcePause
+        /// When the parked triggers of registered tasks were last made pending:
+        /// at this registry generation, after this many triggers parked by a run.
+        var unparked: UnparkMark?
+        /// Triggers parked by a run (their task was unregistered after the claim).
+        var parkedByRuns = 0
+        /// Claims asked of the store so far (tests: parked triggers cause no busy loop).
+        var claims = 0
+    }
+
+    private struct UnparkMark: Equatable {
+        var generation: Int
+        var parkedByRuns: Int
     }
 
     /// The first pause of claims after a worker could not start for lack of
@@ -77,6 +91,9 @@ public final class Dispatcher: Sendable {
         self.logger = logger
         self.settlements = SettlementRetry(logger: logger)
         self.owner = "\(ProcessInfo.processInfo.hostName)/\(getpid())/\(RandomToken.hex(bytes: 4))"
+        // A task registered (a plugin dropped in, or enabled): its parked triggers run now.
+        let wake = wakeSignal
+        registry.observeChanges { wake.signal() }
     }
 
     /// Looks at the queue now rather than at the next poll (new triggers arrived).
@@ -85,9 +102,14 @@ public final class Dispatcher: Sendable {
     /// How many instances are running.
     public var runningCount: Int { state.withLock { $0.running.count } }
 
-    /// Whether `task` of `app` can start an instance now.
+    /// How many times the dispatcher asked the store for triggers.
+    var claimCount: Int { state.withLock { $0.claims } }
+
+    /// Whether `task` of `app` can start an instance now (it is registered,
+    /// and within the limits).
     public func hasCapacity(app: String, task: String) -> Bool {
-        state.withLock { state in
+        guard registry.lookup(app: app, task: task) != nil else { return false }
+        return state.withLock { state in
             !state.stopping && state.running.count < limits.global
                 && state.running.values.count { $0.app == app && $0.task == task } < limits.perTask
         }
@@ -166,18 +188,30 @@ public final class Dispatcher: Sendable {
             return (limits.global - state.running.count, counts)
         }
         guard free > 0 else { return [] }
+        unparkRegisteredTasks()
         var taken = counts
+        var parked = 0
         let claimed: [QueuedTrigger]
         do {
+            state.withLock { $0.claims += 1 }
             claimed = try store.claim(limit: free, owner: owner, now: Date()) { app, task in
+                guard registry.lookup(app: app, task: task) != nil else {
+                    parked += 1
+                    return .park(reason: Self.notRunnableHere(app: app, task: task, registry: registry))
+                }
                 let key = app + "/" + task
-                guard taken[key, default: 0] < limits.perTask else { return false }
+                guard taken[key, default: 0] < limits.perTask else { return .skip }
                 taken[key, default: 0] += 1
-                return true
+                return .take
             }
         } catch {
             logger.error("cannot claim triggers", metadata: ["error": "\(error)"])
             return []
+        }
+        if parked > 0 {
+            logger.notice("parked triggers of tasks not loaded on this host; they run once their task is", metadata: ["count": "\(parked)"])
+            // They left the claim's index: look again at once for what was behind them.
+            wakeSignal.signal()
         }
         return state.withLock { state in
             for trigger in claimed {
@@ -194,13 +228,12 @@ public final class Dispatcher: Sendable {
         }
         let metadata: Logger.Metadata = ["trigger": "\(trigger.id)", "task": "\(trigger.task)", "attempt": "\(trigger.attempts)"]
         guard let registered = registry.lookup(app: trigger.app, task: trigger.task) else {
-            if registry.isParked(app: trigger.app, task: trigger.task) {
-                // Arrived after its plugin or task was parked: it waits with the others.
-                await settle("park the trigger", trigger) { try store.park(id: trigger.id) }
-                return
-            }
-            await settle("dead-letter the trigger", trigger) { try store.markDead(id: trigger.id, instanceId: nil, error: "task \"\(trigger.task)\" of \(trigger.app) is not registered with this host (its plugin was removed, or neither the manifest nor a plugin declares it); taskhost retry runs it again once it is back") }
-            logger.warning("dead-lettered a trigger for an unknown task", metadata: metadata)
+            // Unregistered since the claim: it waits, its attempt not counted, until the task is back.
+            let reason = Self.notRunnableHere(app: trigger.app, task: trigger.task, registry: registry)
+            await settle("park the trigger", trigger) { try store.park(id: trigger.id, note: reason) }
+            // Were the task registered again meanwhile, the next claim unparks it.
+            state.withLock { $0.parkedByRuns += 1 }
+            logger.notice("parked a trigger whose task is not loaded on this host", metadata: metadata)
             return
         }
         let (cancellation, stopping) = state.withLock { ($0.running[trigger.id]!.cancellation, $0.stopping) }
@@ -262,6 +295,32 @@ public final class Dispatcher: Sendable {
                 logger.warning("instance did not complete; retrying", metadata: logMetadata.merging(["retryIn": "\(delay)"]) { $1 })
             }
         }
+    }
+
+    /// Makes the parked triggers of the registered tasks pending again, once
+    /// per change of the registry (and at start: tasks loaded since the last run).
+    private func unparkRegisteredTasks() {
+        let generation = registry.generation
+        let mark = state.withLock { UnparkMark(generation: generation, parkedByRuns: $0.parkedByRuns) }
+        guard state.withLock({ $0.unparked }) != mark else { return }
+        let tasks = registry.all.map { (app: $0.app.identity.name, task: $0.task.name) }
+        do {
+            let count = try store.unpark(tasks: tasks)
+            if count > 0 { logger.notice("parked triggers whose task is loaded now are queued again", metadata: ["count": "\(count)"]) }
+            state.withLock { $0.unparked = mark }
+        } catch {
+            logger.error("cannot unpark triggers", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Why a trigger of `task` of `app` waits parked: its last error.
+    static func notRunnableHere(app: String, task: String, registry: TaskRegistry) -> String {
+        if registry.isParked(app: app, task: task) {
+            return "task \"\(task)\" of \(app) is disabled or its plugin quarantined on this host (taskhost plugins list says why); "
+                + "this trigger runs once it is active again"
+        }
+        return "task \"\(task)\" of \(app) not loaded on this host (its plugin was removed or is being replaced); "
+            + "this trigger runs as soon as a plugin declaring it is in the plugins directory, or expires by its time to live"
     }
 
     /// Writes a trigger's settlement, retrying until it succeeds or the host stops.

@@ -168,10 +168,12 @@ extension SQLiteTaskStore: TriggerQueueStore {
         }
     }
 
+    /// Parked triggers expire too: a push waiting for its task to come back
+    /// leaves the queue by its own time to live (index `trigger_expiry`, v9).
     static let expireSQL = """
         UPDATE trigger SET state = 'expired', updated_at = ?, last_error = 'time to live ran out before it could run'
         WHERE id IN (SELECT id FROM trigger INDEXED BY trigger_expiry
-                     WHERE state IN ('pending', 'retrying') AND expires_at IS NOT NULL AND expires_at <= ?)
+                     WHERE state IN ('pending', 'retrying', 'parked') AND expires_at IS NOT NULL AND expires_at <= ?)
         """
 
     /// The runnable triggers, oldest first, read in the order of the partial
@@ -182,28 +184,10 @@ extension SQLiteTaskStore: TriggerQueueStore {
         ORDER BY available_at, created_at LIMIT ?
         """
 
-    // Counts, backlogs and parking, all served by the index `trigger_by_state`.
+    // Counts and backlogs, served by the index `trigger_by_state` (parking too:
+    // SQLiteTaskStore+Parking.swift).
     static let countsSQL = "SELECT state, COUNT(*) AS n FROM trigger GROUP BY state"
     static let backlogSQL = "SELECT COUNT(*) FROM trigger WHERE app = ? AND task = ? AND state IN ('pending', 'retrying', 'running')"
-    static let parkSQL = "UPDATE trigger SET state = 'parked', updated_at = ? WHERE state IN ('pending', 'retrying') AND app = ?"
-    static let unparkSQL = "UPDATE trigger SET state = 'pending', updated_at = ? WHERE state = 'parked' AND app = ?"
-
-    public func park(app: String) throws(StoreError) -> Int {
-        try transition(
-            "park the triggers of \(app)", Self.parkSQL, [Date().timeIntervalSince1970, app])
-    }
-
-    public func park(id: String) throws(StoreError) {
-        try transition(
-            "park trigger \(id)",
-            "UPDATE trigger SET state = 'parked', owner = NULL, attempts = MAX(attempts - 1, 0), updated_at = ? WHERE id = ?",
-            [Date().timeIntervalSince1970, id])
-    }
-
-    public func unpark(app: String) throws(StoreError) -> Int {
-        try transition(
-            "unpark triggers", Self.unparkSQL, [Date().timeIntervalSince1970, app])
-    }
 
     /// SQLite's query plan for `sql` (tests).
     func queryPlan(_ sql: String, arguments: [any DatabaseValueConvertible]) throws(StoreError) -> String {
@@ -213,7 +197,7 @@ extension SQLiteTaskStore: TriggerQueueStore {
         }
     }
 
-    public func claim(limit: Int, owner: String, now: Date, accept: (String, String) -> Bool) throws(StoreError)
+    public func claim(limit: Int, owner: String, now: Date, decide: (String, String) -> ClaimDecision) throws(StoreError)
         -> [QueuedTrigger]
     {
         guard limit > 0 else { return [] }
@@ -223,13 +207,20 @@ extension SQLiteTaskStore: TriggerQueueStore {
         return try writeRelaxed("claim triggers") { db in
             let time = now.timeIntervalSince1970
             try db.cachedStatement(sql: Self.expireSQL).execute(arguments: [time, time])
-            // Candidates in queue order; only the accepted ones are decoded.
+            // Candidates in queue order; only the taken ones are decoded.
             let candidates = try Row.fetchCursor(db.cachedStatement(sql: Self.claimSQL), arguments: [time, max(limit * 4, 64)])
             var claimed: [QueuedTrigger] = []
+            var parked: [(id: String, reason: String)] = []
             while claimed.count < limit, let row = try candidates.next() {
-                guard accept(row["app"], row["task"]) else { continue }
-                claimed.append(Self.trigger(from: row))
+                switch decide(row["app"], row["task"]) {
+                case .take: claimed.append(Self.trigger(from: row))
+                case .skip: continue
+                case .park(let reason): parked.append((row["id"], reason))
+                }
             }
+            // Out of the claim's index: not read again until unparked.
+            let park = try db.cachedStatement(sql: Self.parkClaimSQL)
+            for (id, reason) in parked { try park.execute(arguments: [reason, time, id]) }
             let update = try db.cachedStatement(
                 sql: "UPDATE trigger SET state = 'running', attempts = attempts + 1, owner = ?, updated_at = ? WHERE id = ?")
             for index in claimed.indices {

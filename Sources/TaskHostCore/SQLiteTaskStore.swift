@@ -118,6 +118,7 @@ public final class SQLiteTaskStore: TaskStore {
         registerQueueIndexMigration(&migrator)
         registerDisabledTaskMigrations(&migrator)
         registerSupervisorMigration(&migrator)
+        registerParkingMigration(&migrator)
         return migrator
     }()
 

@@ -25,6 +25,8 @@ public final class TaskRegistry: Sendable {
     private let parked = Mutex<Set<String>>([])
     /// Disabled tasks whose triggers are parked, by app.
     private let parkedTasks = Mutex<[String: Set<String>]>([:])
+    /// Bumped by each change of the registered tasks; and who to tell.
+    private let changes = Mutex<(generation: Int, observers: [@Sendable () -> Void])>((0, []))
 
     /// A registry holding `tasks`.
     public init(_ tasks: [RegisteredTask] = []) {
@@ -60,16 +62,37 @@ public final class TaskRegistry: Sendable {
             registered = registered.filter { $0.value.plugin != plugin }
             for task in tasks { registered[Self.key(task.app.identity.name, task.task.name)] = task }
         }
+        changed()
     }
 
     /// Unregisters plugin `plugin`'s tasks and returns them.
     @discardableResult
     public func remove(plugin: String) -> [RegisteredTask] {
-        tasks.withLock { registered in
+        let removed = tasks.withLock { registered in
             let removed = registered.values.filter { $0.plugin == plugin }
             registered = registered.filter { $0.value.plugin != plugin }
             return removed
         }
+        if !removed.isEmpty { changed() }
+        return removed
+    }
+
+    /// A number that changes whenever tasks are registered or unregistered
+    /// (the dispatcher unparks the triggers of tasks registered since it last looked).
+    public var generation: Int { changes.withLock { $0.generation } }
+
+    /// Calls `observer` after each change of the registered tasks (it must
+    /// not block: it runs on the thread that changed them).
+    public func observeChanges(_ observer: @escaping @Sendable () -> Void) {
+        changes.withLock { $0.observers.append(observer) }
+    }
+
+    private func changed() {
+        let observers = changes.withLock { changes in
+            changes.generation += 1
+            return changes.observers
+        }
+        for observer in observers { observer() }
     }
 
     /// Whether plugin `plugin` has tasks registered.

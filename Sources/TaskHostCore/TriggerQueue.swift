@@ -14,9 +14,23 @@ public enum TriggerState: String, Sendable, CaseIterable {
     case dead
     /// Its time to live ran out before it could run (`X-WNS-TTL`).
     case expired
-    /// Its plugin is disabled or quarantined: it waits, out of the claim's
-    /// way, until the plugin runs again (then it is pending).
+    /// Its task cannot run on this host now (not loaded: its plugin was
+    /// removed or is being replaced; or disabled, or its plugin quarantined):
+    /// it waits, out of the claim's way, until the task is registered again
+    /// (then it is pending). Its last error says why.
     case parked
+}
+
+/// What a claim does with a runnable trigger it reads.
+public enum ClaimDecision: Sendable, Equatable {
+    /// Claim it: mark it running and count the attempt.
+    case take
+    /// Leave it as it is (its task is at its concurrency limit).
+    case skip
+    /// Park it without counting an attempt, `reason` as its last error: its
+    /// task cannot run on this host now. It leaves the claim's index, so it
+    /// is not read again until it is unparked.
+    case park(reason: String)
 }
 
 /// A trigger to add to the queue.
@@ -115,20 +129,26 @@ public protocol TriggerQueueStore: Sendable {
     /// Adds triggers in one transaction (group commit). A trigger whose id is
     /// already queued is left as it is, which makes re-enqueueing idempotent.
     func enqueue(_ triggers: [NewTrigger]) throws(StoreError)
-    /// Claims up to `limit` runnable triggers for `owner`, oldest first, taking
-    /// only those whose task `accept`s one more run; marks them running and
-    /// counts the attempt. Triggers past their time to live become expired.
-    func claim(limit: Int, owner: String, now: Date, accept: (_ app: String, _ task: String) -> Bool)
+    /// Claims up to `limit` runnable triggers for `owner`, oldest first, as
+    /// `decide` says for each one's task: taken ones are marked running with
+    /// the attempt counted, parked ones leave the claim's way. Triggers past
+    /// their time to live (parked ones too) become expired.
+    func claim(limit: Int, owner: String, now: Date, decide: (_ app: String, _ task: String) -> ClaimDecision)
         throws(StoreError) -> [QueuedTrigger]
     /// Parks the pending and retrying triggers of `app` (its plugin is
     /// disabled or quarantined); returns how many.
     @discardableResult
     func park(app: String) throws(StoreError) -> Int
-    /// Parks a claimed trigger that cannot run now, without counting the attempt.
-    func park(id: String) throws(StoreError)
+    /// Parks a claimed trigger that cannot run now, without counting the
+    /// attempt; `note`, when given, becomes its last error (why it waits).
+    func park(id: String, note: String?) throws(StoreError)
     /// Makes the parked triggers of `app` pending again; returns how many.
     @discardableResult
     func unpark(app: String) throws(StoreError) -> Int
+    /// Makes the parked triggers of each of `tasks` pending again (the tasks
+    /// are registered now), in one transaction; returns how many.
+    @discardableResult
+    func unpark(tasks: [(app: String, task: String)]) throws(StoreError) -> Int
     /// A run completed.
     func markDone(id: String, instanceId: String) throws(StoreError)
     /// A run did not complete; run again at `availableAt`.
@@ -150,6 +170,21 @@ public protocol TriggerQueueStore: Sendable {
     func requeue(id: String) throws(StoreError) -> Bool
     /// How many triggers of `app`/`task` are pending, retrying or running.
     func backlog(app: String, task: String) throws(StoreError) -> Int
+}
+
+extension TriggerQueueStore {
+    /// Claims as ``claim(limit:owner:now:decide:)`` does, taking the triggers
+    /// whose task `accept`s one more run and leaving the others.
+    public func claim(limit: Int, owner: String, now: Date, accept: (_ app: String, _ task: String) -> Bool)
+        throws(StoreError) -> [QueuedTrigger]
+    {
+        try claim(limit: limit, owner: owner, now: now) { app, task in accept(app, task) ? .take : .skip }
+    }
+
+    /// Parks a claimed trigger without counting the attempt, keeping its last error.
+    public func park(id: String) throws(StoreError) {
+        try park(id: id, note: nil)
+    }
 }
 
 /// Random tokens from the system's cryptographically secure generator

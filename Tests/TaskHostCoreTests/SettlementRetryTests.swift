@@ -73,12 +73,15 @@ final class FailingSettlementStore: TaskStore, TriggerQueueStore {
     func appendLog(instanceId: String, lines: [LogLine]) throws(StoreError) { try base.appendLog(instanceId: instanceId, lines: lines) }
     func log(instanceId: String) throws(StoreError) -> [LogLine] { try base.log(instanceId: instanceId) }
     func enqueue(_ triggers: [NewTrigger]) throws(StoreError) { try base.enqueue(triggers) }
-    func claim(limit: Int, owner: String, now: Date, accept: (_ app: String, _ task: String) -> Bool) throws(StoreError) -> [QueuedTrigger] {
-        try base.claim(limit: limit, owner: owner, now: now, accept: accept)
+    func claim(
+        limit: Int, owner: String, now: Date, decide: (_ app: String, _ task: String) -> ClaimDecision
+    ) throws(StoreError) -> [QueuedTrigger] {
+        try base.claim(limit: limit, owner: owner, now: now, decide: decide)
     }
     func park(app: String) throws(StoreError) -> Int { try base.park(app: app) }
-    func park(id: String) throws(StoreError) { try base.park(id: id) }
+    func park(id: String, note: String?) throws(StoreError) { try base.park(id: id, note: note) }
     func unpark(app: String) throws(StoreError) -> Int { try base.unpark(app: app) }
+    func unpark(tasks: [(app: String, task: String)]) throws(StoreError) -> Int { try base.unpark(tasks: tasks) }
     func recoverAbandoned(owner: String, now: Date) throws(StoreError) -> Int { try base.recoverAbandoned(owner: owner, now: now) }
     func queueCounts() throws(StoreError) -> [TriggerState: Int] { try base.queueCounts() }
     func queuedTriggers(states: [TriggerState], limit: Int) throws(StoreError) -> [QueuedTrigger] { try base.queuedTriggers(states: states, limit: limit) }

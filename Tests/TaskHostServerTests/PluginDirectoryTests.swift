@@ -118,6 +118,39 @@ import TaskHostTestSupport
         #expect(try taskhost("trigger", "Waiter").status == 1, "its tasks are unregistered")
     }
 
+    @Test func aPushForATaskWhosePluginIsGoneWaitsParkedAndRunsOnceItIsBack() async throws {
+        let server = try serve()
+        defer { _ = server.terminate() }
+        try writePlugin("recorder", identity: "com.test.recorder", tasks: [("Recorder", "FaultyTasks.RecordingTask")])
+        _ = try await waitFor("recorder", .active)
+        let uri = try taskhost("channels", "create", "Recorder", "--base-url", "http://127.0.0.1:\(server.port)").out
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = try taskhost("credentials", "create", "--app", "com.test.recorder").out.trimmingCharacters(in: .whitespacesAndNewlines)
+
+        // The plugin is taken out (as when it is being replaced); its channel stays.
+        try FileManager.default.removeItem(atPath: plugins + "/recorder")
+        #expect(try await TestSupport.eventually { try record("recorder") == nil })
+        let pushed = try taskhost("push", uri, "--content", "while away", "--token", token)
+        #expect(pushed.status == 0 && pushed.out.hasPrefix("200 received "), "acknowledged: \(pushed.out)\(pushed.err)")
+        let id = try #require(pushed.out.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
+        #expect(try await TestSupport.eventually { try store.queuedTrigger(idPrefix: id)?.state == .parked }, "parked, not dead-lettered")
+        let parked = try #require(try store.queuedTrigger(idPrefix: id))
+        #expect(parked.attempts == 0)
+        let queue = try taskhost("queue", "--wide").out
+        #expect(queue.contains(id) && queue.contains("parked") && queue.contains("task \"Recorder\" of com.test.recorder not loaded on this host"), "\(queue)")
+        // `no-cache`: it cannot start now, so it is dropped rather than parked.
+        let noCache = try taskhost("push", uri, "--content", "now or never", "--token", token, "--no-cache")
+        #expect(noCache.status == 0 && noCache.out.hasPrefix("200 dropped "), "\(noCache.out)\(noCache.err)")
+        #expect(try store.queueCounts()[.dead, default: 0] == 0)
+
+        // Dropped in again: the waiting push runs, on its first attempt.
+        try writePlugin("recorder", identity: "com.test.recorder", tasks: [("Recorder", "FaultyTasks.RecordingTask")])
+        #expect(try await TestSupport.eventually { try setting("com.test.recorder", "seen:while away") != nil })
+        #expect(try await TestSupport.eventually { try store.queuedTrigger(idPrefix: id)?.state == .done })
+        #expect(try store.queuedTrigger(idPrefix: id)?.attempts == 1)
+        #expect(try setting("com.test.recorder", "seen:now or never") == nil)
+    }
+
     @Test func aLibraryWhoseConstructorCrashesIsQuarantinedUntilItChanges() async throws {
         let server = try serve()
         defer { _ = server.terminate() }
