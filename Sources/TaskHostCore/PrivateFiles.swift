@@ -1,4 +1,5 @@
 import Foundation
+import TaskHostIPC
 
 /// The modes of what taskhost keeps in its state directory: the database
 /// holds push payloads, forwarded headers (an `X-Api-Key`, say) and
@@ -71,7 +72,8 @@ public enum PrivateFiles {
 
     /// Prints `message` on standard error as a warning (the daemon's log goes there too).
     static func warn(_ message: String) {
-        FileHandle.standardError.write(Data("taskhost: warning: \(message)\n".utf8))
+        // Not FileHandle: it traps when standard error is a closed pipe.
+        FileDescriptorIO.writeAll(toFile: STDERR_FILENO, Array("taskhost: warning: \(message)\n".utf8))
     }
 
     static func lastError() -> String { String(cString: strerror(errno)) }
