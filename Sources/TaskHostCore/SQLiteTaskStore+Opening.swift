@@ -14,7 +14,7 @@ extension SQLiteTaskStore {
     /// answer a read with rows missing, silently, and costs no more to check
     /// than to open once it is in the page cache).
     static func openDatabase(path: String, configuration: Configuration) throws(StoreError) -> DatabasePool {
-        try prepareFile(path)
+        if try prepareFile(path) { try createDatabase(path, configuration: configuration) }
         let pool: DatabasePool
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
@@ -30,18 +30,17 @@ extension SQLiteTaskStore {
         return pool
     }
 
-    /// Refuses an existing database that is empty, makes an existing one
-    /// (and its `-wal` and `-shm` files) private, and creates a new one mode
-    /// 0600 before SQLite opens it: SQLite gives the `-wal` and `-shm` files
-    /// it creates the database file's mode.
-    static func prepareFile(_ path: String) throws(StoreError) {
+    /// Refuses an existing database that is empty and makes an existing one
+    /// (and its `-wal` and `-shm` files) private. Returns whether there is
+    /// none yet.
+    static func prepareFile(_ path: String) throws(StoreError) -> Bool {
         var info = stat()
         if stat(path, &info) == 0 {
             guard info.st_size > 0 else { throw emptyDatabase(path) }
             for file in [path, path + "-wal", path + "-shm"] {
                 try PrivateFiles.restrict(file, what: file == path ? "the database" : "the database's file")
             }
-            return
+            return false
         }
         guard errno == ENOENT else {
             throw StoreError("cannot open the store at \(path): \(PrivateFiles.lastError())")
@@ -54,12 +53,32 @@ extension SQLiteTaskStore {
                 "\(path)-wal exists but its database \(path) does not: the database was deleted or moved without its write-ahead log. "
                     + "Move \(path)-wal and \(path)-shm to where the database went (they hold its latest writes), or delete them to start with an empty store")
         }
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, PrivateFiles.fileMode)
+        return true
+    }
+
+    /// Creates the database at `path`, mode 0600 (SQLite gives the `-wal`
+    /// and `-shm` files it creates the database file's mode), never empty
+    /// under its name: it is made under a name of its own, given its first
+    /// page by SQLite (WAL mode is recorded there), then renamed. A process
+    /// that dies meanwhile leaves a stray `.new-…` file, not an empty
+    /// database that the next start would have to refuse.
+    static func createDatabase(_ path: String, configuration: Configuration) throws(StoreError) {
+        let staging = path + ".new-" + RandomToken.hex(bytes: 4)
+        let descriptor = open(staging, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, PrivateFiles.fileMode)
         guard descriptor >= 0 else {
             throw StoreError("cannot create the database \(path): \(PrivateFiles.lastError()); check the state directory's permissions")
         }
         _ = fchmod(descriptor, PrivateFiles.fileMode)  // exactly 0600, whatever the umask
         close(descriptor)
+        defer { for file in [staging, staging + "-wal", staging + "-shm"] { unlink(file) } }
+        do {
+            _ = try DatabasePool(path: staging, configuration: configuration)  // closed at once: nothing left in a -wal
+        } catch {
+            throw StoreError("cannot create the database \(path): \(error)")
+        }
+        guard rename(staging, path) == 0 else {
+            throw StoreError("cannot create the database \(path): \(PrivateFiles.lastError())")
+        }
     }
 
     /// Runs SQLite's `quick_check` (every page and record well-formed,

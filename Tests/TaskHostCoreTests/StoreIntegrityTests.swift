@@ -39,6 +39,8 @@ import TaskHostTestSupport
         for file in [path, path + "-wal", path + "-shm"] {
             #expect(StoreDamage.mode(file) == 0o600, "\(file): \(String(StoreDamage.mode(file) ?? 0, radix: 8))")
         }
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory)
+        #expect(!names.contains { $0.contains(".new-") }, "the database is made under another name, then renamed: \(names)")
     }
 
     @Test func anExistingDatabaseOpenToOthersIsMadePrivate() throws {
