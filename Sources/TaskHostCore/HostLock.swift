@@ -62,7 +62,7 @@ public final class HostLock: Sendable {
         do {
             try state.create()
         } catch {
-            throw HostLockError(holder: nil, description: "cannot create the state directory \(state.path): \(error.localizedDescription)")
+            throw HostLockError(holder: nil, description: error.description)
         }
         let path = path(in: state)
         // A reader asking "who holds it" takes a shared lock for an instant: try a few times.

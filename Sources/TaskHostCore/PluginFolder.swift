@@ -70,16 +70,22 @@ public struct PluginFolder: Sendable, Equatable {
         if FileManager.default.fileExists(atPath: destination) { return destination }
         let temporary = root + "/" + name + "/.staging-" + RandomToken.hex(bytes: 6)
         let manager = FileManager.default
-        try manager.createDirectory(atPath: temporary, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        // The directories are private, as everything in the state directory:
+        // a worker opens its library before it gives up root, so the sandbox
+        // user never passes through them. The files keep their read bits
+        // (not their write bits): the worker then loads the library through
+        // its descriptor (/proc/self/fd/N), which the kernel checks against
+        // the file's mode as the sandbox user; a library is code, not a secret.
+        try PrivateFiles.createDirectory(temporary)
         do {
             for file in files() {
                 let target = temporary + "/" + file.path
-                try manager.createDirectory(
-                    atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
-                    attributes: [.posixPermissions: 0o755])
+                try PrivateFiles.createDirectory((target as NSString).deletingLastPathComponent)
                 // Resolve symbolic links: the copy holds the files themselves.
                 let source = URL(fileURLWithPath: path + "/" + file.path).resolvingSymlinksInPath().path
                 try manager.copyItem(atPath: source, toPath: target)
+                var info = stat()
+                if stat(target, &info) == 0 { _ = chmod(target, info.st_mode & 0o755) }
             }
             guard self.fingerprint() == fingerprint else {
                 throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "\(path) changed while it was copied"])

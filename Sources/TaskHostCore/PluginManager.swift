@@ -124,7 +124,7 @@ public final class PluginManager: Sendable {
     public func scan() {
         scanLock.withLock { _ in
             do {
-                try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true)
+                try PrivateFiles.createDirectory(configuration.directory)
             } catch {
                 logger.error("cannot create the plugins directory", metadata: ["path": "\(configuration.directory)", "error": "\(error)"])
                 return

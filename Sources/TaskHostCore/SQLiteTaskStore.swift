@@ -16,9 +16,16 @@ public final class SQLiteTaskStore: TaskStore {
     /// This process's mark in the instance rows it writes, made with the first one.
     private let supervisor = Mutex<SupervisorLock?>(nil)
 
-    /// Opens (creating if needed) the database at `path`, migrates it, and
-    /// settles the instances of hosts that stopped before they ended (see
-    /// ``settleAbandonedInstances()``; should that fail, the next open does it).
+    /// Opens (creating if needed) the database at `path`, checks it, migrates
+    /// it, and settles the instances of hosts that stopped before they ended
+    /// (see ``settleAbandonedInstances()``; should that fail, the next open
+    /// does it).
+    ///
+    /// A new database is created mode 0600 (its `-wal` and `-shm` files get
+    /// the same mode from SQLite); an existing one open to other users is made
+    /// private, saying so. An existing database that is empty (0 bytes) or
+    /// fails SQLite's `quick_check` is refused with what to do (see
+    /// ``openDatabase(path:configuration:)``).
     public init(path: String) throws(StoreError) {
         self.path = path
         var configuration = Configuration()
@@ -27,24 +34,17 @@ public final class SQLiteTaskStore: TaskStore {
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
         }
-        do {
-            // Two processes opening a new or older database at once (serve and
-            // a CLI command) would both turn on WAL mode or apply a migration,
-            // and the second would fail ("database is locked", "duplicate
-            // column"): they open it one at a time. The lock is held only while
-            // opening; the migrator skips what an earlier open applied.
-            let lock = FileLock.exclusive(path: path + "-open.lock")
-            if case .failed(let message) = lock { throw StoreError(message) }
-            let pool = try withExtendedLifetime(lock) {
-                let pool = try DatabasePool(path: path, configuration: configuration)
-                try Self.migrator.migrate(pool)
-                return pool
-            }
-            self.pool = pool
-            committer = CommitBatcher(pool: pool)
-        } catch {
-            throw StoreError("cannot open the store at \(path): \(error)")
-        }
+        // Two processes opening a new or older database at once (serve and
+        // a CLI command) would both turn on WAL mode or apply a migration,
+        // and the second would fail ("database is locked", "duplicate
+        // column"): they open it one at a time. The lock is held only while
+        // opening; the migrator skips what an earlier open applied.
+        let lock = FileLock.exclusive(path: path + "-open.lock")
+        if case .failed(let message) = lock { throw StoreError(message) }
+        defer { withExtendedLifetime(lock) {} }
+        let pool = try Self.openDatabase(path: path, configuration: configuration)
+        self.pool = pool
+        committer = CommitBatcher(pool: pool)
         _ = try? settleAbandonedInstances()
     }
 
@@ -62,13 +62,10 @@ public final class SQLiteTaskStore: TaskStore {
         }
     }
 
-    /// Opens the store in a state directory, creating the directory (mode 0700).
+    /// Opens the store in a state directory, creating the directory (mode
+    /// 0700; an existing one open to other users is made private, saying so).
     public convenience init(stateDirectory: StateDirectory) throws(StoreError) {
-        do {
-            try stateDirectory.create()
-        } catch {
-            throw StoreError("cannot create the state directory \(stateDirectory.path): \(error.localizedDescription)")
-        }
+        try stateDirectory.create()
         try self.init(path: stateDirectory.databasePath)
     }
 
@@ -130,7 +127,7 @@ public final class SQLiteTaskStore: TaskStore {
         let result = committer.commit { db in try body(db) as Any }
         switch result {
         case .success(let value): return value as! T
-        case .failure(let error): throw StoreError("store: cannot \(what): \(error)")
+        case .failure(let error): throw Self.failure(what, error)
         }
     }
 
@@ -153,15 +150,20 @@ public final class SQLiteTaskStore: TaskStore {
                 return result!
             }
         } catch {
-            throw StoreError("store: cannot \(what): \(error)")
+            throw Self.failure(what, error)
         }
+    }
+
+    /// The error of a store operation that SQLite (or its caller) failed.
+    static func failure(_ what: String, _ error: any Error) -> StoreError {
+        StoreError("store: cannot \(what): \(error)", resultCode: (error as? DatabaseError)?.resultCode.primaryResultCode.rawValue)
     }
 
     func read<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
         do {
             return try pool.read(body)
         } catch {
-            throw StoreError("store: cannot \(what): \(error)")
+            throw Self.failure(what, error)
         }
     }
 

@@ -49,7 +49,10 @@ public struct SandboxOptions: Sendable, Equatable {
         let path = root + "/" + instanceId
         if mkdir(path, 0o700) != 0 {
             guard errno == ENOENT else { return "" }
-            try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
+            // Private like the state directory it is usually in: the worker
+            // enters its directory before it gives up root (or is handed it
+            // open), so the sandbox user never needs to pass through this one.
+            try? PrivateFiles.createDirectory(root)
             guard mkdir(path, 0o700) == 0 else { return "" }
         }
         if let identity { _ = chown(path, identity.uid, identity.gid) }

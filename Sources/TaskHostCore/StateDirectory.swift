@@ -35,9 +35,11 @@ public struct StateDirectory: Sendable, Equatable {
     /// Where the host keeps the copies of plugin versions that instances load.
     public var stagedPluginsPath: String { path + "/plugin-versions" }
 
-    /// Creates the directory (and its parents) readable by its owner only.
-    public func create() throws {
-        try FileManager.default.createDirectory(
-            atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    /// Creates the directory (and its parents), readable by its owner only
+    /// (0700, whatever the umask); an existing one that other users could
+    /// enter is made private, with a warning (see ``PrivateFiles``).
+    public func create() throws(StoreError) {
+        try PrivateFiles.createDirectory(path)
+        try PrivateFiles.restrict(path, what: "the state directory")
     }
 }

@@ -14,12 +14,7 @@ final class SupervisorLock: Sendable {
 
     /// Creates and locks a lock file of its own in `directory`.
     init(directory: String) throws(StoreError) {
-        do {
-            try FileManager.default.createDirectory(
-                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw StoreError("cannot create \(directory): \(error.localizedDescription)")
-        }
+        try PrivateFiles.createDirectory(directory)
         let token = RandomToken.hex(bytes: 12)
         switch FileLock.tryExclusive(path: Self.path(directory: directory, token: token), create: true) {
         case .acquired(let lock):

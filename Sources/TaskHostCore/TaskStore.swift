@@ -5,9 +5,16 @@ import Foundation
 public struct StoreError: Error, Sendable, CustomStringConvertible {
     /// What failed and why.
     public var message: String
+    /// SQLite's primary result code when SQLite reported the failure
+    /// (`SQLITE_FULL` 13, `SQLITE_BUSY` 5, `SQLITE_CORRUPT` 11, …), for
+    /// telling classes of failure apart without parsing the message.
+    public var resultCode: Int32?
 
     /// Creates an error.
-    public init(_ message: String) { self.message = message }
+    public init(_ message: String, resultCode: Int32? = nil) {
+        self.message = message
+        self.resultCode = resultCode
+    }
 
     public var description: String { message }
 }

@@ -88,12 +88,14 @@ public struct Daemon: Sendable {
             retryPolicy: configuration.retryPolicy, pollInterval: configuration.pollInterval,
             logger: logger.component("taskhost.dispatcher"))
         let committer = GroupCommitter(store: store, maxBatch: configuration.ingest.maxBatch) { dispatcher.wake() }
-        let service = PushService(
+        var service = PushService(
             store: store, committer: committer,
             limiter: RateLimiter(ratePerSecond: configuration.channelRate, burst: configuration.channelBurst),
             clientLimiter: RateLimiter(ratePerSecond: configuration.clientRate, burst: configuration.clientBurst),
             maxPayload: configuration.maxPayload,
             hasCapacity: { dispatcher.hasCapacity(app: $0, task: $1) }, ingest: configuration.ingest)
+        let storeFailures = FailureLogAggregator(subject: "push endpoint: store failures answered 500/503", logger: logger.component("taskhost.store"))
+        service.storeFailures = storeFailures
         let scheduler = TimerScheduler(store: store, registry: registry, logger: logger.component("taskhost.timers"))
         let plugins = configuration.plugins.map { pluginConfiguration in
             PluginManager(
@@ -182,6 +184,7 @@ public struct Daemon: Sendable {
                 bound.close()
                 ready.close()
             }
+            defer { storeFailures.flush(all: true) }
             try await group.run()
         } catch where String(describing: error).contains("Address already in use") {
             throw DaemonError(

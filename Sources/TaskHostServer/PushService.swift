@@ -45,6 +45,9 @@ public struct PushService: Sendable {
     /// database read per push. A revocation takes effect within `cacheLifetime`.
     private let channels: LookupCache<PushChannel>
     private let credentials: LookupCache<Credential>
+    /// Where the store failures behind 500 and 503 answers are counted and
+    /// logged, a line per class and interval (`nil`: not logged).
+    public var storeFailures: FailureLogAggregator?
 
     /// The longest `X-WNS-TTL` accepted: 30 days.
     public static let maxTimeToLive = 30 * 24 * 3600
@@ -98,6 +101,7 @@ public struct PushService: Sendable {
         do {
             credential = try credentials.value(for: id) { () throws(StoreError) in try store.credential(id: id) }
         } catch {
+            storeFailures?.record(error)
             throw PushRejection(status: 500, description: "the host cannot read its credentials")
         }
         guard let credential, credential.accepts(secret: secret) else {
@@ -107,6 +111,7 @@ public struct PushService: Sendable {
         do {
             channel = try channels.value(for: channelId) { () throws(StoreError) in try store.channel(id: channelId) }
         } catch {
+            storeFailures?.record(error)
             throw PushRejection(status: 500, description: "the host cannot read its channels")
         }
         guard let channel else { throw PushRejection(status: 404, description: "no such channel") }
@@ -199,6 +204,7 @@ public struct PushService: Sendable {
         do {
             try await committer.enqueue(trigger)
         } catch {
+            storeFailures?.record(error)
             throw PushRejection(status: 503, description: "the push could not be stored: \(error); retry it")
         }
         return PushAcceptance(messageId: id, status: "received")

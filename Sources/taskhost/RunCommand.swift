@@ -50,6 +50,11 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // A reader that goes away (`taskhost run … | head -1`) must not kill
+        // the supervisor of a running instance: writes to it fail instead, and
+        // are dropped, while the instance runs to its outcome. (Set first:
+        // opening the store may already warn, about a state directory's mode.)
+        signal(SIGPIPE, SIG_IGN)
         let found = try manifestOptions.findTask(task, state: stateOptions, prefer: .local)
         let manifest = found.app
         let declaration = found.task
@@ -59,10 +64,6 @@ struct RunCommand: AsyncParsableCommand {
             store: try stateOptions.openStore(), workerPath: try locateWorker(),
             sandbox: sandboxFlags.options(state: stateOptions.directory), isolation: isolationOption.isolation)
 
-        // A reader that goes away (`taskhost run … | head -1`) must not kill
-        // the supervisor of a running instance: writes to it fail instead, and
-        // are dropped, while the instance runs to its outcome.
-        signal(SIGPIPE, SIG_IGN)
         let cancellation = InstanceCancellation()
         signal(SIGINT, SIG_IGN)
         let interrupt = DispatchSource.makeSignalSource(signal: SIGINT)
