@@ -14,8 +14,10 @@ import NIOHTTPTypesHTTP1
 ///
 /// Each of these answers carries `Connection: close`, and the connection
 /// is closed once it is written. So is the connection of any answer written
-/// before its request's body was read to the end (an early 401, 413, 429…):
-/// the answer gets `Connection: close`, and the rest of the body is not read.
+/// before its request's body was read to the end (an early 401, 413, 429…),
+/// unless that body is small (a `Content-Length` of at most ``drainLimit``,
+/// which the server reads and keeps the connection): the answer gets
+/// `Connection: close`, and the rest of the body is not read.
 ///
 /// Closing: the server's side is shut first (the client reads the answer and
 /// then end of stream), what the client still sends is thrown away unparsed
@@ -29,6 +31,8 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// How long a closing connection's input is still read (and thrown away).
     static let lingerTime: TimeAmount = .seconds(2)
+    /// The largest body still read after an early answer, to keep the connection.
+    static let drainLimit = 64 * 1024
 
     /// An answer the guard writes itself.
     struct Refusal: Equatable {
@@ -38,14 +42,17 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// A request head was passed on whose end has not come.
     private var bodyOpen = false
+    /// Its body is small enough to be read after an early answer.
+    private var bodySmall = false
     /// Requests passed on whose response has not ended.
     private var pending = 0
     /// A response head was written, its end not yet.
     private var responding = false
     /// The connection closes once the response being written ends.
     private var closeAfterResponse = false
-    /// The guard's own answer, waiting for earlier responses to end.
-    private var queued: Refusal?
+    /// The guard's own answer, waiting for the responses still owed to
+    /// earlier (pipelined) requests to end.
+    private var queued: (refusal: Refusal, owed: Int)?
     /// Writes from the server are dropped: the guard answered that request.
     private var dropResponses = false
     /// Nothing more is read: the connection is closing.
@@ -66,6 +73,7 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
             bodyOpen = true
+            bodySmall = head.headers["content-length"].first.flatMap { Int($0) }.map { $0 <= Self.drainLimit } ?? false
             pending += 1
         case .body:
             break
@@ -103,7 +111,9 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         switch unwrapOutboundIn(data) {
         case .head(var head):
             responding = true
-            if bodyOpen || closing {
+            // The response is to the oldest request not answered; that is the
+            // one still in its body only if it is the only one.
+            if queued == nil, (bodyOpen && !bodySmall && pending == 1) || closing {
                 // Answered before its body was read: the body is not read at all.
                 closeAfterResponse = true
                 head.headers.replaceOrAdd(name: "connection", value: "close")
@@ -115,18 +125,20 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case .end:
             responding = false
             pending = max(0, pending - 1)
+            if let waiting = queued {
+                queued = (waiting.refusal, waiting.owed - 1)
+                guard waiting.owed == 1 else { break }
+                context.write(data, promise: promise)
+                queued = nil
+                answer(waiting.refusal, context: context)
+                return
+            }
             if closeAfterResponse {
                 let written = context.eventLoop.makePromise(of: Void.self)
                 if let promise { written.futureResult.cascade(to: promise) }
                 written.futureResult.assumeIsolated().whenComplete { [self] _ in shutDown(context: context) }
                 stopReading()
                 context.write(data, promise: written)
-                return
-            }
-            if pending == 0, let refusal = queued {
-                context.write(data, promise: promise)
-                queued = nil
-                answer(refusal, context: context)
                 return
             }
         }
@@ -157,16 +169,15 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// still owed to earlier requests), then closes.
     private func refuse(_ refusal: Refusal, context: ChannelHandlerContext) {
         stopReading()
-        if bodyOpen {
-            // The request being read is the one refused. If the server has
-            // started its answer, that one stands; otherwise it is replaced.
-            if responding {
-                closeAfterResponse = true
-            } else {
-                answer(refusal, context: context)
-            }
-        } else if pending > 0 {
-            queued = refusal
+        // Responses owed to requests before the refused one (the one in its
+        // body, if any, is the refused one).
+        let owed = pending - (bodyOpen ? 1 : 0)
+        if owed > 0 {
+            queued = (refusal, owed)
+        } else if bodyOpen && responding {
+            // The server has started its (early) answer to the refused
+            // request: that one stands, then the connection closes.
+            closeAfterResponse = true
         } else {
             answer(refusal, context: context)
         }

@@ -106,6 +106,24 @@ struct RawExchange {
         #expect(one.status == 200, "\(one.text)")
     }
 
+    /// A good push and a bad request sent together (pipelined): the push gets
+    /// its 200 (keep-alive), then the bad one its 400, then the connection closes.
+    @Test func aPipelinedBadRequestIsAnsweredAfterTheGoodOneBeforeIt() async throws {
+        let server = try await TestServer.start([Self.recorder]) { $0.dispatches = false }
+        defer { Task { await server.stop() } }
+        let channel = try server.channel(task: "Recorder")
+        let token = try server.token()
+        let answer = try await RawExchange.send(
+            port: server.port,
+            Self.pushHead(channel: channel.id, token: token, extra: "Content-Length: 5\r\n") + "hello" + "GET /healthz HTTP/1.1\r\n\r\n")
+        let answers = ("\r\n" + answer.text).components(separatedBy: "\r\nHTTP/1.1 ").dropFirst()
+        #expect(answers.count == 2, "\(answer.text)")
+        #expect(answers.first?.hasPrefix("200") == true && answers.first?.lowercased().contains("connection: close") == false, "\(answer.text)")
+        #expect(answers.last?.hasPrefix("400") == true && answers.last?.lowercased().contains("connection: close") == true, "\(answer.text)")
+        #expect(answer.closed)
+        #expect(try server.store.queueCounts().values.reduce(0, +) == 1, "the good push is stored")
+    }
+
     @Test func headHealthzIsAnsweredAsGetWithoutABody() async throws {
         let server = try await TestServer.start([Self.recorder]) { $0.dispatches = false }
         defer { Task { await server.stop() } }
@@ -155,5 +173,36 @@ struct RawExchange {
             timeout: 1)
         #expect(whole.status == 200, "\(whole.text)")
         #expect(!whole.closed && !whole.headerLines.contains("connection: close"), "\(whole.text)")
+    }
+
+    /// An early answer to a push whose small body is still coming keeps the
+    /// connection: the body is read when it comes, and the next request served.
+    @Test func aSmallBodyAfterAnEarlyAnswerIsReadAndTheConnectionKept() async throws {
+        let server = try await TestServer.start([Self.recorder]) { $0.dispatches = false }
+        defer { Task { await server.stop() } }
+        let channel = try server.channel(task: "Recorder")
+        let token = try server.token()
+        let fd = try #require(ConnectionFloodTests.idleConnection(port: server.port))
+        defer { close(fd) }
+        _ = await TestSupport.eventually {
+            var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            return poll(&poller, 1, 0) > 0
+        }
+        func read(until marker: String) async -> (String, Bool) {
+            var received: [UInt8] = []
+            var closed = false
+            _ = await TestSupport.eventually(timeout: .seconds(10)) {
+                closed = ConnectionTimeoutTests.drain(fd, into: &received)
+                return closed || String(decoding: received, as: UTF8.self).contains(marker)
+            }
+            return (String(decoding: received, as: UTF8.self), closed)
+        }
+        ConnectionTimeoutTests.send(fd, Self.pushHead(channel: channel.id, token: "cr_0000000000000000.wrong", extra: "Content-Length: 5\r\n"))
+        let (early, closedEarly) = await read(until: "revoked token\n")
+        #expect(early.hasPrefix("HTTP/1.1 401") && !early.lowercased().contains("connection: close"), "\(early)")
+        #expect(!closedEarly)
+        ConnectionTimeoutTests.send(fd, "hello" + Self.pushHead(channel: channel.id, token: token, extra: "Content-Length: 5\r\n") + "again")
+        let (next, _) = await read(until: "X-WNS-Msg-ID")
+        #expect(next.hasPrefix("HTTP/1.1 200"), "the connection serves the next push: \(next)")
     }
 }
