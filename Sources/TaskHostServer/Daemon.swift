@@ -16,9 +16,10 @@ public struct DaemonConfiguration: Sendable {
     public var maxPayload: Int = 5 * 1024
     /// Most bytes of headers a push may forward to its task (431 beyond).
     public var maxForwardedHeaders = PushService.defaultMaxForwardedHeaders
-    /// Failed authentications a source address may make at once (then 429),
-    /// and the time in which that many are allowed again.
+    /// Failed authentications (401) a source address may make at once; then
+    /// its pushes get 429 until its bucket refills.
     public var authFailureLimit = 20
+    /// The time in which `authFailureLimit` failures are allowed again.
     public var authFailureWindow: Duration = .seconds(60)
     /// Pushes per second per channel, on average.
     public var channelRate: Double = 100

@@ -46,6 +46,14 @@ public struct PushService: Sendable {
     /// `name: value` and a line break); beyond it the push gets 431. A stored push
     /// takes at most `maxPayload + maxForwardedHeaders` bytes.
     public let maxForwardedHeaders: Int
+    /// How accepted pushes are stored (``IngestMode/discard``: not at all).
+    public let ingest: IngestMode
+    /// Whether a task can start an instance right now (for `no-cache` pushes).
+    public let hasCapacity: @Sendable (String, String) -> Bool
+    /// Channels and credentials recently read, so a busy channel costs no
+    /// database read per push. A revocation takes effect within `cacheLifetime`.
+    private let channels: LookupCache<PushChannel>
+    private let credentials: LookupCache<Credential>
     /// Told of each step of an authentication's work, so that tests can
     /// check that every path does the same work (never timing).
     let observe: (@Sendable (AuthenticationStep) -> Void)?
@@ -57,14 +65,6 @@ public struct PushService: Sendable {
         /// A presented secret was hashed and compared with a stored hash.
         case secretComparison
     }
-    /// How accepted pushes are stored (``IngestMode/discard``: not at all).
-    public let ingest: IngestMode
-    /// Whether a task can start an instance right now (for `no-cache` pushes).
-    public let hasCapacity: @Sendable (String, String) -> Bool
-    /// Channels and credentials recently read, so a busy channel costs no
-    /// database read per push. A revocation takes effect within `cacheLifetime`.
-    private let channels: LookupCache<PushChannel>
-    private let credentials: LookupCache<Credential>
 
     /// The longest `X-WNS-TTL` accepted: 30 days.
     public static let maxTimeToLive = 30 * 24 * 3600
