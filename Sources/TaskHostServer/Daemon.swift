@@ -14,6 +14,13 @@ public struct DaemonConfiguration: Sendable {
     public var port: Int = 8080
     /// Largest push payload.
     public var maxPayload: Int = 5 * 1024
+    /// Most bytes of headers a push may forward to its task (431 beyond).
+    public var maxForwardedHeaders = PushService.defaultMaxForwardedHeaders
+    /// Failed authentications (401) a source address may make at once; then
+    /// its pushes get 429 until its bucket refills.
+    public var authFailureLimit = 20
+    /// The time in which `authFailureLimit` failures are allowed again.
+    public var authFailureWindow: Duration = .seconds(60)
     /// Pushes per second per channel, on average.
     public var channelRate: Double = 100
     /// Pushes a channel may send at once.
@@ -92,7 +99,11 @@ public struct Daemon: Sendable {
             store: store, committer: committer,
             limiter: RateLimiter(ratePerSecond: configuration.channelRate, burst: configuration.channelBurst),
             clientLimiter: RateLimiter(ratePerSecond: configuration.clientRate, burst: configuration.clientBurst),
-            maxPayload: configuration.maxPayload,
+            authFailureLimiter: RateLimiter(
+                ratePerSecond: Double(configuration.authFailureLimit) / max(0.001, Double(configuration.authFailureWindow.components.seconds)
+                    + Double(configuration.authFailureWindow.components.attoseconds) / 1e18),
+                burst: configuration.authFailureLimit),
+            maxPayload: configuration.maxPayload, maxForwardedHeaders: configuration.maxForwardedHeaders,
             hasCapacity: { dispatcher.hasCapacity(app: $0, task: $1) }, ingest: configuration.ingest)
         let storeFailures = FailureLogAggregator(subject: "push endpoint: store failures answered 500/503", logger: logger.component("taskhost.store"))
         service.storeFailures = storeFailures
@@ -139,7 +150,7 @@ public struct Daemon: Sendable {
             router: PushRoutes.router(service: service),
             server: .http1(
                 configuration: HTTP1Channel.Configuration(
-                    additionalChannelHandlers: [connections.handler(), timeouts.handler(), open.handler()])),
+                    additionalChannelHandlers: [connections.handler(), timeouts.handler(), open.handler(), RequestGuardInstaller()])),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "taskhost"),
             onServerRunning: { channel in

@@ -1,18 +1,21 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 import TaskHostCore
 
 /// The HTTP face of ``PushService``: `POST /push/v1/{channel}` in the WNS raw
-/// notification protocol, and `GET /healthz`.
+/// notification protocol, and `GET` (and `HEAD`) `/healthz`. Another method on
+/// either path gets 405 with `Allow`.
 public enum PushRoutes {
     static let wnsStatus = HTTPField.Name("X-WNS-Status")!
     static let wnsMessageId = HTTPField.Name("X-WNS-Msg-ID")!
     static let wnsError = HTTPField.Name("X-WNS-Error-Description")!
 
     /// A router with the push routes.
-    public static func router(service: PushService) -> Router<BasicRequestContext> {
-        let router = Router()
+    public static func router(service: PushService) -> Router<PushRequestContext> {
+        let router = Router(context: PushRequestContext.self, options: .autoGenerateHeadEndpoints)
+        router.add(middleware: MethodNotAllowedMiddleware(allowedMethods: allowedMethods))
         router.post("/push/v1/:channel") { request, context -> Response in
             await handle(request: request, context: context, service: service)
         }
@@ -22,11 +25,20 @@ public enum PushRoutes {
         return router
     }
 
-    static func handle(request: Request, context: BasicRequestContext, service: PushService) async -> Response {
+    /// The methods a known path takes (`nil`: not a path of this server).
+    static func allowedMethods(path: String) -> [HTTPRequest.Method]? {
+        if path == "/healthz" { return [.get, .head] }
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        if parts.count == 4, parts[0].isEmpty, parts[1] == "push", parts[2] == "v1", !parts[3].isEmpty { return [.post] }
+        return nil
+    }
+
+    static func handle(request: Request, context: PushRequestContext, service: PushService) async -> Response {
         var request = request
         do throws(PushRejection) {
             let channelId = context.parameters.get("channel") ?? ""
-            let push = try service.authorize(channelId: channelId, authorization: request.headers[.authorization])
+            let push = try service.authorize(
+                channelId: channelId, authorization: request.headers[.authorization], source: context.sourceKey)
             let contentLength = request.headers[.contentLength].flatMap { Int($0) }
             let headers = try service.validate(
                 headers: request.headers.map { ($0.name.canonicalName, $0.value) }, contentLength: contentLength)
@@ -34,19 +46,80 @@ public enum PushRoutes {
             let body: ByteBuffer
             do {
                 body = try await request.collectBody(upTo: service.maxPayload)
-            } catch {
+            } catch is NIOTooManyBytesError {
                 throw service.tooLarge(contentLength)
+            } catch {
+                // The body could not be read to its end (malformed framing, the
+                // connection closed): the server's own answer, if any, is on
+                // its way (RequestGuard); nothing is stored.
+                throw PushRejection.badRequest("the request body could not be read: \(error)")
             }
             let accepted = try await service.accept(
                 channel: push.channel, headers: headers, payload: Array(buffer: body))
             return Response(status: .ok, headers: [wnsStatus: accepted.status, wnsMessageId: accepted.messageId])
         } catch {
-            var fields: HTTPFields = [wnsError: error.description]
-            if let status = error.wnsStatus { fields[wnsStatus] = status }
-            fields[.contentType] = "text/plain; charset=utf-8"
-            return Response(
-                status: HTTPResponse.Status(code: error.status), headers: fields,
-                body: ResponseBody(byteBuffer: ByteBuffer(string: error.description + "\n")))
+            return refusal(status: HTTPResponse.Status(code: error.status), description: error.description) { fields in
+                if let status = error.wnsStatus { fields[wnsStatus] = status }
+                if let seconds = error.retryAfter { fields[.retryAfter] = "\(seconds)" }
+            }
+        }
+    }
+
+    /// An error answer: `X-WNS-Error-Description` and the same text as the body.
+    static func refusal(status: HTTPResponse.Status, description: String, fields more: (inout HTTPFields) -> Void = { _ in }) -> Response {
+        var fields: HTTPFields = [wnsError: description]
+        more(&fields)
+        fields[.contentType] = "text/plain; charset=utf-8"
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(string: description + "\n")))
+    }
+}
+
+/// The request context of the push routes: Hummingbird's basic one, and the
+/// client's address (failed authentications are counted per address).
+public struct PushRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The address the request came from.
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress
+    }
+
+    /// The key failed authentications are counted under: the IPv4 address,
+    /// or the /64 prefix of an IPv6 one (one host commonly has a whole /64).
+    var sourceKey: String? {
+        guard let remoteAddress else { return nil }
+        switch remoteAddress {
+        case .v6(let address):
+            var bytes = address.address.sin6_addr
+            return withUnsafeBytes(of: &bytes) { raw in
+                if raw.prefix(12).elementsEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]) {
+                    return raw.suffix(4).map(String.init).joined(separator: ".")  // IPv4-mapped
+                }
+                return raw.prefix(8).map { String(format: "%02x", $0) }.joined() + "::/64"
+            }
+        default:
+            return remoteAddress.ipAddress
+        }
+    }
+}
+
+/// Answers 405 with `Allow` for a known path asked with a method it does not
+/// take (the router alone would answer 404).
+struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
+    let allowedMethods: @Sendable (String) -> [HTTPRequest.Method]?
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            guard let methods = allowedMethods(request.uri.path), !methods.contains(request.method) else { throw error }
+            let allow = methods.map(\.rawValue).joined(separator: ", ")
+            var response = PushRoutes.refusal(
+                status: .methodNotAllowed, description: "\(request.method.rawValue) is not allowed on \(request.uri.path.prefix(60)): use \(allow)")
+            response.headers[.allow] = allow
+            return response
         }
     }
 }

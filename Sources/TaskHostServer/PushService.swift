@@ -10,6 +10,8 @@ public struct PushRejection: Error, Sendable, Equatable, CustomStringConvertible
     public var description: String
     /// `X-WNS-Status` when WNS sends one with this status (406: channelthrottled).
     public var wnsStatus: String?
+    /// `Retry-After` in seconds (429: too many failed authentications).
+    public var retryAfter: Int?
 
     static func badRequest(_ why: String) -> PushRejection { PushRejection(status: 400, description: why) }
 }
@@ -35,8 +37,15 @@ public struct PushService: Sendable {
     public let limiter: RateLimiter
     /// Per-client (credential) rate limit, across all of its channels.
     public let clientLimiter: RateLimiter
+    /// Failed authentications per source address: each 401 takes a token;
+    /// a source whose bucket is empty gets 429 before its token is looked at.
+    public let authFailureLimiter: RateLimiter
     /// The largest payload accepted (WNS: 5 KB).
     public let maxPayload: Int
+    /// The most bytes of forwarded headers a push may store (each counted as
+    /// `name: value` and a line break); beyond it the push gets 431. A stored push
+    /// takes at most `maxPayload + maxForwardedHeaders` bytes.
+    public let maxForwardedHeaders: Int
     /// How accepted pushes are stored (``IngestMode/discard``: not at all).
     public let ingest: IngestMode
     /// Whether a task can start an instance right now (for `no-cache` pushes).
@@ -49,23 +58,66 @@ public struct PushService: Sendable {
     /// logged, a line per class and interval (`nil`: not logged).
     public var storeFailures: FailureLogAggregator?
 
+    /// Told of each step of an authentication's work, so that tests can
+    /// check that every path does the same work (never timing).
+    let observe: (@Sendable (AuthenticationStep) -> Void)?
+
+    /// A step of the work of authenticating a push.
+    package enum AuthenticationStep: Sendable, Equatable {
+        /// The credential was read from the store (not the cache).
+        case storeRead
+        /// A presented secret was hashed and compared with a stored hash.
+        case secretComparison
+    }
+
     /// The longest `X-WNS-TTL` accepted: 30 days.
     public static let maxTimeToLive = 30 * 24 * 3600
 
-    /// Request headers that never reach the task.
-    static let privateHeaders: Set<String> = ["authorization", "cookie", "proxy-authorization"]
+    /// Request headers that never reach the task: credentials (the app
+    /// server's secret never reaches plugin code) and the connection's own
+    /// headers (hop-by-hop and framing), which say nothing about the push.
+    /// Headers named in `Connection` are dropped too.
+    public static let droppedHeaders: Set<String> = [
+        "authorization", "proxy-authorization", "cookie",
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+        "host", "content-length", "expect",
+    ]
+
+    /// The default of ``maxForwardedHeaders``: 4 KB.
+    public static let defaultMaxForwardedHeaders = 4 * 1024
+
+    /// The hash a secret is compared with when its credential id is unknown,
+    /// so that an unknown id costs the same comparison as a wrong secret.
+    private static let absentSecretHash = Credential.hash("no credential has this secret")
 
     public init(
         store: Store, committer: GroupCommitter, limiter: RateLimiter,
-        clientLimiter: RateLimiter = RateLimiter(ratePerSecond: 1_000_000, burst: 1_000_000), maxPayload: Int = 5 * 1024,
+        clientLimiter: RateLimiter = RateLimiter(ratePerSecond: 1_000_000, burst: 1_000_000),
+        authFailureLimiter: RateLimiter = RateLimiter(ratePerSecond: 20.0 / 60, burst: 20),
+        maxPayload: Int = 5 * 1024, maxForwardedHeaders: Int = PushService.defaultMaxForwardedHeaders,
         hasCapacity: @escaping @Sendable (String, String) -> Bool = { _, _ in true }, cacheLifetime: Duration = .seconds(1),
         ingest: IngestMode = .group
+    ) {
+        self.init(
+            store: store, committer: committer, limiter: limiter, clientLimiter: clientLimiter, authFailureLimiter: authFailureLimiter,
+            maxPayload: maxPayload, maxForwardedHeaders: maxForwardedHeaders, hasCapacity: hasCapacity,
+            cacheLifetime: cacheLifetime, ingest: ingest, observe: nil)
+    }
+
+    /// The same, telling `observe` of each step of every authentication (for tests).
+    package init(
+        store: Store, committer: GroupCommitter, limiter: RateLimiter, clientLimiter: RateLimiter, authFailureLimiter: RateLimiter,
+        maxPayload: Int, maxForwardedHeaders: Int, hasCapacity: @escaping @Sendable (String, String) -> Bool,
+        cacheLifetime: Duration, ingest: IngestMode, observe: (@Sendable (AuthenticationStep) -> Void)?
     ) {
         self.store = store
         self.committer = committer
         self.limiter = limiter
         self.clientLimiter = clientLimiter
+        self.authFailureLimiter = authFailureLimiter
         self.maxPayload = maxPayload
+        self.maxForwardedHeaders = maxForwardedHeaders
+        self.observe = observe
         self.hasCapacity = hasCapacity
         self.ingest = ingest
         self.channels = LookupCache(lifetime: cacheLifetime)
@@ -80,7 +132,49 @@ public struct PushService: Sendable {
 
     /// Checks the bearer token and the channel. Authentication comes first, so
     /// that an unauthenticated caller learns nothing about which channels exist.
-    public func authorize(channelId: String, authorization: String?, now: Date = Date()) throws(PushRejection) -> Authorized {
+    /// `source` (the client's address) counts failed authentications: once its
+    /// ``authFailureLimiter`` bucket is empty, it gets 429 without a lookup.
+    /// An unknown credential id costs what a wrong secret does (one cached
+    /// lookup, one hash comparison), and a channel of another app is answered
+    /// as one that does not exist.
+    public func authorize(
+        channelId: String, authorization: String?, source: String? = nil, now: Date = Date()
+    ) throws(PushRejection) -> Authorized {
+        if let source, let wait = authFailureLimiter.wait(for: source) {
+            let seconds = max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up)))
+            throw PushRejection(
+                status: 429,
+                description: "too many failed authentications from this address; check the token (taskhost credentials list) and retry in \(seconds) s",
+                retryAfter: seconds)
+        }
+        let credential: Credential
+        do throws(PushRejection) {
+            credential = try authenticate(authorization)
+        } catch {
+            if error.status == 401, let source { authFailureLimiter.take(source) }
+            throw error
+        }
+        let channel: PushChannel?
+        do {
+            channel = try channels.value(for: channelId) { () throws(StoreError) in try store.channel(id: channelId) }
+        } catch {
+            storeFailures?.record(error)
+            throw PushRejection(status: 500, description: "the host cannot read its channels")
+        }
+        // Another app's channel is answered as a missing one, byte for byte:
+        // a token learns nothing about channels it may not push to.
+        guard let channel, channel.app == credential.app else {
+            throw PushRejection(status: 404, description: "no such channel (or not one of this token's app)")
+        }
+        if channel.revokedAt != nil { throw PushRejection(status: 410, description: "the channel was revoked") }
+        if channel.expiresAt <= now {
+            throw PushRejection(status: 410, description: "the channel expired; renew it (taskhost channels renew) or create another")
+        }
+        return Authorized(channel: channel, credentialId: credential.id)
+    }
+
+    /// The credential of a bearer token whose secret matches (401 otherwise).
+    private func authenticate(_ authorization: String?) throws(PushRejection) -> Credential {
         // The scheme is case-insensitive (RFC 9110); checked on bytes, as this runs for every push.
         let scheme = Array("bearer ".utf8)
         guard let authorization, authorization.utf8.count > scheme.count,
@@ -99,30 +193,33 @@ public struct PushService: Sendable {
         }
         let credential: Credential?
         do {
-            credential = try credentials.value(for: id) { () throws(StoreError) in try store.credential(id: id) }
+            // Absent ids are cached too: the store is read once per id and
+            // cache lifetime, whether the id exists or not.
+            credential = try credentials.value(for: id) { () throws(StoreError) in
+                observe?(.storeRead)
+                return try store.credential(id: id)
+            }
         } catch {
             storeFailures?.record(error)
             throw PushRejection(status: 500, description: "the host cannot read its credentials")
         }
-        guard let credential, credential.accepts(secret: secret) else {
+        // One comparison whatever the id: against a hash no secret has when
+        // the id is unknown, and before looking at the revocation.
+        observe?(.secretComparison)
+        let matches = Self.secretMatches(secret, hash: credential?.secretHash ?? Self.absentSecretHash)
+        guard let credential, matches, credential.revokedAt == nil else {
             throw PushRejection(status: 401, description: "invalid or revoked token")
         }
-        let channel: PushChannel?
-        do {
-            channel = try channels.value(for: channelId) { () throws(StoreError) in try store.channel(id: channelId) }
-        } catch {
-            storeFailures?.record(error)
-            throw PushRejection(status: 500, description: "the host cannot read its channels")
-        }
-        guard let channel else { throw PushRejection(status: 404, description: "no such channel") }
-        guard channel.app == credential.app else {
-            throw PushRejection(status: 403, description: "this token may not push to this channel (it belongs to another app)")
-        }
-        if channel.revokedAt != nil { throw PushRejection(status: 410, description: "the channel was revoked") }
-        if channel.expiresAt <= now {
-            throw PushRejection(status: 410, description: "the channel expired; renew it (taskhost channels renew) or create another")
-        }
-        return Authorized(channel: channel, credentialId: credential.id)
+        return credential
+    }
+
+    /// Whether `secret` hashes to `hash` (SHA-256), compared in constant time.
+    public static func secretMatches(_ secret: String, hash: [UInt8]) -> Bool {
+        let presented = Credential.hash(secret)
+        guard presented.count == hash.count else { return false }
+        var difference: UInt8 = 0
+        for (a, b) in zip(presented, hash) { difference |= a ^ b }
+        return difference == 0
     }
 
     /// The validated WNS headers of a push.
@@ -163,9 +260,23 @@ public struct PushService: Sendable {
             }
             noCache = policy == "no-cache"
         }
+        let forwarded = Self.forwarded(fields)
+        let headerBytes = forwarded.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 4 }
+        if headerBytes > maxForwardedHeaders {
+            throw PushRejection(
+                status: 431,
+                description: "the headers to forward to the task take \(headerBytes) bytes, more than the limit of \(maxForwardedHeaders): "
+                    + "send fewer or shorter headers (each counts as name, value and 4 bytes; credentials and hop-by-hop headers do not count)")
+        }
         if let contentLength, contentLength > maxPayload { throw tooLarge(contentLength) }
-        let forwarded = fields.filter { !Self.privateHeaders.contains($0.key) }
         return Headers(timeToLive: timeToLive, noCache: noCache, forwarded: forwarded)
+    }
+
+    /// The headers (lower-cased names, the last value of a repeated name) the
+    /// task sees: all but ``droppedHeaders`` and those that `Connection` names.
+    static func forwarded(_ fields: [String: String]) -> [String: String] {
+        let named = Set((fields["connection"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+        return fields.filter { !droppedHeaders.contains($0.key) && !named.contains($0.key) }
     }
 
     func tooLarge(_ size: Int?) -> PushRejection {

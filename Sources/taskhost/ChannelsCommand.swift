@@ -155,7 +155,7 @@ struct CredentialsCommand: ParsableCommand {
             taskhost keeps only a SHA-256 hash of its secret.
 
             A token belongs to one app: it may push to that app's channels only, and another \
-            app's channel answers 403. An app server that pushes to several apps needs a token \
+            app's channel answers 404, as a missing one does. An app server that pushes to several apps needs a token \
             of each.
             """,
         subcommands: [Create.self, List.self, Revoke.self])
@@ -165,7 +165,7 @@ struct CredentialsCommand: ParsableCommand {
             abstract: "Create a credential and print its token (once).",
             discussion: """
                 The token may push to the channels of one app only (another app's channel \
-                answers 403): --app, else the Identity.Name of ./manifest.json (or --manifest), \
+                answers 404, as a missing one does): --app, else the Identity.Name of ./manifest.json (or --manifest), \
                 else the only app the store knows.
                 """)
         @Option(help: "A note saying who uses it.") var label: String = ""

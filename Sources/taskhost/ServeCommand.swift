@@ -28,6 +28,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address to bind.") var bind: String = "127.0.0.1"
     @Option(help: "Port to bind (0 picks a free one; the log says which).") var port: Int = 8080
     @Option(name: .customLong("max-payload"), help: "Largest push payload in bytes (WNS: 5120).") var maxPayload: Int = 5 * 1024
+    @Option(
+        name: .customLong("max-push-headers"),
+        help: ArgumentHelp("Most bytes of headers a push forwards to its task (431 beyond).", valueName: "bytes"))
+    var maxPushHeaders: Int = PushService.defaultMaxForwardedHeaders
+    @Option(
+        name: .customLong("auth-failure-limit"),
+        help: ArgumentHelp("Failed authentications (401) one source address may make before it gets 429.", valueName: "n"))
+    var authFailureLimit: Int = 20
+    @Option(
+        name: .customLong("auth-failure-window"),
+        help: ArgumentHelp("Seconds in which --auth-failure-limit failures are allowed again (a token bucket).", valueName: "s"))
+    var authFailureWindow: Double = 60
     @Option(name: .customLong("channel-rate"), help: "Pushes per second per channel, on average.") var channelRate: Double = 100
     @Option(name: .customLong("channel-burst"), help: "Pushes a channel may send at once before the rate applies.") var channelBurst: Int = 200
     @Option(name: .customLong("client-rate"), help: "Pushes per second per client credential, across its channels.") var clientRate: Double = 1000
@@ -106,6 +118,9 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--max-payload, --concurrency, --max-attempts, --channel-rate and --channel-burst must be positive")
         }
         guard maxConnections ?? 1 > 0 else { throw ValidationError("--max-connections must be positive") }
+        guard maxPushHeaders > 0, authFailureLimit > 0, authFailureWindow > 0, authFailureWindow <= 86_400 else {
+            throw ValidationError("--max-push-headers and --auth-failure-limit must be positive, --auth-failure-window more than 0 and at most 86400 seconds")
+        }
         guard [idleTimeout, headerTimeout, bodyTimeout].allSatisfy({ $0 > 0 && $0 <= 86_400 }) else {
             throw ValidationError("--idle-timeout, --header-timeout and --body-timeout must be more than 0 and at most 86400 seconds")
         }
@@ -158,6 +173,9 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.host = bind
         configuration.port = port
         configuration.maxPayload = maxPayload
+        configuration.maxForwardedHeaders = maxPushHeaders
+        configuration.authFailureLimit = authFailureLimit
+        configuration.authFailureWindow = .milliseconds(Int64(authFailureWindow * 1000))
         configuration.channelRate = channelRate
         configuration.channelBurst = channelBurst
         configuration.clientRate = clientRate

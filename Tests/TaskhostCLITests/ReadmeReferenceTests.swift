@@ -98,6 +98,6 @@ import Testing
         #expect(help.status == 0)
         #expect(!help.stdout.contains("whose settings"), "\(help.stdout)")
         #expect(help.stdout.contains("--app") && help.stdout.contains("channels"), "\(help.stdout)")
-        #expect(help.stdout.contains("403"), "\(help.stdout)")
+        #expect(help.stdout.contains("404"), "\(help.stdout)")
     }
 }
