@@ -27,9 +27,24 @@ struct RawExchange {
         return String(text[range.upperBound...])
     }
 
+    /// Whether `bytes` hold one whole answer: its head and the body its
+    /// `Content-Length` announces.
+    static func holdsWholeAnswer(_ bytes: [UInt8]) -> Bool {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let end = text.range(of: "\r\n\r\n") else { return false }
+        let length = text[..<end.lowerBound].components(separatedBy: "\r\n")
+            .first { $0.lowercased().hasPrefix("content-length:") }
+            .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+        return text[end.upperBound...].utf8.count >= length
+    }
+
     /// Sends `request` on a new connection and reads until the server closes
-    /// it or `timeout` seconds pass (then `closed` is false).
-    static func send(port: Int, _ request: String, timeout: TimeInterval = 10) async throws -> RawExchange {
+    /// it or `timeout` seconds pass (then `closed` is false). With
+    /// `untilAnswered`, reading also stops once one whole answer came; `closed`
+    /// then says whether the server had closed the connection a moment later.
+    static func send(
+        port: Int, _ request: String, timeout: TimeInterval = 10, untilAnswered: Bool = false
+    ) async throws -> RawExchange {
         let fd = try #require(ConnectionFloodTests.idleConnection(port: port))
         defer { close(fd) }
         _ = await TestSupport.eventually {
@@ -42,6 +57,11 @@ struct RawExchange {
         let deadline = Date().addingTimeInterval(timeout)
         while !closed, Date() < deadline {
             closed = ConnectionTimeoutTests.drain(fd, into: &received)
+            if untilAnswered, !closed, holdsWholeAnswer(received) {
+                try await Task.sleep(for: .milliseconds(200))
+                closed = ConnectionTimeoutTests.drain(fd, into: &received)
+                break
+            }
             if !closed { try await Task.sleep(for: .milliseconds(20)) }
         }
         return RawExchange(text: String(decoding: received, as: UTF8.self), closed: closed)
@@ -170,7 +190,7 @@ struct RawExchange {
         // A push that sends its whole body keeps its connection (keep-alive).
         let whole = try await RawExchange.send(
             port: server.port, Self.pushHead(channel: channel.id, token: try server.token(), extra: "Content-Length: 5\r\n") + "hello",
-            timeout: 1)
+            untilAnswered: true)
         #expect(whole.status == 200, "\(whole.text)")
         #expect(!whole.closed && !whole.headerLines.contains("connection: close"), "\(whole.text)")
     }
