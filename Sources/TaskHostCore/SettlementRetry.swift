@@ -57,17 +57,12 @@ public final class SettlementRetry: Sendable {
         var attempts = 0
         while true {
             attempts += 1
-            do {
-                try write()
-                succeeded(attempts: attempts)
-                return true
-            } catch {
-                guard let wait = failed(what, error: error, attempts: attempts, metadata: metadata) else { return false }
-                try? await Task.sleep(for: wait)
-                if Task.isCancelled {
-                    gaveUp(what, attempts: attempts, metadata: metadata)
-                    return false
-                }
+            guard let wait = attempt(what, attempts: attempts, metadata: metadata, write) else { return true }
+            guard let wait else { return false }
+            try? await Task.sleep(for: wait)
+            if Task.isCancelled {
+                gaveUp(what, attempts: attempts, metadata: metadata)
+                return false
             }
         }
     }
@@ -79,15 +74,24 @@ public final class SettlementRetry: Sendable {
         var attempts = 0
         while true {
             attempts += 1
-            do {
-                try write()
-                succeeded(attempts: attempts)
-                return true
-            } catch {
-                guard let wait = failed(what, error: error, attempts: attempts, metadata: metadata) else { return false }
-                let (seconds, attoseconds) = wait.components
-                Thread.sleep(forTimeInterval: Double(seconds) + Double(attoseconds) / 1e18)
-            }
+            guard let wait = attempt(what, attempts: attempts, metadata: metadata, write) else { return true }
+            guard let wait else { return false }
+            let (seconds, attoseconds) = wait.components
+            Thread.sleep(forTimeInterval: Double(seconds) + Double(attoseconds) / 1e18)
+        }
+    }
+
+    /// One attempt: `nil` when `write` succeeded, `.some(nil)` to give up,
+    /// `.some(wait)` to try again after `wait`.
+    private func attempt(
+        _ what: String, attempts: Int, metadata: Logger.Metadata, _ write: () throws -> Void
+    ) -> Duration?? {
+        do {
+            try write()
+            succeeded(attempts: attempts)
+            return nil
+        } catch {
+            return .some(failed(what, error: error, attempts: attempts, metadata: metadata))
         }
     }
 
