@@ -75,7 +75,7 @@ import TaskHostTestSupport
     @Test(.enabled(if: Self.canRunAsNobody))
     func anInstancesProcessLimitCountsOnlyItsOwnProcesses() async throws {
         let sleepers = try Self.sleepingAsNobody(12)
-        defer { for sleeper in sleepers { sleeper.terminate() } }
+        defer { for sleeper in sleepers { sleeper.signal(SIGTERM) } }
         let runner = try Fixtures.runner()
         var task = Fixtures.task("Echo", "FaultyTasks.AsyncEchoTask", timeLimit: .seconds(10), grace: .milliseconds(200))
         task.limits = ResourceLimits(processes: 8)
@@ -94,7 +94,7 @@ import TaskHostTestSupport
     @Test(.enabled(if: Self.canRunAsNobody))
     func aWorkerThatCannotStartItsReaderThreadFailsAtOnceSayingWhy() async throws {
         let sleepers = try Self.sleepingAsNobody(12)
-        defer { for sleeper in sleepers { sleeper.terminate() } }
+        defer { for sleeper in sleepers { sleeper.signal(SIGTERM) } }
         let runner = TaskRunner(
             store: try Fixtures.store(), workerPath: Fixtures.workerPath, sandbox: SandboxOptions(), isolation: .spawn, cgroups: nil)
         var task = Fixtures.task("Echo", "FaultyTasks.AsyncEchoTask", timeLimit: .seconds(20), grace: .milliseconds(200))
@@ -138,13 +138,9 @@ import TaskHostTestSupport
     static let canRunAsNobody = geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
 
     /// `count` processes of the sandbox user (`nobody`) that sleep 30 s: terminate them when done.
-    static func sleepingAsNobody(_ count: Int) throws -> [Process] {
+    static func sleepingAsNobody(_ count: Int) throws -> [ChildProcess] {
         try (0..<count).map { _ in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            process.arguments = ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "sleep", "30"]
-            try process.run()
-            return process
+            try ChildProcess.start("/usr/bin/setpriv", arguments: ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "sleep", "30"])
         }
     }
 
