@@ -80,11 +80,12 @@ extension ChildProcess {
     public var isRunning: Bool { pid != 0 && termination == nil }
 
     /// The exit status, or the number of the signal that killed the child
-    /// (as `Process` says it). The child must have exited.
+    /// (as `Process` says it); -1 when other code reaped it. The child must have exited.
     public var terminationStatus: Int32 {
         switch termination {
         case .exited(let status)?: status
         case .signaled(let signal)?: signal
+        case .reapedElsewhere?: -1
         case nil: preconditionFailure("terminationStatus of \(executablePath) asked while it still runs: wait for it first")
         }
     }
@@ -92,7 +93,7 @@ extension ChildProcess {
     /// Whether the child exited or a signal killed it. The child must have exited.
     public var terminationReason: TerminationReason {
         switch termination {
-        case .exited?: .exit
+        case .exited?, .reapedElsewhere?: .exit
         case .signaled?: .uncaughtSignal
         case nil: preconditionFailure("terminationReason of \(executablePath) asked while it still runs: wait for it first")
         }

@@ -26,7 +26,8 @@ import Glibc
 /// Configure it with the initializer (or the properties), then ``run()``.
 /// The members named as `Process` names them (`processIdentifier`,
 /// `isRunning`, `waitUntilExit()`, `terminate()`…) are in
-/// `ChildProcess+ProcessNames.swift`.
+/// `ChildProcess+ProcessNames.swift`; reading output and writing input, in
+/// `ChildProcess+Streams.swift`.
 public final class ChildProcess: @unchecked Sendable {
     /// Where the child's standard input comes from.
     public enum Input: Sendable {
@@ -63,11 +64,14 @@ public final class ChildProcess: @unchecked Sendable {
         case exited(Int32)
         /// A signal killed it.
         case signaled(Int32)
+        /// Other code in the test process reaped it (`waitpid(-1, …)`): how it ended is unknown.
+        case reapedElsewhere
 
         public var description: String {
             switch self {
             case .exited(let status): "exited with status \(status)"
             case .signaled(let signal): "killed by signal \(signal)"
+            case .reapedElsewhere: "reaped by other code in the test process (status unknown)"
             }
         }
     }
@@ -97,8 +101,10 @@ public final class ChildProcess: @unchecked Sendable {
     private var ended: Termination?
     private var waiters: [UInt64: CheckedContinuation<Termination?, Never>] = [:]
     private var nextWaiter: UInt64 = 0
-    private var inputWriter: Int32 = -1
-    private var captures: [Stream: PipeCapture] = [:]
+    /// The writing end of the child's standard input pipe, or -1.
+    var inputWriter: Int32 = -1
+    /// The readers of the child's output pipes.
+    var captures: [Stream: PipeCapture] = [:]
     /// Descriptors the parent owns only until the spawn (see the `Process` names).
     var closeAfterSpawn: [Int32] = []
     var closeAfterSpawnHandles: [FileHandle] = []
@@ -158,6 +164,11 @@ public final class ChildProcess: @unchecked Sendable {
         var parentEnds: [Stream: Int32] = [:]
         var childEnds: [Int32] = []
         defer {
+            if !started {  // a failure: nothing is left open
+                for fd in parentEnds.values { close(fd) }
+                if inputWriter >= 0 { close(inputWriter) }
+                inputWriter = -1
+            }
             for fd in childEnds + closeAfterSpawn { close(fd) }
             closeAfterSpawn = []
             for handle in closeAfterSpawnHandles { try? handle.close() }
@@ -233,9 +244,6 @@ public final class ChildProcess: @unchecked Sendable {
         var spawned: pid_t = 0
         let status = posix_spawn(&spawned, executablePath, &actions, &attributes, argv, envp)
         guard status == 0 else {
-            for fd in parentEnds.values { close(fd) }
-            if inputWriter >= 0 { close(inputWriter) }
-            inputWriter = -1
             let directory = workingDirectory.map { " in \($0)" } ?? ""
             throw SpawnError(
                 description: "cannot start \(executablePath)\(directory): \(String(cString: strerror(status)))"
@@ -257,9 +265,11 @@ public final class ChildProcess: @unchecked Sendable {
         while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) != 0 && errno == EINTR {}
         lock.lock()
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        var reaped: pid_t
+        repeat { reaped = waitpid(pid, &status, 0) } while reaped == -1 && errno == EINTR
         let result: Termination =
-            th_wait_signaled(status) != 0 ? .signaled(th_wait_term_signal(status)) : .exited(th_wait_exit_code(status))
+            reaped != pid ? .reapedElsewhere
+            : th_wait_signaled(status) != 0 ? .signaled(th_wait_term_signal(status)) : .exited(th_wait_exit_code(status))
         ended = result
         let woken = waiters
         waiters = [:]
@@ -337,114 +347,4 @@ public final class ChildProcess: @unchecked Sendable {
         }
         return ended
     }
-
-    /// Everything the child wrote to `stream`, once it is complete: for a
-    /// pipe, when every writer has closed it (the child and whatever it
-    /// started that kept it); for a file, its contents now; `""` otherwise.
-    public func read(_ stream: Stream) async -> String {
-        if let capture = lock.withLock({ captures[stream] }) {
-            return String(decoding: await capture.data(), as: UTF8.self)
-        }
-        return fileContents(stream)
-    }
-
-    /// ``read(_:)`` for synchronous helpers: blocks the calling thread until a pipe's end.
-    public func readBlocking(_ stream: Stream) -> String {
-        if let capture = lock.withLock({ captures[stream] }) {
-            return String(decoding: capture.dataBlocking(), as: UTF8.self)
-        }
-        return fileContents(stream)
-    }
-
-    /// What the child has written to `stream` so far (a pipe or a file), without waiting.
-    public func readSoFar(_ stream: Stream) -> String {
-        if let capture = lock.withLock({ captures[stream] }) {
-            return String(decoding: capture.soFar(), as: UTF8.self)
-        }
-        return fileContents(stream)
-    }
-
-    private func fileContents(_ stream: Stream) -> String {
-        guard case .file(let path) = stream == .output ? standardOutputDestination : standardErrorDestination else { return "" }
-        return (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-    }
-
-    /// Writes `bytes` to the child's standard input (``Input/pipe``); returns whether all were written.
-    @discardableResult
-    public func writeInput(_ bytes: some Collection<UInt8>) -> Bool {
-        let fd = lock.withLock { inputWriter }
-        guard fd >= 0 else { return false }
-        return Array(bytes).withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 && errno == EINTR { continue }
-                guard written > 0 else { return false }
-                offset += written
-            }
-            return true
-        }
-    }
-
-    /// Closes the child's standard input pipe: the child reads its end.
-    public func closeInput() {
-        lock.withLock {
-            if inputWriter >= 0 { close(inputWriter) }
-            inputWriter = -1
-        }
-    }
-}
-
-/// One pipe from a child, read to its end by a thread of its own.
-final class PipeCapture: @unchecked Sendable {
-    private let lock = NSCondition()
-    private var bytes: [UInt8] = []
-    private var finished = false
-    private var waiters: [CheckedContinuation<[UInt8], Never>] = []
-
-    init(fd: Int32, name: String) {
-        let reader = Thread { [self] in
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-                if count < 0 && errno == EINTR { continue }
-                guard count > 0 else { break }
-                lock.withLock { bytes.append(contentsOf: buffer[0..<count]) }
-            }
-            close(fd)
-            lock.lock()
-            finished = true
-            let woken = waiters
-            waiters = []
-            let all = bytes
-            lock.broadcast()
-            lock.unlock()
-            for waiter in woken { waiter.resume(returning: all) }
-        }
-        reader.name = "ChildProcess \(name) reader"
-        reader.start()
-    }
-
-    func data() async -> [UInt8] {
-        await withCheckedContinuation { continuation in
-            lock.lock()
-            if finished {
-                let all = bytes
-                lock.unlock()
-                continuation.resume(returning: all)
-            } else {
-                waiters.append(continuation)
-                lock.unlock()
-            }
-        }
-    }
-
-    func dataBlocking() -> [UInt8] {
-        lock.lock()
-        defer { lock.unlock() }
-        while !finished { lock.wait() }
-        return bytes
-    }
-
-    func soFar() -> [UInt8] { lock.withLock { bytes } }
 }
