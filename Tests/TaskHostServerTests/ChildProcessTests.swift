@@ -113,12 +113,12 @@ import Testing
     /// A descriptor the test process opened without close-on-exec does not
     /// reach the child: it gets 0, 1 and 2 only.
     @Test func onlyTheIntendedDescriptorsReachTheChild() async throws {
-        var ends: [Int32] = [-1, -1]
-        try #require(pipe(&ends) == 0)  // not close-on-exec, like a descriptor a library leaves open
-        defer {
-            close(ends[0])
-            close(ends[1])
-        }
+        var pair: [Int32] = [-1, -1]
+        try #require(pipe(&pair) == 0)
+        // Not close-on-exec, like a descriptor a library leaves open; above 3, which ls uses itself.
+        let ends = pair.map { fcntl($0, F_DUPFD, 200) }
+        for fd in pair + ends { try #require(fd >= 0) }
+        defer { for fd in pair + ends { close(fd) } }
         let file = TestSupport.temporaryDirectory() + "/fds.log"
         let child = try ChildProcess.start("/bin/ls", arguments: ["-1", "/proc/self/fd"], output: .pipe, error: .file(file))
         let listed = await child.read(.output).split(separator: "\n").map(String.init)
@@ -161,12 +161,24 @@ import Testing
         }
     }
 
-    /// `Process`'s names, which `ServeProcess.process` and `TaskhostCommand.start` callers use.
+    /// Code written for Foundation's `Process` declares it so (see ProcessAlias.swift).
+    static func configured(in directory: String) -> Process {
+        TaskhostCommand.start(["--help"], in: directory, stateDirectory: directory)
+    }
+
+    /// `Process`'s names, which `ServeProcess.process` and `TaskhostCommand.start` callers use;
+    /// `Process` in this target is ``ChildProcess``.
     @Test func processNamesWorkAsWithProcess() throws {
         let directory = TestSupport.temporaryDirectory()
         let output = directory + "/out"
         _ = FileManager.default.createFile(atPath: output, contents: nil)
-        let child = ChildProcess()
+        let version = Self.configured(in: directory)
+        version.standardOutput = Pipe()
+        try version.run()
+        version.waitUntilExit()
+        #expect(version.terminationStatus == 0)
+
+        let child = Process()
         child.executableURL = URL(fileURLWithPath: "/bin/sh")
         child.arguments = ["-c", "pwd; exit 4"]
         child.currentDirectoryURL = URL(fileURLWithPath: directory)

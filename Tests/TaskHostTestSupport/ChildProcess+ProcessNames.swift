@@ -33,16 +33,23 @@ extension ChildProcess {
 
     /// Where standard output goes, set as with `Process`: a `FileHandle`
     /// (`FileHandle.nullDevice` for `/dev/null`), a `Pipe`, or `nil` to
-    /// inherit the test process's. Reading it back gives an ``Output``.
+    /// inherit the test process's. Reading it back gives what was set, which
+    /// it keeps alive (a `Pipe`'s reading end stays open while it is set).
     public var standardOutput: Any? {
-        get { standardOutputDestination }
-        set { standardOutputDestination = destination(newValue) }
+        get { assigned[.output] ?? standardOutputDestination }
+        set {
+            standardOutputDestination = destination(newValue)
+            assigned[.output] = newValue
+        }
     }
 
     /// Where standard error goes; see ``standardOutput``.
     public var standardError: Any? {
-        get { standardErrorDestination }
-        set { standardErrorDestination = destination(newValue) }
+        get { assigned[.error] ?? standardErrorDestination }
+        set {
+            standardErrorDestination = destination(newValue)
+            assigned[.error] = newValue
+        }
     }
 
     /// A `Process`-style destination as an ``Output``: a `FileHandle` or a

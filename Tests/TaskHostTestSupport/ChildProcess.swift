@@ -108,6 +108,8 @@ public final class ChildProcess: @unchecked Sendable {
     /// Descriptors the parent owns only until the spawn (see the `Process` names).
     var closeAfterSpawn: [Int32] = []
     var closeAfterSpawnHandles: [FileHandle] = []
+    /// What was set as `standardOutput`/`standardError` (see the `Process` names).
+    var assigned: [Stream: Any] = [:]
 
     /// A child of `executable` with `arguments`; `environment` `nil` inherits
     /// the test process's environment, and `overrides` is set on top of
