@@ -23,6 +23,11 @@ import Glibc
 /// end: ``waitForExit()`` and ``read(_:)`` never block Swift's cooperative
 /// pool, and a child that writes more than a pipe holds never stalls.
 ///
+/// Not swift-subprocess: a child there lives only inside the closure passed
+/// to `run`, while a test's `serve` lives across synchronous calls
+/// (`ServeProcess`'s initializer, `terminate()`, `kill9()`), and it would be
+/// a new package dependency.
+///
 /// Configure it with the initializer (or the properties), then ``run()``.
 /// The members named as `Process` names them (`processIdentifier`,
 /// `isRunning`, `waitUntilExit()`, `terminate()`…) are in
@@ -89,8 +94,11 @@ public final class ChildProcess: @unchecked Sendable {
     public var environment: [String: String]?
     /// The child's working directory; `nil` keeps the test process's.
     public var workingDirectory: String?
+    /// Where standard input comes from (`/dev/null` by default).
     public var standardInputSource: Input
+    /// Where standard output goes.
     public var standardOutputDestination: Output
+    /// Where standard error goes.
     public var standardErrorDestination: Output
     /// Whether the child leads a new process group (`kill(-pid, …)` reaches what it starts).
     public var newProcessGroup: Bool
