@@ -138,7 +138,7 @@ let package = Package(
         .testTarget(name: "BackgroundTaskKitTests", dependencies: ["BackgroundTaskKit", "BackgroundTaskKitTesting", "BackgroundTasks"], swiftSettings: strict),
         .testTarget(name: "TaskHostIPCTests", dependencies: ["TaskHostIPC", "TaskHostTestSupport"], swiftSettings: strict),
         // Paths of build products and helpers shared by the suites.
-        .target(name: "TaskHostTestSupport", dependencies: ["TaskHostCore"], path: "Tests/TaskHostTestSupport", swiftSettings: strict),
+        .target(name: "TaskHostTestSupport", dependencies: ["TaskHostCore", "_TaskHostCShims"], path: "Tests/TaskHostTestSupport", swiftSettings: strict),
         .testTarget(
             name: "TaskHostCoreTests",
             dependencies: ["TaskHostCore", "TaskHostTestSupport", .product(name: "Logging", package: "swift-log")],

@@ -28,8 +28,8 @@ import _TaskHostCShims
 ///
 /// Sweeps run only once ``start(interval:)`` is called: by a process whose
 /// every child is started through ``WorkerProcess`` (`taskhost serve`). A
-/// process that also starts children another way (Foundation's `Process`,
-/// as the tests do) must not start it.
+/// process that also starts children another way (as the tests do, with
+/// their `ChildProcess`) must not start it.
 public final class OrphanReaper: Sendable {
     /// The process's reaper.
     public static let shared = OrphanReaper()

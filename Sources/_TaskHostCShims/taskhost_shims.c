@@ -86,6 +86,10 @@ int th_spawn_file_actions_closefrom(posix_spawn_file_actions_t *actions, int low
     return posix_spawn_file_actions_addclosefrom_np(actions, lowest);
 }
 
+int th_spawn_file_actions_chdir(posix_spawn_file_actions_t *actions, const char *path) {
+    return posix_spawn_file_actions_addchdir_np(actions, path);
+}
+
 int th_wait_exited(int status) { return WIFEXITED(status); }
 int th_wait_exit_code(int status) { return WEXITSTATUS(status); }
 int th_wait_signaled(int status) { return WIFSIGNALED(status); }

@@ -55,6 +55,8 @@ import TaskHostTestSupport
     }
 
     @Test func aForkBombIsBoundedAndCleanedUp() async throws {
+        await Self.sandboxUserProcesses.acquire()
+        defer { Self.sandboxUserProcesses.release() }
         let (record, runner) = try await run("FaultyTasks.ForkBombTask", limits: ResourceLimits(processes: 48))
         #expect(record.outcome == .completed)
         if geteuid() == 0 {
@@ -74,8 +76,10 @@ import TaskHostTestSupport
     /// counts its own.
     @Test(.enabled(if: Self.canRunAsNobody))
     func anInstancesProcessLimitCountsOnlyItsOwnProcesses() async throws {
+        await Self.sandboxUserProcesses.acquire()
+        defer { Self.sandboxUserProcesses.release() }
         let sleepers = try Self.sleepingAsNobody(12)
-        defer { for sleeper in sleepers { sleeper.terminate() } }
+        defer { Self.stop(sleepers) }
         let runner = try Fixtures.runner()
         var task = Fixtures.task("Echo", "FaultyTasks.AsyncEchoTask", timeLimit: .seconds(10), grace: .milliseconds(200))
         task.limits = ResourceLimits(processes: 8)
@@ -93,8 +97,10 @@ import TaskHostTestSupport
     /// would never read.
     @Test(.enabled(if: Self.canRunAsNobody))
     func aWorkerThatCannotStartItsReaderThreadFailsAtOnceSayingWhy() async throws {
+        await Self.sandboxUserProcesses.acquire()
+        defer { Self.sandboxUserProcesses.release() }
         let sleepers = try Self.sleepingAsNobody(12)
-        defer { for sleeper in sleepers { sleeper.terminate() } }
+        defer { Self.stop(sleepers) }
         let runner = TaskRunner(
             store: try Fixtures.store(), workerPath: Fixtures.workerPath, sandbox: SandboxOptions(), isolation: .spawn, cgroups: nil)
         var task = Fixtures.task("Echo", "FaultyTasks.AsyncEchoTask", timeLimit: .seconds(20), grace: .milliseconds(200))
@@ -113,6 +119,8 @@ import TaskHostTestSupport
     /// `process-limit` as not enforced, as `taskhost doctor` does, and with
     /// `--require-sandbox` the instance is refused before plugin code runs.
     @Test func withoutAPidsCgroupTheProcessLimitIsMissingAndARequiredSandboxRefusesTheInstance() async throws {
+        await Self.sandboxUserProcesses.acquire()
+        defer { Self.sandboxUserProcesses.release() }
         let task = Fixtures.task("Echo", "FaultyTasks.AsyncEchoTask")
         let lenient = TaskRunner(
             store: try Fixtures.store(), workerPath: Fixtures.workerPath, sandbox: SandboxOptions(), isolation: .fromEnvironment(), cgroups: nil)
@@ -137,15 +145,24 @@ import TaskHostTestSupport
     /// Whether a test may start processes as `nobody` (root, with setpriv).
     static let canRunAsNobody = geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
 
-    /// `count` processes of the sandbox user (`nobody`) that sleep 30 s: terminate them when done.
-    static func sleepingAsNobody(_ count: Int) throws -> [Process] {
+    /// Turns for the tests that fill the sandbox user's process count (a fork
+    /// bomb, sleepers as `nobody`) and the one that needs room in it without a
+    /// pids cgroup: `RLIMIT_NPROC` counts every process of that user, so
+    /// these must not overlap.
+    static let sandboxUserProcesses = TestTurns()
+
+    /// `count` processes of the sandbox user (`nobody`) that sleep 30 s: ``stop(_:)`` them when done.
+    static func sleepingAsNobody(_ count: Int) throws -> [ChildProcess] {
         try (0..<count).map { _ in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            process.arguments = ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "sleep", "30"]
-            try process.run()
-            return process
+            try ChildProcess.start("/usr/bin/setpriv", arguments: ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "sleep", "30"])
         }
+    }
+
+    /// Terminates `sleepers` and waits until they are reaped: a zombie still
+    /// counts against its user's process limit.
+    static func stop(_ sleepers: [ChildProcess]) {
+        for sleeper in sleepers { sleeper.signal(SIGTERM) }
+        for sleeper in sleepers { _ = sleeper.waitBlocking(timeout: 20) }
     }
 
     @Test func garbageOnTheChannelIsAProtocolError() async throws {

@@ -3,7 +3,7 @@ import Testing
 @testable import TaskHostCore
 
 /// The orphan reaper's decisions, on children this test starts itself (the
-/// test process also runs Foundation `Process` children in parallel tests:
+/// test process also runs `ChildProcess` children in parallel tests:
 /// every sweep here is limited to this test's own pids, on a reaper of its own).
 @Suite struct OrphanReaperTests {
     /// Starts `/bin/true` with `posix_spawn` (registered nowhere) and waits,

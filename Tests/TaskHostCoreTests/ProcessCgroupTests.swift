@@ -24,15 +24,13 @@ struct ProcessCgroupTests {
         let cgroups = try #require(ProcessCgroups.detect())
         let root = (cgroups.base as NSString).deletingLastPathComponent
         // A pid that no longer runs: a process that has exited and been reaped.
-        let exited = Process()
-        exited.executableURL = URL(fileURLWithPath: "/bin/true")
-        try exited.run()
+        let exited = try ChildProcess.start("/bin/true")
         exited.waitUntilExit()
         // This host's directory is named host-PIDNS-PID; a gone host's differs only in its pid.
         let name = (cgroups.base as NSString).lastPathComponent
-        let stale = root + "/" + name.dropLast(String(getpid()).count) + "\(exited.processIdentifier)"
+        let stale = root + "/" + name.dropLast(String(getpid()).count) + "\(exited.pid)"
         // Another PID namespace's host is left alone, whatever its pid.
-        let foreign = root + "/host-1-\(exited.processIdentifier)"
+        let foreign = root + "/host-1-\(exited.pid)"
         try FileManager.default.createDirectory(atPath: foreign, withIntermediateDirectories: true)
         defer { rmdir(foreign) }
         try FileManager.default.createDirectory(atPath: stale + "/an-instance", withIntermediateDirectories: true)

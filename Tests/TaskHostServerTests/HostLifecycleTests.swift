@@ -10,24 +10,14 @@ import TaskHostTestSupport
     /// Runs `taskhost` with `arguments` (and `--state-dir`), killing it after
     /// `timeout`; returns its status (nil when it had to be killed) and output.
     static func bounded(_ arguments: [String], stateDirectory: String, timeout: TimeInterval = 60) throws -> (status: Int32?, out: String, err: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestSupport.taskhostPath)
-        process.arguments = arguments + ["--state-dir", stateDirectory]
-        process.currentDirectoryURL = URL(fileURLWithPath: stateDirectory)
         let outPath = stateDirectory + "/bounded-\(UUID().uuidString).out", errPath = outPath + ".err"
-        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        try process.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        let finished = !process.isRunning
-        if !finished { kill(process.processIdentifier, SIGKILL) }
+        let process = try ChildProcess.start(
+            TestSupport.taskhostPath, arguments: arguments + ["--state-dir", stateDirectory], workingDirectory: stateDirectory,
+            output: .file(outPath), error: .file(errPath))
+        let finished = process.waitBlocking(timeout: timeout) != nil
+        if !finished { process.signal(SIGKILL) }
         process.waitUntilExit()
-        return (finished ? process.terminationStatus : nil,
-                (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
-                (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+        return (finished ? process.terminationStatus : nil, process.readBlocking(.output), process.readBlocking(.error))
     }
 
     static func slowManifest(in directory: String) throws -> String {
@@ -180,22 +170,19 @@ import TaskHostTestSupport
     @Test func aRunKilledWithSIGKILLLeavesItsInstanceAbandoned() async throws {
         let directory = TestSupport.temporaryDirectory()
         let manifest = try Self.slowManifest(in: directory)
-        let run = Process()
-        run.executableURL = URL(fileURLWithPath: TestSupport.taskhostPath)
-        run.arguments = ["run", "Slow", "--arg", "ms=30000", "--manifest", manifest, "--state-dir", directory]
-        run.standardOutput = FileHandle.nullDevice
-        run.standardError = FileHandle.nullDevice
-        try run.run()
+        let run = try ChildProcess.start(
+            TestSupport.taskhostPath, arguments: ["run", "Slow", "--arg", "ms=30000", "--manifest", manifest, "--state-dir", directory],
+            output: .null, error: .null)
         let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: directory))
         #expect(try await TestSupport.eventually { try store.instances(task: "Slow", limit: 1).first?.pid != nil })
-        kill(run.processIdentifier, SIGKILL)
-        run.waitUntilExit()
+        run.signal(SIGKILL)
+        _ = await run.waitForExit()
 
         let history = try ServeProcess.taskhost(["history"], stateDirectory: directory)
         #expect(history.status == 0)
         #expect(history.out.contains("abandoned"), "\(history.out)")
         let instance = try #require(try store.instances(task: "Slow", limit: 5).first)
-        #expect(instance.outcome == .abandoned("its host (pid \(run.processIdentifier)) stopped before the instance ended; no outcome was recorded"))
+        #expect(instance.outcome == .abandoned("its host (pid \(run.pid)) stopped before the instance ended; no outcome was recorded"))
         #expect(try store.instances(task: "Slow", limit: 5).count == 1)
     }
 
@@ -203,14 +190,13 @@ import TaskHostTestSupport
         // `taskhost run … 2>&1 | head -1`: the reader is gone before the first log line.
         let directory = TestSupport.temporaryDirectory()
         let manifest = try Self.slowManifest(in: directory)
-        let run = Process()
-        run.executableURL = URL(fileURLWithPath: TestSupport.taskhostPath)
-        run.arguments = ["run", "Slow", "--arg", "ms=300", "--manifest", manifest, "--state-dir", directory]
-        let pipe = Pipe()
-        run.standardOutput = pipe
-        run.standardError = pipe
-        try run.run()
-        try pipe.fileHandleForReading.close()
+        var ends: [Int32] = [-1, -1]
+        try #require(pipe(&ends) == 0)
+        let run = try ChildProcess.start(
+            TestSupport.taskhostPath, arguments: ["run", "Slow", "--arg", "ms=300", "--manifest", manifest, "--state-dir", directory],
+            output: .descriptor(ends[1]), error: .standardOutput)
+        close(ends[1])
+        close(ends[0])
         run.waitUntilExit()
         #expect(run.terminationReason == .exit, "not killed by SIGPIPE (status \(run.terminationStatus))")
         #expect(run.terminationStatus == 0)

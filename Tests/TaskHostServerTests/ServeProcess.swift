@@ -3,7 +3,8 @@ import TaskHostTestSupport
 
 /// `taskhost serve` as a separate process, so tests can kill it.
 final class ServeProcess: @unchecked Sendable {
-    let process = Process()
+    /// The `serve` child (or its launcher); `Process`'s names work on it.
+    let process: ChildProcess
     let stateDirectory: String
     let outPath: String
     let errPath: String
@@ -19,12 +20,10 @@ final class ServeProcess: @unchecked Sendable {
         _ = FileManager.default.createFile(atPath: outPath, contents: nil)
         _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         let serve = ["serve", "--port", "0", "--state-dir", stateDirectory] + (manifest.map { ["--manifest", $0] } ?? []) + arguments
-        process.executableURL = URL(fileURLWithPath: launcher.first ?? TestSupport.taskhostPath)
-        process.arguments = launcher.isEmpty ? serve : Array(launcher.dropFirst()) + [TestSupport.taskhostPath] + serve
-        process.currentDirectoryURL = URL(fileURLWithPath: stateDirectory)
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        try process.run()
+        process = try ChildProcess.start(
+            launcher.first ?? TestSupport.taskhostPath,
+            arguments: launcher.isEmpty ? serve : Array(launcher.dropFirst()) + [TestSupport.taskhostPath] + serve,
+            workingDirectory: stateDirectory, output: .file(outPath), error: .file(errPath))
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             if let line = output.split(separator: "\n").first(where: { $0.hasPrefix("taskhost: listening on http://") }),
@@ -43,16 +42,11 @@ final class ServeProcess: @unchecked Sendable {
     /// Runs the `taskhost` CLI against `stateDirectory` (except `push`, which
     /// talks HTTP); returns its status, standard output and standard error.
     static func taskhost(_ arguments: [String], stateDirectory: String) throws -> (status: Int32, out: String, err: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestSupport.taskhostPath)
-        process.arguments = arguments + (arguments.first == "push" ? [] : ["--state-dir", stateDirectory])
-        process.currentDirectoryURL = URL(fileURLWithPath: stateDirectory)
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let process = try ChildProcess.start(
+            TestSupport.taskhostPath, arguments: arguments + (arguments.first == "push" ? [] : ["--state-dir", stateDirectory]),
+            workingDirectory: stateDirectory, output: .pipe, error: .pipe)
+        let stdout = process.readBlocking(.output)
+        let stderr = process.readBlocking(.error)
         process.waitUntilExit()
         return (process.terminationStatus, stdout, stderr)
     }
@@ -62,17 +56,15 @@ final class ServeProcess: @unchecked Sendable {
 
     /// Kills the server without warning, as a crash or power loss would.
     func kill9() {
-        kill(process.processIdentifier, SIGKILL)
+        process.signal(SIGKILL)
         process.waitUntilExit()
     }
 
     /// Asks for a graceful shutdown; returns the exit status, or nil if it did not exit within `timeout`.
     func terminate(timeout: TimeInterval = 20) -> Int32? {
-        kill(process.processIdentifier, SIGTERM)
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        guard !process.isRunning else {
-            kill(process.processIdentifier, SIGKILL)
+        process.signal(SIGTERM)
+        guard process.waitBlocking(timeout: timeout) != nil else {
+            process.signal(SIGKILL)
             return nil
         }
         return process.terminationStatus

@@ -14,37 +14,30 @@ public enum TaskhostCommand {
     public static func run(
         _ arguments: [String], in directory: String, stateDirectory: String, environment: [String: String] = [:]
     ) throws -> Result {
-        let process = start(arguments, in: directory, stateDirectory: stateDirectory, environment: environment)
-        let outPath = stateDirectory + "/.out-" + UUID().uuidString, errPath = outPath + ".err"
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
-        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        let outPath = stateDirectory + "/.out-" + UUID().uuidString, errPath = outPath + ".err"
         defer {
             try? FileManager.default.removeItem(atPath: outPath)
             try? FileManager.default.removeItem(atPath: errPath)
         }
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        let process = start(arguments, in: directory, stateDirectory: stateDirectory, environment: environment)
+        process.standardOutputDestination = .file(outPath)
+        process.standardErrorDestination = .file(errPath)
         try process.run()
         process.waitUntilExit()
         return Result(
             status: process.terminationStatus,
-            stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
-            stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+            stdout: process.readBlocking(.output),
+            stderr: process.readBlocking(.error))
     }
 
-    /// A `taskhost arguments` process, configured but not started.
+    /// A `taskhost arguments` process, configured but not started (a
+    /// ``ChildProcess``: set its outputs, then `run()` it).
     public static func start(
         _ arguments: [String], in directory: String, stateDirectory: String, environment added: [String: String] = [:]
-    ) -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestSupport.taskhostPath)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        var environment = ProcessInfo.processInfo.environment
-        environment["TASKHOST_STATE_DIR"] = stateDirectory
-        environment.merge(added) { $1 }
-        process.environment = environment
-        return process
+    ) -> ChildProcess {
+        ChildProcess(
+            TestSupport.taskhostPath, arguments: arguments,
+            overrides: ["TASKHOST_STATE_DIR": stateDirectory].merging(added) { $1 }, workingDirectory: directory)
     }
 }

@@ -80,14 +80,10 @@ import Testing
         let byOption = try taskhost("plugins", "dir")
         #expect(byOption.status == 0)
         #expect(byOption.stdout == state + "/plugins\n", "\(byOption.stdout)")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestSupport.taskhostPath)
-        process.arguments = ["plugins", "dir"]
-        process.environment = ["TASKHOST_STATE_DIR": here, "PATH": "/usr/bin:/bin"]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let process = try ChildProcess.start(
+            TestSupport.taskhostPath, arguments: ["plugins", "dir"],
+            environment: ["TASKHOST_STATE_DIR": here, "PATH": "/usr/bin:/bin"], output: .pipe)
+        let printed = process.readBlocking(.output)
         process.waitUntilExit()
         #expect(printed == here + "/plugins\n", "\(printed)")
     }
@@ -174,9 +170,9 @@ import Testing
         let output = here + "/follow.out"
         _ = FileManager.default.createFile(atPath: output, contents: nil)
         let follow = TaskhostCommand.start(["history", "--follow"], in: here, stateDirectory: state)
-        follow.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+        follow.standardOutputDestination = .file(output)
         try follow.run()
-        defer { if follow.isRunning { follow.terminate() } }
+        defer { follow.signal(SIGTERM) }
         let read = { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
         #expect(await TestSupport.eventually { read().hasPrefix("INSTANCE") })
 
@@ -185,8 +181,8 @@ import Testing
         let id = try #require(run.stdout.split(separator: " ").dropFirst().first.map { String($0.prefix(8)) })
         #expect(await TestSupport.eventually { read().contains(id) }, "\(read())")
         try await Task.sleep(for: .seconds(1))  // a second look of the follower must not repeat anything
-        follow.terminate()
-        follow.waitUntilExit()
+        follow.signal(SIGTERM)
+        _ = await follow.waitForExit()
 
         let lines = read().split(separator: "\n").map(String.init)
         // The table shows the newest 20 once; the older ones ended before --follow started.

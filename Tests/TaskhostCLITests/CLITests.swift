@@ -18,28 +18,19 @@ import Testing
 
     /// Runs taskhost in the repository (so ./manifest.json is the sample's).
     func taskhost(_ arguments: [String], interruptAfter: Duration? = nil) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.buildDirectory + "/taskhost")
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: Self.repository)
-        var environment = ProcessInfo.processInfo.environment
-        environment["TASKHOST_STATE_DIR"] = stateDirectory
-        process.environment = environment
         let outPath = stateDirectory + ".out-" + UUID().uuidString, errPath = outPath + ".err"
-        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        try process.run()
+        let process = try ChildProcess.start(
+            Self.buildDirectory + "/taskhost", arguments: arguments, overrides: ["TASKHOST_STATE_DIR": stateDirectory],
+            workingDirectory: Self.repository, output: .file(outPath), error: .file(errPath))
         if let interruptAfter {
             Thread.sleep(forTimeInterval: Double(interruptAfter.components.seconds) + Double(interruptAfter.components.attoseconds) / 1e18)
-            process.interrupt()
+            process.signal(SIGINT)
         }
         process.waitUntilExit()
         return Result(
             status: process.terminationStatus,
-            stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
-            stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+            stdout: process.readBlocking(.output),
+            stderr: process.readBlocking(.error))
     }
 
     func writeManifest(_ text: String) throws -> String {

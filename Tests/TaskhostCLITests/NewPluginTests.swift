@@ -7,32 +7,17 @@ import Testing
     func execute(
         _ executable: String, _ arguments: [String], in directory: String, state: String, path: String? = nil
     ) async throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        var environment = ProcessInfo.processInfo.environment
-        environment["TASKHOST_STATE_DIR"] = state
+        var environment = ["TASKHOST_STATE_DIR": state]
         if let path { environment["PATH"] = path }
-        process.environment = environment
         let log = state + "-" + UUID().uuidString + ".log"
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardOutput = handle
-        process.standardError = handle
+        let process = try ChildProcess.start(
+            executable, arguments: arguments, overrides: environment, workingDirectory: directory,
+            output: .file(log), error: .standardOutput)
         // Wait without holding a thread of Swift's cooperative pool: a build
         // takes minutes, and the pool has only as many threads as cores, so
         // blocking one would stall every async test running beside this one.
-        try await withCheckedThrowingContinuation { (finished: CheckedContinuation<Void, any Error>) in
-            process.terminationHandler = { _ in finished.resume() }
-            do {
-                try process.run()
-            } catch {
-                process.terminationHandler = nil
-                finished.resume(throwing: error)
-            }
-        }
-        return (process.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+        _ = await process.waitForExit()
+        return (process.terminationStatus, process.readSoFar(.output))
     }
 
     @Test func aGeneratedPluginBuildsPassesItsTestAndRuns() async throws {
@@ -81,14 +66,10 @@ import Testing
         // Installed as its README says: copied into the plugins directory of a running host.
         let elsewhere = directory + "/elsewhere"
         try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
-        let serve = Process()
-        serve.executableURL = URL(fileURLWithPath: taskhost)
-        serve.arguments = ["serve", "--port", "0", "--plugins-poll", "0.2", "--state-dir", state]
-        serve.currentDirectoryURL = URL(fileURLWithPath: elsewhere)
-        serve.standardOutput = FileHandle.nullDevice
-        serve.standardError = FileHandle.nullDevice
-        try serve.run()
-        defer { serve.terminate(); serve.waitUntilExit() }
+        let serve = try ChildProcess.start(
+            taskhost, arguments: ["serve", "--port", "0", "--plugins-poll", "0.2", "--state-dir", state],
+            workingDirectory: elsewhere, output: .null, error: .null)
+        defer { serve.signal(SIGTERM); serve.waitUntilExit() }
         let installed = state + "/plugins/Demo"
         try FileManager.default.createDirectory(atPath: installed, withIntermediateDirectories: true)
         for file in ["manifest.json", ".build/debug/libDemo.so"] {

@@ -1,4 +1,5 @@
 import Foundation
+import TaskHostTestSupport
 import Testing
 
 /// CI runs as root, which would hide the unprivileged path: these run the
@@ -35,17 +36,13 @@ import Testing
 
     func asNobody(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let directory = try #require(Self.sandbox)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "--", directory + "/taskhost"] + arguments
-            + ["--state-dir", directory + "/state"]
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        process.environment = ["PATH": "/usr/bin:/bin", "HOME": directory]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let process = try ChildProcess.start(
+            "/usr/bin/setpriv",
+            arguments: ["--reuid=65534", "--regid=65534", "--clear-groups", "--", directory + "/taskhost"] + arguments
+                + ["--state-dir", directory + "/state"],
+            environment: ["PATH": "/usr/bin:/bin", "HOME": directory], workingDirectory: directory,
+            output: .pipe, error: .standardOutput)
+        let output = process.readBlocking(.output)
         process.waitUntilExit()
         return (process.terminationStatus, output)
     }

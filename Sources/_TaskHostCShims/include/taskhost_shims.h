@@ -48,6 +48,9 @@ void th_line_buffer_stdout(void);
 /* posix_spawn file action: close every descriptor >= lowest in the child. */
 int th_spawn_file_actions_closefrom(posix_spawn_file_actions_t *actions, int lowest);
 
+/* posix_spawn file action: change to directory `path` in the child (glibc's _np action). */
+int th_spawn_file_actions_chdir(posix_spawn_file_actions_t *actions, const char *path);
+
 /* waitpid status decoding (function-like macros in C). */
 int th_wait_exited(int status);
 int th_wait_exit_code(int status);
