@@ -161,13 +161,12 @@ import Testing
         }
     }
 
-    /// Code written for Foundation's `Process` declares it so (see ProcessAlias.swift).
-    static func configured(in directory: String) -> Process {
+    /// A child started as the CLI tests start `taskhost`.
+    static func configured(in directory: String) -> ChildProcess {
         TaskhostCommand.start(["--help"], in: directory, stateDirectory: directory)
     }
 
-    /// `Process`'s names, which `ServeProcess.process` and `TaskhostCommand.start` callers use;
-    /// `Process` in this target is ``ChildProcess``.
+    /// `Process`'s names, which `ServeProcess.process` and `TaskhostCommand.start` callers use.
     @Test func processNamesWorkAsWithProcess() throws {
         let directory = TestSupport.temporaryDirectory()
         let output = directory + "/out"

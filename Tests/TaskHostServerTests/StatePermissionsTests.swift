@@ -8,7 +8,7 @@ import TaskHostTestSupport
 /// (staged plugin libraries: without group or other write bits).
 @Suite(.serialized) struct StatePermissionsTests {
     /// `taskhost arguments` under `umask 000`, started in `directory` on `state`.
-    static func underUmask000(_ arguments: [String], in directory: String, state: String) -> Process {
+    static func underUmask000(_ arguments: [String], in directory: String, state: String) -> ChildProcess {
         let process = TaskhostCommand.start(arguments, in: directory, stateDirectory: state)
         process.arguments = ["-c", "umask 000; exec \"$0\" \"$@\"", TestSupport.taskhostPath] + arguments
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
