@@ -33,7 +33,12 @@ public final class Dispatcher: Sendable {
     }
 
     private struct State {
-        var running: [String: Running] = [:]
+        /// What runs, by a key of its own per claim, never by trigger id: a
+        /// trigger released by its run can be claimed again before that run
+        /// has left this table, and both entries must stay apart.
+        var running: [Int: Running] = [:]
+        /// The key of the next claimed run.
+        var nextRunKey = 0
         var stopping = false
         /// No claims before this moment: the host ran out of resources starting an instance.
         var pausedUntil: ContinuousClock.Instant?
@@ -46,6 +51,8 @@ public final class Dispatcher: Sendable {
         var parkedByRuns = 0
         /// Claims asked of the store so far (tests: parked triggers cause no busy loop).
         var claims = 0
+        /// Runs that have ended and left `running` (tests).
+        var finishedRuns = 0
     }
 
     private struct UnparkMark: Equatable {
@@ -104,6 +111,8 @@ public final class Dispatcher: Sendable {
 
     /// How many times the dispatcher asked the store for triggers.
     var claimCount: Int { state.withLock { $0.claims } }
+    /// How many runs have ended (tests).
+    var finishedRuns: Int { state.withLock { $0.finishedRuns } }
 
     /// Whether `task` of `app` can start an instance now (it is registered,
     /// and within the limits).
@@ -170,8 +179,8 @@ public final class Dispatcher: Sendable {
                     shutdown()
                     break
                 }
-                for trigger in claim() {
-                    group.addTask { await self.execute(trigger) }
+                for (key, trigger) in claim() {
+                    group.addTask { await self.execute(trigger, key: key) }
                 }
                 await wakeSignal.wait(timeout: pollInterval)
             }
@@ -180,7 +189,8 @@ public final class Dispatcher: Sendable {
         logger.info("dispatcher stopped")
     }
 
-    private func claim() -> [QueuedTrigger] {
+    /// Claims what may start now, each with its key in `running`.
+    private func claim() -> [(key: Int, trigger: QueuedTrigger)] {
         let (free, counts) = state.withLock { state -> (Int, [String: Int]) in
             var counts: [String: Int] = [:]
             for running in state.running.values { counts[running.app + "/" + running.task, default: 0] += 1 }
@@ -214,16 +224,21 @@ public final class Dispatcher: Sendable {
             wakeSignal.signal()
         }
         return state.withLock { state in
-            for trigger in claimed {
-                state.running[trigger.id] = Running(app: trigger.app, task: trigger.task, cancellation: InstanceCancellation())
+            claimed.map { trigger in
+                let key = state.nextRunKey
+                state.nextRunKey += 1
+                state.running[key] = Running(app: trigger.app, task: trigger.task, cancellation: InstanceCancellation())
+                return (key, trigger)
             }
-            return claimed
         }
     }
 
-    private func execute(_ trigger: QueuedTrigger) async {
+    private func execute(_ trigger: QueuedTrigger, key: Int) async {
         defer {
-            _ = state.withLock { $0.running.removeValue(forKey: trigger.id) }
+            state.withLock { state in
+                state.running.removeValue(forKey: key)
+                state.finishedRuns += 1
+            }
             wakeSignal.signal()
         }
         let metadata: Logger.Metadata = ["trigger": "\(trigger.id)", "task": "\(trigger.task)", "attempt": "\(trigger.attempts)"]
@@ -236,7 +251,10 @@ public final class Dispatcher: Sendable {
             logger.notice("parked a trigger whose task is not loaded on this host", metadata: metadata)
             return
         }
-        let (cancellation, stopping) = state.withLock { ($0.running[trigger.id]!.cancellation, $0.stopping) }
+        let (cancellation, stopping) = state.withLock { state in
+            // Only this run removes its entry (when it returns).
+            (state.running[key]?.cancellation ?? InstanceCancellation(), state.stopping)
+        }
         if stopping { cancellation.cancel(.terminating) }
 
         let record: InstanceRecord

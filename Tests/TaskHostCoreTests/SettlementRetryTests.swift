@@ -17,6 +17,12 @@ final class FailingSettlementStore: TaskStore, TriggerQueueStore {
         var successes: [String: Int] = [:]
     }
     private let state = Mutex(State())
+    /// Runs before each `insertInstance` with its call number (from 1); tests block there.
+    let beforeInsertInstance = Mutex<(@Sendable (Int) -> Void)?>(nil)
+    /// Runs after each `release` wrote; tests hold the releasing run there.
+    let afterRelease = Mutex<(@Sendable () -> Void)?>(nil)
+    /// How many times each trigger id was claimed.
+    let claims = Mutex<[String: Int]>([:])
 
     init(base: SQLiteTaskStore) { self.base = base }
 
@@ -52,6 +58,7 @@ final class FailingSettlementStore: TaskStore, TriggerQueueStore {
     }
     func release(id: String, instanceId: String?, note: String) throws(StoreError) {
         try settle("release") { () throws(StoreError) in try base.release(id: id, instanceId: instanceId, note: note) }
+        afterRelease.withLock { $0 }?()
     }
     func finishInstance(
         id: String, endedAt: Date, outcome: InstanceOutcome, progress: UInt32, sandbox: String, appendingLog lines: [LogLine]
@@ -67,7 +74,11 @@ final class FailingSettlementStore: TaskStore, TriggerQueueStore {
     func deleteSetting(app: String, key: String) throws(StoreError) -> Bool { try base.deleteSetting(app: app, key: key) }
     func settings(app: String) throws(StoreError) -> [StoredSetting] { try base.settings(app: app) }
     func apps() throws(StoreError) -> [String] { try base.apps() }
-    func insertInstance(_ record: InstanceRecord) throws(StoreError) { try base.insertInstance(record) }
+    func insertInstance(_ record: InstanceRecord) throws(StoreError) {
+        let call = attempts("insertInstance") + 1
+        beforeInsertInstance.withLock { $0 }?(call)
+        try settle("insertInstance") { () throws(StoreError) in try base.insertInstance(record) }
+    }
     func instances(task: String?, limit: Int) throws(StoreError) -> [InstanceRecord] { try base.instances(task: task, limit: limit) }
     func instance(idPrefix: String) throws(StoreError) -> InstanceRecord? { try base.instance(idPrefix: idPrefix) }
     func appendLog(instanceId: String, lines: [LogLine]) throws(StoreError) { try base.appendLog(instanceId: instanceId, lines: lines) }
@@ -76,7 +87,11 @@ final class FailingSettlementStore: TaskStore, TriggerQueueStore {
     func claim(
         limit: Int, owner: String, now: Date, decide: (_ app: String, _ task: String) -> ClaimDecision
     ) throws(StoreError) -> [QueuedTrigger] {
-        try base.claim(limit: limit, owner: owner, now: now, decide: decide)
+        let claimed = try base.claim(limit: limit, owner: owner, now: now, decide: decide)
+        claims.withLock { claims in
+            for trigger in claimed { claims[trigger.id, default: 0] += 1 }
+        }
+        return claimed
     }
     func park(app: String) throws(StoreError) -> Int { try base.park(app: app) }
     func park(id: String, note: String?) throws(StoreError) { try base.park(id: id, note: note) }
