@@ -55,8 +55,11 @@ let package = Package(
         // libffi: calls to C task functions whose signature comes from the manifest,
         // and closures that hand host callbacks to them. The worker alone links it.
         .systemLibrary(name: "CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
+        // What the host and the SDK share: setting values and their codec, cancellation
+        // reasons, build info. The SDK re-exports it; the host imports it instead of the SDK.
+        .target(name: "TaskHostShared", dependencies: ["CTaskHostABI"], swiftSettings: strict),
         // SDK for plugin authors: the Windows background task model in Swift.
-        .target(name: "BackgroundTaskKit", dependencies: ["CTaskHostABI"], swiftSettings: strict),
+        .target(name: "BackgroundTaskKit", dependencies: ["CTaskHostABI", "TaskHostShared"], swiftSettings: strict),
         .target(name: "BackgroundTaskKitTesting", dependencies: ["BackgroundTaskKit"], swiftSettings: strict),
         // Framed messages between the host and a worker process.
         .target(name: "TaskHostIPC", swiftSettings: strict),
@@ -64,7 +67,7 @@ let package = Package(
         .target(
             name: "TaskHostCore",
             dependencies: [
-                "BackgroundTaskKit", "TaskHostIPC", "_TaskHostCShims",
+                "TaskHostShared", "TaskHostIPC", "CTaskHostABI", "_TaskHostCShims",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -76,7 +79,7 @@ let package = Package(
         .target(
             name: "TaskHostServer",
             dependencies: [
-                "TaskHostCore",
+                "TaskHostCore", "TaskHostShared",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -94,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "taskhost",
             dependencies: [
-                "TaskHostCore", "TaskHostServer", "TaskHostIPC", "CTaskHostABI",
+                "TaskHostCore", "TaskHostServer", "TaskHostIPC", "TaskHostShared", "CTaskHostABI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -141,7 +144,9 @@ let package = Package(
         .target(name: "TaskHostTestSupport", dependencies: ["TaskHostCore"], path: "Tests/TaskHostTestSupport", swiftSettings: strict),
         .testTarget(
             name: "TaskHostCoreTests",
-            dependencies: ["TaskHostCore", "TaskHostTestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "TaskHostCore", "TaskHostShared", "TaskHostTestSupport", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "TaskHostServerTests",

@@ -1,4 +1,4 @@
-import BackgroundTaskKit
+import TaskHostShared
 import CTaskHostABI
 import Foundation
 import Synchronization

@@ -1,5 +1,5 @@
 import ArgumentParser
-import BackgroundTaskKit
+import TaskHostShared
 import Foundation
 import TaskHostCore
 

@@ -5,7 +5,7 @@ import Glibc
 import Foundation
 #endif
 
-/// A value stored in ``ApplicationDataContainer/values``: the typed values
+/// A value stored in `ApplicationDataContainer.values` (BackgroundTaskKit): the typed values
 /// Windows' `ApplicationData.LocalSettings` accepts.
 ///
 /// Literals work where a value is expected:
