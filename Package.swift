@@ -63,11 +63,14 @@ let package = Package(
         .target(name: "BackgroundTaskKitTesting", dependencies: ["BackgroundTaskKit"], swiftSettings: strict),
         // Framed messages between the host and a worker process.
         .target(name: "TaskHostIPC", swiftSettings: strict),
-        // Manifest, library resolution, store, supervisor of isolated runs.
+        // The app manifest: model, loading and validation, the JSON reader with positions,
+        // library resolution, ELF symbols. Pure data and files: no store, no processes.
+        .target(name: "TaskHostManifest", dependencies: ["TaskHostIPC"], swiftSettings: strict),
+        // Store, isolated runs (workers, zygotes, supervisor), plugins directory, scheduling.
         .target(
             name: "TaskHostCore",
             dependencies: [
-                "TaskHostShared", "TaskHostIPC", "CTaskHostABI", "_TaskHostCShims",
+                "TaskHostManifest", "TaskHostShared", "TaskHostIPC", "CTaskHostABI", "_TaskHostCShims",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -97,7 +100,7 @@ let package = Package(
         .executableTarget(
             name: "taskhost",
             dependencies: [
-                "TaskHostCore", "TaskHostServer", "TaskHostIPC", "TaskHostShared", "CTaskHostABI",
+                "TaskHostCore", "TaskHostServer", "TaskHostIPC", "TaskHostManifest", "TaskHostShared", "CTaskHostABI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -127,7 +130,7 @@ let package = Package(
         .executableTarget(
             name: "TaskhostBench",
             dependencies: [
-                "TaskHostCore", "CTaskHostABI",
+                "TaskHostCore", "TaskHostManifest", "CTaskHostABI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -141,16 +144,18 @@ let package = Package(
         .testTarget(name: "BackgroundTaskKitTests", dependencies: ["BackgroundTaskKit", "BackgroundTaskKitTesting", "BackgroundTasks"], swiftSettings: strict),
         .testTarget(name: "TaskHostIPCTests", dependencies: ["TaskHostIPC", "TaskHostTestSupport"], swiftSettings: strict),
         // Paths of build products and helpers shared by the suites.
-        .target(name: "TaskHostTestSupport", dependencies: ["TaskHostCore"], path: "Tests/TaskHostTestSupport", swiftSettings: strict),
+        .target(name: "TaskHostTestSupport", dependencies: ["TaskHostCore", "TaskHostManifest"], path: "Tests/TaskHostTestSupport", swiftSettings: strict),
         .testTarget(
             name: "TaskHostCoreTests",
             dependencies: [
-                "TaskHostCore", "TaskHostShared", "TaskHostTestSupport", .product(name: "Logging", package: "swift-log"),
+                "TaskHostCore", "TaskHostManifest", "TaskHostShared", "TaskHostTestSupport", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         .testTarget(
             name: "TaskHostServerTests",
-            dependencies: ["TaskHostServer", "TaskHostTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "TaskHostServer", "TaskHostManifest", "TaskHostTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strict),
         // Runs the built `taskhost` executable.
         .testTarget(name: "TaskhostCLITests", dependencies: ["TaskHostTestSupport"], swiftSettings: strict),

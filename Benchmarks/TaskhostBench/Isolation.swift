@@ -2,6 +2,7 @@ import CTaskHostABI
 import Foundation
 import Synchronization
 import TaskHostCore
+import TaskHostManifest
 
 /// The baselines of an isolated run: a bare process, and the task called in-process.
 enum Baselines {

@@ -2,6 +2,7 @@ import ArgumentParser
 import CTaskHostABI
 import Foundation
 import TaskHostCore
+import TaskHostManifest
 
 /// Which plugins directory.
 struct PluginsDirectoryOption: ParsableArguments {

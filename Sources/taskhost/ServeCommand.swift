@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import TaskHostCore
+import TaskHostManifest
 import TaskHostServer
 
 struct ServeCommand: AsyncParsableCommand {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import TaskHostManifest
 import TaskHostShared
 import Foundation
 import TaskHostCore

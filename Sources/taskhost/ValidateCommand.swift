@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TaskHostCore
+import TaskHostManifest
 
 struct ValidateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,3 +1,4 @@
+@testable import TaskHostManifest
 import TaskHostShared
 import CTaskHostABI
 import Foundation

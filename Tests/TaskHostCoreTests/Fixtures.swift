@@ -1,4 +1,5 @@
 import Foundation
+@testable import TaskHostManifest
 import TaskHostTestSupport
 @testable import TaskHostCore
 

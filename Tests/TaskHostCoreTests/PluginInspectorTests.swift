@@ -1,5 +1,6 @@
 import CTaskHostABI
 import Foundation
+@testable import TaskHostManifest
 import Testing
 @testable import TaskHostCore
 

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+@testable import TaskHostManifest
 import Testing
 import TaskHostTestSupport
 @testable import TaskHostCore

@@ -1,6 +1,7 @@
 import Foundation
 import TaskHostCore
 import TaskHostIPC
+import TaskHostManifest
 
 /// Paths of the build products the integration tests load, and small helpers
 /// shared by the test suites.

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import TaskHostIPC
 import _TaskHostCShims
+import TaskHostManifest
 
 /// Pre-forked workers ("zygotes"), one per plugin library and network policy,
 /// started on first use. Each has applied the sandbox layers its instances

@@ -1,6 +1,7 @@
 import CTaskHostABI
 import Foundation
 import TaskHostIPC
+import TaskHostManifest
 
 /// What a plugin library is, as seen from a scanner process.
 public struct PluginInspection: Sendable, Equatable {

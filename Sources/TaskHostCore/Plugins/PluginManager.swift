@@ -1,3 +1,4 @@
+import TaskHostManifest
 import TaskHostShared
 import Foundation
 import Logging

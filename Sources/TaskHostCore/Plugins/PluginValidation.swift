@@ -1,4 +1,5 @@
 import Foundation
+import TaskHostManifest
 
 extension PluginManager {
     /// Checks the plugin folder at `directory` as the host does before it

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TaskHostManifest
 
 /// A task the host can run: its declaration, its app, and its library.
 public struct RegisteredTask: Sendable, Equatable {

@@ -52,7 +52,7 @@ public struct LibraryResolver: Sendable {
         return .failure(LibraryNotFound(library: library, tried: unique))
     }
 
-    static func absolute(_ path: String, relativeTo base: String) -> String {
+    package static func absolute(_ path: String, relativeTo base: String) -> String {
         let joined = path.hasPrefix("/") ? path : base + "/" + path
         return (joined as NSString).standardizingPath
     }
