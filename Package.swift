@@ -66,14 +66,41 @@ let package = Package(
         // The app manifest: model, loading and validation, the JSON reader with positions,
         // library resolution, ELF symbols. Pure data and files: no store, no processes.
         .target(name: "TaskHostManifest", dependencies: ["TaskHostIPC"], swiftSettings: strict),
-        // Store, isolated runs (workers, zygotes, supervisor), plugins directory, scheduling.
+        // The store: SQLite task store and group commit, trigger queue, channels, records,
+        // plugin and disabled-task state, state directory and its locks, settlement retry.
+        // (Issue 16 gives the store its own name and backends.)
         .target(
             name: "TaskHostCore",
             dependencies: [
-                "TaskHostManifest", "TaskHostShared", "TaskHostIPC", "CTaskHostABI", "_TaskHostCShims",
+                "TaskHostShared", "TaskHostIPC", "CTaskHostABI",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        // Isolated runs: worker processes, the zygote pool, the instance supervisor, cgroups,
+        // sandbox options, working directories, cancellation, TaskRunner. The only host
+        // module that links the C shims.
+        .target(
+            name: "TaskHostIsolation",
+            dependencies: [
+                "TaskHostCore", "TaskHostManifest", "TaskHostShared", "TaskHostIPC", "CTaskHostABI", "_TaskHostCShims",
+            ],
+            swiftSettings: strict),
+        // The plugins directory: manager, inspector, plugin folders, the task registry.
+        .target(
+            name: "TaskHostPlugins",
+            dependencies: [
+                "TaskHostCore", "TaskHostIsolation", "TaskHostManifest", "TaskHostShared", "TaskHostIPC", "CTaskHostABI",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        // Scheduling: the dispatcher, timers, wake-ups.
+        .target(
+            name: "TaskHostScheduling",
+            dependencies: [
+                "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostShared",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -82,7 +109,7 @@ let package = Package(
         .target(
             name: "TaskHostServer",
             dependencies: [
-                "TaskHostCore", "TaskHostShared",
+                "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostShared",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -100,7 +127,9 @@ let package = Package(
         .executableTarget(
             name: "taskhost",
             dependencies: [
-                "TaskHostCore", "TaskHostServer", "TaskHostIPC", "TaskHostManifest", "TaskHostShared", "CTaskHostABI",
+                "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostServer",
+                "TaskHostIPC", "TaskHostManifest", "TaskHostShared", "CTaskHostABI",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -130,7 +159,8 @@ let package = Package(
         .executableTarget(
             name: "TaskhostBench",
             dependencies: [
-                "TaskHostCore", "TaskHostManifest", "CTaskHostABI",
+                "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostManifest",
+                "CTaskHostABI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -144,20 +174,23 @@ let package = Package(
         .testTarget(name: "BackgroundTaskKitTests", dependencies: ["BackgroundTaskKit", "BackgroundTaskKitTesting", "BackgroundTasks"], swiftSettings: strict),
         .testTarget(name: "TaskHostIPCTests", dependencies: ["TaskHostIPC", "TaskHostTestSupport"], swiftSettings: strict),
         // Paths of build products and helpers shared by the suites.
-        .target(name: "TaskHostTestSupport", dependencies: ["TaskHostCore", "TaskHostManifest"], path: "Tests/TaskHostTestSupport", swiftSettings: strict),
+        .target(name: "TaskHostTestSupport", dependencies: ["TaskHostCore", "TaskHostIPC", "TaskHostManifest", "TaskHostPlugins"],
+            path: "Tests/TaskHostTestSupport", swiftSettings: strict),
         .testTarget(
             name: "TaskHostCoreTests",
             dependencies: [
-                "TaskHostCore", "TaskHostManifest", "TaskHostShared", "TaskHostTestSupport", .product(name: "Logging", package: "swift-log"),
+                "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostManifest",
+                "TaskHostShared", "TaskHostIPC", "CTaskHostABI", "TaskHostTestSupport", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         .testTarget(
             name: "TaskHostServerTests",
             dependencies: [
-                "TaskHostServer", "TaskHostManifest", "TaskHostTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+                "TaskHostServer", "TaskHostCore", "TaskHostManifest", "TaskHostScheduling", "TaskHostTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         // Runs the built `taskhost` executable.
-        .testTarget(name: "TaskhostCLITests", dependencies: ["TaskHostTestSupport"], swiftSettings: strict),
+        .testTarget(name: "TaskhostCLITests", dependencies: ["TaskHostCore", "TaskHostTestSupport"], swiftSettings: strict),
     ]
 )

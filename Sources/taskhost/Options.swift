@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TaskHostCore
+import TaskHostIsolation
 import TaskHostManifest
 import TaskHostServer
 

@@ -1,7 +1,8 @@
 import Foundation
+@testable import TaskHostCore
+@testable import TaskHostIsolation
 @testable import TaskHostManifest
 import TaskHostTestSupport
-@testable import TaskHostCore
 
 typealias Fixtures = TestSupport
 

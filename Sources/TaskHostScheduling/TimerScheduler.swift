@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import TaskHostCore
+import TaskHostPlugins
 
 /// Fires time triggers: a task with `{"Type": "Time", "IntervalMinutes": N}`
 /// runs once per period of N minutes, counted from the moment the host first

@@ -1,6 +1,7 @@
-import Foundation
-import TaskHostIPC
 import _TaskHostCShims
+import Foundation
+import TaskHostCore
+import TaskHostIPC
 import TaskHostManifest
 
 /// How the host sandboxes the instances it runs.

@@ -1,8 +1,10 @@
-import TaskHostManifest
-import TaskHostShared
 import Foundation
 import Logging
 import Synchronization
+import TaskHostCore
+import TaskHostIsolation
+import TaskHostManifest
+import TaskHostShared
 
 /// Keeps the task registry in step with the drop-in plugins directory.
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import TaskHostIsolation
 import TaskHostManifest
 
 extension PluginManager {

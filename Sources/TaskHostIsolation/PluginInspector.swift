@@ -1,5 +1,6 @@
 import CTaskHostABI
 import Foundation
+import TaskHostCore
 import TaskHostIPC
 import TaskHostManifest
 

@@ -1,7 +1,10 @@
-import TaskHostShared
 import Foundation
 import Logging
 import Synchronization
+import TaskHostCore
+import TaskHostIsolation
+import TaskHostPlugins
+import TaskHostShared
 
 /// How many instances run at once.
 public struct ConcurrencyLimits: Sendable, Equatable {

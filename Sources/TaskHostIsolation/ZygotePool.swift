@@ -1,7 +1,8 @@
+import _TaskHostCShims
 import Foundation
 import Synchronization
+import TaskHostCore
 import TaskHostIPC
-import _TaskHostCShims
 import TaskHostManifest
 
 /// Pre-forked workers ("zygotes"), one per plugin library and network policy,
