@@ -33,6 +33,7 @@ public struct PluginInspectionError: Error, Sendable, Equatable, CustomStringCon
     /// What happened, as a sentence.
     public var reason: String
 
+    /// The reason.
     public var description: String { reason }
 }
 

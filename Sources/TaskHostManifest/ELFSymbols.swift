@@ -83,6 +83,7 @@ private func swift_demangle(
 
 /// A file that is not a readable 64-bit ELF shared library.
 package struct ELFError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What is wrong with the file.
     package var description: String
     init(_ description: String) { self.description = description }
 }

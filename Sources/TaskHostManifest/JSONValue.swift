@@ -11,6 +11,7 @@ public struct SourcePosition: Sendable, Equatable, CustomStringConvertible {
         self.column = column
     }
 
+    /// `line:column`, as in `manifest.json:7:25`.
     public var description: String { "\(line):\(column)" }
 }
 
@@ -43,20 +44,27 @@ package indirect enum JSONValue: Sendable, Equatable {
 
 /// A value and where it starts.
 package struct JSONNode: Sendable, Equatable {
+    /// The value.
     package var value: JSONValue
+    /// Where its first character stands.
     package var position: SourcePosition
 }
 
 /// A member of an object: its key, where the key stands, and its value.
 package struct JSONMember: Sendable, Equatable {
+    /// The key.
     package var key: String
+    /// Where the key's opening quote stands.
     package var keyPosition: SourcePosition
+    /// The member's value.
     package var node: JSONNode
 }
 
 /// A JSON syntax error and where it is.
 package struct JSONSyntaxError: Error, Sendable, Equatable {
+    /// What is wrong.
     package var message: String
+    /// Where it is wrong.
     package var position: SourcePosition
     /// With ``JSONParser/parseRecovering(_:labelKey:)``: the label (e.g. a
     /// task's `Name`) of the array element the error is in, when it was read

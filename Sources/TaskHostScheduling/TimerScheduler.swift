@@ -10,9 +10,12 @@ import TaskHostPlugins
 /// restart never fires one period twice. Missed periods are not caught up:
 /// only the current one fires, as on Windows.
 public struct TimerScheduler: Sendable {
+    /// What the scheduler needs of the store: the queue and the timers' anchors.
     public typealias Store = any TriggerQueueStore & ChannelStore
 
+    /// Where period triggers are enqueued and anchors kept.
     public let store: Store
+    /// The tasks whose time triggers are scheduled.
     public let registry: TaskRegistry
     private let logger: Logger
 

@@ -118,6 +118,7 @@ public enum SettingsError: Error, Equatable, CustomStringConvertible {
     /// The host is gone; the instance is about to be stopped.
     case hostUnavailable
 
+    /// The message, as the plugin's log shows it.
     public var description: String {
         switch self {
         case .emptyName:
