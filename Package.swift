@@ -55,19 +55,52 @@ let package = Package(
         // libffi: calls to C task functions whose signature comes from the manifest,
         // and closures that hand host callbacks to them. The worker alone links it.
         .systemLibrary(name: "CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
+        // What the host and the SDK share: setting values and their codec, cancellation
+        // reasons, build info. The SDK re-exports it; the host imports it instead of the SDK.
+        .target(name: "TaskHostShared", dependencies: ["CTaskHostABI"], swiftSettings: strict),
         // SDK for plugin authors: the Windows background task model in Swift.
-        .target(name: "BackgroundTaskKit", dependencies: ["CTaskHostABI"], swiftSettings: strict),
+        .target(name: "BackgroundTaskKit", dependencies: ["CTaskHostABI", "TaskHostShared"], swiftSettings: strict),
         .target(name: "BackgroundTaskKitTesting", dependencies: ["BackgroundTaskKit"], swiftSettings: strict),
         // Framed messages between the host and a worker process.
         .target(name: "TaskHostIPC", swiftSettings: strict),
-        // Manifest, library resolution, store, supervisor of isolated runs.
+        // The app manifest: model, loading and validation, the JSON reader with positions,
+        // library resolution, ELF symbols. Pure data and files: no store, no processes.
+        .target(name: "TaskHostManifest", dependencies: ["TaskHostIPC"], swiftSettings: strict),
+        // The store: SQLite task store and group commit, trigger queue, channels, records,
+        // plugin and disabled-task state, state directory and its locks, settlement retry.
+        // (Issue 16 gives the store its own name and backends.)
         .target(
             name: "TaskHostCore",
             dependencies: [
-                "BackgroundTaskKit", "TaskHostIPC", "_TaskHostCShims",
+                "TaskHostShared", "TaskHostIPC", "CTaskHostABI",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        // Isolated runs: worker processes, the zygote pool, the instance supervisor, cgroups,
+        // sandbox options, working directories, cancellation, TaskRunner. The only host
+        // module that links the C shims.
+        .target(
+            name: "TaskHostIsolation",
+            dependencies: [
+                "TaskHostCore", "TaskHostManifest", "TaskHostShared", "TaskHostIPC", "CTaskHostABI", "_TaskHostCShims",
+            ],
+            swiftSettings: strict),
+        // The plugins directory: manager, inspector, plugin folders, the task registry.
+        .target(
+            name: "TaskHostPlugins",
+            dependencies: [
+                "TaskHostCore", "TaskHostIsolation", "TaskHostManifest", "TaskHostShared", "TaskHostIPC", "CTaskHostABI",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        // Scheduling: the dispatcher, timers, wake-ups.
+        .target(
+            name: "TaskHostScheduling",
+            dependencies: [
+                "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostShared",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -76,7 +109,7 @@ let package = Package(
         .target(
             name: "TaskHostServer",
             dependencies: [
-                "TaskHostCore",
+                "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostShared",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -94,7 +127,9 @@ let package = Package(
         .executableTarget(
             name: "taskhost",
             dependencies: [
-                "TaskHostCore", "TaskHostServer", "TaskHostIPC", "CTaskHostABI",
+                "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostServer",
+                "TaskHostIPC", "TaskHostManifest", "TaskHostShared", "CTaskHostABI",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -124,7 +159,8 @@ let package = Package(
         .executableTarget(
             name: "TaskhostBench",
             dependencies: [
-                "TaskHostCore", "CTaskHostABI",
+                "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostManifest",
+                "CTaskHostABI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -138,16 +174,23 @@ let package = Package(
         .testTarget(name: "BackgroundTaskKitTests", dependencies: ["BackgroundTaskKit", "BackgroundTaskKitTesting", "BackgroundTasks"], swiftSettings: strict),
         .testTarget(name: "TaskHostIPCTests", dependencies: ["TaskHostIPC", "TaskHostTestSupport"], swiftSettings: strict),
         // Paths of build products and helpers shared by the suites.
-        .target(name: "TaskHostTestSupport", dependencies: ["TaskHostCore", "_TaskHostCShims"], path: "Tests/TaskHostTestSupport", swiftSettings: strict),
+        .target(name: "TaskHostTestSupport", dependencies: ["TaskHostCore", "TaskHostIPC", "TaskHostManifest", "TaskHostPlugins", "_TaskHostCShims"],
+            path: "Tests/TaskHostTestSupport", swiftSettings: strict),
         .testTarget(
             name: "TaskHostCoreTests",
-            dependencies: ["TaskHostCore", "TaskHostTestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostManifest",
+                "TaskHostShared", "TaskHostIPC", "CTaskHostABI", "TaskHostTestSupport", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "TaskHostServerTests",
-            dependencies: ["TaskHostServer", "TaskHostTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "TaskHostServer", "TaskHostCore", "TaskHostManifest", "TaskHostScheduling", "TaskHostTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
         // Runs the built `taskhost` executable.
-        .testTarget(name: "TaskhostCLITests", dependencies: ["TaskHostTestSupport"], swiftSettings: strict),
+        .testTarget(name: "TaskhostCLITests", dependencies: ["TaskHostCore", "TaskHostTestSupport"], swiftSettings: strict),
     ]
 )

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import TaskHostCore
+import TaskHostIsolation
 
 /// The benchmark suite of taskhost: isolation cost, throughput, durable push
 /// ingest and cost growth, each figure next to baselines measured in the same run.

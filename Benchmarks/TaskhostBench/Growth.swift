@@ -1,5 +1,7 @@
 import Foundation
 import TaskHostCore
+import TaskHostPlugins
+import TaskHostScheduling
 
 extension Bench {
     func growth(_ products: Products, state: String) async throws {

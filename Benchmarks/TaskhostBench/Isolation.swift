@@ -2,6 +2,10 @@ import CTaskHostABI
 import Foundation
 import Synchronization
 import TaskHostCore
+import TaskHostIsolation
+import TaskHostManifest
+import TaskHostPlugins
+import TaskHostScheduling
 
 /// The baselines of an isolated run: a bare process, and the task called in-process.
 enum Baselines {

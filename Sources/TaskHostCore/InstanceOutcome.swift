@@ -1,5 +1,5 @@
 import Foundation
-import BackgroundTaskKit
+import TaskHostShared
 
 /// How a task instance ended, as the host recorded it.
 public enum InstanceOutcome: Sendable, Equatable, CustomStringConvertible {
@@ -104,7 +104,7 @@ public enum InstanceOutcome: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    static func signalName(_ signal: Int32) -> String {
+    package static func signalName(_ signal: Int32) -> String {
         let names: [Int32: String] = [
             1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE",
             9: "SIGKILL", 11: "SIGSEGV", 13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM", 24: "SIGXCPU", 25: "SIGXFSZ", 31: "SIGSYS",

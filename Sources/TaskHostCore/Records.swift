@@ -1,4 +1,4 @@
-import BackgroundTaskKit
+import TaskHostShared
 import Foundation
 
 /// The kind of trigger that fired an instance.

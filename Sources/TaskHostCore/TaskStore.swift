@@ -1,4 +1,4 @@
-import BackgroundTaskKit
+import TaskHostShared
 import Foundation
 
 /// What went wrong with the store. Descriptions say what to do.

@@ -43,7 +43,8 @@ public struct TriggerEvent: Sendable, Equatable {
         TriggerEvent(kind: .application, arguments: arguments)
     }
 
-    var abiKind: UInt32 {
+    /// The trigger kind as the C ABI numbers it (`th_trigger_kind`).
+    package var abiKind: UInt32 {
         switch kind {
         case .application: TH_TRIGGER_APPLICATION.rawValue
         case .pushNotification: TH_TRIGGER_PUSH_NOTIFICATION.rawValue
@@ -54,9 +55,9 @@ public struct TriggerEvent: Sendable, Equatable {
 
 /// Deterministic ids for things that have a name but no stored id: SHA-256
 /// of the name, so they are the same across runs and hosts.
-enum StableID {
+package enum StableID {
     /// The first `bytes` bytes of SHA-256(`name`) in hex.
-    static func hex(for name: String, bytes: Int = 16) -> String {
+    package static func hex(for name: String, bytes: Int = 16) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var text: [UInt8] = []
         text.reserveCapacity(2 * bytes)
@@ -68,7 +69,7 @@ enum StableID {
     }
 
     /// A UUID-shaped id derived from `name`.
-    static func uuid(for name: String) -> String {
+    package static func uuid(for name: String) -> String {
         let hex = Array(hex(for: name))
         return [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(hex[$0]) }.joined(separator: "-")
     }

@@ -1,10 +1,13 @@
-import BackgroundTaskKit
 import Foundation
 import Hummingbird
 import HummingbirdCore
 import Logging
 import ServiceLifecycle
 import TaskHostCore
+import TaskHostIsolation
+import TaskHostPlugins
+import TaskHostScheduling
+import TaskHostShared
 
 /// What `taskhost serve` runs.
 public struct DaemonConfiguration: Sendable {

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import TaskHostCore
 import TaskHostIPC
+import TaskHostIsolation
+import TaskHostPlugins
 
 struct DoctorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import TaskHostCore
+import TaskHostIsolation
+import TaskHostManifest
 import TaskHostServer
 
 /// Where state lives.

@@ -2,6 +2,9 @@ import ArgumentParser
 import CTaskHostABI
 import Foundation
 import TaskHostCore
+import TaskHostIsolation
+import TaskHostManifest
+import TaskHostPlugins
 
 /// Which plugins directory.
 struct PluginsDirectoryOption: ParsableArguments {

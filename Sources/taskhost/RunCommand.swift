@@ -1,9 +1,10 @@
 import ArgumentParser
-import BackgroundTaskKit
 import Dispatch
 import Foundation
 import TaskHostCore
 import TaskHostIPC
+import TaskHostIsolation
+import TaskHostShared
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,10 @@ import ArgumentParser
 import Foundation
 import Logging
 import TaskHostCore
+import TaskHostIsolation
+import TaskHostManifest
+import TaskHostPlugins
+import TaskHostScheduling
 import TaskHostServer
 
 struct ServeCommand: AsyncParsableCommand {

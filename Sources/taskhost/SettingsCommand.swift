@@ -1,5 +1,6 @@
 import ArgumentParser
-import BackgroundTaskKit
+import TaskHostManifest
+import TaskHostShared
 import Foundation
 import TaskHostCore
 

@@ -1,5 +1,5 @@
 import ArgumentParser
-import BackgroundTaskKit
+import TaskHostShared
 
 @main
 struct Taskhost: AsyncParsableCommand {

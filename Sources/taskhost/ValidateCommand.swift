@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
 import TaskHostCore
+import TaskHostIsolation
+import TaskHostManifest
+import TaskHostPlugins
 
 struct ValidateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,9 +1,12 @@
-import BackgroundTaskKit
 import CTaskHostABI
 import Foundation
-import TaskHostIPC
-import Testing
 @testable import TaskHostCore
+import TaskHostIPC
+@testable import TaskHostIsolation
+@testable import TaskHostManifest
+@testable import TaskHostPlugins
+import TaskHostShared
+import Testing
 
 /// C tasks (`"Abi": "c"`): plain C functions called through libffi in a worker
 /// process, with the host's callbacks handed over as libffi closures.

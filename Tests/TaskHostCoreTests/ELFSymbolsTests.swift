@@ -1,4 +1,5 @@
 import Foundation
+@testable import TaskHostManifest
 import Testing
 @testable import TaskHostCore
 

@@ -1,7 +1,9 @@
 import Foundation
-import Testing
-import TaskHostTestSupport
 @testable import TaskHostCore
+@testable import TaskHostIsolation
+@testable import TaskHostManifest
+import TaskHostTestSupport
+import Testing
 
 /// Plugins that misbehave on purpose. For each: the host (this process) stays
 /// up, the outcome says precisely what happened, nothing is half-written, and

@@ -1,8 +1,9 @@
-import BackgroundTaskKit
 import Foundation
 import Synchronization
-import Testing
 @testable import TaskHostCore
+@testable import TaskHostIsolation
+import TaskHostShared
+import Testing
 
 /// A store that, when an instance's row is written, looks at whether the
 /// instance's worker has loaded the plugin library yet (a spawned worker

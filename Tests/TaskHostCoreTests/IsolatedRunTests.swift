@@ -1,7 +1,8 @@
-import BackgroundTaskKit
 import Foundation
-import Testing
 @testable import TaskHostCore
+@testable import TaskHostIsolation
+import TaskHostShared
+import Testing
 
 /// The refusal message of an instance that was refused; records an issue otherwise.
 func refusal(_ record: InstanceRecord, sourceLocation: SourceLocation = #_sourceLocation) -> String? {

@@ -1,7 +1,8 @@
 import Foundation
-import Testing
-import TaskHostTestSupport
 @testable import TaskHostCore
+@testable import TaskHostIsolation
+import TaskHostTestSupport
+import Testing
 
 /// What an instance finds in its own process, in the isolation mode the tests
 /// run in (`TASKHOST_ISOLATION`): the descriptors and the environment the

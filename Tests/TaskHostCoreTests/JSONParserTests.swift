@@ -1,3 +1,4 @@
+@testable import TaskHostManifest
 import Testing
 @testable import TaskHostCore
 

@@ -1,4 +1,5 @@
 import TaskHostIPC
+@testable import TaskHostManifest
 import Testing
 @testable import TaskHostCore
 

@@ -1,8 +1,11 @@
 import Foundation
 import Logging
-import Testing
-import TaskHostTestSupport
 @testable import TaskHostCore
+@testable import TaskHostIsolation
+@testable import TaskHostPlugins
+@testable import TaskHostScheduling
+import TaskHostTestSupport
+import Testing
 
 /// Triggers whose task this host does not run (its plugin removed or being
 /// replaced): parked, not dead-lettered, until the task is registered again.

@@ -1,7 +1,10 @@
 import CTaskHostABI
 import Foundation
-import Testing
 @testable import TaskHostCore
+@testable import TaskHostIsolation
+@testable import TaskHostManifest
+@testable import TaskHostPlugins
+import Testing
 
 /// Manifest checks that load the libraries, in a scanner process.
 @Suite struct PluginInspectorTests {

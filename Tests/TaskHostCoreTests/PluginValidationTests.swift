@@ -1,6 +1,9 @@
 import Foundation
-import Testing
 @testable import TaskHostCore
+@testable import TaskHostIsolation
+@testable import TaskHostManifest
+@testable import TaskHostPlugins
+import Testing
 
 /// What the host says about a dropped-in folder it cannot use: in the
 /// plugins directory's terms, not the CLI's (`--manifest`, `--library-path`).

@@ -1,7 +1,8 @@
 import Foundation
-import Testing
-import TaskHostTestSupport
 @testable import TaskHostCore
+@testable import TaskHostIsolation
+import TaskHostTestSupport
+import Testing
 
 /// Pre-forked workers: one zygote per library serves every instance, a
 /// misbehaving child ends exactly as a spawned worker would, and a zygote

@@ -1,7 +1,8 @@
 import Foundation
-import Testing
-import TaskHostTestSupport
 @testable import TaskHostCore
+@testable import TaskHostIsolation
+import TaskHostTestSupport
+import Testing
 
 /// Each instance's own `pids` cgroup (root hosts with a cgroup v1 `pids` hierarchy).
 @Suite(.enabled(if: ProcessCgroups.detect() != nil, "needs a writable cgroup v1 pids hierarchy (root)"))

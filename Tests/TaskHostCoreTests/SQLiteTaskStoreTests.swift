@@ -1,4 +1,4 @@
-import BackgroundTaskKit
+import TaskHostShared
 import Foundation
 import Synchronization
 import Testing

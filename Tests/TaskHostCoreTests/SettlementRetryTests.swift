@@ -1,10 +1,12 @@
-import BackgroundTaskKit
 import Foundation
 import Logging
 import Synchronization
-import Testing
 @testable import TaskHostCore
+@testable import TaskHostIsolation
+@testable import TaskHostScheduling
+import TaskHostShared
 import TaskHostTestSupport
+import Testing
 
 /// A store whose settlement writes (mark done, release, retry, dead letter,
 /// an instance's outcome) fail as a full disk makes them fail, a given number

@@ -1,9 +1,12 @@
 import Foundation
 import Logging
 import Synchronization
-import Testing
-import TaskHostTestSupport
 @testable import TaskHostCore
+@testable import TaskHostIsolation
+@testable import TaskHostManifest
+@testable import TaskHostScheduling
+import TaskHostTestSupport
+import Testing
 
 /// The durable queue's states, at-least-once recovery, and retry policy.
 @Suite struct TriggerQueueTests {

@@ -1,8 +1,9 @@
 import Foundation
-import Testing
 import TaskHostCore
+import TaskHostScheduling
 import TaskHostServer
 import TaskHostTestSupport
+import Testing
 
 /// The WNS-style raw push endpoint on a real server over loopback.
 @Suite struct PushEndpointTests {

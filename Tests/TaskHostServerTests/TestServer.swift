@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import TaskHostCore
+import TaskHostManifest
 import TaskHostServer
 import TaskHostTestSupport
 #if canImport(FoundationNetworking)

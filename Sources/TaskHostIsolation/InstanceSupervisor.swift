@@ -1,8 +1,9 @@
-import BackgroundTaskKit
+import _TaskHostCShims
 import CTaskHostABI
 import Foundation
+import TaskHostCore
 import TaskHostIPC
-import _TaskHostCShims
+import TaskHostShared
 
 /// A settings operation a worker asked for on behalf of its plugin.
 enum SettingsRequest: Equatable {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TaskHostCore
 
 /// When a plugin's task that keeps crashing is disabled.
 public struct CrashPolicy: Sendable, Equatable {

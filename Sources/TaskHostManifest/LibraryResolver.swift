@@ -52,7 +52,8 @@ public struct LibraryResolver: Sendable {
         return .failure(LibraryNotFound(library: library, tried: unique))
     }
 
-    static func absolute(_ path: String, relativeTo base: String) -> String {
+    /// `path` made absolute against `base` (unchanged when already absolute).
+    package static func absolute(_ path: String, relativeTo base: String) -> String {
         let joined = path.hasPrefix("/") ? path : base + "/" + path
         return (joined as NSString).standardizingPath
     }
@@ -65,6 +66,7 @@ public struct LibraryNotFound: Error, Sendable, Equatable, CustomStringConvertib
     /// Every path tried.
     public var tried: [String]
 
+    /// What was not found, where it was looked for, and what to do.
     public var description: String {
         "Library \"\(library)\" not found; looked for " + tried.joined(separator: ", ")
             + " (build it with `swift build`, or add its directory with --library-path)"

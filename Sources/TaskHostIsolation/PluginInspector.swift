@@ -1,6 +1,8 @@
 import CTaskHostABI
 import Foundation
+import TaskHostCore
 import TaskHostIPC
+import TaskHostManifest
 
 /// What a plugin library is, as seen from a scanner process.
 public struct PluginInspection: Sendable, Equatable {
@@ -31,6 +33,7 @@ public struct PluginInspectionError: Error, Sendable, Equatable, CustomStringCon
     /// What happened, as a sentence.
     public var reason: String
 
+    /// The reason.
     public var description: String { reason }
 }
 

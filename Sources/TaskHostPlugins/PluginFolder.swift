@@ -1,4 +1,5 @@
 import Foundation
+import TaskHostCore
 
 /// One folder of the drop-in plugins directory: a `manifest.json` and the
 /// shared libraries it names.

@@ -1,8 +1,10 @@
-import BackgroundTaskKit
 import CTaskHostABI
 import Foundation
 import Synchronization
+import TaskHostCore
 import TaskHostIPC
+import TaskHostManifest
+import TaskHostShared
 
 /// Runs task instances in isolated worker processes and records them.
 ///

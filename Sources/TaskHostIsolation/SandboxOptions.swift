@@ -1,6 +1,8 @@
-import Foundation
-import TaskHostIPC
 import _TaskHostCShims
+import Foundation
+import TaskHostCore
+import TaskHostIPC
+import TaskHostManifest
 
 /// How the host sandboxes the instances it runs.
 public struct SandboxOptions: Sendable, Equatable {

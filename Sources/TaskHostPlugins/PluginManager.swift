@@ -1,7 +1,10 @@
-import BackgroundTaskKit
 import Foundation
 import Logging
 import Synchronization
+import TaskHostCore
+import TaskHostIsolation
+import TaskHostManifest
+import TaskHostShared
 
 /// Keeps the task registry in step with the drop-in plugins directory.
 ///

@@ -1,7 +1,10 @@
-import BackgroundTaskKit
 import Foundation
 import Logging
 import Synchronization
+import TaskHostCore
+import TaskHostIsolation
+import TaskHostPlugins
+import TaskHostShared
 
 /// How many instances run at once.
 public struct ConcurrencyLimits: Sendable, Equatable {
@@ -24,6 +27,7 @@ public struct ConcurrencyLimits: Sendable, Equatable {
 /// whose task is not in the registry is parked, not run nor dead-lettered,
 /// until the task is registered again.
 public final class Dispatcher: Sendable {
+    /// What the dispatcher needs of the store: instances and the trigger queue.
     public typealias Store = any TaskStore & TriggerQueueStore
 
     private struct Running {
@@ -66,10 +70,15 @@ public final class Dispatcher: Sendable {
     /// The longest pause of claims for lack of resources.
     static let maxResourcePause: Duration = .seconds(8)
 
+    /// Where triggers are claimed and settled.
     public let store: Store
+    /// Runs the claimed triggers' instances.
     public let runner: TaskRunner
+    /// The tasks that can run; a trigger for any other task is parked.
     public let registry: TaskRegistry
+    /// How many instances run at once, in all and per task.
     public let limits: ConcurrencyLimits
+    /// When a failed trigger is retried, and when it is dead-lettered.
     public let retryPolicy: RetryPolicy
     /// This host's id in the queue's `owner` column.
     public let owner: String

@@ -2,15 +2,15 @@ import Foundation
 
 /// The symbols a shared library exports, read from its ELF dynamic symbol
 /// table without loading it (no code of the library runs).
-public struct ELFSymbols: Sendable, Equatable {
+package struct ELFSymbols: Sendable, Equatable {
     /// Exported functions (C symbols a manifest's `Symbol` can name, Swift
     /// functions in mangled form).
-    public var functions: [String]
+    package var functions: [String]
     /// Exported data symbols.
-    public var objects: [String]
+    package var objects: [String]
 
     /// Reads the dynamic symbol table of the 64-bit little-endian ELF file at `path`.
-    public static func read(path: String) throws(ELFError) -> ELFSymbols {
+    package static func read(path: String) throws(ELFError) -> ELFSymbols {
         guard let data = FileManager.default.contents(atPath: path) else { throw ELFError("\(path): cannot be read") }
         let bytes = [UInt8](data)
         func integer<T: FixedWidthInteger>(_ offset: Int, _: T.Type) throws(ELFError) -> T {
@@ -51,11 +51,11 @@ public struct ELFSymbols: Sendable, Equatable {
     }
 
     /// The C functions: exported functions that are not Swift symbols.
-    public var cFunctions: [String] { functions.filter { !$0.hasPrefix("$s") && !$0.hasPrefix("_$s") && !$0.hasPrefix("_") } }
+    package var cFunctions: [String] { functions.filter { !$0.hasPrefix("$s") && !$0.hasPrefix("_$s") && !$0.hasPrefix("_") } }
 
-    /// `Module.Class` of every public class the library defines, from the
+    /// `Module.Class` of every package class the library defines, from the
     /// class descriptors it exports (`…CMn`), outside the SDK's own module.
-    public var swiftClasses: [String] {
+    package var swiftClasses: [String] {
         objects.filter { $0.hasPrefix("$s") && $0.hasSuffix("CMn") }.compactMap { symbol in
             guard let text = Self.demangle(symbol) else { return nil }
             let prefix = "nominal type descriptor for "
@@ -82,7 +82,8 @@ private func swift_demangle(
 ) -> UnsafeMutablePointer<CChar>?
 
 /// A file that is not a readable 64-bit ELF shared library.
-public struct ELFError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var description: String
+package struct ELFError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What is wrong with the file.
+    package var description: String
     init(_ description: String) { self.description = description }
 }

@@ -10,6 +10,7 @@ public struct WorkerSpawnError: Error, Sendable, CustomStringConvertible {
     /// (`EMFILE`, `ENFILE`, `ENOMEM`, `EAGAIN`): a transient condition, not a
     /// fault of the task; the instance can be started again later.
     public var resourcesExhausted: Bool = false
+    /// The message.
     public var description: String { message }
 
     /// Creates an error; `errno` (when a system call failed) decides ``resourcesExhausted``.

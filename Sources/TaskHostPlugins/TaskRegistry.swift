@@ -1,10 +1,14 @@
 import Foundation
 import Synchronization
+import TaskHostManifest
 
 /// A task the host can run: its declaration, its app, and its library.
 public struct RegisteredTask: Sendable, Equatable {
+    /// The manifest that declares the task.
     public var app: AppManifest
+    /// The task's declaration in that manifest.
     public var task: TaskDeclaration
+    /// The resolved path of the task's library.
     public var libraryPath: String
     /// The drop-in plugin folder it comes from; `nil` for the root manifest's tasks.
     public var plugin: String?

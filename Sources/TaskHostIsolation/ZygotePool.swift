@@ -1,7 +1,9 @@
+import _TaskHostCShims
 import Foundation
 import Synchronization
+import TaskHostCore
 import TaskHostIPC
-import _TaskHostCShims
+import TaskHostManifest
 
 /// Pre-forked workers ("zygotes"), one per plugin library and network policy,
 /// started on first use. Each has applied the sandbox layers its instances

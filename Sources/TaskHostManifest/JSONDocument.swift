@@ -1,15 +1,15 @@
 /// Parses JSON text into ``JSONNode``s.
-public struct JSONParser {
+package struct JSONParser {
     private let bytes: [UInt8]
     private var index = 0
     private var line = 1
     private var lineStart = 0
     private var depth = 0
     /// Deeper nesting is refused rather than risking the stack.
-    public static let maxDepth = 64
+    package static let maxDepth = 64
 
     /// Parses a whole document: one value, then only white space.
-    public static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONNode {
+    package static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONNode {
         var parser = JSONParser(bytes: bytes)
         parser.skipWhitespace()
         if parser.index < bytes.count - 2, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
@@ -30,7 +30,7 @@ public struct JSONParser {
     ///   names the element in its errors (``JSONSyntaxError/element``).
     /// - Returns: the document without the elements skipped (`nil` when it
     ///   could not be read to its end), and every syntax error in file order.
-    public static func parseRecovering(_ bytes: [UInt8], labelKey: String? = nil) -> (node: JSONNode?, errors: [JSONSyntaxError]) {
+    package static func parseRecovering(_ bytes: [UInt8], labelKey: String? = nil) -> (node: JSONNode?, errors: [JSONSyntaxError]) {
         var parser = JSONParser(bytes: bytes)
         parser.recovery = Recovery(labelKey: labelKey)
         do throws(JSONSyntaxError) {

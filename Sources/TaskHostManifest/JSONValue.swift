@@ -11,6 +11,7 @@ public struct SourcePosition: Sendable, Equatable, CustomStringConvertible {
         self.column = column
     }
 
+    /// `line:column`, as in `manifest.json:7:25`.
     public var description: String { "\(line):\(column)" }
 }
 
@@ -20,7 +21,7 @@ public struct SourcePosition: Sendable, Equatable, CustomStringConvertible {
 /// Foundation's JSON parser reports only a character offset for syntax
 /// errors and nothing at all for a value that parses but is wrong, hence this
 /// small parser (RFC 8259, no extensions).
-public indirect enum JSONValue: Sendable, Equatable {
+package indirect enum JSONValue: Sendable, Equatable {
     case object([JSONMember])
     case array([JSONNode])
     case string(String)
@@ -29,7 +30,7 @@ public indirect enum JSONValue: Sendable, Equatable {
     case null
 
     /// A word for the value's type, for messages ("expected a string, found an array").
-    public var typeName: String {
+    package var typeName: String {
         switch self {
         case .object: "an object"
         case .array: "an array"
@@ -42,24 +43,31 @@ public indirect enum JSONValue: Sendable, Equatable {
 }
 
 /// A value and where it starts.
-public struct JSONNode: Sendable, Equatable {
-    public var value: JSONValue
-    public var position: SourcePosition
+package struct JSONNode: Sendable, Equatable {
+    /// The value.
+    package var value: JSONValue
+    /// Where its first character stands.
+    package var position: SourcePosition
 }
 
 /// A member of an object: its key, where the key stands, and its value.
-public struct JSONMember: Sendable, Equatable {
-    public var key: String
-    public var keyPosition: SourcePosition
-    public var node: JSONNode
+package struct JSONMember: Sendable, Equatable {
+    /// The key.
+    package var key: String
+    /// Where the key's opening quote stands.
+    package var keyPosition: SourcePosition
+    /// The member's value.
+    package var node: JSONNode
 }
 
 /// A JSON syntax error and where it is.
-public struct JSONSyntaxError: Error, Sendable, Equatable {
-    public var message: String
-    public var position: SourcePosition
+package struct JSONSyntaxError: Error, Sendable, Equatable {
+    /// What is wrong.
+    package var message: String
+    /// Where it is wrong.
+    package var position: SourcePosition
     /// With ``JSONParser/parseRecovering(_:labelKey:)``: the label (e.g. a
     /// task's `Name`) of the array element the error is in, when it was read
     /// before the error.
-    public var element: String? = nil
+    package var element: String? = nil
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TaskHostCore
 
 /// Instances' private working directories, reused when an instance leaves
 /// its directory empty.

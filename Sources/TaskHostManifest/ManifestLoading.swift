@@ -16,6 +16,7 @@ public struct ManifestProblem: Sendable, Equatable, CustomStringConvertible {
         self.message = message
     }
 
+    /// The problem as `validate` prints it: its task, then the message.
     public var description: String {
         (task.map { "task \"\($0)\": " } ?? "") + message
     }

@@ -15,5 +15,6 @@ public enum IsolationMode: String, Sendable, CaseIterable, CustomStringConvertib
         environment["TASKHOST_ISOLATION"].flatMap(IsolationMode.init(rawValue:)) ?? .prefork
     }
 
+    /// The mode's spelling in `TASKHOST_ISOLATION` and `--isolation`.
     public var description: String { rawValue }
 }

@@ -5,7 +5,7 @@ import Glibc
 import Foundation
 #endif
 
-/// A value stored in ``ApplicationDataContainer/values``: the typed values
+/// A value stored in `ApplicationDataContainer.values` (BackgroundTaskKit): the typed values
 /// Windows' `ApplicationData.LocalSettings` accepts.
 ///
 /// Literals work where a value is expected:
@@ -118,6 +118,7 @@ public enum SettingsError: Error, Equatable, CustomStringConvertible {
     /// The host is gone; the instance is about to be stopped.
     case hostUnavailable
 
+    /// The message, as the plugin's log shows it.
     public var description: String {
         switch self {
         case .emptyName:

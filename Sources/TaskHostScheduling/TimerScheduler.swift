@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import TaskHostCore
+import TaskHostPlugins
 
 /// Fires time triggers: a task with `{"Type": "Time", "IntervalMinutes": N}`
 /// runs once per period of N minutes, counted from the moment the host first
@@ -8,9 +10,12 @@ import Logging
 /// restart never fires one period twice. Missed periods are not caught up:
 /// only the current one fires, as on Windows.
 public struct TimerScheduler: Sendable {
+    /// What the scheduler needs of the store: the queue and the timers' anchors.
     public typealias Store = any TriggerQueueStore & ChannelStore
 
+    /// Where period triggers are enqueued and anchors kept.
     public let store: Store
+    /// The tasks whose time triggers are scheduled.
     public let registry: TaskRegistry
     private let logger: Logger
 
