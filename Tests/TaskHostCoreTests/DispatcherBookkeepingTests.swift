@@ -3,6 +3,8 @@ import Logging
 import Synchronization
 import Testing
 @testable import TaskHostCore
+import TaskHostIsolation
+@testable import TaskHostScheduling
 import TaskHostTestSupport
 
 /// The dispatcher's table of running instances stays right when a trigger is
