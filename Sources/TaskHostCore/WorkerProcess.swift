@@ -196,7 +196,7 @@ final class WorkerProcess {
         let directory = workingDirectory.isEmpty ? -1 : open(workingDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         defer { if directory >= 0 { close(directory) } }
         let descriptors = directory >= 0 ? [directory] : []
-        _ = th_send_fds(ipc, ForkedWorker.handOverByte, descriptors, Int32(descriptors.count))
+        _ = th_send_fds(ipc, ZygoteProtocol.handOverByte, descriptors, Int32(descriptors.count))
     }
 
     /// Kills the worker and everything in its process group.

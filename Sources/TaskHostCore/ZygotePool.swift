@@ -197,7 +197,7 @@ final class Zygote: @unchecked Sendable {
         let spawned = launcher.run {
             Result { () throws(WorkerSpawnError) -> WorkerProcess in
                 try WorkerProcess.spawn(
-                    executable: workerPath, arguments: ["--zygote"],
+                    executable: workerPath, arguments: [ZygoteProtocol.argument],
                     // Every symbol bound once, in the zygote, rather than lazily in each child.
                     environment: WorkerProcess.environment(instanceId: "zygote") + ["LD_BIND_NOW=1"],
                     discardOutput: true)
@@ -316,29 +316,32 @@ final class Zygote: @unchecked Sendable {
         // the orphan reaper before any sweep may take it for an orphan. The
         // creation begins once this request has the channel, not while it waits
         // for another fork.
-        let answer: Int32? = lock.withLock { OrphanReaper.shared.creatingChild { () -> pid_t? in
-            guard th_send_fds(process.ipc, 1, descriptors, Int32(descriptors.count)) == 0 else { return nil }
+        let wireValue: Int32? = lock.withLock { OrphanReaper.shared.creatingChild { () -> pid_t? in
+            guard th_send_fds(process.ipc, ZygoteProtocol.forkRequest, descriptors, Int32(descriptors.count)) == 0 else { return nil }
             var bytes: [UInt8] = []
-            while bytes.count < 4 {
+            while bytes.count < ZygoteProtocol.ForkReply.size {
                 var poller = pollfd(fd: process.ipc, events: Int16(POLLIN), revents: 0)
                 guard poll(&poller, 1, ZygotePool.forkTimeoutMilliseconds) > 0,
-                    let chunk = FileDescriptorIO.read(process.ipc, capacity: 4 - bytes.count), !chunk.isEmpty
+                    let chunk = FileDescriptorIO.read(process.ipc, capacity: ZygoteProtocol.ForkReply.size - bytes.count), !chunk.isEmpty
                 else { return nil }
                 bytes += chunk
             }
-            return Int32(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) })
+            // The wire value: a positive one is the child's pid, registered as such.
+            return ZygoteProtocol.ForkReply(bytes: bytes)?.wireValue
         } }
-        guard let answer, answer > 0 else {
-            close(channels.ipc[0])
-            close(channels.out[0])
-            close(channels.err[0])
-            if answer == -100_000 {
-                return .failure(ForkFailure(message: "the plugin started a thread while loading; a zygote cannot fork safely", permanent: true))
-            }
-            let reason = answer.map { "the zygote could not fork: \(String(cString: strerror(-$0)))" } ?? "the zygote did not answer"
-            return .failure(ForkFailure(message: reason, permanent: false))
+        let answer = wireValue.flatMap(ZygoteProtocol.ForkReply.init(wireValue:))
+        if case .forked(let pid) = answer { return .success(WorkerProcess.adopt(pid: pid, channels: channels)) }
+        close(channels.ipc[0])
+        close(channels.out[0])
+        close(channels.err[0])
+        switch answer {
+        case .notSingleThreaded:
+            return .failure(ForkFailure(message: "the plugin started a thread while loading; a zygote cannot fork safely", permanent: true))
+        case .failed(let error):
+            return .failure(ForkFailure(message: "the zygote could not fork: \(String(cString: strerror(error)))", permanent: false))
+        case .forked, nil:
+            return .failure(ForkFailure(message: "the zygote did not answer", permanent: false))
         }
-        return .success(WorkerProcess.adopt(pid: answer, channels: channels))
     }
 
     /// Ends the zygote and its spare (the workers it forked for instances are
