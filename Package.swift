@@ -145,7 +145,10 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "TaskHostServerTests",
-            dependencies: ["TaskHostServer", "TaskHostTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "TaskHostServer", "TaskHostTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strict),
         // Runs the built `taskhost` executable.
         .testTarget(name: "TaskhostCLITests", dependencies: ["TaskHostTestSupport"], swiftSettings: strict),
