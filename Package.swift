@@ -147,7 +147,7 @@ let package = Package(
             name: "TaskHostServerTests",
             dependencies: [
                 "TaskHostServer", "TaskHostTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: strict),
         // Runs the built `taskhost` executable.
