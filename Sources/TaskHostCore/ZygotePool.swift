@@ -168,10 +168,24 @@ final class Zygote: @unchecked Sendable {
         var reason: String
     }
 
+    /// Why a zygote did not fork a worker.
     struct ForkFailure: Error {
+        /// What kind of failure this is.
+        enum Code: Equatable {
+            /// The zygote is no longer single-threaded: it can never serve again.
+            case notSingleThreaded
+            /// `fork` failed in the zygote, or the host could not make the worker's channels (``ForkFailure/errno``).
+            case forkFailed
+            /// The zygote did not answer in time, or answered nonsense.
+            case noAnswer
+        }
+
         var message: String
+        var code: Code
+        /// The `errno` of the failed call, if one failed.
+        var errno: Int32?
         /// The zygote can never serve (it is no longer single-threaded).
-        var permanent: Bool
+        var permanent: Bool { code == .notSingleThreaded }
     }
 
     private let process: WorkerProcess
@@ -308,7 +322,7 @@ final class Zygote: @unchecked Sendable {
         do {
             channels = try WorkerProcess.Channels.make()
         } catch {
-            return .failure(ForkFailure(message: error.description, permanent: false))
+            return .failure(ForkFailure(message: error.description, code: .forkFailed, errno: error.errno))
         }
         defer { channels.closeChildEnds() }
         let descriptors = channels.childEnds
@@ -336,11 +350,11 @@ final class Zygote: @unchecked Sendable {
         close(channels.err[0])
         switch answer {
         case .notSingleThreaded:
-            return .failure(ForkFailure(message: "the plugin started a thread while loading; a zygote cannot fork safely", permanent: true))
+            return .failure(ForkFailure(message: "the plugin started a thread while loading; a zygote cannot fork safely", code: .notSingleThreaded))
         case .failed(let error):
-            return .failure(ForkFailure(message: "the zygote could not fork: \(String(cString: strerror(error)))", permanent: false))
+            return .failure(ForkFailure(message: "the zygote could not fork: \(String(cString: strerror(error)))", code: .forkFailed, errno: error))
         case .forked, nil:
-            return .failure(ForkFailure(message: "the zygote did not answer", permanent: false))
+            return .failure(ForkFailure(message: "the zygote did not answer", code: .noAnswer))
         }
     }
 

@@ -73,6 +73,7 @@ import Testing
             return
         }
         #expect(error.reason.contains("did not finish loading within 0.7 seconds"), "\(error.reason)")
+        #expect(error.code == .timedOut)
         #expect(ContinuousClock.now - started < .seconds(10))
     }
 
@@ -83,5 +84,6 @@ import Testing
             return
         }
         #expect(error.reason.contains("crashed the scanner while loading (signal 11, SIGSEGV)"), "\(error.reason)")
+        #expect(error.code == .crashed)
     }
 }
