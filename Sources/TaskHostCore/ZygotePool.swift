@@ -170,16 +170,9 @@ final class Zygote: @unchecked Sendable {
 
     /// Why a zygote did not fork a worker.
     struct ForkFailure: Error {
-        /// What kind of failure this is.
-        enum Code: Equatable {
-            /// The zygote is no longer single-threaded: it can never serve again.
-            case notSingleThreaded
-            /// `fork` failed in the zygote, or the host could not make the worker's channels (``ForkFailure/errno``).
-            case forkFailed
-            /// The zygote did not answer in time, or answered nonsense.
-            case noAnswer
-        }
-
+        /// `notSingleThreaded`: it can never serve again; `forkFailed`: a call failed
+        /// (``errno``), in the zygote or the host; `noAnswer`: none in time, or nonsense.
+        enum Code { case notSingleThreaded, forkFailed, noAnswer }
         var message: String
         var code: Code
         /// The `errno` of the failed call, if one failed.
@@ -340,22 +333,17 @@ final class Zygote: @unchecked Sendable {
                 else { return nil }
                 bytes += chunk
             }
-            // The wire value: a positive one is the child's pid, registered as such.
             return ZygoteProtocol.ForkReply(bytes: bytes)?.wireValue
         } }
         let answer = wireValue.flatMap(ZygoteProtocol.ForkReply.init(wireValue:))
         if case .forked(let pid) = answer { return .success(WorkerProcess.adopt(pid: pid, channels: channels)) }
-        close(channels.ipc[0])
-        close(channels.out[0])
-        close(channels.err[0])
-        switch answer {
-        case .notSingleThreaded:
-            return .failure(ForkFailure(message: "the plugin started a thread while loading; a zygote cannot fork safely", code: .notSingleThreaded))
-        case .failed(let error):
-            return .failure(ForkFailure(message: "the zygote could not fork: \(String(cString: strerror(error)))", code: .forkFailed, errno: error))
-        case .forked, nil:
-            return .failure(ForkFailure(message: "the zygote did not answer", code: .noAnswer))
+        for end in [channels.ipc[0], channels.out[0], channels.err[0]] { close(end) }
+        let failure: ForkFailure = switch answer {
+        case .notSingleThreaded: ForkFailure(message: "the plugin started a thread while loading; a zygote cannot fork safely", code: .notSingleThreaded)
+        case .failed(let error): ForkFailure(message: "the zygote could not fork: \(String(cString: strerror(error)))", code: .forkFailed, errno: error)
+        case .forked, nil: ForkFailure(message: "the zygote did not answer", code: .noAnswer)
         }
+        return .failure(failure)
     }
 
     /// Ends the zygote and its spare (the workers it forked for instances are
