@@ -188,6 +188,7 @@ let package = Package(
             dependencies: [
                 "TaskHostServer", "TaskHostCore", "TaskHostManifest", "TaskHostScheduling", "TaskHostTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: strict),
         // Runs the built `taskhost` executable.

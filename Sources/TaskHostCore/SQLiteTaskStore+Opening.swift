@@ -102,6 +102,7 @@ extension SQLiteTaskStore {
         guard let code = (error as? DatabaseError)?.resultCode.primaryResultCode, code == .SQLITE_CORRUPT || code == .SQLITE_NOTADB else {
             var otherwise = otherwise
             otherwise.resultCode = (error as? DatabaseError)?.resultCode.primaryResultCode.rawValue
+            otherwise.underlying = error
             return otherwise
         }
         return damaged(path, findings: (error as? DatabaseError)?.message ?? "\(error)")

@@ -156,7 +156,8 @@ public final class SQLiteTaskStore: TaskStore {
 
     /// The error of a store operation that SQLite (or its caller) failed.
     static func failure(_ what: String, _ error: any Error) -> StoreError {
-        StoreError("store: cannot \(what): \(error)", resultCode: (error as? DatabaseError)?.resultCode.primaryResultCode.rawValue)
+        StoreError(
+            "store: cannot \(what): \(error)", resultCode: (error as? DatabaseError)?.resultCode.primaryResultCode.rawValue, underlying: error)
     }
 
     func read<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T {

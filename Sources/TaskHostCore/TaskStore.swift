@@ -1,19 +1,58 @@
 import TaskHostShared
 import Foundation
 
-/// What went wrong with the store. Descriptions say what to do.
+/// What went wrong with the store: a ``code`` that code acts on (derived
+/// from SQLite's result code), the error underneath, and a message a person
+/// reads. Descriptions say what to do.
 public struct StoreError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure this is, for code to act on (the message is for people).
+    public enum Code: String, Sendable, CaseIterable {
+        /// Another connection held the lock longer than the busy timeout (`SQLITE_BUSY`, `SQLITE_LOCKED`): retry later.
+        case busy
+        /// The database cannot be opened, read or written (`SQLITE_IOERR`, `SQLITE_CANTOPEN`, `SQLITE_READONLY`, `SQLITE_PERM`).
+        case unavailable
+        /// A write broke a constraint of the schema (`SQLITE_CONSTRAINT`): retrying does not help.
+        case constraint
+        /// The disk, or the database's size limit, is full (`SQLITE_FULL`).
+        case full
+        /// The file is damaged or not a database (`SQLITE_CORRUPT`, `SQLITE_NOTADB`).
+        case corrupt
+        /// SQLite's `SQLITE_NOTFOUND`.
+        case notFound
+        /// Anything else, including failures that did not come from SQLite.
+        case other
+
+        /// The code of SQLite's primary result code `resultCode` (`nil`: not from SQLite).
+        public init(resultCode: Int32?) {
+            switch resultCode {
+            case 5, 6: self = .busy
+            case 3, 8, 10, 14: self = .unavailable
+            case 19: self = .constraint
+            case 13: self = .full
+            case 11, 26: self = .corrupt
+            case 12: self = .notFound
+            default: self = .other
+            }
+        }
+    }
+
     /// What failed and why.
     public var message: String
     /// SQLite's primary result code when SQLite reported the failure
     /// (`SQLITE_FULL` 13, `SQLITE_BUSY` 5, `SQLITE_CORRUPT` 11, …), for
     /// telling classes of failure apart without parsing the message.
     public var resultCode: Int32?
+    /// The error the store met (GRDB's `DatabaseError`, …), when there was one.
+    public var underlying: (any Error)?
+
+    /// What kind of failure this is, from ``resultCode``.
+    public var code: Code { Code(resultCode: resultCode) }
 
     /// Creates an error.
-    public init(_ message: String, resultCode: Int32? = nil) {
+    public init(_ message: String, resultCode: Int32? = nil, underlying: (any Error)? = nil) {
         self.message = message
         self.resultCode = resultCode
+        self.underlying = underlying
     }
 
     public var description: String { message }

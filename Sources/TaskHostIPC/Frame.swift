@@ -118,11 +118,3 @@ public enum WorkerExitCode {
     /// limit, or the machine's, was reached) and exited.
     public static let noThread: Int32 = 71
 }
-
-/// The out-of-band bytes between the host and a zygote's children.
-public enum ForkedWorker {
-    /// The byte with which the host hands a worker forked by a zygote its
-    /// instance: sent with the working directory's descriptor (`SCM_RIGHTS`),
-    /// right before the start message.
-    public static let handOverByte: UInt8 = 2
-}

@@ -26,15 +26,49 @@ public struct PluginInspection: Sendable, Equatable {
 }
 
 /// Why a library could not be inspected: it failed to load, was refused,
-/// crashed or hung while loading.
+/// crashed or hung while loading. ``code`` is for code to act on, ``reason``
+/// for people.
 public struct PluginInspectionError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What kind of failure this is.
+    public enum Code: String, Sendable, CaseIterable {
+        /// No scanner process could be started (see ``PluginInspectionError/underlying``).
+        case scannerNotStarted
+        /// The scanner refused the library (not a plugin, missing descriptor, sandbox not enforced, …).
+        case refused
+        /// The library's load-time code crashed the scanner.
+        case crashed
+        /// The library did not finish loading within the time limit.
+        case timedOut
+        /// The scanner answered something else than it was asked.
+        case malformedAnswer
+        /// Anything else.
+        case other
+    }
+
     /// The library.
     public var libraryPath: String
     /// What happened, as a sentence.
     public var reason: String
+    /// What kind of failure this is.
+    public var code: Code = .other
+    /// The error underneath (the ``WorkerSpawnError`` of a scanner that did not start).
+    public var underlying: (any Error)?
+
+    /// Creates an error.
+    public init(libraryPath: String, reason: String, code: Code = .other, underlying: (any Error)? = nil) {
+        self.libraryPath = libraryPath
+        self.reason = reason
+        self.code = code
+        self.underlying = underlying
+    }
 
     /// The reason.
     public var description: String { reason }
+
+    /// Equal when the library, reason and code are (the underlying error is not compared).
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.libraryPath == rhs.libraryPath && lhs.reason == rhs.reason && lhs.code == rhs.code
+    }
 }
 
 /// Loads plugin libraries in a throwaway worker process ("scanner") and asks
@@ -72,10 +106,11 @@ public struct PluginInspector: Sendable {
                 events: InspectionEvents(), cancellation: nil
             ).supervise(first: .probe(sandbox.policy(for: task, workingDirectory: directory, identity: identity)))
         } catch {
-            return .failure(PluginInspectionError(libraryPath: "", reason: error.description))
+            return .failure(PluginInspectionError(libraryPath: "", reason: error.description, code: .scannerNotStarted, underlying: error))
         }
         guard !report.sandbox.isEmpty else {
-            return .failure(PluginInspectionError(libraryPath: "", reason: "the worker did not report its sandbox: \(report.outcome)"))
+            return .failure(PluginInspectionError(
+                libraryPath: "", reason: "the worker did not report its sandbox: \(report.outcome)", code: .malformedAnswer))
         }
         return .success(report.sandbox)
     }
@@ -99,13 +134,14 @@ public struct PluginInspector: Sendable {
                 libraryPath: libraryPath, entryPoints: entryPoints,
                 sandbox: sandbox.policy(for: task, workingDirectory: "", identity: sandbox.resolveIdentity()), symbols: symbols))
         } catch {
-            return .failure(PluginInspectionError(libraryPath: libraryPath, reason: error.description))
+            return .failure(PluginInspectionError(libraryPath: libraryPath, reason: error.description, code: .scannerNotStarted, underlying: error))
         }
         if let check = report.check {
             guard check.reports.count == entryPoints.count + symbols.count else {
                 return .failure(PluginInspectionError(
                     libraryPath: libraryPath,
-                    reason: "the scanner answered \(check.reports.count) reports for \(entryPoints.count + symbols.count) questions"))
+                    reason: "the scanner answered \(check.reports.count) reports for \(entryPoints.count + symbols.count) questions",
+                    code: .malformedAnswer))
             }
             return .success(PluginInspection(
                 libraryPath: libraryPath, abiVersion: check.abiVersion, sdkVersion: check.sdkVersion,
@@ -113,15 +149,17 @@ public struct PluginInspector: Sendable {
                 symbols: Array(check.reports.dropFirst(entryPoints.count))))
         }
         let reason: String
+        let code: PluginInspectionError.Code
         switch report.outcome {
-        case .refused(let message): reason = message
+        case .refused(let message): (reason, code) = (message, .refused)
         case .crashed(let signal):
             reason = "\(libraryPath) crashed the scanner while loading (signal \(signal), \(InstanceOutcome.signalName(signal)))"
-        case .timedOut: reason = "\(libraryPath) did not finish loading within \(timeLimit)"
-        default: reason = "\(libraryPath) could not be inspected: \(report.outcome)"
+            code = .crashed
+        case .timedOut: (reason, code) = ("\(libraryPath) did not finish loading within \(timeLimit)", .timedOut)
+        default: (reason, code) = ("\(libraryPath) could not be inspected: \(report.outcome)", .other)
         }
         let detail = events.lines.last(where: { $0.stream == .stderr }).map { "; it printed: \($0.text)" } ?? ""
-        return .failure(PluginInspectionError(libraryPath: libraryPath, reason: reason + detail))
+        return .failure(PluginInspectionError(libraryPath: libraryPath, reason: reason + detail, code: code))
     }
 }
 

@@ -140,7 +140,7 @@ public final class TaskRunner: Sendable {
             } catch {
                 // Out of descriptors, memory or processes: nothing ran and
                 // nothing is recorded; the caller starts it again later.
-                if error.resourcesExhausted { throw .resourcesExhausted(error.message) }
+                if error.code == .resourcesExhausted { throw .resourcesExhausted(error) }
                 spawnError = error
             }
         }
@@ -165,7 +165,7 @@ public final class TaskRunner: Sendable {
             process = nil
             record.pid = nil
             spawnError = WorkerSpawnError(
-                message: "the sandbox is required but not enforced: " + missing.map(\.description).joined(separator: "; "))
+                message: "the sandbox is required but not enforced: " + missing.map(\.description).joined(separator: "; "), code: .sandboxNotEnforced)
         }
 
         let report: SupervisionReport
@@ -248,14 +248,44 @@ public enum InstanceRunError: Error, Sendable, CustomStringConvertible {
     /// `ENFILE`, `ENOMEM`, `EAGAIN`) while starting the worker. Nothing ran
     /// and nothing was recorded: a transient condition of the host, not a
     /// failure of the task; start it again later.
-    case resourcesExhausted(String)
+    case resourcesExhausted(WorkerSpawnError)
+
+    /// What kind of failure this is, for code to act on.
+    public enum Code: String, Sendable, CaseIterable {
+        /// The store failed (``InstanceRunError/underlying`` is the ``StoreError``, with its own code).
+        case store
+        /// The host is out of resources: transient, start the instance again later.
+        case resourcesExhausted
+    }
+
+    /// What kind of failure this is.
+    public var code: Code {
+        switch self {
+        case .store: .store
+        case .resourcesExhausted: .resourcesExhausted
+        }
+    }
+
+    /// The error underneath: the ``StoreError`` or the ``WorkerSpawnError``.
+    public var underlying: any Error {
+        switch self {
+        case .store(let error): error
+        case .resourcesExhausted(let error): error
+        }
+    }
+
+    /// The `errno` of the system call that failed, if one did.
+    public var errno: Int32? {
+        if case .resourcesExhausted(let error) = self { return error.errno }
+        return nil
+    }
 
     /// What went wrong and what to do.
     public var description: String {
         switch self {
         case .store(let error): error.description
-        case .resourcesExhausted(let message):
-            "\(message): the host is out of descriptors, memory or processes; try again once fewer are in use (serve puts the trigger back in the queue and retries it)"
+        case .resourcesExhausted(let error):
+            "\(error.message): the host is out of descriptors, memory or processes; try again once fewer are in use (serve puts the trigger back in the queue and retries it)"
         }
     }
 }

@@ -2,21 +2,40 @@ import Foundation
 import TaskHostIPC
 import _TaskHostCShims
 
-/// Why the host could not start or talk to a worker process.
+/// Why the host could not start or talk to a worker process: a ``code``
+/// that code acts on, the `errno` underneath when a system call failed, and
+/// a message a person reads.
 public struct WorkerSpawnError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure this is.
+    public enum Code: String, Sendable, CaseIterable {
+        /// The host ran out of descriptors, memory or processes (`EMFILE`,
+        /// `ENFILE`, `ENOMEM`, `EAGAIN`): transient, not a fault of the task;
+        /// the instance can be started again later.
+        case resourcesExhausted
+        /// The worker executable cannot be found (`TASKHOST_WORKER`, or next to `taskhost`).
+        case workerNotFound
+        /// Starting the worker failed for another reason (see ``WorkerSpawnError/errno``): it will not get better by waiting.
+        case spawnFailed
+        /// The sandbox is required but a layer of it cannot be enforced: the worker was refused before any plugin code ran.
+        case sandboxNotEnforced
+    }
+
     /// What failed and what to do.
     public var message: String
-    /// Whether the host ran out of descriptors, memory or processes
-    /// (`EMFILE`, `ENFILE`, `ENOMEM`, `EAGAIN`): a transient condition, not a
-    /// fault of the task; the instance can be started again later.
-    public var resourcesExhausted: Bool = false
-    /// The message.
+    /// What kind of failure this is.
+    public var code: Code
+    /// The `errno` of the system call that failed, if one did.
+    public var errno: Int32?
+    /// Whether the host ran out of descriptors, memory or processes (``Code/resourcesExhausted``).
+    public var resourcesExhausted: Bool { code == .resourcesExhausted }
     public var description: String { message }
 
-    /// Creates an error; `errno` (when a system call failed) decides ``resourcesExhausted``.
-    public init(message: String, errno code: Int32? = nil) {
+    /// Creates an error; without `code`, `errno` decides it: ``Code/resourcesExhausted``
+    /// for an exhausted resource, else ``Code/spawnFailed``.
+    public init(message: String, errno: Int32? = nil, code: Code? = nil) {
         self.message = message
-        self.resourcesExhausted = code.map(Self.isResourceExhaustion) ?? false
+        self.errno = errno
+        self.code = code ?? (errno.map(Self.isResourceExhaustion) == true ? .resourcesExhausted : .spawnFailed)
     }
 
     /// Whether `code` says the system or this process is out of a resource
@@ -38,7 +57,7 @@ public enum WorkerExecutable {
     ) throws(WorkerSpawnError) -> String {
         if let explicit = environment["TASKHOST_WORKER"], !explicit.isEmpty {
             guard FileManager.default.isExecutableFile(atPath: explicit) else {
-                throw WorkerSpawnError(message: "TASKHOST_WORKER=\(explicit) is not an executable file")
+                throw WorkerSpawnError(message: "TASKHOST_WORKER=\(explicit) is not an executable file", code: .workerNotFound)
             }
             return explicit
         }
@@ -46,7 +65,8 @@ public enum WorkerExecutable {
             ?? CommandLine.arguments[0]
         let candidate = (executable as NSString).deletingLastPathComponent + "/" + name
         guard FileManager.default.isExecutableFile(atPath: candidate) else {
-            throw WorkerSpawnError(message: "cannot find \(name) next to \(executable) (build it with `swift build`, or set TASKHOST_WORKER)")
+            throw WorkerSpawnError(
+                message: "cannot find \(name) next to \(executable) (build it with `swift build`, or set TASKHOST_WORKER)", code: .workerNotFound)
         }
         return candidate
     }
@@ -197,7 +217,7 @@ final class WorkerProcess {
         let directory = workingDirectory.isEmpty ? -1 : open(workingDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         defer { if directory >= 0 { close(directory) } }
         let descriptors = directory >= 0 ? [directory] : []
-        _ = th_send_fds(ipc, ForkedWorker.handOverByte, descriptors, Int32(descriptors.count))
+        _ = th_send_fds(ipc, ZygoteProtocol.handOverByte, descriptors, Int32(descriptors.count))
     }
 
     /// Kills the worker and everything in its process group.

@@ -170,10 +170,17 @@ final class Zygote: @unchecked Sendable {
         var reason: String
     }
 
+    /// Why a zygote did not fork a worker.
     struct ForkFailure: Error {
+        /// `notSingleThreaded`: it can never serve again; `forkFailed`: a call failed
+        /// (``errno``), in the zygote or the host; `noAnswer`: none in time, or nonsense.
+        enum Code { case notSingleThreaded, forkFailed, noAnswer }
         var message: String
+        var code: Code
+        /// The `errno` of the failed call, if one failed.
+        var errno: Int32?
         /// The zygote can never serve (it is no longer single-threaded).
-        var permanent: Bool
+        var permanent: Bool { code == .notSingleThreaded }
     }
 
     private let process: WorkerProcess
@@ -199,7 +206,7 @@ final class Zygote: @unchecked Sendable {
         let spawned = launcher.run {
             Result { () throws(WorkerSpawnError) -> WorkerProcess in
                 try WorkerProcess.spawn(
-                    executable: workerPath, arguments: ["--zygote"],
+                    executable: workerPath, arguments: [ZygoteProtocol.argument],
                     // Every symbol bound once, in the zygote, rather than lazily in each child.
                     environment: WorkerProcess.environment(instanceId: "zygote") + ["LD_BIND_NOW=1"],
                     discardOutput: true)
@@ -310,7 +317,7 @@ final class Zygote: @unchecked Sendable {
         do {
             channels = try WorkerProcess.Channels.make()
         } catch {
-            return .failure(ForkFailure(message: error.description, permanent: false))
+            return .failure(ForkFailure(message: error.description, code: .forkFailed, errno: error.errno))
         }
         defer { channels.closeChildEnds() }
         let descriptors = channels.childEnds
@@ -318,29 +325,27 @@ final class Zygote: @unchecked Sendable {
         // the orphan reaper before any sweep may take it for an orphan. The
         // creation begins once this request has the channel, not while it waits
         // for another fork.
-        let answer: Int32? = lock.withLock { OrphanReaper.shared.creatingChild { () -> pid_t? in
-            guard th_send_fds(process.ipc, 1, descriptors, Int32(descriptors.count)) == 0 else { return nil }
+        let wireValue: Int32? = lock.withLock { OrphanReaper.shared.creatingChild { () -> pid_t? in
+            guard th_send_fds(process.ipc, ZygoteProtocol.forkRequest, descriptors, Int32(descriptors.count)) == 0 else { return nil }
             var bytes: [UInt8] = []
-            while bytes.count < 4 {
+            while bytes.count < ZygoteProtocol.ForkReply.size {
                 var poller = pollfd(fd: process.ipc, events: Int16(POLLIN), revents: 0)
                 guard poll(&poller, 1, ZygotePool.forkTimeoutMilliseconds) > 0,
-                    let chunk = FileDescriptorIO.read(process.ipc, capacity: 4 - bytes.count), !chunk.isEmpty
+                    let chunk = FileDescriptorIO.read(process.ipc, capacity: ZygoteProtocol.ForkReply.size - bytes.count), !chunk.isEmpty
                 else { return nil }
                 bytes += chunk
             }
-            return Int32(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) })
+            return ZygoteProtocol.ForkReply(bytes: bytes)?.wireValue
         } }
-        guard let answer, answer > 0 else {
-            close(channels.ipc[0])
-            close(channels.out[0])
-            close(channels.err[0])
-            if answer == -100_000 {
-                return .failure(ForkFailure(message: "the plugin started a thread while loading; a zygote cannot fork safely", permanent: true))
-            }
-            let reason = answer.map { "the zygote could not fork: \(String(cString: strerror(-$0)))" } ?? "the zygote did not answer"
-            return .failure(ForkFailure(message: reason, permanent: false))
+        let answer = wireValue.flatMap(ZygoteProtocol.ForkReply.init(wireValue:))
+        if case .forked(let pid) = answer { return .success(WorkerProcess.adopt(pid: pid, channels: channels)) }
+        for end in [channels.ipc[0], channels.out[0], channels.err[0]] { close(end) }
+        let failure: ForkFailure = switch answer {
+        case .notSingleThreaded: ForkFailure(message: "the plugin started a thread while loading; a zygote cannot fork safely", code: .notSingleThreaded)
+        case .failed(let error): ForkFailure(message: "the zygote could not fork: \(String(cString: strerror(error)))", code: .forkFailed, errno: error)
+        case .forked, nil: ForkFailure(message: "the zygote did not answer", code: .noAnswer)
         }
-        return .success(WorkerProcess.adopt(pid: answer, channels: channels))
+        return .failure(failure)
     }
 
     /// Ends the zygote and its spare (the workers it forked for instances are

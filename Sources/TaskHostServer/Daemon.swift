@@ -200,18 +200,11 @@ public struct Daemon: Sendable {
             }
             defer { storeFailures.flush(all: true) }
             try await group.run()
-        } catch where String(describing: error).contains("Address already in use") {
-            throw DaemonError(
-                "cannot listen on \(configuration.host):\(configuration.port): the address is in use (is another taskhost serve running? choose another --port)")
+        } catch {
+            throw DaemonError(listening: error, host: configuration.host, port: configuration.port) ?? error
         }
         logger.info("stopped")
     }
-}
-
-/// Why the daemon could not run, in words that say what to do.
-public struct DaemonError: Error, CustomStringConvertible {
-    public var description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// Runs the dispatcher once the server is bound and the plugins directory

@@ -16,8 +16,9 @@ public enum PushRoutes {
     public static func router(service: PushService) -> Router<PushRequestContext> {
         let router = Router(context: PushRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: MethodNotAllowedMiddleware(allowedMethods: allowedMethods))
+        // A PushRejection thrown here renders itself (HTTPResponseError).
         router.post("/push/v1/:channel") { request, context -> Response in
-            await handle(request: request, context: context, service: service)
+            try await handle(request: request, context: context, service: service)
         }
         router.get("/healthz") { _, _ -> Response in
             Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ok\n")))
@@ -33,44 +34,29 @@ public enum PushRoutes {
         return nil
     }
 
-    static func handle(request: Request, context: PushRequestContext, service: PushService) async -> Response {
+    static func handle(request: Request, context: PushRequestContext, service: PushService) async throws(PushRejection) -> Response {
         var request = request
-        do throws(PushRejection) {
-            let channelId = context.parameters.get("channel") ?? ""
-            let push = try service.authorize(
-                channelId: channelId, authorization: request.headers[.authorization], source: context.sourceKey)
-            let contentLength = request.headers[.contentLength].flatMap { Int($0) }
-            let headers = try service.validate(
-                headers: request.headers.map { ($0.name.canonicalName, $0.value) }, contentLength: contentLength)
-            try service.admit(push)
-            let body: ByteBuffer
-            do {
-                body = try await request.collectBody(upTo: service.maxPayload)
-            } catch is NIOTooManyBytesError {
-                throw service.tooLarge(contentLength)
-            } catch {
-                // The body could not be read to its end (malformed framing, the
-                // connection closed): the server's own answer, if any, is on
-                // its way (RequestGuard); nothing is stored.
-                throw PushRejection.badRequest("the request body could not be read: \(error)")
-            }
-            let accepted = try await service.accept(
-                channel: push.channel, headers: headers, payload: Array(buffer: body))
-            return Response(status: .ok, headers: [wnsStatus: accepted.status, wnsMessageId: accepted.messageId])
+        let channelId = context.parameters.get("channel") ?? ""
+        let push = try service.authorize(
+            channelId: channelId, authorization: request.headers[.authorization], source: context.sourceKey)
+        let contentLength = request.headers[.contentLength].flatMap { Int($0) }
+        let headers = try service.validate(
+            headers: request.headers.map { ($0.name.canonicalName, $0.value) }, contentLength: contentLength)
+        try service.admit(push)
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: service.maxPayload)
+        } catch is NIOTooManyBytesError {
+            throw service.tooLarge(contentLength)
         } catch {
-            return refusal(status: HTTPResponse.Status(code: error.status), description: error.description) { fields in
-                if let status = error.wnsStatus { fields[wnsStatus] = status }
-                if let seconds = error.retryAfter { fields[.retryAfter] = "\(seconds)" }
-            }
+            // The body could not be read to its end (malformed framing, the
+            // connection closed): the server's own answer, if any, is on
+            // its way (RequestGuard); nothing is stored.
+            throw PushRejection.badRequest("the request body could not be read: \(error)")
         }
-    }
-
-    /// An error answer: `X-WNS-Error-Description` and the same text as the body.
-    static func refusal(status: HTTPResponse.Status, description: String, fields more: (inout HTTPFields) -> Void = { _ in }) -> Response {
-        var fields: HTTPFields = [wnsError: description]
-        more(&fields)
-        fields[.contentType] = "text/plain; charset=utf-8"
-        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(string: description + "\n")))
+        let accepted = try await service.accept(
+            channel: push.channel, headers: headers, payload: Array(buffer: body))
+        return Response(status: .ok, headers: [wnsStatus: accepted.status, wnsMessageId: accepted.messageId])
     }
 }
 
@@ -116,10 +102,10 @@ struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as HTTPError where error.status == .notFound {
             guard let methods = allowedMethods(request.uri.path), !methods.contains(request.method) else { throw error }
             let allow = methods.map(\.rawValue).joined(separator: ", ")
-            var response = PushRoutes.refusal(
-                status: .methodNotAllowed, description: "\(request.method.rawValue) is not allowed on \(request.uri.path.prefix(60)): use \(allow)")
-            response.headers[.allow] = allow
-            return response
+            return PushRejection(
+                status: .methodNotAllowed, description: "\(request.method.rawValue) is not allowed on \(request.uri.path.prefix(60)): use \(allow)",
+                allow: methods
+            ).response()
         }
     }
 }

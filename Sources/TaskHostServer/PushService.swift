@@ -1,21 +1,6 @@
 import Foundation
 import TaskHostCore
 
-/// Why a push was refused: an HTTP status as WNS uses it, and a description
-/// that helps the app server's developer without helping anyone guess channel ids.
-public struct PushRejection: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The HTTP status.
-    public var status: Int
-    /// What was wrong and what to do.
-    public var description: String
-    /// `X-WNS-Status` when WNS sends one with this status (406: channelthrottled).
-    public var wnsStatus: String?
-    /// `Retry-After` in seconds (429: too many failed authentications).
-    public var retryAfter: Int?
-
-    static func badRequest(_ why: String) -> PushRejection { PushRejection(status: 400, description: why) }
-}
-
 /// How a push was taken.
 public struct PushAcceptance: Sendable, Equatable {
     /// `X-WNS-Msg-ID`: the trigger's id.

@@ -16,7 +16,7 @@ enum Worker {
 
     static func main() {
         harden()
-        if CommandLine.arguments.dropFirst().first == Zygote.argument { Zygote.main() }
+        if CommandLine.arguments.dropFirst().first == ZygoteProtocol.argument { Zygote.main() }
         let session = WorkerSession(fd: ipcDescriptor)
         var decoder = FrameDecoder()
         switch readFirstMessage(session: session, decoder: &decoder) {

@@ -27,12 +27,7 @@ import _TaskHostCShims
 /// every fork. If the plugin's load-time code started a thread, the zygote
 /// says so and exits; the host then spawns a worker per instance.
 enum Zygote {
-    /// The command-line argument that makes a worker a zygote.
-    static let argument = "--zygote"
-    /// The byte of a fork request.
-    static let forkRequest: UInt8 = 1
-    /// Answer to a fork request when the zygote is no longer single-threaded.
-    static let notSingleThreaded: Int32 = -100_000
+    // The control protocol (request bytes, replies, descriptors) is `ZygoteProtocol`, shared with the host.
 
     static func main() -> Never {
         let control = Worker.ipcDescriptor
@@ -112,19 +107,19 @@ enum Zygote {
         while true {
             fflush(nil)
             var operation: UInt8 = 0
-            var descriptors = [Int32](repeating: -1, count: 3)
-            let count = th_recv_fds(control, &operation, &descriptors, 3)
+            var descriptors = [Int32](repeating: -1, count: ZygoteProtocol.forkDescriptorCount)
+            let count = th_recv_fds(control, &operation, &descriptors, Int32(ZygoteProtocol.forkDescriptorCount))
             if count == -2 { _exit(0) }  // the host retired this zygote, or is gone
             if count < 0 { _exit(WorkerExitCode.channelLost) }
             let received = Array(descriptors.prefix(Int(count)))
-            guard operation == forkRequest, received.count >= 3 else {
+            guard operation == ZygoteProtocol.forkRequest, received.count >= ZygoteProtocol.forkDescriptorCount else {
                 for fd in received { close(fd) }
-                answer(control, -EINVAL)
+                answer(control, .failed(errno: EINVAL))
                 continue
             }
             guard th_thread_count() == 1 else {
                 for fd in received { close(fd) }
-                answer(control, notSingleThreaded)
+                answer(control, .notSingleThreaded)
                 _exit(0)
             }
             var pid = th_fork_sibling()
@@ -138,13 +133,12 @@ enum Zygote {
             }
             let error = errno
             for fd in received { close(fd) }
-            answer(control, pid > 0 ? pid : -error)
+            answer(control, pid > 0 ? .forked(pid: pid) : .failed(errno: error))
         }
     }
 
-    private static func answer(_ control: Int32, _ value: Int32) {
-        let bytes = withUnsafeBytes(of: value.littleEndian) { Array($0) }
-        if !FileDescriptorIO.writeAll(control, bytes) { _exit(WorkerExitCode.channelLost) }
+    private static func answer(_ control: Int32, _ reply: ZygoteProtocol.ForkReply) {
+        if !FileDescriptorIO.writeAll(control, reply.encoded) { _exit(WorkerExitCode.channelLost) }
     }
 
     /// The forked child: becomes a worker, waits to be handed an instance
@@ -168,7 +162,7 @@ enum Zygote {
         var directory: Int32 = -1
         let received = th_recv_fds(Worker.ipcDescriptor, &handOver, &directory, 1)
         if received == -2 { _exit(0) }  // a spare the host no longer needs
-        guard received >= 0, handOver == ForkedWorker.handOverByte else { _exit(WorkerExitCode.channelLost) }
+        guard received >= 0, handOver == ZygoteProtocol.handOverByte else { _exit(WorkerExitCode.channelLost) }
         let workingDirectory = received == 1 ? directory : -1
         if workingDirectory >= 0 {
             if fchdir(workingDirectory) != 0 { _exit(WorkerExitCode.channelLost) }

@@ -76,6 +76,7 @@ import Testing
             return
         }
         #expect(error.reason.contains("did not finish loading within 0.7 seconds"), "\(error.reason)")
+        #expect(error.code == .timedOut)
         #expect(ContinuousClock.now - started < .seconds(10))
     }
 
@@ -86,5 +87,6 @@ import Testing
             return
         }
         #expect(error.reason.contains("crashed the scanner while loading (signal 11, SIGSEGV)"), "\(error.reason)")
+        #expect(error.code == .crashed)
     }
 }

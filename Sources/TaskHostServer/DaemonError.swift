@@ -1,0 +1,67 @@
+import Glibc
+import NIOCore
+
+/// Why the daemon could not run: a ``code`` that code acts on, the error
+/// underneath (with its `errno` where there is one), and a description in
+/// words that say what to do.
+public struct DaemonError: Error, CustomStringConvertible {
+    /// What went wrong, for code to act on (the description is for people).
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Value: String {
+            case addressInUse, addressNotAvailable, permissionDenied
+        }
+
+        private let value: Value
+        private init(_ value: Value) { self.value = value }
+
+        /// Another process listens on the address (`EADDRINUSE`).
+        public static let addressInUse = Code(.addressInUse)
+        /// The address to bind is not one of this machine's (`EADDRNOTAVAIL`).
+        public static let addressNotAvailable = Code(.addressNotAvailable)
+        /// The port needs privileges this process lacks (`EACCES`).
+        public static let permissionDenied = Code(.permissionDenied)
+
+        public var description: String { value.rawValue }
+    }
+
+    /// What went wrong.
+    public var code: Code
+    /// The error the daemon met (NIO's `IOError` for a failed bind).
+    public var underlying: any Error
+    /// The `errno` underneath, when the underlying error has one.
+    public var errno: Int32?
+    /// What happened and what to do.
+    public var description: String
+
+    /// Creates an error.
+    public init(code: Code, underlying: any Error, errno: Int32? = nil, description: String) {
+        self.code = code
+        self.underlying = underlying
+        self.errno = errno
+        self.description = description
+    }
+
+    /// The daemon's error for `error` met while binding `host`:`port`, or
+    /// `nil` when it is none this type knows (the caller rethrows it as it is).
+    /// Recognised by the `errno` of NIO's `IOError`, never by its text.
+    init?(listening error: any Error, host: String, port: Int) {
+        guard let io = error as? IOError else { return nil }
+        let address = "\(host):\(port)"
+        switch io.errnoCode {
+        case EADDRINUSE:
+            self.init(
+                code: .addressInUse, underlying: error, errno: io.errnoCode,
+                description: "cannot listen on \(address): the address is in use (is another taskhost serve running? choose another --port)")
+        case EADDRNOTAVAIL:
+            self.init(
+                code: .addressNotAvailable, underlying: error, errno: io.errnoCode,
+                description: "cannot listen on \(address): the address is not one of this machine's (choose another --bind)")
+        case EACCES:
+            self.init(
+                code: .permissionDenied, underlying: error, errno: io.errnoCode,
+                description: "cannot listen on \(address): permission denied (ports below 1024 need privileges; choose another --port)")
+        default:
+            return nil
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import Hummingbird
+import NIOCore
+
+/// Why a push was refused: an HTTP status as WNS uses it, and a description
+/// that helps the app server's developer without helping anyone guess channel ids.
+///
+/// It renders itself as the answer (Hummingbird's `HTTPResponseError`): the
+/// status, `X-WNS-Error-Description` and the same text as a `text/plain`
+/// body, and `X-WNS-Status`, `Retry-After` and `Allow` where it has them.
+public struct PushRejection: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The HTTP status.
+    public var status: HTTPResponse.Status
+    /// What was wrong and what to do.
+    public var description: String
+    /// `X-WNS-Status` when WNS sends one with this status (406: channelthrottled).
+    public var wnsStatus: String?
+    /// `Retry-After` in seconds (429: too many failed authentications).
+    public var retryAfter: Int?
+    /// `Allow`: the methods the path takes (405).
+    public var allow: [HTTPRequest.Method]?
+
+    /// Creates a rejection.
+    public init(
+        status: HTTPResponse.Status, description: String, wnsStatus: String? = nil, retryAfter: Int? = nil,
+        allow: [HTTPRequest.Method]? = nil
+    ) {
+        self.status = status
+        self.description = description
+        self.wnsStatus = wnsStatus
+        self.retryAfter = retryAfter
+        self.allow = allow
+    }
+
+    static func badRequest(_ why: String) -> PushRejection { PushRejection(status: .badRequest, description: why) }
+}
+
+extension PushRejection: HTTPResponseError {
+    /// The answer to the request the rejection refuses.
+    public func response(from request: Request, context: some RequestContext) -> Response { response() }
+
+    /// The answer: the status, `X-WNS-Error-Description`, `X-WNS-Status`,
+    /// `Retry-After`, `Content-Type`, `Content-Length`, `Allow` (the optional
+    /// ones where set), and the description and a newline as the body.
+    func response() -> Response {
+        var fields: HTTPFields = [PushRoutes.wnsError: description]
+        if let wnsStatus { fields[PushRoutes.wnsStatus] = wnsStatus }
+        if let retryAfter { fields[.retryAfter] = "\(retryAfter)" }
+        fields[.contentType] = "text/plain; charset=utf-8"
+        var response = Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(string: description + "\n")))
+        // After the Content-Length the body adds, where the 405 answer has always had it.
+        if let allow { response.headers[.allow] = allow.map(\.rawValue).joined(separator: ", ") }
+        return response
+    }
+}
