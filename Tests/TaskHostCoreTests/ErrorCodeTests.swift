@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TaskHostTestSupport
 @testable import TaskHostCore
+@testable import TaskHostIsolation
 
 /// Errors that code acts on carry a code set where they are raised, and the
 /// error underneath; nothing has to read their text.
