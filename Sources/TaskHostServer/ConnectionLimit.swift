@@ -18,7 +18,9 @@ public final class ConnectionLimit: Sendable {
     /// Connections allowed at once.
     public let maximum: Int
     private let state = Mutex(State())
-    private let logger: Logger
+    /// Counts the connections closed at the cap, a log line per kind and
+    /// ``logInterval`` (the last window too: it is logged when it ends, or at ``flushLog()``).
+    private let closures: FailureLogAggregator
 
     private struct State {
         var open = 0
@@ -27,9 +29,6 @@ public final class ConnectionLimit: Sendable {
         var silent: [Int: any Channel] = [:]
         var order: [Int] = []
         var head = 0
-        var closedSilent = 0
-        var refused = 0
-        var lastLog: ContinuousClock.Instant?
 
         /// Removes and returns the oldest silent connection.
         mutating func popOldestSilent() -> (any Channel)? {
@@ -59,8 +58,13 @@ public final class ConnectionLimit: Sendable {
     /// Creates a cap of `maximum` connections (at least 1).
     public init(maximum: Int, logger: Logger) {
         self.maximum = max(1, maximum)
-        self.logger = logger
+        self.closures = FailureLogAggregator(
+            subject: "too many open connections (at most \(self.maximum)): connections closed (raise --max-connections or the open-file limit if they are legitimate clients)",
+            interval: Self.logInterval, logger: logger)
     }
+
+    /// Logs the connections closed at the cap that are not logged yet (at shutdown).
+    public func flushLog() { closures.flush(all: true) }
 
     /// Connections open now.
     public var current: Int { state.withLock { $0.open } }
@@ -76,11 +80,7 @@ public final class ConnectionLimit: Sendable {
             var victim: (any Channel)?
             if state.open >= maximum {
                 victim = state.popOldestSilent()
-                guard victim != nil else {
-                    state.refused += 1
-                    return (nil, nil)
-                }
-                state.closedSilent += 1
+                guard victim != nil else { return (nil, nil) }
             }
             // A victim still counts until it is closed, so the count may pass
             // the cap by the closes in flight, for an instant.
@@ -92,7 +92,11 @@ public final class ConnectionLimit: Sendable {
             return (serial, victim)
         }
         victim?.close(promise: nil)
-        if serial == nil || victim != nil { report() }
+        if serial == nil {
+            closures.record("new ones closed at once", "every open connection had sent a request")
+        } else if victim != nil {
+            closures.record("silent ones closed for new ones", "the oldest connection that had sent no whole request head was closed")
+        }
         return serial
     }
 
@@ -107,24 +111,6 @@ public final class ConnectionLimit: Sendable {
             state.silent.removeValue(forKey: serial)
             state.open -= 1
         }
-    }
-
-    /// Logs the connections closed at the cap once per ``logInterval``, not once per connection.
-    private func report() {
-        let counts = state.withLock { state -> (silent: Int, refused: Int)? in
-            let now = ContinuousClock.now
-            if let last = state.lastLog, now - last < Self.logInterval { return nil }
-            state.lastLog = now
-            defer {
-                state.closedSilent = 0
-                state.refused = 0
-            }
-            return (state.closedSilent, state.refused)
-        }
-        guard let counts else { return }
-        logger.warning(
-            "too many open connections: closed silent ones to admit new ones, or new ones at once (raise --max-connections or the open-file limit if they are legitimate clients)",
-            metadata: ["closedSilent": "\(counts.silent)", "closedNew": "\(counts.refused)", "maxConnections": "\(maximum)"])
     }
 }
 

@@ -198,7 +198,10 @@ public struct Daemon: Sendable {
                 bound.close()
                 ready.close()
             }
-            defer { storeFailures.flush(all: true) }
+            defer {
+                storeFailures.flush(all: true)
+                connections.flushLog()
+            }
             try await group.run()
         } catch {
             throw DaemonError(listening: error, host: configuration.host, port: configuration.port) ?? error
