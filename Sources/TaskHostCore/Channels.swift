@@ -82,13 +82,15 @@ public struct Credential: Sendable, Equatable {
         return (String(parts[0]), String(parts[1]))
     }
 
-    /// Whether `secret` is this credential's, compared in constant time.
-    public func accepts(secret: String) -> Bool {
-        guard revokedAt == nil else { return false }
+    /// Whether `secret` hashes to `hash` (SHA-256), compared in constant time.
+    /// It does the same work whatever the hash, so that callers can compare
+    /// against a stand-in when no credential exists, and before looking at a
+    /// revocation.
+    public static func secretMatches(_ secret: String, hash: [UInt8]) -> Bool {
         let presented = Self.hash(secret)
-        guard presented.count == secretHash.count else { return false }
+        guard presented.count == hash.count else { return false }
         var difference: UInt8 = 0
-        for (a, b) in zip(presented, secretHash) { difference |= a ^ b }
+        for (a, b) in zip(presented, hash) { difference |= a ^ b }
         return difference == 0
     }
 }

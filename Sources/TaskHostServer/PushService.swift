@@ -191,20 +191,11 @@ public struct PushService: Sendable {
         // One comparison whatever the id: against a hash no secret has when
         // the id is unknown, and before looking at the revocation.
         observe?(.secretComparison)
-        let matches = Self.secretMatches(secret, hash: credential?.secretHash ?? Self.absentSecretHash)
+        let matches = Credential.secretMatches(secret, hash: credential?.secretHash ?? Self.absentSecretHash)
         guard let credential, matches, credential.revokedAt == nil else {
             throw PushRejection(status: 401, description: "invalid or revoked token")
         }
         return credential
-    }
-
-    /// Whether `secret` hashes to `hash` (SHA-256), compared in constant time.
-    public static func secretMatches(_ secret: String, hash: [UInt8]) -> Bool {
-        let presented = Credential.hash(secret)
-        guard presented.count == hash.count else { return false }
-        var difference: UInt8 = 0
-        for (a, b) in zip(presented, hash) { difference |= a ^ b }
-        return difference == 0
     }
 
     /// The validated WNS headers of a push.
