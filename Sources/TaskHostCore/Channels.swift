@@ -27,8 +27,15 @@ public struct PushChannel: Sendable, Equatable {
     /// The default lifetime of a channel, as WNS's: 30 days.
     public static let defaultLifetime: TimeInterval = 30 * 24 * 3600
 
-    /// A fresh channel id.
-    public static func newId() -> String { RandomToken.base64URL(bytes: 32) }
+    /// A fresh channel id: 32 random bytes in base64url, never starting with
+    /// `-` (a command line would take such an id for an option: one in 64
+    /// ids made `taskhost channels revoke ID` fail with a usage error).
+    public static func newId() -> String {
+        while true {
+            let id = RandomToken.base64URL(bytes: 32)
+            if id.first != "-" { return id }
+        }
+    }
 
     /// Whether pushes are accepted at `now`.
     public func isUsable(at now: Date) -> Bool { revokedAt == nil && expiresAt > now }

@@ -23,4 +23,14 @@ import Testing
         let token = RandomToken.hex(bytes: 10)
         #expect(token.allSatisfy { $0.isHexDigit })
     }
+
+    /// A channel id is a command-line argument (`taskhost channels revoke ID`):
+    /// one starting with `-` would be taken for an option. In 4000 ids about 62
+    /// would start with `-` if nothing prevented it.
+    @Test func channelIdsAreNeverTakenForOptions() {
+        let ids = (0..<4000).map { _ in PushChannel.newId() }
+        #expect(ids.allSatisfy { $0.first != "-" })
+        #expect(ids.allSatisfy { $0.count == 43 }, "32 bytes of base64url")
+        #expect(Set(ids).count == ids.count)
+    }
 }
