@@ -181,6 +181,7 @@ let package = Package(
             dependencies: [
                 "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostManifest",
                 "TaskHostShared", "TaskHostIPC", "CTaskHostABI", "TaskHostTestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict),
         .testTarget(

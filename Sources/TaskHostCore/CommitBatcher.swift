@@ -31,6 +31,9 @@ final class CommitBatcher: Sendable {
 
     init(pool: DatabasePool) { self.pool = pool }
 
+    /// Writes waiting for the next round (for tests).
+    var pendingCount: Int { queue.withLock { $0.pending.count } }
+
     /// Runs `write` in a durable transaction, possibly shared with others.
     func commit(_ write: (Database) throws -> Any) -> Result<Any, any Error> {
         withoutActuallyEscaping(write) { write in

@@ -11,7 +11,8 @@ import Synchronization
 public final class SQLiteTaskStore: TaskStore {
     /// The database file.
     public let path: String
-    private let pool: DatabasePool
+    /// The database (internal for tests, which drive ``CommitBatcher`` over it).
+    let pool: DatabasePool
     private let committer: CommitBatcher
     /// This process's mark in the instance rows it writes, made with the first one.
     private let supervisor = Mutex<SupervisorLock?>(nil)
