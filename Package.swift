@@ -63,6 +63,8 @@ let package = Package(
         .target(name: "BackgroundTaskKitTesting", dependencies: ["BackgroundTaskKit"], swiftSettings: strict),
         // Framed messages between the host and a worker process.
         .target(name: "TaskHostIPC", swiftSettings: strict),
+        // BlockingExecutor: the one way the host runs blocking work off Swift's cooperative pool.
+        .target(name: "TaskHostConcurrency", swiftSettings: strict),
         // The app manifest: model, loading and validation, the JSON reader with positions,
         // library resolution, ELF symbols. Pure data and files: no store, no processes.
         .target(name: "TaskHostManifest", dependencies: ["TaskHostIPC"], swiftSettings: strict),
@@ -72,7 +74,7 @@ let package = Package(
         .target(
             name: "TaskHostCore",
             dependencies: [
-                "TaskHostShared", "TaskHostIPC", "CTaskHostABI",
+                "TaskHostShared", "TaskHostIPC", "TaskHostConcurrency", "CTaskHostABI",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -85,22 +87,23 @@ let package = Package(
         .target(
             name: "TaskHostIsolation",
             dependencies: [
-                "TaskHostCore", "TaskHostManifest", "TaskHostShared", "TaskHostIPC", "CTaskHostABI", "_TaskHostCShims",
+                "TaskHostCore", "TaskHostConcurrency", "TaskHostManifest", "TaskHostShared", "TaskHostIPC", "CTaskHostABI",
+                "_TaskHostCShims",
             ],
             swiftSettings: strict),
         // The plugins directory: manager, inspector, plugin folders, the task registry.
         .target(
             name: "TaskHostPlugins",
             dependencies: [
-                "TaskHostCore", "TaskHostIsolation", "TaskHostManifest", "TaskHostShared", "TaskHostIPC", "CTaskHostABI",
-                .product(name: "Logging", package: "swift-log"),
+                "TaskHostCore", "TaskHostConcurrency", "TaskHostIsolation", "TaskHostManifest", "TaskHostShared", "TaskHostIPC",
+                "CTaskHostABI", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         // Scheduling: the dispatcher, timers, wake-ups.
         .target(
             name: "TaskHostScheduling",
             dependencies: [
-                "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostShared",
+                "TaskHostCore", "TaskHostConcurrency", "TaskHostIsolation", "TaskHostPlugins", "TaskHostShared",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -180,8 +183,8 @@ let package = Package(
             name: "TaskHostCoreTests",
             dependencies: [
                 "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostManifest",
-                "TaskHostShared", "TaskHostIPC", "CTaskHostABI", "TaskHostTestSupport", .product(name: "Logging", package: "swift-log"),
-                .product(name: "GRDB", package: "GRDB.swift"),
+                "TaskHostShared", "TaskHostIPC", "TaskHostConcurrency", "CTaskHostABI", "TaskHostTestSupport",
+                .product(name: "Logging", package: "swift-log"), .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict),
         .testTarget(

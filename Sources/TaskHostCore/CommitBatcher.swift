@@ -12,6 +12,10 @@ import Synchronization
 /// for the leader's next round. Every caller returns once its write is
 /// durable, as with a plain transaction.
 final class CommitBatcher: Sendable {
+    /// `@unchecked Sendable`: `write` and `result` are touched by the leader
+    /// only, between the caller queueing the slot (under the queue's `Mutex`)
+    /// and `done.signal()`; the caller reads `result` only after `done.wait()`,
+    /// and the semaphore orders the leader's writes before that read.
     private final class Slot: @unchecked Sendable {
         /// Released as soon as it ran: the caller's closure must not outlive its call.
         var write: ((Database) throws -> Any)?

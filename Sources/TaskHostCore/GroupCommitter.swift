@@ -1,68 +1,73 @@
 import Foundation
+import Synchronization
+import TaskHostConcurrency
 
 /// Makes concurrent enqueues share transactions: each caller waits until the
 /// batch holding its trigger is committed (fsync'd), while the next batch
 /// gathers. Durability then costs one commit per batch, not per push.
-public final class GroupCommitter: @unchecked Sendable {
+///
+/// Batches are written as one multi-row enqueue on a thread of the
+/// committer's own executor (one thread: batches commit in order), so that no
+/// fsync and no wait for the write lock blocks Swift's cooperative pool. The
+/// store's own ``CommitBatcher`` groups other writes (settlements, settings),
+/// each in a savepoint, for callers that are already on an executor thread.
+public final class GroupCommitter: Sendable {
     private typealias Waiter = CheckedContinuation<Result<Void, StoreError>, Never>
+
+    private struct State {
+        var queue: [(NewTrigger, Waiter)] = []
+        /// A drain job is scheduled or running on the executor.
+        var draining = false
+        var closed = false
+    }
+
     private let store: any TriggerQueueStore
     private let maxBatch: Int
     private let onCommit: @Sendable () -> Void
-    private let condition = NSCondition()
-    // Guarded by `condition`.
-    private var queue: [(NewTrigger, Waiter)] = []
-    private var closed = false
-    private var started = false
+    private let state = Mutex(State())
+    private let writer = BlockingExecutor(name: "taskhost-group-commit", maxThreads: 1)
 
     /// A committer over `store`; `onCommit` runs after each committed batch.
     public init(store: any TriggerQueueStore, maxBatch: Int = 512, onCommit: @escaping @Sendable () -> Void = {}) {
         self.store = store
-        self.maxBatch = maxBatch
+        self.maxBatch = max(1, maxBatch)
         self.onCommit = onCommit
     }
 
     /// Adds `trigger` to the queue; returns once it is durably stored.
     public func enqueue(_ trigger: NewTrigger) async throws(StoreError) {
         let result = await withCheckedContinuation { (waiter: Waiter) in
-            condition.lock()
-            if closed {
-                condition.unlock()
-                waiter.resume(returning: .failure(StoreError("the host is shutting down; the push was not stored")))
-                return
+            let startDrain = state.withLock { state -> Bool? in
+                if state.closed { return nil }
+                state.queue.append((trigger, waiter))
+                guard !state.draining else { return false }
+                state.draining = true
+                return true
             }
-            queue.append((trigger, waiter))
-            if !started {
-                started = true
-                let thread = Thread { [self] in writerLoop() }
-                thread.name = "taskhost-group-commit"
-                thread.start()
+            switch startDrain {
+            case nil: waiter.resume(returning: .failure(StoreError("the host is shutting down; the push was not stored")))
+            case true?: writer.execute { [self] in drain() }
+            case false?: break
             }
-            condition.signal()
-            condition.unlock()
         }
         try result.get()
     }
 
     /// Commits what is queued, then refuses further enqueues.
     public func close() {
-        condition.lock()
-        closed = true
-        condition.signal()
-        condition.unlock()
+        state.withLock { $0.closed = true }
     }
 
-    private func writerLoop() {
+    /// Commits batches until the queue is empty.
+    private func drain() {
         while true {
-            condition.lock()
-            while queue.isEmpty && !closed { condition.wait() }
-            if queue.isEmpty && closed {
-                condition.unlock()
-                return
+            let batch = state.withLock { state -> [(NewTrigger, Waiter)] in
+                let batch = Array(state.queue.prefix(maxBatch))
+                state.queue.removeFirst(batch.count)
+                if batch.isEmpty { state.draining = false }
+                return batch
             }
-            let batch = Array(queue.prefix(maxBatch))
-            queue.removeFirst(batch.count)
-            condition.unlock()
-
+            if batch.isEmpty { return }
             let result: Result<Void, StoreError>
             do {
                 try store.enqueue(batch.map(\.0))

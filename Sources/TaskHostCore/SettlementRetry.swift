@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import TaskHostConcurrency
 
 /// Retries the store writes that settle work: marking a trigger done,
 /// releasing it, scheduling its retry, dead-lettering it, and recording how
@@ -51,13 +52,20 @@ public final class SettlementRetry: Sendable {
 
     /// Runs `write` until it succeeds, waiting with backoff between attempts;
     /// returns `false` if it gave up (the host stops or the task was cancelled).
-    /// `what` names the write in the log ("mark trigger X done").
+    /// `what` names the write in the log ("mark trigger X done"). Each attempt
+    /// runs on `executor`, never on the cooperative pool.
     @discardableResult
-    public func perform(_ what: String, metadata: Logger.Metadata = [:], _ write: () throws -> Void) async -> Bool {
+    package func perform(
+        _ what: String, metadata: Logger.Metadata = [:], on executor: BlockingExecutor,
+        _ write: @escaping @Sendable () throws -> Void
+    ) async -> Bool {
         var attempts = 0
         while true {
             attempts += 1
-            guard let wait = attempt(what, attempts: attempts, metadata: metadata, write) else { return true }
+            let attempt = attempts
+            guard let wait = await executor.run({ [self] in
+                self.attempt(what, attempts: attempt, metadata: metadata, write)
+            }) else { return true }
             guard let wait else { return false }
             try? await Task.sleep(for: wait)
             if Task.isCancelled {

@@ -1,4 +1,5 @@
 import Foundation
+import TaskHostConcurrency
 import Synchronization
 import _TaskHostCShims
 
@@ -157,15 +158,14 @@ public final class OrphanReaper: Sendable {
         }
         guard first else { return }
         let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
-        let thread = Thread { [self] in
+        // A thread for the life of the process: it sleeps between sweeps.
+        BlockingExecutor(name: "taskhost-orphan-reaper", maxThreads: 1, idleTimeout: nil).execute { [self] in
             while true {
                 _ = wake.wait(timeout: .now() + seconds)
                 // Orphans younger than a creation in flight: once it is done.
                 while sweep().deferred > 0 { usleep(50_000) }
             }
         }
-        thread.name = "taskhost-orphan-reaper"
-        thread.start()
     }
 
     /// What a sweep did.

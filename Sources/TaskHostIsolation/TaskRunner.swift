@@ -1,6 +1,7 @@
 import CTaskHostABI
 import Foundation
 import Synchronization
+import TaskHostConcurrency
 import TaskHostCore
 import TaskHostIPC
 import TaskHostManifest
@@ -87,7 +88,7 @@ public final class TaskRunner: Sendable {
     ) async throws(InstanceRunError) -> InstanceRecord {
         let result: Result<InstanceRecord, InstanceRunError> = await withCheckedContinuation { continuation in
             // A thread of its own: supervision blocks in poll(2).
-            SupervisorThreads.shared.run {
+            BlockingExecutor.supervisors.execute {
                 continuation.resume(returning: Result { () throws(InstanceRunError) -> InstanceRecord in
                     try self.runBlocking(
                         app: app, task: task, libraryPath: libraryPath, trigger: trigger, instanceId: instanceId,
@@ -292,6 +293,10 @@ public enum InstanceRunError: Error, Sendable, CustomStringConvertible {
 
 /// The host side of one instance: settings through the store (validated
 /// again, since the plugin is not trusted), logs buffered into the store.
+///
+/// `@unchecked Sendable`: its mutable state (`pending`, `storeError`) is only
+/// touched by the instance's supervisor, on the one executor thread that runs
+/// the instance from start to outcome; it is never shared while it runs.
 final class RunEvents: InstanceEvents, @unchecked Sendable {
     private let store: any TaskStore
     private let app: String

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TaskHostIPC
 import _TaskHostCShims
 
@@ -82,7 +83,11 @@ public enum WorkerExecutable {
 /// and forgotten in the same step as it is reaped here (through the reaper),
 /// so that a sweep never takes its exit status; what escaped its group
 /// (`setsid`) is the reaper's.
-final class WorkerProcess {
+///
+/// One owner at a time (the runner that starts it, the supervisor that
+/// watches it, a zygote's spare slot) drives it; `reaped` is atomic so that
+/// handing it from one thread to the next needs no lock.
+final class WorkerProcess: Sendable {
     /// The worker's process id (and process group id).
     let pid: pid_t
     /// The host's end of the IPC socket (blocking; sends time out).
@@ -93,7 +98,7 @@ final class WorkerProcess {
     let stderr: Int32
     /// Readable when the worker exits; -1 where the kernel has no pidfd.
     let exitDescriptor: Int32
-    private var reaped = false
+    private let reaped = Atomic(false)
 
     /// How long a send to the worker may block before the worker counts as stuck.
     static let sendTimeoutMilliseconds: Int32 = 2000
@@ -222,7 +227,7 @@ final class WorkerProcess {
 
     /// Kills the worker and everything in its process group.
     func killGroup() {
-        guard !reaped else { return }
+        guard !reaped.load(ordering: .acquiring) else { return }
         kill(-pid, SIGKILL)
         kill(pid, SIGKILL)
     }
@@ -231,13 +236,13 @@ final class WorkerProcess {
     /// reaping, kills what is left of its process group: while the worker is
     /// an unreaped zombie its pid cannot name another process group.
     func reapIfExited() -> Int32? {
-        guard !reaped else { return nil }
+        guard !reaped.load(ordering: .acquiring) else { return nil }
         let exited = th_child_has_exited(pid)
         guard exited != 0 else { return nil }
         if exited == 1 { kill(-pid, SIGKILL) }
         // Reaped and unregistered in one step: see OrphanReaper.
         guard let exit = OrphanReaper.shared.reapIfExited(pid) else { return nil }
-        reaped = true
+        reaped.store(true, ordering: .releasing)
         guard case .status(let status) = exit else { return 0 }
         reapGroup()
         return status
@@ -259,10 +264,10 @@ final class WorkerProcess {
 
     /// Kills and reaps the worker (blocking), then closes every descriptor.
     func dispose() {
-        if !reaped {
+        if !reaped.load(ordering: .acquiring) {
             killGroup()
             _ = OrphanReaper.shared.waitAndReap(pid)
-            reaped = true
+            reaped.store(true, ordering: .releasing)
             reapGroup()
         }
         for fd in [ipc, stdout, stderr, exitDescriptor] where fd >= 0 { close(fd) }

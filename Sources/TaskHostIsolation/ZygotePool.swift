@@ -1,6 +1,7 @@
 import _TaskHostCShims
 import Foundation
 import Synchronization
+import TaskHostConcurrency
 import TaskHostCore
 import TaskHostIPC
 import TaskHostManifest
@@ -31,9 +32,8 @@ final class ZygotePool: Sendable {
     }
 
     private let workerPath: String
-    private let launcher = LauncherThread.shared
-    /// Where spares are forked, one request at a time.
-    private let replenisher = DispatchQueue(label: "taskhost.zygote-spares")
+    /// Where spares are forked, one request at a time (off the supervisor's thread: it has an instance to watch).
+    private let replenisher = BlockingExecutor(name: "taskhost-zygote-spares", maxThreads: 1)
     private let state = Mutex(State())
     /// How long a zygote may take to load its plugin and answer.
     static let startTimeout: Duration = .seconds(10)
@@ -70,7 +70,7 @@ final class ZygotePool: Sendable {
             // Off the supervisor's thread: it has an instance to watch.
             let replenish: @Sendable () -> Void = { [weak self] in
                 guard let pool = self else { return }
-                pool.replenisher.async { [weak pool] in pool?.replenish(key, zygote, task: task, policy: policy) }
+                pool.replenisher.execute { [weak pool] in pool?.replenish(key, zygote, task: task, policy: policy) }
             }
             if let spare = zygote.takeSpare() { return Forked(process: spare.process, cgroup: spare.cgroup, replenish: replenish) }
             switch zygote.fork() {
@@ -151,7 +151,7 @@ final class ZygotePool: Sendable {
         phase.workingDirectory = ""
         switch Zygote.start(
             workerPath: workerPath, libraryPath: key.libraryPath, entryPoint: task.entryPoint, isCTask: task.cSignature != nil,
-            policy: phase, launcher: launcher)
+            policy: phase)
         {
         case .failure(let unavailable):
             state.withLock { $0.unusable[key] = unavailable.reason }
@@ -164,7 +164,7 @@ final class ZygotePool: Sendable {
 }
 
 /// One zygote process and the host's end of its control channel.
-final class Zygote: @unchecked Sendable {
+final class Zygote: Sendable {
     /// Why a zygote could not start.
     struct Unavailable: Error {
         var reason: String
@@ -184,14 +184,16 @@ final class Zygote: @unchecked Sendable {
     }
 
     private let process: WorkerProcess
-    /// Serializes fork requests on the control channel; guards `process`.
-    private let lock = NSLock()
+    /// Serializes fork requests, checks and the end on the control channel.
+    private let channel = Mutex(())
     /// A worker forked ahead of need (in a pids cgroup of its own where the host
-    /// makes them), and the state around it (under `spareLock`).
-    private var spare: Spare?
-    private var replenishing = false
-    private var stopped = false
-    private let spareLock = NSLock()
+    /// makes them), and the state around it.
+    private struct SpareState {
+        var spare: Spare?
+        var replenishing = false
+        var stopped = false
+    }
+    private let spareState = Mutex(SpareState())
 
     private init(process: WorkerProcess) {
         self.process = process
@@ -201,9 +203,9 @@ final class Zygote: @unchecked Sendable {
     /// signal is tied to a thread that lives as long as the host) and waits
     /// until it has loaded the plugin.
     static func start(
-        workerPath: String, libraryPath: String, entryPoint: String, isCTask: Bool, policy: SandboxPolicy, launcher: LauncherThread
+        workerPath: String, libraryPath: String, entryPoint: String, isCTask: Bool, policy: SandboxPolicy
     ) -> Result<Zygote, Unavailable> {
-        let spawned = launcher.run {
+        let spawned = BlockingExecutor.zygoteLauncher.runAndWait {
             Result { () throws(WorkerSpawnError) -> WorkerProcess in
                 try WorkerProcess.spawn(
                     executable: workerPath, arguments: [ZygoteProtocol.argument],
@@ -261,10 +263,10 @@ final class Zygote: @unchecked Sendable {
 
     /// Whether the zygote process still runs.
     var isAlive: Bool {
-        lock.withLock { process.reapIfExited() == nil }
+        channel.withLock { _ in process.reapIfExited() == nil }
     }
 
-    struct Spare {
+    struct Spare: Sendable {
         var process: WorkerProcess
         var cgroup: InstanceCgroup?
 
@@ -276,9 +278,9 @@ final class Zygote: @unchecked Sendable {
 
     /// The spare worker, if one is ready and alive.
     func takeSpare() -> Spare? {
-        let taken = spareLock.withLock { () -> Spare? in
-            defer { spare = nil }
-            return spare
+        let taken = spareState.withLock { state -> Spare? in
+            defer { state.spare = nil }
+            return state.spare
         }
         guard let taken else { return nil }
         if taken.process.reapIfExited() == nil { return taken }
@@ -289,9 +291,9 @@ final class Zygote: @unchecked Sendable {
     /// Forks a spare worker unless one is ready or being forked, and moves it
     /// into a pids cgroup of its own (its limit is set when it is used).
     func replenish(cgroups: ProcessCgroups?) -> Result<Void, ForkFailure> {
-        let go = spareLock.withLock { () -> Bool in
-            guard !stopped, !replenishing, spare == nil else { return false }
-            replenishing = true
+        let go = spareState.withLock { state -> Bool in
+            guard !state.stopped, !state.replenishing, state.spare == nil else { return false }
+            state.replenishing = true
             return true
         }
         guard go else { return .success(()) }
@@ -299,11 +301,11 @@ final class Zygote: @unchecked Sendable {
             Spare(process: process, cgroup: cgroups?.cgroup(
                 for: process.pid, name: "spare-\(process.pid)-" + RandomToken.hex(bytes: 4), maxProcesses: ResourceLimits().processes))
         }
-        let unused = spareLock.withLock { () -> Spare? in
-            replenishing = false
+        let unused = spareState.withLock { state -> Spare? in
+            state.replenishing = false
             guard case .success(let fresh) = forked else { return nil }
-            guard !stopped else { return fresh }
-            spare = fresh
+            guard !state.stopped else { return fresh }
+            state.spare = fresh
             return nil
         }
         unused?.dispose()
@@ -325,7 +327,7 @@ final class Zygote: @unchecked Sendable {
         // the orphan reaper before any sweep may take it for an orphan. The
         // creation begins once this request has the channel, not while it waits
         // for another fork.
-        let wireValue: Int32? = lock.withLock { OrphanReaper.shared.creatingChild { () -> pid_t? in
+        let wireValue: Int32? = channel.withLock { _ in OrphanReaper.shared.creatingChild { () -> pid_t? in
             guard th_send_fds(process.ipc, ZygoteProtocol.forkRequest, descriptors, Int32(descriptors.count)) == 0 else { return nil }
             var bytes: [UInt8] = []
             while bytes.count < ZygoteProtocol.ForkReply.size {
@@ -351,12 +353,12 @@ final class Zygote: @unchecked Sendable {
     /// Ends the zygote and its spare (the workers it forked for instances are
     /// not its children: they go on).
     func stop() {
-        let unused = spareLock.withLock { () -> Spare? in
-            stopped = true
-            defer { spare = nil }
-            return spare
+        let unused = spareState.withLock { state -> Spare? in
+            state.stopped = true
+            defer { state.spare = nil }
+            return state.spare
         }
         unused?.dispose()
-        lock.withLock { process.dispose() }
+        channel.withLock { _ in process.dispose() }
     }
 }

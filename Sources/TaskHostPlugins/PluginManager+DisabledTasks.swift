@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TaskHostConcurrency
 import TaskHostCore
 
 /// When a plugin's task that keeps crashing is disabled.
@@ -32,7 +33,7 @@ extension PluginManager {
         }
         guard count >= policy.limit else { return }
         // Not on the caller's thread: a scan in progress may hold the lock for a while.
-        Thread.detachNewThread { [self] in disable(task, plugin: plugin, outcome: outcome, count: count) }
+        executor.execute { [self] in disable(task, plugin: plugin, outcome: outcome, count: count) }
     }
 
     private func disable(_ task: RegisteredTask, plugin: String, outcome: InstanceOutcome, count: Int) {

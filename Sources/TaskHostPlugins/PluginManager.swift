@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import TaskHostConcurrency
 import TaskHostCore
 import TaskHostIsolation
 import TaskHostManifest
@@ -69,6 +70,9 @@ public final class PluginManager: Sendable {
     let state = Mutex(State())
     /// Serializes scans and crash accounting against each other.
     let scanLock = Mutex(())
+    /// Where scans and crash-loop disablements run: they block (scanner
+    /// processes, store writes, the scan lock), so not on the cooperative pool.
+    let executor = BlockingExecutor(name: "taskhost-plugins", maxThreads: 1)
 
     /// Creates a manager.
     ///
@@ -97,28 +101,14 @@ public final class PluginManager: Sendable {
 
     /// Scans every poll interval until the calling task is canceled, calling
     /// `afterScan` after each look. Scans block (they run scanner processes),
-    /// so they run on a thread of their own, not on Swift's cooperative pool.
+    /// so they run on the manager's executor, not on Swift's cooperative pool.
     public func run(afterScan: @escaping @Sendable () -> Void = {}) async {
-        let stopped = Atomic<Bool>(false)
-        let wake = DispatchSemaphore(value: 0)
-        let interval = configuration.pollInterval
-        let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                let thread = Thread { [self] in
-                    while !stopped.load(ordering: .relaxed) {
-                        scan()
-                        afterScan()
-                        _ = wake.wait(timeout: .now() + seconds)
-                    }
-                    done.resume()
-                }
-                thread.name = "taskhost-plugins"
-                thread.start()
+        while !Task.isCancelled {
+            await executor.run { [self] in
+                scan()
+                afterScan()
             }
-        } onCancel: {
-            stopped.store(true, ordering: .relaxed)
-            wake.signal()
+            try? await Task.sleep(for: configuration.pollInterval)
         }
     }
 

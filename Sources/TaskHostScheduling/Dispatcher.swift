@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import TaskHostConcurrency
 import TaskHostCore
 import TaskHostIsolation
 import TaskHostPlugins
@@ -72,6 +73,12 @@ public final class Dispatcher: Sendable {
 
     /// Where triggers are claimed and settled.
     public let store: Store
+    /// Where the dispatcher's store writes run (claims, settlements): an fsync,
+    /// or a wait of up to the busy timeout (10 s) for the write lock a CLI
+    /// command may hold, must not block a thread of the cooperative pool, which
+    /// the push endpoint's handlers share. Several threads, so that concurrent
+    /// settlements meet in the store's group commit and share one fsync.
+    let storeWrites = BlockingExecutor(name: "taskhost-store", maxThreads: 16)
     /// Runs the claimed triggers' instances.
     public let runner: TaskRunner
     /// The tasks that can run; a trigger for any other task is parked.
@@ -175,7 +182,9 @@ public final class Dispatcher: Sendable {
     /// Runs until ``shutdown()`` (or cancellation of the calling task).
     public func run() async {
         do {
-            let recovered = try store.recoverAbandoned(owner: owner, now: Date())
+            let recovered = try await storeWrites.run { [store, owner] () throws(StoreError) -> Int in
+                try store.recoverAbandoned(owner: owner, now: Date())
+            }
             if recovered > 0 {
                 logger.notice("requeued triggers left running by a host that stopped", metadata: ["count": "\(recovered)"])
             }
@@ -188,7 +197,8 @@ public final class Dispatcher: Sendable {
                     shutdown()
                     break
                 }
-                for (key, trigger) in claim() {
+                // The claim writes to the store: off the cooperative pool.
+                for (key, trigger) in await storeWrites.run({ [self] in claim() }) {
                     group.addTask { await self.execute(trigger, key: key) }
                 }
                 await wakeSignal.wait(timeout: pollInterval)
@@ -254,7 +264,7 @@ public final class Dispatcher: Sendable {
         guard let registered = registry.lookup(app: trigger.app, task: trigger.task) else {
             // Unregistered since the claim: it waits, its attempt not counted, until the task is back.
             let reason = Self.notRunnableHere(app: trigger.app, task: trigger.task, registry: registry)
-            await settle("park the trigger", trigger) { try store.park(id: trigger.id, note: reason) }
+            await settle("park the trigger", trigger) { [store] in try store.park(id: trigger.id, note: reason) }
             // Were the task registered again meanwhile, the next claim unparks it.
             state.withLock { $0.parkedByRuns += 1 }
             logger.notice("parked a trigger whose task is not loaded on this host", metadata: metadata)
@@ -282,13 +292,13 @@ public final class Dispatcher: Sendable {
                     state.nextPause = min(pause * 2, Self.maxResourcePause)
                     return pause
                 }
-                await settle("release the trigger", trigger) { try store.release(id: trigger.id, instanceId: nil, note: "not started, the host is out of resources: \(message)") }
+                await settle("release the trigger", trigger) { [store] in try store.release(id: trigger.id, instanceId: nil, note: "not started, the host is out of resources: \(message)") }
                 logger.warning(
                     "cannot start an instance: the host is out of resources; the trigger goes back to the queue",
                     metadata: metadata.merging(["error": "\(message)", "pause": "\(pause)"]) { $1 })
             case .store(let error):
                 logger.error("cannot record an instance; the trigger goes back to the queue", metadata: metadata.merging(["error": "\(error)"]) { $1 })
-                await settle("release the trigger", trigger) { try store.release(id: trigger.id, instanceId: nil, note: "store error: \(error)") }
+                await settle("release the trigger", trigger) { [store] in try store.release(id: trigger.id, instanceId: nil, note: "store error: \(error)") }
             }
             return
         }
@@ -300,25 +310,25 @@ public final class Dispatcher: Sendable {
         logMetadata["outcome"] = "\(outcome.code)"
         switch outcome {
         case .completed:
-            await settle("mark the trigger done", trigger) { try store.markDone(id: trigger.id, instanceId: record.id) }
+            await settle("mark the trigger done", trigger) { [store] in try store.markDone(id: trigger.id, instanceId: record.id) }
             logger.info("instance completed", metadata: logMetadata)
         case .canceled(.terminating), .killed(.terminating):
-            await settle("release the trigger", trigger) { try store.release(id: trigger.id, instanceId: record.id, note: "host shut down during the run") }
+            await settle("release the trigger", trigger) { [store] in try store.release(id: trigger.id, instanceId: record.id, note: "host shut down during the run") }
             logger.notice("instance stopped by shutdown; the trigger stays queued", metadata: logMetadata)
         case .canceled(.uninstall), .killed(.uninstall):
-            await settle("dead-letter the trigger", trigger) { try store.markDead(id: trigger.id, instanceId: record.id, error: "the plugin was removed during the run") }
+            await settle("dead-letter the trigger", trigger) { [store] in try store.markDead(id: trigger.id, instanceId: record.id, error: "the plugin was removed during the run") }
             logger.notice("instance stopped because its plugin was removed; dead-lettered", metadata: logMetadata)
         case .refused(let message):
-            await settle("dead-letter the trigger", trigger) { try store.markDead(id: trigger.id, instanceId: record.id, error: "refused: \(message)") }
+            await settle("dead-letter the trigger", trigger) { [store] in try store.markDead(id: trigger.id, instanceId: record.id, error: "refused: \(message)") }
             logger.error("instance refused; dead-lettered", metadata: logMetadata)
         default:
             if trigger.attempts >= retryPolicy.maxAttempts {
-                await settle("dead-letter the trigger", trigger) { try store.markDead(id: trigger.id, instanceId: record.id, error: outcome.description) }
+                await settle("dead-letter the trigger", trigger) { [store] in try store.markDead(id: trigger.id, instanceId: record.id, error: outcome.description) }
                 logger.error("instance did not complete; no attempt left, dead-lettered", metadata: logMetadata)
             } else {
                 let delay = retryPolicy.delay(afterAttempts: trigger.attempts)
                 let at = Date().addingTimeInterval(Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
-                await settle("schedule the trigger's retry", trigger) { try store.markRetrying(id: trigger.id, instanceId: record.id, error: outcome.description, availableAt: at) }
+                await settle("schedule the trigger's retry", trigger) { [store] in try store.markRetrying(id: trigger.id, instanceId: record.id, error: outcome.description, availableAt: at) }
                 logger.warning("instance did not complete; retrying", metadata: logMetadata.merging(["retryIn": "\(delay)"]) { $1 })
             }
         }
@@ -351,7 +361,8 @@ public final class Dispatcher: Sendable {
     }
 
     /// Writes a trigger's settlement, retrying until it succeeds or the host stops.
-    private func settle(_ what: String, _ trigger: QueuedTrigger, _ change: () throws -> Void) async {
-        await settlements.perform("\(what) \(trigger.id)", metadata: ["trigger": "\(trigger.id)", "task": "\(trigger.task)"], change)
+    private func settle(_ what: String, _ trigger: QueuedTrigger, _ change: @escaping @Sendable () throws -> Void) async {
+        await settlements.perform(
+            "\(what) \(trigger.id)", metadata: ["trigger": "\(trigger.id)", "task": "\(trigger.task)"], on: storeWrites, change)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import TaskHostConcurrency
 @testable import TaskHostCore
 @testable import TaskHostIsolation
 @testable import TaskHostScheduling
@@ -208,7 +209,7 @@ struct CollectingLogHandler: LogHandler {
     @Test func aSettlementGivesUpOnceTheHostStopsAndNotBefore() async {
         let retry = SettlementRetry(firstDelay: .milliseconds(1), maxDelay: .milliseconds(5), logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         let attempts = Mutex(0)
-        let settled = await retry.perform("write") {
+        let settled = await retry.perform("write", on: BlockingExecutor(name: "test-settle")) {
             let count = attempts.withLock { value -> Int in
                 value += 1
                 return value
@@ -218,7 +219,7 @@ struct CollectingLogHandler: LogHandler {
         #expect(settled)
         #expect(attempts.withLock { $0 } == 20)
         retry.stop(after: .zero)
-        let gaveUp = await retry.perform("write") { throw StoreError("disk full") }
+        let gaveUp = await retry.perform("write", on: BlockingExecutor(name: "test-settle")) { throw StoreError("disk full") }
         #expect(!gaveUp)
     }
 }

@@ -72,14 +72,14 @@ final class TestServer: Sendable {
 
     func post(
         _ channelId: String, token: String?, headers: [String: String] = rawHeaders, body: [UInt8] = Array("hello".utf8),
-        method: String = "POST"
+        method: String = "POST", session: URLSession = .shared
     ) async throws -> Answer {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/push/v1/\(channelId)")!)
         request.httpMethod = method
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         if method == "POST" { request.httpBody = Data(body) }
-        let (data, response) = try await URLSession.shared.data(for: request)
+        let (data, response) = try await session.data(for: request)
         let http = response as! HTTPURLResponse
         var fields: [String: String] = [:]
         for (name, value) in http.allHeaderFields { fields["\(name)"] = "\(value)" }
