@@ -46,6 +46,8 @@ let package = Package(
         // Already built for hummingbird; the CLI's `push` uses it directly (see PushClient).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // The status page's templates (escaping HTML by default).
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // The C ABI between host and plugin: the only thing both sides share.
@@ -115,6 +117,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Mustache", package: "swift-mustache"),
             ],
             swiftSettings: strict),
         // The child side: loads one plugin, runs one instance, reports over IPC.
