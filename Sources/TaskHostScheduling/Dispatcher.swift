@@ -173,7 +173,9 @@ public final class Dispatcher: Sendable {
     }
 
     /// Runs until ``shutdown()`` (or cancellation of the calling task).
-    public func run() async {
+    /// `onRecovered` is called once the triggers that a host that stopped
+    /// had claimed are back in the queue (or could not be), before the first claim.
+    public func run(onRecovered: @Sendable () -> Void = {}) async {
         do {
             let recovered = try store.recoverAbandoned(owner: owner, now: Date())
             if recovered > 0 {
@@ -182,6 +184,7 @@ public final class Dispatcher: Sendable {
         } catch {
             logger.error("cannot recover abandoned triggers", metadata: ["error": "\(error)"])
         }
+        onRecovered()
         await withTaskGroup(of: Void.self) { group in
             while !state.withLock({ $0.stopping }) {
                 if Task.isCancelled {

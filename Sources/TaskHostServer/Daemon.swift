@@ -15,6 +15,9 @@ public struct DaemonConfiguration: Sendable {
     public var host: String = "127.0.0.1"
     /// Port to bind (0: any free port).
     public var port: Int = 8080
+    /// Where the operator listener (health, metrics) binds; by default the
+    /// loopback address on ``port`` + 1 (see ``OperatorBind``).
+    public var operatorBind = OperatorBind.loopbackNextToPush
     /// Largest push payload.
     public var maxPayload: Int = 5 * 1024
     /// Most bytes of headers a push may forward to its task (431 beyond).
@@ -90,8 +93,12 @@ public struct Daemon: Sendable {
         self.logger = logger
     }
 
-    /// Runs until SIGTERM or SIGINT (or cancellation). `onListening` gets the bound port.
-    public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+    /// Runs until SIGTERM or SIGINT (or cancellation). Once every listener
+    /// has bound, `onOperatorListening` gets the operator listener's port (if
+    /// there is one), then `onListening` the push listener's.
+    public func run(
+        onListening: @escaping @Sendable (Int) -> Void = { _ in }, onOperatorListening: @escaping @Sendable (Int) -> Void = { _ in }
+    ) async throws {
         let runner = TaskRunner(store: store, workerPath: workerPath, sandbox: configuration.sandbox, isolation: configuration.isolation)
         let dispatcher = Dispatcher(
             store: store, runner: runner, registry: registry, limits: configuration.limits,
@@ -124,6 +131,9 @@ public struct Daemon: Sendable {
         if let plugins {
             dispatcher.observeOutcomes { plugins.recordOutcome(of: $0, $1) }
         }
+        let probe = StoreProbe(store: store)
+        let health = Health(dispatches: configuration.dispatches, watchesPlugins: plugins != nil) { () throws(StoreError) in try probe.check() }
+        let operatorAddress = configuration.operatorBind.resolve(pushPort: configuration.port)
         // Nothing touches the queue before the port is bound: a host that
         // cannot listen leaves it as it found it.
         let bound = StartGate()
@@ -144,13 +154,23 @@ public struct Daemon: Sendable {
         let dispatches = configuration.dispatches
         let shutdown = ShutdownController(
             grace: configuration.shutdownGrace, logger: logger,
-            onBegin: { if dispatches { dispatcher.shutdown() } },
+            onBegin: {
+                health.stopping()
+                if dispatches { dispatcher.shutdown() }
+            },
             onHurry: {
                 if dispatches { dispatcher.shutdownNow() }
                 open.closeAll()
             })
+        // Nothing counts as listening (the queue stays untouched) before every listener is bound.
+        let listening = ListenerCountdown(hasOperator: operatorAddress != nil) { push, operatorPort in
+            bound.open()
+            if plugins == nil { ready.open() }
+            if let operatorPort { onOperatorListening(operatorPort) }
+            onListening(push)
+        }
         let application = Application(
-            router: PushRoutes.router(service: service),
+            router: PushRoutes.router(service: service, health: health),
             server: .http1(
                 configuration: HTTP1Channel.Configuration(
                     additionalChannelHandlers: [connections.handler(), timeouts.handler(), open.handler(), RequestGuardInstaller()])),
@@ -159,9 +179,7 @@ public struct Daemon: Sendable {
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 logger.info("listening", metadata: ["address": "http://\(channel.localAddress?.ipAddress ?? "?"):\(port)"])
-                bound.open()
-                if plugins == nil { ready.open() }
-                onListening(port)
+                listening.pushBound(port)
             },
             logger: logger.component("taskhost.http"))
         // Shut down in reverse order: first the shutdown's start (no more
@@ -169,13 +187,24 @@ public struct Daemon: Sendable {
         // drain, the committer, the plugins watcher, and last the dispatcher,
         // once its instances have ended.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        if dispatches { services.append(.init(service: DispatcherService(dispatcher: dispatcher, ready: ready))) }
+        if dispatches { services.append(.init(service: DispatcherService(dispatcher: dispatcher, ready: ready, health: health))) }
         if let plugins {
-            services.append(.init(service: PluginService(manager: plugins, runner: runner, registry: registry, bound: bound, ready: ready)))
+            services.append(.init(service: PluginService(
+                manager: plugins, runner: runner, registry: registry, bound: bound, ready: ready, health: health)))
         }
         services.append(.init(service: CommitterService(committer: committer)))
         services.append(.init(service: DrainingServer(
             server: application, connections: open, controller: shutdown, logger: logger.component("taskhost.http"))))
+        if let operatorAddress {
+            let environment = OperatorEnvironment(
+                store: store, registry: registry, plugins: plugins, configuration: configuration, health: health)
+            let server = OperatorListener.server(
+                environment, host: operatorAddress.host, port: operatorAddress.port, timeouts: timeouts, open: open,
+                logger: logger.component("taskhost.operator")
+            ) { port in listening.operatorBound(port) }
+            services.append(.init(service: DrainingServer(
+                server: server, connections: open, controller: shutdown, logger: logger.component("taskhost.operator"))))
+        }
         if dispatches { services.append(.init(service: TimerService(scheduler: scheduler, ready: ready, wake: { dispatcher.wake() }))) }
         services.append(.init(service: ShutdownStartService(controller: shutdown)))
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
@@ -192,6 +221,7 @@ public struct Daemon: Sendable {
             "openFileLimit": "\(descriptors.soft)",
             "ingest": "\(configuration.ingest)",
             "store": "\(store.path)",
+            "operator": "\(operatorAddress.map { OperatorBind.address(host: $0.host, port: $0.port).description } ?? "off")",
         ])
         do {
             defer {
@@ -218,9 +248,10 @@ public struct Daemon: Sendable {
 struct DispatcherService: Service {
     let dispatcher: Dispatcher
     let ready: StartGate
+    let health: Health
     func run() async throws {
         await withGracefulShutdownHandler {
-            if await ready.wait() { await dispatcher.run() }
+            if await ready.wait() { await dispatcher.run(onRecovered: { health.dispatcherStarted() }) }
             // The shutdown's start stopped it earlier: wait for this service's
             // turn (after the HTTP drain), or the group takes it for a failure.
             try? await gracefulShutdown()
@@ -239,10 +270,12 @@ struct PluginService: Service {
     let registry: TaskRegistry
     let bound: StartGate
     let ready: StartGate
+    let health: Health
     func run() async throws {
         await cancelWhenGracefulShutdown {
             guard await bound.wait() else { return }
             await manager.run {
+                health.pluginsScanned()
                 ready.open()  // after the first look; later calls change nothing
                 // Pre-forked workers of replaced or removed plugins are stopped.
                 runner.retireZygotes(keeping: Set(registry.all.map(\.libraryPath)))

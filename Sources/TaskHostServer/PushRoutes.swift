@@ -5,30 +5,28 @@ import NIOCore
 import TaskHostCore
 
 /// The HTTP face of ``PushService``: `POST /push/v1/{channel}` in the WNS raw
-/// notification protocol, and `GET` (and `HEAD`) `/healthz`. Another method on
-/// either path gets 405 with `Allow`.
+/// notification protocol, and `GET` (and `HEAD`) `/healthz` and `/readyz`
+/// (``HealthRoutes``). Another method on any of these paths gets 405 with `Allow`.
 public enum PushRoutes {
     static let wnsStatus = HTTPField.Name("X-WNS-Status")!
     static let wnsMessageId = HTTPField.Name("X-WNS-Msg-ID")!
     static let wnsError = HTTPField.Name("X-WNS-Error-Description")!
 
-    /// A router with the push routes.
-    public static func router(service: PushService) -> Router<PushRequestContext> {
+    /// A router with the push routes, and the health routes answered from `health`.
+    public static func router(service: PushService, health: Health) -> Router<PushRequestContext> {
         let router = Router(context: PushRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: MethodNotAllowedMiddleware(allowedMethods: allowedMethods))
         // A PushRejection thrown here renders itself (HTTPResponseError).
         router.post("/push/v1/:channel") { request, context -> Response in
             try await handle(request: request, context: context, service: service)
         }
-        router.get("/healthz") { _, _ -> Response in
-            Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ok\n")))
-        }
+        HealthRoutes.add(to: router, health: health)
         return router
     }
 
     /// The methods a known path takes (`nil`: not a path of this server).
     static func allowedMethods(path: String) -> [HTTPRequest.Method]? {
-        if path == "/healthz" { return [.get, .head] }
+        if HealthRoutes.paths.contains(path) { return [.get, .head] }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         if parts.count == 4, parts[0].isEmpty, parts[1] == "push", parts[2] == "v1", !parts[3].isEmpty { return [.post] }
         return nil
