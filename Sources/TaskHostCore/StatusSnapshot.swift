@@ -33,6 +33,8 @@ public struct StatusSnapshot: Sendable, Equatable {
     public var queue: [(state: TriggerState, count: Int)]
     /// The most recent instances, newest first.
     public var instances: [InstanceRecord]
+    /// The last line of each of ``instances``' logs, by instance id (none: no line yet).
+    public var lastLogLines: [String: LogLine]
     /// The plugins of the drop-in directory, by name.
     public var plugins: [PluginRecord]
     /// The tasks disabled after too many crashes, by plugin then task.
@@ -48,11 +50,13 @@ public struct StatusSnapshot: Sendable, Equatable {
     /// Creates a snapshot (tests build them by hand).
     public init(
         takenAt: Date, queue: [(state: TriggerState, count: Int)], instances: [InstanceRecord], plugins: [PluginRecord],
-        disabledTasks: [DisabledTask], channels: Counts, credentials: Counts, lastSandbox: (summary: String, instanceId: String)?
+        disabledTasks: [DisabledTask], channels: Counts, credentials: Counts, lastSandbox: (summary: String, instanceId: String)?,
+        lastLogLines: [String: LogLine] = [:]
     ) {
         self.takenAt = takenAt
         self.queue = queue
         self.instances = instances
+        self.lastLogLines = lastLogLines
         self.plugins = plugins
         self.disabledTasks = disabledTasks
         self.channels = channels
@@ -62,6 +66,7 @@ public struct StatusSnapshot: Sendable, Equatable {
 
     public static func == (lhs: StatusSnapshot, rhs: StatusSnapshot) -> Bool {
         lhs.takenAt == rhs.takenAt && lhs.queue.elementsEqual(rhs.queue) { $0 == $1 } && lhs.instances == rhs.instances
+            && lhs.lastLogLines == rhs.lastLogLines
             && lhs.plugins == rhs.plugins && lhs.disabledTasks == rhs.disabledTasks && lhs.channels == rhs.channels
             && lhs.credentials == rhs.credentials && lhs.lastSandbox?.summary == rhs.lastSandbox?.summary
             && lhs.lastSandbox?.instanceId == rhs.lastSandbox?.instanceId
@@ -96,9 +101,23 @@ extension SQLiteTaskStore {
                 StatusSnapshot.Counts(active: credential?["active"] ?? 0, revoked: credential?["revoked"] ?? 0),
                 sandbox.map { (summary: $0["sandbox"] as String, instanceId: $0["id"] as String) })
         }
+        let instances = try instances(task: nil, limit: max(1, recent))
+        let lastLines = try read("read the last log lines") { db in
+            // The log's primary key is (instance_id, seq): read backwards from one
+            // index probe per instance, past blank lines (a crash's empty stderr line).
+            let statement = try db.cachedStatement(
+                sql: "SELECT stream, text, at FROM log_line WHERE instance_id = ? AND trim(text) != '' ORDER BY seq DESC LIMIT 1")
+            var lines: [String: LogLine] = [:]
+            for instance in instances {
+                guard let row = try Row.fetchOne(statement, arguments: [instance.id]) else { continue }
+                lines[instance.id] = LogLine(
+                    stream: LogStream(rawValue: row["stream"]) ?? .host, text: row["text"], at: Date(timeIntervalSince1970: row["at"]))
+            }
+            return lines
+        }
         return StatusSnapshot(
             takenAt: now, queue: TriggerState.allCases.map { ($0, counts[$0, default: 0]) },
-            instances: try instances(task: nil, limit: max(1, recent)), plugins: try plugins(), disabledTasks: try disabledTasks(),
-            channels: channels, credentials: credentials, lastSandbox: lastSandbox)
+            instances: instances, plugins: try plugins(), disabledTasks: try disabledTasks(),
+            channels: channels, credentials: credentials, lastSandbox: lastSandbox, lastLogLines: lastLines)
     }
 }

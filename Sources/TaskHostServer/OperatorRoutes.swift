@@ -32,12 +32,14 @@ public enum OperatorRoutes {
         let router = Router(context: OperatorRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: MethodNotAllowedMiddleware(allowedMethods: allowedMethods))
         HealthRoutes.add(to: router, health: environment.health)
+        StatusRoutes.add(to: router, environment: environment)
         return router
     }
 
     /// The methods a known path takes (`nil`: not a path of this listener).
     static func allowedMethods(path: String) -> [HTTPRequest.Method]? {
         if HealthRoutes.paths.contains(path) { return [.get, .head] }
+        if let methods = StatusRoutes.allowedMethods(path: path) { return methods }
         return nil
     }
 }

@@ -68,6 +68,16 @@ public struct StatusPage: Sendable {
         return "\(milliseconds / 60_000) min \(milliseconds % 60_000 / 1000) s"
     }
 
+    /// The longest log line excerpt shown, in characters.
+    static let excerptLength = 160
+
+    /// A log line as the page shows it: `[stream]` for other streams than the
+    /// task's own, cut at ``excerptLength`` characters (marked with …).
+    static func excerpt(_ line: LogLine) -> String {
+        let text = (line.stream == .task ? "" : "[\(line.stream.rawValue)] ") + line.text
+        return text.count > excerptLength ? text.prefix(excerptLength) + "…" : text
+    }
+
     /// UTC, to the second: `2026-12-03 07:14:05Z`.
     static func timestamp(_ date: Date) -> String {
         date.formatted(Date.ISO8601FormatStyle(dateSeparator: .dash, dateTimeSeparator: .space, timeZone: .gmt))
@@ -88,6 +98,7 @@ private struct View {
     struct Instance {
         let id: String, shortId: String, task: String, app: String, hostPid: Int32, trigger: String, attempt: Int
         let started: String, duration: String, outcome: String, outcomeCode: String, outcomeClass: String, logPath: String
+        let lastLine: String
     }
     struct Plugin { let name: String, identity: String, version: String, state: String, tasks: String, reason: String }
     struct DisabledTask { let name: String, app: String, since: String, reason: String }
@@ -128,7 +139,8 @@ private struct View {
                 duration: StatusPage.duration(record.duration), outcome: record.outcome?.summary ?? "running",
                 outcomeCode: record.outcome?.code ?? "running",
                 outcomeClass: record.outcome.map { $0.isSuccess ? "ok" : "failed" } ?? "running",
-                logPath: StatusPage.logPath(instanceId: record.id))
+                logPath: StatusPage.logPath(instanceId: record.id),
+                lastLine: snapshot.lastLogLines[record.id].map { StatusPage.excerpt($0) } ?? "")
         }
         hasInstances = !instances.isEmpty
         plugins = snapshot.plugins.map { plugin in

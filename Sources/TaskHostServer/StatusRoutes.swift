@@ -74,6 +74,15 @@ public enum StatusRoutes {
         return nil
     }
 
+    /// Adds the routes to the operator listener's `router`, reading the daemon's store.
+    static func add(to router: Router<OperatorRequestContext>, environment: OperatorEnvironment) {
+        let configuration = environment.configuration
+        let host = StatusPage.Host(
+            isolation: configuration.isolation.rawValue, sandboxUser: configuration.sandbox.user,
+            sandboxRequired: configuration.sandbox.required)
+        add(to: router, service: StatusService(store: environment.store, page: StatusPage(host: host)))
+    }
+
     /// Adds the routes to `router`.
     public static func add<Context: RequestContext & RemoteAddressRequestContext>(to router: Router<Context>, service: StatusService) {
         router.get("/status") { _, context -> Response in

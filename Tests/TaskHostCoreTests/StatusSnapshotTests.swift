@@ -34,7 +34,8 @@ import Testing
             if index < 3 {
                 try store.finishInstance(
                     id: id, endedAt: now.addingTimeInterval(Double(index) + 0.5), outcome: .completed, progress: 0,
-                    sandbox: "enforced: run \(index)")
+                    sandbox: "enforced: run \(index)",
+                    appendingLog: index == 0 ? [] : [LogLine(stream: .task, text: "first \(index)"), LogLine(stream: .host, text: "last \(index)"), LogLine(stream: .stderr, text: " ")])
             }
         }
 
@@ -45,6 +46,10 @@ import Testing
         #expect(snapshot.queue.first { $0.state == .pending }?.count == 2)
         #expect(snapshot.queue.first { $0.state == .dead }?.count == 0)
         #expect(snapshot.instances.map(\.id) == Array(ids.reversed().prefix(3)), "the newest first")
+        #expect(snapshot.lastLogLines[ids[2]]?.text == "last 2", "blank lines are passed over")
+        #expect(snapshot.lastLogLines[ids[2]]?.stream == .host)
+        #expect(snapshot.lastLogLines[ids[1]]?.text == "last 1")
+        #expect(snapshot.lastLogLines[ids[3]] == nil, "no line yet")
         // The newest instance still runs: the last report is the newest finished one's.
         #expect(snapshot.lastSandbox?.summary == "enforced: run 2")
         #expect(snapshot.lastSandbox?.instanceId == ids[2])

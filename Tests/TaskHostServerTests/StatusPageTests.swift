@@ -1,7 +1,6 @@
 import Foundation
 import NIOCore
 import TaskHostCore
-import TaskHostServer
 import TaskHostTestSupport
 import Testing
 
@@ -25,13 +24,13 @@ import Testing
 
     static func snapshot(
         instances: [InstanceRecord] = [], plugins: [PluginRecord] = [], disabled: [DisabledTask] = [],
-        lastSandbox: (summary: String, instanceId: String)? = nil
+        lastSandbox: (summary: String, instanceId: String)? = nil, lastLogLines: [String: LogLine] = [:]
     ) -> StatusSnapshot {
         StatusSnapshot(
             takenAt: taken,
             queue: TriggerState.allCases.enumerated().map { ($1, $0 * 10) }, instances: instances, plugins: plugins,
             disabledTasks: disabled, channels: .init(active: 3, revoked: 1, expired: 2), credentials: .init(active: 5, revoked: 4),
-            lastSandbox: lastSandbox)
+            lastSandbox: lastSandbox, lastLogLines: lastLogLines)
     }
 
     static let hostile = "<script>alert(1)</script>"
@@ -48,12 +47,14 @@ import Testing
                     updatedAt: Self.taken)
             ],
             disabled: [DisabledTask(plugin: "evil", task: "T<script>", app: "com.evil", reason: "crashed \(Self.hostile)", disabledAt: Self.taken)],
-            lastSandbox: (summary: "enforced: rlimits, <script>x</script>", instanceId: id)))
+            lastSandbox: (summary: "enforced: rlimits, <script>x</script>", instanceId: id),
+            lastLogLines: [id: LogLine(stream: .task, text: "payload: \(Self.hostile)")]))
         // The page itself has no script: any `<script` would have come from data.
         #expect(!html.contains("<script"))
         #expect(!html.contains("<img"))
         #expect(!html.contains("<b>") && !html.contains("<i>") && !html.contains("<u>"))
         #expect(html.contains("<td>\(Self.escapedHostile)</td>"), "a task name shows as text")
+        #expect(html.contains("<span class=\"last-line\">payload: \(Self.escapedHostile)</span>"), "a log line shows as text")
         #expect(html.contains("failed: boom \(Self.escapedHostile)"), "an outcome's detail shows as text")
         #expect(html.contains("the manifest says &lt;img src=x onerror=alert(2)&gt;"), "a quarantine reason shows as text")
         #expect(html.contains("crashed \(Self.escapedHostile)"), "a disablement's reason shows as text")
@@ -85,7 +86,7 @@ import Testing
         #expect(html.contains("data-instance=\"\(done)\" data-outcome=\"completed\""))
         #expect(html.contains("data-instance=\"\(running)\" data-outcome=\"running\""))
         #expect(html.contains("<a href=\"/status/instances/\(done)/log\">log</a>"))
-        #expect(html.contains("<td class=\"num\">1.5 s</td>"), "a duration")
+        #expect(html.contains("<td class=\"num nowrap\">1.5 s</td>"), "a duration")
         #expect(html.contains("pid 4242"), "the host that ran it")
         #expect(html.contains("data-plugin=\"good\" data-state=\"active\""))
         #expect(html.contains("<td>A, B</td>"))
@@ -102,6 +103,12 @@ import Testing
         #expect(html.contains("No instance has run yet."))
         #expect(html.contains("No plugin in the drop-in directory."))
         #expect(html.contains("No instance has reported its sandbox yet"))
+    }
+
+    @Test func aLogExcerptIsOneLineCutAtItsLength() {
+        let long = String(repeating: "x", count: 500)
+        #expect(StatusPage.excerpt(LogLine(stream: .stderr, text: long)) == "[stderr] " + String(repeating: "x", count: 151) + "…")
+        #expect(StatusPage.excerpt(LogLine(stream: .task, text: "short")) == "short")
     }
 
     @Test func durationsReadAsPeopleSayThem() {
