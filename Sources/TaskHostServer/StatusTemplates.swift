@@ -31,7 +31,9 @@ enum StatusTemplates {
         .state-active { color: #137333; }
         .state-quarantined, .state-disabled { color: #b3261e; font-weight: 600; }
         .empty { color: #777; font-style: italic; }
-        .last-line { font-family: ui-monospace, monospace; font-size: .9em; color: #444; white-space: pre-wrap; word-break: break-all; }
+        .last-line { font-family: ui-monospace, monospace; font-size: .9em; color: #444; white-space: pre-wrap; overflow-wrap: anywhere; }
+        td.log { min-width: 16em; }
+        .app { color: #666; font-size: .85em; }
         .counts { display: flex; gap: 2em; flex-wrap: wrap; align-items: flex-start; }
         td.nowrap { white-space: nowrap; }
         </style>
@@ -49,10 +51,10 @@ enum StatusTemplates {
         <h2 id="instances">Recent instances</h2>
         {{#hasInstances}}
         <table class="instances">
-        <tr><th>Instance</th><th>Task</th><th>App</th><th>Host</th><th>Trigger</th><th>Attempt</th><th>Started</th><th>Duration</th><th>Outcome</th><th>Last log line</th></tr>
+        <tr><th>Instance</th><th>Task (app)</th><th>Host</th><th>Trigger</th><th>Attempt</th><th>Started</th><th>Duration</th><th>Outcome</th><th>Last log line</th></tr>
         {{#instances}}
         <tr class="instance" data-instance="{{id}}" data-outcome="{{outcomeCode}}">
-        <td class="id" title="{{id}}">{{shortId}}</td><td>{{task}}</td><td>{{app}}</td><td class="nowrap">pid {{hostPid}}</td><td>{{trigger}}</td>
+        <td class="id" title="{{id}}">{{shortId}}</td><td class="task">{{task}}<div class="app">{{app}}</div></td><td class="nowrap">pid {{hostPid}}</td><td>{{trigger}}</td>
         <td class="num">{{attempt}}</td><td class="nowrap">{{started}}</td><td class="num nowrap">{{duration}}</td>
         <td class="outcome outcome-{{outcomeClass}}">{{outcome}}</td>
         <td class="log"><a href="{{logPath}}">log</a> <span class="last-line">{{lastLine}}</span></td>
@@ -68,7 +70,7 @@ enum StatusTemplates {
         <tr><th>Plugin</th><th>App</th><th>Version</th><th>State</th><th>Tasks</th><th>Reason</th></tr>
         {{#plugins}}
         <tr class="plugin" data-plugin="{{name}}" data-state="{{state}}">
-        <td>{{name}}</td><td>{{identity}}</td><td>{{version}}</td><td class="state-{{state}}">{{state}}</td><td>{{tasks}}</td><td>{{reason}}</td>
+        <td class="nowrap">{{name}}</td><td>{{identity}}</td><td>{{version}}</td><td class="state-{{state}}">{{state}}</td><td>{{tasks}}</td><td>{{reason}}</td>
         </tr>
         {{/plugins}}
         </table>

@@ -33,9 +33,11 @@ import FoundationNetworking
         return (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
     }
 
-    /// GET `url`: status, headers (lower-case names) and body.
-    static func get(_ url: String) async throws -> (status: Int, headers: [String: String], body: String) {
-        let (data, response) = try await URLSession.shared.data(from: URL(string: url)!)
+    /// `method` `url`: status, headers (lower-case names) and body.
+    static func get(_ url: String, method: String = "GET") async throws -> (status: Int, headers: [String: String], body: String) {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = method
+        let (data, response) = try await URLSession.shared.data(for: request)
         let http = try #require(response as? HTTPURLResponse)
         var headers: [String: String] = [:]
         for (name, value) in http.allHeaderFields { headers["\(name)".lowercased()] = "\(value)" }
@@ -94,6 +96,9 @@ import FoundationNetworking
         #expect(log.headers["x-content-type-options"] == "nosniff")
         #expect(log.body.contains("payload: \(Self.hostile)"))
         #expect(try await Self.get(base + "/status/instances/\(RandomToken.uuid())/log").status == 404)
+        #expect(try await Self.get(base + "/status", method: "HEAD").status == 200)
+        #expect(try await Self.get(base + "/status", method: "POST").status == 405)
+        #expect(try await Self.get(logURL, method: "DELETE").status == 405)
 
         // What the browser built from the page.
         let dom = try Self.chromium(chromium, ["--dump-dom", base + "/status"], profile: directory)

@@ -53,7 +53,7 @@ import Testing
         #expect(!html.contains("<script"))
         #expect(!html.contains("<img"))
         #expect(!html.contains("<b>") && !html.contains("<i>") && !html.contains("<u>"))
-        #expect(html.contains("<td>\(Self.escapedHostile)</td>"), "a task name shows as text")
+        #expect(html.contains("<td class=\"task\">\(Self.escapedHostile)<div"), "a task name shows as text")
         #expect(html.contains("<span class=\"last-line\">payload: \(Self.escapedHostile)</span>"), "a log line shows as text")
         #expect(html.contains("failed: boom \(Self.escapedHostile)"), "an outcome's detail shows as text")
         #expect(html.contains("the manifest says &lt;img src=x onerror=alert(2)&gt;"), "a quarantine reason shows as text")
