@@ -9,7 +9,7 @@ import GRDB
 /// Each part is one read of the store's read pool (WAL readers never wait for
 /// the writer, so a page load does not slow ingest); the parts are not one
 /// transaction: a glance, not an audit.
-public struct StatusSnapshot: Sendable, Equatable {
+public struct StatusSnapshot: Sendable {
     /// How many channels or credentials are in each state.
     public struct Counts: Sendable, Equatable {
         /// Usable: not revoked (and, for channels, not expired).
@@ -62,14 +62,6 @@ public struct StatusSnapshot: Sendable, Equatable {
         self.channels = channels
         self.credentials = credentials
         self.lastSandbox = lastSandbox
-    }
-
-    public static func == (lhs: StatusSnapshot, rhs: StatusSnapshot) -> Bool {
-        lhs.takenAt == rhs.takenAt && lhs.queue.elementsEqual(rhs.queue) { $0 == $1 } && lhs.instances == rhs.instances
-            && lhs.lastLogLines == rhs.lastLogLines
-            && lhs.plugins == rhs.plugins && lhs.disabledTasks == rhs.disabledTasks && lhs.channels == rhs.channels
-            && lhs.credentials == rhs.credentials && lhs.lastSandbox?.summary == rhs.lastSandbox?.summary
-            && lhs.lastSandbox?.instanceId == rhs.lastSandbox?.instanceId
     }
 }
 

@@ -136,7 +136,8 @@ private struct View {
             Instance(
                 id: record.id, shortId: String(record.id.prefix(8)), task: record.task, app: record.app, hostPid: record.hostPid,
                 trigger: record.triggerKind.rawValue, attempt: record.attempt, started: StatusPage.timestamp(record.startedAt),
-                duration: StatusPage.duration(record.duration), outcome: record.outcome?.summary ?? "running",
+                duration: StatusPage.duration(record.duration),
+                outcome: record.outcome?.summary ?? (record.progress > 0 ? "running (progress \(record.progress))" : "running"),
                 outcomeCode: record.outcome?.code ?? "running",
                 outcomeClass: record.outcome.map { $0.isSuccess ? "ok" : "failed" } ?? "running",
                 logPath: StatusPage.logPath(instanceId: record.id),

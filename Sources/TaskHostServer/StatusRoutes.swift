@@ -87,17 +87,38 @@ public enum StatusRoutes {
     public static func add<Context: RequestContext & RemoteAddressRequestContext>(to router: Router<Context>, service: StatusService) {
         router.get("/status") { _, context -> Response in
             try requireLoopback(context.remoteAddress)
+            let html = try await offEventLoop { () throws(StatusError) in try service.html() }
             var fields = htmlFields
             fields[.cacheControl] = "no-store"
-            return Response(status: .ok, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(string: try service.html())))
+            return Response(status: .ok, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
         }
         router.get("/status/instances/:id/log") { _, context -> Response in
             try requireLoopback(context.remoteAddress)
-            let text = try service.log(instanceId: context.parameters.get("id") ?? "")
+            let id = context.parameters.get("id") ?? ""
+            let text = try await offEventLoop { () throws(StatusError) in try service.log(instanceId: id) }
             var fields = plainTextFields
             fields[.cacheControl] = "no-store"
             return Response(status: .ok, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
+    }
+
+    /// Where the store is read for these routes: one page at a time, off the
+    /// event loops, which the push listener shares (a count over a long queue
+    /// takes milliseconds that no push should wait for).
+    private static let readQueue = DispatchQueue(label: "taskhost.status")
+
+    /// `body`'s result, computed on ``readQueue``.
+    static func offEventLoop<T: Sendable>(_ body: @escaping @Sendable () throws(StatusError) -> T) async throws(StatusError) -> T {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, StatusError>, Never>) in
+            readQueue.async {
+                do throws(StatusError) {
+                    continuation.resume(returning: .success(try body()))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try result.get()
     }
 
     static let contentTypeOptions = HTTPField.Name("X-Content-Type-Options")!

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import NIOCore
 import TaskHostCore
 import TaskHostTestSupport
@@ -96,6 +97,23 @@ import Testing
         #expect(html.contains("<tr><th>NOT enforced</th><td>seccomp</td></tr>"))
         #expect(html.contains("<tr><th>enforced</th><td>user, rlimits</td></tr>"))
         #expect(!html.contains("Disabled tasks"), "the section shows only when a task is disabled")
+    }
+
+    @Test func aRunningInstanceShowsTheProgressItReported() {
+        var running = Self.instance("cccccccc-0000-4000-8000-000000000003", task: "Slow", outcome: nil)
+        running.progress = 40
+        let html = StatusPage(host: Self.host).render(Self.snapshot(instances: [running]))
+        #expect(html.contains(">running (progress 40)</td>"))
+    }
+
+    @Test func aStoreThatCannotBeReadIsAnswered503() throws {
+        let directory = TestSupport.temporaryDirectory()
+        let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: directory))
+        // Another process broke the schema under the host.
+        try DatabaseQueue(path: StateDirectory(path: directory).databasePath).write { try $0.execute(sql: "DROP TABLE credential") }
+        let error = #expect(throws: StatusError.self) { try StatusService(store: store, page: StatusPage(host: Self.host)).html() }
+        #expect(error?.code == .storeUnavailable)
+        #expect(error?.status == .serviceUnavailable)
     }
 
     @Test func anEmptyStoreSaysSo() {
