@@ -48,6 +48,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         // The status page's templates (escaping HTML by default).
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        // Metrics: the components record with swift-metrics; the daemon serves them with swift-prometheus.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The C ABI between host and plugin: the only thing both sides share.
@@ -79,6 +82,7 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict),
         // Isolated runs: worker processes, the zygote pool, the instance supervisor, cgroups,
@@ -112,6 +116,8 @@ let package = Package(
             name: "TaskHostServer",
             dependencies: [
                 "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostShared",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

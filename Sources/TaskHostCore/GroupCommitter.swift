@@ -8,15 +8,20 @@ public final class GroupCommitter: @unchecked Sendable {
     private let store: any TriggerQueueStore
     private let maxBatch: Int
     private let onCommit: @Sendable () -> Void
+    private let metrics: HostMetrics
     private let condition = NSCondition()
     // Guarded by `condition`.
     private var queue: [(NewTrigger, Waiter)] = []
     private var closed = false
     private var started = false
 
-    /// A committer over `store`; `onCommit` runs after each committed batch.
-    public init(store: any TriggerQueueStore, maxBatch: Int = 512, onCommit: @escaping @Sendable () -> Void = {}) {
+    /// A committer over `store`; `onCommit` runs after each committed batch,
+    /// whose size goes to `metrics`.
+    public init(
+        store: any TriggerQueueStore, maxBatch: Int = 512, metrics: HostMetrics = .disabled, onCommit: @escaping @Sendable () -> Void = {}
+    ) {
         self.store = store
+        self.metrics = metrics
         self.maxBatch = maxBatch
         self.onCommit = onCommit
     }
@@ -67,6 +72,7 @@ public final class GroupCommitter: @unchecked Sendable {
             do {
                 try store.enqueue(batch.map(\.0))
                 result = .success(())
+                metrics.ingestGroup(size: batch.count)
             } catch {
                 result = .failure(error)
             }

@@ -297,6 +297,10 @@ public final class Dispatcher: Sendable {
         }
         state.withLock { $0.nextPause = Self.minResourcePause }
         let outcome = record.outcome ?? .protocolError("no outcome")
+        runner.metrics.instanceEnded(
+            app: trigger.app, task: trigger.task, outcome: outcome,
+            startLatency: .seconds(record.startedAt.timeIntervalSince(trigger.availableAt)),
+            duration: record.endedAt.map { .seconds($0.timeIntervalSince(record.startedAt)) })
         for observer in observers.withLock({ $0 }) { observer(registered, outcome) }
         var logMetadata = metadata
         logMetadata["instance"] = "\(record.id)"

@@ -99,12 +99,18 @@ public struct Daemon: Sendable {
     public func run(
         onListening: @escaping @Sendable (Int) -> Void = { _ in }, onOperatorListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) async throws {
-        let runner = TaskRunner(store: store, workerPath: workerPath, sandbox: configuration.sandbox, isolation: configuration.isolation)
+        let operatorAddress = configuration.operatorBind.resolve(pushPort: configuration.port)
+        // Metrics are recorded only where they are served.
+        let metrics = operatorAddress.map { _ in DaemonMetrics() }
+        let hostMetrics = metrics?.host ?? .disabled
+        let store = MeasuredStore(self.store, metrics: hostMetrics)
+        let runner = TaskRunner(
+            store: store, workerPath: workerPath, sandbox: configuration.sandbox, isolation: configuration.isolation, metrics: hostMetrics)
         let dispatcher = Dispatcher(
             store: store, runner: runner, registry: registry, limits: configuration.limits,
             retryPolicy: configuration.retryPolicy, pollInterval: configuration.pollInterval,
             logger: logger.component("taskhost.dispatcher"))
-        let committer = GroupCommitter(store: store, maxBatch: configuration.ingest.maxBatch) { dispatcher.wake() }
+        let committer = GroupCommitter(store: store, maxBatch: configuration.ingest.maxBatch, metrics: hostMetrics) { dispatcher.wake() }
         var service = PushService(
             store: store, committer: committer,
             limiter: RateLimiter(ratePerSecond: configuration.channelRate, burst: configuration.channelBurst),
@@ -120,7 +126,7 @@ public struct Daemon: Sendable {
         let scheduler = TimerScheduler(store: store, registry: registry, logger: logger.component("taskhost.timers"))
         let plugins = configuration.plugins.map { pluginConfiguration in
             PluginManager(
-                configuration: pluginConfiguration, store: store, registry: registry,
+                configuration: pluginConfiguration, store: self.store, registry: registry,
                 inspector: PluginInspector(workerPath: workerPath, sandbox: configuration.sandbox),
                 reservedIdentity: registry.all.first { $0.plugin == nil }?.app.identity.name,
                 logger: self.logger.component("taskhost.plugins")
@@ -131,9 +137,8 @@ public struct Daemon: Sendable {
         if let plugins {
             dispatcher.observeOutcomes { plugins.recordOutcome(of: $0, $1) }
         }
-        let probe = StoreProbe(store: store)
+        let probe = StoreProbe(store: self.store)
         let health = Health(dispatches: configuration.dispatches, watchesPlugins: plugins != nil) { () throws(StoreError) in try probe.check() }
-        let operatorAddress = configuration.operatorBind.resolve(pushPort: configuration.port)
         // Nothing touches the queue before the port is bound: a host that
         // cannot listen leaves it as it found it.
         let bound = StartGate()
@@ -170,7 +175,7 @@ public struct Daemon: Sendable {
             onListening(push)
         }
         let application = Application(
-            router: PushRoutes.router(service: service, health: health),
+            router: PushRoutes.router(service: service, health: health, metrics: hostMetrics),
             server: .http1(
                 configuration: HTTP1Channel.Configuration(
                     additionalChannelHandlers: [connections.handler(), timeouts.handler(), open.handler(), RequestGuardInstaller()])),
@@ -195,9 +200,10 @@ public struct Daemon: Sendable {
         services.append(.init(service: CommitterService(committer: committer)))
         services.append(.init(service: DrainingServer(
             server: application, connections: open, controller: shutdown, logger: logger.component("taskhost.http"))))
-        if let operatorAddress {
+        if let operatorAddress, let metrics {
             let environment = OperatorEnvironment(
-                store: store, registry: registry, plugins: plugins, configuration: configuration, health: health)
+                store: self.store, registry: registry, plugins: plugins, configuration: configuration, health: health,
+                metrics: metrics, runningInstances: { dispatcher.runningCount })
             let server = OperatorListener.server(
                 environment, host: operatorAddress.host, port: operatorAddress.port, timeouts: timeouts, open: open,
                 logger: logger.component("taskhost.operator")
@@ -220,7 +226,7 @@ public struct Daemon: Sendable {
             "shutdownGrace": "\(configuration.shutdownGrace)",
             "openFileLimit": "\(descriptors.soft)",
             "ingest": "\(configuration.ingest)",
-            "store": "\(store.path)",
+            "store": "\(self.store.path)",
             "operator": "\(operatorAddress.map { OperatorBind.address(host: $0.host, port: $0.port).description } ?? "off")",
         ])
         do {

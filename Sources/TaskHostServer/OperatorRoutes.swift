@@ -16,6 +16,10 @@ public struct OperatorEnvironment: Sendable {
     public let configuration: DaemonConfiguration
     /// Liveness and readiness.
     public let health: Health
+    /// The daemon's metrics (`/metrics`).
+    public let metrics: DaemonMetrics
+    /// How many instances run now.
+    public let runningInstances: @Sendable () -> Int
 }
 
 /// The operator listener's router (`--metrics-bind`): health and metrics
@@ -33,12 +37,13 @@ public enum OperatorRoutes {
         router.add(middleware: MethodNotAllowedMiddleware(allowedMethods: allowedMethods))
         HealthRoutes.add(to: router, health: environment.health)
         StatusRoutes.add(to: router, environment: environment)
+        MetricsRoutes.add(to: router, environment: environment)
         return router
     }
 
     /// The methods a known path takes (`nil`: not a path of this listener).
     static func allowedMethods(path: String) -> [HTTPRequest.Method]? {
-        if HealthRoutes.paths.contains(path) { return [.get, .head] }
+        if HealthRoutes.paths.contains(path) || MetricsRoutes.paths.contains(path) { return [.get, .head] }
         if let methods = StatusRoutes.allowedMethods(path: path) { return methods }
         return nil
     }

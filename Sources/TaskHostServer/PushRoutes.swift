@@ -12,13 +12,16 @@ public enum PushRoutes {
     static let wnsMessageId = HTTPField.Name("X-WNS-Msg-ID")!
     static let wnsError = HTTPField.Name("X-WNS-Error-Description")!
 
-    /// A router with the push routes, and the health routes answered from `health`.
-    public static func router(service: PushService, health: Health) -> Router<PushRequestContext> {
+    /// A router with the push routes, and the health routes answered from
+    /// `health`; push answers and bytes are counted in `metrics`.
+    public static func router(service: PushService, health: Health, metrics: HostMetrics = .disabled) -> Router<PushRequestContext> {
         let router = Router(context: PushRequestContext.self, options: .autoGenerateHeadEndpoints)
+        // Outermost, so that it counts the 405 answers too.
+        router.add(middleware: PushMetricsMiddleware(metrics: metrics))
         router.add(middleware: MethodNotAllowedMiddleware(allowedMethods: allowedMethods))
         // A PushRejection thrown here renders itself (HTTPResponseError).
         router.post("/push/v1/:channel") { request, context -> Response in
-            try await handle(request: request, context: context, service: service)
+            try await handle(request: request, context: context, service: service, metrics: metrics)
         }
         HealthRoutes.add(to: router, health: health)
         return router
@@ -32,7 +35,9 @@ public enum PushRoutes {
         return nil
     }
 
-    static func handle(request: Request, context: PushRequestContext, service: PushService) async throws(PushRejection) -> Response {
+    static func handle(
+        request: Request, context: PushRequestContext, service: PushService, metrics: HostMetrics
+    ) async throws(PushRejection) -> Response {
         var request = request
         let channelId = context.parameters.get("channel") ?? ""
         let push = try service.authorize(
@@ -52,6 +57,7 @@ public enum PushRoutes {
             // its way (RequestGuard); nothing is stored.
             throw PushRejection.badRequest("the request body could not be read: \(error)")
         }
+        metrics.pushBytesRead(protocol: "wns", body.readableBytes)
         let accepted = try await service.accept(
             channel: push.channel, headers: headers, payload: Array(buffer: body))
         return Response(status: .ok, headers: [wnsStatus: accepted.status, wnsMessageId: accepted.messageId])
@@ -104,6 +110,27 @@ struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
                 status: .methodNotAllowed, description: "\(request.method.rawValue) is not allowed on \(request.uri.path.prefix(60)): use \(allow)",
                 allow: methods
             ).response()
+        }
+    }
+}
+
+/// Counts the answers to push requests (paths under `/push/`) by protocol and
+/// status, whatever answered them: the route, a rejection, the 405 middleware.
+struct PushMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: HostMetrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard metrics.isEnabled, request.uri.path.hasPrefix("/push/") else { return try await next(request, context) }
+        do {
+            let response = try await next(request, context)
+            metrics.pushAnswered(protocol: "wns", status: Int(response.status.code))
+            return response
+        } catch let error as any HTTPResponseError {
+            metrics.pushAnswered(protocol: "wns", status: Int(error.status.code))
+            throw error
+        } catch {
+            metrics.pushAnswered(protocol: "wns", status: 500)
+            throw error
         }
     }
 }
