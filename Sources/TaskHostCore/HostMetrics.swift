@@ -76,7 +76,7 @@ public final class HostMetrics: Sendable {
         Family(name: "taskhost_store_commit_duration_seconds", kind: .histogram, labels: ["operation"],
                help: "Latency of the queue's store writes, by operation (enqueue, claim, settle).", buckets: commitBuckets),
         Family(name: "taskhost_store_commit_batch_size", kind: .histogram, labels: ["operation"],
-               help: "Triggers written per store commit, by operation.", buckets: sizeBuckets),
+               help: "Triggers written per store commit: enqueued together (enqueue) or claimed together (claim).", buckets: sizeBuckets),
         Family(name: "taskhost_ingest_group_size", kind: .histogram, labels: [],
                help: "Pushes committed together by one group commit.", buckets: sizeBuckets),
     ]
@@ -98,6 +98,10 @@ public final class HostMetrics: Sendable {
     private let counters = Mutex<[Key: CoreMetrics.Counter]>([:])
     private let timers = Mutex<[Key: CoreMetrics.Timer]>([:])
     private let recorders = Mutex<[Key: Recorder]>([:])
+    /// The push counters, by protocol then status: the per-push path looks
+    /// them up without building a key.
+    private let pushCounters = Mutex<[String: [Int: CoreMetrics.Counter]]>([:])
+    private let pushBytes = Mutex<[String: CoreMetrics.Counter]>([:])
 
     /// Metrics that go to `factory`.
     public init(factory: any MetricsFactory) {
@@ -151,13 +155,25 @@ public final class HostMetrics: Sendable {
     /// A push was answered with `status`.
     public func pushAnswered(protocol name: String, status: Int) {
         guard isEnabled else { return }
-        counter("taskhost_pushes_received_total", [name, String(status)]).increment()
+        if let counter = pushCounters.withLock({ $0[name]?[status] }) {
+            counter.increment()
+            return
+        }
+        let made = counter("taskhost_pushes_received_total", [name, String(status)])
+        pushCounters.withLock { $0[name, default: [:]][status] = made }
+        made.increment()
     }
 
     /// `bytes` of a push's payload were read.
     public func pushBytesRead(protocol name: String, _ bytes: Int) {
         guard isEnabled, bytes > 0 else { return }
-        counter("taskhost_push_received_bytes_total", [name]).increment(by: bytes)
+        if let counter = pushBytes.withLock({ $0[name] }) {
+            counter.increment(by: bytes)
+            return
+        }
+        let made = counter("taskhost_push_received_bytes_total", [name])
+        pushBytes.withLock { $0[name] = made }
+        made.increment(by: bytes)
     }
 
     /// An instance of `task` of `app` started (its row is written).

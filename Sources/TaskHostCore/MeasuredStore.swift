@@ -41,6 +41,7 @@ public final class MeasuredStore: TaskStore, TriggerQueueStore, ChannelStore {
         let expiredBefore = base.expiredCount
         let claimed = try measured("claim") { () throws(StoreError) in try base.claim(limit: limit, owner: owner, now: now, decide: decide) }
         guard metrics.isEnabled else { return claimed }
+        metrics.recorder("taskhost_store_commit_batch_size", ["claim"]).record(claimed.count)
         if !claimed.isEmpty { metrics.counter("taskhost_triggers_claimed_total").increment(by: claimed.count) }
         let expired = base.expiredCount - expiredBefore
         if expired > 0 { metrics.counter("taskhost_triggers_expired_total").increment(by: expired) }

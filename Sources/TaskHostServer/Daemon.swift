@@ -62,6 +62,9 @@ public struct DaemonConfiguration: Sendable {
     /// How long open HTTP requests may take to finish once shutdown begins;
     /// then their connections are closed (a second SIGTERM or SIGINT ends it at once).
     public var shutdownGrace: Duration = .seconds(5)
+    /// Where to tell systemd of readiness, shutdown and liveness (`nil`: not
+    /// started by systemd; see ``SystemdNotifier/fromEnvironment(_:)``).
+    public var systemd: SystemdNotifier?
     /// Whether SIGTERM and SIGINT start a graceful shutdown, and a second one
     /// an immediate stop (off when embedded, e.g. in tests, where a graceful
     /// shutdown or cancellation of the task that runs the daemon does it).
@@ -138,7 +141,11 @@ public struct Daemon: Sendable {
             dispatcher.observeOutcomes { plugins.recordOutcome(of: $0, $1) }
         }
         let probe = StoreProbe(store: self.store)
-        let health = Health(dispatches: configuration.dispatches, watchesPlugins: plugins != nil) { () throws(StoreError) in try probe.check() }
+        let systemd = configuration.systemd
+        let health = Health(
+            dispatches: configuration.dispatches, watchesPlugins: plugins != nil,
+            onStarted: { systemd?.ready(status: "listening; the queue is recovered") }
+        ) { () throws(StoreError) in try probe.check() }
         // Nothing touches the queue before the port is bound: a host that
         // cannot listen leaves it as it found it.
         let bound = StartGate()
@@ -161,6 +168,7 @@ public struct Daemon: Sendable {
             grace: configuration.shutdownGrace, logger: logger,
             onBegin: {
                 health.stopping()
+                systemd?.stopping()
                 if dispatches { dispatcher.shutdown() }
             },
             onHurry: {
@@ -173,6 +181,7 @@ public struct Daemon: Sendable {
             if plugins == nil { ready.open() }
             if let operatorPort { onOperatorListening(operatorPort) }
             onListening(push)
+            health.listening()
         }
         let application = Application(
             router: PushRoutes.router(service: service, health: health, metrics: hostMetrics),
@@ -212,6 +221,9 @@ public struct Daemon: Sendable {
                 server: server, connections: open, controller: shutdown, logger: logger.component("taskhost.operator"))))
         }
         if dispatches { services.append(.init(service: TimerService(scheduler: scheduler, ready: ready, wake: { dispatcher.wake() }))) }
+        if let systemd, let interval = systemd.watchdogInterval {
+            services.append(.init(service: WatchdogService(notifier: systemd, interval: interval)))
+        }
         services.append(.init(service: ShutdownStartService(controller: shutdown)))
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
         // Signals are counted here, not by the group: a second one hurries the shutdown.

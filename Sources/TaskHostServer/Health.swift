@@ -20,6 +20,8 @@ public final class Health: Sendable {
     }
 
     private struct State {
+        var listening = false
+        var started = false
         var dispatcherRunning: Bool
         var stopping = false
         var pluginsScanned: Bool
@@ -29,29 +31,45 @@ public final class Health: Sendable {
 
     private let state: Mutex<State>
     private let probe: @Sendable () throws(StoreError) -> Void
+    private let onStarted: @Sendable () -> Void
     /// The longest time a store check's answer is reused.
     public let probeInterval: Duration
 
     /// Health for a host that dispatches (or not: `dispatches` false needs no
     /// dispatcher) and watches a plugins directory (or not), whose store
-    /// `probe` checks.
+    /// `probe` checks. `onStarted` is called once, when the host is first
+    /// listening with its dispatcher running and its plugins scanned.
     public init(
         dispatches: Bool, watchesPlugins: Bool, probeInterval: Duration = .seconds(1),
-        probe: @escaping @Sendable () throws(StoreError) -> Void
+        onStarted: @escaping @Sendable () -> Void = {}, probe: @escaping @Sendable () throws(StoreError) -> Void
     ) {
         self.state = Mutex(State(dispatcherRunning: !dispatches, pluginsScanned: !watchesPlugins))
         self.probe = probe
+        self.onStarted = onStarted
         self.probeInterval = probeInterval
     }
 
+    /// Every listener is bound.
+    public func listening() { mark { $0.listening = true } }
+
     /// The dispatcher recovered the queue and claims triggers.
-    public func dispatcherStarted() { state.withLock { $0.dispatcherRunning = true } }
+    public func dispatcherStarted() { mark { $0.dispatcherRunning = true } }
+
+    private func mark(_ change: (inout State) -> Void) {
+        let started = state.withLock { state -> Bool in
+            change(&state)
+            guard !state.started, state.listening, state.dispatcherRunning, state.pluginsScanned, !state.stopping else { return false }
+            state.started = true
+            return true
+        }
+        if started { onStarted() }
+    }
 
     /// The host is shutting down: it is no longer ready.
     public func stopping() { state.withLock { $0.stopping = true } }
 
     /// The plugins directory was looked at once.
-    public func pluginsScanned() { state.withLock { $0.pluginsScanned = true } }
+    public func pluginsScanned() { mark { $0.pluginsScanned = true } }
 
     /// Whether the host is ready now.
     public func readiness() async -> Readiness {

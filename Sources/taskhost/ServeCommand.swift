@@ -118,6 +118,10 @@ struct ServeCommand: AsyncParsableCommand {
             valueName: "url"))
     var publicURL: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
+    @Option(
+        name: .customLong("log-format"),
+        help: ArgumentHelp("How log lines are written on standard error: text, or json (one JSON object per line).", valueName: "format"))
+    var logFormat: LogFormat = .text
     @OptionGroup var manifestOptions: ManifestOptions
     @OptionGroup var stateOptions: StateOptions
     @OptionGroup var sandboxFlags: SandboxFlags
@@ -160,9 +164,15 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in DaemonLogHandler(label: label, level: level) }
+        let format = logFormat
+        LoggingSystem.bootstrap { label in DaemonLogHandler(label: label, level: level, format: format) }
         var logger = Logger(label: "taskhost")
         logger.logLevel = level
+        if format == .json {
+            // Every line on standard error is then a JSON object, these warnings too.
+            let warnings = logger
+            PrivateFiles.redirectWarnings { warnings.warning("\($0)") }
+        }
         // Idle connections, workers and the store all take descriptors: use every one allowed.
         let descriptors = DescriptorBudget.raiseToHard()
         logger.info("open-file limit", metadata: ["soft": "\(descriptors.soft)", "hard": "\(descriptors.hard)"])
@@ -198,6 +208,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.host = bind
         configuration.port = port
         configuration.operatorBind = try operatorBind()
+        // Started by systemd (Type=notify): READY=1, STOPPING=1, WATCHDOG=1 over NOTIFY_SOCKET.
+        configuration.systemd = SystemdNotifier.fromEnvironment()
         configuration.maxPayload = maxPayload
         configuration.maxForwardedHeaders = maxPushHeaders
         configuration.authFailureLimit = authFailureLimit
@@ -266,3 +278,5 @@ struct ServeCommand: AsyncParsableCommand {
         return "http://\(urlHost(host)):\(port)"
     }
 }
+
+extension LogFormat: ExpressibleByArgument {}
