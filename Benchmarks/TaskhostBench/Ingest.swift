@@ -36,6 +36,8 @@ struct WrkResult {
 
 extension Bench {
     static let ingestModes = ["discard", "per-push", "group"]
+    /// The `group` server without metrics (`--metrics-bind off`).
+    static let metricsOff = "group-metrics-off"
     /// The idle-connection rows: idle connections held open, and the open-file
     /// limit (soft and hard) of the server they are held against.
     static let idleConnections = 2000
@@ -57,6 +59,10 @@ extension Bench {
         for mode in Self.ingestModes {
             servers[mode] = try Self.ingestServer(products, mode: mode, directory: "\(state)/ingest-\(mode)")
         }
+        // `group` without the operator listener: nothing recorded, nothing served
+        // (the others record metrics and serve /metrics, the default).
+        servers[Self.metricsOff] = try Self.ingestServer(
+            products, mode: "group", directory: "\(state)/ingest-group-metrics-off", extra: ["--metrics-bind", "off"])
         // The same as `group`, under the open-file limit of the issue's flood
         // (soft and hard: `serve` cannot raise it), for the idle-connection rows.
         let prlimit = Self.which("prlimit")
@@ -72,17 +78,21 @@ extension Bench {
              "vs no idle connections"])
         var group64 = 0.0, ceiling64 = 0.0, perPush64 = 0.0
         var ceilings: [Int: Double] = [:]
+        var metricsCost: [String] = []
         for clients in [1, 16, 64] {
             var rates: [String: Double] = [:]
-            for mode in Self.ingestModes {
+            for mode in Self.ingestModes + [Self.metricsOff] {
                 let result = try Self.wrk(wrk, clients: clients, seconds: seconds, script: script, server: servers[mode]!)
                 rates[mode] = result.rate
                 table.row(
-                    "\(clients)", "`\(mode)`", Format.count(result.rate), Format.ms(result.p50), Format.ms(result.p99),
+                    "\(clients)", mode == Self.metricsOff ? "`group`, metrics off" : "`\(mode)`", Format.count(result.rate), Format.ms(result.p50), Format.ms(result.p99),
                     String(format: "%.0f µs", result.cpuPerRequest),
                     mode == "discard" ? "1.00×" : Format.ratio(result.rate, over: rates["discard"] ?? .nan),
                     mode == "group" ? Format.ratio(result.rate, over: rates["per-push"] ?? .nan) : (mode == "per-push" ? "1.00×" : "–"), "–")
                 if result.failures > 0 { table.note("⚠ \(clients) clients, \(mode): \(result.failures) non-200 answers or socket errors") }
+            }
+            if let on = rates["group"], let off = rates[Self.metricsOff] {
+                metricsCost.append("\(clients) client\(clients == 1 ? "" : "s"): " + Format.ratio(on, over: off))
             }
             ceilings[clients] = rates["discard"]
             if clients == 64 { (group64, ceiling64, perPush64) = (rates["group"]!, rates["discard"]!, rates["per-push"]!) }
@@ -92,6 +102,9 @@ extension Bench {
         } else {
             table.note("Idle-connection rows skipped: prlimit (util-linux) is not installed.")
         }
+        table.note(
+            "Metrics on (the default: recorded, and /metrics served on the operator listener) vs off (`--metrics-bind off`), `group` ingest, "
+                + "rate with metrics over rate without: " + metricsCost.joined(separator: ", ") + " (target: at least 0.95×).")
         for mode in ["per-push", "group", "flood"] {
             guard let server = servers[mode] else { continue }
             let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: server.process.state))
@@ -113,7 +126,9 @@ extension Bench {
 
     /// Starts an ingest server on a fresh state directory: one credential, one
     /// channel, no dispatcher, no plugins directory, no rate limit.
-    static func ingestServer(_ products: Products, mode: String, directory: String, launcher: [String] = []) throws -> IngestServer {
+    static func ingestServer(
+        _ products: Products, mode: String, directory: String, launcher: [String] = [], extra: [String] = []
+    ) throws -> IngestServer {
         let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: directory))
         let (credential, token) = Credential.make(app: "com.example.bench", label: "bench")
         try store.insertCredential(credential)
@@ -126,7 +141,7 @@ extension Bench {
             arguments: [
                 "--no-dispatch", "--plugins-dir", "", "--ingest", mode, "--channel-rate", "1000000000", "--channel-burst", "1000000000",
                 "--client-rate", "1000000000", "--client-burst", "1000000000",
-            ],
+            ] + extra,
             launcher: launcher)
         return IngestServer(process: server, token: token, channel: channel.id)
     }

@@ -24,12 +24,17 @@ public final class GroupCommitter: Sendable {
     private let store: any TriggerQueueStore
     private let maxBatch: Int
     private let onCommit: @Sendable () -> Void
+    private let metrics: HostMetrics
     private let state = Mutex(State())
     private let writer = BlockingExecutor(name: "taskhost-group-commit", maxThreads: 1)
 
-    /// A committer over `store`; `onCommit` runs after each committed batch.
-    public init(store: any TriggerQueueStore, maxBatch: Int = 512, onCommit: @escaping @Sendable () -> Void = {}) {
+    /// A committer over `store`; `onCommit` runs after each committed batch,
+    /// whose size goes to `metrics`.
+    public init(
+        store: any TriggerQueueStore, maxBatch: Int = 512, metrics: HostMetrics = .disabled, onCommit: @escaping @Sendable () -> Void = {}
+    ) {
         self.store = store
+        self.metrics = metrics
         self.maxBatch = max(1, maxBatch)
         self.onCommit = onCommit
     }
@@ -72,6 +77,7 @@ public final class GroupCommitter: Sendable {
             do {
                 try store.enqueue(batch.map(\.0))
                 result = .success(())
+                metrics.ingestGroup(size: batch.count)
             } catch {
                 result = .failure(error)
             }

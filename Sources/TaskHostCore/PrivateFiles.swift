@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TaskHostIPC
 
 /// The modes of what taskhost keeps in its state directory: the database
@@ -70,8 +71,21 @@ public enum PrivateFiles {
             + "Whatever it held could be read by other local users until now")
     }
 
+    /// Where warnings go instead of standard error's plain lines (`serve
+    /// --log-format json` sends them to its log).
+    private static let warningSink = Mutex<(@Sendable (String) -> Void)?>(nil)
+
+    /// Sends the warnings about file modes to `sink` from now on.
+    public static func redirectWarnings(to sink: @escaping @Sendable (String) -> Void) {
+        warningSink.withLock { $0 = sink }
+    }
+
     /// Prints `message` on standard error as a warning (the daemon's log goes there too).
     static func warn(_ message: String) {
+        if let sink = warningSink.withLock({ $0 }) {
+            sink(message)
+            return
+        }
         // Not FileHandle: it traps when standard error is a closed pipe.
         FileDescriptorIO.writeAll(toFile: STDERR_FILENO, Array("taskhost: warning: \(message)\n".utf8))
     }

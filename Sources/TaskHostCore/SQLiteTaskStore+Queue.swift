@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GRDBSQLite
+import Synchronization
 import TaskHostIPC
 
 extension SQLiteTaskStore {
@@ -204,9 +205,11 @@ extension SQLiteTaskStore: TriggerQueueStore {
         // Not fsync'd on its own: a claim lost with the power leaves its
         // trigger pending, to be claimed again (at least once either way);
         // the instance's outcome, a durable commit, makes it durable.
-        return try writeRelaxed("claim triggers") { db in
+        var expiredRows = 0
+        let claimed = try writeRelaxed("claim triggers") { db in
             let time = now.timeIntervalSince1970
             try db.cachedStatement(sql: Self.expireSQL).execute(arguments: [time, time])
+            expiredRows = db.changesCount
             // Candidates in queue order; only the taken ones are decoded.
             let candidates = try Row.fetchCursor(db.cachedStatement(sql: Self.claimSQL), arguments: [time, max(limit * 4, 64)])
             var claimed: [QueuedTrigger] = []
@@ -231,6 +234,8 @@ extension SQLiteTaskStore: TriggerQueueStore {
             }
             return claimed
         }
+        if expiredRows > 0 { expired.add(expiredRows, ordering: .relaxed) }
+        return claimed
     }
 
     /// One durable UPDATE; returns how many rows it changed.

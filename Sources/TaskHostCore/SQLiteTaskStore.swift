@@ -16,6 +16,11 @@ public final class SQLiteTaskStore: TaskStore {
     private let committer: CommitBatcher
     /// This process's mark in the instance rows it writes, made with the first one.
     private let supervisor = Mutex<SupervisorLock?>(nil)
+    /// Triggers this store object has expired (claims expire them), for metrics.
+    let expired = Atomic<Int>(0)
+
+    /// How many triggers this store object has moved to `expired` so far.
+    public var expiredCount: Int { expired.load(ordering: .relaxed) }
 
     /// Opens (creating if needed) the database at `path`, checks it, migrates
     /// it, and settles the instances of hosts that stopped before they ended

@@ -21,6 +21,8 @@ public final class TaskRunner: Sendable {
     public let sandbox: SandboxOptions
     /// How instances get their process.
     public let isolation: IsolationMode
+    /// Where instance starts, zygotes and missing sandbox layers are counted.
+    public let metrics: HostMetrics
     private let sandboxIdentity: (uid: UInt32, gid: UInt32)?
     private let zygotes: ZygotePool?
     private let cgroups: ProcessCgroups?
@@ -33,9 +35,10 @@ public final class TaskRunner: Sendable {
     /// Creates a runner.
     public convenience init(
         store: any TaskStore, workerPath: String, sandbox: SandboxOptions = SandboxOptions(),
-        isolation: IsolationMode = .fromEnvironment()
+        isolation: IsolationMode = .fromEnvironment(), metrics: HostMetrics = .disabled
     ) {
-        self.init(store: store, workerPath: workerPath, sandbox: sandbox, isolation: isolation, cgroups: ProcessCgroups.detect())
+        self.init(
+            store: store, workerPath: workerPath, sandbox: sandbox, isolation: isolation, cgroups: ProcessCgroups.detect(), metrics: metrics)
     }
 
     /// Creates a runner that puts each instance in a pids cgroup of `cgroups`,
@@ -43,6 +46,7 @@ public final class TaskRunner: Sendable {
     /// (what an unprivileged host gets; tests use it to take that path as root).
     init(
         store: any TaskStore, workerPath: String, sandbox: SandboxOptions, isolation: IsolationMode, cgroups: ProcessCgroups?,
+        metrics: HostMetrics = .disabled,
         spawnWorker: @escaping @Sendable (_ executable: String, _ environment: [String]) throws(WorkerSpawnError) -> WorkerProcess = {
             (executable: String, environment: [String]) throws(WorkerSpawnError) -> WorkerProcess in
             try WorkerProcess.spawn(executable: executable, environment: environment)
@@ -53,11 +57,12 @@ public final class TaskRunner: Sendable {
         self.workerPath = workerPath
         self.sandbox = sandbox
         self.isolation = isolation
+        self.metrics = metrics
         self.sandboxIdentity = sandbox.resolveIdentity()
         self.workingDirectories = WorkingDirectoryPool(sandbox: sandbox, identity: sandboxIdentity)
         self.cgroups = cgroups
         self.processLimitFallback = cgroups == nil ? ProcessCgroups.fallbackLayer(ProcessCgroups.unavailability() ?? "this runner makes none") : nil
-        self.zygotes = isolation == .prefork ? ZygotePool(workerPath: workerPath, cgroups: cgroups) : nil
+        self.zygotes = isolation == .prefork ? ZygotePool(workerPath: workerPath, cgroups: cgroups, metrics: metrics) : nil
     }
 
     /// Stops the pre-forked workers of libraries other than `libraryPaths`
@@ -136,6 +141,7 @@ public final class TaskRunner: Sendable {
             spareCgroup = forked.cgroup
             handOver = { forked.process.handOver(workingDirectory: workingDirectory) }
         } else {
+            if zygotes != nil { metrics.zygoteFallback() }
             do {
                 process = try spawnWorker(workerPath, WorkerProcess.environment(instanceId: instanceId))
             } catch {
@@ -178,9 +184,10 @@ public final class TaskRunner: Sendable {
             // leaves a row without an outcome, which the next open of the store
             // settles as abandoned (its trigger, still claimed, runs again).
             // The write survives the death of the process (WAL, no fsync of its own).
-            let recordAndHandOver = { [store] in
+            let recordAndHandOver = { [store, metrics] in
                 do throws(StoreError) {
                     try store.insertInstance(record)
+                    metrics.instanceStarted(app: app.identity.name, task: task.name)
                 } catch {
                     insertError = error
                     process.killGroup()
@@ -202,6 +209,7 @@ public final class TaskRunner: Sendable {
             if let insertError { throw .store(insertError) }
         } else {
             do throws(StoreError) { try store.insertInstance(record) } catch { throw .store(error) }
+            metrics.instanceStarted(app: app.identity.name, task: task.name)
             let error = spawnError?.description ?? "no worker process"
             events.log(LogLine(stream: .host, text: "host: \(error)"))
             report = SupervisionReport(outcome: .refused(error))
@@ -215,6 +223,7 @@ public final class TaskRunner: Sendable {
         record.outcome = outcome
         record.progress = report.progress
         record.sandbox = SandboxOptions.summary(report.sandbox + hostLayers)
+        for layer in report.sandbox + hostLayers where layer.isMissing { metrics.sandboxLayerMissing(layer.name) }
         let pendingLog = events.takePending()
         var finishError: StoreError?
         let finish = { [store] () throws(StoreError) -> Void in

@@ -42,8 +42,11 @@ final class ZygotePool: Sendable {
 
     /// Where spares get their cgroup (`nil`: the instance's runner attaches none, or its own).
     private let cgroups: ProcessCgroups?
+    /// Where zygote starts and deaths are counted.
+    private let metrics: HostMetrics
 
-    init(workerPath: String, cgroups: ProcessCgroups? = nil) {
+    init(workerPath: String, cgroups: ProcessCgroups? = nil, metrics: HostMetrics = .disabled) {
+        self.metrics = metrics
         self.workerPath = workerPath
         self.cgroups = cgroups
     }
@@ -120,7 +123,9 @@ final class ZygotePool: Sendable {
     /// The zygotes' process ids (tests).
     var pids: [pid_t] { state.withLock { $0.zygotes.values.map(\.pid) } }
 
+    /// Stops a zygote that died or cannot fork (counted as a death).
     private func retire(_ key: Key, _ zygote: Zygote, unusable reason: String?) {
+        metrics.zygoteDied()
         state.withLock { state in
             if state.zygotes[key] === zygote { state.zygotes.removeValue(forKey: key) }
             if let reason { state.unusable[key] = reason }
@@ -157,6 +162,7 @@ final class ZygotePool: Sendable {
             state.withLock { $0.unusable[key] = unavailable.reason }
             return nil
         case .success(let zygote):
+            metrics.zygoteStarted()
             state.withLock { $0.zygotes[key] = zygote }
             return zygote
         }

@@ -180,7 +180,9 @@ public final class Dispatcher: Sendable {
     }
 
     /// Runs until ``shutdown()`` (or cancellation of the calling task).
-    public func run() async {
+    /// `onRecovered` is called once the triggers that a host that stopped
+    /// had claimed are back in the queue (or could not be), before the first claim.
+    public func run(onRecovered: @Sendable () -> Void = {}) async {
         do {
             let recovered = try await storeWrites.run { [store, owner] () throws(StoreError) -> Int in
                 try store.recoverAbandoned(owner: owner, now: Date())
@@ -191,6 +193,7 @@ public final class Dispatcher: Sendable {
         } catch {
             logger.error("cannot recover abandoned triggers", metadata: ["error": "\(error)"])
         }
+        onRecovered()
         await withTaskGroup(of: Void.self) { group in
             while !state.withLock({ $0.stopping }) {
                 if Task.isCancelled {
@@ -304,6 +307,10 @@ public final class Dispatcher: Sendable {
         }
         state.withLock { $0.nextPause = Self.minResourcePause }
         let outcome = record.outcome ?? .protocolError("no outcome")
+        runner.metrics.instanceEnded(
+            app: trigger.app, task: trigger.task, outcome: outcome,
+            startLatency: .seconds(record.startedAt.timeIntervalSince(trigger.availableAt)),
+            duration: record.endedAt.map { .seconds($0.timeIntervalSince(record.startedAt)) })
         for observer in observers.withLock({ $0 }) { observer(registered, outcome) }
         var logMetadata = metadata
         logMetadata["instance"] = "\(record.id)"

@@ -15,6 +15,9 @@ public struct DaemonConfiguration: Sendable {
     public var host: String = "127.0.0.1"
     /// Port to bind (0: any free port).
     public var port: Int = 8080
+    /// Where the operator listener (health, metrics) binds; by default the
+    /// loopback address on ``port`` + 1 (see ``OperatorBind``).
+    public var operatorBind = OperatorBind.loopbackNextToPush
     /// Largest push payload.
     public var maxPayload: Int = 5 * 1024
     /// Most bytes of headers a push may forward to its task (431 beyond).
@@ -59,6 +62,9 @@ public struct DaemonConfiguration: Sendable {
     /// How long open HTTP requests may take to finish once shutdown begins;
     /// then their connections are closed (a second SIGTERM or SIGINT ends it at once).
     public var shutdownGrace: Duration = .seconds(5)
+    /// Where to tell systemd of readiness, shutdown and liveness (`nil`: not
+    /// started by systemd; see ``SystemdNotifier/fromEnvironment(_:)``).
+    public var systemd: SystemdNotifier?
     /// Whether SIGTERM and SIGINT start a graceful shutdown, and a second one
     /// an immediate stop (off when embedded, e.g. in tests, where a graceful
     /// shutdown or cancellation of the task that runs the daemon does it).
@@ -90,14 +96,24 @@ public struct Daemon: Sendable {
         self.logger = logger
     }
 
-    /// Runs until SIGTERM or SIGINT (or cancellation). `onListening` gets the bound port.
-    public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
-        let runner = TaskRunner(store: store, workerPath: workerPath, sandbox: configuration.sandbox, isolation: configuration.isolation)
+    /// Runs until SIGTERM or SIGINT (or cancellation). Once every listener
+    /// has bound, `onOperatorListening` gets the operator listener's port (if
+    /// there is one), then `onListening` the push listener's.
+    public func run(
+        onListening: @escaping @Sendable (Int) -> Void = { _ in }, onOperatorListening: @escaping @Sendable (Int) -> Void = { _ in }
+    ) async throws {
+        let operatorAddress = configuration.operatorBind.resolve(pushPort: configuration.port)
+        // Metrics are recorded only where they are served.
+        let metrics = operatorAddress.map { _ in DaemonMetrics() }
+        let hostMetrics = metrics?.host ?? .disabled
+        let store = MeasuredStore(self.store, metrics: hostMetrics)
+        let runner = TaskRunner(
+            store: store, workerPath: workerPath, sandbox: configuration.sandbox, isolation: configuration.isolation, metrics: hostMetrics)
         let dispatcher = Dispatcher(
             store: store, runner: runner, registry: registry, limits: configuration.limits,
             retryPolicy: configuration.retryPolicy, pollInterval: configuration.pollInterval,
             logger: logger.component("taskhost.dispatcher"))
-        let committer = GroupCommitter(store: store, maxBatch: configuration.ingest.maxBatch) { dispatcher.wake() }
+        let committer = GroupCommitter(store: store, maxBatch: configuration.ingest.maxBatch, metrics: hostMetrics) { dispatcher.wake() }
         var service = PushService(
             store: store, committer: committer,
             limiter: RateLimiter(ratePerSecond: configuration.channelRate, burst: configuration.channelBurst),
@@ -113,7 +129,7 @@ public struct Daemon: Sendable {
         let scheduler = TimerScheduler(store: store, registry: registry, logger: logger.component("taskhost.timers"))
         let plugins = configuration.plugins.map { pluginConfiguration in
             PluginManager(
-                configuration: pluginConfiguration, store: store, registry: registry,
+                configuration: pluginConfiguration, store: self.store, registry: registry,
                 inspector: PluginInspector(workerPath: workerPath, sandbox: configuration.sandbox),
                 reservedIdentity: registry.all.first { $0.plugin == nil }?.app.identity.name,
                 logger: self.logger.component("taskhost.plugins")
@@ -124,6 +140,12 @@ public struct Daemon: Sendable {
         if let plugins {
             dispatcher.observeOutcomes { plugins.recordOutcome(of: $0, $1) }
         }
+        let probe = StoreProbe(store: self.store)
+        let systemd = configuration.systemd
+        let health = Health(
+            dispatches: configuration.dispatches, watchesPlugins: plugins != nil,
+            onStarted: { systemd?.ready(status: "listening; the queue is recovered") }
+        ) { () throws(StoreError) in try probe.check() }
         // Nothing touches the queue before the port is bound: a host that
         // cannot listen leaves it as it found it.
         let bound = StartGate()
@@ -144,13 +166,25 @@ public struct Daemon: Sendable {
         let dispatches = configuration.dispatches
         let shutdown = ShutdownController(
             grace: configuration.shutdownGrace, logger: logger,
-            onBegin: { if dispatches { dispatcher.shutdown() } },
+            onBegin: {
+                health.stopping()
+                systemd?.stopping()
+                if dispatches { dispatcher.shutdown() }
+            },
             onHurry: {
                 if dispatches { dispatcher.shutdownNow() }
                 open.closeAll()
             })
+        // Nothing counts as listening (the queue stays untouched) before every listener is bound.
+        let listening = ListenerCountdown(hasOperator: operatorAddress != nil) { push, operatorPort in
+            bound.open()
+            if plugins == nil { ready.open() }
+            if let operatorPort { onOperatorListening(operatorPort) }
+            onListening(push)
+            health.listening()
+        }
         let application = Application(
-            router: PushRoutes.router(service: service),
+            router: PushRoutes.router(service: service, health: health, metrics: hostMetrics),
             server: .http1(
                 configuration: HTTP1Channel.Configuration(
                     additionalChannelHandlers: [connections.handler(), timeouts.handler(), open.handler(), RequestGuardInstaller()])),
@@ -159,9 +193,7 @@ public struct Daemon: Sendable {
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 logger.info("listening", metadata: ["address": "http://\(channel.localAddress?.ipAddress ?? "?"):\(port)"])
-                bound.open()
-                if plugins == nil { ready.open() }
-                onListening(port)
+                listening.pushBound(port)
             },
             logger: logger.component("taskhost.http"))
         // Shut down in reverse order: first the shutdown's start (no more
@@ -169,14 +201,29 @@ public struct Daemon: Sendable {
         // drain, the committer, the plugins watcher, and last the dispatcher,
         // once its instances have ended.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        if dispatches { services.append(.init(service: DispatcherService(dispatcher: dispatcher, ready: ready))) }
+        if dispatches { services.append(.init(service: DispatcherService(dispatcher: dispatcher, ready: ready, health: health))) }
         if let plugins {
-            services.append(.init(service: PluginService(manager: plugins, runner: runner, registry: registry, bound: bound, ready: ready)))
+            services.append(.init(service: PluginService(
+                manager: plugins, runner: runner, registry: registry, bound: bound, ready: ready, health: health)))
         }
         services.append(.init(service: CommitterService(committer: committer)))
         services.append(.init(service: DrainingServer(
             server: application, connections: open, controller: shutdown, logger: logger.component("taskhost.http"))))
+        if let operatorAddress, let metrics {
+            let environment = OperatorEnvironment(
+                store: self.store, registry: registry, plugins: plugins, configuration: configuration, health: health,
+                metrics: metrics, runningInstances: { dispatcher.runningCount })
+            let server = OperatorListener.server(
+                environment, host: operatorAddress.host, port: operatorAddress.port, timeouts: timeouts, open: open,
+                logger: logger.component("taskhost.operator")
+            ) { port in listening.operatorBound(port) }
+            services.append(.init(service: DrainingServer(
+                server: server, connections: open, controller: shutdown, logger: logger.component("taskhost.operator"))))
+        }
         if dispatches { services.append(.init(service: TimerService(scheduler: scheduler, ready: ready, wake: { dispatcher.wake() }))) }
+        if let systemd, let interval = systemd.watchdogInterval {
+            services.append(.init(service: WatchdogService(notifier: systemd, interval: interval)))
+        }
         services.append(.init(service: ShutdownStartService(controller: shutdown)))
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
         // Signals are counted here, not by the group: a second one hurries the shutdown.
@@ -191,7 +238,8 @@ public struct Daemon: Sendable {
             "shutdownGrace": "\(configuration.shutdownGrace)",
             "openFileLimit": "\(descriptors.soft)",
             "ingest": "\(configuration.ingest)",
-            "store": "\(store.path)",
+            "store": "\(self.store.path)",
+            "operator": "\(operatorAddress.map { OperatorBind.address(host: $0.host, port: $0.port).description } ?? "off")",
         ])
         do {
             defer {
@@ -218,9 +266,10 @@ public struct Daemon: Sendable {
 struct DispatcherService: Service {
     let dispatcher: Dispatcher
     let ready: StartGate
+    let health: Health
     func run() async throws {
         await withGracefulShutdownHandler {
-            if await ready.wait() { await dispatcher.run() }
+            if await ready.wait() { await dispatcher.run(onRecovered: { health.dispatcherStarted() }) }
             // The shutdown's start stopped it earlier: wait for this service's
             // turn (after the HTTP drain), or the group takes it for a failure.
             try? await gracefulShutdown()
@@ -239,10 +288,12 @@ struct PluginService: Service {
     let registry: TaskRegistry
     let bound: StartGate
     let ready: StartGate
+    let health: Health
     func run() async throws {
         await cancelWhenGracefulShutdown {
             guard await bound.wait() else { return }
             await manager.run {
+                health.pluginsScanned()
                 ready.open()  // after the first look; later calls change nothing
                 // Pre-forked workers of replaced or removed plugins are stopped.
                 runner.retireZygotes(keeping: Set(registry.all.map(\.libraryPath)))

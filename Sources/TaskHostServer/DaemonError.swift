@@ -44,24 +44,40 @@ public struct DaemonError: Error, CustomStringConvertible {
     /// The daemon's error for `error` met while binding `host`:`port`, or
     /// `nil` when it is none this type knows (the caller rethrows it as it is).
     /// Recognised by the `errno` of NIO's `IOError`, never by its text.
-    init?(listening error: any Error, host: String, port: Int) {
+    ///
+    /// `option` names the listener: the push listener (`--bind`, `--port`) or
+    /// the operator listener (`--metrics-bind`).
+    init?(listening error: any Error, host: String, port: Int, option: ListenerOption = .push) {
+        if let error = error as? DaemonError {
+            self = error
+            return
+        }
         guard let io = error as? IOError else { return nil }
-        let address = "\(host):\(port)"
+        let address = (host.contains(":") ? "[\(host)]" : host) + ":\(port)"
+        let (port, bind) = option == .push ? ("--port", "--bind") : ("--metrics-bind (or off)", "--metrics-bind (or off)")
         switch io.errnoCode {
         case EADDRINUSE:
             self.init(
                 code: .addressInUse, underlying: error, errno: io.errnoCode,
-                description: "cannot listen on \(address): the address is in use (is another taskhost serve running? choose another --port)")
+                description: "cannot listen on \(address): the address is in use (is another taskhost serve running? choose another \(port))")
         case EADDRNOTAVAIL:
             self.init(
                 code: .addressNotAvailable, underlying: error, errno: io.errnoCode,
-                description: "cannot listen on \(address): the address is not one of this machine's (choose another --bind)")
+                description: "cannot listen on \(address): the address is not one of this machine's (choose another \(bind))")
         case EACCES:
             self.init(
                 code: .permissionDenied, underlying: error, errno: io.errnoCode,
-                description: "cannot listen on \(address): permission denied (ports below 1024 need privileges; choose another --port)")
+                description: "cannot listen on \(address): permission denied (ports below 1024 need privileges; choose another \(port))")
         default:
             return nil
         }
     }
+}
+
+/// Which listener's options a ``DaemonError`` about binding names.
+enum ListenerOption {
+    /// The push listener: `--bind` and `--port`.
+    case push
+    /// The operator listener: `--metrics-bind`.
+    case metricsBind
 }

@@ -5,36 +5,39 @@ import NIOCore
 import TaskHostCore
 
 /// The HTTP face of ``PushService``: `POST /push/v1/{channel}` in the WNS raw
-/// notification protocol, and `GET` (and `HEAD`) `/healthz`. Another method on
-/// either path gets 405 with `Allow`.
+/// notification protocol, and `GET` (and `HEAD`) `/healthz` and `/readyz`
+/// (``HealthRoutes``). Another method on any of these paths gets 405 with `Allow`.
 public enum PushRoutes {
     static let wnsStatus = HTTPField.Name("X-WNS-Status")!
     static let wnsMessageId = HTTPField.Name("X-WNS-Msg-ID")!
     static let wnsError = HTTPField.Name("X-WNS-Error-Description")!
 
-    /// A router with the push routes.
-    public static func router(service: PushService) -> Router<PushRequestContext> {
+    /// A router with the push routes, and the health routes answered from
+    /// `health`; push answers and bytes are counted in `metrics`.
+    public static func router(service: PushService, health: Health, metrics: HostMetrics = .disabled) -> Router<PushRequestContext> {
         let router = Router(context: PushRequestContext.self, options: .autoGenerateHeadEndpoints)
+        // Outermost, so that it counts the 405 answers too.
+        router.add(middleware: PushMetricsMiddleware(metrics: metrics))
         router.add(middleware: MethodNotAllowedMiddleware(allowedMethods: allowedMethods))
         // A PushRejection thrown here renders itself (HTTPResponseError).
         router.post("/push/v1/:channel") { request, context -> Response in
-            try await handle(request: request, context: context, service: service)
+            try await handle(request: request, context: context, service: service, metrics: metrics)
         }
-        router.get("/healthz") { _, _ -> Response in
-            Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ok\n")))
-        }
+        HealthRoutes.add(to: router, health: health)
         return router
     }
 
     /// The methods a known path takes (`nil`: not a path of this server).
     static func allowedMethods(path: String) -> [HTTPRequest.Method]? {
-        if path == "/healthz" { return [.get, .head] }
+        if HealthRoutes.paths.contains(path) { return [.get, .head] }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         if parts.count == 4, parts[0].isEmpty, parts[1] == "push", parts[2] == "v1", !parts[3].isEmpty { return [.post] }
         return nil
     }
 
-    static func handle(request: Request, context: PushRequestContext, service: PushService) async throws(PushRejection) -> Response {
+    static func handle(
+        request: Request, context: PushRequestContext, service: PushService, metrics: HostMetrics
+    ) async throws(PushRejection) -> Response {
         var request = request
         let channelId = context.parameters.get("channel") ?? ""
         let push = try service.authorize(
@@ -54,6 +57,7 @@ public enum PushRoutes {
             // its way (RequestGuard); nothing is stored.
             throw PushRejection.badRequest("the request body could not be read: \(error)")
         }
+        metrics.pushBytesRead(protocol: "wns", body.readableBytes)
         let accepted = try await service.accept(
             channel: push.channel, headers: headers, payload: Array(buffer: body))
         return Response(status: .ok, headers: [wnsStatus: accepted.status, wnsMessageId: accepted.messageId])
@@ -106,6 +110,27 @@ struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
                 status: .methodNotAllowed, description: "\(request.method.rawValue) is not allowed on \(request.uri.path.prefix(60)): use \(allow)",
                 allow: methods
             ).response()
+        }
+    }
+}
+
+/// Counts the answers to push requests (paths under `/push/`) by protocol and
+/// status, whatever answered them: the route, a rejection, the 405 middleware.
+struct PushMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: HostMetrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard metrics.isEnabled, request.uri.path.hasPrefix("/push/") else { return try await next(request, context) }
+        do {
+            let response = try await next(request, context)
+            metrics.pushAnswered(protocol: "wns", status: Int(response.status.code))
+            return response
+        } catch let error as any HTTPResponseError {
+            metrics.pushAnswered(protocol: "wns", status: Int(error.status.code))
+            throw error
+        } catch {
+            metrics.pushAnswered(protocol: "wns", status: 500)
+            throw error
         }
     }
 }

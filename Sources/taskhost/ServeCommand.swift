@@ -31,6 +31,13 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "Address to bind.") var bind: String = "127.0.0.1"
     @Option(help: "Port to bind (0 picks a free one; the log says which).") var port: Int = 8080
+    @Option(
+        name: .customLong("metrics-bind"),
+        help: ArgumentHelp(
+            "Where the operator listener (/healthz, /readyz, /metrics) binds: HOST:PORT, or off.",
+            discussion: "Default: $TASKHOST_METRICS_BIND, else 127.0.0.1 on --port + 1 (loopback only: its pages are for this host's operator). The push port answers /healthz and /readyz too.",
+            valueName: "host:port"))
+    var metricsBind: String?
     @Option(name: .customLong("max-payload"), help: "Largest push payload in bytes (WNS: 5120).") var maxPayload: Int = 5 * 1024
     @Option(
         name: .customLong("max-push-headers"),
@@ -111,6 +118,10 @@ struct ServeCommand: AsyncParsableCommand {
             valueName: "url"))
     var publicURL: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
+    @Option(
+        name: .customLong("log-format"),
+        help: ArgumentHelp("How log lines are written on standard error: text, or json (one JSON object per line).", valueName: "format"))
+    var logFormat: LogFormat = .text
     @OptionGroup var manifestOptions: ManifestOptions
     @OptionGroup var stateOptions: StateOptions
     @OptionGroup var sandboxFlags: SandboxFlags
@@ -135,13 +146,33 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--plugins-poll, --crash-limit and --crash-window must be positive")
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        if try operatorBind() == .loopbackNextToPush, port == 65535 {
+            throw ValidationError("--port 65535 leaves no port + 1 for the operator listener: set --metrics-bind HOST:PORT, or off")
+        }
+    }
+
+    /// `--metrics-bind`, else `$TASKHOST_METRICS_BIND`, else the default.
+    func operatorBind() throws -> OperatorBind {
+        let environment = ProcessInfo.processInfo.environment["TASKHOST_METRICS_BIND"].flatMap { $0.isEmpty ? nil : $0 }
+        guard let text = metricsBind ?? environment else { return .loopbackNextToPush }
+        do {
+            return try OperatorBind(parsing: text)
+        } catch {
+            throw ValidationError(error.description + (metricsBind == nil ? " (from $TASKHOST_METRICS_BIND)" : ""))
+        }
     }
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in DaemonLogHandler(label: label, level: level) }
+        let format = logFormat
+        LoggingSystem.bootstrap { label in DaemonLogHandler(label: label, level: level, format: format) }
         var logger = Logger(label: "taskhost")
         logger.logLevel = level
+        if format == .json {
+            // Every line on standard error is then a JSON object, these warnings too.
+            let warnings = logger
+            PrivateFiles.redirectWarnings { warnings.warning("\($0)") }
+        }
         // Idle connections, workers and the store all take descriptors: use every one allowed.
         let descriptors = DescriptorBudget.raiseToHard()
         logger.info("open-file limit", metadata: ["soft": "\(descriptors.soft)", "hard": "\(descriptors.hard)"])
@@ -176,6 +207,9 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = DaemonConfiguration()
         configuration.host = bind
         configuration.port = port
+        configuration.operatorBind = try operatorBind()
+        // Started by systemd (Type=notify): READY=1, STOPPING=1, WATCHDOG=1 over NOTIFY_SOCKET.
+        configuration.systemd = SystemdNotifier.fromEnvironment()
         configuration.maxPayload = maxPayload
         configuration.maxForwardedHeaders = maxPushHeaders
         configuration.authFailureLimit = authFailureLimit
@@ -213,8 +247,9 @@ struct ServeCommand: AsyncParsableCommand {
         let bind = self.bind
         let hostLogger = logger
         let publicURL = (publicURL ?? ProcessInfo.processInfo.environment["TASKHOST_PUBLIC_URL"]).flatMap { $0.isEmpty ? nil : $0 }
+        let operatorHost = Self.urlHost(configuration.operatorBind.resolve(pushPort: 0)?.host ?? "127.0.0.1")
         do {
-            try await daemon.run { port in
+            try await daemon.run(onListening: { port in
                 let address = Self.urlHost(bind) + ":\(port)"
                 do {
                     try hostLock.recordListening(address: address, publicURL: publicURL ?? Self.defaultPublicURL(bind: bind, port: port))
@@ -223,7 +258,10 @@ struct ServeCommand: AsyncParsableCommand {
                 }
                 print("taskhost: listening on http://\(address)")
                 fflush(nil)
-            }
+            }, onOperatorListening: { port in
+                print("taskhost: operator listener on http://\(operatorHost):\(port)")
+                fflush(nil)
+            })
         } catch let error as DaemonError {
             throw CLIError(error.description)
         }
@@ -240,3 +278,5 @@ struct ServeCommand: AsyncParsableCommand {
         return "http://\(urlHost(host)):\(port)"
     }
 }
+
+extension LogFormat: ExpressibleByArgument {}

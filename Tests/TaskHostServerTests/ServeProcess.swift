@@ -13,7 +13,10 @@ final class ServeProcess: @unchecked Sendable {
     /// Starts `taskhost serve --port 0` in `stateDirectory` and waits until it
     /// listens; without `manifest`, it runs the drop-in plugins only. With a
     /// `launcher` (e.g. `prlimit --nofile=256:256`), that command runs it.
-    init(manifest: String?, stateDirectory: String, arguments: [String] = [], launcher: [String] = []) throws {
+    /// `environment` is set on top of the test process's environment.
+    init(
+        manifest: String?, stateDirectory: String, arguments: [String] = [], launcher: [String] = [], environment: [String: String] = [:]
+    ) throws {
         self.stateDirectory = stateDirectory
         outPath = stateDirectory + "/serve-\(UUID().uuidString).out"
         errPath = outPath + ".err"
@@ -23,6 +26,7 @@ final class ServeProcess: @unchecked Sendable {
         process = try ChildProcess.start(
             launcher.first ?? TestSupport.taskhostPath,
             arguments: launcher.isEmpty ? serve : Array(launcher.dropFirst()) + [TestSupport.taskhostPath] + serve,
+            overrides: environment,
             workingDirectory: stateDirectory, output: .file(outPath), error: .file(errPath))
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {

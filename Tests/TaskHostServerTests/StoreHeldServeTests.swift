@@ -23,7 +23,7 @@ import Testing
         var configuration = Configuration()
         configuration.allowsUnsafeTransactions = true  // the lock outlives one access: that is the point
         let holder = try DatabaseQueue(path: server.store.path, configuration: configuration)
-        try await holder.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+        try holder.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE") }
         let released = Mutex(false)
         // Pushes that need the lock: they wait for it.
         let pushes = Task {
@@ -47,7 +47,7 @@ import Testing
             #expect(!released.withLock { $0 }, "answered while another writer held the store")
         }
         released.withLock { $0 = true }
-        try await holder.inDatabase { db in try db.execute(sql: "COMMIT") }
+        try holder.inDatabase { db in try db.execute(sql: "COMMIT") }
         let statuses = try await pushes.value
         #expect(statuses == [Int](repeating: 200, count: 8))
         let counts = try server.store.queueCounts()

@@ -1,9 +1,11 @@
 import Foundation
 import Logging
+import Synchronization
 import TaskHostCore
 import TaskHostManifest
 import TaskHostServer
 import TaskHostTestSupport
+import Testing
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -12,12 +14,15 @@ import FoundationNetworking
 final class TestServer: Sendable {
     let store: SQLiteTaskStore
     let port: Int
+    /// The operator listener's port (`nil`: `operatorBind` was off).
+    let operatorPort: Int?
     private let running: Task<Void, any Error>
     static let app = "com.example.tests"
 
-    private init(store: SQLiteTaskStore, port: Int, running: Task<Void, any Error>) {
+    private init(store: SQLiteTaskStore, port: Int, operatorPort: Int?, running: Task<Void, any Error>) {
         self.store = store
         self.port = port
+        self.operatorPort = operatorPort
         self.running = running
     }
 
@@ -33,11 +38,16 @@ final class TestServer: Sendable {
         let daemon = Daemon(
             configuration: configuration, store: store, registry: TestSupport.registry(tasks, app: app),
             workerPath: TestSupport.workerPath, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let running = Task { try await daemon.run { continuation.yield($0) } }
+        let (ports, continuation) = AsyncStream<(push: Int, operator: Int?)>.makeStream()
+        let operatorPort = LockedPort()
+        let running = Task {
+            try await daemon.run(
+                onListening: { port in continuation.yield((port, operatorPort.value.withLock { $0 })) },
+                onOperatorListening: { port in operatorPort.value.withLock { $0 = port } })
+        }
         var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw CocoaError(.fileReadUnknown) }
-        return TestServer(store: store, port: port, running: running)
+        guard let bound = await iterator.next() else { throw CocoaError(.fileReadUnknown) }
+        return TestServer(store: store, port: bound.push, operatorPort: bound.operator, running: running)
     }
 
     /// Stops the daemon the way a graceful shutdown does, and waits for it.
@@ -86,9 +96,26 @@ final class TestServer: Sendable {
         return Answer(status: http.statusCode, headers: fields, body: String(decoding: data, as: UTF8.self))
     }
 
+    /// `method` `path` on the push listener, or on the operator listener when `onOperator`.
+    func get(_ path: String, onOperator: Bool = false, method: String = "GET") async throws -> Answer {
+        let port = onOperator ? try #require(operatorPort, "no operator listener") : port
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        request.httpMethod = method
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let http = response as! HTTPURLResponse
+        var fields: [String: String] = [:]
+        for (name, value) in http.allHeaderFields { fields["\(name)"] = "\(value)" }
+        return Answer(status: http.statusCode, headers: fields, body: String(decoding: data, as: UTF8.self))
+    }
+
     func setting(_ key: String) throws -> SettingValueText? {
         try store.setting(app: Self.app, key: key).map { SettingValueText(text: $0.value.description) }
     }
+}
+
+/// A port that one closure records and another reads.
+private final class LockedPort: Sendable {
+    let value = Mutex<Int?>(nil)
 }
 
 /// A setting's value as text, so tests need not import the SDK.

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Tools from outside this project that some tests drive (a Web Push library, a
-/// Prometheus parser), found the same way everywhere.
+/// Prometheus parser, a browser), found the same way everywhere.
 ///
 /// `.ci/run` installs every such tool; the Python ones live in a virtual
 /// environment built from `Tests/requirements.txt` (pinned versions), whose
@@ -20,6 +20,16 @@ public enum ExternalTools {
         }
         let local = TestSupport.repository + "/.build/test-venv/bin/python"
         return FileManager.default.isExecutableFile(atPath: local) ? local : nil
+    }
+
+    /// The first executable named `name` on `PATH`, if any.
+    public static func executable(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for directory in path.split(separator: ":") {
+            let candidate = "\(directory)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
     }
 
     /// Why a test cannot run here: `nil` when `tool` was found; otherwise a message

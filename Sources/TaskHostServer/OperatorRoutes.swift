@@ -1,0 +1,54 @@
+import Hummingbird
+import TaskHostCore
+import TaskHostIsolation
+import TaskHostPlugins
+
+/// What the operator listener's routes can read: the daemon's store,
+/// tasks, plugins, sandbox options and health. Built once per daemon run.
+public struct OperatorEnvironment: Sendable {
+    /// The daemon's store.
+    public let store: SQLiteTaskStore
+    /// The tasks that can run (the manifest's and the active plugins').
+    public let registry: TaskRegistry
+    /// The drop-in plugins directory's manager (`nil`: none is watched).
+    public let plugins: PluginManager?
+    /// The daemon's configuration (sandbox options, limits, isolation).
+    public let configuration: DaemonConfiguration
+    /// Liveness and readiness.
+    public let health: Health
+    /// The daemon's metrics (`/metrics`).
+    public let metrics: DaemonMetrics
+    /// How many instances run now.
+    public let runningInstances: @Sendable () -> Int
+}
+
+/// The operator listener's router (`--metrics-bind`): health and metrics
+/// for the host's operator, never reachable from the push listener (which
+/// answers the health routes only).
+///
+/// This is the extension point of operator pages: a feature adds its routes
+/// in ``router(_:)`` with a function of its own file
+/// (`SomeRoutes.add(to: router, environment: environment)`), and lists its
+/// paths in ``allowedMethods(path:)`` so that a wrong method gets 405.
+public enum OperatorRoutes {
+    /// A router with every operator route.
+    public static func router(_ environment: OperatorEnvironment) -> Router<OperatorRequestContext> {
+        let router = Router(context: OperatorRequestContext.self, options: .autoGenerateHeadEndpoints)
+        router.add(middleware: MethodNotAllowedMiddleware(allowedMethods: allowedMethods))
+        HealthRoutes.add(to: router, health: environment.health)
+        StatusRoutes.add(to: router, environment: environment)
+        MetricsRoutes.add(to: router, environment: environment)
+        return router
+    }
+
+    /// The methods a known path takes (`nil`: not a path of this listener).
+    static func allowedMethods(path: String) -> [HTTPRequest.Method]? {
+        if HealthRoutes.paths.contains(path) || MetricsRoutes.paths.contains(path) { return [.get, .head] }
+        if let methods = StatusRoutes.allowedMethods(path: path) { return methods }
+        return nil
+    }
+}
+
+/// The operator listener's request context: Hummingbird's basic one and the
+/// client's address (for routes that treat loopback peers differently).
+public typealias OperatorRequestContext = PushRequestContext

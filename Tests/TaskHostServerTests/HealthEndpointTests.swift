@@ -1,0 +1,124 @@
+import Foundation
+import GRDB
+import Logging
+import TaskHostCore
+import TaskHostServer
+import TaskHostTestSupport
+import Testing
+
+/// `/healthz` and `/readyz` on the push listener and on the operator
+/// listener (`--metrics-bind`), and where the operator listener binds.
+@Suite struct HealthEndpointTests {
+    let recorder = TestSupport.task("Recorder", "FaultyTasks.RecordingTask", triggers: [.pushNotification])
+
+    @Test func bothListenersAnswerHealthAndReadiness() async throws {
+        let server = try await TestServer.start([recorder])
+        defer { Task { await server.stop() } }
+        let operatorPort = try #require(server.operatorPort)
+        #expect(operatorPort != server.port)
+        for onOperator in [false, true] {
+            let alive = try await server.get("/healthz", onOperator: onOperator)
+            #expect(alive.status == 200 && alive.body == "ok\n", "\(alive)")
+            // Ready once the dispatcher has recovered the queue and runs.
+            #expect(try await Self.eventually { try await server.get("/readyz", onOperator: onOperator).status == 200 })
+            let ready = try await server.get("/readyz", onOperator: onOperator)
+            #expect(ready.body == "ready\n", "\(ready)")
+            #expect(ready.header("Cache-Control") == "no-store")
+            let wrongMethod = try await server.get("/readyz", onOperator: onOperator, method: "POST")
+            #expect(wrongMethod.status == 405 && wrongMethod.header("Allow") == "GET, HEAD", "\(wrongMethod)")
+        }
+        // The push route is the push listener's alone.
+        #expect(try await server.get("/push/v1/abc", onOperator: true, method: "POST").status == 404)
+    }
+
+    /// Another process holds the database's write lock: `/readyz` answers 503
+    /// with the store's reason while it lasts, and 200 once it is released.
+    @Test func readinessIs503WhileTheStoreCannotTakeWrites() async throws {
+        let server = try await TestServer.start([recorder])
+        defer { Task { await server.stop() } }
+        #expect(try await Self.eventually { try await server.get("/readyz").status == 200 })
+
+        let locked = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let holder = Thread {
+            do {
+                let queue = try DatabaseQueue(path: server.store.path)
+                try queue.inTransaction(.immediate) { _ in
+                    locked.signal()
+                    release.wait()
+                    return .rollback
+                }
+            } catch {
+                Issue.record("cannot hold the write lock: \(error)")
+                locked.signal()
+            }
+        }
+        holder.start()
+        locked.wait()
+        let unready = await Self.eventually(timeout: .seconds(30)) {
+            (try? await server.get("/readyz", onOperator: true).status) == 503
+        }
+        let answer = try await server.get("/readyz", onOperator: true)
+        release.signal()
+        #expect(unready, "\(answer)")
+        #expect(answer.body.hasPrefix("not ready: the store does not answer: busy: "), "\(answer.body)")
+        #expect(answer.body.split(separator: "\n").count == 1, "one line: \(answer.body)")
+        #expect(try await server.get("/healthz").status == 200, "alive all along")
+        #expect(await Self.eventually(timeout: .seconds(30)) { (try? await server.get("/readyz").status) == 200 })
+    }
+
+    @Test func noOperatorListenerWhenItIsOff() async throws {
+        let server = try await TestServer.start([recorder]) { $0.operatorBind = .off }
+        defer { Task { await server.stop() } }
+        #expect(server.operatorPort == nil)
+        #expect(try await server.get("/healthz").status == 200)
+    }
+
+    /// An operator address another listener holds: the daemon does not start,
+    /// and says which option to change; the queue is untouched.
+    @Test func anOperatorAddressInUseIsRefusedNamingMetricsBind() async throws {
+        let other = try await TestServer.start([recorder]) { $0.dispatches = false }
+        defer { Task { await other.stop() } }
+        var configuration = DaemonConfiguration()
+        configuration.port = 0
+        configuration.handlesSignals = false
+        configuration.operatorBind = .address(host: "127.0.0.1", port: other.port)
+        let daemon = Daemon(
+            configuration: configuration, store: try TestSupport.store(), registry: TestSupport.registry([recorder], app: TestServer.app),
+            workerPath: TestSupport.workerPath, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        let error = await #expect(throws: DaemonError.self) { try await daemon.run() }
+        #expect(error?.code == .addressInUse)
+        #expect(error?.description.contains("cannot listen on 127.0.0.1:\(other.port)") == true, "\(error?.description ?? "")")
+        #expect(error?.description.contains("--metrics-bind") == true, "\(error?.description ?? "")")
+    }
+
+    @Test(arguments: [
+        ("off", OperatorBind.off), ("OFF", .off), ("127.0.0.1:9090", .address(host: "127.0.0.1", port: 9090)),
+        (":9090", .address(host: "127.0.0.1", port: 9090)), ("[::1]:9091", .address(host: "::1", port: 9091)),
+        ("0.0.0.0:0", .address(host: "0.0.0.0", port: 0)), ("localhost:80", .address(host: "localhost", port: 80)),
+    ])
+    func metricsBindParses(text: String, expected: OperatorBind) throws {
+        #expect(try OperatorBind(parsing: text) == expected)
+    }
+
+    @Test(arguments: ["9090", "127.0.0.1:", "127.0.0.1:65536", "::1:9090", "host:port", "a b:1"])
+    func malformedMetricsBindIsRefusedWithTheForms(text: String) {
+        let error = #expect(throws: OperatorBind.ParseError.self) { try OperatorBind(parsing: text) }
+        #expect(error?.description.contains("HOST:PORT") == true, "\(error?.description ?? "")")
+    }
+
+    /// Whether `condition` holds within `timeout`, asked every 50 ms.
+    static func eventually(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async rethrows -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return try await condition()
+    }
+
+    @Test func theDefaultIsLoopbackOnThePushPortPlusOne() {
+        #expect(OperatorBind.loopbackNextToPush.resolve(pushPort: 8080)! == ("127.0.0.1", 8081))
+        #expect(OperatorBind.loopbackNextToPush.resolve(pushPort: 0)! == ("127.0.0.1", 0))
+        #expect(OperatorBind.off.resolve(pushPort: 8080) == nil)
+    }
+}
