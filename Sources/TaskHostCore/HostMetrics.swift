@@ -76,7 +76,7 @@ public final class HostMetrics: Sendable {
         Family(name: "taskhost_store_commit_duration_seconds", kind: .histogram, labels: ["operation"],
                help: "Latency of the queue's store writes, by operation (enqueue, claim, settle).", buckets: commitBuckets),
         Family(name: "taskhost_store_commit_batch_size", kind: .histogram, labels: ["operation"],
-               help: "Triggers written per store commit: enqueued together (enqueue) or claimed together (claim).", buckets: sizeBuckets),
+               help: "Triggers written per store commit: enqueued together (enqueue) or claimed together by a claim that took any (claim).", buckets: sizeBuckets),
         Family(name: "taskhost_ingest_group_size", kind: .histogram, labels: [],
                help: "Pushes committed together by one group commit.", buckets: sizeBuckets),
     ]

@@ -30,6 +30,7 @@ public final class MeasuredStore: TaskStore, TriggerQueueStore, ChannelStore {
     // MARK: The queue, measured
 
     public func enqueue(_ triggers: [NewTrigger]) throws(StoreError) {
+        guard !triggers.isEmpty else { return try base.enqueue(triggers) }
         try measured("enqueue", size: triggers.count) { () throws(StoreError) in try base.enqueue(triggers) }
         guard metrics.isEnabled else { return }
         var kinds: [TriggerKind: Int] = [:]
@@ -41,8 +42,10 @@ public final class MeasuredStore: TaskStore, TriggerQueueStore, ChannelStore {
         let expiredBefore = base.expiredCount
         let claimed = try measured("claim") { () throws(StoreError) in try base.claim(limit: limit, owner: owner, now: now, decide: decide) }
         guard metrics.isEnabled else { return claimed }
-        metrics.recorder("taskhost_store_commit_batch_size", ["claim"]).record(claimed.count)
-        if !claimed.isEmpty { metrics.counter("taskhost_triggers_claimed_total").increment(by: claimed.count) }
+        if !claimed.isEmpty {
+            metrics.recorder("taskhost_store_commit_batch_size", ["claim"]).record(claimed.count)
+            metrics.counter("taskhost_triggers_claimed_total").increment(by: claimed.count)
+        }
         let expired = base.expiredCount - expiredBefore
         if expired > 0 { metrics.counter("taskhost_triggers_expired_total").increment(by: expired) }
         return claimed

@@ -53,7 +53,7 @@ import Testing
             }
         }
         holder.start()
-        locked.wait()
+        try await offThePool { locked.wait() }
         let unready = await Self.eventually(timeout: .seconds(30)) {
             (try? await server.get("/readyz", onOperator: true).status) == 503
         }

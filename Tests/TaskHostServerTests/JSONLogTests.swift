@@ -9,7 +9,10 @@ import Testing
         // Open to other users: serve makes it private and warns, in JSON too.
         chmod(directory, 0o755)
         let server = try ServeProcess(manifest: nil, stateDirectory: directory, arguments: ["--log-format", "json", "--plugins-dir", ""])
-        #expect(server.terminate() == 0)
+        server.process.signal(SIGTERM)
+        let ended = await server.process.waitForExit(timeout: .seconds(30))
+        if ended == nil { server.kill9() }
+        #expect(ended == .exited(0), "serve stops on SIGTERM")
         let lines = server.errors.split(separator: "\n", omittingEmptySubsequences: true)
         #expect(lines.count >= 3, "\(server.errors)")
         var messages: [String: [String: Any]] = [:]

@@ -43,7 +43,7 @@ struct MetricsEndpointTests {
         let answer = try await server.get("/metrics", onOperator: true)
         #expect(answer.status == 200)
         #expect(answer.header("Content-Type")?.hasPrefix("text/plain; version=0.0.4") == true)
-        let metrics = try PrometheusText.parse(answer.body)
+        let metrics = try await PrometheusText.parse(answer.body)
         let recorder = ["app": Self.app, "task": "Recorder"]
         let crasher = ["app": Self.app, "task": "Crasher"]
         let hanger = ["app": Self.app, "task": "Hanger"]
@@ -95,7 +95,7 @@ struct MetricsEndpointTests {
         #expect(try await server.get("/metrics").status == 404)
         let answer = try await server.get("/metrics", onOperator: true)
         #expect(answer.status == 200)
-        let metrics = try PrometheusText.parse(answer.body)
+        let metrics = try await PrometheusText.parse(answer.body)
         // The counters without labels are there at 0 before their first event.
         #expect(metrics.samples.contains { $0.name == "taskhost_triggers_claimed_total" && $0.value == 0 })
         #expect(try await server.get("/metrics", onOperator: true, method: "POST").status == 405)

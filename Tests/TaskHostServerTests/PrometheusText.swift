@@ -4,14 +4,14 @@ import TaskHostTestSupport
 /// Metrics text parsed by the official Prometheus Python client's parser
 /// (`prometheus_client.parser.text_string_to_metric_families`, pinned in
 /// Tests/requirements.txt): a real parser, not ours.
-struct PrometheusText {
-    struct Family: Decodable {
+struct PrometheusText: Sendable {
+    struct Family: Decodable, Sendable {
         var name: String
         var type: String
         var help: String
     }
 
-    struct Sample: Decodable {
+    struct Sample: Decodable, Sendable {
         var name: String
         var labels: [String: String]
         var value: Double
@@ -46,7 +46,11 @@ struct PrometheusText {
     }
 
     /// Parses `text`; throws what the parser said when it refuses it.
-    static func parse(_ text: String) throws -> PrometheusText {
+    static func parse(_ text: String) async throws -> PrometheusText {
+        try await offThePool { try parseBlocking(text) }
+    }
+
+    private static func parseBlocking(_ text: String) throws -> PrometheusText {
         guard let python = ExternalTools.python else { throw Failure(description: unavailable ?? "no python") }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)

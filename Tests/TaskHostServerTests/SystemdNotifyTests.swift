@@ -66,15 +66,15 @@ final class NotifySocket: @unchecked Sendable {
         let directory = TestSupport.temporaryDirectory()
         let server = try ServeProcess(manifest: nil, stateDirectory: directory, environment: ["NOTIFY_SOCKET": socket.path])
         defer { _ = server.terminate() }
-        let ready = try #require(socket.until("READY=1"), "no READY=1: \(server.errors)")
+        let ready = try #require(try await offThePool { socket.until("READY=1") }, "no READY=1: \(server.errors)")
         #expect(ready.last?.contains("MAINPID=\(server.process.processIdentifier)") == true, "\(ready)")
         #expect(!ready.contains { $0.contains("STOPPING=1") })
         let (data, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(server.port)/readyz")!)
         #expect((response as? HTTPURLResponse)?.statusCode == 200, "\(String(decoding: data, as: UTF8.self))")
 
         server.process.signal(SIGTERM)
-        #expect(socket.until("STOPPING=1") != nil, "no STOPPING=1: \(server.errors)")
-        #expect(server.process.waitBlocking(timeout: 30) != nil)
+        #expect(try await offThePool { socket.until("STOPPING=1") } != nil, "no STOPPING=1: \(server.errors)")
+        #expect(await server.process.waitForExit(timeout: .seconds(30)) != nil)
     }
 
     /// With `WatchdogSec=` (WATCHDOG_USEC), WATCHDOG=1 comes every half period.
@@ -85,8 +85,8 @@ final class NotifySocket: @unchecked Sendable {
             manifest: nil, stateDirectory: directory, arguments: ["--plugins-dir", ""],
             environment: ["NOTIFY_SOCKET": socket.path, "WATCHDOG_USEC": "200000"])
         defer { _ = server.terminate() }
-        #expect(socket.until("READY=1") != nil, "\(server.errors)")
-        for _ in 0..<3 { #expect(socket.until("WATCHDOG=1") != nil) }
+        #expect(try await offThePool { socket.until("READY=1") } != nil, "\(server.errors)")
+        for _ in 0..<3 { #expect(try await offThePool { socket.until("WATCHDOG=1") } != nil) }
     }
 
     @Test func theEnvironmentSaysWhetherAndHowOftenToNotify() {
