@@ -40,6 +40,8 @@ import Testing
         if isolation == .prefork { #expect(runner.zygoteCount == 1, "the instance ran in a forked worker") }
     }
 
+    /// With Synchronization's `Mutex` for the worker's locks, the prefork case
+    /// crashed (SIGILL, the Mutex trapping) in 3 runs out of 3; spawn passed.
     @Test(arguments: IsolationMode.allCases)
     func threadsSettingProgressAtOnceNeitherDeadlockNorCrash(_ isolation: IsolationMode) async throws {
         let runner = TaskRunner(store: try Fixtures.store(), workerPath: Fixtures.workerPath, isolation: isolation)
@@ -52,7 +54,7 @@ import Testing
         #expect(record.progress == 100)
         let values = seen.withLock { $0 }
         #expect(values.last == 100, "the last value set is the last delivered")
-        #expect(values.count < 40_000 / 10, "coalesced: \(values.count) frames for 40,001 values")
+        #expect(values.count < 1_000, "coalesced: \(values.count) frames for 600,001 values")
         if isolation == .prefork { #expect(runner.zygoteCount == 1, "the instance ran in a forked worker") }
     }
 

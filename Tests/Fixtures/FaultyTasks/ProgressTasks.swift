@@ -22,20 +22,20 @@ public final class ProgressTask: BackgroundTask {
 }
 
 /// Sets progress from its `run` thread and from a second thread at once,
-/// thousands of times, then 100: the worker's locks are contended by the
+/// 300,000 times each, then 100: the worker's locks are contended by the
 /// main thread (in a forked worker, the zygote's copied thread) and others.
 public final class ProgressStormTask: BackgroundTask {
     public init() {}
     public func run(_ taskInstance: BackgroundTaskInstance) {
         let done = DispatchSemaphore(value: 0)
         let other = Thread {
-            for value in 0..<20_000 { taskInstance.progress = UInt32(value % 100) }
+            for value in 0..<300_000 { taskInstance.progress = UInt32(value % 100) }
             done.signal()
         }
         other.start()
-        for value in 0..<20_000 {
+        for value in 0..<300_000 {
             taskInstance.progress = UInt32(value % 100)
-            if value % 1000 == 0 { Debug.writeLine("main at \(value)") }
+            if value % 50_000 == 0 { Debug.writeLine("main at \(value)") }
         }
         done.wait()
         taskInstance.progress = 100
