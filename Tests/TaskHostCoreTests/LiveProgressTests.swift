@@ -50,7 +50,8 @@ import Testing
         let record = try await runner.run(
             app: Fixtures.app([task]), task: task, libraryPath: task.library, trigger: .application(),
             onProgress: { value in seen.withLock { $0.append(value) } })
-        #expect(record.outcome == .completed, "\(String(describing: record.outcome))")
+        let log = try runner.store.log(instanceId: record.id).map(\.text).suffix(5)
+        #expect(record.outcome == .completed, "\(String(describing: record.outcome)): \(log)")
         #expect(record.progress == 100)
         let values = seen.withLock { $0 }
         #expect(values.last == 100, "the last value set is the last delivered")
