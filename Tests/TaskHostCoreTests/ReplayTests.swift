@@ -20,11 +20,12 @@ import Testing
             logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
     }
 
-    /// Runs the queue until `trigger` is done.
+    /// Runs the queue until `trigger` is done (a long wait, over as soon as
+    /// it is done: a loaded machine can starve the dispatcher for a while).
     func runUntilDone(_ trigger: String, store: SQLiteTaskStore) async throws -> Bool {
         let dispatcher = dispatcher(store)
         let running = Task { await dispatcher.run() }
-        let done = try await TestSupport.eventually { try store.queuedTrigger(idPrefix: trigger)?.state == .done }
+        let done = try await TestSupport.eventually(timeout: .seconds(120)) { try store.queuedTrigger(idPrefix: trigger)?.state == .done }
         dispatcher.shutdown()
         await running.value
         return done
