@@ -1,4 +1,3 @@
-import Synchronization
 
 /// Where an app's settings live. Inside a task instance the host provides the
 /// storage (the host owns the database; plugins never open it). Outside one,
@@ -17,7 +16,7 @@ public protocol SettingsStorage: Sendable {
 
 /// A ``SettingsStorage`` in memory: the default outside the host, and handy in tests.
 public final class InMemorySettingsStorage: SettingsStorage {
-    private let values = Mutex<[String: SettingValue]>([:])
+    private let values = PosixMutex<[String: SettingValue]>([:])
 
     /// Creates an empty storage, or one holding `initial`.
     public init(_ initial: [String: SettingValue] = [:]) {
@@ -48,7 +47,7 @@ public final class InMemorySettingsStorage: SettingsStorage {
 
 /// The app's data, as Windows' `ApplicationData`. Use ``current``.
 public final class ApplicationData: Sendable {
-    private static let storage = Mutex<any SettingsStorage>(InMemorySettingsStorage())
+    private static let storage = PosixMutex<any SettingsStorage>(InMemorySettingsStorage())
 
     /// The app's data for the running instance.
     public static let current = ApplicationData()

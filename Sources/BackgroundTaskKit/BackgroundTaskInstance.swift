@@ -142,7 +142,7 @@ package final class InstanceLifetime: Sendable {
         var cancelHooks: [@Sendable (BackgroundTaskCancellationReason) -> Void] = []
     }
 
-    private let state = Mutex(State())
+    private let state = PosixMutex(State())
     private let done = DispatchSemaphore(value: 0)
     private let progressReporter: (@Sendable (UInt32) -> Void)?
 

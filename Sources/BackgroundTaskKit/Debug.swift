@@ -1,4 +1,3 @@
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -15,7 +14,7 @@ public enum Debug {
     /// Where lines go.
     public typealias Sink = @Sendable (String) -> Void
 
-    private static let sink = Mutex<Sink?>(nil)
+    private static let sink = PosixMutex<Sink?>(nil)
 
     /// A sink bound to the current task (and the tasks it creates), which takes
     /// precedence over the process-wide one; see ``withSink(_:operation:)``.

@@ -5,7 +5,6 @@ import Glibc
 #else
 import Foundation
 #endif
-import Synchronization
 
 /// The plugin's C entry point. Every plugin that links BackgroundTaskKit
 /// exports it; the worker process finds it with `dlsym` and talks to the
@@ -52,9 +51,9 @@ enum PluginRuntime {
     }()
 
     /// The instance being run by this process (one per process).
-    private static let active = Mutex<BackgroundTaskInstance?>(nil)
+    private static let active = PosixMutex<BackgroundTaskInstance?>(nil)
     /// A cancellation that arrived before the instance existed.
-    private static let earlyCancel = Mutex<BackgroundTaskCancellationReason?>(nil)
+    private static let earlyCancel = PosixMutex<BackgroundTaskCancellationReason?>(nil)
 
     static func cancel(_ reason: BackgroundTaskCancellationReason) {
         let instance = active.withLock { instance -> BackgroundTaskInstance? in
@@ -88,7 +87,7 @@ enum PluginRuntime {
             instance.lifetime.waitUntilFinished()
         case .async(let type):
             let task = UncheckedSendable(type.init())
-            let asyncFailure = Mutex<String?>(nil)
+            let asyncFailure = PosixMutex<String?>(nil)
             let swiftTask = Task.detached {
                 do {
                     try await task.value.run(instance)

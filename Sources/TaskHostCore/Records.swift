@@ -41,6 +41,8 @@ public struct InstanceRecord: Sendable, Equatable {
     public var sandbox: String
     /// The version of the app (or plugin) that ran, from its manifest.
     public var appVersion: String?
+    /// The instance whose trigger this one ran again (`taskhost replay`), or `nil`.
+    public var replayOf: String?
 
     /// How long it ran.
     public var duration: Duration? {
@@ -51,9 +53,10 @@ public struct InstanceRecord: Sendable, Equatable {
     public init(
         id: String, app: String, task: String, triggerKind: TriggerKind, triggerId: String, attempt: Int,
         pid: Int32? = nil, hostPid: Int32, startedAt: Date, endedAt: Date? = nil, outcome: InstanceOutcome? = nil,
-        progress: UInt32 = 0, sandbox: String = "", appVersion: String? = nil
+        progress: UInt32 = 0, sandbox: String = "", appVersion: String? = nil, replayOf: String? = nil
     ) {
         self.appVersion = appVersion
+        self.replayOf = replayOf
         self.id = id
         self.app = app
         self.task = task

@@ -113,13 +113,13 @@ private func decodePairs(_ data: Data?) -> [String: String] {
 }
 
 extension SQLiteTaskStore: TriggerQueueStore {
-    private static func trigger(from row: Row) -> QueuedTrigger {
+    static func trigger(from row: Row) -> QueuedTrigger {
         let payload: Data = row["payload"]
         let expires: Double? = row["expires_at"]
         let event = TriggerEvent(
             kind: TriggerKind(rawValue: row["kind"]) ?? .application, triggerId: row["id"], attempt: row["attempts"],
             payload: Array(payload), channelId: row["channel_id"], headers: decodePairs(row["headers"]),
-            arguments: decodePairs(row["arguments"]))
+            arguments: decodePairs(row["arguments"]), replayOf: row["replay_of"])
         return QueuedTrigger(
             id: row["id"], app: row["app"], task: row["task"], event: event,
             state: TriggerState(rawValue: row["state"]) ?? .pending, attempts: row["attempts"],

@@ -122,6 +122,7 @@ public final class SQLiteTaskStore: TaskStore {
         registerDisabledTaskMigrations(&migrator)
         registerSupervisorMigration(&migrator)
         registerParkingMigration(&migrator)
+        registerReplayMigration(&migrator)
         return migrator
     }()
 
@@ -238,15 +239,25 @@ public final class SQLiteTaskStore: TaskStore {
         try writeRelaxed("record instance \(record.id)") { db in
             try db.cachedStatement(sql: """
                 INSERT INTO instance (id, app, task, trigger_kind, trigger_id, attempt, pid, host_pid, started_at,
-                                      ended_at, outcome, outcome_detail, progress, app_version, supervisor)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                      ended_at, outcome, outcome_detail, progress, app_version, supervisor, replay_of)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
             ).execute(arguments: [
                 record.id, record.app, record.task, record.triggerKind.rawValue, record.triggerId, record.attempt,
                 record.pid, record.hostPid, record.startedAt.timeIntervalSince1970,
                 record.endedAt?.timeIntervalSince1970, record.outcome?.code, record.outcome?.detail,
-                Int64(record.progress), record.appVersion, token,
+                Int64(record.progress), record.appVersion, token, record.replayOf,
             ])
+        }
+    }
+
+    /// Not fsync'd on its own (like the instance's start): progress lost with
+    /// the power is progress of an instance that did not end, which the next
+    /// open settles as abandoned.
+    public func recordProgress(instanceId: String, progress: UInt32) throws(StoreError) {
+        try writeRelaxed("record the progress of instance \(instanceId)") { db in
+            try db.cachedStatement(sql: "UPDATE instance SET progress = ? WHERE id = ? AND ended_at IS NULL")
+                .execute(arguments: [Int64(progress), instanceId])
         }
     }
 
@@ -273,7 +284,8 @@ public final class SQLiteTaskStore: TaskStore {
             startedAt: Date(timeIntervalSince1970: row["started_at"]),
             endedAt: ended.map(Date.init(timeIntervalSince1970:)),
             outcome: code.flatMap { InstanceOutcome(code: $0, detail: detail ?? "") },
-            progress: UInt32(clamping: progress), sandbox: row["sandbox"] ?? "", appVersion: row["app_version"])
+            progress: UInt32(clamping: progress), sandbox: row["sandbox"] ?? "", appVersion: row["app_version"],
+            replayOf: row["replay_of"])
     }
 
     public func instances(task: String?, limit: Int) throws(StoreError) -> [InstanceRecord] {

@@ -79,6 +79,10 @@ public protocol TaskStore: Sendable {
     // MARK: History
     /// Records that an instance started (with its worker's pid, once it has one).
     func insertInstance(_ record: InstanceRecord) throws(StoreError)
+    /// Records the progress a running instance reported so far (the host
+    /// calls it at most every 500 ms per instance); an instance that has
+    /// ended keeps the progress recorded with its outcome.
+    func recordProgress(instanceId: String, progress: UInt32) throws(StoreError)
     /// Records how an instance ended, its last progress and its sandbox summary,
     /// after appending `lines` to its log: one durable commit for all of it.
     func finishInstance(

@@ -18,12 +18,15 @@ public struct TriggerEvent: Sendable, Equatable {
     public var headers: [String: String]
     /// Application trigger arguments.
     public var arguments: [String: String]
+    /// The instance whose trigger this one repeats (`taskhost replay`), or `nil`.
+    public var replayOf: String?
 
     /// Creates an event.
     public init(
         kind: TriggerKind, triggerId: String = RandomToken.uuid(), attempt: Int = 1, payload: [UInt8] = [],
-        channelId: String = "", headers: [String: String] = [:], arguments: [String: String] = [:]
+        channelId: String = "", headers: [String: String] = [:], arguments: [String: String] = [:], replayOf: String? = nil
     ) {
+        self.replayOf = replayOf
         self.kind = kind
         self.triggerId = triggerId
         self.attempt = attempt

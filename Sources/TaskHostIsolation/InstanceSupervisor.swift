@@ -20,6 +20,15 @@ protocol InstanceEvents: AnyObject {
     func progress(_ value: UInt32)
     /// Performs a settings request; returns a `th_status` and the reply's data.
     func settings(_ request: SettingsRequest) -> (status: UInt32, data: [UInt8])
+    /// When progress held back is due (the supervisor wakes then), or `nil`.
+    var progressDue: ContinuousClock.Instant? { get }
+    /// Handles the progress held back once it is due.
+    func progressTick(at now: ContinuousClock.Instant)
+}
+
+extension InstanceEvents {
+    var progressDue: ContinuousClock.Instant? { nil }
+    func progressTick(at now: ContinuousClock.Instant) {}
 }
 
 /// Bounds on one instance.
@@ -132,6 +141,7 @@ final class InstanceSupervisor {
             if cancelReason == nil, killCause == nil { wake.append(timeLimitAt) }
             if killCause == nil, let killAt { wake.append(killAt) }
             if killCause == nil, let lingerDeadline { wake.append(lingerDeadline) }
+            if let progressDue = events.progressDue { wake.append(progressDue) }
             var timeout = wake.min().map { Self.milliseconds(until: $0, from: now) } ?? -1
             if exitIndex == nil { timeout = timeout < 0 ? 20 : min(timeout, 20) }  // no pidfd: poll for exit
 
@@ -157,6 +167,7 @@ final class InstanceSupervisor {
                 }
             }
             if !ipcOpen, lingerDeadline == nil { lingerDeadline = clock.now + limits.exitWait }
+            events.progressTick(at: clock.now)
             exitStatus = process.reapIfExited()
         }
 

@@ -86,10 +86,13 @@ public final class TaskRunner: Sendable {
     ///   - settlements: retries the write of the instance's outcome until it
     ///     succeeds or the host stops (`nil`: one attempt).
     ///   - onLog: sees every log line as it arrives.
+    ///   - onProgress: sees the task's progress as it arrives (at most one
+    ///     value per 100 ms, the last one always), on the supervisor's thread.
     public func run(
         app: AppManifest, task: TaskDeclaration, libraryPath: String, trigger: TriggerEvent,
         instanceId: String = RandomToken.uuid(), cancellation: InstanceCancellation? = nil,
-        settlements: SettlementRetry? = nil, onLog: (@Sendable (LogLine) -> Void)? = nil
+        settlements: SettlementRetry? = nil, onLog: (@Sendable (LogLine) -> Void)? = nil,
+        onProgress: (@Sendable (UInt32) -> Void)? = nil
     ) async throws(InstanceRunError) -> InstanceRecord {
         let result: Result<InstanceRecord, InstanceRunError> = await withCheckedContinuation { continuation in
             // A thread of its own: supervision blocks in poll(2).
@@ -97,24 +100,25 @@ public final class TaskRunner: Sendable {
                 continuation.resume(returning: Result { () throws(InstanceRunError) -> InstanceRecord in
                     try self.runBlocking(
                         app: app, task: task, libraryPath: libraryPath, trigger: trigger, instanceId: instanceId,
-                        cancellation: cancellation, settlements: settlements, onLog: onLog)
+                        cancellation: cancellation, settlements: settlements, onLog: onLog, onProgress: onProgress)
                 })
             }
         }
         return try result.get()
     }
 
-    /// ``run(app:task:libraryPath:trigger:instanceId:cancellation:settlements:onLog:)`` on the calling thread.
+    /// ``run(app:task:libraryPath:trigger:instanceId:cancellation:settlements:onLog:onProgress:)`` on the calling thread.
     public func runBlocking(
         app: AppManifest, task: TaskDeclaration, libraryPath: String, trigger: TriggerEvent,
         instanceId: String = RandomToken.uuid(), cancellation: InstanceCancellation? = nil,
-        settlements: SettlementRetry? = nil, onLog: (@Sendable (LogLine) -> Void)? = nil
+        settlements: SettlementRetry? = nil, onLog: (@Sendable (LogLine) -> Void)? = nil,
+        onProgress: (@Sendable (UInt32) -> Void)? = nil
     ) throws(InstanceRunError) -> InstanceRecord {
         var record = InstanceRecord(
             id: instanceId, app: app.identity.name, task: task.name, triggerKind: trigger.kind,
             triggerId: trigger.triggerId, attempt: trigger.attempt, hostPid: getpid(), startedAt: Date(),
-            appVersion: app.identity.version)
-        let events = RunEvents(store: store, app: app.identity.name, instanceId: instanceId, onLog: onLog)
+            appVersion: app.identity.version, replayOf: trigger.replayOf)
+        let events = RunEvents(store: store, app: app.identity.name, instanceId: instanceId, onLog: onLog, onProgress: onProgress)
         let workingDirectory = workingDirectories.take()
         var reuseDirectory = false  // only once every process of the instance is known to be gone
         defer { workingDirectories.give(workingDirectory, reuse: reuseDirectory) }
@@ -296,83 +300,6 @@ public enum InstanceRunError: Error, Sendable, CustomStringConvertible {
         case .store(let error): error.description
         case .resourcesExhausted(let error):
             "\(error.message): the host is out of descriptors, memory or processes; try again once fewer are in use (serve puts the trigger back in the queue and retries it)"
-        }
-    }
-}
-
-/// The host side of one instance: settings through the store (validated
-/// again, since the plugin is not trusted), logs buffered into the store.
-///
-/// `@unchecked Sendable`: its mutable state (`pending`, `storeError`) is only
-/// touched by the instance's supervisor, on the one executor thread that runs
-/// the instance from start to outcome; it is never shared while it runs.
-final class RunEvents: InstanceEvents, @unchecked Sendable {
-    private let store: any TaskStore
-    private let app: String
-    private let instanceId: String
-    private let onLog: (@Sendable (LogLine) -> Void)?
-    private var pending: [LogLine] = []
-    private(set) var storeError: StoreError?
-
-    init(store: any TaskStore, app: String, instanceId: String, onLog: (@Sendable (LogLine) -> Void)?) {
-        self.store = store
-        self.app = app
-        self.instanceId = instanceId
-        self.onLog = onLog
-    }
-
-    func log(_ line: LogLine) {
-        onLog?(line)
-        pending.append(line)
-        if pending.count >= 256 { flush() }
-    }
-
-    /// The lines not yet stored (the runner stores them with the outcome).
-    func takePending() -> [LogLine] {
-        defer { pending = [] }
-        return pending
-    }
-
-    func flush() {
-        guard !pending.isEmpty else { return }
-        do {
-            try store.appendLog(instanceId: instanceId, lines: pending)
-        } catch {
-            storeError = storeError ?? error
-        }
-        pending.removeAll(keepingCapacity: true)
-    }
-
-    func progress(_ value: UInt32) {}
-
-    func settings(_ request: SettingsRequest) -> (status: UInt32, data: [UInt8]) {
-        do {
-            switch request {
-            case .get(let key):
-                guard let stored = try store.setting(app: app, key: key) else { return (TH_NOT_FOUND.rawValue, []) }
-                return (TH_OK.rawValue, stored.value.encoded())
-            case .set(let key, let bytes):
-                let value: SettingValue
-                do {
-                    try SettingValue.validate(name: key)
-                    value = try SettingValue(encoded: bytes)
-                    try value.validate(name: key)
-                } catch {
-                    log(LogLine(stream: .host, text: "host: refused setting \"\(key.prefix(80))\": \(error)"))
-                    return (TH_INVALID_ARGUMENT.rawValue, [])
-                }
-                try store.setSetting(app: app, key: key, value: value)
-                return (TH_OK.rawValue, [])
-            case .delete(let key):
-                return (try store.deleteSetting(app: app, key: key) ? TH_OK.rawValue : TH_NOT_FOUND.rawValue, [])
-            case .keys:
-                var names: [UInt8] = []
-                for setting in try store.settings(app: app) { names += Array(setting.key.utf8) + [0] }
-                return (TH_OK.rawValue, names)
-            }
-        } catch {
-            log(LogLine(stream: .host, text: "host: settings: \(error)"))
-            return (TH_HOST_UNAVAILABLE.rawValue, [])
         }
     }
 }

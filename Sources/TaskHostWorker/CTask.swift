@@ -277,7 +277,7 @@ enum HostTable {
             session.log(arguments.bytes(0) ?? UnsafeBufferPointer(start: nil, count: 0))
             return
         case .progress:
-            session.send(.progress(arguments.uint32(0)))
+            session.reportProgress(arguments.uint32(0))
             return
         case .settingsGet:
             let reply = get(arguments.key(0))

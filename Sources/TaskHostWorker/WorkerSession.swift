@@ -7,16 +7,27 @@ import TaskHostIPC
 
 /// The worker's end of the IPC channel: serialized writes, and settings
 /// requests that wait for the host's reply while a reader thread handles
-/// cancel requests.
+/// cancel requests and sends the progress the coalescer held back.
+///
+/// Its locks are ``PosixMutex``es, not Synchronization's `Mutex`: the main
+/// thread of a worker forked from a zygote must not contend for a `Mutex`
+/// with another thread (see ``PosixMutex``). Atomics are fine.
 final class WorkerSession: Sendable {
     /// Log lines longer than this are cut, with a marker.
     static let maxLogLine = 16 * 1024
     /// Encoded setting values longer than this are refused before they are sent.
     static let maxSettingValue = 128 * 1024
+    /// The least time between two progress frames; the last value always goes out.
+    static let progressInterval: Duration = .milliseconds(100)
+    /// The longest the reader thread waits in `poll` between two looks at its channel.
+    static let readerPollMilliseconds: Int32 = 250
 
     let fd: Int32
-    private let writeLock = Mutex<Void>(())
-    private let pending = Mutex<[UInt32: PendingReply]>([:])
+    private let writeLock = PosixMutex<Void>(())
+    private let pending = PosixMutex<[UInt32: PendingReply]>([:])
+    /// Progress frames, at most one per ``progressInterval``; held values are
+    /// sent by the reader thread when due, or before the result.
+    private let progress = PosixMutex(ProgressCoalescer(interval: WorkerSession.progressInterval))
     private let nextRequestId = Atomic<UInt32>(1)
     private let reading = Atomic<Bool>(false)
     /// How ``startReading(decoder:)`` passes its decoder to a prestarted reader.
@@ -25,22 +36,54 @@ final class WorkerSession: Sendable {
     private final class ReaderHandOff: Sendable {
         let ready = DispatchSemaphore(value: 0)
         let handed = Atomic<Bool>(false)
-        let decoder = Mutex(FrameDecoder())
+        let decoder = PosixMutex(FrameDecoder())
     }
     /// Where cancel requests go, and one that came before anyone listened.
-    private let cancellation = Mutex<(handler: (@Sendable (UInt32) -> Void)?, pending: UInt32?)>((nil, nil))
+    private let cancellation = PosixMutex<(handler: (@Sendable (UInt32) -> Void)?, pending: UInt32?)>((nil, nil))
 
     final class PendingReply: Sendable {
         let semaphore = DispatchSemaphore(value: 0)
-        let reply = Mutex<(status: UInt32, data: [UInt8])?>(nil)
+        let reply = PosixMutex<(status: UInt32, data: [UInt8])?>(nil)
     }
 
     init(fd: Int32) { self.fd = fd }
 
-    /// Sends a message; a host that is gone ends the worker.
+    /// Sends a message; a host that is gone ends the worker. A held progress
+    /// value goes out before the result, so the host records the last one.
     func send(_ message: WorkerMessage) {
+        if case .result = message { flushProgress() }
         let ok = writeLock.withLock { _ in FileDescriptorIO.writeAll(fd, message.frame.encoded) }
         if !ok { Worker.exitBecauseHostIsGone() }
+    }
+
+    /// Reports the task's progress: sent now, or held until
+    /// ``progressInterval`` after the previous frame (a newer value replaces
+    /// a held one). Called on any of the plugin's threads.
+    func reportProgress(_ value: UInt32) {
+        progress.withLock { coalescer in
+            // Sent under the progress lock, so that frames go out in the order of their values.
+            if let value = coalescer.offer(value, at: .now) { send(.progress(value)) }
+        }
+    }
+
+    /// Sends the held progress value if it is due; returns how long until
+    /// the next one is (milliseconds), or `nil` when none is held. The
+    /// reader thread calls it between two looks at its channel.
+    func sendDueProgress() -> Int32? {
+        progress.withLock { coalescer -> Int32? in
+            let now = ContinuousClock.now
+            if let value = coalescer.due(at: now) { send(.progress(value)) }
+            guard let deadline = coalescer.deadline else { return nil }
+            let (seconds, attoseconds) = (deadline - now).components
+            return Int32(clamping: max(0, seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1))
+        }
+    }
+
+    /// Sends the held progress value now (the instance is over).
+    private func flushProgress() {
+        progress.withLock { coalescer in
+            if let value = coalescer.flush(at: .now) { send(.progress(value)) }
+        }
     }
 
     /// Sends a request built with a fresh id and waits for its reply.
@@ -119,8 +162,10 @@ final class WorkerSession: Sendable {
             } catch {
                 Worker.exitBecauseHostIsGone()
             }
+            // Progress held back goes out when due, even while the host says nothing.
+            let timeout = min(WorkerSession.readerPollMilliseconds, sendDueProgress() ?? WorkerSession.readerPollMilliseconds)
             var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&descriptor, 1, 250)
+            let ready = poll(&descriptor, 1, timeout)
             if ready == 0 || (ready < 0 && errno == EINTR) { continue }
             if ready < 0 || descriptor.revents & Int16(POLLNVAL) != 0 { Worker.exitBecauseHostIsGone() }
             guard let bytes = FileDescriptorIO.read(fd), !bytes.isEmpty else { Worker.exitBecauseHostIsGone() }
@@ -168,7 +213,7 @@ final class WorkerSession: Sendable {
                 WorkerSession.from(context).log(UnsafeBufferPointer(start: line.data, count: line.data == nil ? 0 : line.length))
             },
             progress: { context, value in
-                WorkerSession.from(context).send(.progress(value))
+                WorkerSession.from(context).reportProgress(value)
             },
             settings_get: { context, key, buffer, capacity, outLength in
                 let reply = WorkerSession.from(context).request { .settingsGet(requestId: $0, key: String(key)) }

@@ -6,11 +6,17 @@ struct HistoryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "history",
         abstract: "List task instances, newest first.",
-        discussion: "PID is the worker process that ran the instance; HOST is the taskhost process that supervised it.")
+        discussion: """
+            PID is the worker process that ran the instance; HOST is the taskhost process that supervised it. \
+            A running instance shows the progress its task reported so far (running 40%); a replayed one \
+            names the instance it replays in TRIGGER (taskhost replay). With --follow, a line is printed \
+            each time a running instance's progress changes and when an instance ends, until Ctrl-C.
+            """)
 
     @Option(help: ArgumentHelp("Only instances of this task.", valueName: "name")) var task: String?
     @Option(name: .shortAndLong, help: "How many instances to show.") var limit: Int = 20
-    @Flag(name: .shortAndLong, help: "Keep running and print instances as they finish (Ctrl-C stops).") var follow = false
+    @Flag(name: .shortAndLong, help: "Keep running and print instances as their progress changes and as they finish (Ctrl-C stops).")
+    var follow = false
     @OptionGroup var stateOptions: StateOptions
 
     static let header = ["INSTANCE", "TASK", "TRIGGER", "ATTEMPT", "PID", "HOST", "STARTED", "DURATION", "OUTCOME"]
@@ -22,12 +28,26 @@ struct HistoryCommand: AsyncParsableCommand {
     /// How many of the newest instances --follow looks at each time.
     static let followWindow = 200
 
+    /// How often --follow looks at the store (the host records progress at most every 500 ms).
+    static let followInterval: Duration = .milliseconds(500)
+
     static func row(_ record: InstanceRecord) -> [String] {
         [
-            Format.shortId(record.id), record.task, record.triggerKind.rawValue, String(record.attempt),
+            Format.shortId(record.id), record.task, trigger(record), String(record.attempt),
             record.pid.map(String.init) ?? "-", String(record.hostPid), Format.timestamp(record.startedAt),
-            Format.duration(record.duration), record.outcome.map { Format.truncated($0.summary, to: 80) } ?? "running",
+            Format.duration(record.duration), record.outcome.map { Format.truncated($0.summary, to: 80) } ?? running(record),
         ]
+    }
+
+    /// The TRIGGER cell: the kind, and the instance a replay repeats.
+    static func trigger(_ record: InstanceRecord) -> String {
+        guard let original = record.replayOf else { return record.triggerKind.rawValue }
+        return "\(record.triggerKind.rawValue), replay of \(Format.shortId(original))"
+    }
+
+    /// The OUTCOME cell of an instance that has not ended: with its progress once it reported some.
+    static func running(_ record: InstanceRecord) -> String {
+        record.progress == 0 ? "running" : "running \(ProgressDisplay.percent(record.progress))"
     }
 
     func run() async throws {
@@ -39,18 +59,26 @@ struct HistoryCommand: AsyncParsableCommand {
             return
         }
         // One look gives both the table and what already ended: an instance that
-        // ended before --follow started is never printed again.
+        // ended before --follow started is never printed again, nor is the
+        // progress a running one had then.
         let window = try store.instances(task: task, limit: max(shown, Self.followWindow))
         var seen = Set(window.filter { $0.outcome != nil }.map(\.id))
+        var progress = Dictionary(window.filter { $0.outcome == nil }.map { ($0.id, $0.progress) }) { first, _ in first }
         let rows = window.prefix(shown).map(Self.row)
         let widths = Format.columnWidths(Self.header, rows, minimum: Self.followWidths)
         print(([Self.header] + rows).map { Format.line($0, widths: widths) }.joined(separator: "\n"))
         fflush(nil)
         while !Task.isCancelled {
-            try await Task.sleep(for: .milliseconds(500))
-            let ended = try store.instances(task: task, limit: Self.followWindow).filter { $0.outcome != nil && !seen.contains($0.id) }
-            for record in ended.reversed() {
-                seen.insert(record.id)
+            try await Task.sleep(for: Self.followInterval)
+            // Oldest first: a line per progress change of a running instance, one when an instance ends.
+            for record in try store.instances(task: task, limit: Self.followWindow).reversed() {
+                if record.outcome == nil {
+                    guard record.progress != progress[record.id, default: 0] else { continue }
+                    progress[record.id] = record.progress
+                } else {
+                    guard seen.insert(record.id).inserted else { continue }
+                    progress[record.id] = nil
+                }
                 print(Format.line(Self.row(record), widths: widths))
             }
             fflush(nil)
@@ -71,7 +99,8 @@ struct LogsCommand: ParsableCommand {
         guard let record = try store.instance(idPrefix: instance) else {
             throw CLIError("no instance \"\(instance)\" (see taskhost history)")
         }
-        print("instance \(record.id) of \(record.task) (\(record.app)): \(Format.printable(record.outcome?.description ?? "running"))")
+        print("instance \(record.id) of \(record.task) (\(record.app)): \(Format.printable(record.outcome?.description ?? HistoryCommand.running(record)))")
+        if let original = record.replayOf { print("replay of instance \(original) (taskhost replay)") }
         if !record.sandbox.isEmpty { print("sandbox: \(record.sandbox)") }
         for line in try store.log(instanceId: record.id) {
             let prefix = line.stream == .task ? "" : "[\(line.stream.rawValue)] "

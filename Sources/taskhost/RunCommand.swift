@@ -14,8 +14,11 @@ struct RunCommand: AsyncParsableCommand {
             With --raw-content or --raw-file the task receives a RawNotification, as if a \
             raw push had arrived; without them it gets an application trigger (with \
             --arg values as ApplicationTriggerDetails). The task's log is shown as it \
-            runs. Ctrl-C cancels the instance with reason Abort; it then has its grace \
-            period to finish. Exits 0 when the instance completed, 1 otherwise.
+            runs (on standard error). The task's progress is shown on standard output \
+            as it changes: a bar on a terminal, a line per value (`progress 40%`) \
+            otherwise (see --progress). Ctrl-C cancels the instance with reason Abort; \
+            it then has its grace period to finish. Exits 0 when the instance \
+            completed, 1 otherwise.
             """)
 
     @Argument(help: "The task's Name (APP/Name when several apps declare it).")
@@ -32,6 +35,11 @@ struct RunCommand: AsyncParsableCommand {
 
     @Flag(name: .shortAndLong, help: "Do not show the task's log while it runs.")
     var quiet = false
+
+    @Option(help: ArgumentHelp(
+        "How to show the task's progress on standard output: auto (a bar on a terminal, lines otherwise), bar, lines or none.",
+        valueName: "style"))
+    var progress: ProgressStyle = .auto
 
     @OptionGroup var manifestOptions: ManifestOptions
     @OptionGroup var stateOptions: StateOptions
@@ -77,16 +85,19 @@ struct RunCommand: AsyncParsableCommand {
         defer { interrupt.cancel() }
 
         let quiet = self.quiet
+        let display = ProgressDisplay(style: progress)
         let record: InstanceRecord
         do {
+            defer { display.finish() }
             record = try await runner.run(
                 app: manifest, task: declaration, libraryPath: libraryPath, trigger: trigger,
                 cancellation: cancellation,
                 onLog: { line in
                     guard !quiet || line.stream == .host else { return }
                     let prefix = line.stream == .task ? "" : "[\(line.stream.rawValue)] "
-                    writeStandardError("  \(prefix)\(Format.printable(line.text, keepingTabs: true))\n")
-                })
+                    display.log("  \(prefix)\(Format.printable(line.text, keepingTabs: true))\n")
+                },
+                onProgress: { display.show($0) })
         } catch {
             throw CLIError(error.description)
         }

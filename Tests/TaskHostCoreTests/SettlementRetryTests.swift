@@ -85,6 +85,9 @@ final class FailingSettlementStore: TaskStore, TriggerQueueStore {
     func instances(task: String?, limit: Int) throws(StoreError) -> [InstanceRecord] { try base.instances(task: task, limit: limit) }
     func instance(idPrefix: String) throws(StoreError) -> InstanceRecord? { try base.instance(idPrefix: idPrefix) }
     func appendLog(instanceId: String, lines: [LogLine]) throws(StoreError) { try base.appendLog(instanceId: instanceId, lines: lines) }
+    func recordProgress(instanceId: String, progress: UInt32) throws(StoreError) {
+        try base.recordProgress(instanceId: instanceId, progress: progress)
+    }
     func log(instanceId: String) throws(StoreError) -> [LogLine] { try base.log(instanceId: instanceId) }
     func enqueue(_ triggers: [NewTrigger]) throws(StoreError) { try base.enqueue(triggers) }
     func claim(

@@ -1,0 +1,97 @@
+import Foundation
+import GRDB
+
+/// Why a past instance's trigger cannot be queued again (`taskhost replay`).
+public struct ReplayError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure this is, for code to act on (the message is for people).
+    public enum Code: String, Sendable, CaseIterable {
+        /// No instance has that id (or id prefix).
+        case unknownInstance
+        /// The instance is known, but the trigger that started it is not in
+        /// the queue, so its payload was not kept (an instance of `taskhost run`).
+        case payloadNotKept
+        /// The store failed (``underlying`` is the ``StoreError``).
+        case store
+    }
+
+    /// What kind of failure this is.
+    public var code: Code
+    /// What went wrong and what to do.
+    public var message: String
+    /// The ``StoreError`` when the store failed.
+    public var underlying: StoreError?
+
+    /// Creates an error.
+    public init(_ code: Code, _ message: String, underlying: StoreError? = nil) {
+        self.code = code
+        self.message = message
+        self.underlying = underlying
+    }
+
+    public var description: String { message }
+}
+
+/// Replays: a past instance's trigger queued again, with the same payload,
+/// channel, headers and arguments, a new trigger id, and a mark that says
+/// which instance it repeats. The mark is kept on the new trigger and on
+/// the instance that runs it (`taskhost history` shows it).
+extension SQLiteTaskStore {
+    static func registerReplayMigration(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v10-replays") { db in
+            try db.execute(sql: """
+                ALTER TABLE trigger ADD COLUMN replay_of TEXT;
+                ALTER TABLE instance ADD COLUMN replay_of TEXT;
+                """)
+        }
+    }
+
+    /// Queues the trigger that started the instance `idPrefix` names (its
+    /// id, or its first characters, 4 at least) again, as a new pending
+    /// trigger marked as a replay of that instance; returns the new trigger.
+    ///
+    /// Only triggers that went through the queue (pushes, `taskhost
+    /// trigger`, timers) can be replayed: the queue keeps every trigger's
+    /// payload, `taskhost run` keeps none. The new trigger has no time to
+    /// live (the original's has usually run out) and starts at attempt 1.
+    public func replay(instance idPrefix: String, now: Date = Date()) throws(ReplayError) -> QueuedTrigger {
+        let instance: InstanceRecord?
+        do {
+            instance = try self.instance(idPrefix: idPrefix)
+        } catch {
+            throw ReplayError(.store, error.description, underlying: error)
+        }
+        guard let instance else {
+            throw ReplayError(.unknownInstance, "no instance \"\(idPrefix)\" (see taskhost history for the ids of past instances)")
+        }
+        let newId = NewTrigger.newId(now: now)
+        let replayed: QueuedTrigger?
+        do {
+            replayed = try write("replay the trigger of instance \(instance.id)") { db -> QueuedTrigger? in
+                let time = now.timeIntervalSince1970
+                try db.execute(
+                    sql: """
+                        INSERT INTO trigger (id, app, task, kind, payload, channel_id, headers, arguments, state,
+                            attempts, created_at, available_at, expires_at, updated_at, replay_of)
+                        SELECT ?, app, task, kind, payload, channel_id, headers, arguments, 'pending', 0, ?, ?, NULL, ?, ?
+                        FROM trigger WHERE id = ?
+                        """,
+                    arguments: [newId, time, time, time, instance.id, instance.triggerId])
+                guard db.changesCount == 1 else { return nil }  // the original is not in the queue
+                return try Row.fetchOne(db, sql: "SELECT * FROM trigger WHERE id = ?", arguments: [newId]).map(Self.trigger(from:))
+            }
+        } catch {
+            throw ReplayError(.store, error.description, underlying: error)
+        }
+        guard let replayed else {
+            throw ReplayError(
+                .payloadNotKept,
+                """
+                instance \(instance.id) of \(instance.task) was not started from the queue: its trigger \(instance.triggerId) \
+                is not in it, so its payload was not kept (taskhost keeps the payload of queued triggers only: pushes, \
+                taskhost trigger, timers; not of taskhost run). Run the task again with the same input instead: \
+                taskhost run \(instance.task) --raw-content TEXT (or --raw-file, or --arg)
+                """)
+        }
+        return replayed
+    }
+}
