@@ -102,6 +102,9 @@ public final class MeasuredStore: TaskStore, TriggerQueueStore, ChannelStore {
     public func instances(task: String?, limit: Int) throws(StoreError) -> [InstanceRecord] { try base.instances(task: task, limit: limit) }
     public func instance(idPrefix: String) throws(StoreError) -> InstanceRecord? { try base.instance(idPrefix: idPrefix) }
     public func appendLog(instanceId: String, lines: [LogLine]) throws(StoreError) { try base.appendLog(instanceId: instanceId, lines: lines) }
+    public func recordProgress(instanceId: String, progress: UInt32) throws(StoreError) {
+        try base.recordProgress(instanceId: instanceId, progress: progress)
+    }
     public func log(instanceId: String) throws(StoreError) -> [LogLine] { try base.log(instanceId: instanceId) }
 
     public func insertChannel(_ channel: PushChannel) throws(StoreError) { try base.insertChannel(channel) }

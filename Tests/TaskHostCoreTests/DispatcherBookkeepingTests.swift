@@ -12,9 +12,10 @@ import TaskHostTestSupport
 /// 14's full-disk attack crashed `serve` there: the second run found its entry
 /// removed by the first one's end).
 @Suite struct DispatcherBookkeepingTests {
-    /// Waits on the calling thread (a store call: the dispatcher's, never the test's) until `condition` holds, at most 20 s.
+    /// Waits on the calling thread (a store call: the dispatcher's, never the test's) until `condition` holds, at most 120 s
+    /// (the whole suite runs at once on two cores: waits are long, and end as soon as they can).
     static func block(until condition: () -> Bool) {
-        let deadline = Date().addingTimeInterval(20)
+        let deadline = Date().addingTimeInterval(120)
         while !condition(), Date() < deadline { usleep(2_000) }
     }
 

@@ -78,7 +78,7 @@ public enum TestSupport {
     }
 
     /// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
-    public static func eventually(timeout: Duration = .seconds(20), _ condition: () throws -> Bool) async rethrows -> Bool {
+    public static func eventually(timeout: Duration = .seconds(120), _ condition: () throws -> Bool) async rethrows -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if try condition() { return true }
