@@ -79,6 +79,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        // Web Push (RFC 8030, 8188, 8291, 8292), pure: the aes128gcm message
+        // format and its keys, VAPID tokens and their cache. No store, no HTTP.
+        .target(
+            name: "TaskHostWebPush", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         // Isolated runs: worker processes, the zygote pool, the instance supervisor, cgroups,
         // sandbox options, working directories, cancellation, TaskRunner. The only host
         // module that links the C shims.
@@ -109,7 +113,7 @@ let package = Package(
         .target(
             name: "TaskHostServer",
             dependencies: [
-                "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostShared",
+                "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostShared", "TaskHostWebPush",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -128,7 +132,7 @@ let package = Package(
             name: "taskhost",
             dependencies: [
                 "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostServer",
-                "TaskHostIPC", "TaskHostManifest", "TaskHostShared", "CTaskHostABI",
+                "TaskHostIPC", "TaskHostManifest", "TaskHostShared", "CTaskHostABI", "TaskHostWebPush",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -172,6 +176,9 @@ let package = Package(
             path: "Benchmarks/BenchmarkTasks", swiftSettings: strict),
 
         .testTarget(name: "BackgroundTaskKitTests", dependencies: ["BackgroundTaskKit", "BackgroundTaskKitTesting", "BackgroundTasks"], swiftSettings: strict),
+        .testTarget(
+            name: "TaskHostWebPushTests", dependencies: ["TaskHostWebPush", "TaskHostTestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
         .testTarget(name: "TaskHostIPCTests", dependencies: ["TaskHostIPC", "TaskHostTestSupport"], swiftSettings: strict),
         // Paths of build products and helpers shared by the suites.
         .target(name: "TaskHostTestSupport", dependencies: ["TaskHostCore", "TaskHostIPC", "TaskHostManifest", "TaskHostPlugins", "_TaskHostCShims"],
@@ -186,7 +193,8 @@ let package = Package(
         .testTarget(
             name: "TaskHostServerTests",
             dependencies: [
-                "TaskHostServer", "TaskHostCore", "TaskHostManifest", "TaskHostScheduling", "TaskHostTestSupport",
+                "TaskHostServer", "TaskHostCore", "TaskHostManifest", "TaskHostScheduling", "TaskHostTestSupport", "TaskHostWebPush",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Hummingbird", package: "hummingbird"),
             ],
