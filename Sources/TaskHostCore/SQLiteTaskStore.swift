@@ -116,6 +116,7 @@ public final class SQLiteTaskStore: TaskStore {
         registerDisabledTaskMigrations(&migrator)
         registerSupervisorMigration(&migrator)
         registerParkingMigration(&migrator)
+        registerWebPushMigration(&migrator)
         return migrator
     }()
 

@@ -15,6 +15,10 @@ public struct DaemonConfiguration: Sendable {
     public var host: String = "127.0.0.1"
     /// Port to bind (0: any free port).
     public var port: Int = 8080
+    /// The server's URL as app servers reach it (`--public-url`): the origin
+    /// VAPID tokens must name, and the base of Web Push message URIs
+    /// (`nil`: http://HOST:PORT as bound, see ``PublicOrigin/defaultURL(bind:port:)``).
+    public var publicURL: String?
     /// Largest push payload.
     public var maxPayload: Int = 5 * 1024
     /// Most bytes of headers a push may forward to its task (431 beyond).
@@ -110,6 +114,13 @@ public struct Daemon: Sendable {
             hasCapacity: { dispatcher.hasCapacity(app: $0, task: $1) }, ingest: configuration.ingest)
         let storeFailures = FailureLogAggregator(subject: "push endpoint: store failures answered 500/503", logger: logger.component("taskhost.store"))
         service.storeFailures = storeFailures
+        let publicOrigin = PublicOrigin(configuration.publicURL ?? "")
+        var webPush = WebPushService(
+            store: store, committer: committer,
+            limiter: RateLimiter(ratePerSecond: configuration.channelRate, burst: configuration.channelBurst),
+            senderLimiter: RateLimiter(ratePerSecond: configuration.clientRate, burst: configuration.clientBurst),
+            publicOrigin: publicOrigin, hasCapacity: { dispatcher.hasCapacity(app: $0, task: $1) }, ingest: configuration.ingest)
+        webPush.storeFailures = storeFailures
         let scheduler = TimerScheduler(store: store, registry: registry, logger: logger.component("taskhost.timers"))
         let plugins = configuration.plugins.map { pluginConfiguration in
             PluginManager(
@@ -140,6 +151,8 @@ public struct Daemon: Sendable {
                 libraries: Set(registry.all.map(\.libraryPath)).count, isolation: configuration.isolation),
             logger: logger.component("taskhost.http"))
         let timeouts = configuration.timeouts
+        let publicURL = configuration.publicURL
+        let host = configuration.host
         let open = OpenConnections()
         let dispatches = configuration.dispatches
         let shutdown = ShutdownController(
@@ -150,7 +163,7 @@ public struct Daemon: Sendable {
                 open.closeAll()
             })
         let application = Application(
-            router: PushRoutes.router(service: service),
+            router: PushRoutes.router(service: service, webPush: webPush),
             server: .http1(
                 configuration: HTTP1Channel.Configuration(
                     additionalChannelHandlers: [connections.handler(), timeouts.handler(), open.handler(), RequestGuardInstaller()])),
@@ -158,6 +171,7 @@ public struct Daemon: Sendable {
                 address: .hostname(configuration.host, port: configuration.port), serverName: "taskhost"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
+                if publicURL == nil { publicOrigin.set(PublicOrigin.defaultURL(bind: host, port: port)) }
                 logger.info("listening", metadata: ["address": "http://\(channel.localAddress?.ipAddress ?? "?"):\(port)"])
                 bound.open()
                 if plugins == nil { ready.open() }

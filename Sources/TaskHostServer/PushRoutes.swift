@@ -5,15 +5,16 @@ import NIOCore
 import TaskHostCore
 
 /// The HTTP face of ``PushService``: `POST /push/v1/{channel}` in the WNS raw
-/// notification protocol, and `GET` (and `HEAD`) `/healthz`. Another method on
-/// either path gets 405 with `Allow`.
+/// notification protocol, and `GET` (and `HEAD`) `/healthz`; with a
+/// ``WebPushService``, the Web Push routes too (``WebPushRoutes``). Another
+/// method on a known path gets 405 with `Allow`.
 public enum PushRoutes {
     static let wnsStatus = HTTPField.Name("X-WNS-Status")!
     static let wnsMessageId = HTTPField.Name("X-WNS-Msg-ID")!
     static let wnsError = HTTPField.Name("X-WNS-Error-Description")!
 
     /// A router with the push routes.
-    public static func router(service: PushService) -> Router<PushRequestContext> {
+    public static func router(service: PushService, webPush: WebPushService? = nil) -> Router<PushRequestContext> {
         let router = Router(context: PushRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: MethodNotAllowedMiddleware(allowedMethods: allowedMethods))
         // A PushRejection thrown here renders itself (HTTPResponseError).
@@ -23,6 +24,7 @@ public enum PushRoutes {
         router.get("/healthz") { _, _ -> Response in
             Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ok\n")))
         }
+        if let webPush { WebPushRoutes.add(to: router, service: webPush) }
         return router
     }
 
@@ -31,7 +33,7 @@ public enum PushRoutes {
         if path == "/healthz" { return [.get, .head] }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         if parts.count == 4, parts[0].isEmpty, parts[1] == "push", parts[2] == "v1", !parts[3].isEmpty { return [.post] }
-        return nil
+        return WebPushRoutes.allowedMethods(parts)
     }
 
     static func handle(request: Request, context: PushRequestContext, service: PushService) async throws(PushRejection) -> Response {

@@ -15,7 +15,7 @@ struct Taskhost: AsyncParsableCommand {
         version: "taskhost \(BuildInfo.sdkVersion) (\(BuildInfo.signature))",
         subcommands: [
             ServeCommand.self, ValidateCommand.self, RunCommand.self, TriggerCommand.self, PushCommand.self,
-            ChannelsCommand.self, CredentialsCommand.self, QueueCommand.self, RetryCommand.self,
+            ChannelsCommand.self, SubscriptionsCommand.self, CredentialsCommand.self, QueueCommand.self, RetryCommand.self,
             SettingsCommand.self, HistoryCommand.self, LogsCommand.self, PluginsCommand.self, DoctorCommand.self, NewPluginCommand.self,
         ])
 }
