@@ -27,6 +27,15 @@ import Testing
         #expect(location.hasSuffix(instance.triggerId))
     }
 
+    @Test func theTaskSeesTheSubscriptionTopicAndUrgency() async throws {
+        let recorder = TestSupport.task("Recorder", "FaultyTasks.WebPushRecordingTask", triggers: [.webPush])
+        let server = try await TestServer.start([recorder])
+        defer { Task { await server.stop() } }
+        let subscription = try server.subscription(task: "Recorder")
+        #expect(try await server.webPush(subscription, "π ≈ 3.14", key: key, headers: ["Topic": "maths", "Urgency": "low"]).status == 201)
+        #expect(try await TestSupport.eventually { try server.setting("webpush")?.text == "\(subscription.id)|maths|low|π ≈ 3.14" })
+    }
+
     @Test func aTickleWithoutABodyRunsTheTaskWithEmptyContent() async throws {
         let server = try await TestServer.start([Self.sample])
         defer { Task { await server.stop() } }
