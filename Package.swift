@@ -164,7 +164,8 @@ let package = Package(
             name: "TaskhostBench",
             dependencies: [
                 "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostManifest",
-                "CTaskHostABI",
+                "CTaskHostABI", "TaskHostWebPush",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
