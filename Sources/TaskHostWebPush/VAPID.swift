@@ -97,9 +97,8 @@ public enum VAPID {
             throw WebPushError(.badSignature, "the VAPID token's signature does not verify with the key k")
         }
         guard let aud = claims["aud"] as? String, aud == audience else {
-            throw WebPushError(
-                .badClaims,
-                "the VAPID token's aud (\(String(describing: claims["aud"] ?? "absent").prefix(80))) must be this push service's origin \(audience)")
+            // The sender's aud is not echoed: it is the sender's text, and the answer goes into a header.
+            throw WebPushError(.badClaims, "the VAPID token's aud must be this push service's origin, \(audience) (see taskhost serve --public-url)")
         }
         guard let expNumber = claims["exp"] as? NSNumber else {
             throw WebPushError(.badClaims, "the VAPID token has no exp claim (seconds since 1970)")
