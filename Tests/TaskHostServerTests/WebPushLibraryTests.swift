@@ -12,7 +12,7 @@ import FoundationNetworking
 /// pushes encrypted and signed by pywebpush, a Web Push library this project
 /// did not write. Without it the tests are skipped, except under CI, where
 /// that is a failure.
-@Suite struct WebPushLibraryTests {
+@Suite(.serialized) struct WebPushLibraryTests {
     /// The sample task, bound to Web Push as the sample manifest binds it.
     static func manifest(in directory: String) throws -> String {
         let path = directory + "/manifest.json"
@@ -106,5 +106,22 @@ import FoundationNetworking
         let claimed = try store.claim(limit: 10, owner: "test", now: Date().addingTimeInterval(5)) { _, _ in true }
         #expect(claimed.map { String(decoding: $0.event.payload, as: UTF8.self) } == ["replaced it"])
         #expect(try store.queueCounts()[.expired] == 1)
+    }
+
+    @Test func servePublicURLIsTheEndpointsBaseAndTheAudience() async throws {
+        let directory = TestSupport.temporaryDirectory()
+        guard let sender = try Self.sender(in: directory) else { return }
+        let manifest = try Self.manifest(in: directory)
+        let serve = try ServeProcess(
+            manifest: manifest, stateDirectory: directory, arguments: ["--no-dispatch", "--public-url", "https://push.example.test/"])
+        defer { _ = serve.terminate() }
+        let published = try subscribe(directory, manifest: manifest, key: sender.publicKey)
+        #expect(published.contains(#""endpoint": "https://push.example.test/webpush/v1/"#), "\(published)")
+        // Reached here directly (as through a proxy that publishes that URL): aud must still be the public origin.
+        let direct = published.replacingOccurrences(of: "https://push.example.test", with: "http://127.0.0.1:\(serve.port)")
+        #expect(try sender.send(direct, "aud is the address reached").status == 403)
+        let answer = try sender.send(direct, "aud is the public URL", audience: "https://push.example.test")
+        #expect(answer.status == 201, "\(answer.body)")
+        #expect(answer.location?.hasPrefix("https://push.example.test/webpush/v1/") == true)
     }
 }

@@ -41,11 +41,14 @@ struct WebPushSender {
 
     /// Sends `data` to `subscription` (its `toJSON()` text) with pywebpush;
     /// `scheme` `webpush` signs with the older `Authorization: WebPush` + `Crypto-Key` form.
+    /// `audience` replaces the VAPID `aud` pywebpush derives from the endpoint.
     func send(
-        _ subscription: String, _ data: String, ttl: Int = 60, headers: [String: String] = [:], scheme: String = "vapid"
+        _ subscription: String, _ data: String, ttl: Int = 60, headers: [String: String] = [:], scheme: String = "vapid",
+        audience: String? = nil
     ) throws -> Answer {
         let headerJSON = String(decoding: try JSONEncoder().encode(headers), as: UTF8.self)
-        let result = try Self.run(python, [script, "send", subscription, privateKey, data, String(ttl), headerJSON, scheme])
+        let result = try Self.run(
+            python, [script, "send", subscription, privateKey, data, String(ttl), headerJSON, scheme] + (audience.map { [$0] } ?? []))
         guard result.status == 0, let answer = try? JSONDecoder().decode(Answer.self, from: Data(result.out.utf8)) else {
             throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "pywebpush failed: \(result.err.suffix(800))"])
         }
@@ -79,9 +82,12 @@ struct WebPushSender {
 
         subscription, private, data, ttl, headers, scheme = sys.argv[2:8]
         key = Vapid01.from_string(private_key=private) if scheme == "webpush" else private
+        claims = {"sub": "mailto:tests@example.com"}
+        if len(sys.argv) > 8:
+            claims["aud"] = sys.argv[8]
         try:
             response = webpush(json.loads(subscription), data=data, vapid_private_key=key,
-                               vapid_claims={"sub": "mailto:tests@example.com"}, ttl=int(ttl), headers=json.loads(headers))
+                               vapid_claims=claims, ttl=int(ttl), headers=json.loads(headers))
         except WebPushException as error:
             response = error.response
         print(json.dumps({"status": response.status_code, "location": response.headers.get("Location"),
