@@ -8,6 +8,7 @@ import Foundation
 public struct WebPushSubscription: Sendable, Equatable {
     /// The subscription id: 32 random bytes, base64url (256 bits), never starting with `-`.
     public var id: String
+    /// The app (manifest identity) and task it fires.
     public var app: String
     public var task: String
     /// The P-256 private key (the 32-byte scalar) whose public half is `p256dh`.
@@ -19,6 +20,7 @@ public struct WebPushSubscription: Sendable, Equatable {
     /// The VAPID public key (65 bytes) that must sign every push, when the
     /// subscription is restricted to one application server (RFC 8292 section 3.2).
     public var applicationServerKey: [UInt8]?
+    /// When it was created.
     public var createdAt: Date
     /// After this moment pushes get 410 (`nil`: never, `expirationTime: null`).
     public var expiresAt: Date?
@@ -74,8 +76,11 @@ public struct WebPushSubscription: Sendable, Equatable {
 /// Web Push subscriptions, and what the push resource does to the queue
 /// beyond enqueueing: removing a message that has not run (RFC 8030 section 7).
 public protocol WebPushStore: Sendable {
+    /// Stores a new subscription.
     func insertSubscription(_ subscription: WebPushSubscription) throws(StoreError)
+    /// The subscription `id`, whatever its state.
     func subscription(id: String) throws(StoreError) -> WebPushSubscription?
+    /// The subscriptions of `app` (`nil`: of every app), oldest first.
     func subscriptions(app: String?) throws(StoreError) -> [WebPushSubscription]
     /// Revokes a subscription; returns whether it existed and was not revoked.
     func revokeSubscription(id: String, at: Date) throws(StoreError) -> Bool

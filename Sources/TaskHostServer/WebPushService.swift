@@ -55,13 +55,16 @@ public struct WebPushService: Sendable {
 
     /// A subscription and its receiving keys, parsed once per cache lifetime.
     public struct Subscription: Sendable {
+        /// The stored subscription.
         public var record: WebPushSubscription
+        /// Its receiving keys, parsed from the record.
         public var keys: WebPushReceiverKeys
     }
 
     /// `Urgency` (RFC 8030 section 5.3): the order of dispatch when the queue
     /// is busy. A message's place in the queue is back-dated by its urgency.
     public enum Urgency: String, Sendable, CaseIterable {
+        /// `very-low`, `low`, `normal` (the default) and `high`.
         case veryLow = "very-low", low, normal, high
 
         /// How far the message's availability is back-dated: the queue runs
@@ -81,7 +84,9 @@ public struct WebPushService: Sendable {
     public struct Headers: Sendable, Equatable {
         /// Seconds the message may wait (0: run now or never), at most ``maxTimeToLive``.
         public var timeToLive: Int
+        /// `Urgency` (`normal` when absent).
         public var urgency: Urgency
+        /// `Topic`, when given.
         public var topic: String?
     }
 

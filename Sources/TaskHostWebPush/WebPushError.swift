@@ -42,5 +42,6 @@ public struct WebPushError: Error, Sendable, Equatable, CustomStringConvertible 
         }
     }
 
+    /// The code and the message.
     public var description: String { "\(code.rawValue): \(message)" }
 }
