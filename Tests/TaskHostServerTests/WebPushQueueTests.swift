@@ -3,6 +3,7 @@ import Foundation
 import TaskHostCore
 import TaskHostServer
 import TaskHostTestSupport
+import TaskHostWebPush
 import Testing
 
 /// What Web Push headers do to the queue: Topic replacement, DELETE of a
@@ -77,14 +78,24 @@ import Testing
     }
 
     @Test func urgencyOrdersDispatchWhenTheQueueIsBusy() async throws {
-        let server = try await server()
-        defer { Task { await server.stop() } }
-        let subscription = try server.subscription(task: "SampleBackgroundTask")
-        for (content, urgency) in [("very-low", "very-low"), ("high", "high"), ("default", nil), ("low", "low")] {
-            let headers: [String: String?] = urgency.map { ["Urgency": $0] } ?? [:]
-            #expect(try await server.webPush(subscription, content, key: key, headers: headers).status == 201)
+        // The service itself, with the moment of each push given: one second apart, least urgent first.
+        let store = try TestSupport.store()
+        let committer = GroupCommitter(store: store)
+        defer { committer.close() }
+        let service = WebPushService(
+            store: store, committer: committer, limiter: RateLimiter(ratePerSecond: 1000, burst: 1000),
+            publicOrigin: PublicOrigin("http://127.0.0.1:1"))
+        let record = WebPushSubscription.make(app: "a", task: "T", applicationServerKey: nil, expiresAt: nil)
+        try store.insertSubscription(record)
+        let subscription = try service.subscription(id: record.id)
+        let start = Date()
+        for (offset, (content, urgency)) in [("very-low", "very-low"), ("high", "high"), ("default", nil), ("low", "low")].enumerated() {
+            let headers = try service.validate(headers: ["ttl": "60"].merging(urgency.map { ["urgency": $0] } ?? [:]) { $1 }, contentLength: nil)
+            let body = try WebPushMessage.encrypt(Array(content.utf8), receiverKey: record.publicKey, authSecret: record.authSecret)
+            _ = try await service.accept(
+                subscription, headers: headers, body: body, contentEncoding: "aes128gcm", now: start.addingTimeInterval(Double(offset)))
         }
-        let claimed = try server.store.claim(limit: 10, owner: "test", now: Date()) { _, _ in true }
+        let claimed = try store.claim(limit: 10, owner: "test", now: start.addingTimeInterval(10)) { _, _ in true }
         #expect(claimed.map { String(decoding: $0.event.payload, as: UTF8.self) } == ["high", "default", "low", "very-low"])
     }
 }
