@@ -20,13 +20,13 @@ struct WebPushSender {
     }
 
     /// A sender with a fresh VAPID key, or `nil` (with why) when pywebpush is not installed.
-    static func make(in directory: String) throws -> Result<WebPushSender, Missing> {
+    static func make(in directory: String) async throws -> Result<WebPushSender, Missing> {
         guard let python = ExternalTools.python else {
             return .failure(Missing(message: ExternalTools.missing(nil, "the tests' Python environment with pywebpush", install: install)!))
         }
         let script = directory + "/webpush_sender.py"
         try source.write(toFile: script, atomically: true, encoding: .utf8)
-        let keys = try run(python, [script, "keys"])
+        let keys = try await run(python, [script, "keys"])
         guard keys.status == 0, let data = keys.out.data(using: .utf8),
             let pair = try? JSONDecoder().decode([String: String].self, from: data), let privateKey = pair["private"], let publicKey = pair["public"]
         else {
@@ -45,9 +45,9 @@ struct WebPushSender {
     func send(
         _ subscription: String, _ data: String, ttl: Int = 60, headers: [String: String] = [:], scheme: String = "vapid",
         audience: String? = nil
-    ) throws -> Answer {
+    ) async throws -> Answer {
         let headerJSON = String(decoding: try JSONEncoder().encode(headers), as: UTF8.self)
-        let result = try Self.run(
+        let result = try await Self.run(
             python, [script, "send", subscription, privateKey, data, String(ttl), headerJSON, scheme] + (audience.map { [$0] } ?? []))
         guard result.status == 0, let answer = try? JSONDecoder().decode(Answer.self, from: Data(result.out.utf8)) else {
             throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "pywebpush failed: \(result.err.suffix(800))"])
@@ -55,12 +55,23 @@ struct WebPushSender {
         return answer
     }
 
-    private static func run(_ python: String, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
-        let process = try ChildProcess.start(python, arguments: arguments, workingDirectory: nil, output: .pipe, error: .pipe)
-        let out = process.readBlocking(.output)
-        let err = process.readBlocking(.error)
-        process.waitUntilExit()
-        return (process.terminationStatus, out, err)
+    /// Runs Python on a thread of its own: the wait (a second or so per push)
+    /// must not hold one of the few threads Swift's concurrency runs every
+    /// other test's tasks on (a dispatcher waiting to retry, say).
+    private static func run(_ python: String, _ arguments: [String]) async throws -> (status: Int32, out: String, err: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                do {
+                    let process = try ChildProcess.start(python, arguments: arguments, workingDirectory: nil, output: .pipe, error: .pipe)
+                    let out = process.readBlocking(.output)
+                    let err = process.readBlocking(.error)
+                    process.waitUntilExit()
+                    continuation.resume(returning: (process.terminationStatus, out, err))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }.start()
+        }
     }
 
     static let source = #"""
