@@ -87,6 +87,10 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict),
+        // Web Push (RFC 8030, 8188, 8291, 8292), pure: the aes128gcm message
+        // format and its keys, VAPID tokens and their cache. No store, no HTTP.
+        .target(
+            name: "TaskHostWebPush", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         // Isolated runs: worker processes, the zygote pool, the instance supervisor, cgroups,
         // sandbox options, working directories, cancellation, TaskRunner. The only host
         // module that links the C shims.
@@ -119,6 +123,7 @@ let package = Package(
             name: "TaskHostServer",
             dependencies: [
                 "TaskHostCore", "TaskHostConcurrency", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostShared",
+                "TaskHostWebPush",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -140,7 +145,7 @@ let package = Package(
             name: "taskhost",
             dependencies: [
                 "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostServer",
-                "TaskHostIPC", "TaskHostManifest", "TaskHostShared", "CTaskHostABI",
+                "TaskHostIPC", "TaskHostManifest", "TaskHostShared", "CTaskHostABI", "TaskHostWebPush",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -172,7 +177,8 @@ let package = Package(
             name: "TaskhostBench",
             dependencies: [
                 "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostManifest",
-                "CTaskHostABI",
+                "CTaskHostABI", "TaskHostWebPush",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -184,6 +190,9 @@ let package = Package(
             path: "Benchmarks/BenchmarkTasks", swiftSettings: strict),
 
         .testTarget(name: "BackgroundTaskKitTests", dependencies: ["BackgroundTaskKit", "BackgroundTaskKitTesting", "BackgroundTasks"], swiftSettings: strict),
+        .testTarget(
+            name: "TaskHostWebPushTests", dependencies: ["TaskHostWebPush", "TaskHostTestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
         .testTarget(name: "TaskHostIPCTests", dependencies: ["TaskHostIPC", "TaskHostTestSupport"], swiftSettings: strict),
         // Paths of build products and helpers shared by the suites.
         .target(name: "TaskHostTestSupport", dependencies: ["TaskHostCore", "TaskHostIPC", "TaskHostManifest", "TaskHostPlugins", "_TaskHostCShims"],
@@ -199,7 +208,8 @@ let package = Package(
         .testTarget(
             name: "TaskHostServerTests",
             dependencies: [
-                "TaskHostServer", "TaskHostCore", "TaskHostManifest", "TaskHostScheduling", "TaskHostTestSupport",
+                "TaskHostServer", "TaskHostCore", "TaskHostManifest", "TaskHostScheduling", "TaskHostTestSupport", "TaskHostWebPush",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Hummingbird", package: "hummingbird"),
             ],

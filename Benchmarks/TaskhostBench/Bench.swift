@@ -15,7 +15,8 @@ struct Bench: AsyncParsableCommand {
             Sections: isolation (latency of one isolated no-op run vs posix_spawn(/bin/true) and an \
             in-process call), throughput (isolated no-op runs per second), ingest (acknowledged pushes \
             per second through the HTTP endpoint, with wrk, vs the same server storing nothing and \
-            committing each push alone), store (the CPU of one durable enqueue transaction by batch \
+            committing each push alone), webpush (Web Push ingest, decryption and VAPID included, vs \
+            WNS-style ingest in the same run), store (the CPU of one durable enqueue transaction by batch \
             size, without HTTP), growth (host memory and dispatch latency with 100 plugins \
             and 100,000 queued triggers). Prints markdown tables.
             """)
@@ -23,8 +24,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Sequential runs per latency measurement.") var runs: Int = 300
     @Option(help: "Seconds per throughput and ingest measurement.") var seconds: Double = 5
     @Option(
-        help: ArgumentHelp("Sections to run, comma-separated: isolation, throughput, ingest, store, growth.", valueName: "list"))
-    var sections: String = "isolation,throughput,ingest,store,growth"
+        help: ArgumentHelp("Sections to run, comma-separated: isolation, throughput, ingest, webpush, store, growth.", valueName: "list"))
+    var sections: String = "isolation,throughput,ingest,webpush,store,growth"
     @Option(
         help: ArgumentHelp("Isolation modes to measure, comma-separated (spawn, prefork).", valueName: "list"))
     var isolation: String = "prefork,spawn"
@@ -60,7 +61,7 @@ struct Bench: AsyncParsableCommand {
         }
     }
 
-    static let allSections = ["isolation", "throughput", "ingest", "store", "growth"]
+    static let allSections = ["isolation", "throughput", "ingest", "webpush", "store", "growth"]
 
     func run() async throws {
         let products = try Products.locate()
@@ -80,6 +81,7 @@ struct Bench: AsyncParsableCommand {
         if chosen.contains("isolation") { try await isolationLatency(products, state: state) }
         if chosen.contains("throughput") { try await isolationThroughput(products, state: state) }
         if chosen.contains("ingest") { try await ingest(products, state: state) }
+        if chosen.contains("webpush") { try await webPushIngest(products, state: state) }
         if chosen.contains("store") { try storeCost(state: state) }
         if chosen.contains("growth") { try await growth(products, state: state) }
         print("\nload average at end: \(Machine.loadAverage())")

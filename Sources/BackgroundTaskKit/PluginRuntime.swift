@@ -144,7 +144,7 @@ enum PluginRuntime {
         }
         let id = Array("00000000-0000-0000-0000-000000000000".utf8)
         id.withUnsafeBufferPointer { id in
-            for kind in [TH_TRIGGER_PUSH_NOTIFICATION, TH_TRIGGER_APPLICATION, TH_TRIGGER_TIME] {
+            for kind in [TH_TRIGGER_PUSH_NOTIFICATION, TH_TRIGGER_APPLICATION, TH_TRIGGER_TIME, TH_TRIGGER_WEB_PUSH] {
                 let request = th_run_request(
                     struct_size: UInt32(MemoryLayout<th_run_request>.size), entry_point: th_bytes(id), task_name: th_bytes(id),
                     task_id: th_bytes(id), instance_id: th_bytes(id), trigger_id: th_bytes(id), attempt: 1, trigger_kind: kind.rawValue,
@@ -172,6 +172,11 @@ enum PluginRuntime {
             return ApplicationTriggerDetails(arguments: dictionary(request.arguments, count: request.argument_count))
         case TH_TRIGGER_TIME:
             return TimeTriggerDetails()
+        case TH_TRIGGER_WEB_PUSH:
+            let headers = dictionary(request.headers, count: request.header_count)
+            return WebPushNotification(
+                contentBytes: Array(UnsafeBufferPointer(request.payload)), subscriptionId: String(request.channel_id),
+                topic: headers["topic"], urgency: headers["urgency"] ?? "normal")
         default:
             return nil
         }

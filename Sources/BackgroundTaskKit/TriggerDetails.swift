@@ -37,6 +37,39 @@ public struct RawNotification: TriggerDetails, Equatable {
     }
 }
 
+/// A Web Push message (RFC 8030) that arrived on one of the task's
+/// subscriptions (`taskhost subscriptions create`). The host decrypted it
+/// (RFC 8291) and checked its sender's VAPID signature before queueing it;
+/// the task sees the plaintext. A push without a body (a "tickle") has empty content.
+public struct WebPushNotification: TriggerDetails, Equatable {
+    /// The decrypted payload, exactly as the application server encrypted it.
+    public let contentBytes: [UInt8]
+    /// The id of the subscription it was sent to.
+    public let subscriptionId: String
+    /// The push's `Topic` (`nil` when it had none). A newer push with the same
+    /// topic replaces one that has not run yet.
+    public let topic: String?
+    /// The push's `Urgency`: `very-low`, `low`, `normal` (the default) or `high`.
+    public let urgency: String
+
+    /// The payload decoded as UTF-8; bytes that are not valid UTF-8 are replaced
+    /// with U+FFFD. Use ``contentBytes`` for binary payloads.
+    public var content: String { String(decoding: contentBytes, as: UTF8.self) }
+
+    /// Creates a notification (the host does this; tests may too).
+    public init(contentBytes: [UInt8], subscriptionId: String = "", topic: String? = nil, urgency: String = "normal") {
+        self.contentBytes = contentBytes
+        self.subscriptionId = subscriptionId
+        self.topic = topic
+        self.urgency = urgency
+    }
+
+    /// Creates a notification whose payload is `content` encoded as UTF-8.
+    public init(content: String, subscriptionId: String = "", topic: String? = nil, urgency: String = "normal") {
+        self.init(contentBytes: Array(content.utf8), subscriptionId: subscriptionId, topic: topic, urgency: urgency)
+    }
+}
+
 /// The details of an application trigger (Windows' `ApplicationTriggerDetails`):
 /// the arguments given to `taskhost trigger TASK --arg KEY=VALUE`.
 public struct ApplicationTriggerDetails: TriggerDetails, Equatable {

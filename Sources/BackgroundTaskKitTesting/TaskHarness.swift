@@ -13,6 +13,9 @@ import Synchronization
 /// let result = try TaskHarness.run(MyTask.self, trigger: RawNotification(content: "hello"))
 /// #expect(result.settings["MyTask"] == "hello")
 /// ```
+///
+/// Any trigger detail the host hands a task can be given, e.g. a Web Push:
+/// `trigger: WebPushNotification(content: "hello", topic: "inbox", urgency: "high")`.
 public enum TaskHarness {
     /// What one run left behind.
     public struct Result: Sendable {

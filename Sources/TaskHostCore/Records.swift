@@ -9,6 +9,8 @@ public enum TriggerKind: String, Sendable, CaseIterable {
     case pushNotification = "push"
     /// A timer.
     case time
+    /// A Web Push message (RFC 8030) on a subscription.
+    case webPush = "webpush"
 }
 
 /// One task instance in the history.

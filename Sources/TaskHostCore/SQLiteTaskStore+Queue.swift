@@ -137,8 +137,8 @@ extension SQLiteTaskStore: TriggerQueueStore {
             // inside the writer's transaction, where nothing else can run).
             let statement = try db.cachedStatement(sql: """
                 INSERT OR IGNORE INTO trigger (id, app, task, kind, payload, channel_id, headers, arguments, state,
-                    attempts, created_at, available_at, expires_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)
+                    attempts, created_at, available_at, expires_at, updated_at, topic)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?)
                 """)
             let now = Date().timeIntervalSince1970
             let handle = statement.sqliteStatement
@@ -160,6 +160,13 @@ extension SQLiteTaskStore: TriggerQueueStore {
                 sqlite3_bind_double(handle, 10, trigger.availableAt.timeIntervalSince1970)
                 if let expires = trigger.expiresAt { sqlite3_bind_double(handle, 11, expires.timeIntervalSince1970) } else { sqlite3_bind_null(handle, 11) }
                 sqlite3_bind_double(handle, 12, now)
+                if let topic = trigger.topic {
+                    // The message it replaces leaves the queue in the same transaction (RFC 8030 section 5.4).
+                    try db.cachedStatement(sql: Self.replaceTopicSQL).execute(arguments: [trigger.event.channelId, topic, trigger.id])
+                    bindText(handle, 13, topic)
+                } else {
+                    sqlite3_bind_null(handle, 13)
+                }
                 let code = sqlite3_step(handle)
                 guard code == SQLITE_DONE else {
                     throw DatabaseError(

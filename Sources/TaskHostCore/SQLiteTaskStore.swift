@@ -123,6 +123,7 @@ public final class SQLiteTaskStore: TaskStore {
         registerSupervisorMigration(&migrator)
         registerParkingMigration(&migrator)
         registerReplayMigration(&migrator)
+        registerWebPushMigration(&migrator)
         return migrator
     }()
 

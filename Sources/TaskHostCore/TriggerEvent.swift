@@ -10,11 +10,11 @@ public struct TriggerEvent: Sendable, Equatable {
     public var triggerId: String
     /// 1 for the first run.
     public var attempt: Int
-    /// Raw push content.
+    /// Raw push content (a Web Push's decrypted content).
     public var payload: [UInt8]
-    /// The push channel it arrived on.
+    /// The push channel (or Web Push subscription) it arrived on.
     public var channelId: String
-    /// The push request's headers.
+    /// The push request's headers (a Web Push's `topic` and `urgency`).
     public var headers: [String: String]
     /// Application trigger arguments.
     public var arguments: [String: String]
@@ -52,6 +52,7 @@ public struct TriggerEvent: Sendable, Equatable {
         case .application: TH_TRIGGER_APPLICATION.rawValue
         case .pushNotification: TH_TRIGGER_PUSH_NOTIFICATION.rawValue
         case .time: TH_TRIGGER_TIME.rawValue
+        case .webPush: TH_TRIGGER_WEB_PUSH.rawValue
         }
     }
 }

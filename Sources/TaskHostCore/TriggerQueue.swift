@@ -46,15 +46,21 @@ public struct NewTrigger: Sendable, Equatable {
     public var expiresAt: Date?
     /// When it may run first.
     public var availableAt: Date
+    /// A Web Push `Topic`: enqueueing it removes the messages of the same
+    /// channel (subscription) and topic that have not run yet (RFC 8030 section 5.4).
+    public var topic: String?
 
     /// Creates a trigger; `event.triggerId` becomes its id.
-    public init(app: String, task: String, event: TriggerEvent, expiresAt: Date? = nil, availableAt: Date = Date()) {
+    public init(
+        app: String, task: String, event: TriggerEvent, expiresAt: Date? = nil, availableAt: Date = Date(), topic: String? = nil
+    ) {
         self.id = event.triggerId
         self.app = app
         self.task = task
         self.event = event
         self.expiresAt = expiresAt
         self.availableAt = availableAt
+        self.topic = topic
     }
 
     /// A new trigger id: 32 hex digits, the first 12 the creation time in
@@ -235,7 +241,12 @@ public enum RandomToken {
 
     /// `count` random bytes as unpadded base64url (URL- and header-safe).
     public static func base64URL(bytes count: Int) -> String {
-        Data(bytes(count)).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+        base64URL(bytes(count))
+    }
+
+    /// `bytes` as unpadded base64url.
+    public static func base64URL(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 }

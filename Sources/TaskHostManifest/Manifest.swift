@@ -174,6 +174,8 @@ public enum TriggerDeclaration: Sendable, Equatable, CustomStringConvertible {
     case application
     /// A timer: every `intervalMinutes`, or once after it when `oneShot`.
     case time(intervalMinutes: Int, oneShot: Bool)
+    /// A Web Push message on one of the task's subscriptions.
+    case webPush
 
     /// The trigger as the manifest spells its type, with its parameters.
     public var description: String {
@@ -181,6 +183,7 @@ public enum TriggerDeclaration: Sendable, Equatable, CustomStringConvertible {
         case .pushNotification: "PushNotification"
         case .application: "Application"
         case .time(let minutes, let oneShot): "Time(every \(minutes) min\(oneShot ? ", once" : ""))"
+        case .webPush: "WebPush"
         }
     }
 }

@@ -269,7 +269,7 @@ struct ManifestValidator {
         if entries.isEmpty {
             report("Triggers is empty; add one, e.g. { \"Type\": \"PushNotification\" }", at: node.position, task: task)
         }
-        let types = ["PushNotification", "Application", "Time"]
+        let types = ["PushNotification", "Application", "Time", "WebPush"]
         return entries.compactMap { entry -> TriggerDeclaration? in
             var type: String?
             if case .object(let members) = entry.value, let typeNode = members.first(where: { $0.key == "Type" })?.node,
@@ -285,6 +285,7 @@ struct ManifestValidator {
             switch type {
             case "PushNotification": return .pushNotification
             case "Application": return .application
+            case "WebPush": return .webPush
             case "Time":
                 guard let intervalNode = fields["IntervalMinutes"] else { return nil }
                 guard case .number(let minutes) = intervalNode.value, minutes == minutes.rounded(), minutes >= 1,

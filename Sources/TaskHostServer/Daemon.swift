@@ -18,6 +18,10 @@ public struct DaemonConfiguration: Sendable {
     /// Where the operator listener (health, metrics) binds; by default the
     /// loopback address on ``port`` + 1 (see ``OperatorBind``).
     public var operatorBind = OperatorBind.loopbackNextToPush
+    /// The server's URL as app servers reach it (`--public-url`): the origin
+    /// VAPID tokens must name, and the base of Web Push message URIs
+    /// (`nil`: http://HOST:PORT as bound, see ``PublicOrigin/defaultURL(bind:port:)``).
+    public var publicURL: String?
     /// Largest push payload.
     public var maxPayload: Int = 5 * 1024
     /// Most bytes of headers a push may forward to its task (431 beyond).
@@ -126,6 +130,13 @@ public struct Daemon: Sendable {
             hasCapacity: { dispatcher.hasCapacity(app: $0, task: $1) }, ingest: configuration.ingest)
         let storeFailures = FailureLogAggregator(subject: "push endpoint: store failures answered 500/503", logger: logger.component("taskhost.store"))
         service.storeFailures = storeFailures
+        let publicOrigin = PublicOrigin(configuration.publicURL ?? "")
+        var webPush = WebPushService(
+            store: store, committer: committer,
+            limiter: RateLimiter(ratePerSecond: configuration.channelRate, burst: configuration.channelBurst),
+            senderLimiter: RateLimiter(ratePerSecond: configuration.clientRate, burst: configuration.clientBurst),
+            publicOrigin: publicOrigin, hasCapacity: { dispatcher.hasCapacity(app: $0, task: $1) }, ingest: configuration.ingest)
+        webPush.storeFailures = storeFailures
         let scheduler = TimerScheduler(store: store, registry: registry, logger: logger.component("taskhost.timers"))
         let plugins = configuration.plugins.map { pluginConfiguration in
             PluginManager(
@@ -162,6 +173,8 @@ public struct Daemon: Sendable {
                 libraries: Set(registry.all.map(\.libraryPath)).count, isolation: configuration.isolation),
             logger: logger.component("taskhost.http"))
         let timeouts = configuration.timeouts
+        let publicURL = configuration.publicURL
+        let host = configuration.host
         let open = OpenConnections()
         let dispatches = configuration.dispatches
         let shutdown = ShutdownController(
@@ -184,7 +197,7 @@ public struct Daemon: Sendable {
             health.listening()
         }
         let application = Application(
-            router: PushRoutes.router(service: service, health: health, metrics: hostMetrics),
+            router: PushRoutes.router(service: service, health: health, metrics: hostMetrics, webPush: webPush),
             server: .http1(
                 configuration: HTTP1Channel.Configuration(
                     additionalChannelHandlers: [connections.handler(), timeouts.handler(), open.handler(), RequestGuardInstaller()])),
@@ -192,6 +205,7 @@ public struct Daemon: Sendable {
                 address: .hostname(configuration.host, port: configuration.port), serverName: "taskhost"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
+                if publicURL == nil { publicOrigin.set(PublicOrigin.defaultURL(bind: host, port: port)) }
                 logger.info("listening", metadata: ["address": "http://\(channel.localAddress?.ipAddress ?? "?"):\(port)"])
                 listening.pushBound(port)
             },

@@ -5,16 +5,20 @@ import NIOCore
 import TaskHostCore
 
 /// The HTTP face of ``PushService``: `POST /push/v1/{channel}` in the WNS raw
-/// notification protocol, and `GET` (and `HEAD`) `/healthz` and `/readyz`
-/// (``HealthRoutes``). Another method on any of these paths gets 405 with `Allow`.
+/// notification protocol, `GET` (and `HEAD`) `/healthz` and `/readyz`
+/// (``HealthRoutes``), and with a ``WebPushService`` the Web Push routes
+/// (``WebPushRoutes``). Another method on a known path gets 405 with `Allow`.
 public enum PushRoutes {
     static let wnsStatus = HTTPField.Name("X-WNS-Status")!
     static let wnsMessageId = HTTPField.Name("X-WNS-Msg-ID")!
     static let wnsError = HTTPField.Name("X-WNS-Error-Description")!
 
-    /// A router with the push routes, and the health routes answered from
-    /// `health`; push answers and bytes are counted in `metrics`.
-    public static func router(service: PushService, health: Health, metrics: HostMetrics = .disabled) -> Router<PushRequestContext> {
+    /// A router with the push routes, the health routes answered from
+    /// `health`, and the Web Push routes of `webPush`; push answers and bytes
+    /// are counted in `metrics`.
+    public static func router(
+        service: PushService, health: Health, metrics: HostMetrics = .disabled, webPush: WebPushService? = nil
+    ) -> Router<PushRequestContext> {
         let router = Router(context: PushRequestContext.self, options: .autoGenerateHeadEndpoints)
         // Outermost, so that it counts the 405 answers too.
         router.add(middleware: PushMetricsMiddleware(metrics: metrics))
@@ -24,6 +28,7 @@ public enum PushRoutes {
             try await handle(request: request, context: context, service: service, metrics: metrics)
         }
         HealthRoutes.add(to: router, health: health)
+        if let webPush { WebPushRoutes.add(to: router, service: webPush) }
         return router
     }
 
@@ -32,7 +37,7 @@ public enum PushRoutes {
         if HealthRoutes.paths.contains(path) { return [.get, .head] }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         if parts.count == 4, parts[0].isEmpty, parts[1] == "push", parts[2] == "v1", !parts[3].isEmpty { return [.post] }
-        return nil
+        return WebPushRoutes.allowedMethods(parts)
     }
 
     static func handle(

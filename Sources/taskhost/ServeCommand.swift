@@ -113,8 +113,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("public-url"),
         help: ArgumentHelp(
-            "The server's URL as app servers reach it, the base of channel URIs.",
-            discussion: "Default: $TASKHOST_PUBLIC_URL, else http://ADDRESS:PORT as bound (127.0.0.1 when bound to every address). Recorded in the state directory, where taskhost channels create reads it.",
+            "The server's URL as app servers reach it: the base of channel URIs and Web Push endpoints, and the origin VAPID tokens must name as aud.",
+            discussion: "Default: $TASKHOST_PUBLIC_URL, else http://ADDRESS:PORT as bound (127.0.0.1 when bound to every address). Recorded in the state directory, where taskhost channels create and taskhost subscriptions create read it.",
             valueName: "url"))
     var publicURL: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
@@ -210,6 +210,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.operatorBind = try operatorBind()
         // Started by systemd (Type=notify): READY=1, STOPPING=1, WATCHDOG=1 over NOTIFY_SOCKET.
         configuration.systemd = SystemdNotifier.fromEnvironment()
+        configuration.publicURL = (publicURL ?? ProcessInfo.processInfo.environment["TASKHOST_PUBLIC_URL"]).flatMap { $0.isEmpty ? nil : $0 }
         configuration.maxPayload = maxPayload
         configuration.maxForwardedHeaders = maxPushHeaders
         configuration.authFailureLimit = authFailureLimit
@@ -252,7 +253,7 @@ struct ServeCommand: AsyncParsableCommand {
             try await daemon.run(onListening: { port in
                 let address = Self.urlHost(bind) + ":\(port)"
                 do {
-                    try hostLock.recordListening(address: address, publicURL: publicURL ?? Self.defaultPublicURL(bind: bind, port: port))
+                    try hostLock.recordListening(address: address, publicURL: publicURL ?? PublicOrigin.defaultURL(bind: bind, port: port))
                 } catch {
                     hostLogger.warning("cannot record the address in the state directory; channels create will not find it", metadata: ["error": "\(error)"])
                 }
@@ -270,13 +271,6 @@ struct ServeCommand: AsyncParsableCommand {
 
     /// `host` as it goes in a URL (IPv6 addresses in brackets).
     static func urlHost(_ host: String) -> String { host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host }
-
-    /// The URL of a server bound to `bind`:`port`, reached from this machine
-    /// (the loopback address when it is bound to every address).
-    static func defaultPublicURL(bind: String, port: Int) -> String {
-        let host = bind == "0.0.0.0" || bind.isEmpty ? "127.0.0.1" : bind == "::" ? "::1" : bind
-        return "http://\(urlHost(host)):\(port)"
-    }
 }
 
 extension LogFormat: ExpressibleByArgument {}

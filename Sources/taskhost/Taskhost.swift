@@ -15,7 +15,8 @@ struct Taskhost: AsyncParsableCommand {
         version: "taskhost \(BuildInfo.sdkVersion) (\(BuildInfo.signature))",
         subcommands: [
             ServeCommand.self, ValidateCommand.self, RunCommand.self, TriggerCommand.self, PushCommand.self,
-            ChannelsCommand.self, CredentialsCommand.self, QueueCommand.self, RetryCommand.self, ReplayCommand.self,
+            ChannelsCommand.self, SubscriptionsCommand.self, CredentialsCommand.self, QueueCommand.self, RetryCommand.self,
+            ReplayCommand.self,
             SettingsCommand.self, HistoryCommand.self, LogsCommand.self, PluginsCommand.self, DoctorCommand.self, NewPluginCommand.self,
         ])
 }

@@ -24,6 +24,14 @@ extension ProcessGlobalStateTests {
             #expect(result.log == ["Background SampleBackgroundTask starting...", "Background SampleBackgroundTask completed!"])
         }
 
+        @Test func theSampleTaskStoresTheWebPushContentTheSameWay() throws {
+            let trigger = WebPushNotification(content: "from a browser's app server", subscriptionId: "s1", topic: "inbox", urgency: "high")
+            let result = try TaskHarness.run(SampleBackgroundTask.self, trigger: trigger)
+            #expect(result.settings["SampleBackgroundTask"] == "from a browser's app server")
+            #expect(WebPushNotification(contentBytes: [0xFF]).content == "\u{FFFD}")
+            #expect(WebPushNotification(content: "").urgency == "normal")
+        }
+
         @Test func withoutARawNotificationTheSampleStoresNothing() throws {
             let result = try TaskHarness.run(SampleBackgroundTask.self, trigger: ApplicationTriggerDetails(), settings: ["kept": 1])
             #expect(result.settings == ["kept": 1])

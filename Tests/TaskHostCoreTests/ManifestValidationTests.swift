@@ -126,7 +126,7 @@ import Testing
         #expect(problems(task("\"Triggers\": {}")).first?.hasSuffix("task \"T\": Triggers must be an array, found an object") == true)
         #expect(problems(task("\"Triggers\": []")).first?.contains("Triggers is empty") == true)
         #expect(problems(task("\"Triggers\": [{\"Type\": \"Push\"}]")).first?.contains(
-            "unknown trigger Type \"Push\"; known types: PushNotification, Application, Time") == true)
+            "unknown trigger Type \"Push\"; known types: PushNotification, Application, Time, WebPush") == true)
         #expect(problems(task("\"Triggers\": [{\"Type\": \"Timer\"}]")).first?.contains("(did you mean \"Time\"?)") == true)
         #expect(problems(task("\"Triggers\": [{\"Type\": \"Time\"}]")).first?.contains("missing required field \"IntervalMinutes\"") == true)
         #expect(problems(task("\"Triggers\": [{\"Type\": \"Time\", \"IntervalMinutes\": 0.5}]")).first?.contains(
@@ -257,7 +257,7 @@ import Testing
             "manifest.json:5:91: task \"Second\": invalid JSON: duplicate field \"Name\"",
             "manifest.json:6:42: task \"Third\": TaskEntryPoint \"nodot\" is not Module.Class (e.g. \"BackgroundTasks.SampleBackgroundTask\")",
             "manifest.json:7:5: invalid JSON: expected ',' or ']' after an array element",
-            "manifest.json:7:73: task \"Fourth\": unknown trigger Type \"Sometimes\"; known types: PushNotification, Application, Time",
+            "manifest.json:7:73: task \"Fourth\": unknown trigger Type \"Sometimes\"; known types: PushNotification, Application, Time, WebPush",
         ])
     }
 

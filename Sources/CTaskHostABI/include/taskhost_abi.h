@@ -48,6 +48,9 @@ typedef enum th_trigger_kind {
     TH_TRIGGER_APPLICATION = 0,
     TH_TRIGGER_PUSH_NOTIFICATION = 1,
     TH_TRIGGER_TIME = 2,
+    /* A Web Push message (RFC 8030): payload is the decrypted content,
+       channel_id the subscription id, headers "topic" and "urgency". */
+    TH_TRIGGER_WEB_PUSH = 3,
 } th_trigger_kind;
 
 /* Everything the plugin needs to start one task instance. */
@@ -60,8 +63,8 @@ typedef struct th_run_request {
     th_bytes trigger_id;        /* stable id of the trigger: the same on every retry */
     uint32_t attempt;           /* 1 for the first run of a trigger */
     uint32_t trigger_kind;      /* th_trigger_kind */
-    th_bytes payload;           /* raw push content; empty for other triggers */
-    th_bytes channel_id;        /* push channel id; empty for other triggers */
+    th_bytes payload;           /* raw push content (Web Push: decrypted); empty for other triggers */
+    th_bytes channel_id;        /* push channel id (Web Push: subscription id); empty for other triggers */
     const th_pair *headers;     /* push request headers */
     size_t header_count;
     const th_pair *arguments;   /* application trigger arguments */

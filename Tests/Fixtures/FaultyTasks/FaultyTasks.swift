@@ -195,6 +195,16 @@ public final class RecordingTask: BackgroundTask {
     }
 }
 
+/// Stores what a Web Push brought: subscription, topic, urgency and content.
+public final class WebPushRecordingTask: BackgroundTask {
+    public init() {}
+    public func run(_ taskInstance: BackgroundTaskInstance) throws {
+        guard let push = taskInstance.triggerDetails as? WebPushNotification else { return }
+        try ApplicationData.current.localSettings.values.set(
+            "webpush", .string([push.subscriptionId, push.topic ?? "-", push.urgency, push.content].joined(separator: "|")))
+    }
+}
+
 /// Holds a deferral until the host cancels it, then completes it: what a task
 /// doing long background work does on shutdown.
 public final class DeferralUntilCanceledTask: BackgroundTask {

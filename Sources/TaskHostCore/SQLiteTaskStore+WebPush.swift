@@ -1,0 +1,89 @@
+import Foundation
+import GRDB
+
+/// Web Push subscriptions, and the queue's Topic replacement and message removal.
+extension SQLiteTaskStore: WebPushStore {
+    static func registerWebPushMigration(_ migrator: inout DatabaseMigrator) {
+        // The private key is kept as the store keeps its other secrets: in the
+        // database, in the private (0700) state directory. A topic is indexed
+        // only where there is one, so pushes without a topic write no more pages.
+        migrator.registerMigration("v11-webpush") { db in
+            try db.execute(sql: """
+                CREATE TABLE webpush_subscription (
+                    id TEXT PRIMARY KEY,
+                    app TEXT NOT NULL,
+                    task TEXT NOT NULL,
+                    private_key BLOB NOT NULL,
+                    public_key BLOB NOT NULL,
+                    auth_secret BLOB NOT NULL,
+                    application_server_key BLOB,
+                    created_at DOUBLE NOT NULL,
+                    expires_at DOUBLE,
+                    revoked_at DOUBLE
+                );
+                ALTER TABLE trigger ADD COLUMN topic TEXT;
+                CREATE INDEX trigger_topic ON trigger (channel_id, topic) WHERE topic IS NOT NULL;
+                """)
+        }
+    }
+
+    /// The messages a new one with the same topic replaces: those of its
+    /// subscription that have not run to completion.
+    static let replaceTopicSQL = """
+        DELETE FROM trigger WHERE channel_id = ? AND topic = ? AND state IN ('pending', 'retrying', 'parked') AND id != ?
+        """
+
+    private static func subscription(from row: Row) -> WebPushSubscription {
+        let privateKey: Data = row["private_key"]
+        let publicKey: Data = row["public_key"]
+        let auth: Data = row["auth_secret"]
+        let serverKey: Data? = row["application_server_key"]
+        let expires: Double? = row["expires_at"]
+        let revoked: Double? = row["revoked_at"]
+        return WebPushSubscription(
+            id: row["id"], app: row["app"], task: row["task"], privateKey: Array(privateKey), publicKey: Array(publicKey),
+            authSecret: Array(auth), applicationServerKey: serverKey.map(Array.init),
+            createdAt: Date(timeIntervalSince1970: row["created_at"]), expiresAt: expires.map(Date.init(timeIntervalSince1970:)),
+            revokedAt: revoked.map(Date.init(timeIntervalSince1970:)))
+    }
+
+    public func insertSubscription(_ subscription: WebPushSubscription) throws(StoreError) {
+        try transition(
+            "create a Web Push subscription",
+            """
+            INSERT INTO webpush_subscription (id, app, task, private_key, public_key, auth_secret, application_server_key,
+                created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [subscription.id, subscription.app, subscription.task, Data(subscription.privateKey), Data(subscription.publicKey),
+             Data(subscription.authSecret), subscription.applicationServerKey.map { Data($0) },
+             subscription.createdAt.timeIntervalSince1970, subscription.expiresAt?.timeIntervalSince1970,
+             subscription.revokedAt?.timeIntervalSince1970])
+    }
+
+    public func subscription(id: String) throws(StoreError) -> WebPushSubscription? {
+        try read("read a Web Push subscription") { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM webpush_subscription WHERE id = ?", arguments: [id]).map(Self.subscription(from:))
+        }
+    }
+
+    public func subscriptions(app: String?) throws(StoreError) -> [WebPushSubscription] {
+        try read("list Web Push subscriptions") { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM webpush_subscription WHERE ? IS NULL OR app = ? ORDER BY created_at", arguments: [app, app]
+            ).map(Self.subscription(from:))
+        }
+    }
+
+    public func revokeSubscription(id: String, at date: Date) throws(StoreError) -> Bool {
+        try transition(
+            "revoke a Web Push subscription", "UPDATE webpush_subscription SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            [date.timeIntervalSince1970, id]) > 0
+    }
+
+    public func deletePendingMessage(id: String, subscriptionId: String) throws(StoreError) -> Bool {
+        try transition(
+            "delete Web Push message \(id)",
+            "DELETE FROM trigger WHERE id = ? AND channel_id = ? AND kind = 'webpush' AND state IN ('pending', 'retrying', 'parked')",
+            [id, subscriptionId]) > 0
+    }
+}
