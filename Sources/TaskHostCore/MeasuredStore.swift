@@ -120,3 +120,13 @@ public final class MeasuredStore: TaskStore, TriggerQueueStore, ChannelStore {
         try base.timerAnchor(app: app, task: task, default: `default`)
     }
 }
+
+extension MeasuredStore: WebPushStore {
+    public func insertSubscription(_ subscription: WebPushSubscription) throws(StoreError) { try base.insertSubscription(subscription) }
+    public func subscription(id: String) throws(StoreError) -> WebPushSubscription? { try base.subscription(id: id) }
+    public func subscriptions(app: String?) throws(StoreError) -> [WebPushSubscription] { try base.subscriptions(app: app) }
+    public func revokeSubscription(id: String, at: Date) throws(StoreError) -> Bool { try base.revokeSubscription(id: id, at: at) }
+    public func deletePendingMessage(id: String, subscriptionId: String) throws(StoreError) -> Bool {
+        try base.deletePendingMessage(id: id, subscriptionId: subscriptionId)
+    }
+}
