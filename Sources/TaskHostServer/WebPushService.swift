@@ -151,12 +151,12 @@ public struct WebPushService: Sendable {
         guard let ttlText = fields["ttl"] else {
             throw .badRequest("missing TTL header: send TTL: <seconds the message may wait> (RFC 8030 section 5.2)")
         }
-        guard let ttl = Int(ttlText.trimmingCharacters(in: .whitespaces)), ttl >= 0 else {
+        guard let ttl = Int(VAPID.trimmed(Substring(ttlText))), ttl >= 0 else {
             throw .badRequest("TTL must be a whole number of seconds, 0 or more")
         }
         var urgency = Urgency.normal
         if let text = fields["urgency"] {
-            guard let value = Urgency(rawValue: text.trimmingCharacters(in: .whitespaces).lowercased()) else {
+            guard let value = Urgency(rawValue: VAPID.trimmed(Substring(text)).lowercased()) else {
                 throw .badRequest("Urgency must be very-low, low, normal or high")
             }
             urgency = value
