@@ -32,6 +32,7 @@ struct WrkResult {
     var p99: Double  // ms
     var failures: Int
     var cpuPerRequest: Double  // server CPU, µs
+    var clientCPUPerRequest: Double  // wrk's CPU, µs
 }
 
 extension Bench {
@@ -172,14 +173,23 @@ extension Bench {
         environment["TASKHOST_TOKEN"] = ingest.token
         environment["TASKHOST_CHANNEL_PATH"] = "/push/v1/\(ingest.channel)"
         let cpuBefore = server.cpuSeconds
+        let clientBefore = Self.childrenCPUSeconds()
         let fields = try Bench.resultLine(
             of: wrk,
             ["-t\(clients < 2 ? 1 : 2)", "-c\(clients)", "-d\(max(1, Int(seconds.rounded())))s", "-s", script, "http://127.0.0.1:\(server.port)"],
             environment: environment, fields: 6)
         let cpu = server.cpuSeconds - cpuBefore
+        let clientCPU = Self.childrenCPUSeconds() - clientBefore
         guard fields[1] > 0 else { throw BenchError("wrk ran for no time: \(fields)") }
         return WrkResult(
             rate: fields[0] / (fields[1] / 1e6), p50: fields[2] / 1000, p99: fields[3] / 1000, failures: Int(fields[4] + fields[5]),
-            cpuPerRequest: fields[0] > 0 ? cpu / fields[0] * 1e6 : .nan)
+            cpuPerRequest: fields[0] > 0 ? cpu / fields[0] * 1e6 : .nan, clientCPUPerRequest: fields[0] > 0 ? clientCPU / fields[0] * 1e6 : .nan)
+    }
+
+    /// CPU seconds (user + system) of this process's children that have ended: wrk's, once it is reaped.
+    static func childrenCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_CHILDREN.rawValue), &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 }

@@ -21,14 +21,37 @@ extension Bench {
               n = n % #bodies + 1
               return wrk.format("POST", "\(path)", headers, bodies[n])
             end
-
-            done = function(summary, latency, requests)
-              io.write(string.format("RESULT %d %d %d %d %d %d\\n", summary.requests, summary.duration,
-                latency:percentile(50), latency:percentile(99), summary.errors.status,
-                summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
-            end
+            \(resultFunction)
             """
     }
+
+    /// The WNS-style baseline of this section: the same request function as
+    /// ``webPushScript(path:authorization:bodies:)`` (a distinct 64-byte body
+    /// per request in turn), so that wrk spends about the same CPU per request
+    /// on both sides of the ratio on this shared machine.
+    static func wnsScript(path: String, token: String) -> String {
+        let bodies = (0..<webPushBodies).map { index in "\"" + String(format: "%02d", index) + String(repeating: "x", count: 62) + "\"" }
+        return """
+            -- wrk script: raw WNS pushes to one channel, a distinct body per request in turn.
+            local bodies = { \(bodies.joined(separator: ", ")) }
+            local headers = { ["Authorization"] = "Bearer \(token)", ["X-WNS-Type"] = "wns/raw", ["Content-Type"] = "application/octet-stream" }
+            local n = 0
+            request = function()
+              n = n % #bodies + 1
+              return wrk.format("POST", "\(path)", headers, bodies[n])
+            end
+            \(resultFunction)
+            """
+    }
+
+    /// wrk's `done`: one RESULT line (requests, duration, p50, p99, non-2xx answers, socket errors).
+    static let resultFunction = """
+        done = function(summary, latency, requests)
+          io.write(string.format("RESULT %d %d %d %d %d %d\\n", summary.requests, summary.duration,
+            latency:percentile(50), latency:percentile(99), summary.errors.status,
+            summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+        end
+        """
 
     /// Web Push ingest (decryption and VAPID included) next to WNS-style
     /// ingest, both `group`, in the same run.
@@ -40,7 +63,7 @@ extension Bench {
         let wns = try Self.ingestServer(products, mode: "group", directory: "\(state)/webpush-wns")
         defer { wns.process.stop() }
         let wnsScript = state + "/webpush-wns.lua"
-        try pushScript.write(toFile: wnsScript, atomically: true, encoding: .utf8)
+        try Self.wnsScript(path: "/push/v1/\(wns.channel)", token: wns.token).write(toFile: wnsScript, atomically: true, encoding: .utf8)
 
         let directory = "\(state)/webpush"
         let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: directory))
@@ -69,7 +92,7 @@ extension Bench {
 
         var table = Table(
             "Web Push ingest vs WNS-style ingest (wrk, keep-alive, loopback, 64-byte payloads, `group`, \(Format.count(seconds)) s per cell)",
-            ["clients", "protocol", "acknowledged pushes/s", "p50", "p99", "server CPU per push", "Web Push / WNS"])
+            ["clients", "protocol", "acknowledged pushes/s", "p50", "p99", "server CPU per push", "wrk CPU per push", "Web Push / WNS"])
         var ratio64 = Double.nan
         for clients in [1, 16, 64] {
             let raw = try Self.wrk(wrk, clients: clients, seconds: seconds, script: wnsScript, server: wns)
@@ -77,7 +100,8 @@ extension Bench {
             for (name, result) in [("WNS raw", raw), ("Web Push", web)] {
                 table.row(
                     "\(clients)", name, Format.count(result.rate), Format.ms(result.p50), Format.ms(result.p99),
-                    String(format: "%.0f µs", result.cpuPerRequest), name == "Web Push" ? Format.ratio(web.rate, over: raw.rate) : "1.00×")
+                    String(format: "%.0f µs", result.cpuPerRequest), String(format: "%.0f µs", result.clientCPUPerRequest),
+                    name == "Web Push" ? Format.ratio(web.rate, over: raw.rate) : "1.00×")
                 if result.failures > 0 { table.note("⚠ \(clients) clients, \(name): \(result.failures) non-2xx answers or socket errors") }
             }
             if clients == 64 { ratio64 = web.rate / raw.rate }
@@ -86,8 +110,53 @@ extension Bench {
         table.note(
             "Web Push: each request is an aes128gcm message (one of \(Self.webPushBodies) bodies, each from its own sender key, so each costs "
                 + "the server an ECDH and an AES-GCM open) signed with one reused VAPID token (verified once, then cached until its exp); "
-                + "answered 201 after the same group commit as WNS pushes. \(Format.count(Double(stored))) Web Push messages in its queue at the end. "
+                + "answered 201 after the same group commit as WNS pushes. Both wrk scripts build each request in the same Lua "
+                + "function from one of 64 distinct bodies, so the client (on the same two cores) costs about the same per push on both sides. \(Format.count(Double(stored))) Web Push messages in its queue at the end. "
                 + String(format: "At 64 clients: Web Push = %.2f× WNS (target ≥ 0.6×).", ratio64))
+        let decrypt = try Self.decryptCost(bodies, keys: WebPushReceiverKeys(privateKey: subscription.privateKey, authSecret: subscription.authSecret))
+        table.note(
+            String(
+                format: "The floor under this ratio, measured in-process in the same run: one message's decryption costs %.0f µs of CPU "
+                    + "(ECDH with the sender's key %.0f µs, key derivation %.0f µs, AES-GCM open %.0f µs), on one thread, without HTTP or store.",
+                decrypt.total, decrypt.ecdh, decrypt.derive, decrypt.open))
         table.print()
+    }
+
+    /// CPU per decryption of `bodies` (cycled), split into its steps, in µs.
+    static func decryptCost(_ bodies: [[UInt8]], keys: WebPushReceiverKeys) throws -> (total: Double, ecdh: Double, derive: Double, open: Double) {
+        let rounds = 2_000
+        func micros(_ work: () throws -> Void) rethrows -> Double {
+            let start = ContinuousClock.now
+            for _ in 0..<rounds { try work() }
+            let elapsed = ContinuousClock.now - start
+            return (Double(elapsed.components.seconds) * 1e6 + Double(elapsed.components.attoseconds) / 1e12) / Double(rounds)
+        }
+        var index = 0
+        func next() -> [UInt8] {
+            index = (index + 1) % bodies.count
+            return bodies[index]
+        }
+        let total = try micros { _ = try WebPushMessage.decrypt(next(), with: keys) }
+        var shared: [UInt8] = []
+        let ecdh = try micros {
+            let sender = try P256.KeyAgreement.PublicKey(x963Representation: next()[21..<86])
+            shared = try keys.privateKey.sharedSecretFromKeyAgreement(with: sender).withUnsafeBytes { Array($0) }
+        }
+        let body = bodies[0]
+        shared = try keys.privateKey.sharedSecretFromKeyAgreement(with: P256.KeyAgreement.PublicKey(x963Representation: body[21..<86]))
+            .withUnsafeBytes { Array($0) }
+        var derived = WebPushMessage.derive(
+            sharedSecret: shared, authSecret: keys.authSecret, receiverKey: keys.publicKey, senderKey: Array(body[21..<86]),
+            salt: Array(body[0..<16]))
+        let derive = micros {
+            derived = WebPushMessage.derive(
+                sharedSecret: shared, authSecret: keys.authSecret, receiverKey: keys.publicKey, senderKey: Array(body[21..<86]),
+                salt: Array(body[0..<16]))
+        }
+        let open = try micros {
+            let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: derived.nonce), ciphertext: body[86...].dropLast(16), tag: body.suffix(16))
+            _ = try AES.GCM.open(box, using: derived.key)
+        }
+        return (total, ecdh, derive, open)
     }
 }

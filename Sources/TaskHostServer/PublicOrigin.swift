@@ -4,24 +4,27 @@ import Synchronization
 /// message URIs (`Location`), and the origin VAPID tokens must name as their
 /// `aud`. Known once the port is bound (`--port 0`), so it is set then.
 public final class PublicOrigin: Sendable {
-    private let url: Mutex<String>
+    /// The URL and its origin, computed once per change rather than per push.
+    private let url: Mutex<(base: String, origin: String)>
 
     /// An origin for `url` (set it later when the port is not known yet).
     public init(_ url: String = "") {
-        self.url = Mutex(Self.trimmed(url))
+        self.url = Mutex((Self.trimmed(url), Self.origin(of: Self.trimmed(url))))
     }
 
     /// Sets the public URL.
     public func set(_ url: String) {
-        self.url.withLock { $0 = Self.trimmed(url) }
+        let base = Self.trimmed(url)
+        let origin = Self.origin(of: base)
+        self.url.withLock { $0 = (base, origin) }
     }
 
     /// The public URL, without a trailing slash.
-    public var baseURL: String { url.withLock { $0 } }
+    public var baseURL: String { url.withLock { $0.base } }
 
     /// The origin of the public URL (scheme, host and port as written, no path):
     /// what a sender's VAPID `aud` must be.
-    public var origin: String { Self.origin(of: baseURL) }
+    public var origin: String { url.withLock { $0.origin } }
 
     /// `scheme://authority` of `url`.
     public static func origin(of url: String) -> String {

@@ -134,11 +134,10 @@ public struct WebPushService: Sendable {
         _ subscription: Subscription, authorization: String?, cryptoKey: String?, now: Date = Date()
     ) throws(PushRejection) -> VAPIDCredentials {
         do throws(WebPushError) {
-            let credentials = try VAPID.parse(authorization: authorization, cryptoKey: cryptoKey)
+            let credentials = try tokens.authorize(authorization: authorization, cryptoKey: cryptoKey, audience: publicOrigin.origin, now: now)
             if let required = subscription.record.applicationServerKey, required != credentials.key {
                 throw WebPushError(.wrongKey, "this subscription accepts only pushes signed by its application server key")
             }
-            _ = try tokens.verify(credentials, audience: publicOrigin.origin, now: now)
             return credentials
         } catch {
             throw PushRejection(status: .init(code: error.status), description: error.message)
@@ -183,7 +182,7 @@ public struct WebPushService: Sendable {
 
     /// Applies the subscription's and the sender's rate limits: 429 with `Retry-After`.
     public func admit(_ subscription: Subscription, sender: VAPIDCredentials) throws(PushRejection) {
-        let senderKey = "vapid:" + Base64URL.encode(sender.key)
+        let senderKey = "vapid:" + sender.keyText
         for (limiter, key, what) in [(senderLimiter, senderKey, "this sender"), (limiter, subscription.record.id, "the subscription")]
         where !limiter.allow(key) {
             let wait = limiter.wait(for: key) ?? .seconds(1)

@@ -5,14 +5,17 @@ import Foundation
 /// application server's public key.
 public struct VAPIDCredentials: Sendable, Equatable {
     /// The JWT (`t=`, or the token after `WebPush`).
-    public var token: String
+    public let token: String
     /// The public key, uncompressed P-256 (`k=`, or `Crypto-Key: p256ecdsa=`).
-    public var key: [UInt8]
+    public let key: [UInt8]
+    /// ``key`` in base64url without padding (a sender's name in rate limits and caches).
+    public let keyText: String
 
     /// Creates credentials.
     public init(token: String, key: [UInt8]) {
         self.token = token
         self.key = key
+        self.keyText = Base64URL.encode(key)
     }
 }
 

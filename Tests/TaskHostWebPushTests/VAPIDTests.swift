@@ -101,4 +101,25 @@ import TaskHostWebPush
         // Past its exp, the cached token is verified again, and refused.
         #expect(throws: WebPushError.self) { try cache.verify(credentials, audience: origin, now: now.addingTimeInterval(7200)) }
     }
+
+    @Test func theCacheParsesAndVerifiesAHeaderOnceAndRefusesWhatItWouldRefuseUncached() throws {
+        let cache = VerifiedTokenCache()
+        let header = authorization()
+        let first = try cache.authorize(authorization: header, cryptoKey: nil, audience: origin, now: now)
+        let again = try cache.authorize(authorization: header, cryptoKey: nil, audience: origin, now: now)
+        #expect(first == again)
+        #expect(first.key == Array(key.publicKey.x963Representation))
+        #expect(first.keyText == Base64URL.encode(first.key))
+        #expect(cache.count == 1)
+        // Another audience is a different push service: the same header is verified for it, and refused.
+        #expect(throws: WebPushError.self) { try cache.authorize(authorization: header, cryptoKey: nil, audience: "https://other.example", now: now) }
+        // A refused header is not remembered: it is refused every time, with the uncached error.
+        for _ in 0..<2 {
+            #expect(throws: WebPushError.self) { try cache.authorize(authorization: "vapid t=e30.e30.AAAA, k=AAAA", cryptoKey: nil, audience: origin, now: now) }
+        }
+        #expect(cache.count == 1)
+        // Past the token's exp, the remembered header is verified again, and refused.
+        let late = now.addingTimeInterval(7200)
+        #expect(throws: WebPushError.self) { try cache.authorize(authorization: header, cryptoKey: nil, audience: origin, now: late) }
+    }
 }
