@@ -16,7 +16,8 @@ struct Bench: AsyncParsableCommand {
             in-process call), throughput (isolated no-op runs per second), ingest (acknowledged pushes \
             per second through the HTTP endpoint, with wrk, vs the same server storing nothing and \
             committing each push alone), webpush (Web Push ingest, decryption and VAPID included, vs \
-            WNS-style ingest in the same run), store (the CPU of one durable enqueue transaction by batch \
+            WNS-style ingest in the same run), metrics (ingest with metrics on vs off, in rotating rounds, \
+            next to an A/A pair of identical servers: the noise floor), store (the CPU of one durable enqueue transaction by batch \
             size, without HTTP), growth (host memory and dispatch latency with 100 plugins \
             and 100,000 queued triggers). Prints markdown tables.
             """)
@@ -24,8 +25,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Sequential runs per latency measurement.") var runs: Int = 300
     @Option(help: "Seconds per throughput and ingest measurement.") var seconds: Double = 5
     @Option(
-        help: ArgumentHelp("Sections to run, comma-separated: isolation, throughput, ingest, webpush, store, growth.", valueName: "list"))
-    var sections: String = "isolation,throughput,ingest,webpush,store,growth"
+        help: ArgumentHelp("Sections to run, comma-separated: isolation, throughput, ingest, webpush, metrics, store, growth.", valueName: "list"))
+    var sections: String = "isolation,throughput,ingest,webpush,metrics,store,growth"
     @Option(
         help: ArgumentHelp("Isolation modes to measure, comma-separated (spawn, prefork).", valueName: "list"))
     var isolation: String = "prefork,spawn"
@@ -61,7 +62,7 @@ struct Bench: AsyncParsableCommand {
         }
     }
 
-    static let allSections = ["isolation", "throughput", "ingest", "webpush", "store", "growth"]
+    static let allSections = ["isolation", "throughput", "ingest", "webpush", "metrics", "store", "growth"]
 
     func run() async throws {
         let products = try Products.locate()
@@ -82,6 +83,7 @@ struct Bench: AsyncParsableCommand {
         if chosen.contains("throughput") { try await isolationThroughput(products, state: state) }
         if chosen.contains("ingest") { try await ingest(products, state: state) }
         if chosen.contains("webpush") { try await webPushIngest(products, state: state) }
+        if chosen.contains("metrics") { try await metricsCost(products, state: state) }
         if chosen.contains("store") { try storeCost(state: state) }
         if chosen.contains("growth") { try await growth(products, state: state) }
         print("\nload average at end: \(Machine.loadAverage())")
