@@ -2,8 +2,13 @@
 import PackageDescription
 
 /// Swift 6 language mode everywhere, warnings treated as what they are: defects.
+/// Every import is declared and visible only where it is written: `MemberImportVisibility` makes a
+/// file import each module whose members it uses, `InternalImportsByDefault` keeps imports internal
+/// unless they say `public import` or `package import`.
 let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
 let package = Package(
@@ -45,6 +50,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // Already built for hummingbird; the CLI's `push` uses it directly (see PushClient).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // Already built for hummingbird; the server's request guard and timeouts use their HTTP types directly.
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         // The status page's templates (escaping HTML by default).
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
@@ -98,22 +106,22 @@ let package = Package(
             name: "TaskHostIsolation",
             dependencies: [
                 "TaskHostCore", "TaskHostConcurrency", "TaskHostManifest", "TaskHostShared", "TaskHostIPC", "CTaskHostABI",
-                "_TaskHostCShims",
+                "_TaskHostCShims", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         // The plugins directory: manager, inspector, plugin folders, the task registry.
         .target(
             name: "TaskHostPlugins",
             dependencies: [
-                "TaskHostCore", "TaskHostConcurrency", "TaskHostIsolation", "TaskHostManifest", "TaskHostShared", "TaskHostIPC",
-                "CTaskHostABI", .product(name: "Logging", package: "swift-log"),
+                "TaskHostCore", "TaskHostConcurrency", "TaskHostIsolation", "TaskHostManifest", "TaskHostShared",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         // Scheduling: the dispatcher, timers, wake-ups.
         .target(
             name: "TaskHostScheduling",
             dependencies: [
-                "TaskHostCore", "TaskHostConcurrency", "TaskHostIsolation", "TaskHostPlugins", "TaskHostShared",
+                "TaskHostCore", "TaskHostConcurrency", "TaskHostIsolation", "TaskHostManifest", "TaskHostPlugins", "TaskHostShared",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -122,13 +130,17 @@ let package = Package(
         .target(
             name: "TaskHostServer",
             dependencies: [
-                "TaskHostCore", "TaskHostConcurrency", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostShared",
-                "TaskHostWebPush",
+                "TaskHostCore", "TaskHostConcurrency", "TaskHostIsolation", "TaskHostManifest", "TaskHostPlugins", "TaskHostScheduling",
+                "TaskHostShared", "TaskHostWebPush",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Mustache", package: "swift-mustache"),
@@ -189,7 +201,9 @@ let package = Package(
             name: "BenchmarkTasks", dependencies: ["BackgroundTaskKit"],
             path: "Benchmarks/BenchmarkTasks", swiftSettings: strict),
 
-        .testTarget(name: "BackgroundTaskKitTests", dependencies: ["BackgroundTaskKit", "BackgroundTaskKitTesting", "BackgroundTasks"], swiftSettings: strict),
+        .testTarget(
+            name: "BackgroundTaskKitTests", dependencies: ["BackgroundTaskKit", "BackgroundTaskKitTesting", "BackgroundTasks", "CTaskHostABI"],
+            swiftSettings: strict),
         .testTarget(
             name: "TaskHostWebPushTests", dependencies: ["TaskHostWebPush", "TaskHostTestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
@@ -208,13 +222,14 @@ let package = Package(
         .testTarget(
             name: "TaskHostServerTests",
             dependencies: [
-                "TaskHostServer", "TaskHostCore", "TaskHostManifest", "TaskHostScheduling", "TaskHostTestSupport", "TaskHostWebPush",
+                "TaskHostServer", "TaskHostCore", "TaskHostIsolation", "TaskHostManifest", "TaskHostScheduling", "TaskHostShared",
+                "TaskHostTestSupport", "TaskHostWebPush", .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: strict),
         // Runs the built `taskhost` executable.
-        .testTarget(name: "TaskhostCLITests", dependencies: ["TaskHostCore", "TaskHostTestSupport"], swiftSettings: strict),
+        .testTarget(name: "TaskhostCLITests", dependencies: ["TaskHostCore", "TaskHostShared", "TaskHostTestSupport"], swiftSettings: strict),
     ]
 )

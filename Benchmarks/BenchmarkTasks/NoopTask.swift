@@ -1,4 +1,4 @@
-import BackgroundTaskKit
+public import BackgroundTaskKit
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,7 @@
 import Foundation
 import TaskHostCore
+import TaskHostIsolation
+import TaskHostManifest
 import TaskHostPlugins
 import TaskHostScheduling
 

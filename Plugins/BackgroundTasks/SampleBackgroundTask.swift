@@ -1,4 +1,4 @@
-import BackgroundTaskKit
+public import BackgroundTaskKit
 
 /// The port of the Windows raw-push sample task: stores the content of the
 /// raw notification that fired it in the app's local settings, under the

@@ -1,11 +1,11 @@
-import Dispatch
+package import Dispatch
 #if canImport(FoundationEssentials)
-import FoundationEssentials  // not Foundation: see "A worker without Foundation" in the README
-import Glibc
+public import FoundationEssentials  // not Foundation: see "A worker without Foundation" in the README
+package import Glibc
 #else
-import Foundation
+public import Foundation
 #endif
-import Synchronization
+package import Synchronization
 
 /// The registration of a task (Windows' `IBackgroundTaskRegistration`).
 public struct BackgroundTaskRegistration: Sendable, Equatable {

@@ -2,7 +2,7 @@
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
-import Darwin
+public import Darwin
 #endif
 
 /// Writes diagnostic lines (Windows' `System.Diagnostics.Debug`).

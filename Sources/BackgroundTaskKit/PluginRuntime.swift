@@ -1,9 +1,9 @@
-import CTaskHostABI
+public import CTaskHostABI
 #if canImport(FoundationEssentials)
 import FoundationEssentials  // not Foundation: see "A worker without Foundation" in the README
 import Glibc
 #else
-import Foundation
+public import Foundation
 #endif
 
 /// The plugin's C entry point. Every plugin that links BackgroundTaskKit

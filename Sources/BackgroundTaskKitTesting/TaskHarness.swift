@@ -1,4 +1,4 @@
-import BackgroundTaskKit
+public import BackgroundTaskKit
 import Foundation
 import Synchronization
 

@@ -1,6 +1,6 @@
-import Dispatch
-import Foundation
-import Synchronization
+package import Dispatch
+package import Foundation
+package import Synchronization
 
 /// The one way the host runs blocking work off Swift's cooperative pool.
 ///

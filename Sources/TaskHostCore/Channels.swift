@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+public import Foundation
 
 /// A push channel: an unguessable URL bound to one task of one app
 /// (Windows' `PushNotificationChannel`).

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import GRDB
 
 /// A task of a drop-in plugin that crashed too often (``CrashPolicy``): it

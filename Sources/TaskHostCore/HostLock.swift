@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The host that holds a state directory, as it recorded itself in `host.lock`.
 public struct HostInfo: Sendable, Equatable, Codable {

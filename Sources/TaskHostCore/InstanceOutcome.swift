@@ -1,5 +1,5 @@
-import Foundation
-import TaskHostShared
+package import Foundation
+public import TaskHostShared
 
 /// How a task instance ended, as the host recorded it.
 public enum InstanceOutcome: Sendable, Equatable, CustomStringConvertible {

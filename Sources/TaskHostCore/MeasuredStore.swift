@@ -1,5 +1,6 @@
-import Foundation
-import TaskHostShared
+import CoreMetrics
+public import Foundation
+public import TaskHostShared
 
 /// The store as the daemon's queue users see it, counting and timing the
 /// queue's writes into ``HostMetrics``: triggers enqueued, claimed, retried,

@@ -1,5 +1,5 @@
-import TaskHostShared
-import Foundation
+public import TaskHostShared
+public import Foundation
 
 /// The kind of trigger that fired an instance.
 public enum TriggerKind: String, Sendable, CaseIterable {

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import GRDB
 
 /// Why a past instance's trigger cannot be queued again (`taskhost replay`).

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import GRDB
 
 /// Web Push subscriptions, and the queue's Topic replacement and message removal.

@@ -1,5 +1,5 @@
-import TaskHostShared
-import Foundation
+public import TaskHostShared
+public import Foundation
 import GRDB
 import Synchronization
 

@@ -1,7 +1,7 @@
-import Foundation
-import Logging
-import Synchronization
-import TaskHostConcurrency
+package import Foundation
+public import Logging
+package import Synchronization
+package import TaskHostConcurrency
 
 /// Retries the store writes that settle work: marking a trigger done,
 /// releasing it, scheduling its retry, dead-lettering it, and recording how

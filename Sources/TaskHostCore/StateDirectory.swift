@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The directory that holds taskhost's state: the SQLite database, the drop-in
 /// plugins directory and the copies of plugin versions in use. Chosen, in order, by `--state-dir`, the

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import GRDB
 
 /// What the status page shows of the store at one moment: the queue by state,

@@ -1,5 +1,5 @@
-import TaskHostShared
-import Foundation
+public import TaskHostShared
+public import Foundation
 
 /// What went wrong with the store: a ``code`` that code acts on (derived
 /// from SQLite's result code), the error underneath, and a message a person

@@ -1,6 +1,6 @@
-import CTaskHostABI
-import Crypto
-import Foundation
+package import CTaskHostABI
+package import Crypto
+package import Foundation
 
 /// One firing of a trigger: what the instance it starts receives.
 public struct TriggerEvent: Sendable, Equatable {

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Where a queued trigger is in its life.
 public enum TriggerState: String, Sendable, CaseIterable {

@@ -1,4 +1,4 @@
-import TaskHostShared
+public import TaskHostShared
 import Foundation
 import Synchronization
 import _TaskHostCShims

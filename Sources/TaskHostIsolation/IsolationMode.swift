@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// How an isolated instance gets its process.
 public enum IsolationMode: String, Sendable, CaseIterable, CustomStringConvertible {

@@ -1,8 +1,8 @@
 import CTaskHostABI
 import Foundation
 import TaskHostCore
-import TaskHostIPC
-import TaskHostManifest
+public import TaskHostIPC
+public import TaskHostManifest
 
 /// What a plugin library is, as seen from a scanner process.
 public struct PluginInspection: Sendable, Equatable {

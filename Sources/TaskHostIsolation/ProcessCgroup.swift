@@ -1,5 +1,5 @@
 import Foundation
-import TaskHostIPC
+public import TaskHostIPC
 
 /// A `pids` cgroup per instance: the task's `Processes` limit counted over
 /// its own process tree, and a way to kill all of it at the end.

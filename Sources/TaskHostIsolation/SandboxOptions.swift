@@ -1,5 +1,5 @@
 import _TaskHostCShims
-import Foundation
+public import Foundation
 import TaskHostCore
 import TaskHostIPC
 import TaskHostManifest

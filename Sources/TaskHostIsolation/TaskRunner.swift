@@ -1,10 +1,11 @@
 import CTaskHostABI
 import Foundation
+import Logging
 import Synchronization
 import TaskHostConcurrency
-import TaskHostCore
+public import TaskHostCore
 import TaskHostIPC
-import TaskHostManifest
+public import TaskHostManifest
 import TaskHostShared
 
 /// Runs task instances in isolated worker processes and records them.

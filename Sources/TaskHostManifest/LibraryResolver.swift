@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Finds the shared library a manifest's `Library` field names.
 ///

@@ -1,5 +1,5 @@
 import Foundation
-import TaskHostIPC
+public import TaskHostIPC
 
 /// An app's manifest: its identity and the background tasks it declares.
 ///

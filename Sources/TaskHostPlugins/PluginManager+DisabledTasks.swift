@@ -1,7 +1,9 @@
 import Foundation
 import Logging
+import Synchronization
 import TaskHostConcurrency
-import TaskHostCore
+public import TaskHostCore
+import TaskHostManifest
 
 /// When a plugin's task that keeps crashing is disabled.
 public struct CrashPolicy: Sendable, Equatable {

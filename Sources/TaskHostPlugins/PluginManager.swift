@@ -1,9 +1,9 @@
 import Foundation
-import Logging
+public import Logging
 import Synchronization
 import TaskHostConcurrency
-import TaskHostCore
-import TaskHostIsolation
+public import TaskHostCore
+public import TaskHostIsolation
 import TaskHostManifest
 import TaskHostShared
 

@@ -1,6 +1,6 @@
 import Foundation
-import TaskHostIsolation
-import TaskHostManifest
+public import TaskHostIsolation
+public import TaskHostManifest
 
 extension PluginManager {
     /// Checks the plugin folder at `directory` as the host does before it

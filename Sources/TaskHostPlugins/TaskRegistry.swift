@@ -1,6 +1,6 @@
 import Foundation
 import Synchronization
-import TaskHostManifest
+public import TaskHostManifest
 
 /// A task the host can run: its declaration, its app, and its library.
 public struct RegisteredTask: Sendable, Equatable {

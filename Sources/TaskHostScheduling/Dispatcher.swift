@@ -1,11 +1,12 @@
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 import Synchronization
 import TaskHostConcurrency
-import TaskHostCore
-import TaskHostIsolation
-import TaskHostPlugins
-import TaskHostShared
+public import TaskHostCore
+public import TaskHostIsolation
+import TaskHostManifest
+public import TaskHostPlugins
+public import TaskHostShared
 
 /// How many instances run at once.
 public struct ConcurrencyLimits: Sendable, Equatable {

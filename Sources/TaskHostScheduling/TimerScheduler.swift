@@ -1,7 +1,8 @@
-import Foundation
-import Logging
-import TaskHostCore
-import TaskHostPlugins
+public import Foundation
+public import Logging
+public import TaskHostCore
+import TaskHostManifest
+public import TaskHostPlugins
 
 /// Fires time triggers: a task with `{"Type": "Time", "IntervalMinutes": N}`
 /// runs once per period of N minutes, counted from the moment the host first

@@ -1,12 +1,13 @@
 import Foundation
 import Hummingbird
 import HummingbirdCore
-import Logging
+public import Logging
 import ServiceLifecycle
-import TaskHostCore
-import TaskHostIsolation
-import TaskHostPlugins
-import TaskHostScheduling
+public import TaskHostCore
+public import TaskHostIsolation
+import TaskHostManifest
+public import TaskHostPlugins
+public import TaskHostScheduling
 import TaskHostShared
 
 /// What `taskhost serve` runs.

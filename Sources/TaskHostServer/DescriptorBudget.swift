@@ -1,6 +1,6 @@
 import Foundation
 import TaskHostCore
-import TaskHostIsolation
+public import TaskHostIsolation
 
 /// The open-file limit of `taskhost serve`, and how its descriptors are
 /// shared between HTTP connections and everything else the host keeps open.

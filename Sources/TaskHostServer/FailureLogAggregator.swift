@@ -1,6 +1,6 @@
-import Logging
+public import Logging
 import Synchronization
-import TaskHostCore
+public import TaskHostCore
 
 /// Logs repeated failures as one line per class and interval instead of one
 /// per request: when the disk fills, every push fails the same way, and a

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 import TaskHostConcurrency
-import TaskHostCore
+public import TaskHostCore
 
 /// What `/healthz` and `/readyz` answer: the process is alive (always, while
 /// it answers), and whether it is ready to take pushes and run triggers.

@@ -1,4 +1,4 @@
-import Hummingbird
+public import Hummingbird
 import NIOCore
 
 /// `GET` (and `HEAD`) `/healthz` and `/readyz`, on the push listener and on

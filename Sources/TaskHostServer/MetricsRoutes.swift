@@ -1,7 +1,8 @@
-import Hummingbird
+import CoreMetrics
+public import Hummingbird
 import NIOCore
-import Prometheus
-import TaskHostCore
+public import Prometheus
+public import TaskHostCore
 
 /// One daemon's metrics: a Prometheus registry of its own (never the global
 /// `MetricsSystem`, so that daemons sharing a process keep theirs apart), the

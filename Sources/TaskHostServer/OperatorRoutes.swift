@@ -1,7 +1,7 @@
-import Hummingbird
-import TaskHostCore
+public import Hummingbird
+public import TaskHostCore
 import TaskHostIsolation
-import TaskHostPlugins
+public import TaskHostPlugins
 
 /// What the operator listener's routes can read: the daemon's store,
 /// tasks, plugins, sandbox options and health. Built once per daemon run.

@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// The server's public URL as app servers reach it: the base of Web Push

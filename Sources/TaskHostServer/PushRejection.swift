@@ -1,4 +1,4 @@
-import Hummingbird
+public import Hummingbird
 import NIOCore
 
 /// Why a push was refused: an HTTP status as WNS uses it, and a description

@@ -1,8 +1,9 @@
+import Glibc
 import Foundation
 import HTTPTypes
-import Hummingbird
-import NIOCore
-import TaskHostCore
+public import Hummingbird
+public import NIOCore
+public import TaskHostCore
 
 /// The HTTP face of ``PushService``: `POST /push/v1/{channel}` in the WNS raw
 /// notification protocol, `GET` (and `HEAD`) `/healthz` and `/readyz`

@@ -1,5 +1,6 @@
-import Foundation
-import TaskHostCore
+public import Foundation
+import HTTPTypes
+public import TaskHostCore
 
 /// How a push was taken.
 public struct PushAcceptance: Sendable, Equatable {

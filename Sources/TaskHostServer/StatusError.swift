@@ -1,4 +1,4 @@
-import Hummingbird
+public import Hummingbird
 import NIOCore
 
 /// Why the status page, or an instance's log, was not served: a ``code`` for

@@ -1,6 +1,6 @@
-import Foundation
+public import Foundation
 import Mustache
-import TaskHostCore
+public import TaskHostCore
 import TaskHostShared
 
 /// The status page: a ``StatusSnapshot`` of the store and what the host was

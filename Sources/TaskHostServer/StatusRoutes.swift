@@ -1,9 +1,11 @@
-import Foundation
-import HTTPTypes
-import Hummingbird
+import Glibc
+public import Foundation
+public import HTTPTypes
+public import Hummingbird
 import NIOCore
-import TaskHostCore
+public import TaskHostCore
 import TaskHostConcurrency
+import TaskHostIsolation
 
 /// What the status routes read: the store, and the page that renders it.
 public struct StatusService: Sendable {

@@ -1,6 +1,7 @@
-import Foundation
-import TaskHostCore
-import TaskHostWebPush
+public import Foundation
+import HTTPTypes
+public import TaskHostCore
+public import TaskHostWebPush
 
 /// The push resource of RFC 8030 apart from HTTP plumbing: subscription
 /// state, VAPID (RFC 8292), the `TTL`, `Urgency` and `Topic` headers, the

@@ -1,8 +1,8 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials  // not Foundation: see "A worker without Foundation" in the README
+public import FoundationEssentials  // not Foundation: see "A worker without Foundation" in the README
 import Glibc
 #else
-import Foundation
+public import Foundation
 #endif
 
 /// A value stored in `ApplicationDataContainer.values` (BackgroundTaskKit): the typed values

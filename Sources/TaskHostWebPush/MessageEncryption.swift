@@ -1,5 +1,5 @@
-import Crypto
-import Foundation
+public import Crypto
+package import Foundation
 
 /// A subscription's receiving keys (RFC 8291 section 2): the P-256 key pair
 /// whose public half the subscription shows as `p256dh`, and its 16-byte

@@ -1,5 +1,5 @@
-import Crypto
-import Foundation
+public import Crypto
+public import Foundation
 
 /// What a push's VAPID authorization (RFC 8292) presents: the JWT and the
 /// application server's public key.

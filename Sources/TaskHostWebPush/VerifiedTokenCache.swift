@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Synchronization
 
 /// VAPID tokens already verified, until their `exp`: a sender reuses one

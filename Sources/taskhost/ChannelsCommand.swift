@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TaskHostCore
+import TaskHostManifest
 
 /// Where the server is reachable, for channel URIs.
 struct ServerOptions: ParsableArguments {

@@ -1,5 +1,5 @@
-import ArgumentParser
-import Foundation
+package import ArgumentParser
+package import Foundation
 
 struct NewPluginCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import ArgumentParser
 import CTaskHostABI
 import Foundation
 import TaskHostCore
+import TaskHostIPC
 import TaskHostIsolation
 import TaskHostManifest
 import TaskHostPlugins

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import NIOHTTP1
 import TaskHostCore
+import TaskHostManifest
 
 struct TriggerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

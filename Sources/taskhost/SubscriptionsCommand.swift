@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TaskHostCore
+import TaskHostManifest
 import TaskHostWebPush
 
 struct SubscriptionsCommand: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TaskHostCore
+import TaskHostIPC
 import TaskHostIsolation
 import TaskHostManifest
 import TaskHostPlugins

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
-@testable import BackgroundTaskKit
+@testable public import BackgroundTaskKit
 
 /// Counts its constructions and runs: `prepare` must do neither.
 public final class PrepareProbeTask: BackgroundTask {

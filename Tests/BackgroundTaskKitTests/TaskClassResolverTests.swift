@@ -1,6 +1,7 @@
+import CTaskHostABI
 import Foundation
 import Testing
-@testable import BackgroundTaskKit
+@testable public import BackgroundTaskKit
 
 public final class ResolverFinalTask: BackgroundTask {
     public init() {}

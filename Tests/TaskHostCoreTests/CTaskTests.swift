@@ -6,6 +6,7 @@ import TaskHostIPC
 @testable import TaskHostManifest
 @testable import TaskHostPlugins
 import TaskHostShared
+import TaskHostTestSupport
 import Testing
 
 /// C tasks (`"Abi": "c"`): plain C functions called through libffi in a worker

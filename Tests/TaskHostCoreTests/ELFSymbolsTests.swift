@@ -2,6 +2,7 @@ import Foundation
 @testable import TaskHostManifest
 import Testing
 @testable import TaskHostCore
+import TaskHostTestSupport
 
 /// Reading what a library exports without loading it (`taskhost plugins inspect`).
 @Suite struct ELFSymbolsTests {

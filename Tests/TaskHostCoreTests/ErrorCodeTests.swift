@@ -1,8 +1,11 @@
 import Foundation
+import GRDB
 import Testing
 import TaskHostTestSupport
 @testable import TaskHostCore
 @testable import TaskHostIsolation
+import TaskHostManifest
+import TaskHostShared
 
 /// Errors that code acts on carry a code set where they are raised, and the
 /// error underneath; nothing has to read their text.

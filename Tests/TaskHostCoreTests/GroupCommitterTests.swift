@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Synchronization
 @testable import TaskHostCore
 import TaskHostTestSupport

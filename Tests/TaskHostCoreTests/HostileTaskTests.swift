@@ -2,6 +2,7 @@ import Foundation
 @testable import TaskHostCore
 @testable import TaskHostIsolation
 @testable import TaskHostManifest
+import TaskHostShared
 import TaskHostTestSupport
 import Testing
 

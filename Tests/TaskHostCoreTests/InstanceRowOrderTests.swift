@@ -3,6 +3,7 @@ import Synchronization
 @testable import TaskHostCore
 @testable import TaskHostIsolation
 import TaskHostShared
+import TaskHostTestSupport
 import Testing
 
 /// A store that, when an instance's row is written, looks at whether the

@@ -2,6 +2,7 @@ import Foundation
 @testable import TaskHostCore
 @testable import TaskHostIsolation
 import TaskHostShared
+import TaskHostTestSupport
 import Testing
 
 /// The refusal message of an instance that was refused; records an issue otherwise.

@@ -1,6 +1,8 @@
 import Foundation
 @testable import TaskHostCore
 @testable import TaskHostIsolation
+import TaskHostManifest
+import TaskHostShared
 import TaskHostTestSupport
 import Testing
 

@@ -2,6 +2,7 @@ import Foundation
 @testable import TaskHostManifest
 import Testing
 @testable import TaskHostCore
+import TaskHostTestSupport
 
 @Suite struct LibraryResolverTests {
     @Test func findsANamedLibraryInTheManifestDirectoryFirst() throws {

@@ -2,6 +2,8 @@ import Foundation
 import Synchronization
 @testable import TaskHostCore
 @testable import TaskHostIsolation
+import TaskHostManifest
+import TaskHostShared
 import TaskHostTestSupport
 import Testing
 

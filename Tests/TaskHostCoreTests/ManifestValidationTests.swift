@@ -1,3 +1,4 @@
+import Foundation
 import TaskHostIPC
 @testable import TaskHostManifest
 import Testing

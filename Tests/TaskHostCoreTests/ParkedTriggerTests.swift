@@ -2,6 +2,7 @@ import Foundation
 import Logging
 @testable import TaskHostCore
 @testable import TaskHostIsolation
+import TaskHostManifest
 @testable import TaskHostPlugins
 @testable import TaskHostScheduling
 import TaskHostTestSupport

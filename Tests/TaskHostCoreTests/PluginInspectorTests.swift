@@ -1,9 +1,11 @@
 import CTaskHostABI
 import Foundation
 @testable import TaskHostCore
+import TaskHostIPC
 @testable import TaskHostIsolation
 @testable import TaskHostManifest
 @testable import TaskHostPlugins
+import TaskHostTestSupport
 import Testing
 
 /// Manifest checks that load the libraries, in a scanner process.

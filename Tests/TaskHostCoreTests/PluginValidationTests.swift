@@ -3,6 +3,7 @@ import Foundation
 @testable import TaskHostIsolation
 @testable import TaskHostManifest
 @testable import TaskHostPlugins
+import TaskHostTestSupport
 import Testing
 
 /// What the host says about a dropped-in folder it cannot use: in the

@@ -1,6 +1,7 @@
 import Foundation
 @testable import TaskHostCore
 @testable import TaskHostIsolation
+import TaskHostShared
 import TaskHostTestSupport
 import Testing
 

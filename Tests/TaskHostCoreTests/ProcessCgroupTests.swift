@@ -1,4 +1,5 @@
 import Foundation
+import TaskHostShared
 @testable import TaskHostCore
 @testable import TaskHostIsolation
 import TaskHostTestSupport

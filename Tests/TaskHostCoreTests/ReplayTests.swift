@@ -2,7 +2,9 @@ import Foundation
 import Logging
 @testable import TaskHostCore
 @testable import TaskHostIsolation
+import TaskHostManifest
 @testable import TaskHostScheduling
+import TaskHostShared
 import TaskHostTestSupport
 import Testing
 

@@ -1,8 +1,10 @@
 import TaskHostShared
 import Foundation
+import GRDB
 import Synchronization
 import Testing
 @testable import TaskHostCore
+import TaskHostTestSupport
 
 @Suite struct SQLiteTaskStoreTests {
     let directory = StateDirectory(path: Fixtures.temporaryDirectory() + "/state")

@@ -5,6 +5,7 @@ import Synchronization
 @testable import TaskHostIsolation
 @testable import TaskHostManifest
 @testable import TaskHostScheduling
+import TaskHostShared
 import TaskHostTestSupport
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TaskHostCore
+import TaskHostShared
 import TaskHostTestSupport
 
 /// The sample C plugin behind `taskhost serve`: a raw push on its channel runs

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TaskHostCore
+import TaskHostManifest
 import TaskHostServer
 import TaskHostTestSupport
 

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Logging
 import TaskHostCore
+import TaskHostManifest
 import TaskHostServer
 import TaskHostTestSupport
 import Testing

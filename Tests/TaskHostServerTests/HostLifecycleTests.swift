@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TaskHostCore
+import TaskHostShared
 import TaskHostTestSupport
 
 /// One host per state directory, and the instances of a host (or a

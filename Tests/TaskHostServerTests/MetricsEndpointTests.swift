@@ -1,6 +1,7 @@
 import Foundation
 import TaskHostCore
 import TaskHostIsolation
+import TaskHostManifest
 import TaskHostServer
 import TaskHostTestSupport
 import Testing

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TaskHostCore
+import TaskHostShared
 import TaskHostTestSupport
 
 /// What plugins leave behind is reaped by `taskhost serve`, however it left.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TaskHostCore
+import TaskHostShared
 import TaskHostTestSupport
 
 /// The drop-in plugins directory under a running `taskhost serve` (no root

@@ -1,5 +1,6 @@
 import Foundation
 import TaskHostCore
+import TaskHostManifest
 import TaskHostScheduling
 import TaskHostServer
 import TaskHostTestSupport

@@ -5,6 +5,7 @@ import TaskHostServer
 import TaskHostTestSupport
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+import TaskHostManifest
 #endif
 
 /// Hostile HTTP input against a real server: random methods, headers, bodies

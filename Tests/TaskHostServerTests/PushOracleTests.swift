@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import TaskHostCore
+import TaskHostManifest
 @testable import TaskHostServer
 import TaskHostTestSupport
 

@@ -6,6 +6,7 @@ import TaskHostCore
 import TaskHostTestSupport
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+import TaskHostShared
 #endif
 
 /// A value shared by concurrent test clients.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TaskHostCore
+import TaskHostShared
 import TaskHostTestSupport
 
 /// `taskhost serve` on SIGTERM: nothing new is claimed, open requests get a

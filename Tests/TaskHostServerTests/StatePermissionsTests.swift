@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TaskHostCore
+import TaskHostShared
 import TaskHostTestSupport
 
 /// Whatever the umask, what `taskhost serve` creates in its state directory

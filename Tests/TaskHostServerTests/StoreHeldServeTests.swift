@@ -5,6 +5,7 @@ import FoundationNetworking
 import GRDB
 import Synchronization
 import TaskHostCore
+import TaskHostManifest
 import TaskHostTestSupport
 import Testing
 

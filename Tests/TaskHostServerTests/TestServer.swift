@@ -8,6 +8,7 @@ import TaskHostTestSupport
 import Testing
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+import TaskHostShared
 #endif
 
 /// A daemon running inside the test process on a free loopback port.

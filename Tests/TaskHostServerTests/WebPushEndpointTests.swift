@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import TaskHostCore
+import TaskHostManifest
 import TaskHostServer
 import TaskHostTestSupport
 import TaskHostWebPush

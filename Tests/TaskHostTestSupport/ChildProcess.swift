@@ -1,5 +1,5 @@
-import Foundation
-import _TaskHostCShims
+public import Foundation
+public import _TaskHostCShims
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import TaskHostCore
 
 /// Stores made broken on purpose, and checks of file modes.

@@ -1,8 +1,8 @@
 import Foundation
-import TaskHostCore
-import TaskHostIPC
-import TaskHostManifest
-import TaskHostPlugins
+public import TaskHostCore
+public import TaskHostIPC
+public import TaskHostManifest
+public import TaskHostPlugins
 
 /// Paths of the build products the integration tests load, and small helpers
 /// shared by the test suites.

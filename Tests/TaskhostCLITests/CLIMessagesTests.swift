@@ -1,5 +1,6 @@
 import Foundation
 import TaskHostCore
+import TaskHostShared
 import TaskHostTestSupport
 import Testing
 

@@ -1,4 +1,4 @@
-import BackgroundTaskKit
+public import BackgroundTaskKit
 import Foundation
 
 // Tasks that misbehave, or exercise one part of the lifecycle, for the

@@ -1,4 +1,4 @@
-import BackgroundTaskKit
+public import BackgroundTaskKit
 
 /// Writes each raw notification's content to its log, as it came: the status
 /// page's tests push HTML (`<script>…`) through it and check that the page

@@ -1,4 +1,4 @@
-import BackgroundTaskKit
+public import BackgroundTaskKit
 import Foundation
 
 // Tasks that look at the process they run in, or leave processes behind, for

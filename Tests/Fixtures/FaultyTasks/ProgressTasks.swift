@@ -1,4 +1,4 @@
-import BackgroundTaskKit
+public import BackgroundTaskKit
 import Foundation
 
 // Tasks that report progress, for the live-progress tests.
