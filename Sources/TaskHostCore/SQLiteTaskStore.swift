@@ -11,9 +11,9 @@ import Synchronization
 public final class SQLiteTaskStore: TaskStore {
     /// The database file.
     public let path: String
-    /// The database (internal for tests, which drive ``CommitBatcher`` over it).
+    /// The database (internal for tests, which drive ``DurableWrites`` over it).
     let pool: DatabasePool
-    private let committer: CommitBatcher
+    private let committer: DurableWrites
     /// This process's mark in the instance rows it writes, made with the first one.
     private let supervisor = Mutex<SupervisorLock?>(nil)
     /// Triggers this store object has expired (claims expire them), for metrics.
@@ -50,7 +50,7 @@ public final class SQLiteTaskStore: TaskStore {
         defer { withExtendedLifetime(lock) {} }
         let pool = try Self.openDatabase(path: path, configuration: configuration)
         self.pool = pool
-        committer = CommitBatcher(pool: pool)
+        committer = DurableWrites(savepointsIn: pool)
         _ = try? settleAbandonedInstances()
     }
 
@@ -132,11 +132,7 @@ public final class SQLiteTaskStore: TaskStore {
     /// with one fsync: the outcomes and trigger settlements of concurrent
     /// instances share the cost of durability instead of queueing for it.
     func write<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
-        let result = committer.commit { db in try body(db) as Any }
-        switch result {
-        case .success(let value): return value as! T
-        case .failure(let error): throw Self.failure(what, error)
-        }
+        try committer.write(what) { db in try body(db) as Any }.get() as! T
     }
 
     /// A write transaction that is not fsync'd on its own (`synchronous =

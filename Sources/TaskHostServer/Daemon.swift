@@ -118,7 +118,7 @@ public struct Daemon: Sendable {
             store: store, runner: runner, registry: registry, limits: configuration.limits,
             retryPolicy: configuration.retryPolicy, pollInterval: configuration.pollInterval,
             logger: logger.component("taskhost.dispatcher"))
-        let committer = GroupCommitter(store: store, maxBatch: configuration.ingest.maxBatch, metrics: hostMetrics) { dispatcher.wake() }
+        let committer = IngestCommitter(store: store, maxBatch: configuration.ingest.maxBatch, metrics: hostMetrics) { dispatcher.wake() }
         var service = PushService(
             store: store, committer: committer,
             limiter: RateLimiter(ratePerSecond: configuration.channelRate, burst: configuration.channelBurst),
@@ -332,7 +332,7 @@ struct TimerService: Service {
 
 /// Closes the group committer once the HTTP server has stopped.
 struct CommitterService: Service {
-    let committer: GroupCommitter
+    let committer: IngestCommitter
     func run() async throws {
         try? await gracefulShutdown()
         committer.close()

@@ -2,7 +2,7 @@
 /// production; the others exist to measure what group commit buys
 /// (`taskhost serve --ingest`, `taskhost-bench`).
 public enum IngestMode: String, Sendable, CaseIterable, CustomStringConvertible {
-    /// Concurrent pushes share one transaction, and so one fsync (``GroupCommitter``). The default.
+    /// Concurrent pushes share one transaction, and so one fsync (``IngestCommitter``). The default.
     case group
     /// One transaction, and so one fsync, per push: the same writer thread
     /// with batches of one.

@@ -18,7 +18,7 @@ public struct PushService: Sendable {
     public typealias Store = any ChannelStore & TriggerQueueStore
 
     public let store: Store
-    public let committer: GroupCommitter
+    public let committer: IngestCommitter
     /// Per-channel rate limit.
     public let limiter: RateLimiter
     /// Per-client (credential) rate limit, across all of its channels.
@@ -77,7 +77,7 @@ public struct PushService: Sendable {
     private static let absentSecretHash = Credential.hash("no credential has this secret")
 
     public init(
-        store: Store, committer: GroupCommitter, limiter: RateLimiter,
+        store: Store, committer: IngestCommitter, limiter: RateLimiter,
         clientLimiter: RateLimiter = RateLimiter(ratePerSecond: 1_000_000, burst: 1_000_000),
         authFailureLimiter: RateLimiter = RateLimiter(ratePerSecond: 20.0 / 60, burst: 20),
         maxPayload: Int = 5 * 1024, maxForwardedHeaders: Int = PushService.defaultMaxForwardedHeaders,
@@ -92,7 +92,7 @@ public struct PushService: Sendable {
 
     /// The same, telling `observe` of each step of every authentication (for tests).
     package init(
-        store: Store, committer: GroupCommitter, limiter: RateLimiter, clientLimiter: RateLimiter, authFailureLimiter: RateLimiter,
+        store: Store, committer: IngestCommitter, limiter: RateLimiter, clientLimiter: RateLimiter, authFailureLimiter: RateLimiter,
         maxPayload: Int, maxForwardedHeaders: Int, hasCapacity: @escaping @Sendable (String, String) -> Bool,
         cacheLifetime: Duration, ingest: IngestMode, observe: (@Sendable (AuthenticationStep) -> Void)?
     ) {

@@ -12,7 +12,7 @@ public struct WebPushService: Sendable {
     public typealias Store = any WebPushStore & TriggerQueueStore
 
     public let store: Store
-    public let committer: GroupCommitter
+    public let committer: IngestCommitter
     /// Per-subscription rate limit.
     public let limiter: RateLimiter
     /// Per-sender (VAPID key) rate limit, across subscriptions.
@@ -38,7 +38,7 @@ public struct WebPushService: Sendable {
 
     /// Creates the service.
     public init(
-        store: Store, committer: GroupCommitter, limiter: RateLimiter,
+        store: Store, committer: IngestCommitter, limiter: RateLimiter,
         senderLimiter: RateLimiter = RateLimiter(ratePerSecond: 1_000_000, burst: 1_000_000), publicOrigin: PublicOrigin,
         hasCapacity: @escaping @Sendable (String, String) -> Bool = { _, _ in true }, cacheLifetime: Duration = .seconds(1),
         ingest: IngestMode = .group

@@ -17,7 +17,7 @@ import TaskHostTestSupport
         let store = try TestSupport.store()
         let steps = Mutex<[PushService.AuthenticationStep]>([])
         let service = PushService(
-            store: store, committer: GroupCommitter(store: store), limiter: RateLimiter(ratePerSecond: 1000, burst: 1000),
+            store: store, committer: IngestCommitter(store: store), limiter: RateLimiter(ratePerSecond: 1000, burst: 1000),
             clientLimiter: RateLimiter(ratePerSecond: 1000, burst: 1000), authFailureLimiter: RateLimiter(ratePerSecond: 1000, burst: 1000),
             maxPayload: 5120, maxForwardedHeaders: 4096, hasCapacity: { _, _ in true }, cacheLifetime: .seconds(600), ingest: .group,
             observe: { step in steps.withLock { $0.append(step) } })

@@ -80,7 +80,7 @@ import Testing
     @Test func urgencyOrdersDispatchWhenTheQueueIsBusy() async throws {
         // The service itself, with the moment of each push given: one second apart, least urgent first.
         let store = try TestSupport.store()
-        let committer = GroupCommitter(store: store)
+        let committer = IngestCommitter(store: store)
         defer { committer.close() }
         let service = WebPushService(
             store: store, committer: committer, limiter: RateLimiter(ratePerSecond: 1000, burst: 1000),
