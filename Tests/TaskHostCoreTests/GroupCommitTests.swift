@@ -9,7 +9,8 @@ import Testing
 /// own result once its batch is applied, batches keep the callers' order and
 /// the engine's bound, and async callers' batches run off the cooperative
 /// pool. Waits here are for conditions, bounded by the suite's time limit,
-/// never timed.
+/// never timed; blocking callers run on threads of their own, never on the
+/// cooperative pool that the suite's in-process servers answer on.
 @Suite(.timeLimit(.minutes(1))) struct GroupCommitTests {
     struct Refused: Error {}
 
@@ -66,13 +67,20 @@ import Testing
         }
     }
 
+    /// Runs `body`, which blocks, on a thread of its own; the test suspends meanwhile.
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
+    }
+
     /// Commits `first` from a thread of its own and waits until its batch is
     /// being applied (and held); then commits `rest` one after another, each
     /// queued before the next, from threads of their own; then lets the first
     /// batch go. Returns each item's result once all returned.
     static func commitHeld<Output: Sendable>(
         _ engine: GroupCommit<Int, Output>, _ recorder: Recorder, first: Int = 0, rest: [Int],
-        beforeRelease: () -> Void = {}
+        beforeRelease: @Sendable () -> Void = {}
     ) -> [Int: Result<Output, StoreError>] {
         let results = Mutex<[Int: Result<Output, StoreError>]>([:])
         let group = DispatchGroup()
@@ -93,38 +101,38 @@ import Testing
         return results.withLock { $0 }
     }
 
-    @Test func concurrentCallersShareOneCommitAndTheHookHearsItsSize() {
+    @Test func concurrentCallersShareOneCommitAndTheHookHearsItsSize() async throws {
         let recorder = Recorder()
         let engine = recorder.eachItem()
-        let results = Self.commitHeld(engine, recorder, rest: Array(1...9))
+        let results = try await Self.offPool { Self.commitHeld(engine, recorder, rest: Array(1...9)) }
         #expect(recorder.batches.withLock { $0 } == [[0], Array(1...9)])
         #expect(recorder.reports.withLock { $0 } == [.init(size: 1, failures: 0), .init(size: 9, failures: 0)])
         #expect(results.mapValues { try? $0.get() } == Dictionary(uniqueKeysWithValues: (0...9).map { ($0, $0 * 2) }))
     }
 
-    @Test func batchesKeepTheCallersOrderAndTheMaximumBatch() {
+    @Test func batchesKeepTheCallersOrderAndTheMaximumBatch() async throws {
         let recorder = Recorder()
         let engine = recorder.wholeBatch(maxBatch: 4)
-        let results = Self.commitHeld(engine, recorder, rest: Array(1...10))
+        let results = try await Self.offPool { Self.commitHeld(engine, recorder, rest: Array(1...10)) }
         #expect(recorder.batches.withLock { $0 } == [[0], [1, 2, 3, 4], [5, 6, 7, 8], [9, 10]])
         #expect(recorder.reports.withLock { $0.map(\.size) } == [1, 4, 4, 2])
         #expect(results.count == 11)
         #expect(results.values.allSatisfy { (try? $0.get()) != nil })
     }
 
-    @Test func aFailingItemFailsAloneWhenItemsAreAppliedEachOnItsOwn() {
+    @Test func aFailingItemFailsAloneWhenItemsAreAppliedEachOnItsOwn() async throws {
         let recorder = Recorder(failing: [2])
         let engine = recorder.eachItem()
-        let results = Self.commitHeld(engine, recorder, rest: [1, 2, 3])
+        let results = try await Self.offPool { Self.commitHeld(engine, recorder, rest: [1, 2, 3]) }
         #expect(results.mapValues { try? $0.get() } == [0: 0, 1: 2, 2: nil, 3: 6])
         #expect(results[2].map { "\($0)" }?.contains("item 2 refused") == true)
         #expect(recorder.reports.withLock { $0.last } == .init(size: 3, failures: 1))
     }
 
-    @Test func aFailingWholeBatchFailsEveryCallerInIt() {
+    @Test func aFailingWholeBatchFailsEveryCallerInIt() async throws {
         let recorder = Recorder(failing: [2])
         let engine = recorder.wholeBatch()
-        let results = Self.commitHeld(engine, recorder, rest: [1, 2, 3])
+        let results = try await Self.offPool { Self.commitHeld(engine, recorder, rest: [1, 2, 3]) }
         #expect((try? results[0]?.get()) != nil, "the first batch was stored")
         for item in [1, 2, 3] {
             guard case .failure(let error)? = results[item] else {
@@ -136,13 +144,17 @@ import Testing
         #expect(recorder.reports.withLock { $0 } == [.init(size: 1, failures: 0), .init(size: 3, failures: 3)])
     }
 
-    @Test func closeRefusesNewItemsAndCommitsWhatWasQueued() {
+    @Test func closeRefusesNewItemsAndCommitsWhatWasQueued() async throws {
         let recorder = Recorder()
         let engine = recorder.wholeBatch()
-        var refused: Result<Void, StoreError>?
-        let results = Self.commitHeld(engine, recorder, rest: [1, 2, 3]) {
-            engine.close()
-            refused = engine.commitAndWait(4)
+        let (results, refused) = try await Self.offPool {
+            let refused = Mutex<Result<Void, StoreError>?>(nil)
+            let results = Self.commitHeld(engine, recorder, rest: [1, 2, 3]) {
+                engine.close()
+                let result = engine.commitAndWait(4)
+                refused.withLock { $0 = result }
+            }
+            return (results, refused.withLock { $0 })
         }
         guard case .failure(let error)? = refused else {
             Issue.record("an item queued after close() was taken")
@@ -170,18 +182,22 @@ import Testing
         #expect(recorder.reports.withLock { $0.map(\.size).reduce(0, +) } == 50)
     }
 
-    @Test func aSynchronousLeaderCommitsInlineOnItsOwnThread() {
-        let caller = pthread_self()
-        let applied = Mutex<pthread_t?>(nil)
-        let engine = GroupCommit<Int, Int>(
-            name: "gc-test-inline",
-            application: .eachItem { items in
-                applied.withLock { $0 = pthread_self() }
-                return items.map { .success($0) }
-            },
-            closedError: StoreError("the test engine is closed"))
-        #expect((try? engine.commitAndWait(7).get()) == 7)
-        #expect(applied.withLock { $0 }.map { pthread_equal($0, caller) != 0 } == true)
+    @Test func aSynchronousLeaderCommitsInlineOnItsOwnThread() async throws {
+        let (value, inline) = try await Self.offPool {
+            let caller = pthread_self()
+            let applied = Mutex<pthread_t?>(nil)
+            let engine = GroupCommit<Int, Int>(
+                name: "gc-test-inline",
+                application: .eachItem { items in
+                    applied.withLock { $0 = pthread_self() }
+                    return items.map { .success($0) }
+                },
+                closedError: StoreError("the test engine is closed"))
+            let value = try engine.commitAndWait(7).get()
+            return (value, applied.withLock { $0 }.map { pthread_equal($0, caller) != 0 } == true)
+        }
+        #expect(value == 7)
+        #expect(inline, "the leader applied its batch on its own thread")
     }
 
     // MARK: The two uses, over a real store
@@ -239,44 +255,50 @@ import Testing
         try pool.read { db in try Int.fetchAll(db, sql: "SELECT x FROM batched ORDER BY x") }
     }
 
-    @Test func concurrentDurableWritesAllLandEachWithItsOwnResult() throws {
+    @Test func concurrentDurableWritesAllLandEachWithItsOwnResult() async throws {
         let (writes, pool) = try Self.durableWrites()
-        let mismatches = Mutex(0)
-        DispatchQueue.concurrentPerform(iterations: 200) { x in
-            let result = writes.write("insert \(x)") { db in try Self.insert(x, db) }
-            if (try? result.get()) as? Int != x { mismatches.withLock { $0 += 1 } }
+        let mismatches = try await Self.offPool {
+            let mismatches = Mutex(0)
+            DispatchQueue.concurrentPerform(iterations: 200) { x in
+                let result = writes.write("insert \(x)") { db in try Self.insert(x, db) }
+                if (try? result.get()) as? Int != x { mismatches.withLock { $0 += 1 } }
+            }
+            return mismatches.withLock { $0 }
         }
-        #expect(mismatches.withLock { $0 } == 0)
+        #expect(mismatches == 0)
         #expect(try Self.stored(pool) == Array(0..<200))
     }
 
-    @Test func aFailingDurableWriteInASharedBatchIsRolledBackAlone() throws {
+    @Test func aFailingDurableWriteInASharedBatchIsRolledBackAlone() async throws {
         let (writes, pool) = try Self.durableWrites()
-        let failures = Mutex<[Int: String]>([:])
-        let group = DispatchGroup()
-        // The leader's write holds its batch open until three writes queue
-        // behind it: they then share the next batch's transaction.
-        let leading = Mutex(false)
-        DispatchQueue.global().async(group: group) {
-            _ = writes.write("insert 0") { db in
-                leading.withLock { $0 = true }
-                while writes.pendingCount < 3 { usleep(1_000) }
-                return try Self.insert(0, db)
-            }
-        }
-        while !leading.withLock({ $0 }) { usleep(1_000) }
-        for x in 1...3 {
+        let failures = try await Self.offPool {
+            let failures = Mutex<[Int: String]>([:])
+            let group = DispatchGroup()
+            // The leader's write holds its batch open until three writes queue
+            // behind it: they then share the next batch's transaction.
+            let leading = Mutex(false)
             DispatchQueue.global().async(group: group) {
-                let result = writes.write("insert \(x)") { db in
-                    let value = try Self.insert(x, db)
-                    if x == 2 { throw Refused() }
-                    return value
+                _ = writes.write("insert 0") { db in
+                    leading.withLock { $0 = true }
+                    while writes.pendingCount < 3 { usleep(1_000) }
+                    return try Self.insert(0, db)
                 }
-                if case .failure(let error) = result { failures.withLock { $0[x] = error.message } }
             }
+            while !leading.withLock({ $0 }) { usleep(1_000) }
+            for x in 1...3 {
+                DispatchQueue.global().async(group: group) {
+                    let result = writes.write("insert \(x)") { db in
+                        let value = try Self.insert(x, db)
+                        if x == 2 { throw Refused() }
+                        return value
+                    }
+                    if case .failure(let error) = result { failures.withLock { $0[x] = error.message } }
+                }
+            }
+            group.wait()
+            return failures.withLock { $0 }
         }
-        group.wait()
-        #expect(failures.withLock { $0 } == [2: "store: cannot insert 2: Refused()"])
+        #expect(failures == [2: "store: cannot insert 2: Refused()"])
         #expect(try Self.stored(pool) == [0, 1, 3])
     }
 }
