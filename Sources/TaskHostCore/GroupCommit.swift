@@ -13,7 +13,7 @@ import TaskHostConcurrency
 /// the use's ``Application``: as one (a multi-row insert, all stored or none:
 /// push ingest, ``IngestCommitter``) or item by item (a savepoint each, so
 /// that a failing write is rolled back alone: the store's durable writes,
-/// ``DurableWrites``).
+/// `DurableWrites`).
 ///
 /// Two entry points, one engine:
 /// - ``commitAndWait(_:)`` for callers that are threads of their own (an
