@@ -11,7 +11,7 @@ import TaskHostConcurrency
 /// fsync and no wait for the write lock blocks Swift's cooperative pool. The
 /// store's own ``CommitBatcher`` groups other writes (settlements, settings),
 /// each in a savepoint, for callers that are already on an executor thread.
-public final class GroupCommitter: Sendable {
+package final class GroupCommitter: Sendable {
     private typealias Waiter = CheckedContinuation<Result<Void, StoreError>, Never>
 
     private struct State {
@@ -30,7 +30,7 @@ public final class GroupCommitter: Sendable {
 
     /// A committer over `store`; `onCommit` runs after each committed batch,
     /// whose size goes to `metrics`.
-    public init(
+    package init(
         store: any TriggerQueueStore, maxBatch: Int = 512, metrics: HostMetrics = .disabled, onCommit: @escaping @Sendable () -> Void = {}
     ) {
         self.store = store
@@ -40,7 +40,7 @@ public final class GroupCommitter: Sendable {
     }
 
     /// Adds `trigger` to the queue; returns once it is durably stored.
-    public func enqueue(_ trigger: NewTrigger) async throws(StoreError) {
+    package func enqueue(_ trigger: NewTrigger) async throws(StoreError) {
         let result = await withCheckedContinuation { (waiter: Waiter) in
             let startDrain = state.withLock { state -> Bool? in
                 if state.closed { return nil }
@@ -59,7 +59,7 @@ public final class GroupCommitter: Sendable {
     }
 
     /// Commits what is queued, then refuses further enqueues.
-    public func close() {
+    package func close() {
         state.withLock { $0.closed = true }
     }
 

@@ -1,24 +1,24 @@
-public import Foundation
+package import Foundation
 import Synchronization
 
 /// VAPID tokens already verified, until their `exp`: a sender reuses one
 /// token for up to 24 hours, so its signature is checked once, not per push.
 /// Keyed by token, key and audience, so a token presented with another key
 /// is verified on its own.
-public final class VerifiedTokenCache: Sendable {
+package final class VerifiedTokenCache: Sendable {
     private let entries = Mutex<[String: Date]>([:])
     /// Tokens remembered at most; past it, expired ones are dropped, then all.
-    public let capacity: Int
+    package let capacity: Int
 
     /// Creates an empty cache.
-    public init(capacity: Int = 10_000) {
+    package init(capacity: Int = 10_000) {
         self.capacity = max(1, capacity)
     }
 
     /// Verifies `credentials` as ``VAPID/verify(_:audience:now:)`` does,
     /// unless the same token, key and audience were verified before and the
     /// token has not expired. Returns its `exp`.
-    public func verify(_ credentials: VAPIDCredentials, audience: String, now: Date = Date()) throws(WebPushError) -> Date {
+    package func verify(_ credentials: VAPIDCredentials, audience: String, now: Date = Date()) throws(WebPushError) -> Date {
         let key = audience + " " + Base64URL.encode(credentials.key) + " " + credentials.token
         if let exp = entries.withLock({ $0[key] }), exp > now { return exp }
         let exp = try VAPID.verify(credentials, audience: audience, now: now)
@@ -32,5 +32,5 @@ public final class VerifiedTokenCache: Sendable {
     }
 
     /// Tokens remembered now (tests).
-    public var count: Int { entries.withLock { $0.count } }
+    package var count: Int { entries.withLock { $0.count } }
 }
