@@ -1,11 +1,11 @@
-package import Dispatch
+import Dispatch
 #if canImport(FoundationEssentials)
 public import FoundationEssentials  // not Foundation: see "A worker without Foundation" in the README
-package import Glibc
+import Glibc
 #else
 public import Foundation
 #endif
-package import Synchronization
+import Synchronization
 
 /// The registration of a task (Windows' `IBackgroundTaskRegistration`).
 public struct BackgroundTaskRegistration: Sendable, Equatable {

@@ -2,7 +2,7 @@
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
-public import Darwin
+import Darwin
 #endif
 
 /// Writes diagnostic lines (Windows' `System.Diagnostics.Debug`).

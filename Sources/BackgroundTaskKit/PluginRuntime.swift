@@ -3,7 +3,7 @@ public import CTaskHostABI
 import FoundationEssentials  // not Foundation: see "A worker without Foundation" in the README
 import Glibc
 #else
-public import Foundation
+import Foundation
 #endif
 
 /// The plugin's C entry point. Every plugin that links BackgroundTaskKit

@@ -2,7 +2,7 @@
 import FoundationEssentials  // not Foundation: see "A worker without Foundation" in the README
 import Glibc
 #else
-public import Foundation
+import Foundation
 #endif
 
 /// What a trigger hands to the instance it starts: ``BackgroundTaskInstance/triggerDetails``.

@@ -1,6 +1,6 @@
-package import Dispatch
-package import Foundation
-package import Synchronization
+import Dispatch
+import Foundation
+import Synchronization
 
 /// The one way the host runs blocking work off Swift's cooperative pool.
 ///

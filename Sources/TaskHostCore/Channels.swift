@@ -1,21 +1,21 @@
 import Crypto
-public import Foundation
+package import Foundation
 
 /// A push channel: an unguessable URL bound to one task of one app
 /// (Windows' `PushNotificationChannel`).
-public struct PushChannel: Sendable, Equatable {
+package struct PushChannel: Sendable, Equatable {
     /// The channel id: 32 random bytes, base64url (256 bits).
-    public var id: String
-    public var app: String
-    public var task: String
-    public var createdAt: Date
+    package var id: String
+    package var app: String
+    package var task: String
+    package var createdAt: Date
     /// After this moment pushes are refused with 410 until it is renewed.
-    public var expiresAt: Date
+    package var expiresAt: Date
     /// Set when revoked; pushes are then refused with 410.
-    public var revokedAt: Date?
+    package var revokedAt: Date?
 
     /// Creates a channel record.
-    public init(id: String, app: String, task: String, createdAt: Date, expiresAt: Date, revokedAt: Date? = nil) {
+    package init(id: String, app: String, task: String, createdAt: Date, expiresAt: Date, revokedAt: Date? = nil) {
         self.id = id
         self.app = app
         self.task = task
@@ -25,12 +25,12 @@ public struct PushChannel: Sendable, Equatable {
     }
 
     /// The default lifetime of a channel, as WNS's: 30 days.
-    public static let defaultLifetime: TimeInterval = 30 * 24 * 3600
+    package static let defaultLifetime: TimeInterval = 30 * 24 * 3600
 
     /// A fresh channel id: 32 random bytes in base64url, never starting with
     /// `-` (a command line would take such an id for an option: one in 64
     /// ids made `taskhost channels revoke ID` fail with a usage error).
-    public static func newId() -> String {
+    package static func newId() -> String {
         while true {
             let id = RandomToken.base64URL(bytes: 32)
             if id.first != "-" { return id }
@@ -38,28 +38,28 @@ public struct PushChannel: Sendable, Equatable {
     }
 
     /// Whether pushes are accepted at `now`.
-    public func isUsable(at now: Date) -> Bool { revokedAt == nil && expiresAt > now }
+    package func isUsable(at now: Date) -> Bool { revokedAt == nil && expiresAt > now }
 
     /// The channel's URI on a server reachable at `baseURL`.
-    public func uri(baseURL: String) -> String {
+    package func uri(baseURL: String) -> String {
         (baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL) + "/push/v1/" + id
     }
 }
 
 /// An app server's credential: it authenticates pushes to the app's channels
 /// with `Authorization: Bearer <token>`. Only a hash of the secret is stored.
-public struct Credential: Sendable, Equatable {
+package struct Credential: Sendable, Equatable {
     /// The credential's public id (the part of the token before the dot).
-    public var id: String
-    public var app: String
-    public var label: String
+    package var id: String
+    package var app: String
+    package var label: String
     /// SHA-256 of the secret part of the token.
-    public var secretHash: [UInt8]
-    public var createdAt: Date
-    public var revokedAt: Date?
+    package var secretHash: [UInt8]
+    package var createdAt: Date
+    package var revokedAt: Date?
 
     /// Creates a credential record.
-    public init(id: String, app: String, label: String, secretHash: [UInt8], createdAt: Date, revokedAt: Date? = nil) {
+    package init(id: String, app: String, label: String, secretHash: [UInt8], createdAt: Date, revokedAt: Date? = nil) {
         self.id = id
         self.app = app
         self.label = label
@@ -70,7 +70,7 @@ public struct Credential: Sendable, Equatable {
 
     /// Makes a new credential and its token (`<id>.<secret>`). The token is
     /// shown once; only the hash of its secret is kept.
-    public static func make(app: String, label: String) -> (Credential, token: String) {
+    package static func make(app: String, label: String) -> (Credential, token: String) {
         let id = "cr_" + RandomToken.hex(bytes: 8)
         let secret = RandomToken.base64URL(bytes: 32)
         let credential = Credential(
@@ -79,10 +79,10 @@ public struct Credential: Sendable, Equatable {
     }
 
     /// SHA-256 of a secret.
-    public static func hash(_ secret: String) -> [UInt8] { Array(SHA256.hash(data: Data(secret.utf8))) }
+    package static func hash(_ secret: String) -> [UInt8] { Array(SHA256.hash(data: Data(secret.utf8))) }
 
     /// Splits a bearer token into credential id and secret.
-    public static func parse(token: String) -> (id: String, secret: String)? {
+    package static func parse(token: String) -> (id: String, secret: String)? {
         let parts = token.split(separator: ".", maxSplits: 1)
         guard parts.count == 2, parts[0].hasPrefix("cr_"), parts[0].count <= 64, !parts[1].isEmpty, parts[1].count <= 256
         else { return nil }
@@ -93,7 +93,7 @@ public struct Credential: Sendable, Equatable {
     /// It does the same work whatever the hash, so that callers can compare
     /// against a stand-in when no credential exists, and before looking at a
     /// revocation.
-    public static func secretMatches(_ secret: String, hash: [UInt8]) -> Bool {
+    package static func secretMatches(_ secret: String, hash: [UInt8]) -> Bool {
         let presented = Self.hash(secret)
         guard presented.count == hash.count else { return false }
         var difference: UInt8 = 0
@@ -103,7 +103,7 @@ public struct Credential: Sendable, Equatable {
 }
 
 /// Channels, credentials and timer anchors.
-public protocol ChannelStore: Sendable {
+package protocol ChannelStore: Sendable {
     func insertChannel(_ channel: PushChannel) throws(StoreError)
     func channel(id: String) throws(StoreError) -> PushChannel?
     func channels(app: String?) throws(StoreError) -> [PushChannel]

@@ -1,23 +1,23 @@
-public import Foundation
+package import Foundation
 import GRDB
 
 /// A task of a drop-in plugin that crashed too often (``CrashPolicy``): it
 /// is not registered, and its triggers wait in the queue (parked) until
 /// `taskhost plugins enable PLUGIN/TASK`. The plugin's other tasks run on.
-public struct DisabledTask: Sendable, Equatable {
+package struct DisabledTask: Sendable, Equatable {
     /// The plugin folder's name.
-    public var plugin: String
+    package var plugin: String
     /// The task's name.
-    public var task: String
+    package var task: String
     /// The plugin's app identity (its triggers are queued under it).
-    public var app: String
+    package var app: String
     /// Why it is disabled, and how to enable it again.
-    public var reason: String
+    package var reason: String
     /// When it was disabled.
-    public var disabledAt: Date
+    package var disabledAt: Date
 
     /// Creates a record.
-    public init(plugin: String, task: String, app: String, reason: String, disabledAt: Date) {
+    package init(plugin: String, task: String, app: String, reason: String, disabledAt: Date) {
         self.plugin = plugin
         self.task = task
         self.app = app
@@ -26,12 +26,12 @@ public struct DisabledTask: Sendable, Equatable {
     }
 
     /// `PLUGIN/TASK`, the name `taskhost plugins enable` takes.
-    public var qualifiedName: String { plugin + "/" + task }
+    package var qualifiedName: String { plugin + "/" + task }
 }
 
 /// The disabled tasks, persisted so that they stay disabled across a restart
 /// and the CLI can list, refuse and enable them while the host runs.
-public protocol DisabledTaskStore: Sendable {
+package protocol DisabledTaskStore: Sendable {
     /// Every disabled task, by plugin then task.
     func disabledTasks() throws(StoreError) -> [DisabledTask]
     /// Records `task` as disabled (replacing an earlier record of it).
@@ -66,13 +66,13 @@ extension SQLiteTaskStore: DisabledTaskStore {
             disabledAt: Date(timeIntervalSince1970: row["disabled_at"]))
     }
 
-    public func disabledTasks() throws(StoreError) -> [DisabledTask] {
+    package func disabledTasks() throws(StoreError) -> [DisabledTask] {
         try read("list disabled tasks") { db in
             try Row.fetchAll(db, sql: "SELECT * FROM disabled_task ORDER BY plugin, task").map(Self.disabledTask(from:))
         }
     }
 
-    public func disableTask(_ task: DisabledTask) throws(StoreError) {
+    package func disableTask(_ task: DisabledTask) throws(StoreError) {
         try write("disable task \(task.qualifiedName)") { db in
             try db.execute(
                 sql: "INSERT OR REPLACE INTO disabled_task (plugin, task, app, reason, disabled_at) VALUES (?, ?, ?, ?, ?)",
@@ -80,7 +80,7 @@ extension SQLiteTaskStore: DisabledTaskStore {
         }
     }
 
-    public func enableTask(plugin: String, task: String) throws(StoreError) -> DisabledTask? {
+    package func enableTask(plugin: String, task: String) throws(StoreError) -> DisabledTask? {
         try write("enable task \(plugin)/\(task)") { db in
             guard let row = try Row.fetchOne(
                 db, sql: "SELECT * FROM disabled_task WHERE (plugin = ? OR app = ?) AND task = ?", arguments: [plugin, plugin, task])
@@ -96,7 +96,7 @@ extension SQLiteTaskStore: DisabledTaskStore {
         UPDATE trigger SET state = 'parked', last_error = ?, updated_at = ? WHERE state IN ('pending', 'retrying') AND app = ? AND task = ?
         """
 
-    public func park(app: String, task: String) throws(StoreError) -> Int {
+    package func park(app: String, task: String) throws(StoreError) -> Int {
         try write("park the triggers of \(app)/\(task)") { db in
             let reason = "task \"\(task)\" of \(app) is disabled on this host for crashing (taskhost plugins list says why); "
                 + "this trigger runs once `taskhost plugins enable` enables it"

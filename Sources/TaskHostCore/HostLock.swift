@@ -1,18 +1,18 @@
-public import Foundation
+package import Foundation
 
 /// The host that holds a state directory, as it recorded itself in `host.lock`.
-public struct HostInfo: Sendable, Equatable, Codable {
+package struct HostInfo: Sendable, Equatable, Codable {
     /// The host's process id.
-    public var pid: Int32
+    package var pid: Int32
     /// When it started.
-    public var startedAt: Date
+    package var startedAt: Date
     /// The address it listens on (`127.0.0.1:18092`); `nil` until it is bound.
-    public var address: String?
+    package var address: String?
     /// Its public URL, the base of channel URIs (`http://127.0.0.1:18092`); `nil` until it is bound.
-    public var publicURL: String?
+    package var publicURL: String?
 
     /// Creates a record.
-    public init(pid: Int32, startedAt: Date, address: String? = nil, publicURL: String? = nil) {
+    package init(pid: Int32, startedAt: Date, address: String? = nil, publicURL: String? = nil) {
         self.pid = pid
         self.startedAt = startedAt
         self.address = address
@@ -20,18 +20,18 @@ public struct HostInfo: Sendable, Equatable, Codable {
     }
 
     /// `pid 1234 on 127.0.0.1:8080` (or `pid 1234, still starting`).
-    public var summary: String {
+    package var summary: String {
         let who = pid > 0 ? "pid \(pid)" : "pid unknown"
         return address.map { "\(who) on \($0)" } ?? "\(who), still starting"
     }
 }
 
 /// Why a host cannot take a state directory.
-public struct HostLockError: Error, Sendable, CustomStringConvertible {
+package struct HostLockError: Error, Sendable, CustomStringConvertible {
     /// The host that holds it, when one does.
-    public var holder: HostInfo?
+    package var holder: HostInfo?
     /// What went wrong and what to do.
-    public var description: String
+    package var description: String
 }
 
 /// One host per state directory: `taskhost serve` holds an exclusive `flock`
@@ -40,9 +40,9 @@ public struct HostLockError: Error, Sendable, CustomStringConvertible {
 /// bound its address and public URL), so that a second host can say which one
 /// runs and the CLI can find it (``holder(of:)``) without taking the lock.
 /// The kernel releases the lock when the host dies, however it dies.
-public final class HostLock: Sendable {
+package final class HostLock: Sendable {
     /// The state directory this lock holds.
-    public let stateDirectory: StateDirectory
+    package let stateDirectory: StateDirectory
     private let lock: FileLock
     private let startedAt: Date
 
@@ -53,12 +53,12 @@ public final class HostLock: Sendable {
     }
 
     /// The lock file of `state`.
-    public static func path(in state: StateDirectory) -> String { state.path + "/host.lock" }
+    package static func path(in state: StateDirectory) -> String { state.path + "/host.lock" }
 
     /// Takes the state directory for this process, creating it if needed.
     ///
     /// - Throws: ``HostLockError`` naming the running host when another one holds it.
-    public static func acquire(_ state: StateDirectory) throws(HostLockError) -> HostLock {
+    package static func acquire(_ state: StateDirectory) throws(HostLockError) -> HostLock {
         do {
             try state.create()
         } catch {
@@ -93,7 +93,7 @@ public final class HostLock: Sendable {
 
     /// Records that the host is bound: its address and public URL, read by
     /// ``holder(of:)`` (e.g. by `taskhost channels create`).
-    public func recordListening(address: String, publicURL: String) throws(StoreError) {
+    package func recordListening(address: String, publicURL: String) throws(StoreError) {
         try record(HostInfo(pid: getpid(), startedAt: startedAt, address: address, publicURL: publicURL))
     }
 
@@ -106,7 +106,7 @@ public final class HostLock: Sendable {
     }
 
     /// The host running on `state`, if one is; this never takes the lock away from a host starting.
-    public static func holder(of state: StateDirectory) -> HostInfo? {
+    package static func holder(of state: StateDirectory) -> HostInfo? {
         let path = path(in: state)
         guard FileLock.isHeld(path: path) else { return nil }
         return read(path: path) ?? HostInfo(pid: 0, startedAt: Date())

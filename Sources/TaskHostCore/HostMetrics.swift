@@ -1,4 +1,4 @@
-public import CoreMetrics
+package import CoreMetrics
 import Foundation
 import Synchronization
 
@@ -12,20 +12,20 @@ import Synchronization
 /// state, an outcome code, a sandbox layer's name, and the app and task names
 /// of the manifests installed on this host; never a channel, credential,
 /// trigger or instance id.
-public final class HostMetrics: Sendable {
+package final class HostMetrics: Sendable {
     /// A metric's kind, as Prometheus names it.
-    public enum Kind: String, Sendable {
+    package enum Kind: String, Sendable {
         case counter, gauge, histogram
     }
 
     /// One metric family: what the README's table documents.
-    public struct Family: Sendable {
-        public var name: String
-        public var kind: Kind
-        public var labels: [String]
-        public var help: String
+    package struct Family: Sendable {
+        package var name: String
+        package var kind: Kind
+        package var labels: [String]
+        package var help: String
         /// A histogram's bucket bounds (seconds for `_seconds` histograms).
-        public var buckets: [Double]
+        package var buckets: [Double]
     }
 
     /// Bucket bounds for latencies of a store commit (seconds).
@@ -36,7 +36,7 @@ public final class HostMetrics: Sendable {
     static let sizeBuckets = [1.0, 2, 4, 8, 16, 32, 64, 128, 256, 512]
 
     /// Every metric the host records or serves.
-    public static let catalog: [Family] = [
+    package static let catalog: [Family] = [
         Family(name: "taskhost_pushes_received_total", kind: .counter, labels: ["protocol", "status"],
                help: "Push requests answered, by push protocol (wns) and HTTP status of the answer.", buckets: []),
         Family(name: "taskhost_push_received_bytes_total", kind: .counter, labels: ["protocol"],
@@ -82,13 +82,13 @@ public final class HostMetrics: Sendable {
     ]
 
     /// The family named `name` (nil: not one of the host's).
-    public static func family(_ name: String) -> Family? { catalogByName[name] }
+    package static func family(_ name: String) -> Family? { catalogByName[name] }
     private static let catalogByName = Dictionary(uniqueKeysWithValues: catalog.map { ($0.name, $0) })
 
     /// Where the metrics go.
-    public let factory: any MetricsFactory
+    package let factory: any MetricsFactory
     /// Whether they go anywhere (false: ``disabled``).
-    public let isEnabled: Bool
+    package let isEnabled: Bool
 
     private struct Key: Hashable {
         var name: String
@@ -104,7 +104,7 @@ public final class HostMetrics: Sendable {
     private let pushBytes = Mutex<[String: CoreMetrics.Counter]>([:])
 
     /// Metrics that go to `factory`.
-    public init(factory: any MetricsFactory) {
+    package init(factory: any MetricsFactory) {
         self.factory = factory
         self.isEnabled = true
     }
@@ -115,7 +115,7 @@ public final class HostMetrics: Sendable {
     }
 
     /// Metrics that go nowhere (`--metrics-bind off`, tools, tests).
-    public static let disabled = HostMetrics()
+    package static let disabled = HostMetrics()
 
     // MARK: Handles, made once per name and label values
 
@@ -126,7 +126,7 @@ public final class HostMetrics: Sendable {
     }
 
     /// The counter `name` with `values` for its labels.
-    public func counter(_ name: String, _ values: [String] = []) -> CoreMetrics.Counter {
+    package func counter(_ name: String, _ values: [String] = []) -> CoreMetrics.Counter {
         let key = Key(name: name, labels: values)
         if let counter = counters.withLock({ $0[key] }) { return counter }
         let counter = CoreMetrics.Counter(label: name, dimensions: dimensions(name, values), factory: factory)
@@ -134,7 +134,7 @@ public final class HostMetrics: Sendable {
     }
 
     /// The histogram of durations `name` with `values` for its labels.
-    public func timer(_ name: String, _ values: [String] = []) -> CoreMetrics.Timer {
+    package func timer(_ name: String, _ values: [String] = []) -> CoreMetrics.Timer {
         let key = Key(name: name, labels: values)
         if let timer = timers.withLock({ $0[key] }) { return timer }
         let timer = CoreMetrics.Timer(label: name, dimensions: dimensions(name, values), factory: factory)
@@ -142,7 +142,7 @@ public final class HostMetrics: Sendable {
     }
 
     /// The histogram of values (`aggregate`) or the gauge `name` with `values` for its labels.
-    public func recorder(_ name: String, _ values: [String] = []) -> Recorder {
+    package func recorder(_ name: String, _ values: [String] = []) -> Recorder {
         let key = Key(name: name, labels: values)
         if let recorder = recorders.withLock({ $0[key] }) { return recorder }
         let aggregate = Self.catalogByName[name]?.kind == .histogram
@@ -153,7 +153,7 @@ public final class HostMetrics: Sendable {
     // MARK: Events
 
     /// A push was answered with `status`.
-    public func pushAnswered(protocol name: String, status: Int) {
+    package func pushAnswered(protocol name: String, status: Int) {
         guard isEnabled else { return }
         if let counter = pushCounters.withLock({ $0[name]?[status] }) {
             counter.increment()
@@ -165,7 +165,7 @@ public final class HostMetrics: Sendable {
     }
 
     /// `bytes` of a push's payload were read.
-    public func pushBytesRead(protocol name: String, _ bytes: Int) {
+    package func pushBytesRead(protocol name: String, _ bytes: Int) {
         guard isEnabled, bytes > 0 else { return }
         if let counter = pushBytes.withLock({ $0[name] }) {
             counter.increment(by: bytes)
@@ -177,14 +177,14 @@ public final class HostMetrics: Sendable {
     }
 
     /// An instance of `task` of `app` started (its row is written).
-    public func instanceStarted(app: String, task: String) {
+    package func instanceStarted(app: String, task: String) {
         guard isEnabled else { return }
         counter("taskhost_instances_started_total", [app, task]).increment()
     }
 
     /// An instance of `task` of `app` that the dispatcher ran ended with
     /// `outcome` after `duration`; it had started `startLatency` after its trigger could run.
-    public func instanceEnded(app: String, task: String, outcome: InstanceOutcome, startLatency: Duration?, duration: Duration?) {
+    package func instanceEnded(app: String, task: String, outcome: InstanceOutcome, startLatency: Duration?, duration: Duration?) {
         guard isEnabled else { return }
         counter("taskhost_instances_ended_total", [app, task, outcome.code]).increment()
         if let startLatency { timer("taskhost_trigger_start_latency_seconds", [app, task]).recordNanoseconds(startLatency.nanoseconds) }
@@ -192,20 +192,20 @@ public final class HostMetrics: Sendable {
     }
 
     /// A zygote started.
-    public func zygoteStarted() { if isEnabled { counter("taskhost_zygotes_started_total").increment() } }
+    package func zygoteStarted() { if isEnabled { counter("taskhost_zygotes_started_total").increment() } }
     /// A zygote died, or was retired because it could not fork.
-    public func zygoteDied() { if isEnabled { counter("taskhost_zygotes_died_total").increment() } }
+    package func zygoteDied() { if isEnabled { counter("taskhost_zygotes_died_total").increment() } }
     /// A prefork instance got a spawned worker.
-    public func zygoteFallback() { if isEnabled { counter("taskhost_zygote_fallbacks_total").increment() } }
+    package func zygoteFallback() { if isEnabled { counter("taskhost_zygote_fallbacks_total").increment() } }
 
     /// An instance ran without the sandbox layer `layer` in force.
-    public func sandboxLayerMissing(_ layer: String) {
+    package func sandboxLayerMissing(_ layer: String) {
         guard isEnabled else { return }
         counter("taskhost_sandbox_layers_missing_total", [layer]).increment()
     }
 
     /// A group commit stored `size` pushes together.
-    public func ingestGroup(size: Int) {
+    package func ingestGroup(size: Int) {
         guard isEnabled else { return }
         recorder("taskhost_ingest_group_size").record(size)
     }

@@ -1,8 +1,8 @@
-package import Foundation
-public import TaskHostShared
+import Foundation
+package import TaskHostShared
 
 /// How a task instance ended, as the host recorded it.
-public enum InstanceOutcome: Sendable, Equatable, CustomStringConvertible {
+package enum InstanceOutcome: Sendable, Equatable, CustomStringConvertible {
     /// `run` returned and every deferral completed.
     case completed
     /// `run` threw; the error's description.
@@ -31,10 +31,10 @@ public enum InstanceOutcome: Sendable, Equatable, CustomStringConvertible {
     case abandoned(String)
 
     /// Whether the instance did its work to the end.
-    public var isSuccess: Bool { self == .completed }
+    package var isSuccess: Bool { self == .completed }
 
     /// The outcome's code as stored and printed: `completed`, `crashed`, …
-    public var code: String {
+    package var code: String {
         switch self {
         case .completed: "completed"
         case .failed: "failed"
@@ -50,7 +50,7 @@ public enum InstanceOutcome: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// What goes with the code: a reason, a signal, a message.
-    public var detail: String {
+    package var detail: String {
         switch self {
         case .completed, .timedOut: ""
         case .failed(let message), .protocolError(let message), .refused(let message), .abandoned(let message): message
@@ -62,7 +62,7 @@ public enum InstanceOutcome: Sendable, Equatable, CustomStringConvertible {
 
     /// ``code`` and ``detail`` for a table cell, with a crash's signal named:
     /// `crashed: SIGILL (4)`, `failed: <message>`, `completed`.
-    public var summary: String {
+    package var summary: String {
         switch self {
         case .crashed(let signal): "crashed: \(Self.signalName(signal)) (\(signal))"
         default: detail.isEmpty ? code : "\(code): \(detail)"
@@ -70,7 +70,7 @@ public enum InstanceOutcome: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// A phrase for people: `crashed (signal 4, SIGILL)`.
-    public var description: String {
+    package var description: String {
         switch self {
         case .completed: "completed"
         case .failed(let message): "failed: \(message)"
@@ -88,7 +88,7 @@ public enum InstanceOutcome: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Rebuilds an outcome from its stored code and detail.
-    public init?(code: String, detail: String) {
+    package init?(code: String, detail: String) {
         switch code {
         case "completed": self = .completed
         case "failed": self = .failed(detail)

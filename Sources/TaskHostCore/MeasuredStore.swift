@@ -1,19 +1,19 @@
 import CoreMetrics
-public import Foundation
-public import TaskHostShared
+package import Foundation
+package import TaskHostShared
 
 /// The store as the daemon's queue users see it, counting and timing the
 /// queue's writes into ``HostMetrics``: triggers enqueued, claimed, retried,
 /// dead-lettered and expired, and the latency and size of each write. Every
 /// call goes to ``base`` unchanged; what fails is not counted.
-public final class MeasuredStore: TaskStore, TriggerQueueStore, ChannelStore {
+package final class MeasuredStore: TaskStore, TriggerQueueStore, ChannelStore {
     /// The store underneath.
-    public let base: SQLiteTaskStore
+    package let base: SQLiteTaskStore
     /// Where the counts go.
-    public let metrics: HostMetrics
+    package let metrics: HostMetrics
 
     /// Measures `base` into `metrics`.
-    public init(_ base: SQLiteTaskStore, metrics: HostMetrics) {
+    package init(_ base: SQLiteTaskStore, metrics: HostMetrics) {
         self.base = base
         self.metrics = metrics
     }
@@ -30,7 +30,7 @@ public final class MeasuredStore: TaskStore, TriggerQueueStore, ChannelStore {
 
     // MARK: The queue, measured
 
-    public func enqueue(_ triggers: [NewTrigger]) throws(StoreError) {
+    package func enqueue(_ triggers: [NewTrigger]) throws(StoreError) {
         guard !triggers.isEmpty else { return try base.enqueue(triggers) }
         try measured("enqueue", size: triggers.count) { () throws(StoreError) in try base.enqueue(triggers) }
         guard metrics.isEnabled else { return }
@@ -39,7 +39,7 @@ public final class MeasuredStore: TaskStore, TriggerQueueStore, ChannelStore {
         for (kind, count) in kinds { metrics.counter("taskhost_triggers_enqueued_total", [kind.rawValue]).increment(by: count) }
     }
 
-    public func claim(limit: Int, owner: String, now: Date, decide: (String, String) -> ClaimDecision) throws(StoreError) -> [QueuedTrigger] {
+    package func claim(limit: Int, owner: String, now: Date, decide: (String, String) -> ClaimDecision) throws(StoreError) -> [QueuedTrigger] {
         let expiredBefore = base.expiredCount
         let claimed = try measured("claim") { () throws(StoreError) in try base.claim(limit: limit, owner: owner, now: now, decide: decide) }
         guard metrics.isEnabled else { return claimed }
@@ -52,82 +52,82 @@ public final class MeasuredStore: TaskStore, TriggerQueueStore, ChannelStore {
         return claimed
     }
 
-    public func markDone(id: String, instanceId: String) throws(StoreError) {
+    package func markDone(id: String, instanceId: String) throws(StoreError) {
         try measured("settle") { () throws(StoreError) in try base.markDone(id: id, instanceId: instanceId) }
     }
 
-    public func markRetrying(id: String, instanceId: String?, error: String, availableAt: Date) throws(StoreError) {
+    package func markRetrying(id: String, instanceId: String?, error: String, availableAt: Date) throws(StoreError) {
         try measured("settle") { () throws(StoreError) in
             try base.markRetrying(id: id, instanceId: instanceId, error: error, availableAt: availableAt)
         }
         if metrics.isEnabled { metrics.counter("taskhost_triggers_retried_total").increment() }
     }
 
-    public func markDead(id: String, instanceId: String?, error: String) throws(StoreError) {
+    package func markDead(id: String, instanceId: String?, error: String) throws(StoreError) {
         try measured("settle") { () throws(StoreError) in try base.markDead(id: id, instanceId: instanceId, error: error) }
         if metrics.isEnabled { metrics.counter("taskhost_triggers_dead_lettered_total").increment() }
     }
 
-    public func release(id: String, instanceId: String?, note: String) throws(StoreError) {
+    package func release(id: String, instanceId: String?, note: String) throws(StoreError) {
         try measured("settle") { () throws(StoreError) in try base.release(id: id, instanceId: instanceId, note: note) }
     }
 
     // MARK: The rest, as it is
 
-    public func park(app: String) throws(StoreError) -> Int { try base.park(app: app) }
-    public func park(id: String, note: String?) throws(StoreError) { try base.park(id: id, note: note) }
-    public func unpark(app: String) throws(StoreError) -> Int { try base.unpark(app: app) }
-    public func unpark(tasks: [(app: String, task: String)]) throws(StoreError) -> Int { try base.unpark(tasks: tasks) }
-    public func recoverAbandoned(owner: String, now: Date) throws(StoreError) -> Int { try base.recoverAbandoned(owner: owner, now: now) }
-    public func queueCounts() throws(StoreError) -> [TriggerState: Int] { try base.queueCounts() }
-    public func queuedTriggers(states: [TriggerState], limit: Int) throws(StoreError) -> [QueuedTrigger] {
+    package func park(app: String) throws(StoreError) -> Int { try base.park(app: app) }
+    package func park(id: String, note: String?) throws(StoreError) { try base.park(id: id, note: note) }
+    package func unpark(app: String) throws(StoreError) -> Int { try base.unpark(app: app) }
+    package func unpark(tasks: [(app: String, task: String)]) throws(StoreError) -> Int { try base.unpark(tasks: tasks) }
+    package func recoverAbandoned(owner: String, now: Date) throws(StoreError) -> Int { try base.recoverAbandoned(owner: owner, now: now) }
+    package func queueCounts() throws(StoreError) -> [TriggerState: Int] { try base.queueCounts() }
+    package func queuedTriggers(states: [TriggerState], limit: Int) throws(StoreError) -> [QueuedTrigger] {
         try base.queuedTriggers(states: states, limit: limit)
     }
-    public func queuedTrigger(idPrefix: String) throws(StoreError) -> QueuedTrigger? { try base.queuedTrigger(idPrefix: idPrefix) }
-    public func requeue(id: String) throws(StoreError) -> Bool { try base.requeue(id: id) }
-    public func backlog(app: String, task: String) throws(StoreError) -> Int { try base.backlog(app: app, task: task) }
+    package func queuedTrigger(idPrefix: String) throws(StoreError) -> QueuedTrigger? { try base.queuedTrigger(idPrefix: idPrefix) }
+    package func requeue(id: String) throws(StoreError) -> Bool { try base.requeue(id: id) }
+    package func backlog(app: String, task: String) throws(StoreError) -> Int { try base.backlog(app: app, task: task) }
 
-    public func setting(app: String, key: String) throws(StoreError) -> StoredSetting? { try base.setting(app: app, key: key) }
-    public func setSetting(app: String, key: String, value: SettingValue) throws(StoreError) {
+    package func setting(app: String, key: String) throws(StoreError) -> StoredSetting? { try base.setting(app: app, key: key) }
+    package func setSetting(app: String, key: String, value: SettingValue) throws(StoreError) {
         try base.setSetting(app: app, key: key, value: value)
     }
-    public func deleteSetting(app: String, key: String) throws(StoreError) -> Bool { try base.deleteSetting(app: app, key: key) }
-    public func settings(app: String) throws(StoreError) -> [StoredSetting] { try base.settings(app: app) }
-    public func apps() throws(StoreError) -> [String] { try base.apps() }
-    public func insertInstance(_ record: InstanceRecord) throws(StoreError) { try base.insertInstance(record) }
-    public func finishInstance(
+    package func deleteSetting(app: String, key: String) throws(StoreError) -> Bool { try base.deleteSetting(app: app, key: key) }
+    package func settings(app: String) throws(StoreError) -> [StoredSetting] { try base.settings(app: app) }
+    package func apps() throws(StoreError) -> [String] { try base.apps() }
+    package func insertInstance(_ record: InstanceRecord) throws(StoreError) { try base.insertInstance(record) }
+    package func finishInstance(
         id: String, endedAt: Date, outcome: InstanceOutcome, progress: UInt32, sandbox: String, appendingLog lines: [LogLine]
     ) throws(StoreError) {
         try base.finishInstance(id: id, endedAt: endedAt, outcome: outcome, progress: progress, sandbox: sandbox, appendingLog: lines)
     }
-    public func instances(task: String?, limit: Int) throws(StoreError) -> [InstanceRecord] { try base.instances(task: task, limit: limit) }
-    public func instance(idPrefix: String) throws(StoreError) -> InstanceRecord? { try base.instance(idPrefix: idPrefix) }
-    public func appendLog(instanceId: String, lines: [LogLine]) throws(StoreError) { try base.appendLog(instanceId: instanceId, lines: lines) }
-    public func recordProgress(instanceId: String, progress: UInt32) throws(StoreError) {
+    package func instances(task: String?, limit: Int) throws(StoreError) -> [InstanceRecord] { try base.instances(task: task, limit: limit) }
+    package func instance(idPrefix: String) throws(StoreError) -> InstanceRecord? { try base.instance(idPrefix: idPrefix) }
+    package func appendLog(instanceId: String, lines: [LogLine]) throws(StoreError) { try base.appendLog(instanceId: instanceId, lines: lines) }
+    package func recordProgress(instanceId: String, progress: UInt32) throws(StoreError) {
         try base.recordProgress(instanceId: instanceId, progress: progress)
     }
-    public func log(instanceId: String) throws(StoreError) -> [LogLine] { try base.log(instanceId: instanceId) }
+    package func log(instanceId: String) throws(StoreError) -> [LogLine] { try base.log(instanceId: instanceId) }
 
-    public func insertChannel(_ channel: PushChannel) throws(StoreError) { try base.insertChannel(channel) }
-    public func channel(id: String) throws(StoreError) -> PushChannel? { try base.channel(id: id) }
-    public func channels(app: String?) throws(StoreError) -> [PushChannel] { try base.channels(app: app) }
-    public func revokeChannel(id: String, at: Date) throws(StoreError) -> Bool { try base.revokeChannel(id: id, at: at) }
-    public func renewChannel(id: String, expiresAt: Date) throws(StoreError) -> PushChannel? { try base.renewChannel(id: id, expiresAt: expiresAt) }
-    public func insertCredential(_ credential: Credential) throws(StoreError) { try base.insertCredential(credential) }
-    public func credential(id: String) throws(StoreError) -> Credential? { try base.credential(id: id) }
-    public func credentials() throws(StoreError) -> [Credential] { try base.credentials() }
-    public func revokeCredential(id: String, at: Date) throws(StoreError) -> Bool { try base.revokeCredential(id: id, at: at) }
-    public func timerAnchor(app: String, task: String, default: Date) throws(StoreError) -> Date {
+    package func insertChannel(_ channel: PushChannel) throws(StoreError) { try base.insertChannel(channel) }
+    package func channel(id: String) throws(StoreError) -> PushChannel? { try base.channel(id: id) }
+    package func channels(app: String?) throws(StoreError) -> [PushChannel] { try base.channels(app: app) }
+    package func revokeChannel(id: String, at: Date) throws(StoreError) -> Bool { try base.revokeChannel(id: id, at: at) }
+    package func renewChannel(id: String, expiresAt: Date) throws(StoreError) -> PushChannel? { try base.renewChannel(id: id, expiresAt: expiresAt) }
+    package func insertCredential(_ credential: Credential) throws(StoreError) { try base.insertCredential(credential) }
+    package func credential(id: String) throws(StoreError) -> Credential? { try base.credential(id: id) }
+    package func credentials() throws(StoreError) -> [Credential] { try base.credentials() }
+    package func revokeCredential(id: String, at: Date) throws(StoreError) -> Bool { try base.revokeCredential(id: id, at: at) }
+    package func timerAnchor(app: String, task: String, default: Date) throws(StoreError) -> Date {
         try base.timerAnchor(app: app, task: task, default: `default`)
     }
 }
 
 extension MeasuredStore: WebPushStore {
-    public func insertSubscription(_ subscription: WebPushSubscription) throws(StoreError) { try base.insertSubscription(subscription) }
-    public func subscription(id: String) throws(StoreError) -> WebPushSubscription? { try base.subscription(id: id) }
-    public func subscriptions(app: String?) throws(StoreError) -> [WebPushSubscription] { try base.subscriptions(app: app) }
-    public func revokeSubscription(id: String, at: Date) throws(StoreError) -> Bool { try base.revokeSubscription(id: id, at: at) }
-    public func deletePendingMessage(id: String, subscriptionId: String) throws(StoreError) -> Bool {
+    package func insertSubscription(_ subscription: WebPushSubscription) throws(StoreError) { try base.insertSubscription(subscription) }
+    package func subscription(id: String) throws(StoreError) -> WebPushSubscription? { try base.subscription(id: id) }
+    package func subscriptions(app: String?) throws(StoreError) -> [WebPushSubscription] { try base.subscriptions(app: app) }
+    package func revokeSubscription(id: String, at: Date) throws(StoreError) -> Bool { try base.revokeSubscription(id: id, at: at) }
+    package func deletePendingMessage(id: String, subscriptionId: String) throws(StoreError) -> Bool {
         try base.deletePendingMessage(id: id, subscriptionId: subscriptionId)
     }
 }

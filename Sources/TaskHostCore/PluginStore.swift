@@ -1,8 +1,8 @@
-public import Foundation
+package import Foundation
 import GRDB
 
 /// Where a plugin of the drop-in directory stands.
-public enum PluginState: String, Sendable, CaseIterable {
+package enum PluginState: String, Sendable, CaseIterable {
     /// Its tasks are registered and run.
     case active
     /// It could not be used (its manifest, its libraries, a crash while
@@ -17,30 +17,30 @@ public enum PluginState: String, Sendable, CaseIterable {
 }
 
 /// What the host knows about one plugin folder.
-public struct PluginRecord: Sendable, Equatable {
+package struct PluginRecord: Sendable, Equatable {
     /// The folder's name in the plugins directory: the name the CLI takes.
-    public var name: String
+    package var name: String
     /// The app identity its manifest declares (tasks are scoped by it); empty
     /// when the manifest could not be read.
-    public var identity: String
+    package var identity: String
     /// Its manifest's `Identity.Version`.
-    public var version: String?
+    package var version: String?
     /// Its state.
-    public var state: PluginState
+    package var state: PluginState
     /// Why it is quarantined or disabled.
-    public var reason: String?
+    package var reason: String?
     /// The (path, size, modification time) of its files when it was last
     /// looked at: a quarantined plugin is tried again only when this changes.
-    public var fingerprint: String
+    package var fingerprint: String
     /// The copy of this version that instances load (empty unless active).
-    public var stagedPath: String
+    package var stagedPath: String
     /// Its task names.
-    public var tasks: [String]
+    package var tasks: [String]
     /// When the record last changed.
-    public var updatedAt: Date
+    package var updatedAt: Date
 
     /// Creates a record.
-    public init(
+    package init(
         name: String, identity: String, version: String?, state: PluginState, reason: String?, fingerprint: String,
         stagedPath: String, tasks: [String], updatedAt: Date
     ) {
@@ -56,13 +56,13 @@ public struct PluginRecord: Sendable, Equatable {
     }
 
     /// The manifest of the staged copy.
-    public var stagedManifestPath: String { stagedPath + "/manifest.json" }
+    package var stagedManifestPath: String { stagedPath + "/manifest.json" }
 }
 
 /// The plugins' states, persisted so that quarantine and disabling survive a
 /// restart and so that the CLI can list and re-enable plugins while the host
 /// runs.
-public protocol PluginStateStore: Sendable {
+package protocol PluginStateStore: Sendable {
     /// Every plugin record, by name.
     func plugins() throws(StoreError) -> [PluginRecord]
     /// Inserts or replaces the record named `record.name`.
@@ -104,13 +104,13 @@ extension SQLiteTaskStore: PluginStateStore {
             updatedAt: Date(timeIntervalSince1970: row["updated_at"]))
     }
 
-    public func plugins() throws(StoreError) -> [PluginRecord] {
+    package func plugins() throws(StoreError) -> [PluginRecord] {
         try read("list plugins") { db in
             try Row.fetchAll(db, sql: "SELECT * FROM plugin ORDER BY name").map(Self.plugin(from:))
         }
     }
 
-    public func savePlugin(_ record: PluginRecord) throws(StoreError) {
+    package func savePlugin(_ record: PluginRecord) throws(StoreError) {
         try write("record plugin \(record.name)") { db in
             try db.execute(
                 sql: """
@@ -124,14 +124,14 @@ extension SQLiteTaskStore: PluginStateStore {
         }
     }
 
-    public func deletePlugin(name: String) throws(StoreError) {
+    package func deletePlugin(name: String) throws(StoreError) {
         try write("forget plugin \(name)") { db in
             try db.execute(sql: "DELETE FROM plugin WHERE name = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM disabled_task WHERE plugin = ?", arguments: [name])
         }
     }
 
-    public func enablePlugin(name: String) throws(StoreError) -> PluginRecord? {
+    package func enablePlugin(name: String) throws(StoreError) -> PluginRecord? {
         try write("enable plugin \(name)") { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM plugin WHERE name = ? OR identity = ?", arguments: [name, name])
             else { return nil }

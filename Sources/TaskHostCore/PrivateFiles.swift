@@ -1,4 +1,4 @@
-public import Foundation
+package import Foundation
 import Synchronization
 import TaskHostIPC
 
@@ -12,15 +12,15 @@ import TaskHostIPC
 /// private, with a warning on standard error saying what was changed (a
 /// database made by an older taskhost was 0644); one that cannot be changed
 /// (not this user's, or a shared directory such as `/tmp`) is refused.
-public enum PrivateFiles {
+package enum PrivateFiles {
     /// The mode of a directory taskhost creates.
-    public static let directoryMode: mode_t = 0o700
+    package static let directoryMode: mode_t = 0o700
     /// The mode of a file taskhost creates.
-    public static let fileMode: mode_t = 0o600
+    package static let fileMode: mode_t = 0o600
 
     /// Creates the directory `path` and its missing parents (mode 0700,
     /// whatever the umask); an existing directory is left as it is.
-    public static func createDirectory(_ path: String) throws(StoreError) {
+    package static func createDirectory(_ path: String) throws(StoreError) {
         if mkdir(path, directoryMode) == 0 {
             _ = chmod(path, directoryMode)  // the umask may have taken bits off
             return
@@ -49,7 +49,7 @@ public enum PrivateFiles {
     /// error. Nothing happens when it is already private or does not exist.
     ///
     /// - Throws: ``StoreError`` when it cannot be made private.
-    public static func restrict(_ path: String, what: String) throws(StoreError) {
+    package static func restrict(_ path: String, what: String) throws(StoreError) {
         var info = stat()
         guard lstat(path, &info) == 0 else { return }
         let mode = info.st_mode & 0o7777
@@ -76,7 +76,7 @@ public enum PrivateFiles {
     private static let warningSink = Mutex<(@Sendable (String) -> Void)?>(nil)
 
     /// Sends the warnings about file modes to `sink` from now on.
-    public static func redirectWarnings(to sink: @escaping @Sendable (String) -> Void) {
+    package static func redirectWarnings(to sink: @escaping @Sendable (String) -> Void) {
         warningSink.withLock { $0 = sink }
     }
 

@@ -1,8 +1,8 @@
-public import TaskHostShared
-public import Foundation
+package import TaskHostShared
+package import Foundation
 
 /// The kind of trigger that fired an instance.
-public enum TriggerKind: String, Sendable, CaseIterable {
+package enum TriggerKind: String, Sendable, CaseIterable {
     /// `taskhost run` or `taskhost trigger`.
     case application
     /// A raw push notification.
@@ -14,45 +14,45 @@ public enum TriggerKind: String, Sendable, CaseIterable {
 }
 
 /// One task instance in the history.
-public struct InstanceRecord: Sendable, Equatable {
+package struct InstanceRecord: Sendable, Equatable {
     /// The instance id (a UUID).
-    public var id: String
+    package var id: String
     /// The app (manifest identity) the task belongs to.
-    public var app: String
+    package var app: String
     /// The task's name.
-    public var task: String
+    package var task: String
     /// What fired it.
-    public var triggerKind: TriggerKind
+    package var triggerKind: TriggerKind
     /// The trigger's stable id.
-    public var triggerId: String
+    package var triggerId: String
     /// 1 for the first run of the trigger.
-    public var attempt: Int
+    package var attempt: Int
     /// The worker process that ran it; `nil` when it never started.
-    public var pid: Int32?
+    package var pid: Int32?
     /// The host process that supervised it.
-    public var hostPid: Int32
+    package var hostPid: Int32
     /// When it started.
-    public var startedAt: Date
+    package var startedAt: Date
     /// When it ended; `nil` while it runs.
-    public var endedAt: Date?
+    package var endedAt: Date?
     /// How it ended; `nil` while it runs.
-    public var outcome: InstanceOutcome?
+    package var outcome: InstanceOutcome?
     /// The last progress the task reported.
-    public var progress: UInt32
+    package var progress: UInt32
     /// Which sandbox layers were enforced (and which were not).
-    public var sandbox: String
+    package var sandbox: String
     /// The version of the app (or plugin) that ran, from its manifest.
-    public var appVersion: String?
+    package var appVersion: String?
     /// The instance whose trigger this one ran again (`taskhost replay`), or `nil`.
-    public var replayOf: String?
+    package var replayOf: String?
 
     /// How long it ran.
-    public var duration: Duration? {
+    package var duration: Duration? {
         endedAt.map { .milliseconds(Int64(($0.timeIntervalSince(startedAt) * 1000).rounded())) }
     }
 
     /// Creates a record.
-    public init(
+    package init(
         id: String, app: String, task: String, triggerKind: TriggerKind, triggerId: String, attempt: Int,
         pid: Int32? = nil, hostPid: Int32, startedAt: Date, endedAt: Date? = nil, outcome: InstanceOutcome? = nil,
         progress: UInt32 = 0, sandbox: String = "", appVersion: String? = nil, replayOf: String? = nil
@@ -76,7 +76,7 @@ public struct InstanceRecord: Sendable, Equatable {
 }
 
 /// Where a log line came from.
-public enum LogStream: String, Sendable, CaseIterable {
+package enum LogStream: String, Sendable, CaseIterable {
     /// `Debug.writeLine`.
     case task
     /// The worker's standard output (`print`).
@@ -88,16 +88,16 @@ public enum LogStream: String, Sendable, CaseIterable {
 }
 
 /// One line of an instance's log.
-public struct LogLine: Sendable, Equatable {
+package struct LogLine: Sendable, Equatable {
     /// Where it came from.
-    public var stream: LogStream
+    package var stream: LogStream
     /// The text, without a trailing newline.
-    public var text: String
+    package var text: String
     /// When the host received it.
-    public var at: Date
+    package var at: Date
 
     /// Creates a line.
-    public init(stream: LogStream, text: String, at: Date = Date()) {
+    package init(stream: LogStream, text: String, at: Date = Date()) {
         self.stream = stream
         self.text = text
         self.at = at
@@ -105,11 +105,11 @@ public struct LogLine: Sendable, Equatable {
 }
 
 /// A stored setting.
-public struct StoredSetting: Sendable, Equatable {
+package struct StoredSetting: Sendable, Equatable {
     /// The setting's name.
-    public var key: String
+    package var key: String
     /// Its value.
-    public var value: SettingValue
+    package var value: SettingValue
     /// When it was last written.
-    public var updatedAt: Date
+    package var updatedAt: Date
 }

@@ -1,4 +1,4 @@
-public import Foundation
+package import Foundation
 import GRDB
 
 extension SQLiteTaskStore: ChannelStore {
@@ -9,7 +9,7 @@ extension SQLiteTaskStore: ChannelStore {
             expiresAt: Date(timeIntervalSince1970: row["expires_at"]), revokedAt: revoked.map(Date.init(timeIntervalSince1970:)))
     }
 
-    public func insertChannel(_ channel: PushChannel) throws(StoreError) {
+    package func insertChannel(_ channel: PushChannel) throws(StoreError) {
         try transition(
             "create a channel",
             "INSERT INTO channel (id, app, task, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -17,13 +17,13 @@ extension SQLiteTaskStore: ChannelStore {
              channel.expiresAt.timeIntervalSince1970, channel.revokedAt?.timeIntervalSince1970])
     }
 
-    public func channel(id: String) throws(StoreError) -> PushChannel? {
+    package func channel(id: String) throws(StoreError) -> PushChannel? {
         try read("read a channel") { db in
             try Row.fetchOne(db, sql: "SELECT * FROM channel WHERE id = ?", arguments: [id]).map(Self.channel(from:))
         }
     }
 
-    public func channels(app: String?) throws(StoreError) -> [PushChannel] {
+    package func channels(app: String?) throws(StoreError) -> [PushChannel] {
         try read("list channels") { db in
             try Row.fetchAll(
                 db, sql: "SELECT * FROM channel WHERE ? IS NULL OR app = ? ORDER BY created_at", arguments: [app, app]
@@ -31,13 +31,13 @@ extension SQLiteTaskStore: ChannelStore {
         }
     }
 
-    public func revokeChannel(id: String, at date: Date) throws(StoreError) -> Bool {
+    package func revokeChannel(id: String, at date: Date) throws(StoreError) -> Bool {
         try transition(
             "revoke a channel", "UPDATE channel SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
             [date.timeIntervalSince1970, id]) > 0
     }
 
-    public func renewChannel(id: String, expiresAt: Date) throws(StoreError) -> PushChannel? {
+    package func renewChannel(id: String, expiresAt: Date) throws(StoreError) -> PushChannel? {
         try write("renew a channel") { db in
             try db.execute(
                 sql: "UPDATE channel SET expires_at = ? WHERE id = ? AND revoked_at IS NULL",
@@ -55,7 +55,7 @@ extension SQLiteTaskStore: ChannelStore {
             createdAt: Date(timeIntervalSince1970: row["created_at"]), revokedAt: revoked.map(Date.init(timeIntervalSince1970:)))
     }
 
-    public func insertCredential(_ credential: Credential) throws(StoreError) {
+    package func insertCredential(_ credential: Credential) throws(StoreError) {
         try transition(
             "create a credential",
             "INSERT INTO credential (id, app, label, secret_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -63,25 +63,25 @@ extension SQLiteTaskStore: ChannelStore {
              credential.createdAt.timeIntervalSince1970, credential.revokedAt?.timeIntervalSince1970])
     }
 
-    public func credential(id: String) throws(StoreError) -> Credential? {
+    package func credential(id: String) throws(StoreError) -> Credential? {
         try read("read a credential") { db in
             try Row.fetchOne(db, sql: "SELECT * FROM credential WHERE id = ?", arguments: [id]).map(Self.credential(from:))
         }
     }
 
-    public func credentials() throws(StoreError) -> [Credential] {
+    package func credentials() throws(StoreError) -> [Credential] {
         try read("list credentials") { db in
             try Row.fetchAll(db, sql: "SELECT * FROM credential ORDER BY created_at").map(Self.credential(from:))
         }
     }
 
-    public func revokeCredential(id: String, at date: Date) throws(StoreError) -> Bool {
+    package func revokeCredential(id: String, at date: Date) throws(StoreError) -> Bool {
         try transition(
             "revoke a credential", "UPDATE credential SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
             [date.timeIntervalSince1970, id]) > 0
     }
 
-    public func timerAnchor(app: String, task: String, default date: Date) throws(StoreError) -> Date {
+    package func timerAnchor(app: String, task: String, default date: Date) throws(StoreError) -> Date {
         try write("read the timer of \(task)") { db in
             try db.execute(
                 sql: "INSERT OR IGNORE INTO timer (app, task, anchor) VALUES (?, ?, ?)",

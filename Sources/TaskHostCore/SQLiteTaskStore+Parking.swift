@@ -27,14 +27,14 @@ extension SQLiteTaskStore {
     /// A trigger the claim read but does not take: its task is not runnable here.
     static let parkClaimSQL = "UPDATE trigger SET state = 'parked', owner = NULL, last_error = ?, updated_at = ? WHERE id = ?"
 
-    public func park(app: String) throws(StoreError) -> Int {
+    package func park(app: String) throws(StoreError) -> Int {
         try transition(
             "park the triggers of \(app)", Self.parkSQL,
             ["the plugin of \(app) is quarantined or disabled on this host (taskhost plugins list says why); "
                 + "this trigger runs once the plugin is active again", Date().timeIntervalSince1970, app])
     }
 
-    public func park(id: String, note: String?) throws(StoreError) {
+    package func park(id: String, note: String?) throws(StoreError) {
         try transition(
             "park trigger \(id)",
             """
@@ -44,12 +44,12 @@ extension SQLiteTaskStore {
             [note, Date().timeIntervalSince1970, id])
     }
 
-    public func unpark(app: String) throws(StoreError) -> Int {
+    package func unpark(app: String) throws(StoreError) -> Int {
         try transition(
             "unpark triggers", Self.unparkSQL, [Date().timeIntervalSince1970, app])
     }
 
-    public func unpark(tasks: [(app: String, task: String)]) throws(StoreError) -> Int {
+    package func unpark(tasks: [(app: String, task: String)]) throws(StoreError) -> Int {
         guard !tasks.isEmpty else { return 0 }
         // Not fsync'd on its own: lost with the power, the triggers stay
         // parked until the next start, whose dispatcher unparks them again.

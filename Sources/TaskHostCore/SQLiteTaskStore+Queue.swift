@@ -1,4 +1,4 @@
-public import Foundation
+package import Foundation
 import GRDB
 import GRDBSQLite
 import Synchronization
@@ -129,7 +129,7 @@ extension SQLiteTaskStore: TriggerQueueStore {
             lastInstanceId: row["last_instance_id"])
     }
 
-    public func enqueue(_ triggers: [NewTrigger]) throws(StoreError) {
+    package func enqueue(_ triggers: [NewTrigger]) throws(StoreError) {
         guard !triggers.isEmpty else { return }
         try write("enqueue \(triggers.count) trigger(s)") { db in
             // The ingest hot path: bound through SQLite's C API (GRDB's
@@ -205,7 +205,7 @@ extension SQLiteTaskStore: TriggerQueueStore {
         }
     }
 
-    public func claim(limit: Int, owner: String, now: Date, decide: (String, String) -> ClaimDecision) throws(StoreError)
+    package func claim(limit: Int, owner: String, now: Date, decide: (String, String) -> ClaimDecision) throws(StoreError)
         -> [QueuedTrigger]
     {
         guard limit > 0 else { return [] }
@@ -254,14 +254,14 @@ extension SQLiteTaskStore: TriggerQueueStore {
         }
     }
 
-    public func markDone(id: String, instanceId: String) throws(StoreError) {
+    package func markDone(id: String, instanceId: String) throws(StoreError) {
         try transition(
             "mark trigger \(id) done",
             "UPDATE trigger SET state = 'done', owner = NULL, last_instance_id = ?, last_error = NULL, updated_at = ? WHERE id = ?",
             [instanceId, Date().timeIntervalSince1970, id])
     }
 
-    public func markRetrying(id: String, instanceId: String?, error: String, availableAt: Date) throws(StoreError) {
+    package func markRetrying(id: String, instanceId: String?, error: String, availableAt: Date) throws(StoreError) {
         try transition(
             "reschedule trigger \(id)",
             """
@@ -271,7 +271,7 @@ extension SQLiteTaskStore: TriggerQueueStore {
             [instanceId, error, availableAt.timeIntervalSince1970, Date().timeIntervalSince1970, id])
     }
 
-    public func markDead(id: String, instanceId: String?, error: String) throws(StoreError) {
+    package func markDead(id: String, instanceId: String?, error: String) throws(StoreError) {
         try transition(
             "dead-letter trigger \(id)",
             """
@@ -281,7 +281,7 @@ extension SQLiteTaskStore: TriggerQueueStore {
             [instanceId, error, Date().timeIntervalSince1970, id])
     }
 
-    public func release(id: String, instanceId: String?, note: String) throws(StoreError) {
+    package func release(id: String, instanceId: String?, note: String) throws(StoreError) {
         try transition(
             "release trigger \(id)",
             """
@@ -291,7 +291,7 @@ extension SQLiteTaskStore: TriggerQueueStore {
             [instanceId, note, Date().timeIntervalSince1970, id])
     }
 
-    public func recoverAbandoned(owner: String, now: Date) throws(StoreError) -> Int {
+    package func recoverAbandoned(owner: String, now: Date) throws(StoreError) -> Int {
         try write("recover abandoned triggers") { db in
             try db.execute(
                 sql: """
@@ -304,7 +304,7 @@ extension SQLiteTaskStore: TriggerQueueStore {
         }
     }
 
-    public func queueCounts() throws(StoreError) -> [TriggerState: Int] {
+    package func queueCounts() throws(StoreError) -> [TriggerState: Int] {
         try read("count triggers") { db in
             var counts: [TriggerState: Int] = [:]
             for row in try Row.fetchAll(db, sql: Self.countsSQL) {
@@ -314,7 +314,7 @@ extension SQLiteTaskStore: TriggerQueueStore {
         }
     }
 
-    public func queuedTriggers(states: [TriggerState], limit: Int) throws(StoreError) -> [QueuedTrigger] {
+    package func queuedTriggers(states: [TriggerState], limit: Int) throws(StoreError) -> [QueuedTrigger] {
         try read("list triggers") { db in
             let marks = states.map { _ in "?" }.joined(separator: ", ")
             return try Row.fetchAll(
@@ -324,11 +324,11 @@ extension SQLiteTaskStore: TriggerQueueStore {
         }
     }
 
-    public func queuedTrigger(idPrefix: String) throws(StoreError) -> QueuedTrigger? {
+    package func queuedTrigger(idPrefix: String) throws(StoreError) -> QueuedTrigger? {
         try row(in: "trigger", what: "trigger", idPrefix: idPrefix, pattern: idPrefix, id: \.id, decode: Self.trigger(from:))
     }
 
-    public func requeue(id: String) throws(StoreError) -> Bool {
+    package func requeue(id: String) throws(StoreError) -> Bool {
         let now = Date().timeIntervalSince1970
         return try transition(
             "requeue trigger \(id)",
@@ -339,7 +339,7 @@ extension SQLiteTaskStore: TriggerQueueStore {
             [now, now, id]) > 0
     }
 
-    public func backlog(app: String, task: String) throws(StoreError) -> Int {
+    package func backlog(app: String, task: String) throws(StoreError) -> Int {
         try read("count the backlog of \(task)") { db in
             try Int.fetchOne(db, sql: Self.backlogSQL, arguments: [app, task]) ?? 0
         }

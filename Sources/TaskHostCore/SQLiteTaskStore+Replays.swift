@@ -1,10 +1,10 @@
-public import Foundation
+package import Foundation
 import GRDB
 
 /// Why a past instance's trigger cannot be queued again (`taskhost replay`).
-public struct ReplayError: Error, Sendable, CustomStringConvertible {
+package struct ReplayError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure this is, for code to act on (the message is for people).
-    public enum Code: String, Sendable, CaseIterable {
+    package enum Code: String, Sendable, CaseIterable {
         /// No instance has that id (or id prefix).
         case unknownInstance
         /// The instance is known, but the trigger that started it is not in
@@ -15,20 +15,20 @@ public struct ReplayError: Error, Sendable, CustomStringConvertible {
     }
 
     /// What kind of failure this is.
-    public var code: Code
+    package var code: Code
     /// What went wrong and what to do.
-    public var message: String
+    package var message: String
     /// The ``StoreError`` when the store failed.
-    public var underlying: StoreError?
+    package var underlying: StoreError?
 
     /// Creates an error.
-    public init(_ code: Code, _ message: String, underlying: StoreError? = nil) {
+    package init(_ code: Code, _ message: String, underlying: StoreError? = nil) {
         self.code = code
         self.message = message
         self.underlying = underlying
     }
 
-    public var description: String { message }
+    package var description: String { message }
 }
 
 /// Replays: a past instance's trigger queued again, with the same payload,
@@ -53,7 +53,7 @@ extension SQLiteTaskStore {
     /// trigger`, timers) can be replayed: the queue keeps every trigger's
     /// payload, `taskhost run` keeps none. The new trigger has no time to
     /// live (the original's has usually run out) and starts at attempt 1.
-    public func replay(instance idPrefix: String, now: Date = Date()) throws(ReplayError) -> QueuedTrigger {
+    package func replay(instance idPrefix: String, now: Date = Date()) throws(ReplayError) -> QueuedTrigger {
         let instance: InstanceRecord?
         do {
             instance = try self.instance(idPrefix: idPrefix)

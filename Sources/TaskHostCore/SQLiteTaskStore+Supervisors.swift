@@ -35,7 +35,7 @@ extension SQLiteTaskStore {
     /// Opening the store does this, and removes the lock files of processes
     /// that ended with no instance left to settle.
     @discardableResult
-    public func settleAbandonedInstances() throws(StoreError) -> Int {
+    package func settleAbandonedInstances() throws(StoreError) -> Int {
         let directory = Self.supervisorDirectory(databasePath: path)
         let (tokens, hasUntracked) = try read("list unfinished instances") { db -> ([String], Bool) in
             let all = try Optional<String>.fetchAll(db, sql: Self.unfinishedSupervisorsSQL)

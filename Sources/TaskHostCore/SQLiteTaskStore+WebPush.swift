@@ -1,4 +1,4 @@
-public import Foundation
+package import Foundation
 import GRDB
 
 /// Web Push subscriptions, and the queue's Topic replacement and message removal.
@@ -47,7 +47,7 @@ extension SQLiteTaskStore: WebPushStore {
             revokedAt: revoked.map(Date.init(timeIntervalSince1970:)))
     }
 
-    public func insertSubscription(_ subscription: WebPushSubscription) throws(StoreError) {
+    package func insertSubscription(_ subscription: WebPushSubscription) throws(StoreError) {
         try transition(
             "create a Web Push subscription",
             """
@@ -60,13 +60,13 @@ extension SQLiteTaskStore: WebPushStore {
              subscription.revokedAt?.timeIntervalSince1970])
     }
 
-    public func subscription(id: String) throws(StoreError) -> WebPushSubscription? {
+    package func subscription(id: String) throws(StoreError) -> WebPushSubscription? {
         try read("read a Web Push subscription") { db in
             try Row.fetchOne(db, sql: "SELECT * FROM webpush_subscription WHERE id = ?", arguments: [id]).map(Self.subscription(from:))
         }
     }
 
-    public func subscriptions(app: String?) throws(StoreError) -> [WebPushSubscription] {
+    package func subscriptions(app: String?) throws(StoreError) -> [WebPushSubscription] {
         try read("list Web Push subscriptions") { db in
             try Row.fetchAll(
                 db, sql: "SELECT * FROM webpush_subscription WHERE ? IS NULL OR app = ? ORDER BY created_at", arguments: [app, app]
@@ -74,13 +74,13 @@ extension SQLiteTaskStore: WebPushStore {
         }
     }
 
-    public func revokeSubscription(id: String, at date: Date) throws(StoreError) -> Bool {
+    package func revokeSubscription(id: String, at date: Date) throws(StoreError) -> Bool {
         try transition(
             "revoke a Web Push subscription", "UPDATE webpush_subscription SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
             [date.timeIntervalSince1970, id]) > 0
     }
 
-    public func deletePendingMessage(id: String, subscriptionId: String) throws(StoreError) -> Bool {
+    package func deletePendingMessage(id: String, subscriptionId: String) throws(StoreError) -> Bool {
         try transition(
             "delete Web Push message \(id)",
             "DELETE FROM trigger WHERE id = ? AND channel_id = ? AND kind = 'webpush' AND state IN ('pending', 'retrying', 'parked')",

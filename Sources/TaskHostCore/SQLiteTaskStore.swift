@@ -1,5 +1,5 @@
-public import TaskHostShared
-public import Foundation
+package import TaskHostShared
+package import Foundation
 import GRDB
 import Synchronization
 
@@ -8,9 +8,9 @@ import Synchronization
 /// immediate write transactions (GRDB uses `BEGIN IMMEDIATE` for a pool's
 /// writes) and a busy timeout, so several taskhost
 /// processes (the daemon and the CLI) can share it.
-public final class SQLiteTaskStore: TaskStore {
+package final class SQLiteTaskStore: TaskStore {
     /// The database file.
-    public let path: String
+    package let path: String
     /// The database (internal for tests, which drive ``DurableWrites`` over it).
     let pool: DatabasePool
     private let committer: DurableWrites
@@ -20,7 +20,7 @@ public final class SQLiteTaskStore: TaskStore {
     let expired = Atomic<Int>(0)
 
     /// How many triggers this store object has moved to `expired` so far.
-    public var expiredCount: Int { expired.load(ordering: .relaxed) }
+    package var expiredCount: Int { expired.load(ordering: .relaxed) }
 
     /// Opens (creating if needed) the database at `path`, checks it, migrates
     /// it, and settles the instances of hosts that stopped before they ended
@@ -32,7 +32,7 @@ public final class SQLiteTaskStore: TaskStore {
     /// private, saying so. An existing database that is empty (0 bytes) or
     /// fails SQLite's `quick_check` is refused with what to do (see
     /// ``openDatabase(path:configuration:)``).
-    public init(path: String) throws(StoreError) {
+    package init(path: String) throws(StoreError) {
         self.path = path
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
@@ -70,7 +70,7 @@ public final class SQLiteTaskStore: TaskStore {
 
     /// Opens the store in a state directory, creating the directory (mode
     /// 0700; an existing one open to other users is made private, saying so).
-    public convenience init(stateDirectory: StateDirectory) throws(StoreError) {
+    package convenience init(stateDirectory: StateDirectory) throws(StoreError) {
         try stateDirectory.create()
         try self.init(path: stateDirectory.databasePath)
     }
@@ -174,7 +174,7 @@ public final class SQLiteTaskStore: TaskStore {
 
     /// The journal mode and `synchronous` level the store's connections use
     /// (`wal` and 2, FULL), for `taskhost doctor` and tests.
-    public func durability() throws(StoreError) -> (journalMode: String, synchronous: Int) {
+    package func durability() throws(StoreError) -> (journalMode: String, synchronous: Int) {
         try read("read the durability settings") { db in
             (try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "", try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
         }
@@ -189,14 +189,14 @@ public final class SQLiteTaskStore: TaskStore {
             updatedAt: Date(timeIntervalSince1970: row["updated_at"]))
     }
 
-    public func setting(app: String, key: String) throws(StoreError) -> StoredSetting? {
+    package func setting(app: String, key: String) throws(StoreError) -> StoredSetting? {
         try read("read setting \"\(key)\"") { db in
             try Row.fetchOne(db, sql: "SELECT key, value, updated_at FROM setting WHERE app = ? AND key = ?",
                              arguments: [app, key]).map(Self.setting(from:))
         }
     }
 
-    public func setSetting(app: String, key: String, value: SettingValue) throws(StoreError) {
+    package func setSetting(app: String, key: String, value: SettingValue) throws(StoreError) {
         try write("write setting \"\(key)\"") { db in
             try db.execute(
                 sql: """
@@ -207,21 +207,21 @@ public final class SQLiteTaskStore: TaskStore {
         }
     }
 
-    public func deleteSetting(app: String, key: String) throws(StoreError) -> Bool {
+    package func deleteSetting(app: String, key: String) throws(StoreError) -> Bool {
         try write("delete setting \"\(key)\"") { db in
             try db.execute(sql: "DELETE FROM setting WHERE app = ? AND key = ?", arguments: [app, key])
             return db.changesCount > 0
         }
     }
 
-    public func settings(app: String) throws(StoreError) -> [StoredSetting] {
+    package func settings(app: String) throws(StoreError) -> [StoredSetting] {
         try read("list settings") { db in
             try Row.fetchAll(db, sql: "SELECT key, value, updated_at FROM setting WHERE app = ? ORDER BY key",
                              arguments: [app]).map(Self.setting(from:))
         }
     }
 
-    public func apps() throws(StoreError) -> [String] {
+    package func apps() throws(StoreError) -> [String] {
         try read("list apps") { db in
             try String.fetchAll(db, sql: "SELECT app FROM setting UNION SELECT app FROM instance ORDER BY 1")
         }
@@ -231,7 +231,7 @@ public final class SQLiteTaskStore: TaskStore {
 
     /// Records the instance with this process's supervisor token, so that it
     /// is settled as abandoned should the process die before its outcome.
-    public func insertInstance(_ record: InstanceRecord) throws(StoreError) {
+    package func insertInstance(_ record: InstanceRecord) throws(StoreError) {
         let token = try supervisorToken()
         try writeRelaxed("record instance \(record.id)") { db in
             try db.cachedStatement(sql: """
@@ -251,14 +251,14 @@ public final class SQLiteTaskStore: TaskStore {
     /// Not fsync'd on its own (like the instance's start): progress lost with
     /// the power is progress of an instance that did not end, which the next
     /// open settles as abandoned.
-    public func recordProgress(instanceId: String, progress: UInt32) throws(StoreError) {
+    package func recordProgress(instanceId: String, progress: UInt32) throws(StoreError) {
         try writeRelaxed("record the progress of instance \(instanceId)") { db in
             try db.cachedStatement(sql: "UPDATE instance SET progress = ? WHERE id = ? AND ended_at IS NULL")
                 .execute(arguments: [Int64(progress), instanceId])
         }
     }
 
-    public func finishInstance(
+    package func finishInstance(
         id: String, endedAt: Date, outcome: InstanceOutcome, progress: UInt32, sandbox: String, appendingLog lines: [LogLine]
     ) throws(StoreError) {
         try write("record the outcome of instance \(id)") { db in
@@ -285,7 +285,7 @@ public final class SQLiteTaskStore: TaskStore {
             replayOf: row["replay_of"])
     }
 
-    public func instances(task: String?, limit: Int) throws(StoreError) -> [InstanceRecord] {
+    package func instances(task: String?, limit: Int) throws(StoreError) -> [InstanceRecord] {
         try read("list instances") { db in
             if let task {
                 return try Row.fetchAll(
@@ -298,7 +298,7 @@ public final class SQLiteTaskStore: TaskStore {
         }
     }
 
-    public func instance(idPrefix: String) throws(StoreError) -> InstanceRecord? {
+    package func instance(idPrefix: String) throws(StoreError) -> InstanceRecord? {
         try row(in: "instance", what: "instance", idPrefix: idPrefix, pattern: idPrefix.lowercased(), id: \.id, decode: Self.instance(from:))
     }
 
@@ -318,7 +318,7 @@ public final class SQLiteTaskStore: TaskStore {
         return matches.first
     }
 
-    public func appendLog(instanceId: String, lines: [LogLine]) throws(StoreError) {
+    package func appendLog(instanceId: String, lines: [LogLine]) throws(StoreError) {
         guard !lines.isEmpty else { return }
         try writeRelaxed("append to the log of instance \(instanceId)") { db in
             try Self.appendLog(db, instanceId: instanceId, lines: lines)
@@ -337,7 +337,7 @@ public final class SQLiteTaskStore: TaskStore {
         }
     }
 
-    public func log(instanceId: String) throws(StoreError) -> [LogLine] {
+    package func log(instanceId: String) throws(StoreError) -> [LogLine] {
         try read("read the log of instance \(instanceId)") { db in
             try Row.fetchAll(
                 db, sql: "SELECT stream, text, at FROM log_line WHERE instance_id = ? ORDER BY seq",

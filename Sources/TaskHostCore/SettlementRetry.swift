@@ -1,6 +1,6 @@
-package import Foundation
-public import Logging
-package import Synchronization
+import Foundation
+package import Logging
+import Synchronization
 package import TaskHostConcurrency
 
 /// Retries the store writes that settle work: marking a trigger done,
@@ -14,11 +14,11 @@ package import TaskHostConcurrency
 /// Failures are logged once per streak (when settlements start failing and
 /// when they succeed again), not once per attempt. One instance serves a
 /// dispatcher and the instances it runs.
-public final class SettlementRetry: Sendable {
+package final class SettlementRetry: Sendable {
     /// The wait after the first failed attempt.
-    public let firstDelay: Duration
+    package let firstDelay: Duration
     /// The longest wait between two attempts.
-    public let maxDelay: Duration
+    package let maxDelay: Duration
     private let logger: Logger
     private let state = Mutex(State())
 
@@ -32,7 +32,7 @@ public final class SettlementRetry: Sendable {
     }
 
     /// Creates a retrier that logs to `logger`.
-    public init(firstDelay: Duration = .milliseconds(50), maxDelay: Duration = .seconds(5), logger: Logger) {
+    package init(firstDelay: Duration = .milliseconds(50), maxDelay: Duration = .seconds(5), logger: Logger) {
         self.firstDelay = firstDelay
         self.maxDelay = max(firstDelay, maxDelay)
         self.logger = logger
@@ -40,7 +40,7 @@ public final class SettlementRetry: Sendable {
 
     /// The host stops: settlements still failing `patience` from now give up
     /// (each still makes the attempt it is due). Earlier calls win if sooner.
-    public func stop(after patience: Duration) {
+    package func stop(after patience: Duration) {
         state.withLock { state in
             let at = ContinuousClock.now + patience
             state.giveUpAt = min(state.giveUpAt ?? at, at)
@@ -48,7 +48,7 @@ public final class SettlementRetry: Sendable {
     }
 
     /// Whether retries have been told to give up at some point (``stop(after:)``).
-    public var isStopping: Bool { state.withLock { $0.giveUpAt != nil } }
+    package var isStopping: Bool { state.withLock { $0.giveUpAt != nil } }
 
     /// Runs `write` until it succeeds, waiting with backoff between attempts;
     /// returns `false` if it gave up (the host stops or the task was cancelled).
@@ -78,7 +78,7 @@ public final class SettlementRetry: Sendable {
     /// ``perform(_:metadata:_:)`` on the calling thread, which sleeps between
     /// attempts (a supervisor's own thread, never one of the cooperative pool).
     @discardableResult
-    public func performBlocking(_ what: String, metadata: Logger.Metadata = [:], _ write: () throws -> Void) -> Bool {
+    package func performBlocking(_ what: String, metadata: Logger.Metadata = [:], _ write: () throws -> Void) -> Bool {
         var attempts = 0
         while true {
             attempts += 1

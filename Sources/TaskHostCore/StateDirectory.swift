@@ -1,18 +1,18 @@
-public import Foundation
+import Foundation
 
 /// The directory that holds taskhost's state: the SQLite database, the drop-in
 /// plugins directory and the copies of plugin versions in use. Chosen, in order, by `--state-dir`, the
 /// `TASKHOST_STATE_DIR` environment variable, `$XDG_STATE_HOME/taskhost`,
 /// and `~/.local/state/taskhost`.
-public struct StateDirectory: Sendable, Equatable {
+package struct StateDirectory: Sendable, Equatable {
     /// The directory's path.
-    public var path: String
+    package var path: String
 
     /// A state directory at `path`.
-    public init(path: String) { self.path = path }
+    package init(path: String) { self.path = path }
 
     /// The directory chosen by the rules above.
-    public static func resolve(
+    package static func resolve(
         explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment
     ) -> StateDirectory {
         if let explicit, !explicit.isEmpty { return StateDirectory(path: explicit) }
@@ -27,18 +27,18 @@ public struct StateDirectory: Sendable, Equatable {
     }
 
     /// The SQLite database.
-    public var databasePath: String { path + "/taskhost.sqlite" }
+    package var databasePath: String { path + "/taskhost.sqlite" }
 
     /// The drop-in plugins directory `taskhost serve` watches by default.
-    public var pluginsPath: String { path + "/plugins" }
+    package var pluginsPath: String { path + "/plugins" }
 
     /// Where the host keeps the copies of plugin versions that instances load.
-    public var stagedPluginsPath: String { path + "/plugin-versions" }
+    package var stagedPluginsPath: String { path + "/plugin-versions" }
 
     /// Creates the directory (and its parents), readable by its owner only
     /// (0700, whatever the umask); an existing one that other users could
     /// enter is made private, with a warning (see ``PrivateFiles``).
-    public func create() throws(StoreError) {
+    package func create() throws(StoreError) {
         try PrivateFiles.createDirectory(path)
         try PrivateFiles.restrict(path, what: "the state directory")
     }

@@ -1,4 +1,4 @@
-public import Foundation
+package import Foundation
 import GRDB
 
 /// What the status page shows of the store at one moment: the queue by state,
@@ -9,18 +9,18 @@ import GRDB
 /// Each part is one read of the store's read pool (WAL readers never wait for
 /// the writer, so a page load does not slow ingest); the parts are not one
 /// transaction: a glance, not an audit.
-public struct StatusSnapshot: Sendable {
+package struct StatusSnapshot: Sendable {
     /// How many channels or credentials are in each state.
-    public struct Counts: Sendable, Equatable {
+    package struct Counts: Sendable, Equatable {
         /// Usable: not revoked (and, for channels, not expired).
-        public var active: Int
+        package var active: Int
         /// Revoked.
-        public var revoked: Int
+        package var revoked: Int
         /// Expired and not revoked (channels only; always 0 for credentials).
-        public var expired: Int
+        package var expired: Int
 
         /// Creates counts.
-        public init(active: Int, revoked: Int, expired: Int = 0) {
+        package init(active: Int, revoked: Int, expired: Int = 0) {
             self.active = active
             self.revoked = revoked
             self.expired = expired
@@ -28,27 +28,27 @@ public struct StatusSnapshot: Sendable {
     }
 
     /// When it was read.
-    public var takenAt: Date
+    package var takenAt: Date
     /// Triggers by queue state (every state, 0 when none).
-    public var queue: [(state: TriggerState, count: Int)]
+    package var queue: [(state: TriggerState, count: Int)]
     /// The most recent instances, newest first.
-    public var instances: [InstanceRecord]
+    package var instances: [InstanceRecord]
     /// The last line of each of ``instances``' logs, by instance id (none: no line yet).
-    public var lastLogLines: [String: LogLine]
+    package var lastLogLines: [String: LogLine]
     /// The plugins of the drop-in directory, by name.
-    public var plugins: [PluginRecord]
+    package var plugins: [PluginRecord]
     /// The tasks disabled after too many crashes, by plugin then task.
-    public var disabledTasks: [DisabledTask]
+    package var disabledTasks: [DisabledTask]
     /// Push channels.
-    public var channels: Counts
+    package var channels: Counts
     /// Credentials of app servers.
-    public var credentials: Counts
+    package var credentials: Counts
     /// The sandbox summary (``InstanceRecord/sandbox``) of the most recent
     /// instance that reported one, and that instance's id; `nil` before any.
-    public var lastSandbox: (summary: String, instanceId: String)?
+    package var lastSandbox: (summary: String, instanceId: String)?
 
     /// Creates a snapshot (tests build them by hand).
-    public init(
+    package init(
         takenAt: Date, queue: [(state: TriggerState, count: Int)], instances: [InstanceRecord], plugins: [PluginRecord],
         disabledTasks: [DisabledTask], channels: Counts, credentials: Counts, lastSandbox: (summary: String, instanceId: String)?,
         lastLogLines: [String: LogLine] = [:]
@@ -67,7 +67,7 @@ public struct StatusSnapshot: Sendable {
 
 extension SQLiteTaskStore {
     /// The status page's view of the store, with the `recent` newest instances.
-    public func statusSnapshot(recent: Int, now: Date = Date()) throws(StoreError) -> StatusSnapshot {
+    package func statusSnapshot(recent: Int, now: Date = Date()) throws(StoreError) -> StatusSnapshot {
         let counts = try queueCounts()
         let (channels, credentials, lastSandbox) = try read("read the status counts") { db in
             let channel = try Row.fetchOne(

@@ -9,28 +9,32 @@ import Synchronization
 ///
 /// The connection is opened at the first check and kept; a check that fails
 /// drops it, so that the next one opens the file again.
-public final class StoreProbe: Sendable {
+package final class StoreProbe: Sendable {
+    /// A readiness check of the store, as ``check()`` is one: throws what keeps
+    /// the store from taking a write.
+    package typealias Check = @Sendable () throws(StoreError) -> Void
+
     /// The database file.
-    public let path: String
+    package let path: String
     /// How long a check waits for the write lock.
-    public let timeout: Duration
+    package let timeout: Duration
     private let connection = Mutex<DatabaseQueue?>(nil)
 
     /// A probe of the database at `path`.
-    public init(path: String, timeout: Duration = .seconds(1)) {
+    package init(path: String, timeout: Duration = .seconds(1)) {
         self.path = path
         self.timeout = timeout
     }
 
     /// A probe of `store`'s database.
-    public convenience init(store: SQLiteTaskStore, timeout: Duration = .seconds(1)) {
+    package convenience init(store: SQLiteTaskStore, timeout: Duration = .seconds(1)) {
         self.init(path: store.path, timeout: timeout)
     }
 
     /// Returns if the store answers and could take a write now; throws what
     /// kept it from it otherwise (``StoreError/code`` says which kind). Blocks
     /// the calling thread for up to ``timeout``.
-    public func check() throws(StoreError) {
+    package func check() throws(StoreError) {
         do {
             try connection.withLock { (queue: inout DatabaseQueue?) throws -> Void in
                 do {

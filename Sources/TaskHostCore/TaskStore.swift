@@ -1,12 +1,12 @@
-public import TaskHostShared
-public import Foundation
+package import TaskHostShared
+package import Foundation
 
 /// What went wrong with the store: a ``code`` that code acts on (derived
 /// from SQLite's result code), the error underneath, and a message a person
 /// reads. Descriptions say what to do.
-public struct StoreError: Error, Sendable, CustomStringConvertible {
+package struct StoreError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure this is, for code to act on (the message is for people).
-    public enum Code: String, Sendable, CaseIterable {
+    package enum Code: String, Sendable, CaseIterable {
         /// Another connection held the lock longer than the busy timeout (`SQLITE_BUSY`, `SQLITE_LOCKED`): retry later.
         case busy
         /// The database cannot be opened, read or written (`SQLITE_IOERR`, `SQLITE_CANTOPEN`, `SQLITE_READONLY`, `SQLITE_PERM`).
@@ -23,7 +23,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         case other
 
         /// The code of SQLite's primary result code `resultCode` (`nil`: not from SQLite).
-        public init(resultCode: Int32?) {
+        package init(resultCode: Int32?) {
             switch resultCode {
             case 5, 6: self = .busy
             case 3, 8, 10, 14: self = .unavailable
@@ -37,25 +37,25 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     }
 
     /// What failed and why.
-    public var message: String
+    package var message: String
     /// SQLite's primary result code when SQLite reported the failure
     /// (`SQLITE_FULL` 13, `SQLITE_BUSY` 5, `SQLITE_CORRUPT` 11, …), for
     /// telling classes of failure apart without parsing the message.
-    public var resultCode: Int32?
+    package var resultCode: Int32?
     /// The error the store met (GRDB's `DatabaseError`, …), when there was one.
-    public var underlying: (any Error)?
+    package var underlying: (any Error)?
 
     /// What kind of failure this is, from ``resultCode``.
-    public var code: Code { Code(resultCode: resultCode) }
+    package var code: Code { Code(resultCode: resultCode) }
 
     /// Creates an error.
-    public init(_ message: String, resultCode: Int32? = nil, underlying: (any Error)? = nil) {
+    package init(_ message: String, resultCode: Int32? = nil, underlying: (any Error)? = nil) {
         self.message = message
         self.resultCode = resultCode
         self.underlying = underlying
     }
 
-    public var description: String { message }
+    package var description: String { message }
 }
 
 /// The host's persistent state: app settings, and the history of instances
@@ -63,7 +63,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
 ///
 /// SQLite (``SQLiteTaskStore``) is the embedded default. The protocol is kept
 /// small so that a shared server backend can stand behind it too.
-public protocol TaskStore: Sendable {
+package protocol TaskStore: Sendable {
     // MARK: Settings, scoped by app
     /// The setting `key` of `app`, or `nil`.
     func setting(app: String, key: String) throws(StoreError) -> StoredSetting?
@@ -100,7 +100,7 @@ public protocol TaskStore: Sendable {
 
 extension TaskStore {
     /// Records how an instance ended, with nothing to add to its log.
-    public func finishInstance(id: String, endedAt: Date, outcome: InstanceOutcome, progress: UInt32, sandbox: String) throws(StoreError) {
+    package func finishInstance(id: String, endedAt: Date, outcome: InstanceOutcome, progress: UInt32, sandbox: String) throws(StoreError) {
         try finishInstance(id: id, endedAt: endedAt, outcome: outcome, progress: progress, sandbox: sandbox, appendingLog: [])
     }
 }

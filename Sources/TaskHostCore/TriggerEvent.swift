@@ -1,28 +1,28 @@
-package import CTaskHostABI
-package import Crypto
-package import Foundation
+import CTaskHostABI
+import Crypto
+import Foundation
 
 /// One firing of a trigger: what the instance it starts receives.
-public struct TriggerEvent: Sendable, Equatable {
+package struct TriggerEvent: Sendable, Equatable {
     /// What fired.
-    public var kind: TriggerKind
+    package var kind: TriggerKind
     /// The trigger's stable id: the same on every retry of this firing.
-    public var triggerId: String
+    package var triggerId: String
     /// 1 for the first run.
-    public var attempt: Int
+    package var attempt: Int
     /// Raw push content (a Web Push's decrypted content).
-    public var payload: [UInt8]
+    package var payload: [UInt8]
     /// The push channel (or Web Push subscription) it arrived on.
-    public var channelId: String
+    package var channelId: String
     /// The push request's headers (a Web Push's `topic` and `urgency`).
-    public var headers: [String: String]
+    package var headers: [String: String]
     /// Application trigger arguments.
-    public var arguments: [String: String]
+    package var arguments: [String: String]
     /// The instance whose trigger this one repeats (`taskhost replay`), or `nil`.
-    public var replayOf: String?
+    package var replayOf: String?
 
     /// Creates an event.
-    public init(
+    package init(
         kind: TriggerKind, triggerId: String = RandomToken.uuid(), attempt: Int = 1, payload: [UInt8] = [],
         channelId: String = "", headers: [String: String] = [:], arguments: [String: String] = [:], replayOf: String? = nil
     ) {
@@ -37,12 +37,12 @@ public struct TriggerEvent: Sendable, Equatable {
     }
 
     /// A raw notification fired locally (`taskhost run --raw-content`).
-    public static func rawNotification(_ payload: [UInt8]) -> TriggerEvent {
+    package static func rawNotification(_ payload: [UInt8]) -> TriggerEvent {
         TriggerEvent(kind: .pushNotification, payload: payload)
     }
 
     /// An application trigger with `arguments`.
-    public static func application(arguments: [String: String] = [:]) -> TriggerEvent {
+    package static func application(arguments: [String: String] = [:]) -> TriggerEvent {
         TriggerEvent(kind: .application, arguments: arguments)
     }
 

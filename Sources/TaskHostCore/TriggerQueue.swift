@@ -1,7 +1,7 @@
-public import Foundation
+package import Foundation
 
 /// Where a queued trigger is in its life.
-public enum TriggerState: String, Sendable, CaseIterable {
+package enum TriggerState: String, Sendable, CaseIterable {
     /// Waiting to run.
     case pending
     /// Claimed by a host; an instance is running.
@@ -22,7 +22,7 @@ public enum TriggerState: String, Sendable, CaseIterable {
 }
 
 /// What a claim does with a runnable trigger it reads.
-public enum ClaimDecision: Sendable, Equatable {
+package enum ClaimDecision: Sendable, Equatable {
     /// Claim it: mark it running and count the attempt.
     case take
     /// Leave it as it is (its task is at its concurrency limit).
@@ -34,24 +34,24 @@ public enum ClaimDecision: Sendable, Equatable {
 }
 
 /// A trigger to add to the queue.
-public struct NewTrigger: Sendable, Equatable {
+package struct NewTrigger: Sendable, Equatable {
     /// The trigger's stable id (also the push's `X-WNS-Msg-ID`).
-    public var id: String
+    package var id: String
     /// The app and task it fires.
-    public var app: String
-    public var task: String
+    package var app: String
+    package var task: String
     /// What fired, and what it carries.
-    public var event: TriggerEvent
+    package var event: TriggerEvent
     /// After this moment it is not run but recorded as expired.
-    public var expiresAt: Date?
+    package var expiresAt: Date?
     /// When it may run first.
-    public var availableAt: Date
+    package var availableAt: Date
     /// A Web Push `Topic`: enqueueing it removes the messages of the same
     /// channel (subscription) and topic that have not run yet (RFC 8030 section 5.4).
-    public var topic: String?
+    package var topic: String?
 
     /// Creates a trigger; `event.triggerId` becomes its id.
-    public init(
+    package init(
         app: String, task: String, event: TriggerEvent, expiresAt: Date? = nil, availableAt: Date = Date(), topic: String? = nil
     ) {
         self.id = event.triggerId
@@ -68,7 +68,7 @@ public struct NewTrigger: Sendable, Equatable {
     /// together sort together, so inserting a burst touches a few index pages
     /// instead of one random page per push; a message id is not a secret, and
     /// 80 random bits keep it unguessable all the same.
-    public static func newId(now: Date = Date()) -> String {
+    package static func newId(now: Date = Date()) -> String {
         let milliseconds = UInt64(max(0, now.timeIntervalSince1970 * 1000)) & 0xFFFF_FFFF_FFFF
         let prefix = String(milliseconds, radix: 16)
         return String(repeating: "0", count: 12 - prefix.count) + prefix + RandomToken.hex(bytes: 10)
@@ -76,35 +76,35 @@ public struct NewTrigger: Sendable, Equatable {
 }
 
 /// A trigger in the queue.
-public struct QueuedTrigger: Sendable, Equatable {
-    public var id: String
-    public var app: String
-    public var task: String
-    public var event: TriggerEvent
-    public var state: TriggerState
+package struct QueuedTrigger: Sendable, Equatable {
+    package var id: String
+    package var app: String
+    package var task: String
+    package var event: TriggerEvent
+    package var state: TriggerState
     /// Runs started so far.
-    public var attempts: Int
-    public var createdAt: Date
-    public var availableAt: Date
-    public var expiresAt: Date?
+    package var attempts: Int
+    package var createdAt: Date
+    package var availableAt: Date
+    package var expiresAt: Date?
     /// Why the last run did not complete.
-    public var lastError: String?
+    package var lastError: String?
     /// The last instance that ran it.
-    public var lastInstanceId: String?
+    package var lastInstanceId: String?
 }
 
 /// How failed runs are retried: exponential backoff with jitter, a capped
 /// number of attempts, then the dead-letter state.
-public struct RetryPolicy: Sendable, Equatable {
+package struct RetryPolicy: Sendable, Equatable {
     /// Runs before a trigger is dead-lettered.
-    public var maxAttempts: Int
+    package var maxAttempts: Int
     /// The delay before the first retry; it doubles with each attempt.
-    public var baseDelay: Duration
+    package var baseDelay: Duration
     /// The longest delay between attempts.
-    public var maxDelay: Duration
+    package var maxDelay: Duration
 
     /// Creates a policy.
-    public init(maxAttempts: Int = 5, baseDelay: Duration = .seconds(2), maxDelay: Duration = .seconds(300)) {
+    package init(maxAttempts: Int = 5, baseDelay: Duration = .seconds(2), maxDelay: Duration = .seconds(300)) {
         self.maxAttempts = max(1, maxAttempts)
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
@@ -112,7 +112,7 @@ public struct RetryPolicy: Sendable, Equatable {
 
     /// The delay after `attempts` failed runs: base × 2^(attempts−1), capped,
     /// with ±25 % jitter so that many failing triggers do not retry in lockstep.
-    public func delay<G: RandomNumberGenerator>(afterAttempts attempts: Int, using generator: inout G) -> Duration {
+    package func delay<G: RandomNumberGenerator>(afterAttempts attempts: Int, using generator: inout G) -> Duration {
         let base = seconds(baseDelay) * pow(2, Double(max(0, attempts - 1)))
         let capped = min(base, seconds(maxDelay))
         let jittered = capped * Double.random(in: 0.75...1.25, using: &generator)
@@ -120,7 +120,7 @@ public struct RetryPolicy: Sendable, Equatable {
     }
 
     /// ``delay(afterAttempts:using:)`` with the system's generator.
-    public func delay(afterAttempts attempts: Int) -> Duration {
+    package func delay(afterAttempts attempts: Int) -> Duration {
         var generator = SystemRandomNumberGenerator()
         return delay(afterAttempts: attempts, using: &generator)
     }
@@ -131,7 +131,7 @@ public struct RetryPolicy: Sendable, Equatable {
 }
 
 /// The durable queue of triggers. Every operation is one transaction.
-public protocol TriggerQueueStore: Sendable {
+package protocol TriggerQueueStore: Sendable {
     /// Adds triggers in one transaction (group commit). A trigger whose id is
     /// already queued is left as it is, which makes re-enqueueing idempotent.
     func enqueue(_ triggers: [NewTrigger]) throws(StoreError)
@@ -181,23 +181,23 @@ public protocol TriggerQueueStore: Sendable {
 extension TriggerQueueStore {
     /// Claims as ``claim(limit:owner:now:decide:)`` does, taking the triggers
     /// whose task `accept`s one more run and leaving the others.
-    public func claim(limit: Int, owner: String, now: Date, accept: (_ app: String, _ task: String) -> Bool)
+    package func claim(limit: Int, owner: String, now: Date, accept: (_ app: String, _ task: String) -> Bool)
         throws(StoreError) -> [QueuedTrigger]
     {
         try claim(limit: limit, owner: owner, now: now) { app, task in accept(app, task) ? .take : .skip }
     }
 
     /// Parks a claimed trigger without counting the attempt, keeping its last error.
-    public func park(id: String) throws(StoreError) {
+    package func park(id: String) throws(StoreError) {
         try park(id: id, note: nil)
     }
 }
 
 /// Random tokens from the system's cryptographically secure generator
 /// (`getrandom(2)` on Linux).
-public enum RandomToken {
+package enum RandomToken {
     /// `count` random bytes, drawn eight at a time.
-    public static func bytes(_ count: Int) -> [UInt8] {
+    package static func bytes(_ count: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
         var bytes: [UInt8] = []
         bytes.reserveCapacity(count + 7)
@@ -208,7 +208,7 @@ public enum RandomToken {
     }
 
     /// `count` random bytes as lower-case hex.
-    public static func hex(bytes count: Int) -> String {
+    package static func hex(bytes count: Int) -> String {
         String(decoding: hexDigits(bytes(count)), as: UTF8.self)
     }
 
@@ -230,7 +230,7 @@ public enum RandomToken {
     /// open it (the process is out of descriptors), returns all-zero random
     /// bits: every id made then is `00000000-0000-4000-8000-000000000000`.
     /// `getrandom(2)` needs no descriptor, so these ids never repeat.
-    public static func uuid() -> String {
+    package static func uuid() -> String {
         var bytes = bytes(16)
         bytes[6] = (bytes[6] & 0x0F) | 0x40  // version 4
         bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 4122 variant
@@ -240,12 +240,12 @@ public enum RandomToken {
     }
 
     /// `count` random bytes as unpadded base64url (URL- and header-safe).
-    public static func base64URL(bytes count: Int) -> String {
+    package static func base64URL(bytes count: Int) -> String {
         base64URL(bytes(count))
     }
 
     /// `bytes` as unpadded base64url.
-    public static func base64URL(_ bytes: [UInt8]) -> String {
+    package static func base64URL(_ bytes: [UInt8]) -> String {
         Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }

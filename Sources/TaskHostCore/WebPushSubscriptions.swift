@@ -1,34 +1,34 @@
 import Crypto
-public import Foundation
+package import Foundation
 
 /// A Web Push subscription (RFC 8030 section 4): an unguessable push
 /// resource bound to one task of one app, with the keys its payloads are
 /// encrypted to (RFC 8291). taskhost is both the push service and the user
 /// agent, so it keeps the private key; it is never shown, not to plugins either.
-public struct WebPushSubscription: Sendable, Equatable {
+package struct WebPushSubscription: Sendable, Equatable {
     /// The subscription id: 32 random bytes, base64url (256 bits), never starting with `-`.
-    public var id: String
+    package var id: String
     /// The app (manifest identity) and task it fires.
-    public var app: String
-    public var task: String
+    package var app: String
+    package var task: String
     /// The P-256 private key (the 32-byte scalar) whose public half is `p256dh`.
-    public var privateKey: [UInt8]
+    package var privateKey: [UInt8]
     /// `keys.p256dh`: the public key, uncompressed (65 bytes).
-    public var publicKey: [UInt8]
+    package var publicKey: [UInt8]
     /// `keys.auth`: the 16-byte authentication secret.
-    public var authSecret: [UInt8]
+    package var authSecret: [UInt8]
     /// The VAPID public key (65 bytes) that must sign every push, when the
     /// subscription is restricted to one application server (RFC 8292 section 3.2).
-    public var applicationServerKey: [UInt8]?
+    package var applicationServerKey: [UInt8]?
     /// When it was created.
-    public var createdAt: Date
+    package var createdAt: Date
     /// After this moment pushes get 410 (`nil`: never, `expirationTime: null`).
-    public var expiresAt: Date?
+    package var expiresAt: Date?
     /// Set when revoked; pushes then get 410.
-    public var revokedAt: Date?
+    package var revokedAt: Date?
 
     /// Creates a subscription record.
-    public init(
+    package init(
         id: String, app: String, task: String, privateKey: [UInt8], publicKey: [UInt8], authSecret: [UInt8],
         applicationServerKey: [UInt8]?, createdAt: Date, expiresAt: Date?, revokedAt: Date? = nil
     ) {
@@ -45,7 +45,7 @@ public struct WebPushSubscription: Sendable, Equatable {
     }
 
     /// A new subscription with a fresh key pair and auth secret.
-    public static func make(
+    package static func make(
         app: String, task: String, applicationServerKey: [UInt8]?, expiresAt: Date?, now: Date = Date()
     ) -> WebPushSubscription {
         let key = P256.KeyAgreement.PrivateKey()
@@ -56,16 +56,16 @@ public struct WebPushSubscription: Sendable, Equatable {
     }
 
     /// Whether pushes are accepted at `now`.
-    public func isUsable(at now: Date) -> Bool { revokedAt == nil && (expiresAt.map { $0 > now } ?? true) }
+    package func isUsable(at now: Date) -> Bool { revokedAt == nil && (expiresAt.map { $0 > now } ?? true) }
 
     /// The push resource's URI on a server reachable at `baseURL`.
-    public func endpoint(baseURL: String) -> String {
+    package func endpoint(baseURL: String) -> String {
         (baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL) + "/webpush/v1/" + id
     }
 
     /// The subscription as a browser's `PushSubscription.toJSON()` shows it:
     /// `{"endpoint": …, "expirationTime": null or milliseconds, "keys": {"p256dh": …, "auth": …}}`.
-    public func json(baseURL: String) -> String {
+    package func json(baseURL: String) -> String {
         let expiration = expiresAt.map { String(Int64(($0.timeIntervalSince1970 * 1000).rounded())) } ?? "null"
         let endpoint = endpoint(baseURL: baseURL).replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
         return #"{"endpoint": ""# + endpoint + #"", "expirationTime": "# + expiration + #", "keys": {"p256dh": ""#
@@ -75,7 +75,7 @@ public struct WebPushSubscription: Sendable, Equatable {
 
 /// Web Push subscriptions, and what the push resource does to the queue
 /// beyond enqueueing: removing a message that has not run (RFC 8030 section 7).
-public protocol WebPushStore: Sendable {
+package protocol WebPushStore: Sendable {
     /// Stores a new subscription.
     func insertSubscription(_ subscription: WebPushSubscription) throws(StoreError)
     /// The subscription `id`, whatever its state.

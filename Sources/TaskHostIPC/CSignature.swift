@@ -7,9 +7,9 @@
 /// `payload` (two C arguments: `const uint8_t *data, size_t length`). An
 /// empty list is `()` or `(void)`. Spaces are free. The default is
 /// `int32 (instance, host)`.
-public struct CSignature: Sendable, Hashable, CustomStringConvertible {
+package struct CSignature: Sendable, Hashable, CustomStringConvertible {
     /// What the function returns.
-    public enum ReturnType: String, Sendable, CaseIterable {
+    package enum ReturnType: String, Sendable, CaseIterable {
         /// `int32_t`: 0 is success, anything else a failure code.
         case int32
         /// `void`: the instance always completes.
@@ -17,7 +17,7 @@ public struct CSignature: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// One parameter, as the manifest names it.
-    public enum Parameter: String, Sendable, CaseIterable {
+    package enum Parameter: String, Sendable, CaseIterable {
         /// `const th_c_instance *`: what fired the instance.
         case instance
         /// `const th_c_host *`: the host's callbacks.
@@ -27,21 +27,21 @@ public struct CSignature: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// What the function returns.
-    public var returnType: ReturnType
+    package var returnType: ReturnType
     /// The parameters, in call order.
-    public var parameters: [Parameter]
+    package var parameters: [Parameter]
 
     /// `int32 (instance, host)`.
-    public static let `default` = CSignature(returnType: .int32, parameters: [.instance, .host])
+    package static let `default` = CSignature(returnType: .int32, parameters: [.instance, .host])
 
     /// Creates a signature. Each parameter may appear once.
-    public init(returnType: ReturnType, parameters: [Parameter]) {
+    package init(returnType: ReturnType, parameters: [Parameter]) {
         self.returnType = returnType
         self.parameters = parameters
     }
 
     /// Parses the manifest's spelling, e.g. `"int32 (payload, host)"`.
-    public init(parsing text: String) throws(CSignatureError) {
+    package init(parsing text: String) throws(CSignatureError) {
         let trimmed = text.trimmingSpaces
         guard let open = trimmed.firstIndex(of: "("), trimmed.last == ")" else {
             throw CSignatureError("expected RETURN (PARAMETERS)")
@@ -68,26 +68,26 @@ public struct CSignature: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The canonical spelling, e.g. `int32 (instance, host)`.
-    public var description: String {
+    package var description: String {
         "\(returnType.rawValue) (\(parameters.map(\.rawValue).joined(separator: ", ")))"
     }
 
     /// The grammar, for error messages.
-    public static let grammar =
+    package static let grammar =
         "write \"RETURN (PARAMETERS)\": RETURN is int32 or void; PARAMETERS lists, in any order and each at most once, "
         + "instance, host and payload (e.g. \"int32 (instance, host)\", \"void (payload, host)\", \"int32 ()\")"
 }
 
 /// Why a `Signature` could not be parsed.
-public struct CSignatureError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct CSignatureError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What is wrong, without the grammar.
-    public var problem: String
+    package var problem: String
 
     /// Creates an error.
-    public init(_ problem: String) { self.problem = problem }
+    package init(_ problem: String) { self.problem = problem }
 
     /// The problem, then the grammar.
-    public var description: String { "\(problem); \(CSignature.grammar)" }
+    package var description: String { "\(problem); \(CSignature.grammar)" }
 }
 
 extension StringProtocol {

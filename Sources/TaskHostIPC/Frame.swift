@@ -1,5 +1,5 @@
 /// Why bytes on the IPC channel could not be understood.
-public enum IPCError: Error, Equatable, CustomStringConvertible {
+package enum IPCError: Error, Equatable, CustomStringConvertible {
     /// A field ends past the end of its frame.
     case truncated(String)
     /// A string field is not UTF-8.
@@ -17,7 +17,7 @@ public enum IPCError: Error, Equatable, CustomStringConvertible {
     /// A value in a field is out of range.
     case invalidValue(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .truncated(let field): "frame is truncated in field \"\(field)\""
         case .invalidUTF8(let field): "field \"\(field)\" is not valid UTF-8"
@@ -33,25 +33,25 @@ public enum IPCError: Error, Equatable, CustomStringConvertible {
 
 /// One message on the channel between host and worker: a 4-byte little-endian
 /// body length, then the body: a type byte and the message's fields.
-public struct Frame: Sendable, Equatable {
+package struct Frame: Sendable, Equatable {
     /// Largest body the host or worker accepts: room for a push payload, a
     /// composite setting and a long log line, and small enough that a hostile
     /// worker cannot make the host buffer much.
-    public static let defaultMaxBodySize = 1 << 20
+    package static let defaultMaxBodySize = 1 << 20
 
     /// The message type.
-    public var type: UInt8
+    package var type: UInt8
     /// The message's fields.
-    public var payload: [UInt8]
+    package var payload: [UInt8]
 
     /// Creates a frame.
-    public init(type: UInt8, payload: [UInt8]) {
+    package init(type: UInt8, payload: [UInt8]) {
         self.type = type
         self.payload = payload
     }
 
     /// The frame as it goes on the wire.
-    public var encoded: [UInt8] {
+    package var encoded: [UInt8] {
         var writer = ByteWriter()
         writer.u32(UInt32(payload.count + 1))
         writer.u8(type)
@@ -62,22 +62,22 @@ public struct Frame: Sendable, Equatable {
 }
 
 /// Splits a byte stream into frames, however the bytes arrive.
-public struct FrameDecoder: Sendable {
+package struct FrameDecoder: Sendable {
     private var buffer: [UInt8] = []
     private var start = 0
     /// The largest body accepted.
-    public let maxBodySize: Int
+    package let maxBodySize: Int
 
     /// Creates a decoder that refuses bodies over `maxBodySize` bytes.
-    public init(maxBodySize: Int = Frame.defaultMaxBodySize) {
+    package init(maxBodySize: Int = Frame.defaultMaxBodySize) {
         self.maxBodySize = maxBodySize
     }
 
     /// Bytes received but not yet part of a whole frame.
-    public var bufferedCount: Int { buffer.count - start }
+    package var bufferedCount: Int { buffer.count - start }
 
     /// Adds bytes read from the channel.
-    public mutating func append<C: Collection<UInt8>>(_ bytes: C) {
+    package mutating func append<C: Collection<UInt8>>(_ bytes: C) {
         if start > 0, start == buffer.count {
             buffer.removeAll(keepingCapacity: true)
             start = 0
@@ -86,7 +86,7 @@ public struct FrameDecoder: Sendable {
     }
 
     /// The next whole frame, or `nil` until more bytes arrive.
-    public mutating func next() throws(IPCError) -> Frame? {
+    package mutating func next() throws(IPCError) -> Frame? {
         guard bufferedCount >= 4 else { return nil }
         var length = 0
         for i in 0..<4 { length |= Int(buffer[start + i]) << (8 * i) }
@@ -104,17 +104,17 @@ public struct FrameDecoder: Sendable {
     }
 
     /// Call at end of stream: throws when a partial frame is left.
-    public func finish() throws(IPCError) {
+    package func finish() throws(IPCError) {
         if bufferedCount > 0 { throw .closedMidFrame(buffered: bufferedCount) }
     }
 }
 
 /// Exit statuses with a meaning between worker and host.
-public enum WorkerExitCode {
+package enum WorkerExitCode {
     /// The worker lost its channel to the host (the host died, or the plugin
     /// closed or broke descriptor 3) and exited.
-    public static let channelLost: Int32 = 70
+    package static let channelLost: Int32 = 70
     /// The worker could not start a thread it needs (the instance's process
     /// limit, or the machine's, was reached) and exited.
-    public static let noThread: Int32 = 71
+    package static let noThread: Int32 = 71
 }

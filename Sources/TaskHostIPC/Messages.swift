@@ -1,37 +1,37 @@
 /// What the host asks a worker to do with one task instance.
-public struct StartRequest: Sendable, Equatable {
+package struct StartRequest: Sendable, Equatable {
     /// Absolute path of the plugin library.
-    public var libraryPath: String
+    package var libraryPath: String
     /// `Module.Class` for a Swift task; the function's symbol for a C task.
-    public var entryPoint: String
+    package var entryPoint: String
     /// The task's manifest name.
-    public var taskName: String
+    package var taskName: String
     /// The registered task's stable id.
-    public var taskId: String
+    package var taskId: String
     /// This instance's id.
-    public var instanceId: String
+    package var instanceId: String
     /// The trigger's stable id (the same on every retry).
-    public var triggerId: String
+    package var triggerId: String
     /// 1 for the first run of a trigger.
-    public var attempt: UInt32
+    package var attempt: UInt32
     /// A `th_trigger_kind` value.
-    public var triggerKind: UInt32
+    package var triggerKind: UInt32
     /// Raw push content.
-    public var payload: [UInt8]
+    package var payload: [UInt8]
     /// Push channel id.
-    public var channelId: String
+    package var channelId: String
     /// Push request headers.
-    public var headers: [String: String]
+    package var headers: [String: String]
     /// Application trigger arguments.
-    public var arguments: [String: String]
+    package var arguments: [String: String]
     /// What the worker applies to itself before loading the plugin.
-    public var sandbox: SandboxPolicy
+    package var sandbox: SandboxPolicy
     /// How to call the C function named by `entryPoint`; `nil` for a Swift task
     /// (the library's `taskhost_plugin_v1` descriptor runs `entryPoint`).
-    public var cSignature: CSignature?
+    package var cSignature: CSignature?
 
     /// Creates a request.
-    public init(
+    package init(
         libraryPath: String, entryPoint: String, taskName: String, taskId: String, instanceId: String,
         triggerId: String, attempt: UInt32, triggerKind: UInt32, payload: [UInt8] = [], channelId: String = "",
         headers: [String: String] = [:], arguments: [String: String] = [:], sandbox: SandboxPolicy = SandboxPolicy(),
@@ -55,7 +55,7 @@ public struct StartRequest: Sendable, Equatable {
 }
 
 /// Messages from the host to a worker.
-public enum HostMessage: Sendable, Equatable {
+package enum HostMessage: Sendable, Equatable {
     /// Load the library and run one instance.
     case start(StartRequest)
     /// Load the library and check entry points without running anything:
@@ -72,7 +72,7 @@ public enum HostMessage: Sendable, Equatable {
     enum Kind: UInt8 { case start = 1, check, cancel, reply, probe }
 
     /// The message as a frame.
-    public var frame: Frame {
+    package var frame: Frame {
         var w = ByteWriter()
         let kind: Kind
         switch self {
@@ -105,7 +105,7 @@ public enum HostMessage: Sendable, Equatable {
     }
 
     /// Decodes a frame sent by the host.
-    public init(frame: Frame) throws(IPCError) {
+    package init(frame: Frame) throws(IPCError) {
         guard let kind = Kind(rawValue: frame.type) else { throw .unknownMessage(frame.type) }
         var r = ByteReader(frame.payload)
         switch kind {
@@ -152,7 +152,7 @@ public enum HostMessage: Sendable, Equatable {
 }
 
 /// How an instance ended, as the worker saw it.
-public enum RunResultKind: UInt32, Sendable {
+package enum RunResultKind: UInt32, Sendable {
     /// `run` returned and every deferral completed.
     case completed = 0
     /// Ended after the host's cancel request.
@@ -164,16 +164,16 @@ public enum RunResultKind: UInt32, Sendable {
 }
 
 /// What the worker learned about one entry point in check mode.
-public struct EntryPointReport: Sendable, Equatable {
+package struct EntryPointReport: Sendable, Equatable {
     /// The entry point checked.
-    public var entryPoint: String
+    package var entryPoint: String
     /// A `th_check_result` value.
-    public var code: UInt32
+    package var code: UInt32
     /// The plugin's sentence about it.
-    public var message: String
+    package var message: String
 
     /// Creates a report.
-    public init(entryPoint: String, code: UInt32, message: String) {
+    package init(entryPoint: String, code: UInt32, message: String) {
         self.entryPoint = entryPoint
         self.code = code
         self.message = message
@@ -181,7 +181,7 @@ public struct EntryPointReport: Sendable, Equatable {
 }
 
 /// Messages from a worker to the host.
-public enum WorkerMessage: Sendable, Equatable {
+package enum WorkerMessage: Sendable, Equatable {
     /// The plugin is loaded and its build matches the host's.
     case ready(sdkVersion: String, buildSignature: String)
     /// A log line (`Debug.writeLine`).
@@ -208,7 +208,7 @@ public enum WorkerMessage: Sendable, Equatable {
     }
 
     /// The message as a frame.
-    public var frame: Frame {
+    package var frame: Frame {
         var w = ByteWriter()
         let kind: Kind
         switch self {
@@ -251,7 +251,7 @@ public enum WorkerMessage: Sendable, Equatable {
 
     /// Decodes a frame sent by a worker. Workers run untrusted code: every
     /// field is checked, and anything unexpected is an error, never a crash.
-    public init(frame: Frame) throws(IPCError) {
+    package init(frame: Frame) throws(IPCError) {
         guard let kind = Kind(rawValue: frame.type) else { throw .unknownMessage(frame.type) }
         var r = ByteReader(frame.payload)
         switch kind {

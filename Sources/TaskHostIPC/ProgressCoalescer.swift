@@ -12,30 +12,30 @@
 /// A plain value with no clock or lock of its own: the caller passes the time
 /// and serializes calls (the worker under a lock, the host on the instance's
 /// supervisor thread), which keeps it testable without waiting.
-public struct ProgressCoalescer: Sendable {
+package struct ProgressCoalescer: Sendable {
     /// The least time between two values let through.
-    public let interval: Duration
+    package let interval: Duration
     private var lastSent: UInt32?
     private var lastSentAt: ContinuousClock.Instant?
     private var held: UInt32?
 
     /// Creates a coalescer that lets at most one value through per `interval`.
-    public init(interval: Duration) {
+    package init(interval: Duration) {
         self.interval = interval
     }
 
     /// The value held back, if any (the next one ``due(at:)`` or ``flush(at:)`` lets through).
-    public var heldValue: UInt32? { held }
+    package var heldValue: UInt32? { held }
 
     /// When the held value is due, or `nil` when none is held.
-    public var deadline: ContinuousClock.Instant? {
+    package var deadline: ContinuousClock.Instant? {
         guard held != nil, let lastSentAt else { return nil }
         return lastSentAt + interval
     }
 
     /// A new value at `now`: returns it when it goes out now, or `nil` when it
     /// is held (until ``deadline``) or is the value that went out last.
-    public mutating func offer(_ value: UInt32, at now: ContinuousClock.Instant) -> UInt32? {
+    package mutating func offer(_ value: UInt32, at now: ContinuousClock.Instant) -> UInt32? {
         if let lastSentAt, now < lastSentAt + interval {
             held = value
             return nil
@@ -45,14 +45,14 @@ public struct ProgressCoalescer: Sendable {
     }
 
     /// The held value once its deadline has come (`nil` before, or when none is held).
-    public mutating func due(at now: ContinuousClock.Instant) -> UInt32? {
+    package mutating func due(at now: ContinuousClock.Instant) -> UInt32? {
         guard let held, let deadline, now >= deadline else { return nil }
         self.held = nil
         return emit(held, at: now)
     }
 
     /// The held value whatever the time (the instance is ending), or `nil`.
-    public mutating func flush(at now: ContinuousClock.Instant) -> UInt32? {
+    package mutating func flush(at now: ContinuousClock.Instant) -> UInt32? {
         guard let held else { return nil }
         self.held = nil
         return emit(held, at: now)

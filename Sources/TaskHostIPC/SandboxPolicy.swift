@@ -1,28 +1,28 @@
 /// What the worker does to itself before it loads plugin code.
-public struct SandboxPolicy: Sendable, Equatable {
+package struct SandboxPolicy: Sendable, Equatable {
     /// CPU seconds (`RLIMIT_CPU`; SIGXCPU, then SIGKILL a second later). 0: no limit.
-    public var cpuSeconds: UInt64
+    package var cpuSeconds: UInt64
     /// Address space in bytes (`RLIMIT_AS`). 0: no limit.
-    public var memoryBytes: UInt64
+    package var memoryBytes: UInt64
     /// Open descriptors (`RLIMIT_NOFILE`). 0: no limit.
-    public var openFiles: UInt64
+    package var openFiles: UInt64
     /// Processes of the sandbox user (`RLIMIT_NPROC`; counts every process of
     /// that user, and does not bind root). 0: no limit.
-    public var processes: UInt64
+    package var processes: UInt64
     /// Largest file the task may write, in bytes (`RLIMIT_FSIZE`). 0: no limit.
-    public var fileSizeBytes: UInt64
+    package var fileSizeBytes: UInt64
     /// Whether the task keeps the host's network (the `internetClient` capability).
-    public var allowNetwork: Bool
+    package var allowNetwork: Bool
     /// The user and group to run as when the worker starts as root.
-    public var userId: UInt32?
-    public var groupId: UInt32?
+    package var userId: UInt32?
+    package var groupId: UInt32?
     /// The instance's private working directory ("" to stay where it is).
-    public var workingDirectory: String
+    package var workingDirectory: String
     /// Refuse to run unless every layer is enforced.
-    public var required: Bool
+    package var required: Bool
 
     /// Creates a policy.
-    public init(
+    package init(
         cpuSeconds: UInt64 = 0, memoryBytes: UInt64 = 0, openFiles: UInt64 = 0, processes: UInt64 = 0,
         fileSizeBytes: UInt64 = 0, allowNetwork: Bool = true, userId: UInt32? = nil, groupId: UInt32? = nil,
         workingDirectory: String = "", required: Bool = false
@@ -65,20 +65,20 @@ public struct SandboxPolicy: Sendable, Equatable {
 
 /// One layer of the sandbox, and whether this kernel and this host let the
 /// worker enforce it.
-public struct SandboxLayer: Sendable, Equatable, CustomStringConvertible {
+package struct SandboxLayer: Sendable, Equatable, CustomStringConvertible {
     /// The layer's name: `no-new-privs`, `seccomp`, `network`, `user`, `rlimits`, …
-    public var name: String
+    package var name: String
     /// Whether it is in force.
-    public var enforced: Bool
+    package var enforced: Bool
     /// What it does, or why it is not in force.
-    public var detail: String
+    package var detail: String
     /// Not applied because the task's manifest asks for what the layer
     /// prevents (the network for a task that declares `internetClient`): not
     /// in force, but not missing either (`--require-sandbox` accepts it).
-    public var waived: Bool
+    package var waived: Bool
 
     /// Creates a layer report.
-    public init(name: String, enforced: Bool, detail: String, waived: Bool = false) {
+    package init(name: String, enforced: Bool, detail: String, waived: Bool = false) {
         self.name = name
         self.enforced = enforced && !waived
         self.detail = detail
@@ -86,7 +86,7 @@ public struct SandboxLayer: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Not in force, and not because the task asked for it.
-    public var isMissing: Bool { !enforced && !waived }
+    package var isMissing: Bool { !enforced && !waived }
 
-    public var description: String { "\(name): \(enforced ? "enforced" : waived ? "not applied" : "NOT enforced") (\(detail))" }
+    package var description: String { "\(name): \(enforced ? "enforced" : waived ? "not applied" : "NOT enforced") (\(detail))" }
 }

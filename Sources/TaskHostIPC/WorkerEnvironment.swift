@@ -2,22 +2,22 @@
 /// these variables, so that secrets in the host's environment never reach
 /// plugin code. The host builds it (``variables(instanceId:)``) and the
 /// worker checks its own against ``names`` before it loads plugin code.
-public enum WorkerEnvironment {
+package enum WorkerEnvironment {
     /// The variable that carries the instance's id (`zygote`, `probe` or
     /// `inspect` in the host's own helper processes).
-    public static let instanceIdName = "TASKHOST_INSTANCE_ID"
+    package static let instanceIdName = "TASKHOST_INSTANCE_ID"
 
     /// The variables whose value is the same for every worker, in order.
-    public static let fixed: [(name: String, value: String)] = [
+    package static let fixed: [(name: String, value: String)] = [
         ("PATH", "/usr/local/bin:/usr/bin:/bin"),
         ("LANG", "C.UTF-8"),
     ]
 
     /// Every variable a worker may see.
-    public static let names: [String] = fixed.map(\.name) + [instanceIdName]
+    package static let names: [String] = fixed.map(\.name) + [instanceIdName]
 
     /// The worker's environment, as `NAME=value` entries.
-    public static func variables(instanceId: String) -> [String] {
+    package static func variables(instanceId: String) -> [String] {
         fixed.map { "\($0.name)=\($0.value)" } + ["\(instanceIdName)=\(instanceId)"]
     }
 }

@@ -15,22 +15,22 @@
 /// A forked child waits on its own IPC socket for the host to hand it an
 /// instance: the byte ``handOverByte`` with zero or one descriptor (its
 /// working directory), then a framed ``HostMessage/start(_:)``.
-public enum ZygoteProtocol {
+package enum ZygoteProtocol {
     /// The command-line argument that makes a worker a zygote.
-    public static let argument = "--zygote"
+    package static let argument = "--zygote"
     /// The byte of a fork request.
-    public static let forkRequest: UInt8 = 1
+    package static let forkRequest: UInt8 = 1
     /// How many descriptors travel with a fork request: IPC socket, standard output, standard error.
-    public static let forkDescriptorCount = 3
+    package static let forkDescriptorCount = 3
     /// The byte with which the host hands a forked worker its instance: sent
     /// with the working directory's descriptor (`SCM_RIGHTS`), if any, right
     /// before the start message.
-    public static let handOverByte: UInt8 = 2
+    package static let handOverByte: UInt8 = 2
 
     /// The zygote's answer to a fork request: one little-endian `Int32`, the
     /// child's pid (positive), the `errno` of a failed fork (negated), or
     /// ``notSingleThreadedCode``.
-    public enum ForkReply: Sendable, Equatable {
+    package enum ForkReply: Sendable, Equatable {
         /// The zygote forked a worker with this pid.
         case forked(pid: Int32)
         /// The fork (or the request) failed with this `errno`; the zygote serves on.
@@ -40,12 +40,12 @@ public enum ZygoteProtocol {
         case notSingleThreaded
 
         /// The encoded size of a reply.
-        public static let size = 4
+        package static let size = 4
         /// The wire value of ``notSingleThreaded`` (below every negated `errno`).
-        public static let notSingleThreadedCode: Int32 = -100_000
+        package static let notSingleThreadedCode: Int32 = -100_000
 
         /// The reply's wire value.
-        public var wireValue: Int32 {
+        package var wireValue: Int32 {
             switch self {
             case .forked(let pid): pid
             case .failed(let errno): -errno
@@ -54,7 +54,7 @@ public enum ZygoteProtocol {
         }
 
         /// Reads a wire value; `nil` for 0, which no zygote sends.
-        public init?(wireValue: Int32) {
+        package init?(wireValue: Int32) {
             switch wireValue {
             case 0: return nil
             case Self.notSingleThreadedCode: self = .notSingleThreaded
@@ -64,12 +64,12 @@ public enum ZygoteProtocol {
         }
 
         /// The reply as it is written on the control channel.
-        public var encoded: [UInt8] {
+        package var encoded: [UInt8] {
             withUnsafeBytes(of: wireValue.littleEndian) { Array($0) }
         }
 
         /// Decodes a reply of exactly ``size`` bytes; `nil` for any other length or a 0.
-        public init?(bytes: [UInt8]) {
+        package init?(bytes: [UInt8]) {
             guard bytes.count == Self.size else { return nil }
             self.init(wireValue: Int32(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }))
         }

@@ -1,4 +1,4 @@
-public import TaskHostShared
+package import TaskHostShared
 import Foundation
 import Synchronization
 import _TaskHostCShims
@@ -6,7 +6,7 @@ import _TaskHostCShims
 /// Cancels a running instance from any thread or task: the instance's
 /// `canceled` handler runs with the reason, and if it has not finished when
 /// its grace period is over, it is killed.
-public final class InstanceCancellation: Sendable {
+package final class InstanceCancellation: Sendable {
     private let requested = Mutex<BackgroundTaskCancellationReason?>(nil)
     private let immediate = Mutex(false)
     /// A self-pipe: the supervisor polls the read end next to the worker's descriptors.
@@ -14,7 +14,7 @@ public final class InstanceCancellation: Sendable {
     private let writeDescriptor: Int32
 
     /// Creates a cancellation source, not yet triggered.
-    public init() {
+    package init() {
         var fds: [Int32] = [-1, -1]
         if th_pipe_cloexec(&fds) == 0 {
             _ = th_set_nonblocking(fds[0], 1)
@@ -30,7 +30,7 @@ public final class InstanceCancellation: Sendable {
     }
 
     /// Requests cancellation. Only the first reason counts.
-    public func cancel(_ reason: BackgroundTaskCancellationReason) {
+    package func cancel(_ reason: BackgroundTaskCancellationReason) {
         let first = requested.withLock { current -> Bool in
             guard current == nil else { return false }
             current = reason
@@ -45,7 +45,7 @@ public final class InstanceCancellation: Sendable {
     /// Requests cancellation without a grace period: the instance is killed
     /// at once (its outcome is `killed` with the first reason given), whether
     /// or not ``cancel(_:)`` was called before.
-    public func cancelNow(_ reason: BackgroundTaskCancellationReason) {
+    package func cancelNow(_ reason: BackgroundTaskCancellationReason) {
         cancel(reason)
         let first = immediate.withLock { current -> Bool in
             defer { current = true }
@@ -58,7 +58,7 @@ public final class InstanceCancellation: Sendable {
     }
 
     /// Whether ``cancelNow(_:)`` was called: no grace period.
-    public var isImmediate: Bool { immediate.withLock { $0 } }
+    package var isImmediate: Bool { immediate.withLock { $0 } }
 
     /// Empties the self-pipe (the supervisor, after it woke up for it).
     func consumeSignal() {
@@ -68,5 +68,5 @@ public final class InstanceCancellation: Sendable {
     }
 
     /// The reason given, once cancellation was requested.
-    public var reason: BackgroundTaskCancellationReason? { requested.withLock { $0 } }
+    package var reason: BackgroundTaskCancellationReason? { requested.withLock { $0 } }
 }

@@ -1,7 +1,7 @@
-public import Foundation
+import Foundation
 
 /// How an isolated instance gets its process.
-public enum IsolationMode: String, Sendable, CaseIterable, CustomStringConvertible {
+package enum IsolationMode: String, Sendable, CaseIterable, CustomStringConvertible {
     /// A fresh `taskhost-worker` per instance (`posix_spawn`), which loads the
     /// plugin itself.
     case spawn
@@ -11,10 +11,10 @@ public enum IsolationMode: String, Sendable, CaseIterable, CustomStringConvertib
     case prefork
 
     /// `TASKHOST_ISOLATION` when it names a mode, else `prefork`.
-    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> IsolationMode {
+    package static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> IsolationMode {
         environment["TASKHOST_ISOLATION"].flatMap(IsolationMode.init(rawValue:)) ?? .prefork
     }
 
     /// The mode's spelling in `TASKHOST_ISOLATION` and `--isolation`.
-    public var description: String { rawValue }
+    package var description: String { rawValue }
 }

@@ -31,9 +31,9 @@ import _TaskHostCShims
 /// every child is started through ``WorkerProcess`` (`taskhost serve`). A
 /// process that also starts children another way (as the tests do, with
 /// their `ChildProcess`) must not start it.
-public final class OrphanReaper: Sendable {
+package final class OrphanReaper: Sendable {
     /// The process's reaper.
-    public static let shared = OrphanReaper()
+    package static let shared = OrphanReaper()
 
     private struct State {
         /// Children whose owner waits for them.
@@ -151,7 +151,7 @@ public final class OrphanReaper: Sendable {
 
     /// Starts sweeping every `interval`, and soon after each registered
     /// child is reaped. Idempotent.
-    public func start(interval: Duration = .seconds(1)) {
+    package func start(interval: Duration = .seconds(1)) {
         let first = state.withLock { state in
             defer { state.started = true }
             return !state.started

@@ -1,36 +1,36 @@
 import CTaskHostABI
 import Foundation
 import TaskHostCore
-public import TaskHostIPC
-public import TaskHostManifest
+package import TaskHostIPC
+package import TaskHostManifest
 
 /// What a plugin library is, as seen from a scanner process.
-public struct PluginInspection: Sendable, Equatable {
+package struct PluginInspection: Sendable, Equatable {
     /// The library inspected.
-    public var libraryPath: String
+    package var libraryPath: String
     /// The plugin ABI version it was built with; 0 when only C symbols were
     /// asked about (the descriptor was not looked at).
-    public var abiVersion: UInt32
+    package var abiVersion: UInt32
     /// The SDK version it was built with; empty when only C symbols were asked about.
-    public var sdkVersion: String
+    package var sdkVersion: String
     /// Its build signature (`sdk=…;abi=…;swift=…;target=…`); empty when only
     /// C symbols were asked about.
-    public var buildSignature: String
+    package var buildSignature: String
     /// One report per entry point asked about.
-    public var entryPoints: [EntryPointReport]
+    package var entryPoints: [EntryPointReport]
     /// One report per C symbol asked about (`TH_CHECK_OK` or `TH_CHECK_NOT_FOUND`).
-    public var symbols: [EntryPointReport] = []
+    package var symbols: [EntryPointReport] = []
 
     /// Whether the plugin descriptor was loaded (some Swift entry point was asked about).
-    public var hasDescriptor: Bool { abiVersion != 0 }
+    package var hasDescriptor: Bool { abiVersion != 0 }
 }
 
 /// Why a library could not be inspected: it failed to load, was refused,
 /// crashed or hung while loading. ``code`` is for code to act on, ``reason``
 /// for people.
-public struct PluginInspectionError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct PluginInspectionError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What kind of failure this is.
-    public enum Code: String, Sendable, CaseIterable {
+    package enum Code: String, Sendable, CaseIterable {
         /// No scanner process could be started (see ``PluginInspectionError/underlying``).
         case scannerNotStarted
         /// The scanner refused the library (not a plugin, missing descriptor, sandbox not enforced, …).
@@ -46,16 +46,16 @@ public struct PluginInspectionError: Error, Sendable, Equatable, CustomStringCon
     }
 
     /// The library.
-    public var libraryPath: String
+    package var libraryPath: String
     /// What happened, as a sentence.
-    public var reason: String
+    package var reason: String
     /// What kind of failure this is.
-    public var code: Code = .other
+    package var code: Code = .other
     /// The error underneath (the ``WorkerSpawnError`` of a scanner that did not start).
-    public var underlying: (any Error)?
+    package var underlying: (any Error)?
 
     /// Creates an error.
-    public init(libraryPath: String, reason: String, code: Code = .other, underlying: (any Error)? = nil) {
+    package init(libraryPath: String, reason: String, code: Code = .other, underlying: (any Error)? = nil) {
         self.libraryPath = libraryPath
         self.reason = reason
         self.code = code
@@ -63,10 +63,10 @@ public struct PluginInspectionError: Error, Sendable, Equatable, CustomStringCon
     }
 
     /// The reason.
-    public var description: String { reason }
+    package var description: String { reason }
 
     /// Equal when the library, reason and code are (the underlying error is not compared).
-    public static func == (lhs: Self, rhs: Self) -> Bool {
+    package static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.libraryPath == rhs.libraryPath && lhs.reason == rhs.reason && lhs.code == rhs.code
     }
 }
@@ -74,24 +74,24 @@ public struct PluginInspectionError: Error, Sendable, Equatable, CustomStringCon
 /// Loads plugin libraries in a throwaway worker process ("scanner") and asks
 /// them about entry points, so that a library whose load-time code crashes
 /// or hangs cannot take the host down.
-public struct PluginInspector: Sendable {
+package struct PluginInspector: Sendable {
     /// The worker executable.
-    public var workerPath: String
+    package var workerPath: String
     /// How long a library may take to load and answer.
-    public var timeLimit: Duration
+    package var timeLimit: Duration
     /// The scanner is sandboxed like an instance (without network): loading a
     /// library runs its code.
-    public var sandbox: SandboxOptions
+    package var sandbox: SandboxOptions
 
     /// Creates an inspector.
-    public init(workerPath: String, timeLimit: Duration = .seconds(10), sandbox: SandboxOptions = SandboxOptions()) {
+    package init(workerPath: String, timeLimit: Duration = .seconds(10), sandbox: SandboxOptions = SandboxOptions()) {
         self.workerPath = workerPath
         self.timeLimit = timeLimit
         self.sandbox = sandbox
     }
 
     /// Applies the sandbox in a worker and returns what it could enforce (`taskhost doctor`).
-    public func probeSandbox(limits: ResourceLimits = ResourceLimits(), network: Bool = false) -> Result<[SandboxLayer], PluginInspectionError> {
+    package func probeSandbox(limits: ResourceLimits = ResourceLimits(), network: Bool = false) -> Result<[SandboxLayer], PluginInspectionError> {
         let task = TaskDeclaration(
             name: "probe", entryPoint: "Probe.Probe", library: "", triggers: [],
             capabilities: network ? [.internetClient] : [], limits: limits)
@@ -118,7 +118,7 @@ public struct PluginInspector: Sendable {
     /// Loads `libraryPath` and checks each of `entryPoints` (Swift classes,
     /// through the plugin descriptor) and each of `symbols` (C functions; a
     /// library asked about symbols only needs no descriptor).
-    public func inspect(
+    package func inspect(
         libraryPath: String, entryPoints: [String], symbols: [String] = []
     ) -> Result<PluginInspection, PluginInspectionError> {
         let events = InspectionEvents()
@@ -173,14 +173,14 @@ private final class InspectionEvents: InstanceEvents {
 
 /// The checks of a manifest that need its libraries: each library is found
 /// and loaded in a scanner, and each entry point is checked in it.
-public struct ManifestChecker: Sendable {
+package struct ManifestChecker: Sendable {
     /// Finds libraries.
-    public var resolver: LibraryResolver
+    package var resolver: LibraryResolver
     /// Loads them.
-    public var inspector: PluginInspector
+    package var inspector: PluginInspector
 
     /// Creates a checker.
-    public init(resolver: LibraryResolver, inspector: PluginInspector) {
+    package init(resolver: LibraryResolver, inspector: PluginInspector) {
         self.resolver = resolver
         self.inspector = inspector
     }
@@ -189,7 +189,7 @@ public struct ManifestChecker: Sendable {
     /// and the inspection of each library that loaded. Swift tasks' classes are
     /// checked through the plugin descriptor; C tasks' symbols must be exported
     /// (their libraries need no descriptor).
-    public func check(_ manifest: AppManifest) -> (problems: [ManifestProblem], inspections: [PluginInspection]) {
+    package func check(_ manifest: AppManifest) -> (problems: [ManifestProblem], inspections: [PluginInspection]) {
         var problems: [ManifestProblem] = []
         var byLibrary: [String: [TaskDeclaration]] = [:]
         var order: [String] = []

@@ -1,5 +1,5 @@
 import Foundation
-public import TaskHostIPC
+package import TaskHostIPC
 
 /// A `pids` cgroup per instance: the task's `Processes` limit counted over
 /// its own process tree, and a way to kill all of it at the end.
@@ -11,7 +11,7 @@ public import TaskHostIPC
 /// kills). A cgroup bounds and ends one instance's tree, whatever it does.
 /// Needs the cgroup v1 `pids` hierarchy writable by the host (root); where it
 /// is not, ``ProcessCgroups/detect()`` returns `nil` and the rlimit applies.
-public final class ProcessCgroups: Sendable {
+package final class ProcessCgroups: Sendable {
     /// The directory the instances' cgroups are made in.
     let base: String
 
@@ -33,7 +33,7 @@ public final class ProcessCgroups: Sendable {
     }
 
     /// Where the v1 `pids` hierarchy is mounted.
-    public static let defaultHierarchy = "/sys/fs/cgroup/pids"
+    package static let defaultHierarchy = "/sys/fs/cgroup/pids"
 
     /// Why this process cannot make per-instance `pids` cgroups, or `nil`
     /// when it can: the one test behind both ``detect(hierarchy:)`` and what
@@ -48,7 +48,7 @@ public final class ProcessCgroups: Sendable {
     /// The process limit as an instance of this host gets it, the layer
     /// `taskhost doctor` prints: a `pids` cgroup per instance, or else the
     /// sandbox user's `RLIMIT_NPROC`, which counts every instance together.
-    public static func processLimitLayer(hierarchy: String = defaultHierarchy) -> SandboxLayer {
+    package static func processLimitLayer(hierarchy: String = defaultHierarchy) -> SandboxLayer {
         if let reason = unavailability(hierarchy: hierarchy) { return fallbackLayer(reason) }
         return SandboxLayer(
             name: "process-limit", enforced: true,

@@ -1,21 +1,21 @@
 import _TaskHostCShims
-public import Foundation
+import Foundation
 import TaskHostCore
 import TaskHostIPC
 import TaskHostManifest
 
 /// How the host sandboxes the instances it runs.
-public struct SandboxOptions: Sendable, Equatable {
+package struct SandboxOptions: Sendable, Equatable {
     /// The user instances run as when the host runs as root (`nil`: stay root,
     /// which `doctor` and each instance's history report as not enforced).
-    public var user: String?
+    package var user: String?
     /// Refuse to run an instance unless every layer is enforced.
-    public var required: Bool
+    package var required: Bool
     /// Where each instance gets its private working directory (removed afterwards).
-    public var workRoot: String
+    package var workRoot: String
 
     /// The defaults: run as `nobody` when root, report missing layers, work in a temporary directory.
-    public init(user: String? = "nobody", required: Bool = false, workRoot: String = NSTemporaryDirectory() + "taskhost-work") {
+    package init(user: String? = "nobody", required: Bool = false, workRoot: String = NSTemporaryDirectory() + "taskhost-work") {
         self.user = user
         self.required = required
         self.workRoot = workRoot

@@ -3,9 +3,9 @@ import Foundation
 import Logging
 import Synchronization
 import TaskHostConcurrency
-public import TaskHostCore
+package import TaskHostCore
 import TaskHostIPC
-public import TaskHostManifest
+package import TaskHostManifest
 import TaskHostShared
 
 /// Runs task instances in isolated worker processes and records them.
@@ -13,17 +13,17 @@ import TaskHostShared
 /// Each instance gets a fresh `taskhost-worker` process; the calling task
 /// waits while a dedicated thread supervises it. The store is only touched by
 /// the host: the worker asks, the host checks and writes.
-public final class TaskRunner: Sendable {
+package final class TaskRunner: Sendable {
     /// The store instances and settings are recorded in.
-    public let store: any TaskStore
+    package let store: any TaskStore
     /// The worker executable.
-    public let workerPath: String
+    package let workerPath: String
     /// How instances are sandboxed.
-    public let sandbox: SandboxOptions
+    package let sandbox: SandboxOptions
     /// How instances get their process.
-    public let isolation: IsolationMode
+    package let isolation: IsolationMode
     /// Where instance starts, zygotes and missing sandbox layers are counted.
-    public let metrics: HostMetrics
+    package let metrics: HostMetrics
     private let sandboxIdentity: (uid: UInt32, gid: UInt32)?
     private let zygotes: ZygotePool?
     private let cgroups: ProcessCgroups?
@@ -34,7 +34,7 @@ public final class TaskRunner: Sendable {
     private let spawnWorker: @Sendable (_ executable: String, _ environment: [String]) throws(WorkerSpawnError) -> WorkerProcess
 
     /// Creates a runner.
-    public convenience init(
+    package convenience init(
         store: any TaskStore, workerPath: String, sandbox: SandboxOptions = SandboxOptions(),
         isolation: IsolationMode = .fromEnvironment(), metrics: HostMetrics = .disabled
     ) {
@@ -69,12 +69,12 @@ public final class TaskRunner: Sendable {
     /// Stops the pre-forked workers of libraries other than `libraryPaths`
     /// (plugins replaced or removed); the next instance of a new version gets
     /// a zygote of its own.
-    public func retireZygotes(keeping libraryPaths: Set<String>) {
+    package func retireZygotes(keeping libraryPaths: Set<String>) {
         zygotes?.retire(keeping: libraryPaths)
     }
 
     /// How many pre-forked workers run.
-    public var zygoteCount: Int { zygotes?.count ?? 0 }
+    package var zygoteCount: Int { zygotes?.count ?? 0 }
 
     /// Their process ids (tests).
     var zygotePids: [pid_t] { zygotes?.pids ?? [] }
@@ -89,7 +89,7 @@ public final class TaskRunner: Sendable {
     ///   - onLog: sees every log line as it arrives.
     ///   - onProgress: sees the task's progress as it arrives (at most one
     ///     value per 100 ms, the last one always), on the supervisor's thread.
-    public func run(
+    package func run(
         app: AppManifest, task: TaskDeclaration, libraryPath: String, trigger: TriggerEvent,
         instanceId: String = RandomToken.uuid(), cancellation: InstanceCancellation? = nil,
         settlements: SettlementRetry? = nil, onLog: (@Sendable (LogLine) -> Void)? = nil,
@@ -109,7 +109,7 @@ public final class TaskRunner: Sendable {
     }
 
     /// ``run(app:task:libraryPath:trigger:instanceId:cancellation:settlements:onLog:onProgress:)`` on the calling thread.
-    public func runBlocking(
+    package func runBlocking(
         app: AppManifest, task: TaskDeclaration, libraryPath: String, trigger: TriggerEvent,
         instanceId: String = RandomToken.uuid(), cancellation: InstanceCancellation? = nil,
         settlements: SettlementRetry? = nil, onLog: (@Sendable (LogLine) -> Void)? = nil,
@@ -256,7 +256,7 @@ public final class TaskRunner: Sendable {
 }
 
 /// Why ``TaskRunner`` returned no record of an instance.
-public enum InstanceRunError: Error, Sendable, CustomStringConvertible {
+package enum InstanceRunError: Error, Sendable, CustomStringConvertible {
     /// The store could not record the instance.
     case store(StoreError)
     /// The host ran out of descriptors, memory or processes (`EMFILE`,
@@ -266,7 +266,7 @@ public enum InstanceRunError: Error, Sendable, CustomStringConvertible {
     case resourcesExhausted(WorkerSpawnError)
 
     /// What kind of failure this is, for code to act on.
-    public enum Code: String, Sendable, CaseIterable {
+    package enum Code: String, Sendable, CaseIterable {
         /// The store failed (``InstanceRunError/underlying`` is the ``StoreError``, with its own code).
         case store
         /// The host is out of resources: transient, start the instance again later.
@@ -274,7 +274,7 @@ public enum InstanceRunError: Error, Sendable, CustomStringConvertible {
     }
 
     /// What kind of failure this is.
-    public var code: Code {
+    package var code: Code {
         switch self {
         case .store: .store
         case .resourcesExhausted: .resourcesExhausted
@@ -282,7 +282,7 @@ public enum InstanceRunError: Error, Sendable, CustomStringConvertible {
     }
 
     /// The error underneath: the ``StoreError`` or the ``WorkerSpawnError``.
-    public var underlying: any Error {
+    package var underlying: any Error {
         switch self {
         case .store(let error): error
         case .resourcesExhausted(let error): error
@@ -290,13 +290,13 @@ public enum InstanceRunError: Error, Sendable, CustomStringConvertible {
     }
 
     /// The `errno` of the system call that failed, if one did.
-    public var errno: Int32? {
+    package var errno: Int32? {
         if case .resourcesExhausted(let error) = self { return error.errno }
         return nil
     }
 
     /// What went wrong and what to do.
-    public var description: String {
+    package var description: String {
         switch self {
         case .store(let error): error.description
         case .resourcesExhausted(let error):

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Synchronization
 import TaskHostIPC
 import _TaskHostCShims
@@ -6,9 +6,9 @@ import _TaskHostCShims
 /// Why the host could not start or talk to a worker process: a ``code``
 /// that code acts on, the `errno` underneath when a system call failed, and
 /// a message a person reads.
-public struct WorkerSpawnError: Error, Sendable, CustomStringConvertible {
+package struct WorkerSpawnError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure this is.
-    public enum Code: String, Sendable, CaseIterable {
+    package enum Code: String, Sendable, CaseIterable {
         /// The host ran out of descriptors, memory or processes (`EMFILE`,
         /// `ENFILE`, `ENOMEM`, `EAGAIN`): transient, not a fault of the task;
         /// the instance can be started again later.
@@ -22,18 +22,18 @@ public struct WorkerSpawnError: Error, Sendable, CustomStringConvertible {
     }
 
     /// What failed and what to do.
-    public var message: String
+    package var message: String
     /// What kind of failure this is.
-    public var code: Code
+    package var code: Code
     /// The `errno` of the system call that failed, if one did.
-    public var errno: Int32?
+    package var errno: Int32?
     /// Whether the host ran out of descriptors, memory or processes (``Code/resourcesExhausted``).
-    public var resourcesExhausted: Bool { code == .resourcesExhausted }
-    public var description: String { message }
+    package var resourcesExhausted: Bool { code == .resourcesExhausted }
+    package var description: String { message }
 
     /// Creates an error; without `code`, `errno` decides it: ``Code/resourcesExhausted``
     /// for an exhausted resource, else ``Code/spawnFailed``.
-    public init(message: String, errno: Int32? = nil, code: Code? = nil) {
+    package init(message: String, errno: Int32? = nil, code: Code? = nil) {
         self.message = message
         self.errno = errno
         self.code = code ?? (errno.map(Self.isResourceExhaustion) == true ? .resourcesExhausted : .spawnFailed)
@@ -41,19 +41,19 @@ public struct WorkerSpawnError: Error, Sendable, CustomStringConvertible {
 
     /// Whether `code` says the system or this process is out of a resource
     /// that comes back by itself (descriptors, memory, processes).
-    public static func isResourceExhaustion(_ code: Int32) -> Bool {
+    package static func isResourceExhaustion(_ code: Int32) -> Bool {
         [EMFILE, ENFILE, ENOMEM, EAGAIN].contains(code)
     }
 }
 
 /// Finds the `taskhost-worker` executable: `TASKHOST_WORKER`, else next to
 /// the running `taskhost` executable.
-public enum WorkerExecutable {
+package enum WorkerExecutable {
     /// The worker's name next to the host executable.
-    public static let name = "taskhost-worker"
+    package static let name = "taskhost-worker"
 
     /// The worker executable's path.
-    public static func locate(
+    package static func locate(
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(WorkerSpawnError) -> String {
         if let explicit = environment["TASKHOST_WORKER"], !explicit.isEmpty {

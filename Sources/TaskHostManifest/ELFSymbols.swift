@@ -1,4 +1,4 @@
-package import Foundation
+import Foundation
 
 /// The symbols a shared library exports, read from its ELF dynamic symbol
 /// table without loading it (no code of the library runs).

@@ -1,18 +1,18 @@
 /// A position in a text file, 1-based, for error messages.
-public struct SourcePosition: Sendable, Equatable, CustomStringConvertible {
+package struct SourcePosition: Sendable, Equatable, CustomStringConvertible {
     /// The line, from 1.
-    public var line: Int
+    package var line: Int
     /// The column, from 1, counted in characters.
-    public var column: Int
+    package var column: Int
 
     /// Creates a position.
-    public init(line: Int, column: Int) {
+    package init(line: Int, column: Int) {
         self.line = line
         self.column = column
     }
 
     /// `line:column`, as in `manifest.json:7:25`.
-    public var description: String { "\(line):\(column)" }
+    package var description: String { "\(line):\(column)" }
 }
 
 /// A parsed JSON value that remembers where it stood in the file, so that a

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Finds the shared library a manifest's `Library` field names.
 ///
@@ -8,12 +8,12 @@ public import Foundation
 /// directory, its `lib/` subdirectory, every directory of `--library-path` and
 /// `TASKHOST_LIBRARY_PATH` (colon-separated), and the directory of the
 /// `taskhost` executable (where `swift build` puts the sample plugin).
-public struct LibraryResolver: Sendable {
+package struct LibraryResolver: Sendable {
     /// Extra directories to search, in order, after the manifest's own.
-    public var searchPaths: [String]
+    package var searchPaths: [String]
 
     /// A resolver with `extraPaths`, then `TASKHOST_LIBRARY_PATH`, then the executable's directory.
-    public static func standard(
+    package static func standard(
         extraPaths: [String] = [], environment: [String: String] = ProcessInfo.processInfo.environment
     ) -> LibraryResolver {
         var paths = extraPaths
@@ -27,15 +27,15 @@ public struct LibraryResolver: Sendable {
     }
 
     /// Creates a resolver that searches `searchPaths` after the manifest's directory.
-    public init(searchPaths: [String]) {
+    package init(searchPaths: [String]) {
         self.searchPaths = searchPaths
     }
 
     /// The file name a library name stands for: `BackgroundTasks` → `libBackgroundTasks.so`.
-    public static func fileName(forLibrary name: String) -> String { "lib\(name).so" }
+    package static func fileName(forLibrary name: String) -> String { "lib\(name).so" }
 
     /// The absolute path of `library`, or the places it was looked for.
-    public func resolve(_ library: String, manifestDirectory: String) -> Result<String, LibraryNotFound> {
+    package func resolve(_ library: String, manifestDirectory: String) -> Result<String, LibraryNotFound> {
         let base = Self.absolute(manifestDirectory, relativeTo: FileManager.default.currentDirectoryPath)
         let candidates: [String]
         if library.contains("/") || library.hasSuffix(".so") {
@@ -60,21 +60,21 @@ public struct LibraryResolver: Sendable {
 }
 
 /// A library that is in none of the places searched.
-public struct LibraryNotFound: Error, Sendable, Equatable, CustomStringConvertible {
+package struct LibraryNotFound: Error, Sendable, Equatable, CustomStringConvertible {
     /// The manifest's `Library` value.
-    public var library: String
+    package var library: String
     /// Every path tried.
-    public var tried: [String]
+    package var tried: [String]
 
     /// What was not found, where it was looked for, and what to do.
-    public var description: String {
+    package var description: String {
         "Library \"\(library)\" not found; looked for " + tried.joined(separator: ", ")
             + " (build it with `swift build`, or add its directory with --library-path)"
     }
 
     /// The message for a dropped-in plugin folder, where `--library-path` does
     /// not apply: the library must be in the folder or its `lib/`.
-    public var pluginFolderDescription: String {
+    package var pluginFolderDescription: String {
         "Library \"\(library)\" not found in the plugin folder; looked for " + tried.joined(separator: ", ")
             + " (a plugin folder holds its libraries: put the library in the folder or its lib/)"
     }

@@ -1,5 +1,5 @@
 import Foundation
-public import TaskHostIPC
+package import TaskHostIPC
 
 /// An app's manifest: its identity and the background tasks it declares.
 ///
@@ -14,46 +14,46 @@ public import TaskHostIPC
 ///   ]
 /// }
 /// ```
-public struct AppManifest: Sendable, Equatable {
+package struct AppManifest: Sendable, Equatable {
     /// The file the manifest was read from, as given.
-    public var path: String
+    package var path: String
     /// The app's identity; settings are scoped by its name.
-    public var identity: AppIdentity
+    package var identity: AppIdentity
     /// The declared tasks, in file order.
-    public var tasks: [TaskDeclaration]
+    package var tasks: [TaskDeclaration]
 
     /// Creates a manifest (``load(path:)`` reads one from a file).
-    public init(path: String, identity: AppIdentity, tasks: [TaskDeclaration]) {
+    package init(path: String, identity: AppIdentity, tasks: [TaskDeclaration]) {
         self.path = path
         self.identity = identity
         self.tasks = tasks
     }
 
     /// The directory holding the manifest: relative library paths start here.
-    public var directory: String { (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent }
+    package var directory: String { (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent }
 
     /// The task declared with `name`.
-    public func task(named name: String) -> TaskDeclaration? {
+    package func task(named name: String) -> TaskDeclaration? {
         tasks.first { $0.name == name }
     }
 }
 
 /// Who the app is.
-public struct AppIdentity: Sendable, Equatable {
+package struct AppIdentity: Sendable, Equatable {
     /// A reverse-DNS name such as `com.example.rawpush`.
-    public var name: String
+    package var name: String
     /// The app's version, free-form.
-    public var version: String?
+    package var version: String?
 
     /// Creates an identity.
-    public init(name: String, version: String? = nil) {
+    package init(name: String, version: String? = nil) {
         self.name = name
         self.version = version
     }
 }
 
 /// How the host calls a task's code: the manifest's `"Abi"`.
-public enum TaskABI: Sendable, Equatable {
+package enum TaskABI: Sendable, Equatable {
     /// `"Abi": "swift"` (the default): a `BackgroundTask` class, named by
     /// `TaskEntryPoint`, run through the library's `taskhost_plugin_v1` descriptor.
     case swift
@@ -62,7 +62,7 @@ public enum TaskABI: Sendable, Equatable {
     case c(signature: CSignature)
 
     /// The manifest's spelling: `swift` or `c`.
-    public var name: String {
+    package var name: String {
         switch self {
         case .swift: "swift"
         case .c: "c"
@@ -71,35 +71,35 @@ public enum TaskABI: Sendable, Equatable {
 }
 
 /// One `BackgroundTasks` entry.
-public struct TaskDeclaration: Sendable, Equatable {
+package struct TaskDeclaration: Sendable, Equatable {
     /// The task's name, unique in the manifest; what `taskhost run` takes.
-    public var name: String
+    package var name: String
     /// What the host calls: `Module.Class`, the Swift class that implements
     /// the task (`TaskEntryPoint`); for a C task (``abi`` is ``TaskABI/c(signature:)``),
     /// the C function's symbol (`Symbol`).
-    public var entryPoint: String
+    package var entryPoint: String
     /// How the host calls ``entryPoint``: a Swift class or a C function.
-    public var abi: TaskABI
+    package var abi: TaskABI
     /// The library that holds the class: a name (`BackgroundTasks` finds
     /// `libBackgroundTasks.so`) or a path relative to the manifest.
-    public var library: String
+    package var library: String
     /// What starts the task.
-    public var triggers: [TriggerDeclaration]
+    package var triggers: [TriggerDeclaration]
     /// How long an instance may run before it is canceled with
     /// `ExecutionTimeExceeded`.
-    public var timeLimit: Duration
+    package var timeLimit: Duration
     /// How long a canceled instance has to finish before it is killed.
-    public var cancellationGracePeriod: Duration
+    package var cancellationGracePeriod: Duration
     /// What the task may do beyond the default sandbox.
-    public var capabilities: [Capability]
+    package var capabilities: [Capability]
     /// Resource limits of each instance.
-    public var limits: ResourceLimits
+    package var limits: ResourceLimits
     /// Where the entry starts in the manifest.
-    public var position: SourcePosition
+    package var position: SourcePosition
 
     /// Creates a declaration. For a C task, `entryPoint` is the symbol and
     /// `abi` is ``TaskABI/c(signature:)``.
-    public init(
+    package init(
         name: String, entryPoint: String, abi: TaskABI = .swift, library: String, triggers: [TriggerDeclaration],
         timeLimit: Duration = AppManifest.defaultTimeLimit, cancellationGracePeriod: Duration = AppManifest.defaultGracePeriod,
         capabilities: [Capability] = [], limits: ResourceLimits = ResourceLimits(),
@@ -118,23 +118,23 @@ public struct TaskDeclaration: Sendable, Equatable {
     }
 
     /// The module part of the entry point.
-    public var moduleName: String { String(entryPoint.prefix { $0 != "." }) }
+    package var moduleName: String { String(entryPoint.prefix { $0 != "." }) }
 
     /// The C symbol to call, for a C task; `nil` for a Swift task.
-    public var symbol: String? {
+    package var symbol: String? {
         if case .c = abi { return entryPoint }
         return nil
     }
 
     /// How to call the C function, for a C task; `nil` for a Swift task.
-    public var cSignature: CSignature? {
+    package var cSignature: CSignature? {
         if case .c(let signature) = abi { return signature }
         return nil
     }
 
     /// What the task runs, as messages name it: `BackgroundTasks.Sample` or
     /// `C function on_push: int32 (instance, host)`.
-    public var entryPointDescription: String {
+    package var entryPointDescription: String {
         switch abi {
         case .swift: entryPoint
         case .c(let signature): "C function \(entryPoint): \(signature)"
@@ -144,20 +144,20 @@ public struct TaskDeclaration: Sendable, Equatable {
 
 /// Per-instance resource limits (the manifest's `Limits`), enforced with
 /// rlimits in the worker before the plugin loads.
-public struct ResourceLimits: Sendable, Equatable {
+package struct ResourceLimits: Sendable, Equatable {
     /// CPU seconds; `nil`: the time limit plus the grace period, rounded up.
-    public var cpuSeconds: Int?
+    package var cpuSeconds: Int?
     /// Writable memory (heap, anonymous mappings), in MiB.
-    public var memoryMB: Int
+    package var memoryMB: Int
     /// Open descriptors.
-    public var openFiles: Int
+    package var openFiles: Int
     /// Processes and threads of the sandbox user.
-    public var processes: Int
+    package var processes: Int
     /// Largest file the task may write, in MiB.
-    public var fileSizeMB: Int
+    package var fileSizeMB: Int
 
     /// The defaults: 1 GiB of memory, 256 files, 128 processes, 64 MiB files.
-    public init(cpuSeconds: Int? = nil, memoryMB: Int = 1024, openFiles: Int = 256, processes: Int = 128, fileSizeMB: Int = 64) {
+    package init(cpuSeconds: Int? = nil, memoryMB: Int = 1024, openFiles: Int = 256, processes: Int = 128, fileSizeMB: Int = 64) {
         self.cpuSeconds = cpuSeconds
         self.memoryMB = memoryMB
         self.openFiles = openFiles
@@ -167,7 +167,7 @@ public struct ResourceLimits: Sendable, Equatable {
 }
 
 /// What starts a task.
-public enum TriggerDeclaration: Sendable, Equatable, CustomStringConvertible {
+package enum TriggerDeclaration: Sendable, Equatable, CustomStringConvertible {
     /// A raw push notification on one of the task's channels.
     case pushNotification
     /// `taskhost trigger` or `taskhost run`, from the app itself.
@@ -178,7 +178,7 @@ public enum TriggerDeclaration: Sendable, Equatable, CustomStringConvertible {
     case webPush
 
     /// The trigger as the manifest spells its type, with its parameters.
-    public var description: String {
+    package var description: String {
         switch self {
         case .pushNotification: "PushNotification"
         case .application: "Application"
@@ -189,7 +189,7 @@ public enum TriggerDeclaration: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Permissions a task may declare.
-public enum Capability: String, Sendable, CaseIterable {
+package enum Capability: String, Sendable, CaseIterable {
     /// The task may open network connections (Windows' `internetClient`).
     case internetClient
 }

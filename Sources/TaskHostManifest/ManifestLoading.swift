@@ -1,36 +1,36 @@
 import Foundation
 
 /// One thing wrong with a manifest.
-public struct ManifestProblem: Sendable, Equatable, CustomStringConvertible {
+package struct ManifestProblem: Sendable, Equatable, CustomStringConvertible {
     /// Where the problem is, when it is at a particular place.
-    public var position: SourcePosition?
+    package var position: SourcePosition?
     /// The task it concerns, when it concerns one.
-    public var task: String?
+    package var task: String?
     /// What is wrong and, where it helps, what to do.
-    public var message: String
+    package var message: String
 
     /// Creates a problem.
-    public init(position: SourcePosition? = nil, task: String? = nil, message: String) {
+    package init(position: SourcePosition? = nil, task: String? = nil, message: String) {
         self.position = position
         self.task = task
         self.message = message
     }
 
     /// The problem as `validate` prints it: its task, then the message.
-    public var description: String {
+    package var description: String {
         (task.map { "task \"\($0)\": " } ?? "") + message
     }
 }
 
 /// A manifest that cannot be used, with every problem found in it.
-public struct ManifestError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct ManifestError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The manifest's path, as given.
-    public var file: String
+    package var file: String
     /// What is wrong, in file order.
-    public var problems: [ManifestProblem]
+    package var problems: [ManifestProblem]
 
     /// Creates an error for `file`.
-    public init(file: String, problems: [ManifestProblem]) {
+    package init(file: String, problems: [ManifestProblem]) {
         self.file = file
         self.problems = problems
     }
@@ -38,7 +38,7 @@ public struct ManifestError: Error, Sendable, Equatable, CustomStringConvertible
     /// One line per problem: `manifest.json:7:25: task "X": …`. Line breaks
     /// inside a problem (from a quoted value) are written `\n`, so each problem
     /// stays on its line.
-    public var description: String {
+    package var description: String {
         problems.map { problem in
             let location = problem.position.map { "\(file):\($0)" } ?? file
             let text = "\(problem)".replacingOccurrences(of: "\r", with: "\\r").replacingOccurrences(of: "\n", with: "\\n")
@@ -49,12 +49,12 @@ public struct ManifestError: Error, Sendable, Equatable, CustomStringConvertible
 
 extension AppManifest {
     /// The default time limit of an instance, as on Windows: 30 seconds.
-    public static let defaultTimeLimit = Duration.seconds(30)
+    package static let defaultTimeLimit = Duration.seconds(30)
     /// The default grace period after cancellation: 5 seconds.
-    public static let defaultGracePeriod = Duration.seconds(5)
+    package static let defaultGracePeriod = Duration.seconds(5)
 
     /// Reads and validates the manifest at `path`.
-    public static func load(path: String) throws(ManifestError) -> AppManifest {
+    package static func load(path: String) throws(ManifestError) -> AppManifest {
         guard let data = FileManager.default.contents(atPath: path) else {
             let exists = FileManager.default.fileExists(atPath: path)
             throw ManifestError(file: path, problems: [ManifestProblem(
@@ -68,7 +68,7 @@ extension AppManifest {
     ///
     /// Every problem is reported at once: invalid JSON in one task does not
     /// hide the other tasks' problems (that task is skipped and the rest is read).
-    public static func parse(_ bytes: [UInt8], path: String) throws(ManifestError) -> AppManifest {
+    package static func parse(_ bytes: [UInt8], path: String) throws(ManifestError) -> AppManifest {
         let (root, syntaxErrors) = JSONParser.parseRecovering(bytes, labelKey: "Name")
         let invalid = syntaxErrors.map { error in
             ManifestProblem(position: error.position, task: error.element, message: "invalid JSON: \(error.message)")

@@ -3,24 +3,24 @@ import TaskHostCore
 
 /// One folder of the drop-in plugins directory: a `manifest.json` and the
 /// shared libraries it names.
-public struct PluginFolder: Sendable, Equatable {
+package struct PluginFolder: Sendable, Equatable {
     /// The folder's name: the plugin's name for the CLI.
-    public var name: String
+    package var name: String
     /// The folder's path.
-    public var path: String
+    package var path: String
 
     /// The most files a plugin folder may hold (the rest is not looked at).
-    public static let maximumFiles = 256
+    package static let maximumFiles = 256
 
     /// Creates a folder reference.
-    public init(name: String, path: String) {
+    package init(name: String, path: String) {
         self.name = name
         self.path = path
     }
 
     /// The plugin folders in `directory`, by name; hidden entries (`.name`,
     /// where a copy in progress can be prepared) are skipped.
-    public static func list(in directory: String) -> [PluginFolder] {
+    package static func list(in directory: String) -> [PluginFolder] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return names.filter { !$0.hasPrefix(".") }.sorted().compactMap { name in
             let path = directory + "/" + name
@@ -31,17 +31,17 @@ public struct PluginFolder: Sendable, Equatable {
     }
 
     /// One file of the folder as it is on disk.
-    public struct FileStamp: Sendable, Equatable {
+    package struct FileStamp: Sendable, Equatable {
         /// Its path relative to the folder.
-        public var path: String
+        package var path: String
         /// Its size in bytes.
-        public var size: Int64
+        package var size: Int64
         /// Its modification time, in nanoseconds since the epoch.
-        public var modified: Int64
+        package var modified: Int64
     }
 
     /// The folder's regular files (symbolic links followed), sorted by path.
-    public func files() -> [FileStamp] {
+    package func files() -> [FileStamp] {
         guard let walker = FileManager.default.enumerator(atPath: path) else { return [] }
         var stamps: [FileStamp] = []
         while let relative = walker.nextObject() as? String, stamps.count < Self.maximumFiles {
@@ -57,7 +57,7 @@ public struct PluginFolder: Sendable, Equatable {
 
     /// A digest of every file's (path, size, modification time): it changes
     /// when a file is added, removed, replaced or rewritten.
-    public func fingerprint() -> String {
+    package func fingerprint() -> String {
         StableID.hex(for: files().map { "\($0.path)\t\($0.size)\t\($0.modified)" }.joined(separator: "\n"), bytes: 12)
     }
 
@@ -66,7 +66,7 @@ public struct PluginFolder: Sendable, Equatable {
     /// library rewritten in place in the drop-in folder never changes under
     /// a running instance, and a half-copied file is never loaded: the copy is
     /// kept only if the folder's fingerprint did not change while copying.
-    public func stage(into root: String, fingerprint: String) throws -> String {
+    package func stage(into root: String, fingerprint: String) throws -> String {
         let destination = root + "/" + name + "/" + fingerprint
         if FileManager.default.fileExists(atPath: destination) { return destination }
         let temporary = root + "/" + name + "/.staging-" + RandomToken.hex(bytes: 6)

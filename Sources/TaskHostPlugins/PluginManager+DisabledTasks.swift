@@ -2,18 +2,18 @@ import Foundation
 import Logging
 import Synchronization
 import TaskHostConcurrency
-public import TaskHostCore
+package import TaskHostCore
 import TaskHostManifest
 
 /// When a plugin's task that keeps crashing is disabled.
-public struct CrashPolicy: Sendable, Equatable {
+package struct CrashPolicy: Sendable, Equatable {
     /// Crashes of one task that disable it…
-    public var limit: Int
+    package var limit: Int
     /// …when they happen within this window.
-    public var window: Duration
+    package var window: Duration
 
     /// The default: 3 crashes in 5 minutes.
-    public init(limit: Int = 3, window: Duration = .seconds(300)) {
+    package init(limit: Int = 3, window: Duration = .seconds(300)) {
         self.limit = max(1, limit)
         self.window = window
     }
@@ -23,7 +23,7 @@ extension PluginManager {
     /// Counts a crash of an instance of a plugin's task, and disables that
     /// task alone when it crashed too often (the dispatcher calls this with
     /// every outcome): its triggers are parked, the plugin's other tasks run on.
-    public func recordOutcome(of task: RegisteredTask, _ outcome: InstanceOutcome, now: ContinuousClock.Instant = .now) {
+    package func recordOutcome(of task: RegisteredTask, _ outcome: InstanceOutcome, now: ContinuousClock.Instant = .now) {
         guard let plugin = task.plugin, case .crashed = outcome else { return }
         let policy = configuration.crashPolicy
         let key = CrashingTask(plugin: plugin, task: task.task.name)

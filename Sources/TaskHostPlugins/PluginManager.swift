@@ -1,9 +1,9 @@
 import Foundation
-public import Logging
+package import Logging
 import Synchronization
 import TaskHostConcurrency
-public import TaskHostCore
-public import TaskHostIsolation
+package import TaskHostCore
+package import TaskHostIsolation
 import TaskHostManifest
 import TaskHostShared
 
@@ -23,20 +23,20 @@ import TaskHostShared
 /// parked, the plugin's other tasks running on) until
 /// `taskhost plugins enable PLUGIN/TASK`. States live in the store, so they
 /// survive a restart and the CLI can read and change them.
-public final class PluginManager: Sendable {
+package final class PluginManager: Sendable {
     /// Where to look, and how.
-    public struct Configuration: Sendable {
+    package struct Configuration: Sendable {
         /// The drop-in directory.
-        public var directory: String
+        package var directory: String
         /// Where versions in use are copied.
-        public var stagingDirectory: String
+        package var stagingDirectory: String
         /// How often the directory is looked at.
-        public var pollInterval: Duration
+        package var pollInterval: Duration
         /// When a crashing plugin is disabled.
-        public var crashPolicy: CrashPolicy
+        package var crashPolicy: CrashPolicy
 
         /// Creates a configuration.
-        public init(directory: String, stagingDirectory: String, pollInterval: Duration = .seconds(1), crashPolicy: CrashPolicy = CrashPolicy()) {
+        package init(directory: String, stagingDirectory: String, pollInterval: Duration = .seconds(1), crashPolicy: CrashPolicy = CrashPolicy()) {
             self.directory = directory
             self.stagingDirectory = stagingDirectory
             self.pollInterval = pollInterval
@@ -60,7 +60,7 @@ public final class PluginManager: Sendable {
         var task: String
     }
 
-    public let configuration: Configuration
+    package let configuration: Configuration
     let store: any PluginStateStore & DisabledTaskStore & TriggerQueueStore
     let registry: TaskRegistry
     private let checker: ManifestChecker
@@ -80,7 +80,7 @@ public final class PluginManager: Sendable {
     ///   - inspector: loads candidate libraries in a scanner process.
     ///   - reservedIdentity: the root manifest's identity, which no plugin may take.
     ///   - onUninstall: cancels the running instances of a removed plugin's app.
-    public init(
+    package init(
         configuration: Configuration, store: any PluginStateStore & DisabledTaskStore & TriggerQueueStore, registry: TaskRegistry, inspector: PluginInspector,
         reservedIdentity: String?, logger: Logger = Logger(label: "taskhost.plugins"),
         onUninstall: @escaping @Sendable (_ identity: String) -> Void
@@ -102,7 +102,7 @@ public final class PluginManager: Sendable {
     /// Scans every poll interval until the calling task is canceled, calling
     /// `afterScan` after each look. Scans block (they run scanner processes),
     /// so they run on the manager's executor, not on Swift's cooperative pool.
-    public func run(afterScan: @escaping @Sendable () -> Void = {}) async {
+    package func run(afterScan: @escaping @Sendable () -> Void = {}) async {
         while !Task.isCancelled {
             await executor.run { [self] in
                 scan()
@@ -114,7 +114,7 @@ public final class PluginManager: Sendable {
 
     /// Looks at the directory once and installs, replaces, removes, or
     /// re-enables plugins as needed.
-    public func scan() {
+    package func scan() {
         scanLock.withLock { _ in
             do {
                 try PrivateFiles.createDirectory(configuration.directory)

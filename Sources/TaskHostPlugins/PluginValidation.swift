@@ -1,6 +1,6 @@
 import Foundation
-public import TaskHostIsolation
-public import TaskHostManifest
+package import TaskHostIsolation
+package import TaskHostManifest
 
 extension PluginManager {
     /// Checks the plugin folder at `directory` as the host does before it
@@ -12,7 +12,7 @@ extension PluginManager {
     ///   - searchesOutside: whether a library the checker's resolver finds
     ///     outside the folder will do (`taskhost plugins validate` of a package
     ///     folder with `--library-path`); the host accepts only the folder's own.
-    public static func validate(
+    package static func validate(
         directory: String, plugin: String, checker: ManifestChecker, reservedIdentity: String?, registry: TaskRegistry?,
         searchesOutside: Bool = false
     ) -> PluginValidation {
@@ -60,13 +60,13 @@ extension PluginManager {
 }
 
 /// The result of ``PluginManager/validate(directory:plugin:checker:reservedIdentity:registry:searchesOutside:)``.
-public struct PluginValidation: Sendable {
+package struct PluginValidation: Sendable {
     /// The plugin's manifest, when it could be read.
-    public var manifest: AppManifest?
+    package var manifest: AppManifest?
     /// Its tasks, resolved (empty when there are problems).
-    public var tasks: [RegisteredTask] = []
+    package var tasks: [RegisteredTask] = []
     /// What is wrong, each a sentence that says what to do; empty when usable.
-    public var problems: [String]
+    package var problems: [String]
     /// What the scanner found in each library that loaded.
-    public var inspections: [PluginInspection] = []
+    package var inspections: [PluginInspection] = []
 }

@@ -1,20 +1,20 @@
 import Foundation
 import Synchronization
-public import TaskHostManifest
+package import TaskHostManifest
 
 /// A task the host can run: its declaration, its app, and its library.
-public struct RegisteredTask: Sendable, Equatable {
+package struct RegisteredTask: Sendable, Equatable {
     /// The manifest that declares the task.
-    public var app: AppManifest
+    package var app: AppManifest
     /// The task's declaration in that manifest.
-    public var task: TaskDeclaration
+    package var task: TaskDeclaration
     /// The resolved path of the task's library.
-    public var libraryPath: String
+    package var libraryPath: String
     /// The drop-in plugin folder it comes from; `nil` for the root manifest's tasks.
-    public var plugin: String?
+    package var plugin: String?
 
     /// Creates a registration.
-    public init(app: AppManifest, task: TaskDeclaration, libraryPath: String, plugin: String? = nil) {
+    package init(app: AppManifest, task: TaskDeclaration, libraryPath: String, plugin: String? = nil) {
         self.app = app
         self.task = task
         self.libraryPath = libraryPath
@@ -24,7 +24,7 @@ public struct RegisteredTask: Sendable, Equatable {
 
 /// The tasks a running host knows, by app and name. Safe to read from any
 /// thread, and replaceable while the host runs.
-public final class TaskRegistry: Sendable {
+package final class TaskRegistry: Sendable {
     private let tasks: Mutex<[String: RegisteredTask]>
     private let parked = Mutex<Set<String>>([])
     /// Disabled tasks whose triggers are parked, by app.
@@ -33,13 +33,13 @@ public final class TaskRegistry: Sendable {
     private let changes = Mutex<(generation: Int, observers: [@Sendable () -> Void])>((0, []))
 
     /// A registry holding `tasks`.
-    public init(_ tasks: [RegisteredTask] = []) {
+    package init(_ tasks: [RegisteredTask] = []) {
         self.tasks = Mutex(Dictionary(tasks.map { (Self.key($0.app.identity.name, $0.task.name), $0) }) { first, _ in first })
     }
 
     /// Registers every task of `manifest`, resolving their libraries; throws
     /// the manifest's problems when a library cannot be found.
-    public static func load(manifest: AppManifest, resolver: LibraryResolver) throws(ManifestError) -> TaskRegistry {
+    package static func load(manifest: AppManifest, resolver: LibraryResolver) throws(ManifestError) -> TaskRegistry {
         var registered: [RegisteredTask] = []
         var problems: [ManifestProblem] = []
         for task in manifest.tasks {
@@ -56,12 +56,12 @@ public final class TaskRegistry: Sendable {
     private static func key(_ app: String, _ task: String) -> String { app + "\u{0}" + task }
 
     /// The task `task` of `app`.
-    public func lookup(app: String, task: String) -> RegisteredTask? {
+    package func lookup(app: String, task: String) -> RegisteredTask? {
         tasks.withLock { $0[Self.key(app, task)] }
     }
 
     /// Registers `tasks` as plugin `plugin`'s, replacing what it registered before.
-    public func replace(plugin: String, with tasks: [RegisteredTask]) {
+    package func replace(plugin: String, with tasks: [RegisteredTask]) {
         self.tasks.withLock { registered in
             registered = registered.filter { $0.value.plugin != plugin }
             for task in tasks { registered[Self.key(task.app.identity.name, task.task.name)] = task }
@@ -71,7 +71,7 @@ public final class TaskRegistry: Sendable {
 
     /// Unregisters plugin `plugin`'s tasks and returns them.
     @discardableResult
-    public func remove(plugin: String) -> [RegisteredTask] {
+    package func remove(plugin: String) -> [RegisteredTask] {
         let removed = tasks.withLock { registered in
             let removed = registered.values.filter { $0.plugin == plugin }
             registered = registered.filter { $0.value.plugin != plugin }
@@ -83,11 +83,11 @@ public final class TaskRegistry: Sendable {
 
     /// A number that changes whenever tasks are registered or unregistered
     /// (the dispatcher unparks the triggers of tasks registered since it last looked).
-    public var generation: Int { changes.withLock { $0.generation } }
+    package var generation: Int { changes.withLock { $0.generation } }
 
     /// Calls `observer` after each change of the registered tasks (it must
     /// not block: it runs on the thread that changed them).
-    public func observeChanges(_ observer: @escaping @Sendable () -> Void) {
+    package func observeChanges(_ observer: @escaping @Sendable () -> Void) {
         changes.withLock { $0.observers.append(observer) }
     }
 
@@ -100,12 +100,12 @@ public final class TaskRegistry: Sendable {
     }
 
     /// Whether plugin `plugin` has tasks registered.
-    public func hasTasks(ofPlugin plugin: String) -> Bool {
+    package func hasTasks(ofPlugin plugin: String) -> Bool {
         tasks.withLock { $0.values.contains { $0.plugin == plugin } }
     }
 
     /// Whether an app other than plugin `plugin` registered tasks under `identity`.
-    public func identityInUse(_ identity: String, byOtherThan plugin: String) -> RegisteredTask? {
+    package func identityInUse(_ identity: String, byOtherThan plugin: String) -> RegisteredTask? {
         tasks.withLock { registered in
             registered.values.first { $0.app.identity.name == identity && $0.plugin != plugin }
         }
@@ -113,26 +113,26 @@ public final class TaskRegistry: Sendable {
 
     /// Apps whose triggers wait in the queue rather than run or dead-letter:
     /// the identities of plugins that are disabled or quarantined.
-    public var parkedApps: Set<String> { parked.withLock { $0 } }
+    package var parkedApps: Set<String> { parked.withLock { $0 } }
 
     /// Whether the triggers of `task` of `app` wait in the queue rather than
     /// run or dead-letter: its app is parked, or the task is disabled.
-    public func isParked(app: String, task: String) -> Bool {
+    package func isParked(app: String, task: String) -> Bool {
         parkedApps.contains(app) || parkedTasks.withLock { $0[app]?.contains(task) == true }
     }
 
     /// The disabled tasks of `app` whose triggers are parked (replacing the previous set).
-    public func setParkedTasks(_ app: String, _ names: Set<String>) {
+    package func setParkedTasks(_ app: String, _ names: Set<String>) {
         parkedTasks.withLock { $0[app] = names.isEmpty ? nil : names }
     }
 
     /// Parks (or unparks) the triggers of app `identity`.
-    public func setParked(_ identity: String, _ isParked: Bool) {
+    package func setParked(_ identity: String, _ isParked: Bool) {
         parked.withLock { if isParked { $0.insert(identity) } else { $0.remove(identity) } }
     }
 
     /// Every registered task, by app then name.
-    public var all: [RegisteredTask] {
+    package var all: [RegisteredTask] {
         tasks.withLock { Array($0.values) }.sorted { ($0.app.identity.name, $0.task.name) < ($1.app.identity.name, $1.task.name) }
     }
 }

@@ -1,22 +1,22 @@
-public import Foundation
-public import Logging
+import Foundation
+package import Logging
 import Synchronization
 import TaskHostConcurrency
-public import TaskHostCore
-public import TaskHostIsolation
+package import TaskHostCore
+package import TaskHostIsolation
 import TaskHostManifest
-public import TaskHostPlugins
-public import TaskHostShared
+package import TaskHostPlugins
+package import TaskHostShared
 
 /// How many instances run at once.
-public struct ConcurrencyLimits: Sendable, Equatable {
+package struct ConcurrencyLimits: Sendable, Equatable {
     /// Instances across all tasks (default: the number of cores).
-    public var global: Int
+    package var global: Int
     /// Instances of any one task (default: no limit beyond `global`).
-    public var perTask: Int
+    package var perTask: Int
 
     /// Creates limits.
-    public init(global: Int = ProcessInfo.processInfo.activeProcessorCount, perTask: Int? = nil) {
+    package init(global: Int = ProcessInfo.processInfo.activeProcessorCount, perTask: Int? = nil) {
         self.global = max(1, global)
         self.perTask = max(1, perTask ?? self.global)
     }
@@ -28,9 +28,9 @@ public struct ConcurrencyLimits: Sendable, Equatable {
 /// claimed by a host that died is run again (at-least-once). A trigger
 /// whose task is not in the registry is parked, not run nor dead-lettered,
 /// until the task is registered again.
-public final class Dispatcher: Sendable {
+package final class Dispatcher: Sendable {
     /// What the dispatcher needs of the store: instances and the trigger queue.
-    public typealias Store = any TaskStore & TriggerQueueStore
+    package typealias Store = any TaskStore & TriggerQueueStore
 
     private struct Running {
         var app: String
@@ -73,7 +73,7 @@ public final class Dispatcher: Sendable {
     static let maxResourcePause: Duration = .seconds(8)
 
     /// Where triggers are claimed and settled.
-    public let store: Store
+    package let store: Store
     /// Where the dispatcher's store writes run (claims, settlements): an fsync,
     /// or a wait of up to the busy timeout (10 s) for the write lock a CLI
     /// command may hold, must not block a thread of the cooperative pool, which
@@ -81,27 +81,27 @@ public final class Dispatcher: Sendable {
     /// settlements meet in the store's group commit and share one fsync.
     let storeWrites = BlockingExecutor(name: "taskhost-store", maxThreads: 16)
     /// Runs the claimed triggers' instances.
-    public let runner: TaskRunner
+    package let runner: TaskRunner
     /// The tasks that can run; a trigger for any other task is parked.
-    public let registry: TaskRegistry
+    package let registry: TaskRegistry
     /// How many instances run at once, in all and per task.
-    public let limits: ConcurrencyLimits
+    package let limits: ConcurrencyLimits
     /// When a failed trigger is retried, and when it is dead-lettered.
-    public let retryPolicy: RetryPolicy
+    package let retryPolicy: RetryPolicy
     /// This host's id in the queue's `owner` column.
-    public let owner: String
+    package let owner: String
     private let pollInterval: Duration
     private let logger: Logger
     private let wakeSignal = WakeSignal()
     private let state = Mutex(State())
     private let observers = Mutex<[@Sendable (RegisteredTask, InstanceOutcome) -> Void]>([])
     /// Retries the writes that settle triggers and instances until they succeed or the host stops.
-    public let settlements: SettlementRetry
+    package let settlements: SettlementRetry
     /// How long settlements that keep failing are retried once ``shutdown()`` was called.
-    public static let settlementPatience: Duration = .seconds(5)
+    package static let settlementPatience: Duration = .seconds(5)
 
     /// Creates a dispatcher.
-    public init(
+    package init(
         store: Store, runner: TaskRunner, registry: TaskRegistry, limits: ConcurrencyLimits = ConcurrencyLimits(),
         retryPolicy: RetryPolicy = RetryPolicy(), pollInterval: Duration = .milliseconds(250),
         logger: Logger = Logger(label: "taskhost.dispatcher")
@@ -121,10 +121,10 @@ public final class Dispatcher: Sendable {
     }
 
     /// Looks at the queue now rather than at the next poll (new triggers arrived).
-    public func wake() { wakeSignal.signal() }
+    package func wake() { wakeSignal.signal() }
 
     /// How many instances are running.
-    public var runningCount: Int { state.withLock { $0.running.count } }
+    package var runningCount: Int { state.withLock { $0.running.count } }
 
     /// How many times the dispatcher asked the store for triggers.
     var claimCount: Int { state.withLock { $0.claims } }
@@ -133,7 +133,7 @@ public final class Dispatcher: Sendable {
 
     /// Whether `task` of `app` can start an instance now (it is registered,
     /// and within the limits).
-    public func hasCapacity(app: String, task: String) -> Bool {
+    package func hasCapacity(app: String, task: String) -> Bool {
         guard registry.lookup(app: app, task: task) != nil else { return false }
         return state.withLock { state in
             !state.stopping && state.running.count < limits.global
@@ -143,14 +143,14 @@ public final class Dispatcher: Sendable {
 
     /// Calls `observer` with each instance's outcome once it is recorded (the
     /// plugin manager counts crashes this way).
-    public func observeOutcomes(_ observer: @escaping @Sendable (RegisteredTask, InstanceOutcome) -> Void) {
+    package func observeOutcomes(_ observer: @escaping @Sendable (RegisteredTask, InstanceOutcome) -> Void) {
         observers.withLock { $0.append(observer) }
     }
 
     /// Cancels the running instances of `app` with `reason` (a plugin was
     /// removed: `Uninstall`); returns how many were asked to stop.
     @discardableResult
-    public func cancelInstances(app: String, reason: BackgroundTaskCancellationReason) -> Int {
+    package func cancelInstances(app: String, reason: BackgroundTaskCancellationReason) -> Int {
         let running = state.withLock { state in state.running.values.filter { $0.app == app } }
         for instance in running { instance.cancellation.cancel(reason) }
         return running.count
@@ -160,7 +160,7 @@ public final class Dispatcher: Sendable {
     /// ``run()`` return once they have ended (each within its grace period).
     /// Their triggers go back to the queue; settlement writes that keep
     /// failing give up after ``settlementPatience`` (the next start recovers them).
-    public func shutdown() {
+    package func shutdown() {
         let running = state.withLock { state -> [Running] in
             state.stopping = true
             return Array(state.running.values)
@@ -173,7 +173,7 @@ public final class Dispatcher: Sendable {
     /// ``shutdown()`` without waiting: running instances are killed at once
     /// (their outcome is `killed(Terminating)`, their triggers go back to the
     /// queue) and settlement writes that fail are not retried.
-    public func shutdownNow() {
+    package func shutdownNow() {
         shutdown()
         settlements.stop(after: .zero)
         let running = state.withLock { Array($0.running.values) }
@@ -183,7 +183,7 @@ public final class Dispatcher: Sendable {
     /// Runs until ``shutdown()`` (or cancellation of the calling task).
     /// `onRecovered` is called once the triggers that a host that stopped
     /// had claimed are back in the queue (or could not be), before the first claim.
-    public func run(onRecovered: @Sendable () -> Void = {}) async {
+    package func run(onRecovered: @Sendable () -> Void = {}) async {
         do {
             let recovered = try await storeWrites.run { [store, owner] () throws(StoreError) -> Int in
                 try store.recoverAbandoned(owner: owner, now: Date())

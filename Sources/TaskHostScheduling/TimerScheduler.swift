@@ -1,8 +1,8 @@
-public import Foundation
-public import Logging
-public import TaskHostCore
+package import Foundation
+package import Logging
+package import TaskHostCore
 import TaskHostManifest
-public import TaskHostPlugins
+package import TaskHostPlugins
 
 /// Fires time triggers: a task with `{"Type": "Time", "IntervalMinutes": N}`
 /// runs once per period of N minutes, counted from the moment the host first
@@ -10,18 +10,18 @@ public import TaskHostPlugins
 /// has an id derived from the period, and enqueueing is idempotent, so a
 /// restart never fires one period twice. Missed periods are not caught up:
 /// only the current one fires, as on Windows.
-public struct TimerScheduler: Sendable {
+package struct TimerScheduler: Sendable {
     /// What the scheduler needs of the store: the queue and the timers' anchors.
-    public typealias Store = any TriggerQueueStore & ChannelStore
+    package typealias Store = any TriggerQueueStore & ChannelStore
 
     /// Where period triggers are enqueued and anchors kept.
-    public let store: Store
+    package let store: Store
     /// The tasks whose time triggers are scheduled.
-    public let registry: TaskRegistry
+    package let registry: TaskRegistry
     private let logger: Logger
 
     /// Creates a scheduler.
-    public init(store: Store, registry: TaskRegistry, logger: Logger = Logger(label: "taskhost.timers")) {
+    package init(store: Store, registry: TaskRegistry, logger: Logger = Logger(label: "taskhost.timers")) {
         self.store = store
         self.registry = registry
         self.logger = logger
@@ -29,7 +29,7 @@ public struct TimerScheduler: Sendable {
 
     /// Enqueues the triggers due at `now`; returns them (already-queued periods included).
     @discardableResult
-    public func tick(now: Date = Date()) throws(StoreError) -> [NewTrigger] {
+    package func tick(now: Date = Date()) throws(StoreError) -> [NewTrigger] {
         var due: [NewTrigger] = []
         for registered in registry.all {
             for case .time(let minutes, let oneShot) in registered.task.triggers {
@@ -47,7 +47,7 @@ public struct TimerScheduler: Sendable {
     }
 
     /// Ticks every `interval` until the calling task is cancelled.
-    public func run(interval: Duration = .seconds(1), onEnqueue: @Sendable () -> Void = {}) async {
+    package func run(interval: Duration = .seconds(1), onEnqueue: @Sendable () -> Void = {}) async {
         while !Task.isCancelled {
             do {
                 if try !tick().isEmpty { onEnqueue() }

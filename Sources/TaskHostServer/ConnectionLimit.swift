@@ -1,5 +1,5 @@
 import Foundation
-public import Logging
+package import Logging
 import NIOCore
 import Synchronization
 
@@ -14,9 +14,9 @@ import Synchronization
 /// part of a head) cannot keep out a client that sends its request, and the number of open connections stays
 /// bounded. One instance is shared by every connection; each gets its own
 /// ``ConnectionLimitHandler``.
-public final class ConnectionLimit: Sendable {
+package final class ConnectionLimit: Sendable {
     /// Connections allowed at once.
-    public let maximum: Int
+    package let maximum: Int
     private let state = Mutex(State())
     /// Counts the connections closed at the cap, a log line per kind and
     /// ``logInterval`` (the last window too: it is logged when it ends, or at ``flushLog()``).
@@ -56,7 +56,7 @@ public final class ConnectionLimit: Sendable {
     static let logInterval: Duration = .seconds(10)
 
     /// Creates a cap of `maximum` connections (at least 1).
-    public init(maximum: Int, logger: Logger) {
+    package init(maximum: Int, logger: Logger) {
         self.maximum = max(1, maximum)
         self.closures = FailureLogAggregator(
             subject: "too many open connections (at most \(self.maximum)): connections closed (raise --max-connections or the open-file limit if they are legitimate clients)",
@@ -64,10 +64,10 @@ public final class ConnectionLimit: Sendable {
     }
 
     /// Logs the connections closed at the cap that are not logged yet (at shutdown).
-    public func flushLog() { closures.flush(all: true) }
+    package func flushLog() { closures.flush(all: true) }
 
     /// Connections open now.
-    public var current: Int { state.withLock { $0.open } }
+    package var current: Int { state.withLock { $0.open } }
 
     /// A handler for one new connection's pipeline.
     func handler() -> ConnectionLimitHandler { ConnectionLimitHandler(limit: self) }

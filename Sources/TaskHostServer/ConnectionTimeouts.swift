@@ -5,22 +5,22 @@ import NIOHTTPTypes
 /// How long an HTTP connection may take at each stage before the server
 /// closes it, so that a client that stops sending cannot hold a connection
 /// (and its descriptor) for ever.
-public struct ConnectionTimeouts: Sendable, Equatable {
+package struct ConnectionTimeouts: Sendable, Equatable {
     /// How long a keep-alive connection may wait, after its last response,
     /// before it sends the first byte of its next request.
-    public var idle: Duration
+    package var idle: Duration
     /// How long a request head may take: from accept to the end of the first
     /// head, or from the first byte of a later request to the end of its head.
-    public var header: Duration
+    package var header: Duration
     /// How long a request body may take, from the end of its head to the end
     /// of the body (its `Content-Length` or the last chunk).
-    public var body: Duration
+    package var body: Duration
 
     /// The defaults of `taskhost serve`: 60 s idle, 10 s header, 30 s body.
-    public static let `default` = ConnectionTimeouts(idle: .seconds(60), header: .seconds(10), body: .seconds(30))
+    package static let `default` = ConnectionTimeouts(idle: .seconds(60), header: .seconds(10), body: .seconds(30))
 
     /// Creates timeouts of the given lengths.
-    public init(idle: Duration, header: Duration, body: Duration) {
+    package init(idle: Duration, header: Duration, body: Duration) {
         self.idle = idle
         self.header = header
         self.body = body

@@ -1,81 +1,81 @@
 import Foundation
 import Hummingbird
 import HummingbirdCore
-public import Logging
+package import Logging
 import ServiceLifecycle
-public import TaskHostCore
-public import TaskHostIsolation
+package import TaskHostCore
+package import TaskHostIsolation
 import TaskHostManifest
-public import TaskHostPlugins
-public import TaskHostScheduling
+package import TaskHostPlugins
+package import TaskHostScheduling
 import TaskHostShared
 
 /// What `taskhost serve` runs.
-public struct DaemonConfiguration: Sendable {
+package struct DaemonConfiguration: Sendable {
     /// Address to bind.
-    public var host: String = "127.0.0.1"
+    package var host: String = "127.0.0.1"
     /// Port to bind (0: any free port).
-    public var port: Int = 8080
+    package var port: Int = 8080
     /// Where the operator listener (health, metrics) binds; by default the
     /// loopback address on ``port`` + 1 (see ``OperatorBind``).
-    public var operatorBind = OperatorBind.loopbackNextToPush
+    package var operatorBind = OperatorBind.loopbackNextToPush
     /// The server's URL as app servers reach it (`--public-url`): the origin
     /// VAPID tokens must name, and the base of Web Push message URIs
     /// (`nil`: http://HOST:PORT as bound, see ``PublicOrigin/defaultURL(bind:port:)``).
-    public var publicURL: String?
+    package var publicURL: String?
     /// Largest push payload.
-    public var maxPayload: Int = 5 * 1024
+    package var maxPayload: Int = 5 * 1024
     /// Most bytes of headers a push may forward to its task (431 beyond).
-    public var maxForwardedHeaders = PushService.defaultMaxForwardedHeaders
+    package var maxForwardedHeaders = PushService.defaultMaxForwardedHeaders
     /// Failed authentications (401) a source address may make at once; then
     /// its pushes get 429 until its bucket refills.
-    public var authFailureLimit = 20
+    package var authFailureLimit = 20
     /// The time in which `authFailureLimit` failures are allowed again.
-    public var authFailureWindow: Duration = .seconds(60)
+    package var authFailureWindow: Duration = .seconds(60)
     /// Pushes per second per channel, on average.
-    public var channelRate: Double = 100
+    package var channelRate: Double = 100
     /// Pushes a channel may send at once.
-    public var channelBurst: Int = 200
+    package var channelBurst: Int = 200
     /// Pushes per second per client (credential), across its channels.
-    public var clientRate: Double = 1000
+    package var clientRate: Double = 1000
     /// Pushes a client may send at once.
-    public var clientBurst: Int = 2000
-    public var limits = ConcurrencyLimits()
-    public var retryPolicy = RetryPolicy()
+    package var clientBurst: Int = 2000
+    package var limits = ConcurrencyLimits()
+    package var retryPolicy = RetryPolicy()
     /// How instances are sandboxed.
-    public var sandbox = SandboxOptions()
+    package var sandbox = SandboxOptions()
     /// How instances get their process.
-    public var isolation = IsolationMode.fromEnvironment()
+    package var isolation = IsolationMode.fromEnvironment()
     /// How often the dispatcher looks at the queue when nothing wakes it.
-    public var pollInterval: Duration = .milliseconds(250)
+    package var pollInterval: Duration = .milliseconds(250)
     /// Whether this host runs triggers (`false`: accept and store pushes only,
     /// for an ingest-only host or to measure ingest alone).
-    public var dispatches = true
+    package var dispatches = true
     /// How pushes are stored: ``IngestMode/group`` (the default) in production;
     /// the other modes are for benchmarks.
-    public var ingest = IngestMode.group
+    package var ingest = IngestMode.group
     /// The drop-in plugins directory to watch (`nil`: none).
-    public var plugins: PluginManager.Configuration?
+    package var plugins: PluginManager.Configuration?
     /// HTTP connections open at once; one more is closed as soon as it is
     /// accepted (`nil`: what the open-file limit leaves after the reserve for
     /// workers, zygotes, the store and the plugins directory; see
     /// ``DescriptorBudget/defaultMaxConnections(limit:concurrency:libraries:isolation:)``).
-    public var maxConnections: Int?
+    package var maxConnections: Int?
     /// How long a connection may wait between requests, take to send a
     /// request head, and take to send a request body, before it is closed.
-    public var timeouts = ConnectionTimeouts.default
+    package var timeouts = ConnectionTimeouts.default
     /// How long open HTTP requests may take to finish once shutdown begins;
     /// then their connections are closed (a second SIGTERM or SIGINT ends it at once).
-    public var shutdownGrace: Duration = .seconds(5)
+    package var shutdownGrace: Duration = .seconds(5)
     /// Where to tell systemd of readiness, shutdown and liveness (`nil`: not
     /// started by systemd; see ``SystemdNotifier/fromEnvironment(_:)``).
-    public var systemd: SystemdNotifier?
+    package var systemd: SystemdNotifier?
     /// Whether SIGTERM and SIGINT start a graceful shutdown, and a second one
     /// an immediate stop (off when embedded, e.g. in tests, where a graceful
     /// shutdown or cancellation of the task that runs the daemon does it).
-    public var handlesSignals = true
+    package var handlesSignals = true
 
-    public init() {}
+    package init() {}
 }
 
 /// The daemon: push endpoint, dispatcher and timers in one process under a
@@ -86,14 +86,14 @@ public struct DaemonConfiguration: Sendable {
 /// before it closes their connections; unfinished triggers stay queued for
 /// the next start. A second signal closes connections and kills instances at
 /// once (see ``ShutdownController``).
-public struct Daemon: Sendable {
-    public let configuration: DaemonConfiguration
-    public let store: SQLiteTaskStore
-    public let registry: TaskRegistry
-    public let workerPath: String
-    public let logger: Logger
+package struct Daemon: Sendable {
+    package let configuration: DaemonConfiguration
+    package let store: SQLiteTaskStore
+    package let registry: TaskRegistry
+    package let workerPath: String
+    package let logger: Logger
 
-    public init(configuration: DaemonConfiguration, store: SQLiteTaskStore, registry: TaskRegistry, workerPath: String, logger: Logger) {
+    package init(configuration: DaemonConfiguration, store: SQLiteTaskStore, registry: TaskRegistry, workerPath: String, logger: Logger) {
         self.configuration = configuration
         self.store = store
         self.registry = registry
@@ -104,7 +104,7 @@ public struct Daemon: Sendable {
     /// Runs until SIGTERM or SIGINT (or cancellation). Once every listener
     /// has bound, `onOperatorListening` gets the operator listener's port (if
     /// there is one), then `onListening` the push listener's.
-    public func run(
+    package func run(
         onListening: @escaping @Sendable (Int) -> Void = { _ in }, onOperatorListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) async throws {
         let operatorAddress = configuration.operatorBind.resolve(pushPort: configuration.port)

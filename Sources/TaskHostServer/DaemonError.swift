@@ -4,9 +4,9 @@ import NIOCore
 /// Why the daemon could not run: a ``code`` that code acts on, the error
 /// underneath (with its `errno` where there is one), and a description in
 /// words that say what to do.
-public struct DaemonError: Error, CustomStringConvertible {
+package struct DaemonError: Error, CustomStringConvertible {
     /// What went wrong, for code to act on (the description is for people).
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
+    package struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: String {
             case addressInUse, addressNotAvailable, permissionDenied
         }
@@ -15,26 +15,26 @@ public struct DaemonError: Error, CustomStringConvertible {
         private init(_ value: Value) { self.value = value }
 
         /// Another process listens on the address (`EADDRINUSE`).
-        public static let addressInUse = Code(.addressInUse)
+        package static let addressInUse = Code(.addressInUse)
         /// The address to bind is not one of this machine's (`EADDRNOTAVAIL`).
-        public static let addressNotAvailable = Code(.addressNotAvailable)
+        package static let addressNotAvailable = Code(.addressNotAvailable)
         /// The port needs privileges this process lacks (`EACCES`).
-        public static let permissionDenied = Code(.permissionDenied)
+        package static let permissionDenied = Code(.permissionDenied)
 
-        public var description: String { value.rawValue }
+        package var description: String { value.rawValue }
     }
 
     /// What went wrong.
-    public var code: Code
+    package var code: Code
     /// The error the daemon met (NIO's `IOError` for a failed bind).
-    public var underlying: any Error
+    package var underlying: any Error
     /// The `errno` underneath, when the underlying error has one.
-    public var errno: Int32?
+    package var errno: Int32?
     /// What happened and what to do.
-    public var description: String
+    package var description: String
 
     /// Creates an error.
-    public init(code: Code, underlying: any Error, errno: Int32? = nil, description: String) {
+    package init(code: Code, underlying: any Error, errno: Int32? = nil, description: String) {
         self.code = code
         self.underlying = underlying
         self.errno = errno

@@ -1,20 +1,20 @@
 import Foundation
 import TaskHostCore
-public import TaskHostIsolation
+package import TaskHostIsolation
 
 /// The open-file limit of `taskhost serve`, and how its descriptors are
 /// shared between HTTP connections and everything else the host keeps open.
-public enum DescriptorBudget {
+package enum DescriptorBudget {
     /// The process's open-file limit (`RLIMIT_NOFILE`): soft and hard.
-    public struct Limit: Sendable, Equatable {
+    package struct Limit: Sendable, Equatable {
         /// The limit in force.
-        public var soft: Int
+        package var soft: Int
         /// The most the soft limit may be raised to without privileges.
-        public var hard: Int
+        package var hard: Int
     }
 
     /// The open-file limit now.
-    public static func current() -> Limit {
+    package static func current() -> Limit {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return Limit(soft: 1024, hard: 1024) }
         return Limit(soft: clamp(limit.rlim_cur), hard: clamp(limit.rlim_max))
@@ -24,7 +24,7 @@ public enum DescriptorBudget {
     /// manager such as systemd leaves at 1,024 by default) and returns the
     /// limit in force afterwards.
     @discardableResult
-    public static func raiseToHard() -> Limit {
+    package static func raiseToHard() -> Limit {
         var limit = rlimit()
         if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max {
             var raised = limit
@@ -60,7 +60,7 @@ public enum DescriptorBudget {
 
     /// Descriptors kept out of the connection budget for `concurrency`
     /// instances and, with pre-forking, the zygotes of `libraries` libraries.
-    public static func reserve(concurrency: Int, libraries: Int, isolation: IsolationMode) -> Int {
+    package static func reserve(concurrency: Int, libraries: Int, isolation: IsolationMode) -> Int {
         let zygotes = isolation == .prefork ? max(minimumZygotes, 2 * libraries) : 0
         return fixedReserve + perInstance * concurrency + perZygote * zygotes
     }
@@ -68,7 +68,7 @@ public enum DescriptorBudget {
     /// The default cap on concurrent HTTP connections: what the open-file
     /// limit leaves after ``reserve(concurrency:libraries:isolation:)``,
     /// never fewer than 16.
-    public static func defaultMaxConnections(limit: Int, concurrency: Int, libraries: Int, isolation: IsolationMode) -> Int {
+    package static func defaultMaxConnections(limit: Int, concurrency: Int, libraries: Int, isolation: IsolationMode) -> Int {
         max(minimumConnections, limit - reserve(concurrency: concurrency, libraries: libraries, isolation: isolation))
     }
 

@@ -1,6 +1,6 @@
-public import Logging
+package import Logging
 import Synchronization
-public import TaskHostCore
+package import TaskHostCore
 
 /// Logs repeated failures as one line per class and interval instead of one
 /// per request: when the disk fills, every push fails the same way, and a
@@ -10,18 +10,18 @@ public import TaskHostCore
 /// ``interval``, one line says how many failures of that class it saw and
 /// quotes the first one's error. The next failure opens the next window.
 /// ``flush(all:)`` logs the open windows at once (at shutdown).
-public final class FailureLogAggregator: Sendable {
+package final class FailureLogAggregator: Sendable {
     /// What one line reports.
-    public struct Report: Sendable, Equatable {
+    package struct Report: Sendable, Equatable {
         /// The class of failure (``StorageFailureClass`` for store errors).
-        public var failureClass: String
+        package var failureClass: String
         /// How many failures of that class the window saw.
-        public var count: Int
+        package var count: Int
         /// The first one's error.
-        public var first: String
+        package var first: String
 
         /// A report.
-        public init(failureClass: String, count: Int, first: String) {
+        package init(failureClass: String, count: Int, first: String) {
             self.failureClass = failureClass
             self.count = count
             self.first = first
@@ -35,7 +35,7 @@ public final class FailureLogAggregator: Sendable {
     }
 
     /// How long a window lasts before its line is logged.
-    public let interval: Duration
+    package let interval: Duration
     private let windows = Mutex<[String: Window]>([:])
     private let now: @Sendable () -> ContinuousClock.Instant
     private let scheduled: Bool
@@ -43,7 +43,7 @@ public final class FailureLogAggregator: Sendable {
 
     /// An aggregator that logs each window's line to `logger` as an error:
     /// "`subject`: N failure(s) (class) in the last S s; first: …".
-    public convenience init(subject: String, interval: Duration = .seconds(10), logger: Logger) {
+    package convenience init(subject: String, interval: Duration = .seconds(10), logger: Logger) {
         let seconds = interval.components.seconds
         self.init(interval: interval, scheduled: true) { report in
             logger.error(
@@ -55,7 +55,7 @@ public final class FailureLogAggregator: Sendable {
     /// An aggregator that hands each window's report to `emit`. `scheduled`:
     /// a window is logged by itself once it has lasted `interval`; without,
     /// only when ``flush(all:)`` is called (tests, with their own `now`).
-    public init(
+    package init(
         interval: Duration, now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }, scheduled: Bool,
         emit: @escaping @Sendable (Report) -> Void
     ) {
@@ -67,7 +67,7 @@ public final class FailureLogAggregator: Sendable {
 
     /// Counts one failure of `failureClass`; `message` is quoted if it is
     /// the first of its window.
-    public func record(_ failureClass: String, _ message: String) {
+    package func record(_ failureClass: String, _ message: String) {
         let at = now()
         let opened = windows.withLock { windows -> Bool in
             if windows[failureClass] != nil {
@@ -86,12 +86,12 @@ public final class FailureLogAggregator: Sendable {
     }
 
     /// Counts one failure of the store, classed by SQLite's result code.
-    public func record(_ error: StoreError) {
+    package func record(_ error: StoreError) {
         record(StorageFailureClass(error).rawValue, error.description)
     }
 
     /// Logs and closes the windows that have lasted ``interval`` (`all`: every open window).
-    public func flush(all: Bool = false) {
+    package func flush(all: Bool = false) {
         let at = now()
         let due = windows.withLock { windows -> [Report] in
             let due = windows.filter { all || at - $0.value.opened >= interval }
@@ -103,7 +103,7 @@ public final class FailureLogAggregator: Sendable {
 }
 
 /// What kind of store failure an error is, from SQLite's result code.
-public enum StorageFailureClass: String, Sendable, CaseIterable {
+package enum StorageFailureClass: String, Sendable, CaseIterable {
     /// The disk (or the database's size limit) is full: `SQLITE_FULL`.
     case full
     /// Another connection held the lock longer than the busy timeout: `SQLITE_BUSY`, `SQLITE_LOCKED`.
@@ -118,7 +118,7 @@ public enum StorageFailureClass: String, Sendable, CaseIterable {
     case other
 
     /// The class of `error`.
-    public init(_ error: StoreError) {
+    package init(_ error: StoreError) {
         switch error.resultCode {
         case 13: self = .full
         case 5, 6: self = .busy

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 import TaskHostConcurrency
-public import TaskHostCore
+package import TaskHostCore
 
 /// What `/healthz` and `/readyz` answer: the process is alive (always, while
 /// it answers), and whether it is ready to take pushes and run triggers.
@@ -12,11 +12,11 @@ public import TaskHostCore
 /// has been looked at once (when one is watched). The daemon marks the last
 /// two as they happen; the store is asked at most once per ``probeInterval``,
 /// whatever the number of requests, on a thread of its own.
-public final class Health: Sendable {
+package final class Health: Sendable {
     /// Where readiness probes run: the probe takes the store's write lock.
     private static let prober = BlockingExecutor(name: "taskhost-readyz", maxThreads: 1)
     /// Whether the host is ready, and if not, why (one line).
-    public enum Readiness: Sendable, Equatable {
+    package enum Readiness: Sendable, Equatable {
         case ready
         case notReady(String)
     }
@@ -35,15 +35,15 @@ public final class Health: Sendable {
     private let probe: @Sendable () throws(StoreError) -> Void
     private let onStarted: @Sendable () -> Void
     /// The longest time a store check's answer is reused.
-    public let probeInterval: Duration
+    package let probeInterval: Duration
 
     /// Health for a host that dispatches (or not: `dispatches` false needs no
     /// dispatcher) and watches a plugins directory (or not), whose store
     /// `probe` checks. `onStarted` is called once, when the host is first
     /// listening with its dispatcher running and its plugins scanned.
-    public init(
+    package init(
         dispatches: Bool, watchesPlugins: Bool, probeInterval: Duration = .seconds(1),
-        onStarted: @escaping @Sendable () -> Void = {}, probe: @escaping @Sendable () throws(StoreError) -> Void
+        onStarted: @escaping @Sendable () -> Void = {}, probe: @escaping StoreProbe.Check
     ) {
         self.state = Mutex(State(dispatcherRunning: !dispatches, pluginsScanned: !watchesPlugins))
         self.probe = probe
@@ -52,10 +52,10 @@ public final class Health: Sendable {
     }
 
     /// Every listener is bound.
-    public func listening() { mark { $0.listening = true } }
+    package func listening() { mark { $0.listening = true } }
 
     /// The dispatcher recovered the queue and claims triggers.
-    public func dispatcherStarted() { mark { $0.dispatcherRunning = true } }
+    package func dispatcherStarted() { mark { $0.dispatcherRunning = true } }
 
     private func mark(_ change: (inout State) -> Void) {
         let started = state.withLock { state -> Bool in
@@ -68,13 +68,13 @@ public final class Health: Sendable {
     }
 
     /// The host is shutting down: it is no longer ready.
-    public func stopping() { state.withLock { $0.stopping = true } }
+    package func stopping() { state.withLock { $0.stopping = true } }
 
     /// The plugins directory was looked at once.
-    public func pluginsScanned() { mark { $0.pluginsScanned = true } }
+    package func pluginsScanned() { mark { $0.pluginsScanned = true } }
 
     /// Whether the host is ready now.
-    public func readiness() async -> Readiness {
+    package func readiness() async -> Readiness {
         let (dispatcher, stopped, plugins) = state.withLock { ($0.dispatcherRunning, $0.stopping, $0.pluginsScanned) }
         if stopped { return .notReady("the host is shutting down") }
         if let failure = await storeFailure() { return .notReady("the store does not answer: \(failure)") }

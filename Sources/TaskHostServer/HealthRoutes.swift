@@ -1,4 +1,4 @@
-public import Hummingbird
+package import Hummingbird
 import NIOCore
 
 /// `GET` (and `HEAD`) `/healthz` and `/readyz`, on the push listener and on
@@ -6,12 +6,12 @@ import NIOCore
 ///
 /// - `/healthz`: 200 `ok` while the process answers.
 /// - `/readyz`: 200 `ready`, or 503 with one line saying why not (see ``Health``).
-public enum HealthRoutes {
+package enum HealthRoutes {
     /// The paths these routes serve.
-    public static let paths: Set<String> = ["/healthz", "/readyz"]
+    package static let paths: Set<String> = ["/healthz", "/readyz"]
 
     /// Adds the health routes to `router`.
-    public static func add<Context: RequestContext>(to router: Router<Context>, health: Health) {
+    package static func add<Context: RequestContext>(to router: Router<Context>, health: Health) {
         router.get("/healthz") { _, _ -> Response in
             text(.ok, "ok")
         }

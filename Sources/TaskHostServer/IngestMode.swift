@@ -1,7 +1,7 @@
 /// How the push endpoint stores the pushes it accepts. Only ``group`` is for
 /// production; the others exist to measure what group commit buys
 /// (`taskhost serve --ingest`, `taskhost-bench`).
-public enum IngestMode: String, Sendable, CaseIterable, CustomStringConvertible {
+package enum IngestMode: String, Sendable, CaseIterable, CustomStringConvertible {
     /// Concurrent pushes share one transaction, and so one fsync (``IngestCommitter``). The default.
     case group
     /// One transaction, and so one fsync, per push: the same writer thread
@@ -12,7 +12,7 @@ public enum IngestMode: String, Sendable, CaseIterable, CustomStringConvertible 
     case discard
 
     /// The largest batch the committer may gather in this mode.
-    public var maxBatch: Int { self == .perPush ? 1 : 512 }
+    package var maxBatch: Int { self == .perPush ? 1 : 512 }
 
-    public var description: String { rawValue }
+    package var description: String { rawValue }
 }

@@ -1,22 +1,22 @@
 import CoreMetrics
-public import Hummingbird
+package import Hummingbird
 import NIOCore
-public import Prometheus
-public import TaskHostCore
+package import Prometheus
+package import TaskHostCore
 
 /// One daemon's metrics: a Prometheus registry of its own (never the global
 /// `MetricsSystem`, so that daemons sharing a process keep theirs apart), the
 /// ``HostMetrics`` that the components record into, and what is read only
 /// when scraped (the queue and the plugins by state, the instances running).
-public final class DaemonMetrics: Sendable {
+package final class DaemonMetrics: Sendable {
     /// The registry `/metrics` renders.
-    public let registry: PrometheusCollectorRegistry
+    package let registry: PrometheusCollectorRegistry
     /// What the components record into.
-    public let host: HostMetrics
+    package let host: HostMetrics
 
     /// Fresh metrics; the counters without labels start at 0, so that they
     /// are there before their first event.
-    public init() {
+    package init() {
         registry = PrometheusCollectorRegistry()
         host = HostMetrics(factory: PrometheusFactory(registry: registry))
         for family in HostMetrics.catalog where family.kind == .counter && family.labels.isEmpty {
@@ -45,12 +45,12 @@ public final class DaemonMetrics: Sendable {
 
 /// `GET /metrics` on the operator listener: the daemon's ``DaemonMetrics``
 /// in the Prometheus text format.
-public enum MetricsRoutes {
+package enum MetricsRoutes {
     /// The paths these routes serve.
-    public static let paths: Set<String> = ["/metrics"]
+    package static let paths: Set<String> = ["/metrics"]
 
     /// Adds `/metrics` to `router`.
-    public static func add(to router: Router<OperatorRequestContext>, environment: OperatorEnvironment) {
+    package static func add(to router: Router<OperatorRequestContext>, environment: OperatorEnvironment) {
         router.get("/metrics") { _, _ -> Response in
             let body = environment.metrics.render(
                 store: environment.store, plugins: environment.plugins != nil, running: environment.runningInstances())

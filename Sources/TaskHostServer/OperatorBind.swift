@@ -7,7 +7,7 @@ import Foundation
 /// The default is loopback-only because what it serves is for the host's
 /// operator (metrics name tasks and apps); to scrape it from elsewhere, bind
 /// it to an address of a private network or put an authenticating proxy in front.
-public enum OperatorBind: Sendable, Equatable, CustomStringConvertible {
+package enum OperatorBind: Sendable, Equatable, CustomStringConvertible {
     /// No operator listener.
     case off
     /// `127.0.0.1` on the push port + 1 (any free port when the push port is 0).
@@ -16,15 +16,15 @@ public enum OperatorBind: Sendable, Equatable, CustomStringConvertible {
     case address(host: String, port: Int)
 
     /// Why a `--metrics-bind` value was refused, with what to write instead.
-    public struct ParseError: Error, Sendable, Equatable, CustomStringConvertible {
+    package struct ParseError: Error, Sendable, Equatable, CustomStringConvertible {
         /// The value given.
-        public var value: String
+        package var value: String
         /// What was wrong, and the accepted forms.
-        public var description: String
+        package var description: String
     }
 
     /// Parses `off`, `HOST:PORT`, `[IPV6]:PORT` or `:PORT` (loopback).
-    public init(parsing text: String) throws(ParseError) {
+    package init(parsing text: String) throws(ParseError) {
         let value = text.trimmingCharacters(in: .whitespaces)
         let forms = "write HOST:PORT (127.0.0.1:9090, [::1]:9090, 0.0.0.0:9090, :9090 for loopback) or off"
         if value.lowercased() == "off" {
@@ -53,7 +53,7 @@ public enum OperatorBind: Sendable, Equatable, CustomStringConvertible {
     /// The address and port to bind next to a push listener on `pushPort`
     /// (`nil`: none). The default takes any free port when the push port
     /// is 0, or 65535 (which has no port + 1; the CLI refuses that case).
-    public func resolve(pushPort: Int) -> (host: String, port: Int)? {
+    package func resolve(pushPort: Int) -> (host: String, port: Int)? {
         switch self {
         case .off:
             return nil
@@ -64,7 +64,7 @@ public enum OperatorBind: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .off: "off"
         case .loopbackNextToPush: "127.0.0.1:<push port + 1>"

@@ -1,25 +1,25 @@
-public import Hummingbird
-public import TaskHostCore
+package import Hummingbird
+package import TaskHostCore
 import TaskHostIsolation
-public import TaskHostPlugins
+package import TaskHostPlugins
 
 /// What the operator listener's routes can read: the daemon's store,
 /// tasks, plugins, sandbox options and health. Built once per daemon run.
-public struct OperatorEnvironment: Sendable {
+package struct OperatorEnvironment: Sendable {
     /// The daemon's store.
-    public let store: SQLiteTaskStore
+    package let store: SQLiteTaskStore
     /// The tasks that can run (the manifest's and the active plugins').
-    public let registry: TaskRegistry
+    package let registry: TaskRegistry
     /// The drop-in plugins directory's manager (`nil`: none is watched).
-    public let plugins: PluginManager?
+    package let plugins: PluginManager?
     /// The daemon's configuration (sandbox options, limits, isolation).
-    public let configuration: DaemonConfiguration
+    package let configuration: DaemonConfiguration
     /// Liveness and readiness.
-    public let health: Health
+    package let health: Health
     /// The daemon's metrics (`/metrics`).
-    public let metrics: DaemonMetrics
+    package let metrics: DaemonMetrics
     /// How many instances run now.
-    public let runningInstances: @Sendable () -> Int
+    package let runningInstances: @Sendable () -> Int
 }
 
 /// The operator listener's router (`--metrics-bind`): health and metrics
@@ -30,9 +30,9 @@ public struct OperatorEnvironment: Sendable {
 /// in ``router(_:)`` with a function of its own file
 /// (`SomeRoutes.add(to: router, environment: environment)`), and lists its
 /// paths in ``allowedMethods(path:)`` so that a wrong method gets 405.
-public enum OperatorRoutes {
+package enum OperatorRoutes {
     /// A router with every operator route.
-    public static func router(_ environment: OperatorEnvironment) -> Router<OperatorRequestContext> {
+    package static func router(_ environment: OperatorEnvironment) -> Router<OperatorRequestContext> {
         let router = Router(context: OperatorRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: MethodNotAllowedMiddleware(allowedMethods: allowedMethods))
         HealthRoutes.add(to: router, health: environment.health)
@@ -51,4 +51,4 @@ public enum OperatorRoutes {
 
 /// The operator listener's request context: Hummingbird's basic one and the
 /// client's address (for routes that treat loopback peers differently).
-public typealias OperatorRequestContext = PushRequestContext
+package typealias OperatorRequestContext = PushRequestContext

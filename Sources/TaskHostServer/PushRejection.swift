@@ -1,4 +1,4 @@
-public import Hummingbird
+package import Hummingbird
 import NIOCore
 
 /// Why a push was refused: an HTTP status as WNS uses it, and a description
@@ -7,20 +7,20 @@ import NIOCore
 /// It renders itself as the answer (Hummingbird's `HTTPResponseError`): the
 /// status, `X-WNS-Error-Description` and the same text as a `text/plain`
 /// body, and `X-WNS-Status`, `Retry-After` and `Allow` where it has them.
-public struct PushRejection: Error, Sendable, Equatable, CustomStringConvertible {
+package struct PushRejection: Error, Sendable, Equatable, CustomStringConvertible {
     /// The HTTP status.
-    public var status: HTTPResponse.Status
+    package var status: HTTPResponse.Status
     /// What was wrong and what to do.
-    public var description: String
+    package var description: String
     /// `X-WNS-Status` when WNS sends one with this status (406: channelthrottled).
-    public var wnsStatus: String?
+    package var wnsStatus: String?
     /// `Retry-After` in seconds (429: too many failed authentications).
-    public var retryAfter: Int?
+    package var retryAfter: Int?
     /// `Allow`: the methods the path takes (405).
-    public var allow: [HTTPRequest.Method]?
+    package var allow: [HTTPRequest.Method]?
 
     /// Creates a rejection.
-    public init(
+    package init(
         status: HTTPResponse.Status, description: String, wnsStatus: String? = nil, retryAfter: Int? = nil,
         allow: [HTTPRequest.Method]? = nil
     ) {
@@ -36,7 +36,7 @@ public struct PushRejection: Error, Sendable, Equatable, CustomStringConvertible
 
 extension PushRejection: HTTPResponseError {
     /// The answer to the request the rejection refuses.
-    public func response(from request: Request, context: some RequestContext) -> Response { response() }
+    package func response(from request: Request, context: some RequestContext) -> Response { response() }
 
     /// The answer: the status, `X-WNS-Error-Description`, `X-WNS-Status`,
     /// `Retry-After`, `Content-Type`, `Content-Length`, `Allow` (the optional

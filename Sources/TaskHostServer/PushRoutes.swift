@@ -1,15 +1,14 @@
-import Glibc
 import Foundation
 import HTTPTypes
-public import Hummingbird
-public import NIOCore
-public import TaskHostCore
+package import Hummingbird
+package import NIOCore
+package import TaskHostCore
 
 /// The HTTP face of ``PushService``: `POST /push/v1/{channel}` in the WNS raw
 /// notification protocol, `GET` (and `HEAD`) `/healthz` and `/readyz`
 /// (``HealthRoutes``), and with a ``WebPushService`` the Web Push routes
 /// (``WebPushRoutes``). Another method on a known path gets 405 with `Allow`.
-public enum PushRoutes {
+package enum PushRoutes {
     static let wnsStatus = HTTPField.Name("X-WNS-Status")!
     static let wnsMessageId = HTTPField.Name("X-WNS-Msg-ID")!
     static let wnsError = HTTPField.Name("X-WNS-Error-Description")!
@@ -17,7 +16,7 @@ public enum PushRoutes {
     /// A router with the push routes, the health routes answered from
     /// `health`, and the Web Push routes of `webPush`; push answers and bytes
     /// are counted in `metrics`.
-    public static func router(
+    package static func router(
         service: PushService, health: Health, metrics: HostMetrics = .disabled, webPush: WebPushService? = nil
     ) -> Router<PushRequestContext> {
         let router = Router(context: PushRequestContext.self, options: .autoGenerateHeadEndpoints)
@@ -72,12 +71,12 @@ public enum PushRoutes {
 
 /// The request context of the push routes: Hummingbird's basic one, and the
 /// client's address (failed authentications are counted per address).
-public struct PushRequestContext: RequestContext, RemoteAddressRequestContext {
-    public var coreContext: CoreRequestContextStorage
+package struct PushRequestContext: RequestContext, RemoteAddressRequestContext {
+    package var coreContext: CoreRequestContextStorage
     /// The address the request came from.
-    public let remoteAddress: SocketAddress?
+    package let remoteAddress: SocketAddress?
 
-    public init(source: ApplicationRequestContextSource) {
+    package init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.remoteAddress = source.channel.remoteAddress
     }
@@ -88,8 +87,10 @@ public struct PushRequestContext: RequestContext, RemoteAddressRequestContext {
         guard let remoteAddress else { return nil }
         switch remoteAddress {
         case .v6(let address):
-            var bytes = address.address.sin6_addr
-            return withUnsafeBytes(of: &bytes) { raw in
+            // sin6_addr, bytes 8..<24 of sockaddr_in6, read as bytes: which C module owns
+            // its fields (Glibc or NIO's CNIOLinux) varies between builds.
+            return withUnsafeBytes(of: address.address) { whole in
+                let raw = UnsafeRawBufferPointer(rebasing: whole[8..<24])
                 if raw.prefix(12).elementsEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]) {
                     return raw.suffix(4).map(String.init).joined(separator: ".")  // IPv4-mapped
                 }

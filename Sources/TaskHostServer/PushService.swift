@@ -1,48 +1,48 @@
-public import Foundation
+package import Foundation
 import HTTPTypes
-public import TaskHostCore
+package import TaskHostCore
 
 /// How a push was taken.
-public struct PushAcceptance: Sendable, Equatable {
+package struct PushAcceptance: Sendable, Equatable {
     /// `X-WNS-Msg-ID`: the trigger's id.
-    public var messageId: String
+    package var messageId: String
     /// `X-WNS-Status`: `received` (stored durably, the task will run) or
     /// `dropped` (`X-WNS-Cache-Policy: no-cache` and the task could not start now).
-    public var status: String
+    package var status: String
 }
 
 /// The push endpoint's rules, apart from HTTP plumbing: authentication,
 /// channel state, WNS headers, size, rate, time to live, cache policy and
 /// durable storage before the answer.
-public struct PushService: Sendable {
-    public typealias Store = any ChannelStore & TriggerQueueStore
+package struct PushService: Sendable {
+    package typealias Store = any ChannelStore & TriggerQueueStore
 
-    public let store: Store
-    public let committer: IngestCommitter
+    package let store: Store
+    package let committer: IngestCommitter
     /// Per-channel rate limit.
-    public let limiter: RateLimiter
+    package let limiter: RateLimiter
     /// Per-client (credential) rate limit, across all of its channels.
-    public let clientLimiter: RateLimiter
+    package let clientLimiter: RateLimiter
     /// Failed authentications per source address: each 401 takes a token;
     /// a source whose bucket is empty gets 429 before its token is looked at.
-    public let authFailureLimiter: RateLimiter
+    package let authFailureLimiter: RateLimiter
     /// The largest payload accepted (WNS: 5 KB).
-    public let maxPayload: Int
+    package let maxPayload: Int
     /// The most bytes of forwarded headers a push may store (each counted as
     /// `name: value` and a line break); beyond it the push gets 431. A stored push
     /// takes at most `maxPayload + maxForwardedHeaders` bytes.
-    public let maxForwardedHeaders: Int
+    package let maxForwardedHeaders: Int
     /// How accepted pushes are stored (``IngestMode/discard``: not at all).
-    public let ingest: IngestMode
+    package let ingest: IngestMode
     /// Whether a task can start an instance right now (for `no-cache` pushes).
-    public let hasCapacity: @Sendable (String, String) -> Bool
+    package let hasCapacity: @Sendable (String, String) -> Bool
     /// Channels and credentials recently read, so a busy channel costs no
     /// database read per push. A revocation takes effect within `cacheLifetime`.
     private let channels: LookupCache<PushChannel>
     private let credentials: LookupCache<Credential>
     /// Where the store failures behind 500 and 503 answers are counted and
     /// logged, a line per class and interval (`nil`: not logged).
-    public var storeFailures: FailureLogAggregator?
+    package var storeFailures: FailureLogAggregator?
 
     /// Told of each step of an authentication's work, so that tests can
     /// check that every path does the same work (never timing).
@@ -57,26 +57,26 @@ public struct PushService: Sendable {
     }
 
     /// The longest `X-WNS-TTL` accepted: 30 days.
-    public static let maxTimeToLive = 30 * 24 * 3600
+    package static let maxTimeToLive = 30 * 24 * 3600
 
     /// Request headers that never reach the task: credentials (the app
     /// server's secret never reaches plugin code) and the connection's own
     /// headers (hop-by-hop and framing), which say nothing about the push.
     /// Headers named in `Connection` are dropped too.
-    public static let droppedHeaders: Set<String> = [
+    package static let droppedHeaders: Set<String> = [
         "authorization", "proxy-authorization", "cookie",
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
         "host", "content-length", "expect",
     ]
 
     /// The default of ``maxForwardedHeaders``: 4 KB.
-    public static let defaultMaxForwardedHeaders = 4 * 1024
+    package static let defaultMaxForwardedHeaders = 4 * 1024
 
     /// The hash a secret is compared with when its credential id is unknown,
     /// so that an unknown id costs the same comparison as a wrong secret.
     private static let absentSecretHash = Credential.hash("no credential has this secret")
 
-    public init(
+    package init(
         store: Store, committer: IngestCommitter, limiter: RateLimiter,
         clientLimiter: RateLimiter = RateLimiter(ratePerSecond: 1_000_000, burst: 1_000_000),
         authFailureLimiter: RateLimiter = RateLimiter(ratePerSecond: 20.0 / 60, burst: 20),
@@ -111,9 +111,9 @@ public struct PushService: Sendable {
     }
 
     /// An authenticated push's channel and the credential that sent it.
-    public struct Authorized: Sendable, Equatable {
-        public var channel: PushChannel
-        public var credentialId: String
+    package struct Authorized: Sendable, Equatable {
+        package var channel: PushChannel
+        package var credentialId: String
     }
 
     /// Checks the bearer token and the channel. Authentication comes first, so
@@ -123,7 +123,7 @@ public struct PushService: Sendable {
     /// An unknown credential id costs what a wrong secret does (one cached
     /// lookup, one hash comparison), and a channel of another app is answered
     /// as one that does not exist.
-    public func authorize(
+    package func authorize(
         channelId: String, authorization: String?, source: String? = nil, now: Date = Date()
     ) throws(PushRejection) -> Authorized {
         if let source, let wait = authFailureLimiter.wait(for: source) {
@@ -200,17 +200,17 @@ public struct PushService: Sendable {
     }
 
     /// The validated WNS headers of a push.
-    public struct Headers: Sendable, Equatable {
+    package struct Headers: Sendable, Equatable {
         /// Seconds the push may wait in the queue.
-        public var timeToLive: Int?
+        package var timeToLive: Int?
         /// `no-cache`: run now or drop.
-        public var noCache: Bool
+        package var noCache: Bool
         /// What the task sees in `RawNotification.headers`.
-        public var forwarded: [String: String]
+        package var forwarded: [String: String]
     }
 
     /// Checks the WNS headers (names in any case).
-    public func validate(headers: [(name: String, value: String)], contentLength: Int?) throws(PushRejection) -> Headers {
+    package func validate(headers: [(name: String, value: String)], contentLength: Int?) throws(PushRejection) -> Headers {
         var fields: [String: String] = [:]
         for (name, value) in headers { fields[name.lowercased()] = value }
         guard let type = fields["x-wns-type"] else {
@@ -261,7 +261,7 @@ public struct PushService: Sendable {
     }
 
     /// Applies the client's and the channel's rate limits.
-    public func admit(_ push: Authorized) throws(PushRejection) {
+    package func admit(_ push: Authorized) throws(PushRejection) {
         guard clientLimiter.allow(push.credentialId) else {
             throw PushRejection(status: 406, description: "this client is over its rate limit; slow down and retry later", wnsStatus: "channelthrottled")
         }
@@ -272,7 +272,7 @@ public struct PushService: Sendable {
 
     /// Stores the push durably and returns once it is committed (with
     /// ``IngestMode/discard``, returns without storing it).
-    public func accept(channel: PushChannel, headers: Headers, payload: [UInt8], now: Date = Date()) async throws(PushRejection)
+    package func accept(channel: PushChannel, headers: Headers, payload: [UInt8], now: Date = Date()) async throws(PushRejection)
         -> PushAcceptance
     {
         guard payload.count <= maxPayload else { throw tooLarge(payload.count) }

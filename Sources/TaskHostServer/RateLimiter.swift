@@ -7,29 +7,29 @@ import Synchronization
 /// (a full bucket is the same as none), then, if that is not enough, the half
 /// least recently used, so that a flood of distinct keys cannot grow it
 /// without bound.
-public final class RateLimiter: Sendable {
+package final class RateLimiter: Sendable {
     private struct Bucket {
         var tokens: Double
         var updated: ContinuousClock.Instant
     }
 
-    public let ratePerSecond: Double
-    public let burst: Double
+    package let ratePerSecond: Double
+    package let burst: Double
     /// Keys remembered at most.
-    public let capacity: Int
+    package let capacity: Int
     private let buckets = Mutex<[String: Bucket]>([:])
     private let clock = ContinuousClock()
 
     /// A limiter allowing `burst` requests at once and `ratePerSecond` on
     /// average per key, remembering at most `capacity` keys.
-    public init(ratePerSecond: Double, burst: Int, capacity: Int = 100_000) {
+    package init(ratePerSecond: Double, burst: Int, capacity: Int = 100_000) {
         self.ratePerSecond = max(0, ratePerSecond)
         self.burst = Double(max(1, burst))
         self.capacity = max(1, capacity)
     }
 
     /// Takes one token for `key`; returns whether there was one.
-    public func allow(_ key: String) -> Bool {
+    package func allow(_ key: String) -> Bool {
         update(key) { bucket in
             guard bucket.tokens >= 1 else { return false }
             bucket.tokens -= 1
@@ -39,7 +39,7 @@ public final class RateLimiter: Sendable {
 
     /// How long until `key` has a token again: `nil` when it has one now
     /// (nothing is taken).
-    public func wait(for key: String) -> Duration? {
+    package func wait(for key: String) -> Duration? {
         let now = clock.now
         // A key without a bucket has a full one: nothing to remember.
         guard let bucket = buckets.withLock({ $0[key] }) else { return nil }
@@ -50,7 +50,7 @@ public final class RateLimiter: Sendable {
     }
 
     /// Takes one token for `key` if there is one (a failure to count).
-    public func take(_ key: String) {
+    package func take(_ key: String) {
         _ = allow(key)
     }
 

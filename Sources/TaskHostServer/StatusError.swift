@@ -1,12 +1,12 @@
-public import Hummingbird
+package import Hummingbird
 import NIOCore
 
 /// Why the status page, or an instance's log, was not served: a ``code`` for
 /// code to act on and a message that says what to do. It renders itself as a
 /// `text/plain` answer (Hummingbird's `HTTPResponseError`).
-public struct StatusError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct StatusError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What kind of refusal this is.
-    public enum Code: String, Sendable, CaseIterable {
+    package enum Code: String, Sendable, CaseIterable {
         /// The client is not on this machine (403): the page is served to loopback clients only.
         case notLoopback = "not-loopback"
         /// No instance has that id (404).
@@ -16,18 +16,18 @@ public struct StatusError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// What kind of refusal this is.
-    public var code: Code
+    package var code: Code
     /// What was wrong and what to do.
-    public var message: String
+    package var message: String
 
     /// Creates an error.
-    public init(_ code: Code, _ message: String) {
+    package init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
     }
 
     /// The HTTP status of ``code``.
-    public var status: HTTPResponse.Status {
+    package var status: HTTPResponse.Status {
         switch code {
         case .notLoopback: .forbidden
         case .noSuchInstance: .notFound
@@ -35,12 +35,12 @@ public struct StatusError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    public var description: String { "\(code.rawValue): \(message)" }
+    package var description: String { "\(code.rawValue): \(message)" }
 }
 
 extension StatusError: HTTPResponseError {
     /// The answer: the status, and ``description`` and a newline as plain text.
-    public func response(from request: Request, context: some RequestContext) -> Response {
+    package func response(from request: Request, context: some RequestContext) -> Response {
         var fields = StatusRoutes.plainTextFields
         fields[.cacheControl] = "no-store"
         return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(string: description + "\n")))

@@ -1,26 +1,26 @@
-public import Foundation
+import Foundation
 import Mustache
-public import TaskHostCore
+package import TaskHostCore
 import TaskHostShared
 
 /// The status page: a ``StatusSnapshot`` of the store and what the host was
 /// configured with, rendered to HTML with swift-mustache
 /// (``StatusTemplates``). Everything that came from a plugin or a push (task
 /// and app names, outcome details, plugin reasons) is escaped by the template.
-public struct StatusPage: Sendable {
+package struct StatusPage: Sendable {
     /// What the host runs with, beside what the store says.
-    public struct Host: Sendable, Equatable {
+    package struct Host: Sendable, Equatable {
         /// The `taskhost serve` process.
-        public var pid: Int32
+        package var pid: Int32
         /// How instances get their process.
-        public var isolation: String
+        package var isolation: String
         /// The user instances run as when the host is root (`nil`: root stays root).
-        public var sandboxUser: String?
+        package var sandboxUser: String?
         /// Whether an instance is refused unless every sandbox layer is enforced.
-        public var sandboxRequired: Bool
+        package var sandboxRequired: Bool
 
         /// Creates the host's facts.
-        public init(pid: Int32 = getpid(), isolation: String, sandboxUser: String?, sandboxRequired: Bool) {
+        package init(pid: Int32 = getpid(), isolation: String, sandboxUser: String?, sandboxRequired: Bool) {
             self.pid = pid
             self.isolation = isolation
             self.sandboxUser = sandboxUser
@@ -29,18 +29,18 @@ public struct StatusPage: Sendable {
     }
 
     /// How many of the newest instances the page lists.
-    public static let defaultRecent = 25
+    package static let defaultRecent = 25
     /// Seconds between two reloads of the page.
-    public static let defaultRefreshSeconds = 5
+    package static let defaultRefreshSeconds = 5
 
     /// The host's facts.
-    public var host: Host
+    package var host: Host
     /// Seconds between two reloads.
-    public var refreshSeconds: Int
+    package var refreshSeconds: Int
     private let template: MustacheTemplate
 
     /// A page for `host`, reloading every `refreshSeconds`.
-    public init(host: Host, refreshSeconds: Int = StatusPage.defaultRefreshSeconds) {
+    package init(host: Host, refreshSeconds: Int = StatusPage.defaultRefreshSeconds) {
         self.host = host
         self.refreshSeconds = max(1, refreshSeconds)
         do {
@@ -52,12 +52,12 @@ public struct StatusPage: Sendable {
     }
 
     /// The page's HTML for `snapshot`.
-    public func render(_ snapshot: StatusSnapshot) -> String {
+    package func render(_ snapshot: StatusSnapshot) -> String {
         template.render(View(snapshot, host: host, refreshSeconds: refreshSeconds))
     }
 
     /// The path of an instance's log on the status listener.
-    public static func logPath(instanceId: String) -> String { "/status/instances/\(instanceId)/log" }
+    package static func logPath(instanceId: String) -> String { "/status/instances/\(instanceId)/log" }
 
     /// `12 ms`, `3.4 s`, `2 min 5 s`; `-` while it runs.
     static func duration(_ duration: Duration?) -> String {

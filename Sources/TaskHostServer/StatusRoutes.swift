@@ -1,30 +1,29 @@
-import Glibc
-public import Foundation
-public import HTTPTypes
-public import Hummingbird
+package import Foundation
+package import HTTPTypes
+package import Hummingbird
 import NIOCore
-public import TaskHostCore
+package import TaskHostCore
 import TaskHostConcurrency
 import TaskHostIsolation
 
 /// What the status routes read: the store, and the page that renders it.
-public struct StatusService: Sendable {
+package struct StatusService: Sendable {
     /// The store whose state the page shows.
-    public let store: SQLiteTaskStore
+    package let store: SQLiteTaskStore
     /// The page.
-    public let page: StatusPage
+    package let page: StatusPage
     /// How many of the newest instances the page lists.
-    public let recent: Int
+    package let recent: Int
 
     /// A service reading `store`, listing the `recent` newest instances.
-    public init(store: SQLiteTaskStore, page: StatusPage, recent: Int = StatusPage.defaultRecent) {
+    package init(store: SQLiteTaskStore, page: StatusPage, recent: Int = StatusPage.defaultRecent) {
         self.store = store
         self.page = page
         self.recent = recent
     }
 
     /// The page's HTML, as the store is now.
-    public func html(now: Date = Date()) throws(StatusError) -> String {
+    package func html(now: Date = Date()) throws(StatusError) -> String {
         do {
             return page.render(try store.statusSnapshot(recent: recent, now: now))
         } catch {
@@ -35,7 +34,7 @@ public struct StatusService: Sendable {
     /// An instance's log as plain text: a heading line (task, app, outcome),
     /// the sandbox summary, then one line per log line: time, `[stream]` for
     /// other streams than the task's own, text.
-    public func log(instanceId: String) throws(StatusError) -> String {
+    package func log(instanceId: String) throws(StatusError) -> String {
         // Instance ids are UUIDs, which the page links whole: anything else is no
         // instance (and is not echoed back).
         guard instanceId.utf8.count == 36,
@@ -66,9 +65,9 @@ public struct StatusService: Sendable {
 /// clients only (403 otherwise). They show task names, log lines and plugin
 /// errors; to reach them from another machine, put an authenticating reverse
 /// proxy on this machine in front of them.
-public enum StatusRoutes {
+package enum StatusRoutes {
     /// The paths of these routes, for a router's `405` middleware.
-    public static func allowedMethods(path: String) -> [HTTPRequest.Method]? {
+    package static func allowedMethods(path: String) -> [HTTPRequest.Method]? {
         if path == "/status" { return [.get, .head] }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         if parts.count == 5, parts[0].isEmpty, parts[1] == "status", parts[2] == "instances", !parts[3].isEmpty, parts[4] == "log" {
@@ -87,7 +86,7 @@ public enum StatusRoutes {
     }
 
     /// Adds the routes to `router`.
-    public static func add<Context: RequestContext & RemoteAddressRequestContext>(to router: Router<Context>, service: StatusService) {
+    package static func add<Context: RequestContext & RemoteAddressRequestContext>(to router: Router<Context>, service: StatusService) {
         router.get("/status") { _, context -> Response in
             try requireLoopback(context.remoteAddress)
             let html = try await offEventLoop { () throws(StatusError) in try service.html() }
@@ -150,10 +149,12 @@ public enum StatusRoutes {
         case .unixDomainSocket:
             return true
         case .v4(let v4):
-            return UInt32(bigEndian: v4.address.sin_addr.s_addr) >> 24 == 127
+            // Read as bytes (sin_addr at 4..<8 of sockaddr_in, sin6_addr at 8..<24 of sockaddr_in6):
+            // which C module owns their fields (Glibc or NIO's CNIOLinux) varies between builds.
+            return withUnsafeBytes(of: v4.address) { $0[4] == 127 }
         case .v6(let v6):
-            var raw = v6.address.sin6_addr
-            return withUnsafeBytes(of: &raw) { bytes in
+            return withUnsafeBytes(of: v6.address) { whole in
+                let bytes = UnsafeRawBufferPointer(rebasing: whole[8..<24])
                 if bytes.prefix(15).allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }  // ::1
                 return bytes.prefix(12).elementsEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]) && bytes[12] == 127
             }

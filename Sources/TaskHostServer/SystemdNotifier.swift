@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Glibc
 import ServiceLifecycle
 
@@ -9,14 +9,14 @@ import ServiceLifecycle
 /// `taskhost serve` sends `READY=1` once it listens and has recovered the
 /// queue, `STOPPING=1` when its shutdown begins, and `WATCHDOG=1` every half
 /// `WATCHDOG_USEC` while it runs, when the unit sets `WatchdogSec=`.
-public struct SystemdNotifier: Sendable {
+package struct SystemdNotifier: Sendable {
     /// The socket's address as `NOTIFY_SOCKET` gives it.
-    public let socketPath: String
+    package let socketPath: String
     /// How often to send `WATCHDOG=1` (`nil`: no watchdog).
-    public let watchdogInterval: Duration?
+    package let watchdogInterval: Duration?
 
     /// A notifier for the socket at `socketPath`.
-    public init(socketPath: String, watchdogInterval: Duration? = nil) {
+    package init(socketPath: String, watchdogInterval: Duration? = nil) {
         self.socketPath = socketPath
         self.watchdogInterval = watchdogInterval
     }
@@ -24,7 +24,7 @@ public struct SystemdNotifier: Sendable {
     /// The notifier `environment` asks for (`nil` when `NOTIFY_SOCKET` is not
     /// set: not started by systemd with `Type=notify`). The watchdog is on when
     /// `WATCHDOG_USEC` is set and `WATCHDOG_PID`, if set, is this process.
-    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> SystemdNotifier? {
+    package static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> SystemdNotifier? {
         guard let path = environment["NOTIFY_SOCKET"], !path.isEmpty else { return nil }
         var interval: Duration?
         if let text = environment["WATCHDOG_USEC"], let microseconds = Int64(text), microseconds > 0,
@@ -36,18 +36,18 @@ public struct SystemdNotifier: Sendable {
     }
 
     /// The service is ready (`READY=1`), with a status line.
-    public func ready(status: String) { send("READY=1\nSTATUS=\(status)\nMAINPID=\(getpid())") }
+    package func ready(status: String) { send("READY=1\nSTATUS=\(status)\nMAINPID=\(getpid())") }
 
     /// The service is stopping (`STOPPING=1`).
-    public func stopping() { send("STOPPING=1\nSTATUS=shutting down") }
+    package func stopping() { send("STOPPING=1\nSTATUS=shutting down") }
 
     /// The service is alive (`WATCHDOG=1`).
-    public func watchdog() { send("WATCHDOG=1") }
+    package func watchdog() { send("WATCHDOG=1") }
 
     /// Sends `message` as one datagram; returns whether it went out. A failure
     /// changes nothing else: systemd then sees no readiness and says so.
     @discardableResult
-    public func send(_ message: String) -> Bool {
+    package func send(_ message: String) -> Bool {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         var path = Array(socketPath.utf8)

@@ -1,43 +1,43 @@
-public import Foundation
+package import Foundation
 import HTTPTypes
-public import TaskHostCore
-public import TaskHostWebPush
+package import TaskHostCore
+package import TaskHostWebPush
 
 /// The push resource of RFC 8030 apart from HTTP plumbing: subscription
 /// state, VAPID (RFC 8292), the `TTL`, `Urgency` and `Topic` headers, the
 /// `aes128gcm` payload (RFC 8291), rate limits, and durable storage before
 /// the answer. Pushes join the queue of WNS-style pushes: same delivery
 /// guarantee, retries, dead-lettering and history.
-public struct WebPushService: Sendable {
-    public typealias Store = any WebPushStore & TriggerQueueStore
+package struct WebPushService: Sendable {
+    package typealias Store = any WebPushStore & TriggerQueueStore
 
-    public let store: Store
-    public let committer: IngestCommitter
+    package let store: Store
+    package let committer: IngestCommitter
     /// Per-subscription rate limit.
-    public let limiter: RateLimiter
+    package let limiter: RateLimiter
     /// Per-sender (VAPID key) rate limit, across subscriptions.
-    public let senderLimiter: RateLimiter
+    package let senderLimiter: RateLimiter
     /// Where the server is reached: message URIs and the VAPID audience.
-    public let publicOrigin: PublicOrigin
+    package let publicOrigin: PublicOrigin
     /// Whether a task can start an instance right now (for `TTL: 0`).
-    public let hasCapacity: @Sendable (String, String) -> Bool
+    package let hasCapacity: @Sendable (String, String) -> Bool
     /// How accepted pushes are stored (``IngestMode/discard``: not at all).
-    public let ingest: IngestMode
+    package let ingest: IngestMode
     /// VAPID tokens already verified: a sender reusing its token is not verified again.
-    public let tokens: VerifiedTokenCache
+    package let tokens: VerifiedTokenCache
     /// Subscriptions and their parsed keys recently read. A revocation takes
     /// effect within the cache's lifetime.
     private let subscriptions: LookupCache<Subscription>
     /// Where the store failures behind 500 and 503 answers are counted.
-    public var storeFailures: FailureLogAggregator?
+    package var storeFailures: FailureLogAggregator?
 
     /// The largest body accepted: RFC 8030's minimum, 4096 bytes.
-    public static let maxPayload = 4096
+    package static let maxPayload = 4096
     /// The longest `TTL` kept; a longer one is lowered and the answer says so.
-    public static let maxTimeToLive = PushService.maxTimeToLive
+    package static let maxTimeToLive = PushService.maxTimeToLive
 
     /// Creates the service.
-    public init(
+    package init(
         store: Store, committer: IngestCommitter, limiter: RateLimiter,
         senderLimiter: RateLimiter = RateLimiter(ratePerSecond: 1_000_000, burst: 1_000_000), publicOrigin: PublicOrigin,
         hasCapacity: @escaping @Sendable (String, String) -> Bool = { _, _ in true }, cacheLifetime: Duration = .seconds(1),
@@ -55,23 +55,23 @@ public struct WebPushService: Sendable {
     }
 
     /// A subscription and its receiving keys, parsed once per cache lifetime.
-    public struct Subscription: Sendable {
+    package struct Subscription: Sendable {
         /// The stored subscription.
-        public var record: WebPushSubscription
+        package var record: WebPushSubscription
         /// Its receiving keys, parsed from the record.
-        public var keys: WebPushReceiverKeys
+        package var keys: WebPushReceiverKeys
     }
 
     /// `Urgency` (RFC 8030 section 5.3): the order of dispatch when the queue
     /// is busy. A message's place in the queue is back-dated by its urgency.
-    public enum Urgency: String, Sendable, CaseIterable {
+    package enum Urgency: String, Sendable, CaseIterable {
         /// `very-low`, `low`, `normal` (the default) and `high`.
         case veryLow = "very-low", low, normal, high
 
         /// How far the message's availability is back-dated: the queue runs
         /// runnable triggers oldest first, so a `high` message goes before
         /// everything that became runnable in the 10 minutes before it.
-        public var precedence: TimeInterval {
+        package var precedence: TimeInterval {
             switch self {
             case .veryLow: 0
             case .low: 10
@@ -82,28 +82,28 @@ public struct WebPushService: Sendable {
     }
 
     /// The validated headers of a push.
-    public struct Headers: Sendable, Equatable {
+    package struct Headers: Sendable, Equatable {
         /// Seconds the message may wait (0: run now or never), at most ``maxTimeToLive``.
-        public var timeToLive: Int
+        package var timeToLive: Int
         /// `Urgency` (`normal` when absent).
-        public var urgency: Urgency
+        package var urgency: Urgency
         /// `Topic`, when given.
-        public var topic: String?
+        package var topic: String?
     }
 
     /// What a push became.
-    public struct Accepted: Sendable, Equatable {
+    package struct Accepted: Sendable, Equatable {
         /// The message's id (the trigger's id).
-        public var messageId: String
+        package var messageId: String
         /// The message's URI (`Location`).
-        public var location: String
+        package var location: String
         /// The time to live kept (`TTL` of the answer).
-        public var timeToLive: Int
+        package var timeToLive: Int
     }
 
     /// The subscription `id` if pushes to it are accepted: 404 when unknown,
     /// 410 when revoked or expired.
-    public func subscription(id: String, now: Date = Date()) throws(PushRejection) -> Subscription {
+    package func subscription(id: String, now: Date = Date()) throws(PushRejection) -> Subscription {
         let found = try lookup(id)
         guard let found else {
             throw PushRejection(status: 404, description: "no such subscription (taskhost subscriptions list)")
@@ -131,7 +131,7 @@ public struct WebPushService: Sendable {
 
     /// Checks the VAPID authorization: 401 when absent, 403 when invalid or
     /// signed by another key than a restricted subscription's.
-    public func authorize(
+    package func authorize(
         _ subscription: Subscription, authorization: String?, cryptoKey: String?, now: Date = Date()
     ) throws(PushRejection) -> VAPIDCredentials {
         do throws(WebPushError) {
@@ -147,7 +147,7 @@ public struct WebPushService: Sendable {
 
     /// Checks `TTL` (required), `Urgency`, `Topic` and `Content-Encoding`
     /// (names lower-cased).
-    public func validate(headers fields: [String: String], contentLength: Int?) throws(PushRejection) -> Headers {
+    package func validate(headers fields: [String: String], contentLength: Int?) throws(PushRejection) -> Headers {
         guard let ttlText = fields["ttl"] else {
             throw .badRequest("missing TTL header: send TTL: <seconds the message may wait> (RFC 8030 section 5.2)")
         }
@@ -182,7 +182,7 @@ public struct WebPushService: Sendable {
     }
 
     /// Applies the subscription's and the sender's rate limits: 429 with `Retry-After`.
-    public func admit(_ subscription: Subscription, sender: VAPIDCredentials) throws(PushRejection) {
+    package func admit(_ subscription: Subscription, sender: VAPIDCredentials) throws(PushRejection) {
         let senderKey = "vapid:" + sender.keyText
         for (limiter, key, what) in [(senderLimiter, senderKey, "this sender"), (limiter, subscription.record.id, "the subscription")]
         where !limiter.allow(key) {
@@ -196,7 +196,7 @@ public struct WebPushService: Sendable {
     /// Decrypts the body (a tickle has none), stores the message durably and
     /// returns once it is committed. `TTL: 0` stores it only when the task can
     /// start now (otherwise it is dropped, as RFC 8030 section 5.2 allows).
-    public func accept(
+    package func accept(
         _ subscription: Subscription, headers: Headers, body: [UInt8], contentEncoding: String?, now: Date = Date()
     ) async throws(PushRejection) -> Accepted {
         guard body.count <= Self.maxPayload else { throw Self.tooLarge(body.count) }
@@ -239,7 +239,7 @@ public struct WebPushService: Sendable {
     /// Removes a message that has not run yet (RFC 8030 section 7.1), for a
     /// sender that passes the subscription's VAPID checks: 404 when there is
     /// no such message waiting (it ran, expired, was replaced, or never was).
-    public func delete(
+    package func delete(
         subscriptionId: String, messageId: String, authorization: String?, cryptoKey: String?, now: Date = Date()
     ) throws(PushRejection) {
         // A revoked or expired subscription's waiting messages may still be removed.
@@ -260,7 +260,7 @@ public struct WebPushService: Sendable {
     }
 
     /// The URI of message `message` of subscription `subscription`.
-    public func messageURI(subscription: String, message: String) -> String {
+    package func messageURI(subscription: String, message: String) -> String {
         publicOrigin.baseURL + "/webpush/v1/" + subscription + "/messages/" + message
     }
 }

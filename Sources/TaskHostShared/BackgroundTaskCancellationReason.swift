@@ -46,7 +46,7 @@ public enum BackgroundTaskCancellationReason: UInt32, Sendable, CaseIterable, Cu
     }
 
     /// Parses the Windows spelling (case-insensitive) or the number.
-    public init?(name: String) {
+    package init?(name: String) {
         if let number = UInt32(name), let reason = Self(rawValue: number) {
             self = reason
             return

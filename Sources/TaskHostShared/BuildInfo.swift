@@ -3,15 +3,15 @@ import CTaskHostABI
 /// What a plugin was built with. The plugin's descriptor carries it, and the
 /// host refuses a plugin whose ABI version, Swift compiler or target differ
 /// from its own, saying what to rebuild with.
-public enum BuildInfo {
+package enum BuildInfo {
     /// The version of this SDK.
-    public static let sdkVersion = "0.1.0"
+    package static let sdkVersion = "0.1.0"
 
     /// The plugin ABI version this SDK implements (`TH_ABI_VERSION`).
-    public static let abiVersion = UInt32(TH_ABI_VERSION)
+    package static let abiVersion = UInt32(TH_ABI_VERSION)
 
     /// The Swift compiler that built this code, major.minor.
-    public static let swiftVersion: String = {
+    package static let swiftVersion: String = {
         #if compiler(>=6.5)
             return "6.5+"
         #elseif compiler(>=6.4)
@@ -28,7 +28,7 @@ public enum BuildInfo {
     }()
 
     /// The target this code was built for.
-    public static let target: String = {
+    package static let target: String = {
         #if arch(x86_64)
             let arch = "x86_64"
         #elseif arch(arm64)
@@ -44,5 +44,5 @@ public enum BuildInfo {
     }()
 
     /// `sdk=…;abi=…;swift=…;target=…`, as in the plugin descriptor.
-    public static let signature = "sdk=\(sdkVersion);abi=\(abiVersion);swift=\(swiftVersion);target=\(target)"
+    package static let signature = "sdk=\(sdkVersion);abi=\(abiVersion);swift=\(swiftVersion);target=\(target)"
 }

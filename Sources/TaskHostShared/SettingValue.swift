@@ -143,14 +143,14 @@ public enum SettingsError: Error, Equatable, CustomStringConvertible {
 
 extension SettingValue {
     /// Checks `name` against Windows' limits.
-    public static func validate(name: String) throws(SettingsError) {
+    package static func validate(name: String) throws(SettingsError) {
         if name.isEmpty { throw .emptyName }
         let length = name.count
         if length > SettingLimits.maxNameLength { throw .nameTooLong(name: name, length: length) }
     }
 
     /// Checks this value, stored under `name`, against Windows' limits.
-    public func validate(name: String) throws(SettingsError) {
+    package func validate(name: String) throws(SettingsError) {
         switch self {
         case .composite(let values):
             for (member, value) in values {
@@ -201,7 +201,7 @@ extension SettingValue {
     }
 
     /// The value's encoding.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var out: [UInt8] = []
         encode(into: &out)
         return out
@@ -252,7 +252,7 @@ extension SettingValue {
     }
 
     /// Decodes a value from its encoding.
-    public init<Bytes: Collection<UInt8>>(encoded bytes: Bytes) throws(SettingsError) {
+    package init<Bytes: Collection<UInt8>>(encoded bytes: Bytes) throws(SettingsError) {
         let bytes = Array(bytes)
         guard let first = bytes.first else { throw .malformedValue("no bytes") }
         guard let tag = Tag(rawValue: first) else { throw .malformedValue("unknown type tag \(first)") }

@@ -2,7 +2,7 @@
 /// and token in Web Push. Plain Swift over bytes: Foundation's base64 and
 /// string replacements go through `NSString` on Linux, and every push decodes
 /// a key and encodes one for its rate limit.
-public enum Base64URL {
+package enum Base64URL {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
     /// Each byte's 6-bit value; 0xFF for a byte outside both alphabets
@@ -16,7 +16,7 @@ public enum Base64URL {
     }()
 
     /// `bytes` as unpadded base64url.
-    public static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+    package static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
         let input = Array(bytes)
         var output: [UInt8] = []
         output.reserveCapacity((input.count * 4 + 2) / 3)
@@ -38,7 +38,7 @@ public enum Base64URL {
 
     /// The bytes of base64url text, padded or not (standard base64's `+` and
     /// `/` are taken too, as some senders use them); `nil` when it is not base64.
-    public static func decode<Text: StringProtocol>(_ text: Text) -> [UInt8]? {
+    package static func decode<Text: StringProtocol>(_ text: Text) -> [UInt8]? {
         var symbols = Array(text.utf8)
         while symbols.last == UInt8(ascii: "=") { symbols.removeLast() }
         guard symbols.count % 4 != 1 else { return nil }

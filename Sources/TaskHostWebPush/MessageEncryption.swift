@@ -1,5 +1,5 @@
-public import Crypto
-package import Foundation
+package import Crypto
+import Foundation
 
 /// A subscription's receiving keys (RFC 8291 section 2): the P-256 key pair
 /// whose public half the subscription shows as `p256dh`, and its 16-byte
@@ -8,16 +8,16 @@ package import Foundation
 /// `@unchecked Sendable`: swift-crypto's key types are not `Sendable` on
 /// Linux (a BoringSSL key behind a class), but the key is never changed after
 /// it is made, and BoringSSL's ECDH only reads it, from any thread.
-public struct WebPushReceiverKeys: @unchecked Sendable {
+package struct WebPushReceiverKeys: @unchecked Sendable {
     /// The private key (ECDH).
-    public let privateKey: P256.KeyAgreement.PrivateKey
+    package let privateKey: P256.KeyAgreement.PrivateKey
     /// The public key, uncompressed (65 bytes): `keys.p256dh`.
-    public let publicKey: [UInt8]
+    package let publicKey: [UInt8]
     /// The authentication secret (16 bytes): `keys.auth`.
-    public let authSecret: [UInt8]
+    package let authSecret: [UInt8]
 
     /// Keys from their stored form: the 32-byte private scalar and the auth secret.
-    public init(privateKey raw: [UInt8], authSecret: [UInt8]) throws(WebPushError) {
+    package init(privateKey raw: [UInt8], authSecret: [UInt8]) throws(WebPushError) {
         guard let key = try? P256.KeyAgreement.PrivateKey(rawRepresentation: raw) else {
             throw WebPushError(.undecryptable, "the subscription's stored private key is unusable; create the subscription again")
         }
@@ -25,14 +25,14 @@ public struct WebPushReceiverKeys: @unchecked Sendable {
     }
 
     /// Keys from a private key and an auth secret.
-    public init(privateKey: P256.KeyAgreement.PrivateKey, authSecret: [UInt8]) {
+    package init(privateKey: P256.KeyAgreement.PrivateKey, authSecret: [UInt8]) {
         self.privateKey = privateKey
         self.publicKey = Array(privateKey.publicKey.x963Representation)
         self.authSecret = authSecret
     }
 
     /// A fresh key pair and auth secret.
-    public static func generate() -> WebPushReceiverKeys {
+    package static func generate() -> WebPushReceiverKeys {
         var secret = [UInt8](repeating: 0, count: 16)
         var generator = SystemRandomNumberGenerator()
         for index in secret.indices { secret[index] = generator.next() }
@@ -42,7 +42,7 @@ public struct WebPushReceiverKeys: @unchecked Sendable {
 
 /// The `aes128gcm` content encoding of a Web Push message (RFC 8188 records,
 /// keys derived as RFC 8291 section 3.4 says). Web Push sends one record.
-public enum WebPushMessage {
+package enum WebPushMessage {
     /// salt (16) + rs (4) + idlen (1).
     static let headerSize = 21
     /// The sender's public key is the key id: an uncompressed P-256 point.
@@ -52,7 +52,7 @@ public enum WebPushMessage {
 
     /// The plaintext of an `aes128gcm` body sent to `keys`' subscription.
     /// Every way a body can be wrong is a ``WebPushError`` (400), never a trap.
-    public static func decrypt(_ body: [UInt8], with keys: WebPushReceiverKeys) throws(WebPushError) -> [UInt8] {
+    package static func decrypt(_ body: [UInt8], with keys: WebPushReceiverKeys) throws(WebPushError) -> [UInt8] {
         guard body.count >= headerSize else {
             throw WebPushError(.malformedBody, "the body (\(body.count) bytes) is shorter than the 21-byte aes128gcm header (RFC 8188 section 2.1)")
         }
@@ -106,7 +106,7 @@ public enum WebPushMessage {
     /// An `aes128gcm` body carrying `plaintext` to the subscription whose
     /// `p256dh` is `receiverKey` and `auth` is `authSecret`: what an
     /// application server sends (the tests and the benchmark use it).
-    public static func encrypt(
+    package static func encrypt(
         _ plaintext: [UInt8], receiverKey: [UInt8], authSecret: [UInt8],
         senderKey: P256.KeyAgreement.PrivateKey = P256.KeyAgreement.PrivateKey(),
         salt: [UInt8]? = nil, recordSize: UInt32 = 4096, padding: Int = 0

@@ -1,18 +1,18 @@
-public import Crypto
-public import Foundation
+package import Crypto
+package import Foundation
 
 /// What a push's VAPID authorization (RFC 8292) presents: the JWT and the
 /// application server's public key.
-public struct VAPIDCredentials: Sendable, Equatable {
+package struct VAPIDCredentials: Sendable, Equatable {
     /// The JWT (`t=`, or the token after `WebPush`).
-    public let token: String
+    package let token: String
     /// The public key, uncompressed P-256 (`k=`, or `Crypto-Key: p256ecdsa=`).
-    public let key: [UInt8]
+    package let key: [UInt8]
     /// ``key`` in base64url without padding (a sender's name in rate limits and caches).
-    public let keyText: String
+    package let keyText: String
 
     /// Creates credentials.
-    public init(token: String, key: [UInt8]) {
+    package init(token: String, key: [UInt8]) {
         self.token = token
         self.key = key
         self.keyText = Base64URL.encode(key)
@@ -21,14 +21,14 @@ public struct VAPIDCredentials: Sendable, Equatable {
 
 /// VAPID (RFC 8292): reading the authorization, checking the ES256 JWT and
 /// its claims, and signing one (for tests and the benchmark).
-public enum VAPID {
+package enum VAPID {
     /// The latest `exp` accepted: 24 hours ahead (RFC 8292 section 2), with a
     /// minute's allowance for the sender's clock.
-    public static let maxLifetime: TimeInterval = 24 * 3600 + 60
+    package static let maxLifetime: TimeInterval = 24 * 3600 + 60
 
     /// Reads the credentials of `Authorization: vapid t=JWT, k=KEY`, or of
     /// the older `Authorization: WebPush JWT` with `Crypto-Key: p256ecdsa=KEY`.
-    public static func parse(authorization: String?, cryptoKey: String?) throws(WebPushError) -> VAPIDCredentials {
+    package static func parse(authorization: String?, cryptoKey: String?) throws(WebPushError) -> VAPIDCredentials {
         guard let authorization = authorization.map({ trimmed(Substring($0)) }), !authorization.isEmpty else {
             throw WebPushError(.missingAuthorization, "missing VAPID authorization: send Authorization: vapid t=<JWT>, k=<public key> (RFC 8292)")
         }
@@ -85,7 +85,7 @@ public enum VAPID {
     /// Checks the JWT of `credentials`: ES256 signature by its key, `aud`
     /// equal to `audience` (this push service's origin), `exp` in the future
     /// and at most 24 hours ahead, `sub` present. Returns `exp`.
-    public static func verify(_ credentials: VAPIDCredentials, audience: String, now: Date = Date()) throws(WebPushError) -> Date {
+    package static func verify(_ credentials: VAPIDCredentials, audience: String, now: Date = Date()) throws(WebPushError) -> Date {
         let parts = credentials.token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let headerBytes = Base64URL.decode(parts[0]), let claimsBytes = Base64URL.decode(parts[1]),
             let signatureBytes = Base64URL.decode(parts[2])
@@ -129,7 +129,7 @@ public enum VAPID {
     }
 
     /// A VAPID JWT for `audience`, signed with `key` (application server side).
-    public static func sign(
+    package static func sign(
         audience: String, subject: String = "mailto:ops@example.com", expiresAt: Date, key: P256.Signing.PrivateKey
     ) -> String {
         let header = Base64URL.encode(Array(#"{"typ":"JWT","alg":"ES256"}"#.utf8))
@@ -141,7 +141,7 @@ public enum VAPID {
     }
 
     /// `Authorization: vapid t=…, k=…` for a token and its key.
-    public static func authorization(token: String, key: P256.Signing.PublicKey) -> String {
+    package static func authorization(token: String, key: P256.Signing.PublicKey) -> String {
         "vapid t=\(token), k=\(Base64URL.encode(Array(key.x963Representation)))"
     }
 }

@@ -1,11 +1,11 @@
-public import Foundation
+package import Foundation
 import Synchronization
 
 /// VAPID tokens already verified, until their `exp`: a sender reuses one
 /// token for up to 24 hours, so its signature is checked once, not per push.
 /// Keyed by token, key and audience, so a token presented with another key
 /// is verified on its own.
-public final class VerifiedTokenCache: Sendable {
+package final class VerifiedTokenCache: Sendable {
     private struct Entry {
         var exp: Date
         var credentials: VAPIDCredentials?
@@ -13,17 +13,17 @@ public final class VerifiedTokenCache: Sendable {
 
     private let entries = Mutex<[String: Entry]>([:])
     /// Tokens remembered at most; past it, expired ones are dropped, then all.
-    public let capacity: Int
+    package let capacity: Int
 
     /// Creates an empty cache.
-    public init(capacity: Int = 10_000) {
+    package init(capacity: Int = 10_000) {
         self.capacity = max(1, capacity)
     }
 
     /// Verifies `credentials` as ``VAPID/verify(_:audience:now:)`` does,
     /// unless the same token, key and audience were verified before and the
     /// token has not expired. Returns its `exp`.
-    public func verify(_ credentials: VAPIDCredentials, audience: String, now: Date = Date()) throws(WebPushError) -> Date {
+    package func verify(_ credentials: VAPIDCredentials, audience: String, now: Date = Date()) throws(WebPushError) -> Date {
         let key = "t " + audience + " " + credentials.keyText + " " + credentials.token
         if let entry = entries.withLock({ $0[key] }), entry.exp > now { return entry.exp }
         let exp = try VAPID.verify(credentials, audience: audience, now: now)
@@ -36,7 +36,7 @@ public final class VerifiedTokenCache: Sendable {
     /// verified for `audience`. A header seen before whose token has not
     /// expired is neither parsed nor verified again: the same bytes give the
     /// same credentials, and senders send the same header for hours.
-    public func authorize(authorization: String?, cryptoKey: String?, audience: String, now: Date = Date()) throws(WebPushError)
+    package func authorize(authorization: String?, cryptoKey: String?, audience: String, now: Date = Date()) throws(WebPushError)
         -> VAPIDCredentials
     {
         let key = "h " + audience + "\n" + (authorization ?? "") + "\n" + (cryptoKey ?? "")
@@ -57,5 +57,5 @@ public final class VerifiedTokenCache: Sendable {
     }
 
     /// Tokens remembered now (tests).
-    public var count: Int { entries.withLock { $0.count } }
+    package var count: Int { entries.withLock { $0.count } }
 }

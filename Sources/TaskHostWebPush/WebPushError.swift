@@ -1,8 +1,8 @@
 /// Why a Web Push was refused: a stable code, the HTTP status RFC 8030, 8291
 /// and 8292 give it, and a sentence saying what to fix.
-public struct WebPushError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct WebPushError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What went wrong, as a stable name.
-    public enum Code: String, Sendable {
+    package enum Code: String, Sendable {
         /// The body is not an `aes128gcm` message (header, record size, key id).
         case malformedBody = "malformed-body"
         /// The body did not decrypt with the subscription's keys.
@@ -22,19 +22,19 @@ public struct WebPushError: Error, Sendable, Equatable, CustomStringConvertible 
     }
 
     /// The error's code.
-    public var code: Code
+    package var code: Code
     /// What was wrong and what to do.
-    public var message: String
+    package var message: String
 
     /// Creates an error.
-    public init(_ code: Code, _ message: String) {
+    package init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
     }
 
     /// The HTTP status of the answer: 400 for a body that does not decrypt,
     /// 401 for absent authentication, 403 for invalid authentication (RFC 8292 section 4.2).
-    public var status: Int {
+    package var status: Int {
         switch code {
         case .malformedBody, .undecryptable, .badPadding: 400
         case .missingAuthorization: 401
@@ -43,5 +43,5 @@ public struct WebPushError: Error, Sendable, Equatable, CustomStringConvertible 
     }
 
     /// The code and the message.
-    public var description: String { "\(code.rawValue): \(message)" }
+    package var description: String { "\(code.rawValue): \(message)" }
 }

@@ -1,5 +1,5 @@
-package import ArgumentParser
-package import Foundation
+import ArgumentParser
+import Foundation
 
 struct NewPluginCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

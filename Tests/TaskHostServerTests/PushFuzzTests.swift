@@ -3,9 +3,9 @@ import Testing
 import TaskHostCore
 import TaskHostServer
 import TaskHostTestSupport
+import TaskHostManifest
 #if canImport(FoundationNetworking)
 import FoundationNetworking
-import TaskHostManifest
 #endif
 
 /// Hostile HTTP input against a real server: random methods, headers, bodies

@@ -4,9 +4,9 @@ import Synchronization
 import Testing
 import TaskHostCore
 import TaskHostTestSupport
+import TaskHostShared
 #if canImport(FoundationNetworking)
 import FoundationNetworking
-import TaskHostShared
 #endif
 
 /// A value shared by concurrent test clients.

@@ -6,9 +6,9 @@ import TaskHostManifest
 import TaskHostServer
 import TaskHostTestSupport
 import Testing
+import TaskHostShared
 #if canImport(FoundationNetworking)
 import FoundationNetworking
-import TaskHostShared
 #endif
 
 /// A daemon running inside the test process on a free loopback port.

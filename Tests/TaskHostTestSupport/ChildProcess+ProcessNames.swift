@@ -1,4 +1,4 @@
-public import Foundation
+package import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -10,23 +10,23 @@ import Glibc
 /// ``ChildProcess``.
 extension ChildProcess {
     /// Why a child ended, as `Process.TerminationReason` says it.
-    public enum TerminationReason: Sendable {
+    package enum TerminationReason: Sendable {
         case exit, uncaughtSignal
     }
 
     /// An unconfigured child: set ``executableURL`` (and the rest) before ``run()``.
-    public convenience init() {
+    package convenience init() {
         self.init("")
     }
 
     /// The executable, as a file URL (``executablePath``).
-    public var executableURL: URL? {
+    package var executableURL: URL? {
         get { executablePath.isEmpty ? nil : URL(fileURLWithPath: executablePath) }
         set { executablePath = newValue?.path ?? "" }
     }
 
     /// The working directory, as a file URL (``workingDirectory``).
-    public var currentDirectoryURL: URL? {
+    package var currentDirectoryURL: URL? {
         get { workingDirectory.map { URL(fileURLWithPath: $0) } }
         set { workingDirectory = newValue?.path }
     }
@@ -35,7 +35,7 @@ extension ChildProcess {
     /// (`FileHandle.nullDevice` for `/dev/null`), a `Pipe`, or `nil` to
     /// inherit the test process's. Reading it back gives what was set, which
     /// it keeps alive (a `Pipe`'s reading end stays open while it is set).
-    public var standardOutput: Any? {
+    package var standardOutput: Any? {
         get { assigned[.output] ?? standardOutputDestination }
         set {
             standardOutputDestination = destination(newValue)
@@ -44,7 +44,7 @@ extension ChildProcess {
     }
 
     /// Where standard error goes; see ``standardOutput``.
-    public var standardError: Any? {
+    package var standardError: Any? {
         get { assigned[.error] ?? standardErrorDestination }
         set {
             standardErrorDestination = destination(newValue)
@@ -81,14 +81,14 @@ extension ChildProcess {
     }
 
     /// The child's process id (``pid``).
-    public var processIdentifier: Int32 { pid }
+    package var processIdentifier: Int32 { pid }
 
     /// Whether the child was started and has not been seen to exit.
-    public var isRunning: Bool { pid != 0 && termination == nil }
+    package var isRunning: Bool { pid != 0 && termination == nil }
 
     /// The exit status, or the number of the signal that killed the child
     /// (as `Process` says it); -1 when other code reaped it. The child must have exited.
-    public var terminationStatus: Int32 {
+    package var terminationStatus: Int32 {
         switch termination {
         case .exited(let status)?: status
         case .signaled(let signal)?: signal
@@ -98,7 +98,7 @@ extension ChildProcess {
     }
 
     /// Whether the child exited or a signal killed it. The child must have exited.
-    public var terminationReason: TerminationReason {
+    package var terminationReason: TerminationReason {
         switch termination {
         case .exited?, .reapedElsewhere?: .exit
         case .signaled?: .uncaughtSignal
@@ -107,17 +107,17 @@ extension ChildProcess {
     }
 
     /// Blocks the calling thread until the child exits (``waitBlocking(timeout:)``).
-    public func waitUntilExit() {
+    package func waitUntilExit() {
         _ = waitBlocking()
     }
 
     /// Sends `SIGTERM`.
-    public func terminate() {
+    package func terminate() {
         signal(SIGTERM)
     }
 
     /// Sends `SIGINT`.
-    public func interrupt() {
+    package func interrupt() {
         signal(SIGINT)
     }
 }

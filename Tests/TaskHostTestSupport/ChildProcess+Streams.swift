@@ -9,7 +9,7 @@ extension ChildProcess {
     /// Everything the child wrote to `stream`, once it is complete: for a
     /// pipe, when every writer has closed it (the child and whatever it
     /// started that kept it); for a file, its contents now; `""` otherwise.
-    public func read(_ stream: Stream) async -> String {
+    package func read(_ stream: Stream) async -> String {
         if let capture = lock.withLock({ captures[stream] }) {
             return String(decoding: await capture.data(), as: UTF8.self)
         }
@@ -17,7 +17,7 @@ extension ChildProcess {
     }
 
     /// ``read(_:)`` for synchronous helpers: blocks the calling thread until a pipe's end.
-    public func readBlocking(_ stream: Stream) -> String {
+    package func readBlocking(_ stream: Stream) -> String {
         if let capture = lock.withLock({ captures[stream] }) {
             return String(decoding: capture.dataBlocking(), as: UTF8.self)
         }
@@ -25,7 +25,7 @@ extension ChildProcess {
     }
 
     /// What the child has written to `stream` so far (a pipe or a file), without waiting.
-    public func readSoFar(_ stream: Stream) -> String {
+    package func readSoFar(_ stream: Stream) -> String {
         if let capture = lock.withLock({ captures[stream] }) {
             return String(decoding: capture.soFar(), as: UTF8.self)
         }
@@ -39,7 +39,7 @@ extension ChildProcess {
 
     /// Writes `bytes` to the child's standard input (``Input/pipe``); returns whether all were written.
     @discardableResult
-    public func writeInput(_ bytes: some Collection<UInt8>) -> Bool {
+    package func writeInput(_ bytes: some Collection<UInt8>) -> Bool {
         let fd = lock.withLock { inputWriter }
         guard fd >= 0 else { return false }
         return Array(bytes).withUnsafeBytes { buffer in
@@ -55,7 +55,7 @@ extension ChildProcess {
     }
 
     /// Closes the child's standard input pipe: the child reads its end.
-    public func closeInput() {
+    package func closeInput() {
         lock.withLock {
             if inputWriter >= 0 { close(inputWriter) }
             inputWriter = -1

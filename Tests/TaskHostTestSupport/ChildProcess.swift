@@ -1,5 +1,5 @@
-public import Foundation
-public import _TaskHostCShims
+package import Foundation
+package import _TaskHostCShims
 
 #if canImport(Glibc)
 import Glibc
@@ -33,9 +33,9 @@ import Glibc
 /// `isRunning`, `waitUntilExit()`, `terminate()`…) are in
 /// `ChildProcess+ProcessNames.swift`; reading output and writing input, in
 /// `ChildProcess+Streams.swift`.
-public final class ChildProcess: @unchecked Sendable {
+package final class ChildProcess: @unchecked Sendable {
     /// Where the child's standard input comes from.
-    public enum Input: Sendable {
+    package enum Input: Sendable {
         /// `/dev/null`.
         case null
         /// A pipe: write to it with ``writeInput(_:)``, close it with ``closeInput()``.
@@ -43,7 +43,7 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// Where the child's standard output or standard error goes.
-    public enum Output: Sendable {
+    package enum Output: Sendable {
         /// The test process's own descriptor (1 or 2).
         case inherit
         /// `/dev/null`.
@@ -59,12 +59,12 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// One of the child's output streams.
-    public enum Stream: Sendable {
+    package enum Stream: Sendable {
         case output, error
     }
 
     /// How the child ended.
-    public enum Termination: Equatable, Sendable, CustomStringConvertible {
+    package enum Termination: Equatable, Sendable, CustomStringConvertible {
         /// It exited with this status.
         case exited(Int32)
         /// A signal killed it.
@@ -72,7 +72,7 @@ public final class ChildProcess: @unchecked Sendable {
         /// Other code in the test process reaped it (`waitpid(-1, …)`): how it ended is unknown.
         case reapedElsewhere
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .exited(let status): "exited with status \(status)"
             case .signaled(let signal): "killed by signal \(signal)"
@@ -82,26 +82,26 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// The child could not be started.
-    public struct SpawnError: Error, CustomStringConvertible {
-        public var description: String
+    package struct SpawnError: Error, CustomStringConvertible {
+        package var description: String
     }
 
     /// The executable's absolute path (not looked up in `PATH`).
-    public var executablePath: String
+    package var executablePath: String
     /// The arguments after the executable's path (which is `argv[0]`).
-    public var arguments: [String]
+    package var arguments: [String]
     /// The whole environment; `nil` inherits the test process's.
-    public var environment: [String: String]?
+    package var environment: [String: String]?
     /// The child's working directory; `nil` keeps the test process's.
-    public var workingDirectory: String?
+    package var workingDirectory: String?
     /// Where standard input comes from (`/dev/null` by default).
-    public var standardInputSource: Input
+    package var standardInputSource: Input
     /// Where standard output goes.
-    public var standardOutputDestination: Output
+    package var standardOutputDestination: Output
     /// Where standard error goes.
-    public var standardErrorDestination: Output
+    package var standardErrorDestination: Output
     /// Whether the child leads a new process group (`kill(-pid, …)` reaches what it starts).
-    public var newProcessGroup: Bool
+    package var newProcessGroup: Bool
 
     let lock = NSCondition()
     private var started = false
@@ -122,7 +122,7 @@ public final class ChildProcess: @unchecked Sendable {
     /// A child of `executable` with `arguments`; `environment` `nil` inherits
     /// the test process's environment, and `overrides` is set on top of
     /// either. Call ``run()`` to start it, or use ``start(_:arguments:environment:overrides:workingDirectory:input:output:error:newProcessGroup:)``.
-    public init(
+    package init(
         _ executable: String, arguments: [String] = [], environment: [String: String]? = nil,
         overrides: [String: String] = [:], workingDirectory: String? = nil, input: Input = .null,
         output: Output = .inherit, error: Output = .inherit, newProcessGroup: Bool = true
@@ -142,7 +142,7 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// Configures and starts a child in one step (see ``init(_:arguments:environment:overrides:workingDirectory:input:output:error:newProcessGroup:)``).
-    public static func start(
+    package static func start(
         _ executable: String, arguments: [String] = [], environment: [String: String]? = nil,
         overrides: [String: String] = [:], workingDirectory: String? = nil, input: Input = .null,
         output: Output = .inherit, error: Output = .inherit, newProcessGroup: Bool = true
@@ -160,14 +160,14 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// The child's process id (0 before ``run()``).
-    public var pid: pid_t { lock.withLock { spawnedPid } }
+    package var pid: pid_t { lock.withLock { spawnedPid } }
 
     /// How the child ended, or `nil` while it runs (or before ``run()``).
-    public var termination: Termination? { lock.withLock { ended } }
+    package var termination: Termination? { lock.withLock { ended } }
 
     /// Starts the child. Throws ``SpawnError`` (saying what could not be
     /// done) when it cannot start, e.g. a missing executable or directory.
-    public func run() throws {
+    package func run() throws {
         lock.lock()
         defer { lock.unlock() }
         precondition(!started, "ChildProcess.run() called twice for \(executablePath)")
@@ -291,7 +291,7 @@ public final class ChildProcess: @unchecked Sendable {
     /// Sends `signal` to the child, unless it has already been reaped (its pid may name another process by then).
     /// Returns whether it was sent.
     @discardableResult
-    public func signal(_ signal: Int32) -> Bool {
+    package func signal(_ signal: Int32) -> Bool {
         lock.withLock {
             guard started, ended == nil else { return false }
             return kill(spawnedPid, signal) == 0
@@ -300,7 +300,7 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Sends `signal` to the child's process group (see ``newProcessGroup``), unless the child has been reaped.
     @discardableResult
-    public func signalGroup(_ signal: Int32) -> Bool {
+    package func signalGroup(_ signal: Int32) -> Bool {
         lock.withLock {
             guard started, ended == nil, newProcessGroup else { return false }
             return kill(-spawnedPid, signal) == 0
@@ -308,14 +308,14 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// Waits until the child exits, without blocking a thread.
-    public func waitForExit() async -> Termination {
+    package func waitForExit() async -> Termination {
         // Without a timeout, only the child's exit resumes the wait.
         await wait(timeout: nil)!
     }
 
     /// Waits until the child exits or `timeout` passes, without blocking a
     /// thread; `nil` when it still runs (it is left running).
-    public func waitForExit(timeout: Duration) async -> Termination? {
+    package func waitForExit(timeout: Duration) async -> Termination? {
         await wait(timeout: timeout)
     }
 
@@ -343,7 +343,7 @@ public final class ChildProcess: @unchecked Sendable {
     /// Blocks the calling thread until the child exits or `timeout` (if any)
     /// passes; `nil` on timeout. For synchronous helpers: async code uses
     /// ``waitForExit()``.
-    public func waitBlocking(timeout: TimeInterval? = nil) -> Termination? {
+    package func waitBlocking(timeout: TimeInterval? = nil) -> Termination? {
         let deadline = timeout.map { Date().addingTimeInterval($0) }
         lock.lock()
         defer { lock.unlock() }

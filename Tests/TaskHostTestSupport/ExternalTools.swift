@@ -8,12 +8,12 @@ import Foundation
 /// interpreter it exports as `TASKHOST_TEST_PYTHON`. Under CI (`CI` set) a missing
 /// tool is a failure, never a silent skip; on a developer's machine the test is
 /// skipped with a line saying what to install.
-public enum ExternalTools {
+package enum ExternalTools {
     /// Whether the tests run under CI, where every external tool must be present.
-    public static var underCI: Bool { ProcessInfo.processInfo.environment["CI"].map { !$0.isEmpty } ?? false }
+    package static var underCI: Bool { ProcessInfo.processInfo.environment["CI"].map { !$0.isEmpty } ?? false }
 
     /// The Python interpreter of the tests' virtual environment, if there is one.
-    public static var python: String? {
+    package static var python: String? {
         let environment = ProcessInfo.processInfo.environment
         if let path = environment["TASKHOST_TEST_PYTHON"], FileManager.default.isExecutableFile(atPath: path) {
             return path
@@ -23,7 +23,7 @@ public enum ExternalTools {
     }
 
     /// The first executable named `name` on `PATH`, if any.
-    public static func executable(_ name: String) -> String? {
+    package static func executable(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         for directory in path.split(separator: ":") {
             let candidate = "\(directory)/\(name)"
@@ -34,7 +34,7 @@ public enum ExternalTools {
 
     /// Why a test cannot run here: `nil` when `tool` was found; otherwise a message
     /// naming what to install. Under CI callers record this as a failure.
-    public static func missing(_ tool: String?, _ what: String, install: String) -> String? {
+    package static func missing(_ tool: String?, _ what: String, install: String) -> String? {
         tool == nil ? "\(what) is not installed (\(install)); .ci/run installs it" : nil
     }
 }

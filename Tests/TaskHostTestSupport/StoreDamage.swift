@@ -1,14 +1,14 @@
-public import Foundation
+package import Foundation
 import TaskHostCore
 
 /// Stores made broken on purpose, and checks of file modes.
-public enum StoreDamage {
+package enum StoreDamage {
     /// Creates a real store in `stateDirectory` holding `count` queued
     /// triggers (small rows: every page is a B-tree page), closes it, then
     /// overwrites 4 pages in the middle of the database file with garbage.
     /// Returns the database's path.
     @discardableResult
-    public static func corruptedStore(in stateDirectory: String, count: Int = 3000) throws -> String {
+    package static func corruptedStore(in stateDirectory: String, count: Int = 3000) throws -> String {
         let state = StateDirectory(path: stateDirectory)
         do {
             let store = try SQLiteTaskStore(stateDirectory: state)
@@ -35,7 +35,7 @@ public enum StoreDamage {
     /// mode lets group or others in, as "path mode": a directory not 0700, a
     /// file with a group or other bit (only a write bit for files under
     /// `readable`); `skipping` subtrees are not looked at.
-    public static func looseEntries(under root: String, skipping: Set<String> = [], readable: String? = nil) -> [String] {
+    package static func looseEntries(under root: String, skipping: Set<String> = [], readable: String? = nil) -> [String] {
         var loose: [String] = []
         var pending = [root]
         while let path = pending.popLast() {
@@ -56,7 +56,7 @@ public enum StoreDamage {
     }
 
     /// The permission bits of `path` (nil when it does not exist).
-    public static func mode(_ path: String) -> mode_t? {
+    package static func mode(_ path: String) -> mode_t? {
         var info = stat()
         return lstat(path, &info) == 0 ? info.st_mode & 0o7777 : nil
     }

@@ -1,17 +1,17 @@
 import Foundation
 
 /// The `taskhost` executable run once, as a user runs it.
-public enum TaskhostCommand {
+package enum TaskhostCommand {
     /// What a run printed and how it ended.
-    public struct Result: Sendable {
-        public var status: Int32
-        public var stdout: String
-        public var stderr: String
+    package struct Result: Sendable {
+        package var status: Int32
+        package var stdout: String
+        package var stderr: String
     }
 
     /// Runs `taskhost arguments` in `directory` with `TASKHOST_STATE_DIR` set to
     /// `stateDirectory` (and `environment` added), and waits for it to exit.
-    public static func run(
+    package static func run(
         _ arguments: [String], in directory: String, stateDirectory: String, environment: [String: String] = [:]
     ) throws -> Result {
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
@@ -33,7 +33,7 @@ public enum TaskhostCommand {
 
     /// A `taskhost arguments` process, configured but not started (a
     /// ``ChildProcess``: set its outputs, then `run()` it).
-    public static func start(
+    package static func start(
         _ arguments: [String], in directory: String, stateDirectory: String, environment added: [String: String] = [:]
     ) -> ChildProcess {
         ChildProcess(

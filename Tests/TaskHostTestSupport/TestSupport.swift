@@ -1,14 +1,14 @@
 import Foundation
-public import TaskHostCore
-public import TaskHostIPC
-public import TaskHostManifest
-public import TaskHostPlugins
+package import TaskHostCore
+package import TaskHostIPC
+package import TaskHostManifest
+package import TaskHostPlugins
 
 /// Paths of the build products the integration tests load, and small helpers
 /// shared by the test suites.
-public enum TestSupport {
+package enum TestSupport {
     /// The directory holding `taskhost`, `taskhost-worker`, the plugins and the test bundle.
-    public static let buildDirectory: String = {
+    package static let buildDirectory: String = {
         var candidates: [String] = []
         if let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
             candidates.append((executable as NSString).deletingLastPathComponent)
@@ -21,21 +21,21 @@ public enum TestSupport {
     }()
 
     /// The repository's root.
-    public static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    package static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
 
-    public static var workerPath: String { buildDirectory + "/taskhost-worker" }
-    public static var taskhostPath: String { buildDirectory + "/taskhost" }
-    public static var faultyTasks: String { buildDirectory + "/libFaultyTasks.so" }
-    public static var sampleTasks: String { buildDirectory + "/libBackgroundTasks.so" }
-    public static var mismatchedPlugin: String { buildDirectory + "/libMismatchedPlugin.so" }
-    public static var crashingConstructor: String { buildDirectory + "/libCrashingConstructor.so" }
-    public static var hangingConstructor: String { buildDirectory + "/libHangingConstructor.so" }
-    public static var cPushCounter: String { buildDirectory + "/libCPushCounter.so" }
-    public static var cFaultyTasks: String { buildDirectory + "/libCFaultyTasks.so" }
+    package static var workerPath: String { buildDirectory + "/taskhost-worker" }
+    package static var taskhostPath: String { buildDirectory + "/taskhost" }
+    package static var faultyTasks: String { buildDirectory + "/libFaultyTasks.so" }
+    package static var sampleTasks: String { buildDirectory + "/libBackgroundTasks.so" }
+    package static var mismatchedPlugin: String { buildDirectory + "/libMismatchedPlugin.so" }
+    package static var crashingConstructor: String { buildDirectory + "/libCrashingConstructor.so" }
+    package static var hangingConstructor: String { buildDirectory + "/libHangingConstructor.so" }
+    package static var cPushCounter: String { buildDirectory + "/libCPushCounter.so" }
+    package static var cFaultyTasks: String { buildDirectory + "/libCFaultyTasks.so" }
 
     /// A C task (`"Abi": "c"`) calling `symbol` in `library`.
-    public static func cTask(
+    package static func cTask(
         _ name: String, _ symbol: String, signature: CSignature = .default, library: String = cFaultyTasks,
         triggers: [TriggerDeclaration] = [.application], timeLimit: Duration = .seconds(30), grace: Duration = .seconds(5)
     ) -> TaskDeclaration {
@@ -45,19 +45,19 @@ public enum TestSupport {
     }
 
     /// A fresh temporary directory.
-    public static func temporaryDirectory() -> String {
+    package static func temporaryDirectory() -> String {
         let path = NSTemporaryDirectory() + "taskhost-tests-" + UUID().uuidString
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
 
     /// A fresh store in a temporary state directory.
-    public static func store() throws -> SQLiteTaskStore {
+    package static func store() throws -> SQLiteTaskStore {
         try SQLiteTaskStore(stateDirectory: StateDirectory(path: temporaryDirectory()))
     }
 
     /// A task declaration for `entryPoint` in `library`.
-    public static func task(
+    package static func task(
         _ name: String, _ entryPoint: String, library: String = faultyTasks, triggers: [TriggerDeclaration] = [.application],
         timeLimit: Duration = .seconds(30), grace: Duration = .seconds(5)
     ) -> TaskDeclaration {
@@ -67,18 +67,18 @@ public enum TestSupport {
     }
 
     /// An app declaring `tasks`.
-    public static func app(_ tasks: [TaskDeclaration], name: String = "com.example.tests") -> AppManifest {
+    package static func app(_ tasks: [TaskDeclaration], name: String = "com.example.tests") -> AppManifest {
         AppManifest(path: "manifest.json", identity: AppIdentity(name: name, version: "1"), tasks: tasks)
     }
 
     /// A registry of `tasks` in one app.
-    public static func registry(_ tasks: [TaskDeclaration], app name: String = "com.example.tests") -> TaskRegistry {
+    package static func registry(_ tasks: [TaskDeclaration], app name: String = "com.example.tests") -> TaskRegistry {
         let manifest = app(tasks, name: name)
         return TaskRegistry(tasks.map { RegisteredTask(app: manifest, task: $0, libraryPath: $0.library) })
     }
 
     /// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
-    public static func eventually(timeout: Duration = .seconds(120), _ condition: () throws -> Bool) async rethrows -> Bool {
+    package static func eventually(timeout: Duration = .seconds(120), _ condition: () throws -> Bool) async rethrows -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if try condition() { return true }
@@ -89,10 +89,10 @@ public enum TestSupport {
 }
 
 /// A deterministic generator (SplitMix64), so a failure can be replayed from its seed.
-public struct SeededGenerator: RandomNumberGenerator {
+package struct SeededGenerator: RandomNumberGenerator {
     var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
+    package init(seed: UInt64) { state = seed }
+    package mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

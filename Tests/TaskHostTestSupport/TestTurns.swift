@@ -3,15 +3,15 @@ import Foundation
 /// Turns for tests that must not overlap although their suites run in
 /// parallel: one test holds the turn at a time, the others wait for it
 /// without holding a thread.
-public final class TestTurns: @unchecked Sendable {
+package final class TestTurns: @unchecked Sendable {
     private let lock = NSLock()
     private var taken = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
 
-    public init() {}
+    package init() {}
 
     /// Waits for the turn and takes it; give it back with ``release()``.
-    public func acquire() async {
+    package func acquire() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             lock.lock()
             if taken {
@@ -26,7 +26,7 @@ public final class TestTurns: @unchecked Sendable {
     }
 
     /// Gives the turn to the next waiting test, if any.
-    public func release() {
+    package func release() {
         lock.lock()
         guard !waiting.isEmpty else {
             taken = false
