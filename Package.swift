@@ -33,12 +33,12 @@ let package = Package(
         .library(name: "CPushCounter", type: .dynamic, targets: ["CPushCounter"]),
         // Misbehaving C tasks that the test suite loads.
         .library(name: "CFaultyTasks", type: .dynamic, targets: ["CFaultyTasks"]),
-        .executable(name: "taskhost", targets: ["taskhost"]),
+        .executable(name: "taskhost", targets: ["TaskHostCLI"]),
         .executable(name: "taskhost-worker", targets: ["TaskHostWorker"]),
         // The benchmark suite (run it in release: swift run -c release taskhost-bench).
-        .executable(name: "taskhost-bench", targets: ["TaskhostBench"]),
+        .executable(name: "taskhost-bench", targets: ["TaskHostBench"]),
         // The floor under every fresh process: fork + _exit of a zygote's image (the bench runs it).
-        .executable(name: "taskhost-fork-floor", targets: ["TaskhostForkFloor"]),
+        .executable(name: "taskhost-fork-floor", targets: ["TaskHostForkFloor"]),
         // The no-op task the benchmarks run.
         .library(name: "BenchmarkTasks", type: .dynamic, targets: ["BenchmarkTasks"]),
     ],
@@ -152,9 +152,9 @@ let package = Package(
             name: "TaskHostWorker",
             dependencies: ["CTaskHostABI", "CFFI", "TaskHostIPC", "_TaskHostCShims"],
             swiftSettings: strict),
-        // The CLI, thin.
+        // The CLI, thin (the `taskhost` executable).
         .executableTarget(
-            name: "taskhost",
+            name: "TaskHostCLI",
             dependencies: [
                 "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostServer",
                 "TaskHostIPC", "TaskHostManifest", "TaskHostShared", "CTaskHostABI", "TaskHostWebPush",
@@ -186,7 +186,7 @@ let package = Package(
         // Benchmarks: the suite, and the plugin whose no-op task it runs. The suite
         // calls that plugin in-process through the C ABI only (CTaskHostABI).
         .executableTarget(
-            name: "TaskhostBench",
+            name: "TaskHostBench",
             dependencies: [
                 "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostManifest",
                 "CTaskHostABI", "TaskHostWebPush",
@@ -194,9 +194,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Benchmarks/TaskhostBench", swiftSettings: strict),
+            path: "Benchmarks/TaskHostBench", swiftSettings: strict),
         // Plain C, so that the only Swift in the image is what the libraries it is told to load bring.
-        .executableTarget(name: "TaskhostForkFloor", path: "Benchmarks/ForkFloor"),
+        .executableTarget(name: "TaskHostForkFloor", path: "Benchmarks/ForkFloor"),
         .target(
             name: "BenchmarkTasks", dependencies: ["BackgroundTaskKit"],
             path: "Benchmarks/BenchmarkTasks", swiftSettings: strict),
@@ -230,6 +230,6 @@ let package = Package(
             ],
             swiftSettings: strict),
         // Runs the built `taskhost` executable.
-        .testTarget(name: "TaskhostCLITests", dependencies: ["TaskHostCore", "TaskHostShared", "TaskHostTestSupport"], swiftSettings: strict),
+        .testTarget(name: "TaskHostCLITests", dependencies: ["TaskHostCore", "TaskHostShared", "TaskHostTestSupport"], swiftSettings: strict),
     ]
 )

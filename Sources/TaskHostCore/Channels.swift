@@ -24,9 +24,6 @@ package struct PushChannel: Sendable, Equatable {
         self.revokedAt = revokedAt
     }
 
-    /// The default lifetime of a channel, as WNS's: 30 days.
-    package static let defaultLifetime: TimeInterval = 30 * 24 * 3600
-
     /// A fresh channel id: 32 random bytes in base64url, never starting with
     /// `-` (a command line would take such an id for an option: one in 64
     /// ids made `taskhost channels revoke ID` fail with a usage error).

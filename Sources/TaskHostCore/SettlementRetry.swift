@@ -47,9 +47,6 @@ package final class SettlementRetry: Sendable {
         }
     }
 
-    /// Whether retries have been told to give up at some point (``stop(after:)``).
-    package var isStopping: Bool { state.withLock { $0.giveUpAt != nil } }
-
     /// Runs `write` until it succeeds, waiting with backoff between attempts;
     /// returns `false` if it gave up (the host stops or the task was cancelled).
     /// `what` names the write in the log ("mark trigger X done"). Each attempt

@@ -1,10 +1,10 @@
-/// Why bytes on the IPC channel could not be understood.
+/// Why bytes on the IPC socket could not be understood.
 package enum IPCError: Error, Equatable, CustomStringConvertible {
     /// A field ends past the end of its frame.
     case truncated(String)
     /// A string field is not UTF-8.
     case invalidUTF8(String)
-    /// A frame declares a body larger than the channel allows.
+    /// A frame declares a body larger than the IPC socket allows.
     case frameTooLarge(size: Int, limit: Int)
     /// A frame has no body (not even its type byte).
     case emptyFrame
@@ -12,7 +12,7 @@ package enum IPCError: Error, Equatable, CustomStringConvertible {
     case unknownMessage(UInt8)
     /// A message has bytes left over after its last field.
     case trailingBytes(String, Int)
-    /// The channel closed in the middle of a frame.
+    /// The IPC socket closed in the middle of a frame.
     case closedMidFrame(buffered: Int)
     /// A value in a field is out of range.
     case invalidValue(String)
@@ -25,13 +25,13 @@ package enum IPCError: Error, Equatable, CustomStringConvertible {
         case .emptyFrame: "frame has no message type"
         case .unknownMessage(let type): "unknown message type \(type)"
         case .trailingBytes(let message, let count): "\(message) message has \(count) unexpected trailing bytes"
-        case .closedMidFrame(let buffered): "channel closed in the middle of a frame (\(buffered) bytes buffered)"
+        case .closedMidFrame(let buffered): "the IPC socket closed in the middle of a frame (\(buffered) bytes buffered)"
         case .invalidValue(let what): "invalid value: \(what)"
         }
     }
 }
 
-/// One message on the channel between host and worker: a 4-byte little-endian
+/// One message on the IPC socket between host and worker: a 4-byte little-endian
 /// body length, then the body: a type byte and the message's fields.
 package struct Frame: Sendable, Equatable {
     /// Largest body the host or worker accepts: room for a push payload, a
@@ -76,7 +76,7 @@ package struct FrameDecoder: Sendable {
     /// Bytes received but not yet part of a whole frame.
     package var bufferedCount: Int { buffer.count - start }
 
-    /// Adds bytes read from the channel.
+    /// Adds bytes read from the IPC socket.
     package mutating func append<C: Collection<UInt8>>(_ bytes: C) {
         if start > 0, start == buffer.count {
             buffer.removeAll(keepingCapacity: true)
@@ -111,9 +111,9 @@ package struct FrameDecoder: Sendable {
 
 /// Exit statuses with a meaning between worker and host.
 package enum WorkerExitCode {
-    /// The worker lost its channel to the host (the host died, or the plugin
+    /// The worker lost its IPC socket to the host (the host died, or the plugin
     /// closed or broke descriptor 3) and exited.
-    package static let channelLost: Int32 = 70
+    package static let ipcLost: Int32 = 70
     /// The worker could not start a thread it needs (the instance's process
     /// limit, or the machine's, was reached) and exited.
     package static let noThread: Int32 = 71

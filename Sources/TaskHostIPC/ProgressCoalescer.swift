@@ -2,7 +2,7 @@
 /// ``interval``, and the last one always does.
 ///
 /// A task may set `progress` in a tight loop; each value sent is a frame on
-/// the worker's channel, and each value recorded is a write to the store. The
+/// the worker's IPC socket, and each value recorded is a write to the store. The
 /// coalescer lets a value through at once when the previous one went out at
 /// least ``interval`` ago, and otherwise holds it (a newer value replaces the
 /// held one) until ``deadline``, when ``due(at:)`` lets it through, or until

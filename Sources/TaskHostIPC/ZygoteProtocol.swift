@@ -1,7 +1,7 @@
 /// The control protocol between the host and a zygote (`taskhost-worker
 /// --zygote`), and between the host and the workers a zygote forks.
 ///
-/// A zygote's life on its control channel (descriptor 3, a Unix stream socket):
+/// A zygote's life on its control socket (descriptor 3, a Unix stream socket):
 /// 1. The host sends a framed ``HostMessage/check(libraryPath:entryPoints:sandbox:symbols:)``;
 ///    the zygote loads the library and answers a framed `checkResult`
 ///    (or a `result` saying why it cannot serve).
@@ -10,7 +10,7 @@
 ///    `SCM_RIGHTS` (the new worker's IPC socket, standard output, standard
 ///    error, in that order); the zygote forks a child on them and answers a
 ///    ``ForkReply`` of ``ForkReply/size`` bytes.
-/// 3. The host closes the channel to retire the zygote.
+/// 3. The host closes the control socket to retire the zygote.
 ///
 /// A forked child waits on its own IPC socket for the host to hand it an
 /// instance: the byte ``handOverByte`` with zero or one descriptor (its
@@ -63,7 +63,7 @@ package enum ZygoteProtocol {
             }
         }
 
-        /// The reply as it is written on the control channel.
+        /// The reply as it is written on the control socket.
         package var encoded: [UInt8] {
             withUnsafeBytes(of: wireValue.littleEndian) { Array($0) }
         }

@@ -43,7 +43,7 @@ struct SupervisionLimits {
     var maxLogLines = 10_000
     /// The longest line kept whole; longer lines are cut.
     var maxLineBytes = 16 * 1024
-    /// How long a worker may linger after it reported its result or closed its channel.
+    /// How long a worker may linger after it reported its result or closed its IPC socket.
     var exitWait: Duration = .seconds(1)
 }
 
@@ -103,7 +103,7 @@ final class InstanceSupervisor {
         let encoded = first.frame.encoded
         beforeSend?()
         if !FileDescriptorIO.writeAll(process.ipc, encoded) {
-            protocolError("the worker closed its channel before it was given work")
+            protocolError("the worker closed its IPC socket before it was given work")
         }
         afterSend?()
 
@@ -208,13 +208,13 @@ final class InstanceSupervisor {
         switch killCause {
         case .timeLimit: return .timedOut
         case .canceled(let reason): return .killed(reason)
-        case .lingering: return .protocolError("the worker closed its channel without reporting an outcome and did not exit")
+        case .lingering: return .protocolError("the worker closed its IPC socket without reporting an outcome and did not exit")
         case .protocolError, nil: break
         }
         if th_wait_signaled(exitStatus) != 0 { return .crashed(signal: th_wait_term_signal(exitStatus)) }
         let code = th_wait_exit_code(exitStatus)
-        if code == WorkerExitCode.channelLost {
-            return .protocolError("the worker lost its channel to the host (did the plugin close descriptor 3?)")
+        if code == WorkerExitCode.ipcLost {
+            return .protocolError("the worker lost its IPC socket to the host (did the plugin close descriptor 3?)")
         }
         if code == WorkerExitCode.noThread {
             return .failed("the worker could not start its reader thread: the instance's process limit (Limits.Processes) or the machine's was reached")
@@ -317,7 +317,7 @@ final class InstanceSupervisor {
 
     private func reply(_ id: UInt32, _ answer: (status: UInt32, data: [UInt8])) {
         if !send(.reply(requestId: id, status: answer.status, data: answer.data)) {
-            protocolError("the worker stopped reading its channel")
+            protocolError("the worker stopped reading its IPC socket")
         }
     }
 

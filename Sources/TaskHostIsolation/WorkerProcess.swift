@@ -121,20 +121,20 @@ final class WorkerProcess: Sendable {
     private static let becameSubreaper: Bool = th_set_child_subreaper() == 0
 
     /// The descriptors of a worker about to start: the host's ends and the child's.
-    struct Channels {
+    struct DescriptorPairs {
         var ipc: [Int32] = [-1, -1]
         var out: [Int32] = [-1, -1]
         var err: [Int32] = [-1, -1]
 
         /// A socket pair and two pipes, all close-on-exec.
-        static func make() throws(WorkerSpawnError) -> Channels {
-            var channels = Channels()
-            guard th_socketpair_cloexec(&channels.ipc) == 0, th_pipe_cloexec(&channels.out) == 0, th_pipe_cloexec(&channels.err) == 0 else {
+        static func make() throws(WorkerSpawnError) -> DescriptorPairs {
+            var pairs = DescriptorPairs()
+            guard th_socketpair_cloexec(&pairs.ipc) == 0, th_pipe_cloexec(&pairs.out) == 0, th_pipe_cloexec(&pairs.err) == 0 else {
                 let code = errno
-                channels.closeAll()
+                pairs.closeAll()
                 throw WorkerSpawnError(message: "cannot create the worker's descriptors: \(String(cString: strerror(code)))", errno: code)
             }
-            return channels
+            return pairs
         }
 
         /// The child's ends: its IPC socket, standard output and standard error.
@@ -145,11 +145,11 @@ final class WorkerProcess: Sendable {
     }
 
     /// The host's side of a started worker whose child ends are closed.
-    static func adopt(pid: pid_t, channels: Channels) -> WorkerProcess {
-        _ = th_set_send_timeout(channels.ipc[0], sendTimeoutMilliseconds)
-        _ = th_set_nonblocking(channels.out[0], 1)
-        _ = th_set_nonblocking(channels.err[0], 1)
-        return WorkerProcess(pid: pid, ipc: channels.ipc[0], stdout: channels.out[0], stderr: channels.err[0])
+    static func adopt(pid: pid_t, pairs: DescriptorPairs) -> WorkerProcess {
+        _ = th_set_send_timeout(pairs.ipc[0], sendTimeoutMilliseconds)
+        _ = th_set_nonblocking(pairs.out[0], 1)
+        _ = th_set_nonblocking(pairs.err[0], 1)
+        return WorkerProcess(pid: pid, ipc: pairs.ipc[0], stdout: pairs.out[0], stderr: pairs.err[0])
     }
 
     /// Whether this host reaps what its workers leave behind (and what a
@@ -162,7 +162,7 @@ final class WorkerProcess: Sendable {
         executable: String, arguments: [String] = [], environment: [String], discardOutput: Bool = false
     ) throws(WorkerSpawnError) -> WorkerProcess {
         _ = becameSubreaper
-        let channels = try Channels.make()
+        let pairs = try DescriptorPairs.make()
 
         var actions = posix_spawn_file_actions_t()
         var attributes = posix_spawnattr_t()
@@ -177,10 +177,10 @@ final class WorkerProcess: Sendable {
             posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
             posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         } else {
-            posix_spawn_file_actions_adddup2(&actions, channels.out[1], 1)
-            posix_spawn_file_actions_adddup2(&actions, channels.err[1], 2)
+            posix_spawn_file_actions_adddup2(&actions, pairs.out[1], 1)
+            posix_spawn_file_actions_adddup2(&actions, pairs.err[1], 2)
         }
-        posix_spawn_file_actions_adddup2(&actions, channels.ipc[1], 3)
+        posix_spawn_file_actions_adddup2(&actions, pairs.ipc[1], 3)
         th_spawn_file_actions_closefrom(&actions, 4)
 
         var emptyMask = sigset_t()
@@ -206,12 +206,12 @@ final class WorkerProcess: Sendable {
             status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
             return status == 0 ? pid : nil
         }
-        channels.closeChildEnds()
+        pairs.closeChildEnds()
         guard status == 0 else {
-            for fd in [channels.ipc[0], channels.out[0], channels.err[0]] { close(fd) }
+            for fd in [pairs.ipc[0], pairs.out[0], pairs.err[0]] { close(fd) }
             throw WorkerSpawnError(message: "cannot start \(executable): \(String(cString: strerror(status)))", errno: status)
         }
-        return adopt(pid: pid, channels: channels)
+        return adopt(pid: pid, pairs: pairs)
     }
 
     /// Gives a worker forked by a zygote its instance's working directory (as

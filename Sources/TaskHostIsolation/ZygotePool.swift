@@ -169,7 +169,7 @@ final class ZygotePool: Sendable {
     }
 }
 
-/// One zygote process and the host's end of its control channel.
+/// One zygote process and the host's end of its control socket.
 final class Zygote: Sendable {
     /// Why a zygote could not start.
     struct Unavailable: Error {
@@ -190,8 +190,8 @@ final class Zygote: Sendable {
     }
 
     private let process: WorkerProcess
-    /// Serializes fork requests, checks and the end on the control channel.
-    private let channel = Mutex(())
+    /// Serializes fork requests, checks and the end on the control socket.
+    private let control = Mutex(())
     /// A worker forked ahead of need (in a pids cgroup of its own where the host
     /// makes them), and the state around it.
     private struct SpareState {
@@ -269,7 +269,7 @@ final class Zygote: Sendable {
 
     /// Whether the zygote process still runs.
     var isAlive: Bool {
-        channel.withLock { _ in process.reapIfExited() == nil }
+        control.withLock { _ in process.reapIfExited() == nil }
     }
 
     struct Spare: Sendable {
@@ -321,19 +321,19 @@ final class Zygote: Sendable {
     /// Asks the zygote to fork a worker. The worker becomes one instance's
     /// once it is handed its working directory and start message.
     func fork() -> Result<WorkerProcess, ForkFailure> {
-        let channels: WorkerProcess.Channels
+        let pairs: WorkerProcess.DescriptorPairs
         do {
-            channels = try WorkerProcess.Channels.make()
+            pairs = try WorkerProcess.DescriptorPairs.make()
         } catch {
             return .failure(ForkFailure(message: error.description, code: .forkFailed, errno: error.errno))
         }
-        defer { channels.closeChildEnds() }
-        let descriptors = channels.childEnds
+        defer { pairs.closeChildEnds() }
+        let descriptors = pairs.childEnds
         // The child is the host's as soon as the zygote forks it: registered with
         // the orphan reaper before any sweep may take it for an orphan. The
-        // creation begins once this request has the channel, not while it waits
+        // creation begins once this request has the control socket, not while it waits
         // for another fork.
-        let wireValue: Int32? = channel.withLock { _ in OrphanReaper.shared.creatingChild { () -> pid_t? in
+        let wireValue: Int32? = control.withLock { _ in OrphanReaper.shared.creatingChild { () -> pid_t? in
             guard th_send_fds(process.ipc, ZygoteProtocol.forkRequest, descriptors, Int32(descriptors.count)) == 0 else { return nil }
             var bytes: [UInt8] = []
             while bytes.count < ZygoteProtocol.ForkReply.size {
@@ -346,8 +346,8 @@ final class Zygote: Sendable {
             return ZygoteProtocol.ForkReply(bytes: bytes)?.wireValue
         } }
         let answer = wireValue.flatMap(ZygoteProtocol.ForkReply.init(wireValue:))
-        if case .forked(let pid) = answer { return .success(WorkerProcess.adopt(pid: pid, channels: channels)) }
-        for end in [channels.ipc[0], channels.out[0], channels.err[0]] { close(end) }
+        if case .forked(let pid) = answer { return .success(WorkerProcess.adopt(pid: pid, pairs: pairs)) }
+        for end in [pairs.ipc[0], pairs.out[0], pairs.err[0]] { close(end) }
         let failure: ForkFailure = switch answer {
         case .notSingleThreaded: ForkFailure(message: "the plugin started a thread while loading; a zygote cannot fork safely", code: .notSingleThreaded)
         case .failed(let error): ForkFailure(message: "the zygote could not fork: \(String(cString: strerror(error)))", code: .forkFailed, errno: error)
@@ -365,6 +365,6 @@ final class Zygote: Sendable {
             return state.spare
         }
         unused?.dispose()
-        channel.withLock { _ in process.dispose() }
+        control.withLock { _ in process.dispose() }
     }
 }

@@ -117,9 +117,6 @@ package struct TaskDeclaration: Sendable, Equatable {
         self.position = position
     }
 
-    /// The module part of the entry point.
-    package var moduleName: String { String(entryPoint.prefix { $0 != "." }) }
-
     /// The C symbol to call, for a C task; `nil` for a Swift task.
     package var symbol: String? {
         if case .c = abi { return entryPoint }

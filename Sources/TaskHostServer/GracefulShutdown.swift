@@ -35,9 +35,6 @@ final class ShutdownController: Sendable {
         self.onHurry = onHurry
     }
 
-    /// Whether ``begin()`` was called.
-    var hasBegun: Bool { state.withLock { $0.drainEndsAt != nil } }
-
     /// Starts the shutdown (later calls change nothing).
     func begin() {
         let first = state.withLock { state -> Bool in

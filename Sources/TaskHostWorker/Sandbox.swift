@@ -11,7 +11,7 @@ enum Sandbox {
     /// Every layer, in order, in a worker spawned for one instance.
     static func apply(_ policy: SandboxPolicy) -> [SandboxLayer] {
         var layers = [
-            SandboxLayer(name: "descriptors", enforced: true, detail: "only the IPC channel and standard streams are open"),
+            SandboxLayer(name: "descriptors", enforced: true, detail: "only the IPC socket and standard streams are open"),
             SandboxLayer(name: "parent-death", enforced: true, detail: "killed if the host dies"),
             environment(),
         ]
@@ -32,8 +32,8 @@ enum Sandbox {
     static func applyToZygote(_ policy: SandboxPolicy) -> [SandboxLayer] {
         let startedAsRoot = geteuid() == 0
         return [
-            SandboxLayer(name: "descriptors", enforced: true, detail: "only the IPC channel and standard streams are open"),
-            SandboxLayer(name: "parent-death", enforced: true, detail: "exits when the host's channel closes"),
+            SandboxLayer(name: "descriptors", enforced: true, detail: "only the IPC socket and standard streams are open"),
+            SandboxLayer(name: "parent-death", enforced: true, detail: "exits when the host's IPC socket closes"),
             network(policy, startedAsRoot: startedAsRoot),
         ] + identity(policy, startedAsRoot: startedAsRoot)
     }

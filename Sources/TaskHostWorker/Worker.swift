@@ -21,7 +21,7 @@ enum Worker {
         var decoder = FrameDecoder()
         switch readFirstMessage(session: session, decoder: &decoder) {
         case .start(let request):
-            let library = confine(request.sandbox, library: request.libraryPath, session: session)
+            let library = enterSandbox(request.sandbox, library: request.libraryPath, session: session)
             if let signature = request.cSignature {
                 let (handle, path) = openLibrary(library, session: session)
                 CTask.run(handle: handle, path: path, signature: signature, request: request, session: session, pending: decoder)
@@ -29,13 +29,13 @@ enum Worker {
             let plugin = load(library, session: session)
             run(plugin, request: request, session: session, pending: decoder)
         case .check(let libraryPath, let entryPoints, let sandbox, let symbols):
-            let library = confine(sandbox, library: libraryPath, session: session)
+            let library = enterSandbox(sandbox, library: libraryPath, session: session)
             let (handle, path) = openLibrary(library, session: session)
             // A library asked about C symbols only need not be a Swift plugin.
             let plugin = entryPoints.isEmpty && !symbols.isEmpty ? nil : descriptor(handle, path: path, session: session)
             check(plugin, entryPoints: entryPoints, handle: handle, path: path, symbols: symbols, session: session)
         case .probe(let sandbox):
-            _ = confine(sandbox, library: nil, session: session)
+            _ = enterSandbox(sandbox, library: nil, session: session)
             finish(0)
         default:
             fail(session, "the host's first message was not start, check or probe")
@@ -66,7 +66,7 @@ enum Worker {
     /// the worker may still read it, and loaded through `/proc/self/fd` once
     /// the worker runs as the sandbox user (which may not traverse the
     /// directories that hold it).
-    static func confine(
+    static func enterSandbox(
         _ policy: SandboxPolicy, library path: String?, session: WorkerSession, layers apply: (SandboxPolicy) -> [SandboxLayer] = Sandbox.apply
     ) -> Library? {
         var library = path.map { Library(path: $0, loadPath: $0) }
@@ -92,7 +92,7 @@ enum Worker {
     }
 
     /// What the worker does to itself first, whatever it is asked to do (the
-    /// rest of the sandbox is `confine`).
+    /// rest of the sandbox is `enterSandbox`).
     static func harden() {
         th_line_buffer_stdout()
         _ = th_set_parent_death_signal(SIGKILL)
@@ -111,7 +111,7 @@ enum Worker {
     static func openLibrary(_ library: Library?, session: WorkerSession) -> (UnsafeMutableRawPointer, String) {
         guard let library else { refuse(session, "no library to load") }
         let loaded = dlopen(library.loadPath, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE)
-        // The mapping outlives the descriptor; only the IPC channel and the standard streams stay open.
+        // The mapping outlives the descriptor; only the IPC socket and the standard streams stay open.
         if library.descriptor >= 0 { close(library.descriptor) }
         guard let handle = loaded else {
             let reason = (dlerror().map { String(cString: $0) } ?? "unknown error")
@@ -230,10 +230,10 @@ enum Worker {
         _exit(code)
     }
 
-    /// The channel to the host is gone (the host died, or the plugin closed
+    /// The IPC socket to the host is gone (the host died, or the plugin closed
     /// descriptor 3): nobody is left to report to.
     static func exitBecauseHostIsGone() -> Never {
-        _exit(WorkerExitCode.channelLost)
+        _exit(WorkerExitCode.ipcLost)
     }
 
     /// Copies bytes into memory that lives as long as the process, followed

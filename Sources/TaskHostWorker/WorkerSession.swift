@@ -5,7 +5,7 @@ import Glibc
 import Synchronization
 import TaskHostIPC
 
-/// The worker's end of the IPC channel: serialized writes, and settings
+/// The worker's end of the IPC socket: serialized writes, and settings
 /// requests that wait for the host's reply while a reader thread handles
 /// cancel requests and sends the progress the coalescer held back.
 ///
@@ -19,7 +19,7 @@ final class WorkerSession: Sendable {
     static let maxSettingValue = 128 * 1024
     /// The least time between two progress frames; the last value always goes out.
     static let progressInterval: Duration = .milliseconds(100)
-    /// The longest the reader thread waits in `poll` between two looks at its channel.
+    /// The longest the reader thread waits in `poll` between two looks at its IPC socket.
     static let readerPollMilliseconds: Int32 = 250
 
     let fd: Int32
@@ -68,7 +68,7 @@ final class WorkerSession: Sendable {
 
     /// Sends the held progress value if it is due; returns how long until
     /// the next one is (milliseconds), or `nil` when none is held. The
-    /// reader thread calls it between two looks at its channel.
+    /// reader thread calls it between two looks at its IPC socket.
     func sendDueProgress() -> Int32? {
         progress.withLock { coalescer -> Int32? in
             let now = ContinuousClock.now
@@ -147,7 +147,7 @@ final class WorkerSession: Sendable {
         handler?(reason)
     }
 
-    /// Reads host messages until the channel closes (then the worker exits).
+    /// Reads host messages until the IPC socket closes (then the worker exits).
     /// `decoder` holds whatever arrived with the first message (a cancel
     /// request can follow the start request in the same read).
     ///

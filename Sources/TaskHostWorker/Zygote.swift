@@ -38,7 +38,7 @@ enum Zygote {
             Worker.fail(session, "a zygote's first message must be check")
         }
         var shared: [SandboxLayer] = []
-        let library = Worker.confine(policy, library: libraryPath, session: session) { policy in
+        let library = Worker.enterSandbox(policy, library: libraryPath, session: session) { policy in
             shared = Sandbox.applyToZygote(policy)
             return shared
         }
@@ -102,7 +102,7 @@ enum Zygote {
         }
     }
 
-    /// Answers fork requests until the host closes the channel.
+    /// Answers fork requests until the host closes the control socket.
     static func serve(_ loaded: Loaded, shared: [SandboxLayer], control: Int32) -> Never {
         while true {
             fflush(nil)
@@ -110,7 +110,7 @@ enum Zygote {
             var descriptors = [Int32](repeating: -1, count: ZygoteProtocol.forkDescriptorCount)
             let count = th_recv_fds(control, &operation, &descriptors, Int32(ZygoteProtocol.forkDescriptorCount))
             if count == -2 { _exit(0) }  // the host retired this zygote, or is gone
-            if count < 0 { _exit(WorkerExitCode.channelLost) }
+            if count < 0 { _exit(WorkerExitCode.ipcLost) }
             let received = Array(descriptors.prefix(Int(count)))
             guard operation == ZygoteProtocol.forkRequest, received.count >= ZygoteProtocol.forkDescriptorCount else {
                 for fd in received { close(fd) }
@@ -138,7 +138,7 @@ enum Zygote {
     }
 
     private static func answer(_ control: Int32, _ reply: ZygoteProtocol.ForkReply) {
-        if !FileDescriptorIO.writeAll(control, reply.encoded) { _exit(WorkerExitCode.channelLost) }
+        if !FileDescriptorIO.writeAll(control, reply.encoded) { _exit(WorkerExitCode.ipcLost) }
     }
 
     /// The forked child: becomes a worker, waits to be handed an instance
@@ -146,7 +146,7 @@ enum Zygote {
     /// waits here until the host needs it) and runs it.
     static func child(_ loaded: Loaded, shared: [SandboxLayer], descriptors: [Int32]) -> Never {
         guard th_become_worker(descriptors[0], descriptors[1], descriptors[2]) == 0 else {
-            _exit(WorkerExitCode.channelLost)
+            _exit(WorkerExitCode.ipcLost)
         }
         signal(SIGPIPE, SIG_IGN)
         let session = WorkerSession(fd: Worker.ipcDescriptor)
@@ -162,10 +162,10 @@ enum Zygote {
         var directory: Int32 = -1
         let received = th_recv_fds(Worker.ipcDescriptor, &handOver, &directory, 1)
         if received == -2 { _exit(0) }  // a spare the host no longer needs
-        guard received >= 0, handOver == ZygoteProtocol.handOverByte else { _exit(WorkerExitCode.channelLost) }
+        guard received >= 0, handOver == ZygoteProtocol.handOverByte else { _exit(WorkerExitCode.ipcLost) }
         let workingDirectory = received == 1 ? directory : -1
         if workingDirectory >= 0 {
-            if fchdir(workingDirectory) != 0 { _exit(WorkerExitCode.channelLost) }
+            if fchdir(workingDirectory) != 0 { _exit(WorkerExitCode.ipcLost) }
             close(workingDirectory)
         }
         var decoder = FrameDecoder()

@@ -280,30 +280,30 @@ int th_thread_count(void) {
 }
 
 int th_fork_detached(void) {
-    int channel[2];
-    if (pipe2(channel, O_CLOEXEC) != 0) return -1;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return -1;
     pid_t middle = fork();
     if (middle < 0) {
-        close(channel[0]);
-        close(channel[1]);
+        close(fds[0]);
+        close(fds[1]);
         return -1;
     }
     if (middle == 0) {
-        close(channel[0]);
+        close(fds[0]);
         pid_t child = fork();
         if (child == 0) {
-            close(channel[1]);
+            close(fds[1]);
             return 0;
         }
-        ssize_t ignored = write(channel[1], &child, sizeof child);
+        ssize_t ignored = write(fds[1], &child, sizeof child);
         (void)ignored;
         _exit(child < 0 ? 1 : 0);
     }
-    close(channel[1]);
+    close(fds[1]);
     pid_t child = -1;
     ssize_t n;
-    do { n = read(channel[0], &child, sizeof child); } while (n < 0 && errno == EINTR);
-    close(channel[0]);
+    do { n = read(fds[0], &child, sizeof child); } while (n < 0 && errno == EINTR);
+    close(fds[0]);
     int status;
     while (waitpid(middle, &status, 0) < 0 && errno == EINTR) {}
     if (n != (ssize_t)sizeof child || child <= 0) { errno = EAGAIN; return -1; }

@@ -173,7 +173,7 @@ import Testing
         for sleeper in sleepers { _ = sleeper.waitBlocking(timeout: 20) }
     }
 
-    @Test func garbageOnTheChannelIsAProtocolError() async throws {
+    @Test func garbageOnTheIPCSocketIsAProtocolError() async throws {
         let (record, _) = try await run("FaultyTasks.GarbageFramesTask")
         guard case .protocolError(let message) = record.outcome else {
             Issue.record("expected a protocol error, got \(String(describing: record.outcome))")
@@ -182,13 +182,13 @@ import Testing
         #expect(message.contains("exceeds the limit") || message.contains("unknown message"))
     }
 
-    @Test func closingTheChannelIsAProtocolError() async throws {
-        let (record, _) = try await run("FaultyTasks.ClosesChannelTask")
+    @Test func closingTheIPCSocketIsAProtocolError() async throws {
+        let (record, _) = try await run("FaultyTasks.ClosesIPCSocketTask")
         guard case .protocolError(let message) = record.outcome else {
             Issue.record("expected a protocol error, got \(String(describing: record.outcome))")
             return
         }
-        #expect(message.contains("channel"))
+        #expect(message.contains("IPC socket"))
         #expect(try #require(record.duration) < .seconds(10))
     }
 

@@ -16,7 +16,7 @@ import Testing
         try runner.store.setting(app: app, key: key)?.value.description
     }
 
-    @Test func onlyTheStandardStreamsAndTheChannelAreOpen() async throws {
+    @Test func onlyTheStandardStreamsAndTheIPCSocketAreOpen() async throws {
         let runner = try Fixtures.runner()
         // Twice: a spawned worker, and (prefork) a zygote's spare as well as its first child.
         for _ in 0..<2 {

@@ -86,7 +86,7 @@ import Testing
 
     @Test(arguments: [
         "FaultyTasks.SegfaultTask", "FaultyTasks.AbortTask", "FaultyTasks.CrashingTask", "FaultyTasks.ExitingTask",
-        "FaultyTasks.ThrowingTask", "FaultyTasks.ClosesChannelTask", "FaultyTasks.GarbageFramesTask", "FaultyTasks.HangingTask",
+        "FaultyTasks.ThrowingTask", "FaultyTasks.ClosesIPCSocketTask", "FaultyTasks.GarbageFramesTask", "FaultyTasks.HangingTask",
     ])
     func aMisbehavingChildEndsAsASpawnedWorkerWould(_ entryPoint: String) async throws {
         var outcomes: [IsolationMode: InstanceOutcome] = [:]

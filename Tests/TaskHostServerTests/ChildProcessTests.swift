@@ -163,10 +163,10 @@ import Testing
 
     /// A child started as the CLI tests start `taskhost`.
     static func configured(in directory: String) -> ChildProcess {
-        TaskhostCommand.start(["--help"], in: directory, stateDirectory: directory)
+        TaskHostCommand.start(["--help"], in: directory, stateDirectory: directory)
     }
 
-    /// `Process`'s names, which `ServeProcess.process` and `TaskhostCommand.start` callers use.
+    /// `Process`'s names, which `ServeProcess.process` and `TaskHostCommand.start` callers use.
     @Test func processNamesWorkAsWithProcess() throws {
         let directory = TestSupport.temporaryDirectory()
         let output = directory + "/out"

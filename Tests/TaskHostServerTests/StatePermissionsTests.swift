@@ -10,7 +10,7 @@ import TaskHostTestSupport
 @Suite(.serialized) struct StatePermissionsTests {
     /// `taskhost arguments` under `umask 000`, started in `directory` on `state`.
     static func underUmask000(_ arguments: [String], in directory: String, state: String) -> ChildProcess {
-        let process = TaskhostCommand.start(arguments, in: directory, stateDirectory: state)
+        let process = TaskHostCommand.start(arguments, in: directory, stateDirectory: state)
         process.arguments = ["-c", "umask 000; exec \"$0\" \"$@\"", TestSupport.taskhostPath] + arguments
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         return process

@@ -11,7 +11,7 @@ import TaskHostTestSupport
     /// nil when it was still running (then it is killed).
     static func serveUntilExit(stateDirectory: String, timeout: Duration = .seconds(60)) async throws -> (status: Int32, stdout: String, stderr: String)? {
         let directory = TestSupport.temporaryDirectory()
-        let process = TaskhostCommand.start(["serve", "--port", "0"], in: directory, stateDirectory: stateDirectory)
+        let process = TaskHostCommand.start(["serve", "--port", "0"], in: directory, stateDirectory: stateDirectory)
         let outPath = directory + "/serve.out", errPath = directory + "/serve.err"
         _ = FileManager.default.createFile(atPath: outPath, contents: nil)
         _ = FileManager.default.createFile(atPath: errPath, contents: nil)

@@ -6,7 +6,7 @@ import Glibc
 
 /// The members of Foundation's `Process` that tests use, with the same names
 /// and meaning, so code written against `Process` (`ServeProcess.process`,
-/// `TaskhostCommand.start`) compiles and behaves the same with a
+/// `TaskHostCommand.start`) compiles and behaves the same with a
 /// ``ChildProcess``.
 extension ChildProcess {
     /// Why a child ended, as `Process.TerminationReason` says it.

@@ -265,8 +265,8 @@ public final class MemoryBombTask: BackgroundTask {
 public final class EscapingTask: BackgroundTask {
     public init() {}
     public func run(_ taskInstance: BackgroundTaskInstance) {
-        var channel: [Int32] = [0, 0]
-        guard pipe(&channel) == 0 else { return }
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { return }
         let pid = fork()
         if pid == 0 {
             _ = setsid()
@@ -275,11 +275,11 @@ public final class EscapingTask: BackgroundTask {
                 while true { pause() }
             }
             var value = grandchild
-            _ = write(channel[1], &value, MemoryLayout<pid_t>.size)
+            _ = write(fds[1], &value, MemoryLayout<pid_t>.size)
             _exit(0)
         }
         var escaped: pid_t = 0
-        _ = read(channel[0], &escaped, MemoryLayout<pid_t>.size)
+        _ = read(fds[0], &escaped, MemoryLayout<pid_t>.size)
         ApplicationData.current.localSettings.values["escaped"] = .int(Int64(escaped))
     }
 }
@@ -301,7 +301,7 @@ public final class ForkBombTask: BackgroundTask {
     }
 }
 
-/// Writes garbage on the IPC channel.
+/// Writes garbage on the IPC socket.
 public final class GarbageFramesTask: BackgroundTask {
     public init() {}
     public func run(_ taskInstance: BackgroundTaskInstance) {
@@ -311,8 +311,8 @@ public final class GarbageFramesTask: BackgroundTask {
     }
 }
 
-/// Closes the IPC channel (while the worker's reader waits on it) and carries on.
-public final class ClosesChannelTask: BackgroundTask {
+/// Closes the IPC socket (while the worker's reader waits on it) and carries on.
+public final class ClosesIPCSocketTask: BackgroundTask {
     public init() {}
     public func run(_ taskInstance: BackgroundTaskInstance) {
         usleep(300_000)

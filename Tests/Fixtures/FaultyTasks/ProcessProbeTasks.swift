@@ -6,7 +6,7 @@ import Foundation
 
 /// Records the descriptors open in its process (setting "descriptors", e.g.
 /// "0,1,2,3") and fails naming them when anything beyond the standard
-/// streams and the IPC channel (3) is open.
+/// streams and the IPC socket (3) is open.
 public final class DescriptorProbeTask: BackgroundTask {
     struct Leak: Error, CustomStringConvertible {
         var descriptors: [Int32]

@@ -67,7 +67,7 @@ enum CLIProcess {
     static func run(_ arguments: [String], columns: Int = columns) throws -> (status: Int32, stdout: String, stderr: String) {
         let directory = TestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let result = try TaskhostCommand.run(
+        let result = try TaskHostCommand.run(
             arguments, in: directory, stateDirectory: directory, environment: ["COLUMNS": String(columns), "LINES": "25"])
         return (result.status, result.stdout, result.stderr)
     }

@@ -12,8 +12,8 @@ import Testing
 
     var store: SQLiteTaskStore { get throws { try SQLiteTaskStore(stateDirectory: StateDirectory(path: state)) } }
 
-    func taskhost(_ arguments: String..., in directory: String? = nil) throws -> TaskhostCommand.Result {
-        try TaskhostCommand.run(arguments, in: directory ?? here, stateDirectory: state)
+    func taskhost(_ arguments: String..., in directory: String? = nil) throws -> TaskHostCommand.Result {
+        try TaskHostCommand.run(arguments, in: directory ?? here, stateDirectory: state)
     }
 
     @Test func anUnknownAppIsAnErrorNamingTheKnownOnes() throws {
@@ -170,7 +170,7 @@ import Testing
         let old = try (0..<30).map { try instance("T", .completed, startedAt: start.addingTimeInterval(Double($0))) }
         let output = here + "/follow.out"
         _ = FileManager.default.createFile(atPath: output, contents: nil)
-        let follow = TaskhostCommand.start(["history", "--follow"], in: here, stateDirectory: state)
+        let follow = TaskHostCommand.start(["history", "--follow"], in: here, stateDirectory: state)
         follow.standardOutputDestination = .file(output)
         try follow.run()
         defer { follow.signal(SIGTERM) }

@@ -47,7 +47,7 @@ import Testing
 
     /// Runs taskhost in the plugin's source folder.
     func taskhost(_ arguments: String...) throws -> (status: Int32, out: String, err: String) {
-        let result = try TaskhostCommand.run(arguments, in: source, stateDirectory: state)
+        let result = try TaskHostCommand.run(arguments, in: source, stateDirectory: state)
         return (result.status, result.stdout, result.stderr)
     }
 

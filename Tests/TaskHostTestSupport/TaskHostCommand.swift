@@ -1,7 +1,7 @@
 import Foundation
 
 /// The `taskhost` executable run once, as a user runs it.
-package enum TaskhostCommand {
+package enum TaskHostCommand {
     /// What a run printed and how it ended.
     package struct Result: Sendable {
         package var status: Int32

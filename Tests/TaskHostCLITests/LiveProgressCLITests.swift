@@ -27,7 +27,7 @@ import Testing
 
     /// Starts `taskhost arguments` in the test's directory, its output in pipes.
     func start(_ arguments: [String]) throws -> ChildProcess {
-        let process = TaskhostCommand.start(arguments, in: here, stateDirectory: state)
+        let process = TaskHostCommand.start(arguments, in: here, stateDirectory: state)
         process.standardOutputDestination = .pipe
         process.standardErrorDestination = .pipe
         try process.run()
@@ -59,7 +59,7 @@ import Testing
 
     @Test func runShowsNoProgressWithProgressNone() async throws {
         try release()  // the task does not wait
-        let result = try TaskhostCommand.run(["run", "Progress", "--progress", "none"], in: here, stateDirectory: state)
+        let result = try TaskHostCommand.run(["run", "Progress", "--progress", "none"], in: here, stateDirectory: state)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(!result.stdout.contains("progress"), "\(result.stdout)")
         #expect(result.stdout.hasPrefix("instance "), "\(result.stdout)")
@@ -67,7 +67,7 @@ import Testing
 
     @Test func runDrawsABarWhenAskedTo() async throws {
         try release()
-        let result = try TaskhostCommand.run(["run", "Progress", "--progress", "bar"], in: here, stateDirectory: state)
+        let result = try TaskHostCommand.run(["run", "Progress", "--progress", "bar"], in: here, stateDirectory: state)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("\r\u{1B}[2K  [" + String(repeating: "#", count: 30) + "] 100%\n"), "\(result.stdout.debugDescription)")
         #expect(result.stdout.contains("] 25%"), "\(result.stdout.debugDescription)")

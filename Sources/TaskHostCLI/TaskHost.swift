@@ -2,7 +2,7 @@ import ArgumentParser
 import TaskHostShared
 
 @main
-struct Taskhost: AsyncParsableCommand {
+struct TaskHost: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "taskhost",
         abstract: "Run background tasks from Swift plugins, each instance in an isolated process.",

@@ -12,8 +12,8 @@ import Testing
 
     var store: SQLiteTaskStore { get throws { try SQLiteTaskStore(stateDirectory: StateDirectory(path: state)) } }
 
-    func taskhost(_ arguments: String...) throws -> TaskhostCommand.Result {
-        try TaskhostCommand.run(arguments, in: state, stateDirectory: state)
+    func taskhost(_ arguments: String...) throws -> TaskHostCommand.Result {
+        try TaskHostCommand.run(arguments, in: state, stateDirectory: state)
     }
 
     /// A finished instance of `task`, started by `triggerId`.

@@ -5,8 +5,8 @@ import TaskHostTestSupport
 /// The CLI on a state directory it should not trust as it is: open to other
 /// users (made private, saying so), a damaged or emptied database (refused).
 @Suite struct StateDirectoryCLITests {
-    func taskhost(_ arguments: [String], state: String) throws -> TaskhostCommand.Result {
-        try TaskhostCommand.run(arguments, in: TestSupport.temporaryDirectory(), stateDirectory: state)
+    func taskhost(_ arguments: [String], state: String) throws -> TaskHostCommand.Result {
+        try TaskHostCommand.run(arguments, in: TestSupport.temporaryDirectory(), stateDirectory: state)
     }
 
     @Test func aStateDirectoryAndDatabaseOpenToOthersAreMadePrivateWithAWarning() throws {
