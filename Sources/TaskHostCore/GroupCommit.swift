@@ -27,9 +27,9 @@ import TaskHostConcurrency
 ///
 /// After ``close()``, items are refused with the engine's closing error; what
 /// was queued before is still committed.
-public final class GroupCommit<Item, Output>: Sendable {
+package final class GroupCommit<Item, Output>: Sendable {
     /// How a batch is applied, and so whether its items share one result.
-    public struct Application: Sendable {
+    package struct Application: Sendable {
         fileprivate let apply: @Sendable ([Item]) -> Outcome
     }
 
@@ -92,7 +92,7 @@ public final class GroupCommit<Item, Output>: Sendable {
     private enum Admission { case refused, lead, queued }
 
     /// The most items one batch holds.
-    public let maxBatch: Int
+    package let maxBatch: Int
     private let application: Application
     private let closedError: StoreError
     private let onBatch: @Sendable (GroupCommitBatch) -> Void
@@ -109,7 +109,7 @@ public final class GroupCommit<Item, Output>: Sendable {
     ///     was not stored and what to do.
     ///   - onBatch: Runs after each batch is applied, before its callers
     ///     resume, with its size and how many of its items failed.
-    public init(
+    package init(
         name: String, maxBatch: Int = .max, application: Application, closedError: StoreError,
         onBatch: @escaping @Sendable (GroupCommitBatch) -> Void = { _ in }
     ) {
@@ -127,7 +127,7 @@ public final class GroupCommit<Item, Output>: Sendable {
     /// it is applied; returns the item's result. The caller drains inline if
     /// no drain is under way. Never call it from the cooperative pool: use
     /// ``commit(_:)`` there.
-    public func commitAndWait(_ item: Item) -> Result<Output, StoreError> {
+    package func commitAndWait(_ item: Item) -> Result<Output, StoreError> {
         let done = DispatchSemaphore(value: 0)
         let slot = Slot(item)
         slot.waiter = .thread(done)
@@ -144,7 +144,7 @@ public final class GroupCommit<Item, Output>: Sendable {
     /// it is applied; returns the item's result. The batch is applied on the
     /// engine's own thread, never on the cooperative pool. The wait is not
     /// cancelled with the task: a queued item is committed either way.
-    public func commit(_ item: sending Item) async -> Result<Output, StoreError> {
+    package func commit(_ item: sending Item) async -> Result<Output, StoreError> {
         let slot = Slot(item)
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             slot.waiter = .task(continuation)
@@ -161,7 +161,7 @@ public final class GroupCommit<Item, Output>: Sendable {
 
     /// Refuses further items (they get the closing error); what is queued
     /// is still committed.
-    public func close() {
+    package func close() {
         state.withLock { $0.closed = true }
     }
 
@@ -214,7 +214,7 @@ extension GroupCommit.Application {
     /// The batch applied item by item: `apply` returns one result per item,
     /// in the batch's order (a savepoint each: a failing item is rolled back
     /// alone, and only its caller gets the error).
-    public static func eachItem(_ apply: @escaping @Sendable ([Item]) -> [Result<Output, StoreError>]) -> Self {
+    package static func eachItem(_ apply: @escaping @Sendable ([Item]) -> [Result<Output, StoreError>]) -> Self {
         Self { items in .each(apply(items)) }
     }
 }
@@ -222,7 +222,7 @@ extension GroupCommit.Application {
 extension GroupCommit.Application where Output == Void {
     /// The batch applied as one (a multi-row insert): stored whole, or not at
     /// all, and then every caller of the batch gets the error.
-    public static func wholeBatch(_ apply: @escaping @Sendable ([Item]) throws(StoreError) -> Void) -> Self {
+    package static func wholeBatch(_ apply: @escaping @Sendable ([Item]) throws(StoreError) -> Void) -> Self {
         Self { items in
             do throws(StoreError) {
                 try apply(items)
@@ -235,14 +235,14 @@ extension GroupCommit.Application where Output == Void {
 }
 
 /// A batch a ``GroupCommit`` applied, as its `onBatch` hook hears of it.
-public struct GroupCommitBatch: Sendable, Equatable {
+package struct GroupCommitBatch: Sendable, Equatable {
     /// How many items the batch held.
-    public var size: Int
+    package var size: Int
     /// How many of them failed (all of them when the commit itself failed).
-    public var failures: Int
+    package var failures: Int
 
     /// A batch of `size` items of which `failures` failed.
-    public init(size: Int, failures: Int) {
+    package init(size: Int, failures: Int) {
         self.size = size
         self.failures = failures
     }

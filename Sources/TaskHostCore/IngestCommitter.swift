@@ -7,13 +7,13 @@
 /// and none of them is acknowledged. Batches are committed on the engine's
 /// one `taskhost-group-commit` thread, never on the cooperative pool the
 /// push handlers run on.
-public typealias IngestCommitter = GroupCommit<NewTrigger, Void>
+package typealias IngestCommitter = GroupCommit<NewTrigger, Void>
 
 extension GroupCommit where Item == NewTrigger, Output == Void {
     /// A committer enqueueing into `store` batches of at most `maxBatch`
     /// pushes; the size of each stored batch goes to `metrics`, and
     /// `onCommit` runs after each batch (stored or not).
-    public convenience init(
+    package convenience init(
         store: any TriggerQueueStore, maxBatch: Int = 512, metrics: HostMetrics = .disabled,
         onCommit: @escaping @Sendable () -> Void = {}
     ) {
@@ -28,7 +28,7 @@ extension GroupCommit where Item == NewTrigger, Output == Void {
     }
 
     /// Adds `trigger` to the queue; returns once it is durably stored.
-    public func enqueue(_ trigger: NewTrigger) async throws(StoreError) {
+    package func enqueue(_ trigger: NewTrigger) async throws(StoreError) {
         try await commit(trigger).get()
     }
 }

@@ -119,25 +119,11 @@ package struct Daemon: Sendable {
             retryPolicy: configuration.retryPolicy, pollInterval: configuration.pollInterval,
             logger: logger.component("taskhost.dispatcher"))
         let committer = IngestCommitter(store: store, maxBatch: configuration.ingest.maxBatch, metrics: hostMetrics) { dispatcher.wake() }
-        var service = PushService(
-            store: store, committer: committer,
-            limiter: RateLimiter(ratePerSecond: configuration.channelRate, burst: configuration.channelBurst),
-            clientLimiter: RateLimiter(ratePerSecond: configuration.clientRate, burst: configuration.clientBurst),
-            authFailureLimiter: RateLimiter(
-                ratePerSecond: Double(configuration.authFailureLimit) / max(0.001, Double(configuration.authFailureWindow.components.seconds)
-                    + Double(configuration.authFailureWindow.components.attoseconds) / 1e18),
-                burst: configuration.authFailureLimit),
-            maxPayload: configuration.maxPayload, maxForwardedHeaders: configuration.maxForwardedHeaders,
-            hasCapacity: { dispatcher.hasCapacity(app: $0, task: $1) }, ingest: configuration.ingest)
         let storeFailures = FailureLogAggregator(subject: "push endpoint: store failures answered 500/503", logger: logger.component("taskhost.store"))
-        service.storeFailures = storeFailures
         let publicOrigin = PublicOrigin(configuration.publicURL ?? "")
-        var webPush = WebPushService(
-            store: store, committer: committer,
-            limiter: RateLimiter(ratePerSecond: configuration.channelRate, burst: configuration.channelBurst),
-            senderLimiter: RateLimiter(ratePerSecond: configuration.clientRate, burst: configuration.clientBurst),
-            publicOrigin: publicOrigin, hasCapacity: { dispatcher.hasCapacity(app: $0, task: $1) }, ingest: configuration.ingest)
-        webPush.storeFailures = storeFailures
+        let pushServices = PushListenerServices(
+            configuration: configuration, store: store, committer: committer, publicOrigin: publicOrigin, storeFailures: storeFailures
+        ) { dispatcher.hasCapacity(app: $0, task: $1) }
         let scheduler = TimerScheduler(store: store, registry: registry, logger: logger.component("taskhost.timers"))
         let plugins = configuration.plugins.map { pluginConfiguration in
             PluginManager(
@@ -198,7 +184,7 @@ package struct Daemon: Sendable {
             health.listening()
         }
         let application = Application(
-            router: PushRoutes.router(service: service, health: health, metrics: hostMetrics, webPush: webPush),
+            router: pushServices.router(health: health, metrics: hostMetrics),
             server: .http1(
                 configuration: HTTP1Channel.Configuration(
                     additionalChannelHandlers: [connections.handler(), timeouts.handler(), open.handler(), RequestGuardInstaller()])),

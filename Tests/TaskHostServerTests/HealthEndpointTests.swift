@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Logging
 import TaskHostCore
 import TaskHostManifest
@@ -7,65 +6,10 @@ import TaskHostServer
 import TaskHostTestSupport
 import Testing
 
-/// `/healthz` and `/readyz` on the push listener and on the operator
-/// listener (`--metrics-bind`), and where the operator listener binds.
+/// Where the operator listener binds (`--metrics-bind`), on a running host.
+/// What `/healthz` and `/readyz` answer is in ``HealthRouteTests``.
 @Suite struct HealthEndpointTests {
     let recorder = TestSupport.task("Recorder", "FaultyTasks.RecordingTask", triggers: [.pushNotification])
-
-    @Test func bothListenersAnswerHealthAndReadiness() async throws {
-        let server = try await TestServer.start([recorder])
-        defer { Task { await server.stop() } }
-        let operatorPort = try #require(server.operatorPort)
-        #expect(operatorPort != server.port)
-        for onOperator in [false, true] {
-            let alive = try await server.get("/healthz", onOperator: onOperator)
-            #expect(alive.status == 200 && alive.body == "ok\n", "\(alive)")
-            // Ready once the dispatcher has recovered the queue and runs.
-            #expect(try await Self.eventually { try await server.get("/readyz", onOperator: onOperator).status == 200 })
-            let ready = try await server.get("/readyz", onOperator: onOperator)
-            #expect(ready.body == "ready\n", "\(ready)")
-            #expect(ready.header("Cache-Control") == "no-store")
-            let wrongMethod = try await server.get("/readyz", onOperator: onOperator, method: "POST")
-            #expect(wrongMethod.status == 405 && wrongMethod.header("Allow") == "GET, HEAD", "\(wrongMethod)")
-        }
-        // The push route is the push listener's alone.
-        #expect(try await server.get("/push/v1/abc", onOperator: true, method: "POST").status == 404)
-    }
-
-    /// Another process holds the database's write lock: `/readyz` answers 503
-    /// with the store's reason while it lasts, and 200 once it is released.
-    @Test func readinessIs503WhileTheStoreCannotTakeWrites() async throws {
-        let server = try await TestServer.start([recorder])
-        defer { Task { await server.stop() } }
-        #expect(try await Self.eventually { try await server.get("/readyz").status == 200 })
-
-        let locked = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
-        let holder = Thread {
-            do {
-                let queue = try DatabaseQueue(path: server.store.path)
-                try queue.inTransaction(.immediate) { _ in
-                    locked.signal()
-                    release.wait()
-                    return .rollback
-                }
-            } catch {
-                Issue.record("cannot hold the write lock: \(error)")
-                locked.signal()
-            }
-        }
-        holder.start()
-        try await offThePool { locked.wait() }
-        let unready = await Self.eventually(timeout: .seconds(30)) {
-            (try? await server.get("/readyz", onOperator: true).status) == 503
-        }
-        let answer = try await server.get("/readyz", onOperator: true)
-        release.signal()
-        #expect(unready, "\(answer)")
-        #expect(answer.body.hasPrefix("not ready: the store does not answer: busy: "), "\(answer.body)")
-        #expect(answer.body.split(separator: "\n").count == 1, "one line: \(answer.body)")
-        #expect(try await server.get("/healthz").status == 200, "alive all along")
-        #expect(await Self.eventually(timeout: .seconds(30)) { (try? await server.get("/readyz").status) == 200 })
-    }
 
     @Test func noOperatorListenerWhenItIsOff() async throws {
         let server = try await TestServer.start([recorder]) { $0.operatorBind = .off }

@@ -89,16 +89,4 @@ struct MetricsEndpointTests {
             }
         }
     }
-
-    @Test func metricsAreOnlyOnTheOperatorListener() async throws {
-        let server = try await TestServer.start([]) { $0.dispatches = false }
-        defer { Task { await server.stop() } }
-        #expect(try await server.get("/metrics").status == 404)
-        let answer = try await server.get("/metrics", onOperator: true)
-        #expect(answer.status == 200)
-        let metrics = try await PrometheusText.parse(answer.body)
-        // The counters without labels are there at 0 before their first event.
-        #expect(metrics.samples.contains { $0.name == "taskhost_triggers_claimed_total" && $0.value == 0 })
-        #expect(try await server.get("/metrics", onOperator: true, method: "POST").status == 405)
-    }
 }

@@ -11,17 +11,17 @@ import Testing
 @Suite struct WebPushQueueTests {
     let key = P256.Signing.PrivateKey()
 
-    func server() async throws -> TestServer {
-        try await TestServer.start([WebPushEndpointTests.sample]) { $0.dispatches = false }
+    /// The routes in-process (``RouterServer``): what is asserted is the queue.
+    func server() throws -> RouterServer {
+        try RouterServer([WebPushEndpointTests.sample])
     }
 
-    func pendingPayloads(_ server: TestServer) throws -> [String] {
+    func pendingPayloads(_ server: RouterServer) throws -> [String] {
         try server.store.queuedTriggers(states: [.pending], limit: 100).map { String(decoding: $0.event.payload, as: UTF8.self) }
     }
 
     @Test func aTopicReplacesTheWaitingMessageOfItsSubscriptionOnly() async throws {
-        let server = try await server()
-        defer { Task { await server.stop() } }
+        let server = try server()
         let subscription = try server.subscription(task: "SampleBackgroundTask")
         let other = try server.subscription(task: "SampleBackgroundTask")
         #expect(try await server.webPush(subscription, "first", key: key, headers: ["Topic": "score"]).status == 201)
@@ -38,8 +38,7 @@ import Testing
     }
 
     @Test func deleteRemovesAWaitingMessage() async throws {
-        let server = try await server()
-        defer { Task { await server.stop() } }
+        let server = try server()
         let subscription = try server.subscription(task: "SampleBackgroundTask", serverKey: key.publicKey)
         let keep = try await server.webPush(subscription, "keep", key: key)
         let answer = try await server.webPush(subscription, "drop", key: key)
@@ -54,8 +53,7 @@ import Testing
     }
 
     @Test func aMessageWhoseTTLRanOutExpiresInsteadOfRunning() async throws {
-        let server = try await server()
-        defer { Task { await server.stop() } }
+        let server = try server()
         let subscription = try server.subscription(task: "SampleBackgroundTask")
         #expect(try await server.webPush(subscription, "short-lived", key: key, headers: ["TTL": "1"]).status == 201)
         #expect(try await server.webPush(subscription, "long-lived", key: key, headers: ["TTL": "3600"]).status == 201)
@@ -65,8 +63,7 @@ import Testing
     }
 
     @Test func ttlZeroIsDroppedWhenTheTaskCannotStartNow() async throws {
-        let server = try await server()
-        defer { Task { await server.stop() } }
+        let server = try server()
         let subscription = try server.subscription(task: "SampleBackgroundTask")
         #expect(try await server.webPush(subscription, "now", key: key, headers: ["TTL": "0"]).status == 201)
         let queued = try server.store.queuedTriggers(states: [.pending], limit: 10)
