@@ -1,5 +1,5 @@
-import Hummingbird
-import TaskHostCore
+package import Hummingbird
+package import TaskHostCore
 
 /// What the push listener's routes serve, built from a daemon configuration:
 /// the WNS-style ``PushService`` and the ``WebPushService``, sharing one

@@ -1,5 +1,7 @@
 import Foundation
 import TaskHostCore
+import TaskHostManifest
+import TaskHostServer
 import TaskHostTestSupport
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import TaskHostCore
+import TaskHostManifest
 import TaskHostServer
 import TaskHostTestSupport
 import Testing
