@@ -159,6 +159,11 @@ package struct PushService: Sendable {
         return Authorized(channel: channel, credentialId: credential.id)
     }
 
+    /// `WWW-Authenticate` of a 401 without a bearer token (RFC 6750 section 3).
+    static let bearerChallenge = #"Bearer realm="taskhost""#
+    /// `WWW-Authenticate` of a 401 whose bearer token is malformed, unknown or revoked.
+    static let invalidTokenChallenge = #"Bearer realm="taskhost", error="invalid_token""#
+
     /// The credential of a bearer token whose secret matches (401 otherwise).
     private func authenticate(_ authorization: String?) throws(PushRejection) -> Credential {
         // The scheme is case-insensitive (RFC 9110); checked on bytes, as this runs for every push.
@@ -166,7 +171,9 @@ package struct PushService: Sendable {
         guard let authorization, authorization.utf8.count > scheme.count,
             zip(authorization.utf8, scheme).allSatisfy({ $0 == $1 || ($1 >= UInt8(ascii: "a") && $0 == $1 - 0x20) })
         else {
-            throw PushRejection(status: 401, description: "missing bearer token: send Authorization: Bearer <token> (taskhost credentials create)")
+            throw PushRejection(
+                status: 401, description: "missing bearer token: send Authorization: Bearer <token> (taskhost credentials create)",
+                challenge: Self.bearerChallenge)
         }
         let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
         var token = authorization.utf8.dropFirst(scheme.count).drop(while: isBlank)
@@ -175,7 +182,8 @@ package struct PushService: Sendable {
         guard let (id, secret) = Credential.parse(token: tokenText) else {
             throw PushRejection(
                 status: 401,
-                description: "malformed bearer token: expected \"Authorization: Bearer <token from taskhost credentials create>\" (cr_<id>.<secret>)")
+                description: "malformed bearer token: expected \"Authorization: Bearer <token from taskhost credentials create>\" (cr_<id>.<secret>)",
+                challenge: Self.invalidTokenChallenge)
         }
         let credential: Credential?
         do {
@@ -194,7 +202,7 @@ package struct PushService: Sendable {
         observe?(.secretComparison)
         let matches = Credential.secretMatches(secret, hash: credential?.secretHash ?? Self.absentSecretHash)
         guard let credential, matches, credential.revokedAt == nil else {
-            throw PushRejection(status: 401, description: "invalid or revoked token")
+            throw PushRejection(status: 401, description: "invalid or revoked token", challenge: Self.invalidTokenChallenge)
         }
         return credential
     }

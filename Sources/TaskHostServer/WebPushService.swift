@@ -141,7 +141,9 @@ package struct WebPushService: Sendable {
             }
             return credentials
         } catch {
-            throw PushRejection(status: .init(code: error.status), description: error.message)
+            // RFC 8292 section 3: the "vapid" scheme is what a 401 asks for.
+            throw PushRejection(
+                status: .init(code: error.status), description: error.message, challenge: error.status == 401 ? "vapid" : nil)
         }
     }
 

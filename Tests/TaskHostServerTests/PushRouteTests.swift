@@ -33,6 +33,12 @@ import Testing
         func with(_ name: String, _ value: String) -> [String: String] { TestServer.rawHeaders.merging([name: value]) { $1 } }
 
         #expect(try await status(token: nil).0 == 401)
+        // A 401 names the scheme it wants (RFC 9110 section 11.6.1; RFC 6750 section 3 for the error).
+        #expect(try await server.post(channel.id, token: nil, headers: TestServer.rawHeaders, body: [1]).header("WWW-Authenticate") == #"Bearer realm="taskhost""#)
+        #expect(
+            try await server.post(channel.id, token: revokedToken, headers: TestServer.rawHeaders, body: [1]).header("WWW-Authenticate")
+                == #"Bearer realm="taskhost", error="invalid_token""#)
+        #expect(try await server.post("no-such-channel", token: token, headers: TestServer.rawHeaders, body: [1]).header("WWW-Authenticate") == nil)
         let garbage = try await status(token: "garbage")
         #expect(garbage.0 == 401)
         #expect(garbage.1 == "malformed bearer token: expected \"Authorization: Bearer <token from taskhost credentials create>\" (cr_<id>.<secret>)")

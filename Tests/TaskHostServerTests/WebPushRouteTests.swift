@@ -29,7 +29,10 @@ import Testing
     @Test func vapidIsRequiredAndChecked() async throws {
         let server = try RouterServer([WebPushEndpointTests.sample])
         let restricted = try server.subscription(task: "SampleBackgroundTask", serverKey: key.publicKey)
-        #expect(try await server.webPush(restricted, "x", key: key, headers: ["Authorization": nil]).status == 401)
+        let missing = try await server.webPush(restricted, "x", key: key, headers: ["Authorization": nil])
+        #expect(missing.status == 401)
+        #expect(missing.header("WWW-Authenticate") == "vapid", "RFC 8292 section 3: a 401 asks for the vapid scheme")
+        #expect(try await server.webPush(restricted, "x", key: P256.Signing.PrivateKey()).header("WWW-Authenticate") == nil, "403 asks for nothing")
         #expect(try await server.webPush(restricted, "x", key: P256.Signing.PrivateKey()).status == 403, "another key")
         #expect(try await server.webPush(restricted, "x", key: key, audience: "https://push.example.com").status == 403)
         #expect(try await server.webPush(restricted, "x", key: key, headers: ["Authorization": "vapid t=a.b.c, k=x"]).status == 403)
