@@ -43,8 +43,11 @@ struct RawExchange {
     /// it or `timeout` seconds pass (then `closed` is false). With
     /// `untilAnswered`, reading also stops once one whole answer came; `closed`
     /// then says whether the server had closed the connection a moment later.
+    /// The default timeout is long: the exchange ends as soon as the server
+    /// closes or answers, and the whole suite, run at once on two cores, can
+    /// hold an answer back for more than 10 s.
     static func send(
-        port: Int, _ request: String, timeout: TimeInterval = 10, untilAnswered: Bool = false
+        port: Int, _ request: String, timeout: TimeInterval = 60, untilAnswered: Bool = false
     ) async throws -> RawExchange {
         let fd = try #require(ConnectionFloodTests.idleConnection(port: port))
         defer { close(fd) }
