@@ -8,14 +8,17 @@ extension Bench {
     /// its own message (its own sender key, so its own ECDH on the server).
     static let webPushBodies = 64
 
-    /// The wrk script: Web Push messages (64-byte plaintext, aes128gcm,
-    /// one reused VAPID token) to one subscription; prints one RESULT line.
-    static func webPushScript(path: String, authorization: String, bodies: [[UInt8]]) -> String {
+    /// A wrk script that POSTs to `path` with `headers`, a distinct body of
+    /// `bodies` per request in turn, and prints one RESULT line. Both sides of
+    /// the section's ratio use it, so that wrk spends about the same CPU per
+    /// request on both on this shared machine.
+    static func cyclingScript(_ what: String, path: String, headers: [(String, String)], bodies: [[UInt8]]) -> String {
         let literals = bodies.map { body in "\"" + body.map { "\\" + String($0) }.joined() + "\"" }
+        let fields = headers.map { "[\"\($0.0)\"] = \"\($0.1)\"" }.joined(separator: ", ")
         return """
-            -- wrk script: Web Push messages to one subscription, a distinct body per request in turn.
+            -- wrk script: \(what), a distinct body per request in turn.
             local bodies = { \(literals.joined(separator: ",\n")) }
-            local headers = { ["TTL"] = "60", ["Content-Encoding"] = "aes128gcm", ["Authorization"] = "\(authorization)" }
+            local headers = { \(fields) }
             local n = 0
             request = function()
               n = n % #bodies + 1
@@ -25,23 +28,20 @@ extension Bench {
             """
     }
 
-    /// The WNS-style baseline of this section: the same request function as
-    /// ``webPushScript(path:authorization:bodies:)`` (a distinct 64-byte body
-    /// per request in turn), so that wrk spends about the same CPU per request
-    /// on both sides of the ratio on this shared machine.
+    /// Web Push messages (64-byte plaintext, aes128gcm, one reused VAPID token) to one subscription.
+    static func webPushScript(path: String, authorization: String, bodies: [[UInt8]]) -> String {
+        cyclingScript(
+            "Web Push messages to one subscription", path: path,
+            headers: [("TTL", "60"), ("Content-Encoding", "aes128gcm"), ("Authorization", authorization)], bodies: bodies)
+    }
+
+    /// The WNS-style baseline of this section: raw pushes of distinct 64-byte bodies.
     static func wnsScript(path: String, token: String) -> String {
-        let bodies = (0..<webPushBodies).map { index in "\"" + String(format: "%02d", index) + String(repeating: "x", count: 62) + "\"" }
-        return """
-            -- wrk script: raw WNS pushes to one channel, a distinct body per request in turn.
-            local bodies = { \(bodies.joined(separator: ", ")) }
-            local headers = { ["Authorization"] = "Bearer \(token)", ["X-WNS-Type"] = "wns/raw", ["Content-Type"] = "application/octet-stream" }
-            local n = 0
-            request = function()
-              n = n % #bodies + 1
-              return wrk.format("POST", "\(path)", headers, bodies[n])
-            end
-            \(resultFunction)
-            """
+        let bodies = (0..<webPushBodies).map { index in Array((String(format: "%02d", index) + String(repeating: "x", count: 62)).utf8) }
+        return cyclingScript(
+            "raw WNS pushes to one channel", path: path,
+            headers: [("Authorization", "Bearer \(token)"), ("X-WNS-Type", "wns/raw"), ("Content-Type", "application/octet-stream")],
+            bodies: bodies)
     }
 
     /// wrk's `done`: one RESULT line (requests, duration, p50, p99, non-2xx answers, socket errors).

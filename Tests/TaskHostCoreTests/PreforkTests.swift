@@ -128,7 +128,8 @@ import Testing
     @Test func cancellationReachesAForkedChild() async throws {
         let runner = try runner(.prefork)
         let cancellation = InstanceCancellation()
-        let task = Fixtures.task("Cooperative", "FaultyTasks.CooperativeTask")
+        // A time limit no loaded machine reaches: the instance must still be running when its pid is read.
+        let task = Fixtures.task("Cooperative", "FaultyTasks.CooperativeTask", timeLimit: .seconds(600))
         async let record = runner.run(task, cancellation: cancellation)
         #expect(try await Fixtures.eventually { try runner.store.instances(task: "Cooperative", limit: 1).first?.pid != nil })
         // The forked worker is the host's own child (CLONE_PARENT, or reparented), not the zygote's.
