@@ -27,8 +27,13 @@ import TaskHostTestSupport
         _ name: String, identity: String, version: String = "1.0", library: String = TestSupport.faultyTasks,
         tasks: [(name: String, entryPoint: String)]
     ) throws {
-        let folder = plugins + "/" + name
+        let target = plugins + "/" + name
+        // A new folder is assembled beside the plugins directory and moved in
+        // whole, so that a scan never sees it without its manifest.json.
+        let isNew = !FileManager.default.fileExists(atPath: target)
+        let folder = isNew ? plugins + "-staging-" + name : target
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { if isNew { try? FileManager.default.moveItem(atPath: folder, toPath: target) } }
         try Data(contentsOf: URL(fileURLWithPath: library)).write(to: URL(fileURLWithPath: folder + "/libProbe.so"))
         let entries = tasks.map { task in
             """
