@@ -7,6 +7,8 @@ extension Bench {
     /// Distinct encrypted bodies the wrk script cycles through: each push is
     /// its own message (its own sender key, so its own ECDH on the server).
     static let webPushBodies = 64
+    /// Rounds per client count: each runs both servers once, in alternating order.
+    static let webPushRounds = 5
 
     /// A wrk script that POSTs to `path` with `headers`, a distinct body of
     /// `bodies` per request in turn, and prints one RESULT line. Both sides of
@@ -90,21 +92,42 @@ extension Bench {
         ).write(toFile: script, atomically: true, encoding: .utf8)
         let webPush = IngestServer(process: server, token: "", channel: subscription.id)
 
+        let rounds = quick ? 1 : Self.webPushRounds
         var table = Table(
-            "Web Push ingest vs WNS-style ingest (wrk, keep-alive, loopback, 64-byte payloads, `group`, \(Format.count(seconds)) s per cell)",
-            ["clients", "protocol", "acknowledged pushes/s", "p50", "p99", "server CPU per push", "wrk CPU per push", "Web Push / WNS"])
+            "Web Push ingest vs WNS-style ingest (wrk, keep-alive, loopback, 64-byte payloads, `group`, \(rounds) rounds in alternating order, "
+                + "\(Format.count(seconds)) s per cell)",
+            ["clients", "protocol", "acknowledged pushes/s", "p50", "p99", "server CPU per push", "wrk CPU per push",
+             "Web Push / WNS (median of rounds)", "range"])
         var ratio64 = Double.nan
         for clients in [1, 16, 64] {
-            let raw = try Self.wrk(wrk, clients: clients, seconds: seconds, script: wnsScript, server: wns)
-            let web = try Self.wrk(wrk, clients: clients, seconds: seconds, script: script, server: webPush)
-            for (name, result) in [("WNS raw", raw), ("Web Push", web)] {
-                table.row(
-                    "\(clients)", name, Format.count(result.rate), Format.ms(result.p50), Format.ms(result.p99),
-                    String(format: "%.0f µs", result.cpuPerRequest), String(format: "%.0f µs", result.clientCPUPerRequest),
-                    name == "Web Push" ? Format.ratio(web.rate, over: raw.rate) : "1.00×")
-                if result.failures > 0 { table.note("⚠ \(clients) clients, \(name): \(result.failures) non-2xx answers or socket errors") }
+            var raws: [WrkResult] = [], webs: [WrkResult] = [], ratios: [Double] = []
+            for round in 0..<rounds {
+                // Alternate which side goes first, so drift and warm-up hit both alike.
+                var raw: WrkResult?, web: WrkResult?
+                for side in round % 2 == 0 ? [0, 1] : [1, 0] {
+                    if side == 0 {
+                        raw = try Self.wrk(wrk, clients: clients, seconds: seconds, script: wnsScript, server: wns)
+                    } else {
+                        web = try Self.wrk(wrk, clients: clients, seconds: seconds, script: script, server: webPush)
+                    }
+                }
+                guard let raw, let web else { continue }
+                raws.append(raw)
+                webs.append(web)
+                ratios.append(web.rate / raw.rate)
             }
-            if clients == 64 { ratio64 = web.rate / raw.rate }
+            let ratio = Self.median(ratios)
+            for (name, results) in [("WNS raw", raws), ("Web Push", webs)] {
+                func median(_ value: (WrkResult) -> Double) -> Double { Self.median(results.map(value)) }
+                table.row(
+                    "\(clients)", name, Format.count(median(\.rate)), Format.ms(median(\.p50)), Format.ms(median(\.p99)),
+                    String(format: "%.0f µs", median(\.cpuPerRequest)), String(format: "%.0f µs", median(\.clientCPUPerRequest)),
+                    name == "Web Push" ? Format.ratio(ratio, over: 1) : "1.00×",
+                    name == "Web Push" ? Format.ratio(ratios.min() ?? .nan, over: 1) + " – " + Format.ratio(ratios.max() ?? .nan, over: 1) : "")
+                let failures = results.map(\.failures).reduce(0, +)
+                if failures > 0 { table.note("⚠ \(clients) clients, \(name): \(failures) non-2xx answers or socket errors") }
+            }
+            if clients == 64 { ratio64 = ratio }
         }
         let stored = try store.queueCounts().values.reduce(0, +)
         table.note(
@@ -112,6 +135,7 @@ extension Bench {
                 + "the server an ECDH and an AES-GCM open) signed with one reused VAPID token (verified once, then cached until its exp); "
                 + "answered 201 after the same group commit as WNS pushes. Both wrk scripts build each request in the same Lua "
                 + "function from one of 64 distinct bodies, so the client (on the same two cores) costs about the same per push on both sides. \(Format.count(Double(stored))) Web Push messages in its queue at the end. "
+                + "Rates, latencies and CPU are medians over the rounds; the ratio is the median of each round's ratio, with its range. "
                 + String(format: "At 64 clients: Web Push = %.2f× WNS (target ≥ 0.6×).", ratio64))
         let decrypt = try Self.decryptCost(bodies, keys: WebPushReceiverKeys(privateKey: subscription.privateKey, authSecret: subscription.authSecret))
         table.note(
