@@ -25,7 +25,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Sequential runs per latency measurement.") var runs: Int = 300
     @Option(help: "Seconds per throughput and ingest measurement.") var seconds: Double = 5
     @Option(
-        help: ArgumentHelp("Sections to run, comma-separated: isolation, throughput, ingest, webpush, metrics, store, growth.", valueName: "list"))
+        help: ArgumentHelp(
+            "Sections to run, comma-separated: isolation, throughput, ingest, webpush, metrics, store, growth.", valueName: "list"))
     var sections: String = "isolation,throughput,ingest,webpush,metrics,store,growth"
     @Option(
         help: ArgumentHelp("Isolation modes to measure, comma-separated (spawn, prefork).", valueName: "list"))
@@ -55,7 +56,9 @@ struct Bench: AsyncParsableCommand {
             queued = min(queued, 20_000)
             plugins = min(plugins, 20)
         }
-        guard runs > 0, seconds > 0, queued >= 0, plugins >= 0 else { throw ValidationError("--runs, --seconds, --queued and --plugins must be positive") }
+        guard runs > 0, seconds > 0, queued >= 0, plugins >= 0 else {
+            throw ValidationError("--runs, --seconds, --queued and --plugins must be positive")
+        }
         guard !isolationModes.isEmpty else { throw ValidationError("--isolation: name spawn and/or prefork") }
         for section in sections.split(separator: ",") where !Self.allSections.contains(String(section)) {
             throw ValidationError("unknown section \(section); sections are \(Self.allSections.joined(separator: ", "))")
@@ -72,10 +75,16 @@ struct Bench: AsyncParsableCommand {
 
         print("## taskhost-bench")
         print("")
-        print("command: \(CommandLine.arguments.map { ($0 as NSString).lastPathComponent == "taskhost-bench" ? "taskhost-bench" : $0 }.joined(separator: " "))")
+        print(
+            "command: \(CommandLine.arguments.map { ($0 as NSString).lastPathComponent == "taskhost-bench" ? "taskhost-bench" : $0 }.joined(separator: " "))"
+        )
         for line in Machine.describe() { print(line) }
-        print("build: \(products.directory) (\(products.directory.hasSuffix("release") ? "release" : "NOT a release build: numbers are meaningless"))")
-        print("isolation modes: \(isolationModes.map(\.rawValue).joined(separator: ", ")); TaskRunner sandbox: defaults (\(geteuid() == 0 ? "root host: instances run as nobody" : "unprivileged host"))")
+        print(
+            "build: \(products.directory) (\(products.directory.hasSuffix("release") ? "release" : "NOT a release build: numbers are meaningless"))"
+        )
+        print(
+            "isolation modes: \(isolationModes.map(\.rawValue).joined(separator: ", ")); TaskRunner sandbox: defaults (\(geteuid() == 0 ? "root host: instances run as nobody" : "unprivileged host"))"
+        )
         fflush(nil)
 
         let chosen = Set(sections.split(separator: ",").map(String.init))
@@ -93,7 +102,9 @@ struct Bench: AsyncParsableCommand {
 extension Bench {
     /// Runs `executable` to its end and returns the numbers of the line it
     /// prints that starts with `RESULT ` (standard output and error).
-    static func resultLine(of executable: String, _ arguments: [String], environment: [String: String]? = nil, fields: Int) throws -> [Double] {
+    static func resultLine(of executable: String, _ arguments: [String], environment: [String: String]? = nil, fields: Int) throws
+        -> [Double]
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -135,8 +146,10 @@ struct Products: Sendable {
     static func locate() throws -> Products {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let products = Products(directory: (executable as NSString).deletingLastPathComponent)
-        for path in [products.worker, products.taskhost, products.noopLibrary, products.forkFloor] where !FileManager.default.fileExists(atPath: path) {
-            throw BenchError("\(path) is missing: build every product first (swift build -c release), then swift run -c release taskhost-bench")
+        for path in [products.worker, products.taskhost, products.noopLibrary, products.forkFloor]
+        where !FileManager.default.fileExists(atPath: path) {
+            throw BenchError(
+                "\(path) is missing: build every product first (swift build -c release), then swift run -c release taskhost-bench")
         }
         return products
     }

@@ -60,9 +60,12 @@ extension Bench {
         var remaining = queued
         while remaining > 0 {
             let batch = min(remaining, 5000)
-            try store.enqueue((0..<batch).map { _ in
-                NewTrigger(app: "com.example.bench.p0", task: "Noop", event: .application(arguments: ["n": "\(remaining)"]), availableAt: later)
-            })
+            try store.enqueue(
+                (0..<batch).map { _ in
+                    NewTrigger(
+                        app: "com.example.bench.p0", task: "Noop", event: .application(arguments: ["n": "\(remaining)"]), availableAt: later
+                    )
+                })
             remaining -= batch
         }
         // Let the dispatcher poll past them a few times.
@@ -70,9 +73,12 @@ extension Bench {
         let withQueue = await settledResident(server)
         let counts = try store.queueCounts()
 
-        var table = Table("Cost growth: resident memory of `taskhost serve` (release, fresh state directory)", ["state", "VmRSS", "vs idle"])
+        var table = Table(
+            "Cost growth: resident memory of `taskhost serve` (release, fresh state directory)", ["state", "VmRSS", "vs idle"])
         table.row("idle (no plugins, empty queue)", Format.megabytes(kilobytes: idle), "1.00×")
-        table.row("\(plugins) registered plugins (all active)", Format.megabytes(kilobytes: withPlugins), Format.ratio(Double(withPlugins), over: Double(idle)))
+        table.row(
+            "\(plugins) registered plugins (all active)", Format.megabytes(kilobytes: withPlugins),
+            Format.ratio(Double(withPlugins), over: Double(idle)))
         table.row(
             "\(plugins) plugins + \(Format.count(Double(queued))) queued triggers", Format.megabytes(kilobytes: withQueue),
             Format.ratio(Double(withQueue), over: Double(idle)))
@@ -80,7 +86,8 @@ extension Bench {
             "VmRSS from /proc/PID/status once it stops moving. Plugins: copies of the no-op plugin, each folder with its own Identity, dropped "
                 + "into the plugins directory at once; all \(plugins) active \(String(format: "%.1f", registration)) s later (each is loaded "
                 + "in a sandboxed scanner process). Triggers: application triggers for one plugin's task, inserted with `SQLiteTaskStore.enqueue` "
-                + "in batches of 5,000, due in a day so that they stay queued (queue: \(counts[.pending] ?? 0) pending). Target: idle < 40 MB.")
+                + "in batches of 5,000, due in a day so that they stay queued (queue: \(counts[.pending] ?? 0) pending). Target: idle < 40 MB."
+        )
         table.print()
     }
 
@@ -132,9 +139,10 @@ extension Bench {
             var remaining = queued
             while remaining > 0 {
                 let batch = min(remaining, 5000)
-                try store.enqueue((0..<batch).map { _ in
-                    NewTrigger(app: app, task: "Noop", event: .application(), availableAt: availableAt)
-                })
+                try store.enqueue(
+                    (0..<batch).map { _ in
+                        NewTrigger(app: app, task: "Noop", event: .application(), availableAt: availableAt)
+                    })
                 remaining -= batch
             }
         }

@@ -90,7 +90,9 @@ extension Bench {
                 Format.ms(with.p50), Format.ms(with.p99), String(format: "%.0f µs", with.cpuPerRequest),
                 Format.ratio(with.rate, over: ceilings[clients] ?? .nan), "–", Format.ratio(with.rate, over: without.rate))
             for (result, what) in [(without, "without"), (with, "with")] where result.failures > 0 {
-                table.note("⚠ \(clients) clients, open files \(Self.floodOpenFiles), \(what) idle connections: \(result.failures) non-200 answers or socket errors")
+                table.note(
+                    "⚠ \(clients) clients, open files \(Self.floodOpenFiles), \(what) idle connections: \(result.failures) non-200 answers or socket errors"
+                )
             }
             held.append("\(clients) clients: \(before) held open when wrk started, \(after) when it ended")
             // The server sees the idle connections' ends before the next cell.

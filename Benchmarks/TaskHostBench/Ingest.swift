@@ -3,20 +3,20 @@ import TaskHostCore
 
 /// The wrk script: raw WNS pushes to one channel; prints one RESULT line.
 let pushScript = #"""
--- wrk script: raw WNS pushes to one channel. TASKHOST_TOKEN and TASKHOST_CHANNEL_PATH come from the environment.
-wrk.method = "POST"
-wrk.path = os.getenv("TASKHOST_CHANNEL_PATH")
-wrk.body = string.rep("x", 64)
-wrk.headers["Authorization"] = "Bearer " .. os.getenv("TASKHOST_TOKEN")
-wrk.headers["X-WNS-Type"] = "wns/raw"
-wrk.headers["Content-Type"] = "application/octet-stream"
+    -- wrk script: raw WNS pushes to one channel. TASKHOST_TOKEN and TASKHOST_CHANNEL_PATH come from the environment.
+    wrk.method = "POST"
+    wrk.path = os.getenv("TASKHOST_CHANNEL_PATH")
+    wrk.body = string.rep("x", 64)
+    wrk.headers["Authorization"] = "Bearer " .. os.getenv("TASKHOST_TOKEN")
+    wrk.headers["X-WNS-Type"] = "wns/raw"
+    wrk.headers["Content-Type"] = "application/octet-stream"
 
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT %d %d %d %d %d %d\n", summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(99), summary.errors.status,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
-end
-"""#
+    done = function(summary, latency, requests)
+      io.write(string.format("RESULT %d %d %d %d %d %d\n", summary.requests, summary.duration,
+        latency:percentile(50), latency:percentile(99), summary.errors.status,
+        summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+    end
+    """#
 
 /// A `taskhost serve` for the ingest section, with what a push to it needs.
 struct IngestServer {
@@ -75,9 +75,13 @@ extension Bench {
 
         var table = Table(
             "Durable push ingest through the HTTP endpoint (wrk, keep-alive, loopback, 64-byte payloads, \(Format.count(seconds)) s per cell)",
-            ["clients", "mode", "acknowledged pushes/s", "p50", "p99", "server CPU per push", "vs ceiling (discard)", "vs per-push",
-             "vs no idle connections"])
-        var group64 = 0.0, ceiling64 = 0.0, perPush64 = 0.0
+            [
+                "clients", "mode", "acknowledged pushes/s", "p50", "p99", "server CPU per push", "vs ceiling (discard)", "vs per-push",
+                "vs no idle connections",
+            ])
+        var group64 = 0.0
+        var ceiling64 = 0.0
+        var perPush64 = 0.0
         var ceilings: [Int: Double] = [:]
         var metricsCost: [String] = []
         for clients in [1, 16, 64] {
@@ -86,10 +90,12 @@ extension Bench {
                 let result = try Self.wrk(wrk, clients: clients, seconds: seconds, script: script, server: servers[mode]!)
                 rates[mode] = result.rate
                 table.row(
-                    "\(clients)", mode == Self.metricsOff ? "`group`, metrics off" : "`\(mode)`", Format.count(result.rate), Format.ms(result.p50), Format.ms(result.p99),
+                    "\(clients)", mode == Self.metricsOff ? "`group`, metrics off" : "`\(mode)`", Format.count(result.rate),
+                    Format.ms(result.p50), Format.ms(result.p99),
                     String(format: "%.0f µs", result.cpuPerRequest),
                     mode == "discard" ? "1.00×" : Format.ratio(result.rate, over: rates["discard"] ?? .nan),
-                    mode == "group" ? Format.ratio(result.rate, over: rates["per-push"] ?? .nan) : (mode == "per-push" ? "1.00×" : "–"), "–")
+                    mode == "group" ? Format.ratio(result.rate, over: rates["per-push"] ?? .nan) : (mode == "per-push" ? "1.00×" : "–"), "–"
+                )
                 if result.failures > 0 { table.note("⚠ \(clients) clients, \(mode): \(result.failures) non-200 answers or socket errors") }
             }
             if let on = rates["group"], let off = rates[Self.metricsOff] {
@@ -118,9 +124,12 @@ extension Bench {
                 + "Modes (`taskhost serve --ingest`): `discard` runs every check (auth, channel, headers, size, rate limits) and answers 200 "
                 + "without storing: the HTTP ceiling; `per-push` commits each push in its own transaction (one fsync each); `group` (the default) "
                 + "commits what has gathered while the previous commit ran. wrk runs on the same 2 cores as the server (1 thread for 1 client, 2 otherwise). "
-                + String(format: "At 64 clients: group = %.0f%% of the ceiling (target ≥ 70%%), %.1f× per-push (target ≥ 4×). ", 100 * group64 / ceiling64, group64 / perPush64)
                 + String(
-                    format: "No store can answer faster than the ceiling, and per-push runs at %.0f%% of it here, so group commit, even storing for free, "
+                    format: "At 64 clients: group = %.0f%% of the ceiling (target ≥ 70%%), %.1f× per-push (target ≥ 4×). ",
+                    100 * group64 / ceiling64, group64 / perPush64)
+                + String(
+                    format:
+                        "No store can answer faster than the ceiling, and per-push runs at %.0f%% of it here, so group commit, even storing for free, "
                         + "could be at most %.1f× per-push on this disk.", 100 * perPush64 / ceiling64, ceiling64 / perPush64))
         table.print()
     }
@@ -176,14 +185,18 @@ extension Bench {
         let clientBefore = Self.childrenCPUSeconds()
         let fields = try Bench.resultLine(
             of: wrk,
-            ["-t\(clients < 2 ? 1 : 2)", "-c\(clients)", "-d\(max(1, Int(seconds.rounded())))s", "-s", script, "http://127.0.0.1:\(server.port)"],
+            [
+                "-t\(clients < 2 ? 1 : 2)", "-c\(clients)", "-d\(max(1, Int(seconds.rounded())))s", "-s", script,
+                "http://127.0.0.1:\(server.port)",
+            ],
             environment: environment, fields: 6)
         let cpu = server.cpuSeconds - cpuBefore
         let clientCPU = Self.childrenCPUSeconds() - clientBefore
         guard fields[1] > 0 else { throw BenchError("wrk ran for no time: \(fields)") }
         return WrkResult(
             rate: fields[0] / (fields[1] / 1e6), p50: fields[2] / 1000, p99: fields[3] / 1000, failures: Int(fields[4] + fields[5]),
-            cpuPerRequest: fields[0] > 0 ? cpu / fields[0] * 1e6 : .nan, clientCPUPerRequest: fields[0] > 0 ? clientCPU / fields[0] * 1e6 : .nan)
+            cpuPerRequest: fields[0] > 0 ? cpu / fields[0] * 1e6 : .nan,
+            clientCPUPerRequest: fields[0] > 0 ? clientCPU / fields[0] * 1e6 : .nan)
     }
 
     /// CPU seconds (user + system) of this process's children that have ended: wrk's, once it is reaped.

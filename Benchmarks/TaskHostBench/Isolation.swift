@@ -52,30 +52,32 @@ final class InProcessPlugin: @unchecked Sendable {
         }
         let taskId = UUID().uuidString
         request = .allocate(capacity: 1)
-        request.initialize(to: th_run_request(
-            struct_size: UInt32(MemoryLayout<th_run_request>.size), entry_point: bytes(entryPoint), task_name: bytes("Noop"),
-            task_id: bytes(taskId), instance_id: bytes(UUID().uuidString), trigger_id: bytes("bench"), attempt: 1,
-            trigger_kind: TH_TRIGGER_APPLICATION.rawValue, payload: th_bytes(data: nil, length: 0),
-            channel_id: th_bytes(data: nil, length: 0), headers: nil, header_count: 0, arguments: nil, argument_count: 0))
+        request.initialize(
+            to: th_run_request(
+                struct_size: UInt32(MemoryLayout<th_run_request>.size), entry_point: bytes(entryPoint), task_name: bytes("Noop"),
+                task_id: bytes(taskId), instance_id: bytes(UUID().uuidString), trigger_id: bytes("bench"), attempt: 1,
+                trigger_kind: TH_TRIGGER_APPLICATION.rawValue, payload: th_bytes(data: nil, length: 0),
+                channel_id: th_bytes(data: nil, length: 0), headers: nil, header_count: 0, arguments: nil, argument_count: 0))
         host = .allocate(capacity: 1)
-        host.initialize(to: th_host_api(
-            struct_size: UInt32(MemoryLayout<th_host_api>.size), context: UnsafeMutableRawPointer(entered),
-            log: { context, line in
-                guard let context, let data = line.data else { return }
-                let text = String(decoding: UnsafeBufferPointer(start: data, count: line.length), as: UTF8.self)
-                if let at = Clock.entered(text) { context.assumingMemoryBound(to: Int64.self).pointee = at }
-            },
-            progress: { _, _ in },
-            settings_get: { _, _, _, _, length in
-                length?.pointee = 0
-                return Int32(TH_NOT_FOUND.rawValue)
-            },
-            settings_set: { _, _, _ in Int32(TH_OK.rawValue) },
-            settings_delete: { _, _ in Int32(TH_NOT_FOUND.rawValue) },
-            settings_keys: { _, _, _, length in
-                length?.pointee = 0
-                return Int32(TH_OK.rawValue)
-            }))
+        host.initialize(
+            to: th_host_api(
+                struct_size: UInt32(MemoryLayout<th_host_api>.size), context: UnsafeMutableRawPointer(entered),
+                log: { context, line in
+                    guard let context, let data = line.data else { return }
+                    let text = String(decoding: UnsafeBufferPointer(start: data, count: line.length), as: UTF8.self)
+                    if let at = Clock.entered(text) { context.assumingMemoryBound(to: Int64.self).pointee = at }
+                },
+                progress: { _, _ in },
+                settings_get: { _, _, _, _, length in
+                    length?.pointee = 0
+                    return Int32(TH_NOT_FOUND.rawValue)
+                },
+                settings_set: { _, _, _ in Int32(TH_OK.rawValue) },
+                settings_delete: { _, _ in Int32(TH_NOT_FOUND.rawValue) },
+                settings_keys: { _, _, _, length in
+                    length?.pointee = 0
+                    return Int32(TH_OK.rawValue)
+                }))
     }
 
     /// Calls `run` once; returns (trigger → run entered, trigger → returned) in nanoseconds.
@@ -123,7 +125,9 @@ struct IsolatedNoop: Sendable {
             if let at = Clock.entered(line.text) { entered.withLock { $0 = at } }
         }
         let total = Clock.monotonic() - start
-        guard record.outcome == .completed else { throw BenchError("a no-op run ended \(record.outcome.map(String.init(describing:)) ?? "without outcome")") }
+        guard record.outcome == .completed else {
+            throw BenchError("a no-op run ended \(record.outcome.map(String.init(describing:)) ?? "without outcome")")
+        }
         return (entered.withLock { $0 }.map { $0 - startReal }, total)
     }
 }
@@ -177,7 +181,8 @@ extension Bench {
         }
 
         let plugin = try InProcessPlugin(library: products.noopLibrary, entryPoint: Products.noopEntryPoint)
-        var inProcessEntered = Samples(), inProcessTotal = Samples()
+        var inProcessEntered = Samples()
+        var inProcessTotal = Samples()
         for _ in 0..<100 { _ = try plugin.call() }
         for _ in 0..<runs {
             let (entered, total) = try plugin.call()
@@ -188,7 +193,8 @@ extension Bench {
         var table = Table(
             "Isolated no-op run: latency (\(runs) sequential runs each)",
             ["how", "trigger → run entered p50", "p99", "trigger → outcome recorded p50", "p99", "entered p50 vs posix_spawn(/bin/true)"])
-        table.row("`posix_spawn(\"/bin/true\")` + `waitpid`", "–", "–", Format.ms(spawnTrue.p50), Format.ms(spawnTrue.p99), "1.00× (baseline)")
+        table.row(
+            "`posix_spawn(\"/bin/true\")` + `waitpid`", "–", "–", Format.ms(spawnTrue.p50), Format.ms(spawnTrue.p99), "1.00× (baseline)")
         table.row(
             "in-process call of `run` (C ABI, no-op host table)", Format.ms(inProcessEntered.p50), Format.ms(inProcessEntered.p99),
             Format.ms(inProcessTotal.p50), Format.ms(inProcessTotal.p99), Format.ratio(inProcessEntered.p50, over: spawnTrue.p50))
@@ -196,7 +202,8 @@ extension Bench {
             let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: "\(state)/isolation-\(mode)"))
             let noop = IsolatedNoop(store: store, products: products, isolation: mode)
             for _ in 0..<max(5, runs / 10) { _ = try await noop.run() }  // warm-up (prefork starts its zygote)
-            var entered = Samples(), total = Samples()
+            var entered = Samples()
+            var total = Samples()
             for _ in 0..<runs {
                 let sample = try await noop.run()
                 guard let at = sample.entered else { throw BenchError("no 'entered' line from the no-op task (\(mode))") }
@@ -247,8 +254,11 @@ extension Bench {
             results.runsPerSecond[mode] = many
         }
         for mode in isolationModes {
-            let rate = try await dispatcherThroughput(products, state: "\(state)/dispatcher-\(mode)", isolation: mode, concurrency: 2 * cores)
-            table.row("`Dispatcher` end to end (queue → claim → run → settle), isolation `\(mode)`", "–", "–", Format.count(rate), Format.ratio(rate, over: trueN))
+            let rate = try await dispatcherThroughput(
+                products, state: "\(state)/dispatcher-\(mode)", isolation: mode, concurrency: 2 * cores)
+            table.row(
+                "`Dispatcher` end to end (queue → claim → run → settle), isolation `\(mode)`", "–", "–", Format.count(rate),
+                Format.ratio(rate, over: trueN))
         }
         table.note(
             "Concurrency N: N workers each starting the next run as soon as theirs has ended (threads for /bin/true, Swift tasks calling "
@@ -258,7 +268,8 @@ extension Bench {
             "Floor rows: `taskhost-fork-floor` (plain C) loads the named libraries as a zygote loads its plugin, then forks children that "
                 + "`_exit(0)` at once and reaps them: what a fresh process of that image costs before it does anything. CPU per fork, at concurrency \(2 * cores): "
                 + floorCPU.map { image, cpu in
-                    "\(image): " + String(format: "%.3f", cpu * 1e3) + " ms (child and parent), so at most \(Format.count(Double(cores) / cpu)) forks/s on \(cores) cores"
+                    "\(image): " + String(format: "%.3f", cpu * 1e3)
+                        + " ms (child and parent), so at most \(Format.count(Double(cores) / cpu)) forks/s on \(cores) cores"
                 }.joined(separator: "; ") + ".")
         table.print()
     }
@@ -270,7 +281,9 @@ extension Bench {
         let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: state))
         let noop = IsolatedNoop(store: store, products: products, isolation: isolation)
         let registry = TaskRegistry([RegisteredTask(app: noop.app, task: noop.task, libraryPath: noop.library)])
-        let triggers = (0..<dispatcherTriggers).map { _ in NewTrigger(app: noop.app.identity.name, task: noop.task.name, event: .application()) }
+        let triggers = (0..<dispatcherTriggers).map { _ in
+            NewTrigger(app: noop.app.identity.name, task: noop.task.name, event: .application())
+        }
         try store.enqueue(triggers)
         let dispatcher = Dispatcher(
             store: store, runner: noop.runner, registry: registry, limits: ConcurrencyLimits(global: concurrency),
@@ -279,7 +292,8 @@ extension Bench {
         dispatcher.observeOutcomes { _, outcome in continuation.yield(outcome == .completed) }
         let start = Clock.monotonic()
         let running = Task { await dispatcher.run() }
-        var completed = 0, seen = 0
+        var completed = 0
+        var seen = 0
         for await ok in outcomes {
             seen += 1
             if ok { completed += 1 }

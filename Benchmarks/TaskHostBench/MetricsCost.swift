@@ -27,16 +27,23 @@ extension Bench {
 
         var table = Table(
             "Metrics on vs off (`group` ingest, wrk, \(rounds) rounds in rotating order, \(Format.count(seconds)) s per cell)",
-            ["clients", "on / off (median of rounds)", "range", "on / on twin, the noise floor (median)", "range",
-             "server CPU per push on", "off"])
+            [
+                "clients", "on / off (median of rounds)", "range", "on / on twin, the noise floor (median)", "range",
+                "server CPU per push on", "off",
+            ])
         for clients in [16, 64] {
-            var onOff: [Double] = [], twin: [Double] = [], cpuOn: [Double] = [], cpuOff: [Double] = []
+            var onOff: [Double] = []
+            var twin: [Double] = []
+            var cpuOn: [Double] = []
+            var cpuOff: [Double] = []
             for round in 0..<rounds {
                 var rates = [Double](repeating: .nan, count: servers.count)
                 for step in 0..<servers.count {
                     let index = (step + round) % servers.count
                     let result = try Self.wrk(wrk, clients: clients, seconds: seconds, script: script, server: servers[index])
-                    if result.failures > 0 { table.note("⚠ \(clients) clients, \(names[index]): \(result.failures) non-200 answers or socket errors") }
+                    if result.failures > 0 {
+                        table.note("⚠ \(clients) clients, \(names[index]): \(result.failures) non-200 answers or socket errors")
+                    }
                     rates[index] = result.rate
                     if index == 0 { cpuOn.append(result.cpuPerRequest) }
                     if index == 2 { cpuOff.append(result.cpuPerRequest) }
@@ -48,7 +55,8 @@ extension Bench {
                 Format.ratio(values.min() ?? .nan, over: 1) + " – " + Format.ratio(values.max() ?? .nan, over: 1)
             }
             table.row(
-                "\(clients)", Format.ratio(Self.median(onOff), over: 1), range(onOff), Format.ratio(Self.median(twin), over: 1), range(twin),
+                "\(clients)", Format.ratio(Self.median(onOff), over: 1), range(onOff), Format.ratio(Self.median(twin), over: 1),
+                range(twin),
                 String(format: "%.0f µs", Self.median(cpuOn)), String(format: "%.0f µs", Self.median(cpuOff)))
         }
         table.note(

@@ -101,10 +101,14 @@ enum Machine {
         uname(&uts)
         let kernel = withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }?
+        let model =
+            cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }?
             .split(separator: ":", maxSplits: 1).last?.trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
-        let memory = ((try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8)) ?? "").split(separator: "\n")
-            .first { $0.hasPrefix("MemTotal") }.map { String($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") }
+        let memory =
+            ((try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8)) ?? "").split(separator: "\n")
+            .first { $0.hasPrefix("MemTotal") }.map {
+                String($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0")
+            }
             .flatMap(Int.init) ?? 0
         return [
             "machine: \(ProcessInfo.processInfo.activeProcessorCount) cores (nproc), \(model), \(memory / 1024 / 1024 + (memory % (1024 * 1024) > 512 * 1024 ? 1 : 0)) GB RAM, Linux \(kernel)",

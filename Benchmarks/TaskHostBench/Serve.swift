@@ -51,7 +51,7 @@ final class ServeProcess: @unchecked Sendable {
     /// User + system CPU time consumed so far, in seconds.
     var cpuSeconds: Double {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")")
+            let close = stat.lastIndex(of: ")")
         else { return 0 }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         // Fields after the command: state is 3rd overall, utime 14th, stime 15th.

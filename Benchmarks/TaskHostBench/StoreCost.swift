@@ -19,7 +19,10 @@ extension Bench {
                     let event = TriggerEvent(
                         kind: .pushNotification, triggerId: NewTrigger.newId(), payload: Array(repeating: 120, count: 64),
                         channelId: PushChannel.newId(),
-                        headers: ["x-wns-type": "wns/raw", "content-type": "application/octet-stream", "host": "127.0.0.1:8080", "content-length": "64"])
+                        headers: [
+                            "x-wns-type": "wns/raw", "content-type": "application/octet-stream", "host": "127.0.0.1:8080",
+                            "content-length": "64",
+                        ])
                     return NewTrigger(app: "com.example.bench", task: "Noop", event: event)
                 }
             }

@@ -96,14 +96,19 @@ extension Bench {
         var table = Table(
             "Web Push ingest vs WNS-style ingest (wrk, keep-alive, loopback, 64-byte payloads, `group`, \(rounds) rounds in alternating order, "
                 + "\(Format.count(seconds)) s per cell)",
-            ["clients", "protocol", "acknowledged pushes/s", "p50", "p99", "server CPU per push", "wrk CPU per push",
-             "Web Push / WNS (median of rounds)", "range"])
+            [
+                "clients", "protocol", "acknowledged pushes/s", "p50", "p99", "server CPU per push", "wrk CPU per push",
+                "Web Push / WNS (median of rounds)", "range",
+            ])
         var ratio64 = Double.nan
         for clients in [1, 16, 64] {
-            var raws: [WrkResult] = [], webs: [WrkResult] = [], ratios: [Double] = []
+            var raws: [WrkResult] = []
+            var webs: [WrkResult] = []
+            var ratios: [Double] = []
             for round in 0..<rounds {
                 // Alternate which side goes first, so drift and warm-up hit both alike.
-                var raw: WrkResult?, web: WrkResult?
+                var raw: WrkResult?
+                var web: WrkResult?
                 for side in round % 2 == 0 ? [0, 1] : [1, 0] {
                     if side == 0 {
                         raw = try Self.wrk(wrk, clients: clients, seconds: seconds, script: wnsScript, server: wns)
@@ -123,7 +128,8 @@ extension Bench {
                     "\(clients)", name, Format.count(median(\.rate)), Format.ms(median(\.p50)), Format.ms(median(\.p99)),
                     String(format: "%.0f µs", median(\.cpuPerRequest)), String(format: "%.0f µs", median(\.clientCPUPerRequest)),
                     name == "Web Push" ? Format.ratio(ratio, over: 1) : "1.00×",
-                    name == "Web Push" ? Format.ratio(ratios.min() ?? .nan, over: 1) + " – " + Format.ratio(ratios.max() ?? .nan, over: 1) : "")
+                    name == "Web Push"
+                        ? Format.ratio(ratios.min() ?? .nan, over: 1) + " – " + Format.ratio(ratios.max() ?? .nan, over: 1) : "")
                 let failures = results.map(\.failures).reduce(0, +)
                 if failures > 0 { table.note("⚠ \(clients) clients, \(name): \(failures) non-2xx answers or socket errors") }
             }
@@ -137,7 +143,8 @@ extension Bench {
                 + "function from one of 64 distinct bodies, so the client (on the same two cores) costs about the same per push on both sides. \(Format.count(Double(stored))) Web Push messages in its queue at the end. "
                 + "Rates, latencies and CPU are medians over the rounds; the ratio is the median of each round's ratio, with its range. "
                 + String(format: "At 64 clients: Web Push = %.2f× WNS (target ≥ 0.6×).", ratio64))
-        let decrypt = try Self.decryptCost(bodies, keys: WebPushReceiverKeys(privateKey: subscription.privateKey, authSecret: subscription.authSecret))
+        let decrypt = try Self.decryptCost(
+            bodies, keys: WebPushReceiverKeys(privateKey: subscription.privateKey, authSecret: subscription.authSecret))
         table.note(
             String(
                 format: "The floor under this ratio, measured in-process in the same run: one message's decryption costs %.0f µs of CPU "
@@ -147,7 +154,9 @@ extension Bench {
     }
 
     /// CPU per decryption of `bodies` (cycled), split into its steps, in µs.
-    static func decryptCost(_ bodies: [[UInt8]], keys: WebPushReceiverKeys) throws -> (total: Double, ecdh: Double, derive: Double, open: Double) {
+    static func decryptCost(_ bodies: [[UInt8]], keys: WebPushReceiverKeys) throws -> (
+        total: Double, ecdh: Double, derive: Double, open: Double
+    ) {
         let rounds = 2_000
         func micros(_ work: () throws -> Void) rethrows -> Double {
             let start = ContinuousClock.now
@@ -178,7 +187,8 @@ extension Bench {
                 salt: Array(body[0..<16]))
         }
         let open = try micros {
-            let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: derived.nonce), ciphertext: body[86...].dropLast(16), tag: body.suffix(16))
+            let box = try AES.GCM.SealedBox(
+                nonce: AES.GCM.Nonce(data: derived.nonce), ciphertext: body[86...].dropLast(16), tag: body.suffix(16))
             _ = try AES.GCM.open(box, using: derived.key)
         }
         return (total, ecdh, derive, open)

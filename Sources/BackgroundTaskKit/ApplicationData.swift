@@ -1,4 +1,3 @@
-
 /// Where an app's settings live. Inside a task instance the host provides the
 /// storage (the host owns the database; plugins never open it). Outside one,
 /// for example in a plugin's unit tests, an in-memory storage is used, which

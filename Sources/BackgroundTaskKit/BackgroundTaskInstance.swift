@@ -1,11 +1,12 @@
 import Dispatch
+import Synchronization
+
 #if canImport(FoundationEssentials)
 public import FoundationEssentials  // not Foundation: see "A worker without Foundation" in the README
 import Glibc
 #else
 public import Foundation
 #endif
-import Synchronization
 
 /// The registration of a task (Windows' `IBackgroundTaskRegistration`).
 public struct BackgroundTaskRegistration: Sendable, Equatable {
@@ -179,7 +180,8 @@ package final class InstanceLifetime: Sendable {
 
     /// Records the first cancellation; returns the handler to call, if any.
     func cancel(_ reason: BackgroundTaskCancellationReason) -> BackgroundTaskCanceledEventHandler? {
-        let (handler, hooks) = state.withLock { state -> (BackgroundTaskCanceledEventHandler?, [@Sendable (BackgroundTaskCancellationReason) -> Void]) in
+        let (handler, hooks) = state.withLock {
+            state -> (BackgroundTaskCanceledEventHandler?, [@Sendable (BackgroundTaskCancellationReason) -> Void]) in
             guard state.cancellationReason == nil else { return (nil, []) }
             state.cancellationReason = reason
             defer { state.cancelHooks = [] }

@@ -1,4 +1,5 @@
 public import CTaskHostABI
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials  // not Foundation: see "A worker without Foundation" in the README
 import Glibc
@@ -9,6 +10,8 @@ import Foundation
 /// The plugin's C entry point. Every plugin that links BackgroundTaskKit
 /// exports it; the worker process finds it with `dlsym` and talks to the
 /// plugin only through the descriptor it returns (see `taskhost_abi.h`).
+// swift-format-ignore: AlwaysUseLowerCamelCase
+// The C ABI's name for the entry point.
 @_cdecl("taskhost_plugin_v1")
 public func taskhost_plugin_v1() -> UnsafePointer<th_plugin_v1> {
     PluginRuntime.descriptor
@@ -19,34 +22,35 @@ public func taskhost_plugin_v1() -> UnsafePointer<th_plugin_v1> {
 enum PluginRuntime {
     nonisolated(unsafe) static let descriptor: UnsafePointer<th_plugin_v1> = {
         let pointer = UnsafeMutablePointer<th_plugin_v1>.allocate(capacity: 1)
-        pointer.initialize(to: th_plugin_v1(
-            abi_version: TH_ABI_VERSION,
-            struct_size: UInt32(MemoryLayout<th_plugin_v1>.size),
-            sdk_version: UnsafePointer(strdup(BuildInfo.sdkVersion)),
-            build_signature: UnsafePointer(strdup(BuildInfo.signature)),
-            check_entry_point: { entryPoint, message, capacity in
-                switch TaskClassResolver.resolve(String(entryPoint)) {
-                case .success:
-                    PluginRuntime.write("ok", to: message, capacity: capacity)
-                    return Int32(TH_CHECK_OK.rawValue)
-                case .failure(let problem):
-                    PluginRuntime.write(problem.problem, to: message, capacity: capacity)
-                    return Int32(problem.code.rawValue)
+        pointer.initialize(
+            to: th_plugin_v1(
+                abi_version: TH_ABI_VERSION,
+                struct_size: UInt32(MemoryLayout<th_plugin_v1>.size),
+                sdk_version: UnsafePointer(strdup(BuildInfo.sdkVersion)),
+                build_signature: UnsafePointer(strdup(BuildInfo.signature)),
+                check_entry_point: { entryPoint, message, capacity in
+                    switch TaskClassResolver.resolve(String(entryPoint)) {
+                    case .success:
+                        PluginRuntime.write("ok", to: message, capacity: capacity)
+                        return Int32(TH_CHECK_OK.rawValue)
+                    case .failure(let problem):
+                        PluginRuntime.write(problem.problem, to: message, capacity: capacity)
+                        return Int32(problem.code.rawValue)
+                    }
+                },
+                run: { request, host, message, capacity in
+                    guard let request, let host else { return Int32(TH_RUN_REFUSED.rawValue) }
+                    let (result, text) = PluginRuntime.run(request.pointee, host: HostConnection(host.pointee))
+                    PluginRuntime.write(text, to: message, capacity: capacity)
+                    return Int32(result.rawValue)
+                },
+                cancel: { reason in
+                    PluginRuntime.cancel(BackgroundTaskCancellationReason(rawValue: reason) ?? .abort)
+                },
+                prepare: { entryPoint in
+                    PluginRuntime.prepare(String(entryPoint))
                 }
-            },
-            run: { request, host, message, capacity in
-                guard let request, let host else { return Int32(TH_RUN_REFUSED.rawValue) }
-                let (result, text) = PluginRuntime.run(request.pointee, host: HostConnection(host.pointee))
-                PluginRuntime.write(text, to: message, capacity: capacity)
-                return Int32(result.rawValue)
-            },
-            cancel: { reason in
-                PluginRuntime.cancel(BackgroundTaskCancellationReason(rawValue: reason) ?? .abort)
-            },
-            prepare: { entryPoint in
-                PluginRuntime.prepare(String(entryPoint))
-            }
-        ))
+            ))
         return UnsafePointer(pointer)
     }()
 
@@ -130,9 +134,10 @@ enum PluginRuntime {
     /// runtime caches warm instead of filling them on its way to `run`.
     static func prepare(_ entryPoint: String) {
         _ = TaskClassResolver.resolve(entryPoint)
-        let nowhere = HostConnection(th_host_api(
-            struct_size: UInt32(MemoryLayout<th_host_api>.size), context: nil, log: nil, progress: nil, settings_get: nil,
-            settings_set: nil, settings_delete: nil, settings_keys: nil))
+        let nowhere = HostConnection(
+            th_host_api(
+                struct_size: UInt32(MemoryLayout<th_host_api>.size), context: nil, log: nil, progress: nil, settings_get: nil,
+                settings_set: nil, settings_delete: nil, settings_keys: nil))
         // Replacing the storage releases the previous one: a child releases the
         // default (in-memory) storage when `run` installs the host's.
         let storage = ApplicationData.install(InMemorySettingsStorage(["rehearsal": .bool(true)]))

@@ -87,15 +87,15 @@ struct ClassMetadata {
 
     init?(_ cls: AnyClass) {
         #if os(Linux) && _pointerBitWidth(_64)
-            let metadata = unsafeBitCast(cls, to: UnsafeRawPointer.self)
-            guard let descriptor = metadata.load(fromByteOffset: 40, as: UnsafeRawPointer?.self) else { return nil }
-            let flags = descriptor.load(as: UInt32.self)
-            let isClass = flags & 0x1F == 16
-            let isGeneric = flags & 0x80 != 0
-            guard isClass, !isGeneric else { return nil }
-            self.descriptor = descriptor
+        let metadata = unsafeBitCast(cls, to: UnsafeRawPointer.self)
+        guard let descriptor = metadata.load(fromByteOffset: 40, as: UnsafeRawPointer?.self) else { return nil }
+        let flags = descriptor.load(as: UInt32.self)
+        let isClass = flags & 0x1F == 16
+        let isGeneric = flags & 0x80 != 0
+        guard isClass, !isGeneric else { return nil }
+        self.descriptor = descriptor
         #else
-            return nil
+        return nil
         #endif
     }
 

@@ -104,7 +104,9 @@ public enum TaskHarness {
         /// the `canceled` handler sees them.
         func cancel(after delay: Duration?, reason: BackgroundTaskCancellationReason) {
             guard let delay else { return }
-            let instance = instance, storage = storage, recorder = recorder
+            let instance = instance
+            let storage = storage
+            let recorder = recorder
             Thread.detachNewThread {
                 Thread.sleep(forTimeInterval: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
                 ApplicationData.withStorage(storage) {

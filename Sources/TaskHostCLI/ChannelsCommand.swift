@@ -11,7 +11,8 @@ struct ServerOptions: ParsableArguments {
         name: .customLong("base-url"),
         help: ArgumentHelp(
             "The server's URL as app servers reach it.",
-            discussion: "Default: $TASKHOST_PUBLIC_URL, else the public URL the running taskhost serve recorded in the state directory, else \(defaultURL).",
+            discussion:
+                "Default: $TASKHOST_PUBLIC_URL, else the public URL the running taskhost serve recorded in the state directory, else \(defaultURL).",
             valueName: "url"))
     var baseURL: String?
 
@@ -24,14 +25,18 @@ struct ServerOptions: ParsableArguments {
         if let host = HostLock.holder(of: state) {
             if let url = host.publicURL { return url }
             if announce {
-                FileHandle.standardError.write(Data(
-                    "taskhost: the host on \(state.path) (\(host.summary)) has not recorded its address yet; the URI assumes \(Self.defaultURL) (pass --base-url, or create the channel again once it listens)\n".utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        "taskhost: the host on \(state.path) (\(host.summary)) has not recorded its address yet; the URI assumes \(Self.defaultURL) (pass --base-url, or create the channel again once it listens)\n"
+                            .utf8))
             }
             return Self.defaultURL
         }
         if announce {
-            FileHandle.standardError.write(Data(
-                "taskhost: no host is running on the state directory \(state.path); the URI assumes \(Self.defaultURL), where taskhost serve listens by default (pass --base-url or set TASKHOST_PUBLIC_URL otherwise)\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "taskhost: no host is running on the state directory \(state.path); the URI assumes \(Self.defaultURL), where taskhost serve listens by default (pass --base-url or set TASKHOST_PUBLIC_URL otherwise)\n"
+                        .utf8))
         }
         return Self.defaultURL
     }
@@ -41,7 +46,8 @@ struct ChannelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "channels",
         abstract: "Create, list, renew and revoke push channels.",
-        discussion: "A channel is an unguessable URI (256 random bits) bound to one task. It expires after 30 days unless renewed, like a WNS channel.",
+        discussion:
+            "A channel is an unguessable URI (256 random bits) bound to one task. It expires after 30 days unless renewed, like a WNS channel.",
         subcommands: [Create.self, List.self, Renew.self, Revoke.self])
 
     struct Create: ParsableCommand {
@@ -56,7 +62,8 @@ struct ChannelsCommand: ParsableCommand {
             let found = try manifestOptions.findTask(task, state: stateOptions)
             let declaration = found.task
             if !declaration.triggers.contains(.pushNotification) {
-                FileHandle.standardError.write(Data("taskhost: warning: task \"\(task)\" declares no PushNotification trigger; pushes will still run it\n".utf8))
+                FileHandle.standardError.write(
+                    Data("taskhost: warning: task \"\(task)\" declares no PushNotification trigger; pushes will still run it\n".utf8))
             }
             guard days > 0 else { throw CLIError("--expires-in-days must be positive") }
             let now = Date()
@@ -81,13 +88,16 @@ struct ChannelsCommand: ParsableCommand {
             }
             let now = Date()
             let baseURL = serverOptions.resolve(state: stateOptions.directory, announce: false)
-            print(Format.table(
-                ["ID", "APP", "TASK", "STATE", "EXPIRES", "URI"],
-                channels.map { channel in
-                    let state = channel.revokedAt != nil ? "revoked" : (channel.expiresAt <= now ? "expired" : "active")
-                    return [String(channel.id.prefix(12)), channel.app, channel.task, state, Format.timestamp(channel.expiresAt),
-                            channel.uri(baseURL: baseURL)]
-                }))
+            print(
+                Format.table(
+                    ["ID", "APP", "TASK", "STATE", "EXPIRES", "URI"],
+                    channels.map { channel in
+                        let state = channel.revokedAt != nil ? "revoked" : (channel.expiresAt <= now ? "expired" : "active")
+                        return [
+                            String(channel.id.prefix(12)), channel.app, channel.task, state, Format.timestamp(channel.expiresAt),
+                            channel.uri(baseURL: baseURL),
+                        ]
+                    }))
         }
     }
 
@@ -192,9 +202,12 @@ struct CredentialsCommand: ParsableCommand {
                 print("no credentials yet (taskhost credentials create)")
                 return
             }
-            print(Format.table(
-                ["ID", "APP", "CREATED", "STATE", "LABEL"],
-                credentials.map { [$0.id, $0.app, Format.timestamp($0.createdAt), $0.revokedAt == nil ? "active" : "revoked", $0.label] }))
+            print(
+                Format.table(
+                    ["ID", "APP", "CREATED", "STATE", "LABEL"],
+                    credentials.map {
+                        [$0.id, $0.app, Format.timestamp($0.createdAt), $0.revokedAt == nil ? "active" : "revoked", $0.label]
+                    }))
         }
     }
 

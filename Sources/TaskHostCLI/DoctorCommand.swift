@@ -20,10 +20,14 @@ struct DoctorCommand: ParsableCommand {
     @OptionGroup var sandboxFlags: SandboxFlags
 
     func run() throws {
-        print("host: uid \(getuid())\(geteuid() == 0 ? " (root: instances run as \(sandboxFlags.sandboxUser.isEmpty ? "root" : sandboxFlags.sandboxUser))" : ""), system \(ProcessInfo.processInfo.operatingSystemVersionString)")
+        print(
+            "host: uid \(getuid())\(geteuid() == 0 ? " (root: instances run as \(sandboxFlags.sandboxUser.isEmpty ? "root" : sandboxFlags.sandboxUser))" : ""), system \(ProcessInfo.processInfo.operatingSystemVersionString)"
+        )
         let store = try stateOptions.openStore()
         let durability = try store.durability()
-        print("store: \(store.path) (journal \(durability.journalMode), synchronous \(durability.synchronous == 2 ? "FULL" : String(durability.synchronous)))")
+        print(
+            "store: \(store.path) (journal \(durability.journalMode), synchronous \(durability.synchronous == 2 ? "FULL" : String(durability.synchronous)))"
+        )
         let inspector = PluginInspector(workerPath: try locateWorker(), sandbox: sandboxFlags.options(state: stateOptions.directory))
         var missing = 0
         for (title, network) in [("a task without capabilities", false), ("a task with internetClient", true)] {

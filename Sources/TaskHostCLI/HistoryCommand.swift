@@ -99,7 +99,9 @@ struct LogsCommand: ParsableCommand {
         guard let record = try store.instance(idPrefix: instance) else {
             throw CLIError("no instance \"\(instance)\" (see taskhost history)")
         }
-        print("instance \(record.id) of \(record.task) (\(record.app)): \(Format.printable(record.outcome?.description ?? HistoryCommand.running(record)))")
+        print(
+            "instance \(record.id) of \(record.task) (\(record.app)): \(Format.printable(record.outcome?.description ?? HistoryCommand.running(record)))"
+        )
         if let original = record.replayOf { print("replay of instance \(original) (taskhost replay)") }
         if !record.sandbox.isEmpty { print("sandbox: \(record.sandbox)") }
         for line in try store.log(instanceId: record.id) {

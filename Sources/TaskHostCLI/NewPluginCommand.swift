@@ -58,7 +58,8 @@ struct NewPluginCommand: ParsableCommand {
     static func pathOfThisExecutable() -> String {
         if let resolved = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return resolved }
         let argument = CommandLine.arguments[0]
-        return argument.hasPrefix("/") ? argument : (FileManager.default.currentDirectoryPath + "/" + argument as NSString).standardizingPath
+        return argument.hasPrefix("/")
+            ? argument : (FileManager.default.currentDirectoryPath + "/" + argument as NSString).standardizingPath
     }
 
     /// The repository this executable was built in: .build/<triple>/<config>/taskhost → its root.
@@ -97,142 +98,142 @@ struct PluginTemplate {
     var files: [String: String] {
         [
             "Package.swift": """
-                // swift-tools-version:6.1
-                import PackageDescription
+            // swift-tools-version:6.1
+            import PackageDescription
 
-                let package = Package(
-                    name: "\(name)",
-                    products: [
-                        // The plugin: taskhost loads lib\(name).so.
-                        .library(name: "\(name)", type: .dynamic, targets: ["\(name)"]),
-                    ],
-                    dependencies: [
-                        // The taskhost SDK. From a remote copy instead:
-                        // .package(url: "https://github.com/<owner>/taskhost", from: "0.1.0")
-                        .package(path: "\(sdkPath)"),
-                    ],
-                    targets: [
-                        .target(
-                            name: "\(name)",
-                            dependencies: [.product(name: "BackgroundTaskKit", package: "\(sdkIdentity)")],
-                            swiftSettings: [.swiftLanguageMode(.v6)]),
-                        .testTarget(
-                            name: "\(name)Tests",
-                            dependencies: ["\(name)", .product(name: "BackgroundTaskKitTesting", package: "\(sdkIdentity)")],
-                            swiftSettings: [.swiftLanguageMode(.v6)]),
-                    ]
-                )
+            let package = Package(
+                name: "\(name)",
+                products: [
+                    // The plugin: taskhost loads lib\(name).so.
+                    .library(name: "\(name)", type: .dynamic, targets: ["\(name)"]),
+                ],
+                dependencies: [
+                    // The taskhost SDK. From a remote copy instead:
+                    // .package(url: "https://github.com/<owner>/taskhost", from: "0.1.0")
+                    .package(path: "\(sdkPath)"),
+                ],
+                targets: [
+                    .target(
+                        name: "\(name)",
+                        dependencies: [.product(name: "BackgroundTaskKit", package: "\(sdkIdentity)")],
+                        swiftSettings: [.swiftLanguageMode(.v6)]),
+                    .testTarget(
+                        name: "\(name)Tests",
+                        dependencies: ["\(name)", .product(name: "BackgroundTaskKitTesting", package: "\(sdkIdentity)")],
+                        swiftSettings: [.swiftLanguageMode(.v6)]),
+                ]
+            )
 
-                """,
+            """,
             "Sources/\(name)/\(task).swift": """
-                import BackgroundTaskKit
+            import BackgroundTaskKit
 
-                /// Runs when a raw push (or the app) triggers it: stores the push's
-                /// content in the app's local settings, where `taskhost settings get`
-                /// and the rest of the app read it.
-                public final class \(task): BackgroundTask {
-                    public init() {}
+            /// Runs when a raw push (or the app) triggers it: stores the push's
+            /// content in the app's local settings, where `taskhost settings get`
+            /// and the rest of the app read it.
+            public final class \(task): BackgroundTask {
+                public init() {}
 
-                    public func run(_ taskInstance: BackgroundTaskInstance) {
-                        let settings = ApplicationData.current.localSettings
-                        Debug.writeLine("\\(taskInstance.task.name) starting (trigger \\(taskInstance.triggerId))")
-                        if let notification = taskInstance.triggerDetails as? RawNotification {
-                            settings.values["last-push"] = .string(notification.content)
-                        }
-                        Debug.writeLine("\\(taskInstance.task.name) done")
+                public func run(_ taskInstance: BackgroundTaskInstance) {
+                    let settings = ApplicationData.current.localSettings
+                    Debug.writeLine("\\(taskInstance.task.name) starting (trigger \\(taskInstance.triggerId))")
+                    if let notification = taskInstance.triggerDetails as? RawNotification {
+                        settings.values["last-push"] = .string(notification.content)
                     }
+                    Debug.writeLine("\\(taskInstance.task.name) done")
                 }
+            }
 
-                """,
+            """,
             "Tests/\(name)Tests/\(task)Tests.swift": """
-                import BackgroundTaskKit
-                import BackgroundTaskKitTesting
-                import Testing
-                import \(name)
+            import BackgroundTaskKit
+            import BackgroundTaskKitTesting
+            import Testing
+            import \(name)
 
-                @Test func storesTheContentOfARawPush() throws {
-                    let result = try TaskHarness.run(\(task).self, trigger: RawNotification(content: "hello"))
-                    #expect(result.finished)
-                    #expect(result.settings["last-push"] == "hello")
-                    #expect(result.log.last == "\(task) done")
-                }
+            @Test func storesTheContentOfARawPush() throws {
+                let result = try TaskHarness.run(\(task).self, trigger: RawNotification(content: "hello"))
+                #expect(result.finished)
+                #expect(result.settings["last-push"] == "hello")
+                #expect(result.log.last == "\(task) done")
+            }
 
-                @Test func anApplicationTriggerStoresNothing() throws {
-                    let result = try TaskHarness.run(\(task).self, trigger: ApplicationTriggerDetails(arguments: [:]))
-                    #expect(result.settings.isEmpty)
-                }
+            @Test func anApplicationTriggerStoresNothing() throws {
+                let result = try TaskHarness.run(\(task).self, trigger: ApplicationTriggerDetails(arguments: [:]))
+                #expect(result.settings.isEmpty)
+            }
 
-                """,
+            """,
             "manifest.json": """
+            {
+              "Identity": { "Name": "\(app)", "Version": "0.1.0" },
+              "BackgroundTasks": [
                 {
-                  "Identity": { "Name": "\(app)", "Version": "0.1.0" },
-                  "BackgroundTasks": [
-                    {
-                      "Name": "\(task)",
-                      "TaskEntryPoint": "\(name).\(task)",
-                      "Library": "\(name)",
-                      "Triggers": [ { "Type": "PushNotification" }, { "Type": "Application" } ],
-                      "TimeLimitSeconds": 30
-                    }
-                  ]
+                  "Name": "\(task)",
+                  "TaskEntryPoint": "\(name).\(task)",
+                  "Library": "\(name)",
+                  "Triggers": [ { "Type": "PushNotification" }, { "Type": "Application" } ],
+                  "TimeLimitSeconds": 30
                 }
+              ]
+            }
 
-                """,
+            """,
             ".gitignore": ".build/\n.swiftpm/\nPackage.resolved\n",
             "README.md": """
-                # \(name)
+            # \(name)
 
-                A taskhost plugin: `\(task)` stores the content of each raw push in the app's
-                local settings (`last-push`).
+            A taskhost plugin: `\(task)` stores the content of each raw push in the app's
+            local settings (`last-push`).
 
-                ## Build and test
+            ## Build and test
 
-                ```sh
-                swift build          # builds .build/debug/lib\(name).so
-                swift test           # runs \(task) in-process with BackgroundTaskKitTesting
-                ```
+            ```sh
+            swift build          # builds .build/debug/lib\(name).so
+            swift test           # runs \(task) in-process with BackgroundTaskKitTesting
+            ```
 
-                ## Run it with taskhost
+            ## Run it with taskhost
 
-                The commands below call the `taskhost` that generated this package,
-                `\(taskhostPath)`: each block first puts its directory on the `PATH` (an absolute
-                path, so the commands work from any directory and in a fresh shell).
+            The commands below call the `taskhost` that generated this package,
+            `\(taskhostPath)`: each block first puts its directory on the `PATH` (an absolute
+            path, so the commands work from any directory and in a fresh shell).
 
-                ```sh
-                \(exportPath)
-                taskhost validate --manifest manifest.json --library-path .build/debug
-                taskhost run \(task) --manifest manifest.json --library-path .build/debug --raw-content hello
-                taskhost settings get last-push --manifest manifest.json     # hello
-                ```
+            ```sh
+            \(exportPath)
+            taskhost validate --manifest manifest.json --library-path .build/debug
+            taskhost run \(task) --manifest manifest.json --library-path .build/debug --raw-content hello
+            taskhost settings get last-push --manifest manifest.json     # hello
+            ```
 
-                To serve it, start `taskhost serve --manifest manifest.json --library-path .build/debug`,
-                then `taskhost channels create \(task) --manifest manifest.json` gives the channel URI
-                an app server pushes to.
+            To serve it, start `taskhost serve --manifest manifest.json --library-path .build/debug`,
+            then `taskhost channels create \(task) --manifest manifest.json` gives the channel URI
+            an app server pushes to.
 
-                ## Install into a running taskhost
+            ## Install into a running taskhost
 
-                `taskhost serve` watches a plugins directory (default: `plugins/` in its state
-                directory; `taskhost plugins dir` prints it, for `--state-dir` or `TASKHOST_STATE_DIR`
-                too). Copy the manifest and the library into a folder of their own there; the host
-                picks it up within a second, checks it in a sandboxed scanner, and registers its
-                task, without a restart:
+            `taskhost serve` watches a plugins directory (default: `plugins/` in its state
+            directory; `taskhost plugins dir` prints it, for `--state-dir` or `TASKHOST_STATE_DIR`
+            too). Copy the manifest and the library into a folder of their own there; the host
+            picks it up within a second, checks it in a sandboxed scanner, and registers its
+            task, without a restart:
 
-                ```sh
-                \(exportPath)
-                PLUGINS=$(taskhost plugins dir)      # the running host's plugins directory
-                mkdir -p "$PLUGINS/\(name)"
-                cp manifest.json .build/debug/lib\(name).so "$PLUGINS/\(name)/"
-                taskhost plugins list                # \(name)  active  0.1.0  \(app)  \(task)
-                taskhost trigger \(task)
-                taskhost history                     # \(task) … completed
-                ```
+            ```sh
+            \(exportPath)
+            PLUGINS=$(taskhost plugins dir)      # the running host's plugins directory
+            mkdir -p "$PLUGINS/\(name)"
+            cp manifest.json .build/debug/lib\(name).so "$PLUGINS/\(name)/"
+            taskhost plugins list                # \(name)  active  0.1.0  \(app)  \(task)
+            taskhost trigger \(task)
+            taskhost history                     # \(task) … completed
+            ```
 
-                Copy a rebuilt library over the old one to upgrade (running instances finish on the
-                old version); delete the folder to uninstall. `taskhost plugins validate .` checks
-                a folder as the host will. A plugin must be built with the same Swift compiler as
-                the taskhost that loads it; taskhost refuses it otherwise and says what to rebuild with.
+            Copy a rebuilt library over the old one to upgrade (running instances finish on the
+            old version); delete the folder to uninstall. `taskhost plugins validate .` checks
+            a folder as the host will. A plugin must be built with the same Swift compiler as
+            the taskhost that loads it; taskhost refuses it otherwise and says what to rebuild with.
 
-                """,
+            """,
         ]
     }
 }

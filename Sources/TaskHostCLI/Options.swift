@@ -30,10 +30,13 @@ struct StateOptions: ParsableArguments {
 struct SandboxFlags: ParsableArguments {
     @Option(
         name: .customLong("sandbox-user"),
-        help: ArgumentHelp("When taskhost runs as root, the user instances run as ('' keeps root, reported as not enforced).", valueName: "name"))
+        help: ArgumentHelp(
+            "When taskhost runs as root, the user instances run as ('' keeps root, reported as not enforced).", valueName: "name"))
     var sandboxUser: String = "nobody"
 
-    @Flag(name: .customLong("require-sandbox"), help: "Refuse to run an instance unless every sandbox layer is enforced (see taskhost doctor).")
+    @Flag(
+        name: .customLong("require-sandbox"),
+        help: "Refuse to run an instance unless every sandbox layer is enforced (see taskhost doctor).")
     var requireSandbox = false
 
     /// The options, with private working directories under `state`'s `work/` (or a temporary directory).
@@ -65,7 +68,8 @@ struct ManifestOptions: ParsableArguments {
         name: .customLong("library-path"),
         help: ArgumentHelp(
             "A directory to search for plugin libraries (repeatable).",
-            discussion: "Searched after the manifest's directory and its lib/, before $TASKHOST_LIBRARY_PATH and the taskhost executable's directory.",
+            discussion:
+                "Searched after the manifest's directory and its lib/, before $TASKHOST_LIBRARY_PATH and the taskhost executable's directory.",
             valueName: "dir"))
     var libraryPaths: [String] = []
 
@@ -116,13 +120,17 @@ struct ManifestOptions: ParsableArguments {
             var onlyHere: AppManifest?
             if prefer == .installed, let here = try? loadIfPresent(), here.task(named: taskName) != nil { onlyHere = here }
             throw CLIError(
-                "no task named \"\(name)\"" + (candidates.isEmpty
-                    ? " (there is no \(path) here and no active plugin; see taskhost plugins list)"
-                    : "; known tasks: \(known)")
-                + (onlyHere.map { "; \(path) declares it, but the installed plugin \($0.identity.name), which the host runs, does not: copy the new version into the plugins directory" } ?? ""))
+                "no task named \"\(name)\""
+                    + (candidates.isEmpty
+                        ? " (there is no \(path) here and no active plugin; see taskhost plugins list)"
+                        : "; known tasks: \(known)")
+                    + (onlyHere.map {
+                        "; \(path) declares it, but the installed plugin \($0.identity.name), which the host runs, does not: copy the new version into the plugins directory"
+                    } ?? ""))
         }
         throw CLIError(
-            "several apps declare a task named \"\(taskName)\": \(matches.map(\.qualifiedName).joined(separator: ", ")); name one as APP/\(taskName)")
+            "several apps declare a task named \"\(taskName)\": \(matches.map(\.qualifiedName).joined(separator: ", ")); name one as APP/\(taskName)"
+        )
     }
 
     /// The apps whose tasks ``findTask(_:state:prefer:)`` looks at, one per identity.
@@ -131,7 +139,8 @@ struct ManifestOptions: ParsableArguments {
         if let root = try loadIfPresent() {
             local.append(CandidateApp(manifest: root, plugin: nil, resolver: resolver, aliases: [root.identity.name]))
         }
-        let plugins = FileManager.default.fileExists(atPath: state.directory.databasePath)
+        let plugins =
+            FileManager.default.fileExists(atPath: state.directory.databasePath)
             ? try state.openStore().plugins().filter { $0.state == .active } : []
         let installed = plugins.compactMap { plugin -> CandidateApp? in
             guard let app = try? AppManifest.load(path: plugin.stagedManifestPath) else { return nil }

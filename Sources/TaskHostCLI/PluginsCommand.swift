@@ -32,7 +32,9 @@ struct PluginsCommand: ParsableCommand {
     struct Dir: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the plugins directory of the state directory: install a plugin by copying its folder there.",
-            discussion: "The default directory that taskhost serve watches, plugins/ in the state directory (--state-dir, else $TASKHOST_STATE_DIR, else $XDG_STATE_HOME/taskhost, else ~/.local/state/taskhost). A serve started with --plugins-dir watches that one instead.")
+            discussion:
+                "The default directory that taskhost serve watches, plugins/ in the state directory (--state-dir, else $TASKHOST_STATE_DIR, else $XDG_STATE_HOME/taskhost, else ~/.local/state/taskhost). A serve started with --plugins-dir watches that one instead."
+        )
         @OptionGroup var stateOptions: StateOptions
 
         func run() throws {
@@ -42,7 +44,8 @@ struct PluginsCommand: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List plugins: state, version, tasks, and why a plugin is quarantined or a task disabled (one row each, PLUGIN/TASK).")
+            abstract: "List plugins: state, version, tasks, and why a plugin is quarantined or a task disabled (one row each, PLUGIN/TASK)."
+        )
         @OptionGroup var directory: PluginsDirectoryOption
         @OptionGroup var stateOptions: StateOptions
 
@@ -62,8 +65,10 @@ struct PluginsCommand: ParsableCommand {
                 let off = disabled[record.name] ?? []
                 let tasks = record.tasks.map { task in off.contains { $0.task == task } ? task + " (disabled)" : task }
                 let identity = record.identity.isEmpty ? "-" : record.identity
-                rows.append([record.name, record.state.rawValue, record.version ?? "-", identity,
-                             tasks.isEmpty ? "-" : tasks.joined(separator: ","), record.reason ?? ""])
+                rows.append([
+                    record.name, record.state.rawValue, record.version ?? "-", identity,
+                    tasks.isEmpty ? "-" : tasks.joined(separator: ","), record.reason ?? "",
+                ])
                 rows += off.map { [$0.qualifiedName, "disabled", record.version ?? "-", identity, $0.task, $0.reason] }
             }
             let pending: String
@@ -116,7 +121,9 @@ struct PluginsCommand: ParsableCommand {
             print("  exports \(TH_PLUGIN_ENTRY_SYMBOL): \(exportsDescriptor ? "yes" : "no (no Swift task classes; C tasks name a Symbol)")")
             let cFunctions = symbols.cFunctions.filter { $0 != TH_PLUGIN_ENTRY_SYMBOL }
             if !cFunctions.isEmpty {
-                print("  C functions: \(cFunctions.prefix(20).joined(separator: ", "))\(cFunctions.count > 20 ? ", … (\(cFunctions.count))" : "")")
+                print(
+                    "  C functions: \(cFunctions.prefix(20).joined(separator: ", "))\(cFunctions.count > 20 ? ", … (\(cFunctions.count))" : "")"
+                )
             }
             guard exportsDescriptor else { return true }
             let classes = symbols.swiftClasses
@@ -142,13 +149,15 @@ struct PluginsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check a plugin folder as taskhost serve will before registering it.",
             discussion: "Reads its manifest.json, finds each library in the folder or its lib/ (then, for a plugin package being built, "
-                + "in its .build/debug and .build/release and each --library-path), loads it in a sandboxed scanner, and checks every task's entry point.")
+                + "in its .build/debug and .build/release and each --library-path), loads it in a sandboxed scanner, and checks every task's entry point."
+        )
         @Argument(help: "The plugin folder (or its manifest.json).") var path: String
         @Option(
             name: .customLong("library-path"),
             help: ArgumentHelp(
                 "A directory to search for plugin libraries (repeatable).",
-                discussion: "Searched after the folder, its lib/, .build/debug and .build/release. A dropped-in folder must hold its libraries itself.",
+                discussion:
+                    "Searched after the folder, its lib/, .build/debug and .build/release. A dropped-in folder must hold its libraries itself.",
                 valueName: "dir"))
         var libraryPaths: [String] = []
         @OptionGroup var sandboxFlags: SandboxFlags
@@ -172,25 +181,35 @@ struct PluginsCommand: ParsableCommand {
                 throw CLIError(validation.problems.joined(separator: "\n"))
             }
             let own = LibraryResolver(searchPaths: [])
-            let elsewhere = validation.tasks.filter { task in (try? own.resolve(task.task.library, manifestDirectory: directory).get()) == nil }
+            let elsewhere = validation.tasks.filter { task in
+                (try? own.resolve(task.task.library, manifestDirectory: directory).get()) == nil
+            }
             if FileManager.default.fileExists(atPath: stateOptions.directory.databasePath),
-                let other = try stateOptions.openStore().plugins().first(where: { $0.identity == manifest.identity.name && $0.name != name })
+                let other = try stateOptions.openStore().plugins().first(where: { $0.identity == manifest.identity.name && $0.name != name }
+                )
             {
                 throw CLIError(
                     "\(directory)/manifest.json: its Identity.Name \"\(manifest.identity.name)\" is already used by the plugin folder \"\(other.name)\" in \(stateOptions.directory.path);"
-                        + " dropped in as \"\(name)\" it would be quarantined: give it an identity of its own, or install it as \"\(other.name)\"")
+                        + " dropped in as \"\(name)\" it would be quarantined: give it an identity of its own, or install it as \"\(other.name)\""
+                )
             }
             for inspection in validation.inspections {
                 print("library \(inspection.libraryPath): ABI \(inspection.abiVersion), \(inspection.buildSignature)")
             }
             for task in manifest.tasks {
-                print("task \(manifest.identity.name)/\(task.name): \(task.entryPoint); triggers: \(task.triggers.map(\.description).joined(separator: ", "))")
+                print(
+                    "task \(manifest.identity.name)/\(task.name): \(task.entryPoint); triggers: \(task.triggers.map(\.description).joined(separator: ", "))"
+                )
             }
             for task in elsewhere {
-                print("note: task \(task.task.name): its library is \(task.libraryPath), outside the folder and its lib/; copy it into the folder before dropping the folder in")
+                print(
+                    "note: task \(task.task.name): its library is \(task.libraryPath), outside the folder and its lib/; copy it into the folder before dropping the folder in"
+                )
             }
-            print("\(directory): OK, " + (elsewhere.isEmpty ? "ready to drop into the plugins directory" : "usable once its libraries are copied into it")
-                + " (\(manifest.identity.name) \(manifest.identity.version ?? ""))")
+            print(
+                "\(directory): OK, "
+                    + (elsewhere.isEmpty ? "ready to drop into the plugins directory" : "usable once its libraries are copied into it")
+                    + " (\(manifest.identity.name) \(manifest.identity.version ?? ""))")
         }
     }
 
@@ -218,9 +237,13 @@ struct PluginsCommand: ParsableCommand {
             if record.state == .active {
                 print("\(record.name) is already active")
             } else {
-                print("\(record.name) was \(record.state.rawValue)\(record.reason.map { " (\($0))" } ?? ""); taskhost serve will try it again")
+                print(
+                    "\(record.name) was \(record.state.rawValue)\(record.reason.map { " (\($0))" } ?? ""); taskhost serve will try it again"
+                )
             }
-            for task in tasks { print("enabled \(task.qualifiedName); the running host runs it again at its next look, and its parked triggers with it") }
+            for task in tasks {
+                print("enabled \(task.qualifiedName); the running host runs it again at its next look, and its parked triggers with it")
+            }
         }
 
         private func enable(task: String, of plugin: String, store: SQLiteTaskStore) throws {
@@ -228,13 +251,16 @@ struct PluginsCommand: ParsableCommand {
                 throw CLIError("no plugin named \"\(plugin)\" (see taskhost plugins list)")
             }
             guard record.tasks.contains(task) else {
-                throw CLIError("plugin \"\(record.name)\" has no task named \"\(task)\"; its tasks: \(record.tasks.joined(separator: ", "))")
+                throw CLIError(
+                    "plugin \"\(record.name)\" has no task named \"\(task)\"; its tasks: \(record.tasks.joined(separator: ", "))")
             }
             guard let enabled = try store.enableTask(plugin: record.name, task: task) else {
                 print("\(record.name)/\(task) is not disabled")
                 return
             }
-            print("enabled \(enabled.qualifiedName) (disabled since \(Format.timestamp(enabled.disabledAt)) for crashing); the running host runs it again at its next look, and its parked triggers with it")
+            print(
+                "enabled \(enabled.qualifiedName) (disabled since \(Format.timestamp(enabled.disabledAt)) for crashing); the running host runs it again at its next look, and its parked triggers with it"
+            )
         }
     }
 }

@@ -8,7 +8,9 @@ struct TriggerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "trigger",
         abstract: "Queue an application trigger for a task; a running `taskhost serve` runs it.",
-        discussion: "The arguments reach the task as ApplicationTriggerDetails.arguments. Prints the trigger id (see taskhost queue). Exits 0 once the trigger is stored, also when no host is running (it then says so on standard error: the trigger waits until taskhost serve starts on this state directory).")
+        discussion:
+            "The arguments reach the task as ApplicationTriggerDetails.arguments. Prints the trigger id (see taskhost queue). Exits 0 once the trigger is stored, also when no host is running (it then says so on standard error: the trigger waits until taskhost serve starts on this state directory)."
+    )
 
     @Argument(help: "The task's Name (APP/Name when several apps declare it).") var task: String
     @Option(name: .customLong("arg"), help: ArgumentHelp("An argument (repeatable).", valueName: "key=value")) var arguments: [String] = []
@@ -22,8 +24,10 @@ struct TriggerCommand: ParsableCommand {
         print(event.triggerId)
         // Stored either way (exit 0); say when nothing will run it yet.
         if HostLock.holder(of: stateOptions.directory) == nil {
-            FileHandle.standardError.write(Data(
-                "taskhost: no host is running on the state directory \(stateOptions.directory.path); the trigger waits in the queue until taskhost serve starts there (see taskhost queue)\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "taskhost: no host is running on the state directory \(stateOptions.directory.path); the trigger waits in the queue until taskhost serve starts there (see taskhost queue)\n"
+                        .utf8))
         }
     }
 }
@@ -49,15 +53,19 @@ struct QueueCommand: ParsableCommand {
         let triggers = try store.queuedTriggers(states: states, limit: max(1, limit))
         guard !triggers.isEmpty else { return }
         print("")
-        print(Format.table(
-            ["TRIGGER", "TASK", "KIND", "STATE", "ATTEMPTS", "NEXT", "LAST ERROR"],
-            triggers.map { trigger in
-                [trigger.id, trigger.task, trigger.event.kind.rawValue, trigger.state.rawValue,
-                 String(trigger.attempts),
-                 [.pending, .retrying].contains(trigger.state) ? Format.timestamp(trigger.availableAt) : "-",
-                 wide ? (trigger.lastError ?? "").replacingOccurrences(of: "\n", with: " ")
-                     : Format.truncated(trigger.lastError ?? "", to: Self.errorWidth)]
-            }))
+        print(
+            Format.table(
+                ["TRIGGER", "TASK", "KIND", "STATE", "ATTEMPTS", "NEXT", "LAST ERROR"],
+                triggers.map { trigger in
+                    [
+                        trigger.id, trigger.task, trigger.event.kind.rawValue, trigger.state.rawValue,
+                        String(trigger.attempts),
+                        [.pending, .retrying].contains(trigger.state) ? Format.timestamp(trigger.availableAt) : "-",
+                        wide
+                            ? (trigger.lastError ?? "").replacingOccurrences(of: "\n", with: " ")
+                            : Format.truncated(trigger.lastError ?? "", to: Self.errorWidth),
+                    ]
+                }))
     }
 }
 

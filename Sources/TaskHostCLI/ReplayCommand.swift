@@ -29,7 +29,8 @@ struct ReplayCommand: ParsableCommand {
         // Stored either way (exit 0); say when nothing will run it yet.
         if HostLock.holder(of: stateOptions.directory) == nil {
             writeStandardError(
-                "taskhost: no host is running on the state directory \(stateOptions.directory.path); the replay waits in the queue until taskhost serve starts there (see taskhost queue)\n")
+                "taskhost: no host is running on the state directory \(stateOptions.directory.path); the replay waits in the queue until taskhost serve starts there (see taskhost queue)\n"
+            )
         }
     }
 }

@@ -27,7 +27,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("raw-content"), help: ArgumentHelp("Raw notification content (UTF-8 text).", valueName: "text"))
     var rawContent: String?
 
-    @Option(name: .customLong("raw-file"), help: ArgumentHelp("Raw notification content read from a file ('-' for standard input).", valueName: "path"))
+    @Option(
+        name: .customLong("raw-file"),
+        help: ArgumentHelp("Raw notification content read from a file ('-' for standard input).", valueName: "path"))
     var rawFile: String?
 
     @Option(name: .customLong("arg"), help: ArgumentHelp("An application trigger argument (repeatable).", valueName: "key=value"))
@@ -36,9 +38,10 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .shortAndLong, help: "Do not show the task's log while it runs.")
     var quiet = false
 
-    @Option(help: ArgumentHelp(
-        "How to show the task's progress on standard output: auto (a bar on a terminal, lines otherwise), bar, lines or none.",
-        valueName: "style"))
+    @Option(
+        help: ArgumentHelp(
+            "How to show the task's progress on standard output: auto (a bar on a terminal, lines otherwise), bar, lines or none.",
+            valueName: "style"))
     var progress: ProgressStyle = .auto
 
     @OptionGroup var manifestOptions: ManifestOptions
@@ -50,7 +53,7 @@ struct RunCommand: AsyncParsableCommand {
         if rawContent != nil, rawFile != nil {
             throw ValidationError("give --raw-content or --raw-file, not both")
         }
-        if (rawContent != nil || rawFile != nil), !arguments.isEmpty {
+        if rawContent != nil || rawFile != nil, !arguments.isEmpty {
             throw ValidationError("--arg goes with an application trigger; it cannot be combined with raw content")
         }
         for argument in arguments where !argument.contains("=") {
@@ -103,7 +106,9 @@ struct RunCommand: AsyncParsableCommand {
         }
         let outcome = record.outcome ?? .protocolError("no outcome")
         print("instance \(record.id) of \(record.task): \(Format.printable(outcome.description))")
-        print("  trigger \(record.triggerKind.rawValue) \(record.triggerId), duration \(Format.duration(record.duration)), worker pid \(record.pid.map(String.init) ?? "-"), host pid \(record.hostPid)")
+        print(
+            "  trigger \(record.triggerKind.rawValue) \(record.triggerId), duration \(Format.duration(record.duration)), worker pid \(record.pid.map(String.init) ?? "-"), host pid \(record.hostPid)"
+        )
         if !outcome.isSuccess {
             print("  log: taskhost logs \(Format.shortId(record.id))")
             throw ExitCode(1)

@@ -35,7 +35,8 @@ struct ServeCommand: AsyncParsableCommand {
         name: .customLong("metrics-bind"),
         help: ArgumentHelp(
             "Where the operator listener (/healthz, /readyz, /metrics) binds: HOST:PORT, or off.",
-            discussion: "Default: $TASKHOST_METRICS_BIND, else 127.0.0.1 on --port + 1 (loopback only: its pages are for this host's operator). The push port answers /healthz and /readyz too.",
+            discussion:
+                "Default: $TASKHOST_METRICS_BIND, else 127.0.0.1 on --port + 1 (loopback only: its pages are for this host's operator). The push port answers /healthz and /readyz too.",
             valueName: "host:port"))
     var metricsBind: String?
     @Option(name: .customLong("max-payload"), help: "Largest push payload in bytes (WNS: 5120).") var maxPayload: Int = 5 * 1024
@@ -52,14 +53,17 @@ struct ServeCommand: AsyncParsableCommand {
         help: ArgumentHelp("Seconds in which --auth-failure-limit failures are allowed again (a token bucket).", valueName: "s"))
     var authFailureWindow: Double = 60
     @Option(name: .customLong("channel-rate"), help: "Pushes per second per channel, on average.") var channelRate: Double = 100
-    @Option(name: .customLong("channel-burst"), help: "Pushes a channel may send at once before the rate applies.") var channelBurst: Int = 200
-    @Option(name: .customLong("client-rate"), help: "Pushes per second per client credential, across its channels.") var clientRate: Double = 1000
+    @Option(name: .customLong("channel-burst"), help: "Pushes a channel may send at once before the rate applies.") var channelBurst: Int =
+        200
+    @Option(name: .customLong("client-rate"), help: "Pushes per second per client credential, across its channels.") var clientRate:
+        Double = 1000
     @Option(name: .customLong("client-burst"), help: "Pushes a client may send at once.") var clientBurst: Int = 2000
     @Option(
         name: .customLong("max-connections"),
         help: ArgumentHelp(
             "HTTP connections open at once; one more replaces the oldest that sent no request yet, or is closed.",
-            discussion: "Default: the open-file limit (raised to its hard limit at start) minus a reserve for running instances, pre-forked workers, the store and the plugins directory.",
+            discussion:
+                "Default: the open-file limit (raised to its hard limit at start) minus a reserve for running instances, pre-forked workers, the store and the plugins directory.",
             valueName: "n"))
     var maxConnections: Int?
     @Option(
@@ -86,9 +90,11 @@ struct ServeCommand: AsyncParsableCommand {
             valueName: "s"))
     var shutdownGrace: Double = 5
     @Option(help: "Instances running at once (default: the number of cores).") var concurrency: Int?
-    @Option(name: .customLong("per-task-concurrency"), help: "Instances of one task running at once (default: --concurrency).") var perTaskConcurrency: Int?
+    @Option(name: .customLong("per-task-concurrency"), help: "Instances of one task running at once (default: --concurrency).")
+    var perTaskConcurrency: Int?
     @Option(name: .customLong("max-attempts"), help: "Runs of a trigger before it is dead-lettered.") var maxAttempts: Int = 5
-    @Option(name: .customLong("retry-delay"), help: "Seconds before the first retry; doubles per attempt, ±25% jitter.") var retryDelay: Double = 2
+    @Option(name: .customLong("retry-delay"), help: "Seconds before the first retry; doubles per attempt, ±25% jitter.") var retryDelay:
+        Double = 2
     @Option(name: .customLong("max-retry-delay"), help: "Longest delay between attempts, in seconds.") var maxRetryDelay: Double = 300
     @Flag(
         name: .customLong("dispatch"), inversion: .prefixedNo,
@@ -97,7 +103,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(
         help: ArgumentHelp(
             "How pushes are stored, for benchmarks: group, per-push or discard.",
-            discussion: "group (the default) commits concurrent pushes together; per-push commits each one alone; discard answers 200 after every check without storing anything (loses every push).",
+            discussion:
+                "group (the default) commits concurrent pushes together; per-push commits each one alone; discard answers 200 after every check without storing anything (loses every push).",
             valueName: "mode"))
     var ingest: IngestMode = .group
     @Option(
@@ -108,13 +115,17 @@ struct ServeCommand: AsyncParsableCommand {
             valueName: "dir"))
     var pluginsDir: String?
     @Option(name: .customLong("plugins-poll"), help: "Seconds between two looks at the plugins directory.") var pluginsPoll: Double = 1
-    @Option(name: .customLong("crash-limit"), help: "Crashes of one plugin task that disable that task when they happen within --crash-window.") var crashLimit: Int = 3
-    @Option(name: .customLong("crash-window"), help: "Seconds within which --crash-limit crashes of one task disable it.") var crashWindow: Double = 300
+    @Option(
+        name: .customLong("crash-limit"), help: "Crashes of one plugin task that disable that task when they happen within --crash-window.")
+    var crashLimit: Int = 3
+    @Option(name: .customLong("crash-window"), help: "Seconds within which --crash-limit crashes of one task disable it.") var crashWindow:
+        Double = 300
     @Option(
         name: .customLong("public-url"),
         help: ArgumentHelp(
             "The server's URL as app servers reach it: the base of channel URIs and Web Push endpoints, and the origin VAPID tokens must name as aud.",
-            discussion: "Default: $TASKHOST_PUBLIC_URL, else http://ADDRESS:PORT as bound (127.0.0.1 when bound to every address). Recorded in the state directory, where taskhost channels create and taskhost subscriptions create read it.",
+            discussion:
+                "Default: $TASKHOST_PUBLIC_URL, else http://ADDRESS:PORT as bound (127.0.0.1 when bound to every address). Recorded in the state directory, where taskhost channels create and taskhost subscriptions create read it.",
             valueName: "url"))
     var publicURL: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
@@ -134,7 +145,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard maxConnections ?? 1 > 0 else { throw ValidationError("--max-connections must be positive") }
         guard maxPushHeaders > 0, authFailureLimit > 0, authFailureWindow > 0, authFailureWindow <= 86_400 else {
-            throw ValidationError("--max-push-headers and --auth-failure-limit must be positive, --auth-failure-window more than 0 and at most 86400 seconds")
+            throw ValidationError(
+                "--max-push-headers and --auth-failure-limit must be positive, --auth-failure-window more than 0 and at most 86400 seconds")
         }
         guard [idleTimeout, headerTimeout, bodyTimeout].allSatisfy({ $0 > 0 && $0 <= 86_400 }) else {
             throw ValidationError("--idle-timeout, --header-timeout and --body-timeout must be more than 0 and at most 86400 seconds")
@@ -192,8 +204,9 @@ struct ServeCommand: AsyncParsableCommand {
                 inspector: PluginInspector(workerPath: try locateWorker(), sandbox: sandboxFlags.options(state: stateOptions.directory)))
             let problems = checker.check(manifest).problems
             guard problems.isEmpty else {
-                throw CLIError(ManifestError(file: manifest.path, problems: problems).description
-                    + "\nnot starting: fix the manifest (taskhost validate --manifest \(manifest.path) checks it again)")
+                throw CLIError(
+                    ManifestError(file: manifest.path, problems: problems).description
+                        + "\nnot starting: fix the manifest (taskhost validate --manifest \(manifest.path) checks it again)")
             }
             do {
                 registry = try TaskRegistry.load(manifest: manifest, resolver: manifestOptions.resolver)
@@ -210,7 +223,9 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.operatorBind = try operatorBind()
         // Started by systemd (Type=notify): READY=1, STOPPING=1, WATCHDOG=1 over NOTIFY_SOCKET.
         configuration.systemd = SystemdNotifier.fromEnvironment()
-        configuration.publicURL = (publicURL ?? ProcessInfo.processInfo.environment["TASKHOST_PUBLIC_URL"]).flatMap { $0.isEmpty ? nil : $0 }
+        configuration.publicURL = (publicURL ?? ProcessInfo.processInfo.environment["TASKHOST_PUBLIC_URL"]).flatMap {
+            $0.isEmpty ? nil : $0
+        }
         configuration.maxPayload = maxPayload
         configuration.maxForwardedHeaders = maxPushHeaders
         configuration.authFailureLimit = authFailureLimit
@@ -236,7 +251,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         configuration.sandbox = sandboxFlags.options(state: stateOptions.directory)
         configuration.isolation = isolationOption.isolation
-        configuration.limits = ConcurrencyLimits(global: concurrency ?? ProcessInfo.processInfo.activeProcessorCount, perTask: perTaskConcurrency)
+        configuration.limits = ConcurrencyLimits(
+            global: concurrency ?? ProcessInfo.processInfo.activeProcessorCount, perTask: perTaskConcurrency)
         configuration.retryPolicy = RetryPolicy(
             maxAttempts: maxAttempts, baseDelay: .milliseconds(Int64(retryDelay * 1000)),
             maxDelay: .milliseconds(Int64(maxRetryDelay * 1000)))
@@ -250,19 +266,24 @@ struct ServeCommand: AsyncParsableCommand {
         let publicURL = (publicURL ?? ProcessInfo.processInfo.environment["TASKHOST_PUBLIC_URL"]).flatMap { $0.isEmpty ? nil : $0 }
         let operatorHost = Self.urlHost(configuration.operatorBind.resolve(pushPort: 0)?.host ?? "127.0.0.1")
         do {
-            try await daemon.run(onListening: { port in
-                let address = Self.urlHost(bind) + ":\(port)"
-                do {
-                    try hostLock.recordListening(address: address, publicURL: publicURL ?? PublicOrigin.defaultURL(bind: bind, port: port))
-                } catch {
-                    hostLogger.warning("cannot record the address in the state directory; channels create will not find it", metadata: ["error": "\(error)"])
-                }
-                print("taskhost: listening on http://\(address)")
-                fflush(nil)
-            }, onOperatorListening: { port in
-                print("taskhost: operator listener on http://\(operatorHost):\(port)")
-                fflush(nil)
-            })
+            try await daemon.run(
+                onListening: { port in
+                    let address = Self.urlHost(bind) + ":\(port)"
+                    do {
+                        try hostLock.recordListening(
+                            address: address, publicURL: publicURL ?? PublicOrigin.defaultURL(bind: bind, port: port))
+                    } catch {
+                        hostLogger.warning(
+                            "cannot record the address in the state directory; channels create will not find it",
+                            metadata: ["error": "\(error)"])
+                    }
+                    print("taskhost: listening on http://\(address)")
+                    fflush(nil)
+                },
+                onOperatorListening: { port in
+                    print("taskhost: operator listener on http://\(operatorHost):\(port)")
+                    fflush(nil)
+                })
         } catch let error as DaemonError {
             throw CLIError(error.description)
         }

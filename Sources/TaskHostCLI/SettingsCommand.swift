@@ -1,8 +1,8 @@
 import ArgumentParser
-import TaskHostManifest
-import TaskHostShared
 import Foundation
 import TaskHostCore
+import TaskHostManifest
+import TaskHostShared
 
 /// Which app's settings.
 struct AppOptions: ParsableArguments {
@@ -24,9 +24,11 @@ struct AppOptions: ParsableArguments {
         if let app {
             let known = try knownApps(store: store)
             if !known.contains(app) {
-                let message = "no app named \"\(app)\"" + (known.isEmpty
-                    ? "; no app has settings, history, channels or a plugin here yet"
-                    : "; known apps: \(known.sorted().joined(separator: ", "))") + " (--app takes a manifest's Identity.Name)"
+                let message =
+                    "no app named \"\(app)\""
+                    + (known.isEmpty
+                        ? "; no app has settings, history, channels or a plugin here yet"
+                        : "; known apps: \(known.sorted().joined(separator: ", "))") + " (--app takes a manifest's Identity.Name)"
                 guard forWriting else { throw CLIError(message) }
                 FileHandle.standardError.write(Data("taskhost: note: \(message); going on, as for a new app\n".utf8))
             }
@@ -42,7 +44,9 @@ struct AppOptions: ParsableArguments {
         let apps = try store.apps()
         if apps.count == 1 { return apps[0] }
         if apps.isEmpty { throw CLIError("no app has settings or history yet (and there is no \(manifest) here); pass --app NAME") }
-        throw CLIError("several apps have settings or history here (\(apps.joined(separator: ", "))) and there is no \(manifest) here to choose one; pass --app NAME")
+        throw CLIError(
+            "several apps have settings or history here (\(apps.joined(separator: ", "))) and there is no \(manifest) here to choose one; pass --app NAME"
+        )
     }
 }
 
@@ -137,9 +141,10 @@ struct SettingsCommand: ParsableCommand {
                 print("no settings in app \(app)")
                 return
             }
-            print(Format.table(
-                ["NAME", "TYPE", "UPDATED", "VALUE"],
-                settings.map { [$0.key, $0.value.typeName, Format.timestamp($0.updatedAt), String($0.value.description.prefix(100))] }))
+            print(
+                Format.table(
+                    ["NAME", "TYPE", "UPDATED", "VALUE"],
+                    settings.map { [$0.key, $0.value.typeName, Format.timestamp($0.updatedAt), String($0.value.description.prefix(100))] }))
         }
     }
 

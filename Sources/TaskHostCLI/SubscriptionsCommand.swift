@@ -23,7 +23,8 @@ struct SubscriptionsCommand: ParsableCommand {
             name: .customLong("application-server-key"),
             help: ArgumentHelp(
                 "Accept only pushes signed (VAPID) by this key.",
-                discussion: "The application server's VAPID public key, base64url, as PushManager.subscribe({applicationServerKey}) takes it.",
+                discussion:
+                    "The application server's VAPID public key, base64url, as PushManager.subscribe({applicationServerKey}) takes it.",
                 valueName: "key"))
         var applicationServerKey: String?
         @Option(
@@ -38,14 +39,16 @@ struct SubscriptionsCommand: ParsableCommand {
         func run() throws {
             let found = try manifestOptions.findTask(task, state: stateOptions)
             if !found.task.triggers.contains(.webPush) {
-                FileHandle.standardError.write(Data(
-                    "taskhost: warning: task \"\(task)\" declares no WebPush trigger; pushes will still run it\n".utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        "taskhost: warning: task \"\(task)\" declares no WebPush trigger; pushes will still run it\n".utf8))
             }
             var serverKey: [UInt8]?
             if let applicationServerKey {
                 guard let key = Base64URL.decode(applicationServerKey), key.count == 65, key.first == 4 else {
                     throw CLIError(
-                        "--application-server-key must be an uncompressed P-256 public key in base64url (65 bytes, starting with 0x04), as PushManager.subscribe takes it")
+                        "--application-server-key must be an uncompressed P-256 public key in base64url (65 bytes, starting with 0x04), as PushManager.subscribe takes it"
+                    )
                 }
                 serverKey = key
             }
@@ -82,14 +85,18 @@ struct SubscriptionsCommand: ParsableCommand {
             }
             let now = Date()
             let baseURL = serverOptions.resolve(state: stateOptions.directory, announce: false)
-            print(Format.table(
-                ["ID", "APP", "TASK", "STATE", "EXPIRES", "RESTRICTED", "ENDPOINT"],
-                subscriptions.map { subscription in
-                    let state = subscription.revokedAt != nil ? "revoked" : (subscription.isUsable(at: now) ? "active" : "expired")
-                    return [String(subscription.id.prefix(12)), subscription.app, subscription.task, state,
-                            subscription.expiresAt.map(Format.timestamp) ?? "never", subscription.applicationServerKey == nil ? "no" : "yes",
-                            subscription.endpoint(baseURL: baseURL)]
-                }))
+            print(
+                Format.table(
+                    ["ID", "APP", "TASK", "STATE", "EXPIRES", "RESTRICTED", "ENDPOINT"],
+                    subscriptions.map { subscription in
+                        let state = subscription.revokedAt != nil ? "revoked" : (subscription.isUsable(at: now) ? "active" : "expired")
+                        return [
+                            String(subscription.id.prefix(12)), subscription.app, subscription.task, state,
+                            subscription.expiresAt.map(Format.timestamp) ?? "never",
+                            subscription.applicationServerKey == nil ? "no" : "yes",
+                            subscription.endpoint(baseURL: baseURL),
+                        ]
+                    }))
         }
     }
 

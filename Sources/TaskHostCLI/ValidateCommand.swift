@@ -43,8 +43,9 @@ struct ValidateCommand: ParsableCommand {
             for inspection in inspections {
                 let symbols = inspection.symbols.map(\.entryPoint).joined(separator: ", ")
                 if inspection.hasDescriptor {
-                    print("library \(inspection.libraryPath): ABI \(inspection.abiVersion), \(inspection.buildSignature)"
-                        + (symbols.isEmpty ? "" : "; C symbols \(symbols)"))
+                    print(
+                        "library \(inspection.libraryPath): ABI \(inspection.abiVersion), \(inspection.buildSignature)"
+                            + (symbols.isEmpty ? "" : "; C symbols \(symbols)"))
                 } else {
                     print("library \(inspection.libraryPath): C symbols \(symbols)")
                 }
@@ -52,7 +53,9 @@ struct ValidateCommand: ParsableCommand {
         }
         for task in manifest.tasks {
             let triggers = task.triggers.map(\.description).joined(separator: ", ")
-            print("task \(task.name): \(task.entryPointDescription) in \(task.library); triggers: \(triggers); time limit \(Format.duration(task.timeLimit))")
+            print(
+                "task \(task.name): \(task.entryPointDescription) in \(task.library); triggers: \(triggers); time limit \(Format.duration(task.timeLimit))"
+            )
         }
         print("\(manifest.path): OK (\(manifest.identity.name), \(manifest.tasks.count) task\(manifest.tasks.count == 1 ? "" : "s"))")
     }

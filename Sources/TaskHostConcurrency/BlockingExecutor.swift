@@ -68,7 +68,10 @@ package final class BlockingExecutor: Sendable {
     /// Starts `job` on one of the executor's threads: an idle one, a new one,
     /// or, at ``maxThreads``, the first to finish its job.
     package func execute(_ job: @escaping Job) {
-        enum Wake { case signal(DispatchSemaphore), start, none }
+        enum Wake {
+            case signal(DispatchSemaphore)
+            case start, none
+        }
         let wake = state.withLock { state -> Wake in
             state.jobs.append(job)
             if let idle = state.idle.popLast() { return .signal(idle) }

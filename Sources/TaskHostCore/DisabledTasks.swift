@@ -47,16 +47,17 @@ package protocol DisabledTaskStore: Sendable {
 extension SQLiteTaskStore: DisabledTaskStore {
     static func registerDisabledTaskMigrations(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("v7-disabled-tasks") { db in
-            try db.execute(sql: """
-                CREATE TABLE disabled_task (
-                    plugin TEXT NOT NULL,
-                    task TEXT NOT NULL,
-                    app TEXT NOT NULL,
-                    reason TEXT NOT NULL,
-                    disabled_at DOUBLE NOT NULL,
-                    PRIMARY KEY (plugin, task)
-                ) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE disabled_task (
+                        plugin TEXT NOT NULL,
+                        task TEXT NOT NULL,
+                        app TEXT NOT NULL,
+                        reason TEXT NOT NULL,
+                        disabled_at DOUBLE NOT NULL,
+                        PRIMARY KEY (plugin, task)
+                    ) WITHOUT ROWID;
+                    """)
         }
     }
 
@@ -82,8 +83,9 @@ extension SQLiteTaskStore: DisabledTaskStore {
 
     package func enableTask(plugin: String, task: String) throws(StoreError) -> DisabledTask? {
         try write("enable task \(plugin)/\(task)") { db in
-            guard let row = try Row.fetchOne(
-                db, sql: "SELECT * FROM disabled_task WHERE (plugin = ? OR app = ?) AND task = ?", arguments: [plugin, plugin, task])
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT * FROM disabled_task WHERE (plugin = ? OR app = ?) AND task = ?", arguments: [plugin, plugin, task])
             else { return nil }
             let record = Self.disabledTask(from: row)
             try db.execute(sql: "DELETE FROM disabled_task WHERE plugin = ? AND task = ?", arguments: [record.plugin, record.task])
@@ -98,7 +100,8 @@ extension SQLiteTaskStore: DisabledTaskStore {
 
     package func park(app: String, task: String) throws(StoreError) -> Int {
         try write("park the triggers of \(app)/\(task)") { db in
-            let reason = "task \"\(task)\" of \(app) is disabled on this host for crashing (taskhost plugins list says why); "
+            let reason =
+                "task \"\(task)\" of \(app) is disabled on this host for crashing (taskhost plugins list says why); "
                 + "this trigger runs once `taskhost plugins enable` enables it"
             try db.execute(sql: Self.parkTaskSQL, arguments: [reason, Date().timeIntervalSince1970, app, task])
             return db.changesCount

@@ -37,48 +37,73 @@ package final class HostMetrics: Sendable {
 
     /// Every metric the host records or serves.
     package static let catalog: [Family] = [
-        Family(name: "taskhost_pushes_received_total", kind: .counter, labels: ["protocol", "status"],
-               help: "Push requests answered, by push protocol (wns) and HTTP status of the answer.", buckets: []),
-        Family(name: "taskhost_push_received_bytes_total", kind: .counter, labels: ["protocol"],
-               help: "Bytes of push payloads read.", buckets: []),
-        Family(name: "taskhost_triggers", kind: .gauge, labels: ["state"],
-               help: "Triggers in the queue, by state (pending, running, retrying, parked, done, dead, expired), read when scraped.", buckets: []),
-        Family(name: "taskhost_triggers_enqueued_total", kind: .counter, labels: ["kind"],
-               help: "Triggers stored in the queue, by kind (push, timer, application).", buckets: []),
-        Family(name: "taskhost_triggers_claimed_total", kind: .counter, labels: [],
-               help: "Triggers claimed by the dispatcher to run.", buckets: []),
-        Family(name: "taskhost_triggers_retried_total", kind: .counter, labels: [],
-               help: "Triggers whose run did not complete and that wait for another attempt.", buckets: []),
-        Family(name: "taskhost_triggers_dead_lettered_total", kind: .counter, labels: [],
-               help: "Triggers moved to the dead-letter state (no attempt left, refused, plugin removed).", buckets: []),
-        Family(name: "taskhost_triggers_expired_total", kind: .counter, labels: [],
-               help: "Triggers whose time to live ran out before they could run.", buckets: []),
-        Family(name: "taskhost_instances_started_total", kind: .counter, labels: ["app", "task"],
-               help: "Instances started.", buckets: []),
-        Family(name: "taskhost_instances_ended_total", kind: .counter, labels: ["app", "task", "outcome"],
-               help: "Instances ended, by outcome code (completed, failed, canceled, timed-out, killed, crashed, exited, protocol-error, refused).", buckets: []),
-        Family(name: "taskhost_instances_running", kind: .gauge, labels: [],
-               help: "Instances running now, read when scraped.", buckets: []),
-        Family(name: "taskhost_instance_duration_seconds", kind: .histogram, labels: ["app", "task"],
-               help: "How long instances ran, from start to outcome.", buckets: runBuckets),
-        Family(name: "taskhost_trigger_start_latency_seconds", kind: .histogram, labels: ["app", "task"],
-               help: "From the moment a trigger could run (stored, or its retry due) to its instance's start.", buckets: runBuckets),
-        Family(name: "taskhost_zygotes_started_total", kind: .counter, labels: [],
-               help: "Pre-forked workers (zygotes) started.", buckets: []),
-        Family(name: "taskhost_zygotes_died_total", kind: .counter, labels: [],
-               help: "Zygotes found dead or retired because they could not fork.", buckets: []),
-        Family(name: "taskhost_zygote_fallbacks_total", kind: .counter, labels: [],
-               help: "Instances that got a freshly spawned worker in prefork mode because no zygote could fork one.", buckets: []),
-        Family(name: "taskhost_sandbox_layers_missing_total", kind: .counter, labels: ["layer"],
-               help: "Instances run without a sandbox layer in force (not waived by the manifest), by layer.", buckets: []),
-        Family(name: "taskhost_plugins", kind: .gauge, labels: ["state"],
-               help: "Drop-in plugins by state (active, quarantined, disabled), read when scraped.", buckets: []),
-        Family(name: "taskhost_store_commit_duration_seconds", kind: .histogram, labels: ["operation"],
-               help: "Latency of the queue's store writes, by operation (enqueue, claim, settle).", buckets: commitBuckets),
-        Family(name: "taskhost_store_commit_batch_size", kind: .histogram, labels: ["operation"],
-               help: "Triggers written per store commit: enqueued together (enqueue) or claimed together by a claim that took any (claim).", buckets: sizeBuckets),
-        Family(name: "taskhost_ingest_group_size", kind: .histogram, labels: [],
-               help: "Pushes committed together by one group commit.", buckets: sizeBuckets),
+        Family(
+            name: "taskhost_pushes_received_total", kind: .counter, labels: ["protocol", "status"],
+            help: "Push requests answered, by push protocol (wns) and HTTP status of the answer.", buckets: []),
+        Family(
+            name: "taskhost_push_received_bytes_total", kind: .counter, labels: ["protocol"],
+            help: "Bytes of push payloads read.", buckets: []),
+        Family(
+            name: "taskhost_triggers", kind: .gauge, labels: ["state"],
+            help: "Triggers in the queue, by state (pending, running, retrying, parked, done, dead, expired), read when scraped.",
+            buckets: []),
+        Family(
+            name: "taskhost_triggers_enqueued_total", kind: .counter, labels: ["kind"],
+            help: "Triggers stored in the queue, by kind (push, timer, application).", buckets: []),
+        Family(
+            name: "taskhost_triggers_claimed_total", kind: .counter, labels: [],
+            help: "Triggers claimed by the dispatcher to run.", buckets: []),
+        Family(
+            name: "taskhost_triggers_retried_total", kind: .counter, labels: [],
+            help: "Triggers whose run did not complete and that wait for another attempt.", buckets: []),
+        Family(
+            name: "taskhost_triggers_dead_lettered_total", kind: .counter, labels: [],
+            help: "Triggers moved to the dead-letter state (no attempt left, refused, plugin removed).", buckets: []),
+        Family(
+            name: "taskhost_triggers_expired_total", kind: .counter, labels: [],
+            help: "Triggers whose time to live ran out before they could run.", buckets: []),
+        Family(
+            name: "taskhost_instances_started_total", kind: .counter, labels: ["app", "task"],
+            help: "Instances started.", buckets: []),
+        Family(
+            name: "taskhost_instances_ended_total", kind: .counter, labels: ["app", "task", "outcome"],
+            help:
+                "Instances ended, by outcome code (completed, failed, canceled, timed-out, killed, crashed, exited, protocol-error, refused).",
+            buckets: []),
+        Family(
+            name: "taskhost_instances_running", kind: .gauge, labels: [],
+            help: "Instances running now, read when scraped.", buckets: []),
+        Family(
+            name: "taskhost_instance_duration_seconds", kind: .histogram, labels: ["app", "task"],
+            help: "How long instances ran, from start to outcome.", buckets: runBuckets),
+        Family(
+            name: "taskhost_trigger_start_latency_seconds", kind: .histogram, labels: ["app", "task"],
+            help: "From the moment a trigger could run (stored, or its retry due) to its instance's start.", buckets: runBuckets),
+        Family(
+            name: "taskhost_zygotes_started_total", kind: .counter, labels: [],
+            help: "Pre-forked workers (zygotes) started.", buckets: []),
+        Family(
+            name: "taskhost_zygotes_died_total", kind: .counter, labels: [],
+            help: "Zygotes found dead or retired because they could not fork.", buckets: []),
+        Family(
+            name: "taskhost_zygote_fallbacks_total", kind: .counter, labels: [],
+            help: "Instances that got a freshly spawned worker in prefork mode because no zygote could fork one.", buckets: []),
+        Family(
+            name: "taskhost_sandbox_layers_missing_total", kind: .counter, labels: ["layer"],
+            help: "Instances run without a sandbox layer in force (not waived by the manifest), by layer.", buckets: []),
+        Family(
+            name: "taskhost_plugins", kind: .gauge, labels: ["state"],
+            help: "Drop-in plugins by state (active, quarantined, disabled), read when scraped.", buckets: []),
+        Family(
+            name: "taskhost_store_commit_duration_seconds", kind: .histogram, labels: ["operation"],
+            help: "Latency of the queue's store writes, by operation (enqueue, claim, settle).", buckets: commitBuckets),
+        Family(
+            name: "taskhost_store_commit_batch_size", kind: .histogram, labels: ["operation"],
+            help: "Triggers written per store commit: enqueued together (enqueue) or claimed together by a claim that took any (claim).",
+            buckets: sizeBuckets),
+        Family(
+            name: "taskhost_ingest_group_size", kind: .histogram, labels: [],
+            help: "Pushes committed together by one group commit.", buckets: sizeBuckets),
     ]
 
     /// The family named `name` (nil: not one of the host's).

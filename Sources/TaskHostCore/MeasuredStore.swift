@@ -39,9 +39,12 @@ package final class MeasuredStore: TaskStore, TriggerQueueStore, ChannelStore {
         for (kind, count) in kinds { metrics.counter("taskhost_triggers_enqueued_total", [kind.rawValue]).increment(by: count) }
     }
 
-    package func claim(limit: Int, owner: String, now: Date, decide: (String, String) -> ClaimDecision) throws(StoreError) -> [QueuedTrigger] {
+    package func claim(limit: Int, owner: String, now: Date, decide: (String, String) -> ClaimDecision) throws(StoreError)
+        -> [QueuedTrigger]
+    {
         let expiredBefore = base.expiredCount
-        let claimed = try measured("claim") { () throws(StoreError) in try base.claim(limit: limit, owner: owner, now: now, decide: decide) }
+        let claimed = try measured("claim") { () throws(StoreError) in try base.claim(limit: limit, owner: owner, now: now, decide: decide)
+        }
         guard metrics.isEnabled else { return claimed }
         if !claimed.isEmpty {
             metrics.recorder("taskhost_store_commit_batch_size", ["claim"]).record(claimed.count)
@@ -100,9 +103,13 @@ package final class MeasuredStore: TaskStore, TriggerQueueStore, ChannelStore {
     ) throws(StoreError) {
         try base.finishInstance(id: id, endedAt: endedAt, outcome: outcome, progress: progress, sandbox: sandbox, appendingLog: lines)
     }
-    package func instances(task: String?, limit: Int) throws(StoreError) -> [InstanceRecord] { try base.instances(task: task, limit: limit) }
+    package func instances(task: String?, limit: Int) throws(StoreError) -> [InstanceRecord] {
+        try base.instances(task: task, limit: limit)
+    }
     package func instance(idPrefix: String) throws(StoreError) -> InstanceRecord? { try base.instance(idPrefix: idPrefix) }
-    package func appendLog(instanceId: String, lines: [LogLine]) throws(StoreError) { try base.appendLog(instanceId: instanceId, lines: lines) }
+    package func appendLog(instanceId: String, lines: [LogLine]) throws(StoreError) {
+        try base.appendLog(instanceId: instanceId, lines: lines)
+    }
     package func recordProgress(instanceId: String, progress: UInt32) throws(StoreError) {
         try base.recordProgress(instanceId: instanceId, progress: progress)
     }
@@ -112,7 +119,9 @@ package final class MeasuredStore: TaskStore, TriggerQueueStore, ChannelStore {
     package func channel(id: String) throws(StoreError) -> PushChannel? { try base.channel(id: id) }
     package func channels(app: String?) throws(StoreError) -> [PushChannel] { try base.channels(app: app) }
     package func revokeChannel(id: String, at: Date) throws(StoreError) -> Bool { try base.revokeChannel(id: id, at: at) }
-    package func renewChannel(id: String, expiresAt: Date) throws(StoreError) -> PushChannel? { try base.renewChannel(id: id, expiresAt: expiresAt) }
+    package func renewChannel(id: String, expiresAt: Date) throws(StoreError) -> PushChannel? {
+        try base.renewChannel(id: id, expiresAt: expiresAt)
+    }
     package func insertCredential(_ credential: Credential) throws(StoreError) { try base.insertCredential(credential) }
     package func credential(id: String) throws(StoreError) -> Credential? { try base.credential(id: id) }
     package func credentials() throws(StoreError) -> [Credential] { try base.credentials() }

@@ -67,8 +67,9 @@ package enum PrivateFiles {
                 "\(what) \(path) is readable by other users (mode \(shown)) and taskhost cannot make it private: \(lastError()); "
                     + "as its owner, run chmod \(String(tightened, radix: 8)) \(path), or give taskhost a \(kind) of its own")
         }
-        warn("\(what) \(path) was open to other users (mode \(shown)); changed to \(String(tightened, radix: 8)). "
-            + "Whatever it held could be read by other local users until now")
+        warn(
+            "\(what) \(path) was open to other users (mode \(shown)); changed to \(String(tightened, radix: 8)). "
+                + "Whatever it held could be read by other local users until now")
     }
 
     /// Where warnings go instead of standard error's plain lines (`serve

@@ -1,5 +1,5 @@
-package import TaskHostShared
 package import Foundation
+package import TaskHostShared
 
 /// The kind of trigger that fired an instance.
 package enum TriggerKind: String, Sendable, CaseIterable {

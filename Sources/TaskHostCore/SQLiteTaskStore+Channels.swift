@@ -13,8 +13,10 @@ extension SQLiteTaskStore: ChannelStore {
         try transition(
             "create a channel",
             "INSERT INTO channel (id, app, task, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)",
-            [channel.id, channel.app, channel.task, channel.createdAt.timeIntervalSince1970,
-             channel.expiresAt.timeIntervalSince1970, channel.revokedAt?.timeIntervalSince1970])
+            [
+                channel.id, channel.app, channel.task, channel.createdAt.timeIntervalSince1970,
+                channel.expiresAt.timeIntervalSince1970, channel.revokedAt?.timeIntervalSince1970,
+            ])
     }
 
     package func channel(id: String) throws(StoreError) -> PushChannel? {
@@ -59,8 +61,10 @@ extension SQLiteTaskStore: ChannelStore {
         try transition(
             "create a credential",
             "INSERT INTO credential (id, app, label, secret_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)",
-            [credential.id, credential.app, credential.label, Data(credential.secretHash),
-             credential.createdAt.timeIntervalSince1970, credential.revokedAt?.timeIntervalSince1970])
+            [
+                credential.id, credential.app, credential.label, Data(credential.secretHash),
+                credential.createdAt.timeIntervalSince1970, credential.revokedAt?.timeIntervalSince1970,
+            ])
     }
 
     package func credential(id: String) throws(StoreError) -> Credential? {
@@ -86,8 +90,9 @@ extension SQLiteTaskStore: ChannelStore {
             try db.execute(
                 sql: "INSERT OR IGNORE INTO timer (app, task, anchor) VALUES (?, ?, ?)",
                 arguments: [app, task, date.timeIntervalSince1970])
-            let anchor = try Double.fetchOne(
-                db, sql: "SELECT anchor FROM timer WHERE app = ? AND task = ?", arguments: [app, task]) ?? date.timeIntervalSince1970
+            let anchor =
+                try Double.fetchOne(
+                    db, sql: "SELECT anchor FROM timer WHERE app = ? AND task = ?", arguments: [app, task]) ?? date.timeIntervalSince1970
             return Date(timeIntervalSince1970: anchor)
         }
     }

@@ -51,7 +51,8 @@ extension SQLiteTaskStore {
         if stat(path + "-wal", &log) == 0, log.st_size > 0 {
             throw StoreError(
                 "\(path)-wal exists but its database \(path) does not: the database was deleted or moved without its write-ahead log. "
-                    + "Move \(path)-wal and \(path)-shm to where the database went (they hold its latest writes), or delete them to start with an empty store")
+                    + "Move \(path)-wal and \(path)-shm to where the database went (they hold its latest writes), or delete them to start with an empty store"
+            )
         }
         return true
     }

@@ -10,11 +10,12 @@ extension SQLiteTaskStore {
         // A parked trigger still expires: the expiry index covers it, so the
         // claim's expiry pass reads only rows that have a time to live.
         migrator.registerMigration("v9-parked-triggers-expire") { db in
-            try db.execute(sql: """
-                DROP INDEX trigger_expiry;
-                CREATE INDEX trigger_expiry ON trigger (expires_at)
-                    WHERE state IN ('pending', 'retrying', 'parked') AND expires_at IS NOT NULL;
-                """)
+            try db.execute(
+                sql: """
+                    DROP INDEX trigger_expiry;
+                    CREATE INDEX trigger_expiry ON trigger (expires_at)
+                        WHERE state IN ('pending', 'retrying', 'parked') AND expires_at IS NOT NULL;
+                    """)
         }
     }
 
@@ -30,8 +31,10 @@ extension SQLiteTaskStore {
     package func park(app: String) throws(StoreError) -> Int {
         try transition(
             "park the triggers of \(app)", Self.parkSQL,
-            ["the plugin of \(app) is quarantined or disabled on this host (taskhost plugins list says why); "
-                + "this trigger runs once the plugin is active again", Date().timeIntervalSince1970, app])
+            [
+                "the plugin of \(app) is quarantined or disabled on this host (taskhost plugins list says why); "
+                    + "this trigger runs once the plugin is active again", Date().timeIntervalSince1970, app,
+            ])
     }
 
     package func park(id: String, note: String?) throws(StoreError) {

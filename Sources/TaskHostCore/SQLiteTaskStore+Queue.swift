@@ -11,72 +11,75 @@ extension SQLiteTaskStore {
         // claim stops after LIMIT rows instead of sorting every pending one,
         // and expiring reads only rows that have a time to live.
         migrator.registerMigration("v5-queue-indexes") { db in
-            try db.execute(sql: """
-                DROP INDEX trigger_runnable;
-                CREATE INDEX trigger_state ON trigger (state);
-                CREATE INDEX trigger_ready ON trigger (available_at, created_at) WHERE state IN ('pending', 'retrying');
-                CREATE INDEX trigger_expiry ON trigger (expires_at) WHERE state IN ('pending', 'retrying') AND expires_at IS NOT NULL;
-                """)
+            try db.execute(
+                sql: """
+                    DROP INDEX trigger_runnable;
+                    CREATE INDEX trigger_state ON trigger (state);
+                    CREATE INDEX trigger_ready ON trigger (available_at, created_at) WHERE state IN ('pending', 'retrying');
+                    CREATE INDEX trigger_expiry ON trigger (expires_at) WHERE state IN ('pending', 'retrying') AND expires_at IS NOT NULL;
+                    """)
         }
         // Every index of `trigger` is one more B-tree page written (and one
         // more WAL frame) per ingest commit: counts, backlogs, parking and
         // recovery all filter on the state first, so one index serves them.
         migrator.registerMigration("v6-one-state-index") { db in
-            try db.execute(sql: """
-                DROP INDEX trigger_state;
-                DROP INDEX trigger_by_task;
-                CREATE INDEX trigger_by_state ON trigger (state, app, task);
-                """)
+            try db.execute(
+                sql: """
+                    DROP INDEX trigger_state;
+                    DROP INDEX trigger_by_task;
+                    CREATE INDEX trigger_by_state ON trigger (state, app, task);
+                    """)
         }
     }
 
     static func registerQueueMigrations(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("v2-queue") { db in
-            try db.execute(sql: """
-                CREATE TABLE trigger (
-                    id TEXT PRIMARY KEY,
-                    app TEXT NOT NULL,
-                    task TEXT NOT NULL,
-                    kind TEXT NOT NULL,
-                    payload BLOB NOT NULL,
-                    channel_id TEXT NOT NULL,
-                    headers BLOB NOT NULL,
-                    arguments BLOB NOT NULL,
-                    state TEXT NOT NULL,
-                    attempts INTEGER NOT NULL DEFAULT 0,
-                    created_at DOUBLE NOT NULL,
-                    available_at DOUBLE NOT NULL,
-                    expires_at DOUBLE,
-                    owner TEXT,
-                    last_error TEXT,
-                    last_instance_id TEXT,
-                    updated_at DOUBLE NOT NULL
-                );
-                CREATE INDEX trigger_runnable ON trigger (state, available_at);
-                CREATE INDEX trigger_by_task ON trigger (app, task, state);
-                CREATE TABLE channel (
-                    id TEXT PRIMARY KEY,
-                    app TEXT NOT NULL,
-                    task TEXT NOT NULL,
-                    created_at DOUBLE NOT NULL,
-                    expires_at DOUBLE NOT NULL,
-                    revoked_at DOUBLE
-                );
-                CREATE TABLE credential (
-                    id TEXT PRIMARY KEY,
-                    app TEXT NOT NULL,
-                    label TEXT NOT NULL,
-                    secret_hash BLOB NOT NULL,
-                    created_at DOUBLE NOT NULL,
-                    revoked_at DOUBLE
-                );
-                CREATE TABLE timer (
-                    app TEXT NOT NULL,
-                    task TEXT NOT NULL,
-                    anchor DOUBLE NOT NULL,
-                    PRIMARY KEY (app, task)
-                ) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE trigger (
+                        id TEXT PRIMARY KEY,
+                        app TEXT NOT NULL,
+                        task TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        payload BLOB NOT NULL,
+                        channel_id TEXT NOT NULL,
+                        headers BLOB NOT NULL,
+                        arguments BLOB NOT NULL,
+                        state TEXT NOT NULL,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        created_at DOUBLE NOT NULL,
+                        available_at DOUBLE NOT NULL,
+                        expires_at DOUBLE,
+                        owner TEXT,
+                        last_error TEXT,
+                        last_instance_id TEXT,
+                        updated_at DOUBLE NOT NULL
+                    );
+                    CREATE INDEX trigger_runnable ON trigger (state, available_at);
+                    CREATE INDEX trigger_by_task ON trigger (app, task, state);
+                    CREATE TABLE channel (
+                        id TEXT PRIMARY KEY,
+                        app TEXT NOT NULL,
+                        task TEXT NOT NULL,
+                        created_at DOUBLE NOT NULL,
+                        expires_at DOUBLE NOT NULL,
+                        revoked_at DOUBLE
+                    );
+                    CREATE TABLE credential (
+                        id TEXT PRIMARY KEY,
+                        app TEXT NOT NULL,
+                        label TEXT NOT NULL,
+                        secret_hash BLOB NOT NULL,
+                        created_at DOUBLE NOT NULL,
+                        revoked_at DOUBLE
+                    );
+                    CREATE TABLE timer (
+                        app TEXT NOT NULL,
+                        task TEXT NOT NULL,
+                        anchor DOUBLE NOT NULL,
+                        PRIMARY KEY (app, task)
+                    ) WITHOUT ROWID;
+                    """)
         }
     }
 }
@@ -135,11 +138,12 @@ extension SQLiteTaskStore: TriggerQueueStore {
             // The ingest hot path: bound through SQLite's C API (GRDB's
             // `StatementArguments` box every value, a cost paid per push
             // inside the writer's transaction, where nothing else can run).
-            let statement = try db.cachedStatement(sql: """
-                INSERT OR IGNORE INTO trigger (id, app, task, kind, payload, channel_id, headers, arguments, state,
-                    attempts, created_at, available_at, expires_at, updated_at, topic)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?)
-                """)
+            let statement = try db.cachedStatement(
+                sql: """
+                    INSERT OR IGNORE INTO trigger (id, app, task, kind, payload, channel_id, headers, arguments, state,
+                        attempts, created_at, available_at, expires_at, updated_at, topic)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?)
+                    """)
             let now = Date().timeIntervalSince1970
             let handle = statement.sqliteStatement
             defer {
@@ -158,7 +162,11 @@ extension SQLiteTaskStore: TriggerQueueStore {
                 bindBlob(handle, 8, encodePairs(trigger.event.arguments))
                 sqlite3_bind_double(handle, 9, now)
                 sqlite3_bind_double(handle, 10, trigger.availableAt.timeIntervalSince1970)
-                if let expires = trigger.expiresAt { sqlite3_bind_double(handle, 11, expires.timeIntervalSince1970) } else { sqlite3_bind_null(handle, 11) }
+                if let expires = trigger.expiresAt {
+                    sqlite3_bind_double(handle, 11, expires.timeIntervalSince1970)
+                } else {
+                    sqlite3_bind_null(handle, 11)
+                }
                 sqlite3_bind_double(handle, 12, now)
                 if let topic = trigger.topic {
                     // The message it replaces leaves the queue in the same transaction (RFC 8030 section 5.4).
@@ -170,7 +178,8 @@ extension SQLiteTaskStore: TriggerQueueStore {
                 let code = sqlite3_step(handle)
                 guard code == SQLITE_DONE else {
                     throw DatabaseError(
-                        resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: statement.sql)
+                        resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
+                        sql: statement.sql)
                 }
             }
         }

@@ -38,10 +38,11 @@ package struct ReplayError: Error, Sendable, CustomStringConvertible {
 extension SQLiteTaskStore {
     static func registerReplayMigration(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("v10-replays") { db in
-            try db.execute(sql: """
-                ALTER TABLE trigger ADD COLUMN replay_of TEXT;
-                ALTER TABLE instance ADD COLUMN replay_of TEXT;
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE trigger ADD COLUMN replay_of TEXT;
+                    ALTER TABLE instance ADD COLUMN replay_of TEXT;
+                    """)
         }
     }
 

@@ -9,10 +9,11 @@ extension SQLiteTaskStore {
         // The partial index keeps the look at unfinished instances, done at
         // every open of the store, independent of the length of the history.
         migrator.registerMigration("v8-instance-supervisor") { db in
-            try db.execute(sql: """
-                ALTER TABLE instance ADD COLUMN supervisor TEXT;
-                CREATE INDEX instance_unfinished ON instance (supervisor) WHERE outcome IS NULL;
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE instance ADD COLUMN supervisor TEXT;
+                    CREATE INDEX instance_unfinished ON instance (supervisor) WHERE outcome IS NULL;
+                    """)
         }
     }
 

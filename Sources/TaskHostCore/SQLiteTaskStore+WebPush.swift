@@ -8,22 +8,23 @@ extension SQLiteTaskStore: WebPushStore {
         // database, in the private (0700) state directory. A topic is indexed
         // only where there is one, so pushes without a topic write no more pages.
         migrator.registerMigration("v11-webpush") { db in
-            try db.execute(sql: """
-                CREATE TABLE webpush_subscription (
-                    id TEXT PRIMARY KEY,
-                    app TEXT NOT NULL,
-                    task TEXT NOT NULL,
-                    private_key BLOB NOT NULL,
-                    public_key BLOB NOT NULL,
-                    auth_secret BLOB NOT NULL,
-                    application_server_key BLOB,
-                    created_at DOUBLE NOT NULL,
-                    expires_at DOUBLE,
-                    revoked_at DOUBLE
-                );
-                ALTER TABLE trigger ADD COLUMN topic TEXT;
-                CREATE INDEX trigger_topic ON trigger (channel_id, topic) WHERE topic IS NOT NULL;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE webpush_subscription (
+                        id TEXT PRIMARY KEY,
+                        app TEXT NOT NULL,
+                        task TEXT NOT NULL,
+                        private_key BLOB NOT NULL,
+                        public_key BLOB NOT NULL,
+                        auth_secret BLOB NOT NULL,
+                        application_server_key BLOB,
+                        created_at DOUBLE NOT NULL,
+                        expires_at DOUBLE,
+                        revoked_at DOUBLE
+                    );
+                    ALTER TABLE trigger ADD COLUMN topic TEXT;
+                    CREATE INDEX trigger_topic ON trigger (channel_id, topic) WHERE topic IS NOT NULL;
+                    """)
         }
     }
 
@@ -54,10 +55,12 @@ extension SQLiteTaskStore: WebPushStore {
             INSERT INTO webpush_subscription (id, app, task, private_key, public_key, auth_secret, application_server_key,
                 created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            [subscription.id, subscription.app, subscription.task, Data(subscription.privateKey), Data(subscription.publicKey),
-             Data(subscription.authSecret), subscription.applicationServerKey.map { Data($0) },
-             subscription.createdAt.timeIntervalSince1970, subscription.expiresAt?.timeIntervalSince1970,
-             subscription.revokedAt?.timeIntervalSince1970])
+            [
+                subscription.id, subscription.app, subscription.task, Data(subscription.privateKey), Data(subscription.publicKey),
+                Data(subscription.authSecret), subscription.applicationServerKey.map { Data($0) },
+                subscription.createdAt.timeIntervalSince1970, subscription.expiresAt?.timeIntervalSince1970,
+                subscription.revokedAt?.timeIntervalSince1970,
+            ])
     }
 
     package func subscription(id: String) throws(StoreError) -> WebPushSubscription? {

@@ -1,7 +1,7 @@
-package import TaskHostShared
 package import Foundation
 import GRDB
 import Synchronization
+package import TaskHostShared
 
 /// The embedded store: one SQLite database in the state directory, in WAL mode
 /// with `synchronous=FULL` (an acknowledged write survives power loss),
@@ -78,40 +78,41 @@ package final class SQLiteTaskStore: TaskStore {
     static let migrator: DatabaseMigrator = {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE setting (
-                    app TEXT NOT NULL,
-                    key TEXT NOT NULL,
-                    value BLOB NOT NULL,
-                    updated_at DOUBLE NOT NULL,
-                    PRIMARY KEY (app, key)
-                ) WITHOUT ROWID;
-                CREATE TABLE instance (
-                    id TEXT PRIMARY KEY,
-                    app TEXT NOT NULL,
-                    task TEXT NOT NULL,
-                    trigger_kind TEXT NOT NULL,
-                    trigger_id TEXT NOT NULL,
-                    attempt INTEGER NOT NULL,
-                    pid INTEGER,
-                    host_pid INTEGER NOT NULL,
-                    started_at DOUBLE NOT NULL,
-                    ended_at DOUBLE,
-                    outcome TEXT,
-                    outcome_detail TEXT,
-                    progress INTEGER NOT NULL DEFAULT 0
-                );
-                CREATE INDEX instance_by_start ON instance (started_at);
-                CREATE INDEX instance_by_task ON instance (task, started_at);
-                CREATE TABLE log_line (
-                    instance_id TEXT NOT NULL REFERENCES instance(id) ON DELETE CASCADE,
-                    seq INTEGER NOT NULL,
-                    stream TEXT NOT NULL,
-                    text TEXT NOT NULL,
-                    at DOUBLE NOT NULL,
-                    PRIMARY KEY (instance_id, seq)
-                ) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE setting (
+                        app TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        value BLOB NOT NULL,
+                        updated_at DOUBLE NOT NULL,
+                        PRIMARY KEY (app, key)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE instance (
+                        id TEXT PRIMARY KEY,
+                        app TEXT NOT NULL,
+                        task TEXT NOT NULL,
+                        trigger_kind TEXT NOT NULL,
+                        trigger_id TEXT NOT NULL,
+                        attempt INTEGER NOT NULL,
+                        pid INTEGER,
+                        host_pid INTEGER NOT NULL,
+                        started_at DOUBLE NOT NULL,
+                        ended_at DOUBLE,
+                        outcome TEXT,
+                        outcome_detail TEXT,
+                        progress INTEGER NOT NULL DEFAULT 0
+                    );
+                    CREATE INDEX instance_by_start ON instance (started_at);
+                    CREATE INDEX instance_by_task ON instance (task, started_at);
+                    CREATE TABLE log_line (
+                        instance_id TEXT NOT NULL REFERENCES instance(id) ON DELETE CASCADE,
+                        seq INTEGER NOT NULL,
+                        stream TEXT NOT NULL,
+                        text TEXT NOT NULL,
+                        at DOUBLE NOT NULL,
+                        PRIMARY KEY (instance_id, seq)
+                    ) WITHOUT ROWID;
+                    """)
         }
         registerQueueMigrations(&migrator)
         migrator.registerMigration("v3-sandbox") { db in
@@ -161,7 +162,8 @@ package final class SQLiteTaskStore: TaskStore {
     /// The error of a store operation that SQLite (or its caller) failed.
     static func failure(_ what: String, _ error: any Error) -> StoreError {
         StoreError(
-            "store: cannot \(what): \(error)", resultCode: (error as? DatabaseError)?.resultCode.primaryResultCode.rawValue, underlying: error)
+            "store: cannot \(what): \(error)", resultCode: (error as? DatabaseError)?.resultCode.primaryResultCode.rawValue,
+            underlying: error)
     }
 
     func read<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
@@ -191,8 +193,10 @@ package final class SQLiteTaskStore: TaskStore {
 
     package func setting(app: String, key: String) throws(StoreError) -> StoredSetting? {
         try read("read setting \"\(key)\"") { db in
-            try Row.fetchOne(db, sql: "SELECT key, value, updated_at FROM setting WHERE app = ? AND key = ?",
-                             arguments: [app, key]).map(Self.setting(from:))
+            try Row.fetchOne(
+                db, sql: "SELECT key, value, updated_at FROM setting WHERE app = ? AND key = ?",
+                arguments: [app, key]
+            ).map(Self.setting(from:))
         }
     }
 
@@ -216,8 +220,10 @@ package final class SQLiteTaskStore: TaskStore {
 
     package func settings(app: String) throws(StoreError) -> [StoredSetting] {
         try read("list settings") { db in
-            try Row.fetchAll(db, sql: "SELECT key, value, updated_at FROM setting WHERE app = ? ORDER BY key",
-                             arguments: [app]).map(Self.setting(from:))
+            try Row.fetchAll(
+                db, sql: "SELECT key, value, updated_at FROM setting WHERE app = ? ORDER BY key",
+                arguments: [app]
+            ).map(Self.setting(from:))
         }
     }
 
@@ -234,11 +240,12 @@ package final class SQLiteTaskStore: TaskStore {
     package func insertInstance(_ record: InstanceRecord) throws(StoreError) {
         let token = try supervisorToken()
         try writeRelaxed("record instance \(record.id)") { db in
-            try db.cachedStatement(sql: """
-                INSERT INTO instance (id, app, task, trigger_kind, trigger_id, attempt, pid, host_pid, started_at,
-                                      ended_at, outcome, outcome_detail, progress, app_version, supervisor, replay_of)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO instance (id, app, task, trigger_kind, trigger_id, attempt, pid, host_pid, started_at,
+                                          ended_at, outcome, outcome_detail, progress, app_version, supervisor, replay_of)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """
             ).execute(arguments: [
                 record.id, record.app, record.task, record.triggerKind.rawValue, record.triggerId, record.attempt,
                 record.pid, record.hostPid, record.startedAt.timeIntervalSince1970,
@@ -290,7 +297,8 @@ package final class SQLiteTaskStore: TaskStore {
             if let task {
                 return try Row.fetchAll(
                     db, sql: "SELECT * FROM instance WHERE task = ? ORDER BY started_at DESC, rowid DESC LIMIT ?",
-                    arguments: [task, limit]).map(Self.instance(from:))
+                    arguments: [task, limit]
+                ).map(Self.instance(from:))
             }
             return try Row.fetchAll(
                 db, sql: "SELECT * FROM instance ORDER BY started_at DESC, rowid DESC LIMIT ?", arguments: [limit]
@@ -299,7 +307,8 @@ package final class SQLiteTaskStore: TaskStore {
     }
 
     package func instance(idPrefix: String) throws(StoreError) -> InstanceRecord? {
-        try row(in: "instance", what: "instance", idPrefix: idPrefix, pattern: idPrefix.lowercased(), id: \.id, decode: Self.instance(from:))
+        try row(
+            in: "instance", what: "instance", idPrefix: idPrefix, pattern: idPrefix.lowercased(), id: \.id, decode: Self.instance(from:))
     }
 
     /// The row of `table` whose id is `idPrefix`, or the only one whose id starts
@@ -328,8 +337,9 @@ package final class SQLiteTaskStore: TaskStore {
     /// Appends `lines` after the instance's last line, inside the caller's transaction.
     private static func appendLog(_ db: Database, instanceId: String, lines: [LogLine]) throws {
         guard !lines.isEmpty else { return }
-        var seq = try Int.fetchOne(
-            db.cachedStatement(sql: "SELECT COALESCE(MAX(seq), 0) FROM log_line WHERE instance_id = ?"), arguments: [instanceId]) ?? 0
+        var seq =
+            try Int.fetchOne(
+                db.cachedStatement(sql: "SELECT COALESCE(MAX(seq), 0) FROM log_line WHERE instance_id = ?"), arguments: [instanceId]) ?? 0
         let statement = try db.cachedStatement(sql: "INSERT INTO log_line (instance_id, seq, stream, text, at) VALUES (?, ?, ?, ?, ?)")
         for line in lines {
             seq += 1
@@ -343,8 +353,9 @@ package final class SQLiteTaskStore: TaskStore {
                 db, sql: "SELECT stream, text, at FROM log_line WHERE instance_id = ? ORDER BY seq",
                 arguments: [instanceId]
             ).map { row in
-                LogLine(stream: LogStream(rawValue: row["stream"]) ?? .host, text: row["text"],
-                        at: Date(timeIntervalSince1970: row["at"]))
+                LogLine(
+                    stream: LogStream(rawValue: row["stream"]) ?? .host, text: row["text"],
+                    at: Date(timeIntervalSince1970: row["at"]))
             }
         }
     }

@@ -60,9 +60,11 @@ package final class SettlementRetry: Sendable {
         while true {
             attempts += 1
             let attempt = attempts
-            guard let wait = await executor.run({ [self] in
-                self.attempt(what, attempts: attempt, metadata: metadata, write)
-            }) else { return true }
+            guard
+                let wait = await executor.run({ [self] in
+                    self.attempt(what, attempts: attempt, metadata: metadata, write)
+                })
+            else { return true }
             guard let wait else { return false }
             try? await Task.sleep(for: wait)
             if Task.isCancelled {

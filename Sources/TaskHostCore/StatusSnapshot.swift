@@ -89,9 +89,11 @@ extension SQLiteTaskStore {
                 db,
                 sql: "SELECT id, sandbox FROM instance WHERE sandbox != '' ORDER BY started_at DESC, rowid DESC LIMIT 1")
             return (
-                StatusSnapshot.Counts(active: channel?["active"] ?? 0, revoked: channel?["revoked"] ?? 0, expired: channel?["expired"] ?? 0),
+                StatusSnapshot.Counts(
+                    active: channel?["active"] ?? 0, revoked: channel?["revoked"] ?? 0, expired: channel?["expired"] ?? 0),
                 StatusSnapshot.Counts(active: credential?["active"] ?? 0, revoked: credential?["revoked"] ?? 0),
-                sandbox.map { (summary: $0["sandbox"] as String, instanceId: $0["id"] as String) })
+                sandbox.map { (summary: $0["sandbox"] as String, instanceId: $0["id"] as String) }
+            )
         }
         let instances = try instances(task: nil, limit: max(1, recent))
         let lastLines = try read("read the last log lines") { db in

@@ -1,5 +1,5 @@
-package import TaskHostShared
 package import Foundation
+package import TaskHostShared
 
 /// What went wrong with the store: a ``code`` that code acts on (derived
 /// from SQLite's result code), the error underneath, and a message a person

@@ -250,4 +250,3 @@ package enum RandomToken {
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 }
-

@@ -69,7 +69,13 @@ package enum HostMessage: Sendable, Equatable {
     /// The answer to a worker's settings request.
     case reply(requestId: UInt32, status: UInt32, data: [UInt8])
 
-    enum Kind: UInt8 { case start = 1, check, cancel, reply, probe }
+    enum Kind: UInt8 {
+        case start = 1
+        case check
+        case cancel
+        case reply
+        case probe
+    }
 
     /// The message as a frame.
     package var frame: Frame {
@@ -78,9 +84,18 @@ package enum HostMessage: Sendable, Equatable {
         switch self {
         case .start(let r):
             kind = .start
-            w.string(r.libraryPath); w.string(r.entryPoint); w.string(r.taskName); w.string(r.taskId)
-            w.string(r.instanceId); w.string(r.triggerId); w.u32(r.attempt); w.u32(r.triggerKind)
-            w.data(r.payload); w.string(r.channelId); w.pairs(r.headers); w.pairs(r.arguments)
+            w.string(r.libraryPath)
+            w.string(r.entryPoint)
+            w.string(r.taskName)
+            w.string(r.taskId)
+            w.string(r.instanceId)
+            w.string(r.triggerId)
+            w.u32(r.attempt)
+            w.u32(r.triggerKind)
+            w.data(r.payload)
+            w.string(r.channelId)
+            w.pairs(r.headers)
+            w.pairs(r.arguments)
             r.sandbox.encode(into: &w)
             w.string(r.cSignature?.description ?? "")
         case .check(let libraryPath, let entryPoints, let sandbox, let symbols):
@@ -99,7 +114,9 @@ package enum HostMessage: Sendable, Equatable {
             w.u32(reason)
         case .reply(let requestId, let status, let data):
             kind = .reply
-            w.u32(requestId); w.u32(status); w.data(data)
+            w.u32(requestId)
+            w.u32(status)
+            w.data(data)
         }
         return Frame(type: kind.rawValue, payload: w.bytes)
     }
@@ -110,14 +127,15 @@ package enum HostMessage: Sendable, Equatable {
         var r = ByteReader(frame.payload)
         switch kind {
         case .start:
-            self = .start(StartRequest(
-                libraryPath: try r.string("libraryPath"), entryPoint: try r.string("entryPoint"),
-                taskName: try r.string("taskName"), taskId: try r.string("taskId"),
-                instanceId: try r.string("instanceId"), triggerId: try r.string("triggerId"),
-                attempt: try r.u32("attempt"), triggerKind: try r.u32("triggerKind"),
-                payload: try r.data("payload"), channelId: try r.string("channelId"),
-                headers: try r.pairs("headers"), arguments: try r.pairs("arguments"),
-                sandbox: try SandboxPolicy(from: &r), cSignature: try Self.cSignature(try r.string("cSignature"))))
+            self = .start(
+                StartRequest(
+                    libraryPath: try r.string("libraryPath"), entryPoint: try r.string("entryPoint"),
+                    taskName: try r.string("taskName"), taskId: try r.string("taskId"),
+                    instanceId: try r.string("instanceId"), triggerId: try r.string("triggerId"),
+                    attempt: try r.u32("attempt"), triggerKind: try r.u32("triggerKind"),
+                    payload: try r.data("payload"), channelId: try r.string("channelId"),
+                    headers: try r.pairs("headers"), arguments: try r.pairs("arguments"),
+                    sandbox: try SandboxPolicy(from: &r), cSignature: try Self.cSignature(try r.string("cSignature"))))
         case .check:
             let libraryPath = try r.string("libraryPath")
             let count = Int(try r.u32("entryPoints"))
@@ -204,7 +222,16 @@ package enum WorkerMessage: Sendable, Equatable {
     case sandbox([SandboxLayer])
 
     enum Kind: UInt8 {
-        case ready = 64, log, progress, settingsGet, settingsSet, settingsDelete, settingsKeys, result, checkResult, sandbox
+        case ready = 64
+        case log
+        case progress
+        case settingsGet
+        case settingsSet
+        case settingsDelete
+        case settingsKeys
+        case result
+        case checkResult
+        case sandbox
     }
 
     /// The message as a frame.
@@ -214,7 +241,8 @@ package enum WorkerMessage: Sendable, Equatable {
         switch self {
         case .ready(let sdkVersion, let buildSignature):
             kind = .ready
-            w.string(sdkVersion); w.string(buildSignature)
+            w.string(sdkVersion)
+            w.string(buildSignature)
         case .log(let line):
             kind = .log
             w.string(line)
@@ -223,28 +251,43 @@ package enum WorkerMessage: Sendable, Equatable {
             w.u32(value)
         case .settingsGet(let requestId, let key):
             kind = .settingsGet
-            w.u32(requestId); w.string(key)
+            w.u32(requestId)
+            w.string(key)
         case .settingsSet(let requestId, let key, let value):
             kind = .settingsSet
-            w.u32(requestId); w.string(key); w.data(value)
+            w.u32(requestId)
+            w.string(key)
+            w.data(value)
         case .settingsDelete(let requestId, let key):
             kind = .settingsDelete
-            w.u32(requestId); w.string(key)
+            w.u32(requestId)
+            w.string(key)
         case .settingsKeys(let requestId):
             kind = .settingsKeys
             w.u32(requestId)
         case .result(let result, let message):
             kind = .result
-            w.u32(result.rawValue); w.string(message)
+            w.u32(result.rawValue)
+            w.string(message)
         case .checkResult(let abiVersion, let sdkVersion, let buildSignature, let reports):
             kind = .checkResult
-            w.u32(abiVersion); w.string(sdkVersion); w.string(buildSignature)
+            w.u32(abiVersion)
+            w.string(sdkVersion)
+            w.string(buildSignature)
             w.u32(UInt32(reports.count))
-            for report in reports { w.string(report.entryPoint); w.u32(report.code); w.string(report.message) }
+            for report in reports {
+                w.string(report.entryPoint)
+                w.u32(report.code)
+                w.string(report.message)
+            }
         case .sandbox(let layers):
             kind = .sandbox
             w.u32(UInt32(layers.count))
-            for layer in layers { w.string(layer.name); w.u8(layer.enforced ? 1 : layer.waived ? 2 : 0); w.string(layer.detail) }
+            for layer in layers {
+                w.string(layer.name)
+                w.u8(layer.enforced ? 1 : layer.waived ? 2 : 0)
+                w.string(layer.detail)
+            }
         }
         return Frame(type: kind.rawValue, payload: w.bytes)
     }
@@ -281,8 +324,9 @@ package enum WorkerMessage: Sendable, Equatable {
             guard count <= frame.payload.count else { throw .truncated("reports") }
             var reports: [EntryPointReport] = []
             for _ in 0..<count {
-                reports.append(EntryPointReport(
-                    entryPoint: try r.string("entryPoint"), code: try r.u32("code"), message: try r.string("message")))
+                reports.append(
+                    EntryPointReport(
+                        entryPoint: try r.string("entryPoint"), code: try r.u32("code"), message: try r.string("message")))
             }
             self = .checkResult(abiVersion: abiVersion, sdkVersion: sdkVersion, buildSignature: buildSignature, reports: reports)
         case .sandbox:

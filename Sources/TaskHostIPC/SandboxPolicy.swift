@@ -40,10 +40,17 @@ package struct SandboxPolicy: Sendable, Equatable {
     }
 
     func encode(into writer: inout ByteWriter) {
-        writer.u64(cpuSeconds); writer.u64(memoryBytes); writer.u64(openFiles); writer.u64(processes)
-        writer.u64(fileSizeBytes); writer.u8(allowNetwork ? 1 : 0)
-        writer.u8(userId == nil ? 0 : 1); writer.u32(userId ?? 0); writer.u32(groupId ?? 0)
-        writer.string(workingDirectory); writer.u8(required ? 1 : 0)
+        writer.u64(cpuSeconds)
+        writer.u64(memoryBytes)
+        writer.u64(openFiles)
+        writer.u64(processes)
+        writer.u64(fileSizeBytes)
+        writer.u8(allowNetwork ? 1 : 0)
+        writer.u8(userId == nil ? 0 : 1)
+        writer.u32(userId ?? 0)
+        writer.u32(groupId ?? 0)
+        writer.string(workingDirectory)
+        writer.u8(required ? 1 : 0)
     }
 
     init(from reader: inout ByteReader) throws(IPCError) {

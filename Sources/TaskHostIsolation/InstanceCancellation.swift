@@ -1,6 +1,6 @@
-package import TaskHostShared
 import Foundation
 import Synchronization
+package import TaskHostShared
 import _TaskHostCShims
 
 /// Cancels a running instance from any thread or task: the instance's

@@ -1,9 +1,9 @@
-import _TaskHostCShims
 import CTaskHostABI
 import Foundation
 import TaskHostCore
 import TaskHostIPC
 import TaskHostShared
+import _TaskHostCShims
 
 /// A settings operation a worker asked for on behalf of its plugin.
 enum SettingsRequest: Equatable {
@@ -217,7 +217,9 @@ final class InstanceSupervisor {
             return .protocolError("the worker lost its IPC socket to the host (did the plugin close descriptor 3?)")
         }
         if code == WorkerExitCode.noThread {
-            return .failed("the worker could not start its reader thread: the instance's process limit (Limits.Processes) or the machine's was reached")
+            return .failed(
+                "the worker could not start its reader thread: the instance's process limit (Limits.Processes) or the machine's was reached"
+            )
         }
         return .exited(code: code)
     }
@@ -388,7 +390,9 @@ struct LogCollector {
         }
         partial = [:]
         if droppedLines > 0 {
-            host("host: log truncated: \(droppedLines) more lines (\(droppedBytes) bytes) dropped; the limit is \(limits.maxLogLines) lines or \(limits.maxLogBytes) bytes per instance")
+            host(
+                "host: log truncated: \(droppedLines) more lines (\(droppedBytes) bytes) dropped; the limit is \(limits.maxLogLines) lines or \(limits.maxLogBytes) bytes per instance"
+            )
         }
     }
 }

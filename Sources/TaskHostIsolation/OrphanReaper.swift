@@ -1,6 +1,6 @@
 import Foundation
-import TaskHostConcurrency
 import Synchronization
+import TaskHostConcurrency
 import _TaskHostCShims
 
 /// Reaps the children this process inherits as a child subreaper.

@@ -91,7 +91,9 @@ package struct PluginInspector: Sendable {
     }
 
     /// Applies the sandbox in a worker and returns what it could enforce (`taskhost doctor`).
-    package func probeSandbox(limits: ResourceLimits = ResourceLimits(), network: Bool = false) -> Result<[SandboxLayer], PluginInspectionError> {
+    package func probeSandbox(limits: ResourceLimits = ResourceLimits(), network: Bool = false) -> Result<
+        [SandboxLayer], PluginInspectionError
+    > {
         let task = TaskDeclaration(
             name: "probe", entryPoint: "Probe.Probe", library: "", triggers: [],
             capabilities: network ? [.internetClient] : [], limits: limits)
@@ -109,8 +111,9 @@ package struct PluginInspector: Sendable {
             return .failure(PluginInspectionError(libraryPath: "", reason: error.description, code: .scannerNotStarted, underlying: error))
         }
         guard !report.sandbox.isEmpty else {
-            return .failure(PluginInspectionError(
-                libraryPath: "", reason: "the worker did not report its sandbox: \(report.outcome)", code: .malformedAnswer))
+            return .failure(
+                PluginInspectionError(
+                    libraryPath: "", reason: "the worker did not report its sandbox: \(report.outcome)", code: .malformedAnswer))
         }
         return .success(report.sandbox)
     }
@@ -130,23 +133,27 @@ package struct PluginInspector: Sendable {
                 process: process, limits: SupervisionLimits(timeLimit: timeLimit, gracePeriod: .zero),
                 events: events, cancellation: nil)
             let task = TaskDeclaration(name: "scan", entryPoint: "Scan.Scan", library: libraryPath, triggers: [], timeLimit: timeLimit)
-            report = supervisor.supervise(first: .check(
-                libraryPath: libraryPath, entryPoints: entryPoints,
-                sandbox: sandbox.policy(for: task, workingDirectory: "", identity: sandbox.resolveIdentity()), symbols: symbols))
+            report = supervisor.supervise(
+                first: .check(
+                    libraryPath: libraryPath, entryPoints: entryPoints,
+                    sandbox: sandbox.policy(for: task, workingDirectory: "", identity: sandbox.resolveIdentity()), symbols: symbols))
         } catch {
-            return .failure(PluginInspectionError(libraryPath: libraryPath, reason: error.description, code: .scannerNotStarted, underlying: error))
+            return .failure(
+                PluginInspectionError(libraryPath: libraryPath, reason: error.description, code: .scannerNotStarted, underlying: error))
         }
         if let check = report.check {
             guard check.reports.count == entryPoints.count + symbols.count else {
-                return .failure(PluginInspectionError(
-                    libraryPath: libraryPath,
-                    reason: "the scanner answered \(check.reports.count) reports for \(entryPoints.count + symbols.count) questions",
-                    code: .malformedAnswer))
+                return .failure(
+                    PluginInspectionError(
+                        libraryPath: libraryPath,
+                        reason: "the scanner answered \(check.reports.count) reports for \(entryPoints.count + symbols.count) questions",
+                        code: .malformedAnswer))
             }
-            return .success(PluginInspection(
-                libraryPath: libraryPath, abiVersion: check.abiVersion, sdkVersion: check.sdkVersion,
-                buildSignature: check.buildSignature, entryPoints: Array(check.reports.prefix(entryPoints.count)),
-                symbols: Array(check.reports.dropFirst(entryPoints.count))))
+            return .success(
+                PluginInspection(
+                    libraryPath: libraryPath, abiVersion: check.abiVersion, sdkVersion: check.sdkVersion,
+                    buildSignature: check.buildSignature, entryPoints: Array(check.reports.prefix(entryPoints.count)),
+                    symbols: Array(check.reports.dropFirst(entryPoints.count))))
         }
         let reason: String
         let code: PluginInspectionError.Code
@@ -211,19 +218,22 @@ package struct ManifestChecker: Sendable {
             switch inspector.inspect(libraryPath: path, entryPoints: tasks.map(\.entryPoint), symbols: cTasks.map(\.entryPoint)) {
             case .failure(let error):
                 for task in all {
-                    problems.append(ManifestProblem(
-                        position: task.position, task: task.name, message: "Library \(file): \(error.reason)"))
+                    problems.append(
+                        ManifestProblem(
+                            position: task.position, task: task.name, message: "Library \(file): \(error.reason)"))
                 }
             case .success(let inspection):
                 inspections.append(inspection)
                 for (task, report) in zip(tasks, inspection.entryPoints) where report.code != TH_CHECK_OK.rawValue {
-                    problems.append(ManifestProblem(
-                        position: task.position, task: task.name,
-                        message: "TaskEntryPoint \"\(task.entryPoint)\" in \(file) \(report.message)"))
+                    problems.append(
+                        ManifestProblem(
+                            position: task.position, task: task.name,
+                            message: "TaskEntryPoint \"\(task.entryPoint)\" in \(file) \(report.message)"))
                 }
                 for (task, report) in zip(cTasks, inspection.symbols) where report.code != TH_CHECK_OK.rawValue {
-                    problems.append(ManifestProblem(
-                        position: task.position, task: task.name, message: "Symbol \"\(task.entryPoint)\" \(report.message)"))
+                    problems.append(
+                        ManifestProblem(
+                            position: task.position, task: task.name, message: "Symbol \"\(task.entryPoint)\" \(report.message)"))
                 }
             }
         }

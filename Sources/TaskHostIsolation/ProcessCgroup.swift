@@ -145,7 +145,9 @@ struct InstanceCgroup: Sendable {
 
     /// The layer the host reports for it.
     var layer: SandboxLayer {
-        SandboxLayer(name: "process-limit", enforced: true, detail: "at most \(maxProcesses) processes and threads in the instance's own pids cgroup")
+        SandboxLayer(
+            name: "process-limit", enforced: true, detail: "at most \(maxProcesses) processes and threads in the instance's own pids cgroup"
+        )
     }
 
     /// Kills whatever is left in the cgroup and removes it, trying `patience`

@@ -78,7 +78,12 @@ final class RunEvents: InstanceEvents, @unchecked Sendable {
         } catch {
             guard !progressFailed else { return }
             progressFailed = true
-            log(LogLine(stream: .host, text: "host: cannot record the instance's progress while it runs (\(error)); its last value is recorded with its outcome"))
+            log(
+                LogLine(
+                    stream: .host,
+                    text:
+                        "host: cannot record the instance's progress while it runs (\(error)); its last value is recorded with its outcome")
+            )
         }
     }
 

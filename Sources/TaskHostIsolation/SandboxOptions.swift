@@ -1,8 +1,8 @@
-import _TaskHostCShims
 import Foundation
 import TaskHostCore
 import TaskHostIPC
 import TaskHostManifest
+import _TaskHostCShims
 
 /// How the host sandboxes the instances it runs.
 package struct SandboxOptions: Sendable, Equatable {
@@ -25,7 +25,8 @@ package struct SandboxOptions: Sendable, Equatable {
     /// (a user database lookup: resolve it once, not per instance).
     func resolveIdentity() -> (uid: UInt32, gid: UInt32)? {
         guard geteuid() == 0, let user, !user.isEmpty else { return nil }
-        var uid: UInt32 = 0, gid: UInt32 = 0
+        var uid: UInt32 = 0
+        var gid: UInt32 = 0
         guard th_lookup_user(user, &uid, &gid) == 0 else { return nil }
         return (uid, gid)
     }
@@ -73,7 +74,8 @@ package struct SandboxOptions: Sendable, Equatable {
         let missing = layers.filter(\.isMissing).map(\.name)
         let enforced = layers.filter(\.enforced).map(\.name)
         let waived = layers.filter(\.waived).map(\.name)
-        return "enforced: " + enforced.joined(separator: ", ") + (waived.isEmpty ? "" : "; not applied as declared: " + waived.joined(separator: ", "))
+        return "enforced: " + enforced.joined(separator: ", ")
+            + (waived.isEmpty ? "" : "; not applied as declared: " + waived.joined(separator: ", "))
             + (missing.isEmpty ? "" : "; NOT enforced: " + missing.joined(separator: ", "))
     }
 }

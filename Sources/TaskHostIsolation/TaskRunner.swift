@@ -39,7 +39,8 @@ package final class TaskRunner: Sendable {
         isolation: IsolationMode = .fromEnvironment(), metrics: HostMetrics = .disabled
     ) {
         self.init(
-            store: store, workerPath: workerPath, sandbox: sandbox, isolation: isolation, cgroups: ProcessCgroups.detect(), metrics: metrics)
+            store: store, workerPath: workerPath, sandbox: sandbox, isolation: isolation, cgroups: ProcessCgroups.detect(), metrics: metrics
+        )
     }
 
     /// Creates a runner that puts each instance in a pids cgroup of `cgroups`,
@@ -62,7 +63,8 @@ package final class TaskRunner: Sendable {
         self.sandboxIdentity = sandbox.resolveIdentity()
         self.workingDirectories = WorkingDirectoryPool(sandbox: sandbox, identity: sandboxIdentity)
         self.cgroups = cgroups
-        self.processLimitFallback = cgroups == nil ? ProcessCgroups.fallbackLayer(ProcessCgroups.unavailability() ?? "this runner makes none") : nil
+        self.processLimitFallback =
+            cgroups == nil ? ProcessCgroups.fallbackLayer(ProcessCgroups.unavailability() ?? "this runner makes none") : nil
         self.zygotes = isolation == .prefork ? ZygotePool(workerPath: workerPath, cgroups: cgroups, metrics: metrics) : nil
     }
 
@@ -98,11 +100,12 @@ package final class TaskRunner: Sendable {
         let result: Result<InstanceRecord, InstanceRunError> = await withCheckedContinuation { continuation in
             // A thread of its own: supervision blocks in poll(2).
             BlockingExecutor.supervisors.execute {
-                continuation.resume(returning: Result { () throws(InstanceRunError) -> InstanceRecord in
-                    try self.runBlocking(
-                        app: app, task: task, libraryPath: libraryPath, trigger: trigger, instanceId: instanceId,
-                        cancellation: cancellation, settlements: settlements, onLog: onLog, onProgress: onProgress)
-                })
+                continuation.resume(
+                    returning: Result { () throws(InstanceRunError) -> InstanceRecord in
+                        try self.runBlocking(
+                            app: app, task: task, libraryPath: libraryPath, trigger: trigger, instanceId: instanceId,
+                            cancellation: cancellation, settlements: settlements, onLog: onLog, onProgress: onProgress)
+                    })
             }
         }
         return try result.get()
@@ -177,7 +180,8 @@ package final class TaskRunner: Sendable {
             process = nil
             record.pid = nil
             spawnError = WorkerSpawnError(
-                message: "the sandbox is required but not enforced: " + missing.map(\.description).joined(separator: "; "), code: .sandboxNotEnforced)
+                message: "the sandbox is required but not enforced: " + missing.map(\.description).joined(separator: "; "),
+                code: .sandboxNotEnforced)
         }
 
         let report: SupervisionReport
@@ -204,12 +208,13 @@ package final class TaskRunner: Sendable {
                 limits: SupervisionLimits(timeLimit: task.timeLimit, gracePeriod: task.cancellationGracePeriod),
                 events: events, cancellation: cancellation)
             report = supervisor.supervise(
-                first: .start(StartRequest(
-                    libraryPath: libraryPath, entryPoint: task.entryPoint, taskName: task.name,
-                    taskId: StableID.uuid(for: app.identity.name + "/" + task.name), instanceId: instanceId,
-                    triggerId: trigger.triggerId, attempt: UInt32(clamping: trigger.attempt), triggerKind: trigger.abiKind,
-                    payload: trigger.payload, channelId: trigger.channelId, headers: trigger.headers,
-                    arguments: trigger.arguments, sandbox: policy, cSignature: task.cSignature)),
+                first: .start(
+                    StartRequest(
+                        libraryPath: libraryPath, entryPoint: task.entryPoint, taskName: task.name,
+                        taskId: StableID.uuid(for: app.identity.name + "/" + task.name), instanceId: instanceId,
+                        triggerId: trigger.triggerId, attempt: UInt32(clamping: trigger.attempt), triggerKind: trigger.abiKind,
+                        payload: trigger.payload, channelId: trigger.channelId, headers: trigger.headers,
+                        arguments: trigger.arguments, sandbox: policy, cSignature: task.cSignature)),
                 beforeSend: recordAndHandOver, afterSend: replenish)
             if let insertError { throw .store(insertError) }
         } else {
@@ -244,7 +249,8 @@ package final class TaskRunner: Sendable {
         if let settlements {
             // The outcome is retried like the trigger's settlement; given up, the
             // row stays without one and the next open of the store settles it as abandoned.
-            if !settlements.performBlocking("record the outcome of instance \(instanceId)", metadata: ["instance": "\(instanceId)"], finish) {
+            if !settlements.performBlocking("record the outcome of instance \(instanceId)", metadata: ["instance": "\(instanceId)"], finish)
+            {
                 throw .store(finishError ?? StoreError("cannot record the outcome of instance \(instanceId)"))
             }
         } else {

@@ -62,12 +62,14 @@ package enum WorkerExecutable {
             }
             return explicit
         }
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        let executable =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
         let candidate = (executable as NSString).deletingLastPathComponent + "/" + name
         guard FileManager.default.isExecutableFile(atPath: candidate) else {
             throw WorkerSpawnError(
-                message: "cannot find \(name) next to \(executable) (build it with `swift build`, or set TASKHOST_WORKER)", code: .workerNotFound)
+                message: "cannot find \(name) next to \(executable) (build it with `swift build`, or set TASKHOST_WORKER)",
+                code: .workerNotFound)
         }
         return candidate
     }

@@ -43,11 +43,13 @@ final class WorkingDirectoryPool: Sendable {
     /// into the directory once another instance has it.
     func give(_ path: String, reuse: Bool) {
         guard !path.isEmpty else { return }
-        if reuse, Self.isEmpty(path), free.withLock({ free -> Bool in
-            guard free.count < Self.capacity else { return false }
-            free.append(path)
-            return true
-        }) {
+        if reuse, Self.isEmpty(path),
+            free.withLock({ free -> Bool in
+                guard free.count < Self.capacity else { return false }
+                free.append(path)
+                return true
+            })
+        {
             return
         }
         sandbox.removeWorkingDirectory(path)

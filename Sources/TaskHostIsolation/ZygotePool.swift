@@ -1,10 +1,10 @@
-import _TaskHostCShims
 import Foundation
 import Synchronization
 import TaskHostConcurrency
 import TaskHostCore
 import TaskHostIPC
 import TaskHostManifest
+import _TaskHostCShims
 
 /// Pre-forked workers ("zygotes"), one per plugin library and network policy,
 /// started on first use. Each has applied the sandbox layers its instances
@@ -304,8 +304,10 @@ final class Zygote: Sendable {
         }
         guard go else { return .success(()) }
         let forked = fork().map { process in
-            Spare(process: process, cgroup: cgroups?.cgroup(
-                for: process.pid, name: "spare-\(process.pid)-" + RandomToken.hex(bytes: 4), maxProcesses: ResourceLimits().processes))
+            Spare(
+                process: process,
+                cgroup: cgroups?.cgroup(
+                    for: process.pid, name: "spare-\(process.pid)-" + RandomToken.hex(bytes: 4), maxProcesses: ResourceLimits().processes))
         }
         let unused = spareState.withLock { state -> Spare? in
             state.replenishing = false
@@ -333,26 +335,32 @@ final class Zygote: Sendable {
         // the orphan reaper before any sweep may take it for an orphan. The
         // creation begins once this request has the control socket, not while it waits
         // for another fork.
-        let wireValue: Int32? = control.withLock { _ in OrphanReaper.shared.creatingChild { () -> pid_t? in
-            guard th_send_fds(process.ipc, ZygoteProtocol.forkRequest, descriptors, Int32(descriptors.count)) == 0 else { return nil }
-            var bytes: [UInt8] = []
-            while bytes.count < ZygoteProtocol.ForkReply.size {
-                var poller = pollfd(fd: process.ipc, events: Int16(POLLIN), revents: 0)
-                guard poll(&poller, 1, ZygotePool.forkTimeoutMilliseconds) > 0,
-                    let chunk = FileDescriptorIO.read(process.ipc, capacity: ZygoteProtocol.ForkReply.size - bytes.count), !chunk.isEmpty
-                else { return nil }
-                bytes += chunk
+        let wireValue: Int32? = control.withLock { _ in
+            OrphanReaper.shared.creatingChild { () -> pid_t? in
+                guard th_send_fds(process.ipc, ZygoteProtocol.forkRequest, descriptors, Int32(descriptors.count)) == 0 else { return nil }
+                var bytes: [UInt8] = []
+                while bytes.count < ZygoteProtocol.ForkReply.size {
+                    var poller = pollfd(fd: process.ipc, events: Int16(POLLIN), revents: 0)
+                    guard poll(&poller, 1, ZygotePool.forkTimeoutMilliseconds) > 0,
+                        let chunk = FileDescriptorIO.read(process.ipc, capacity: ZygoteProtocol.ForkReply.size - bytes.count),
+                        !chunk.isEmpty
+                    else { return nil }
+                    bytes += chunk
+                }
+                return ZygoteProtocol.ForkReply(bytes: bytes)?.wireValue
             }
-            return ZygoteProtocol.ForkReply(bytes: bytes)?.wireValue
-        } }
+        }
         let answer = wireValue.flatMap(ZygoteProtocol.ForkReply.init(wireValue:))
         if case .forked(let pid) = answer { return .success(WorkerProcess.adopt(pid: pid, pairs: pairs)) }
         for end in [pairs.ipc[0], pairs.out[0], pairs.err[0]] { close(end) }
-        let failure: ForkFailure = switch answer {
-        case .notSingleThreaded: ForkFailure(message: "the plugin started a thread while loading; a zygote cannot fork safely", code: .notSingleThreaded)
-        case .failed(let error): ForkFailure(message: "the zygote could not fork: \(String(cString: strerror(error)))", code: .forkFailed, errno: error)
-        case .forked, nil: ForkFailure(message: "the zygote did not answer", code: .noAnswer)
-        }
+        let failure: ForkFailure =
+            switch answer {
+            case .notSingleThreaded:
+                ForkFailure(message: "the plugin started a thread while loading; a zygote cannot fork safely", code: .notSingleThreaded)
+            case .failed(let error):
+                ForkFailure(message: "the zygote could not fork: \(String(cString: strerror(error)))", code: .forkFailed, errno: error)
+            case .forked, nil: ForkFailure(message: "the zygote did not answer", code: .noAnswer)
+            }
         return .failure(failure)
     }
 

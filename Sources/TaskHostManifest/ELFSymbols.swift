@@ -37,7 +37,8 @@ package struct ELFSymbols: Sendable, Equatable {
             for entry in stride(from: offset, to: offset + size, by: entrySize) {
                 let info = try integer(entry + 4, UInt8.self)
                 let sectionIndex = try integer(entry + 6, UInt16.self)
-                let binding = info >> 4, type = info & 0xF
+                let binding = info >> 4
+                let type = info & 0xF
                 guard sectionIndex != 0, binding == 1 || binding == 2 else { continue }  // defined, global or weak
                 var end = strings + Int(try integer(entry, UInt32.self))
                 let start = end
@@ -75,6 +76,8 @@ package struct ELFSymbols: Sendable, Equatable {
     }
 }
 
+// swift-format-ignore: AlwaysUseLowerCamelCase
+// The runtime's own name.
 @_silgen_name("swift_demangle")
 private func swift_demangle(
     _ mangledName: UnsafePointer<CChar>, _ length: Int, _ outputBuffer: UnsafeMutablePointer<CChar>?,

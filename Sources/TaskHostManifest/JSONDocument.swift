@@ -145,9 +145,15 @@ package struct JSONParser {
         case UInt8(ascii: "{"): value = try parseObject()
         case UInt8(ascii: "["): value = try parseArray()
         case UInt8(ascii: "\""): value = .string(try parseString())
-        case UInt8(ascii: "t"): try expectWord("true"); value = .bool(true)
-        case UInt8(ascii: "f"): try expectWord("false"); value = .bool(false)
-        case UInt8(ascii: "n"): try expectWord("null"); value = .null
+        case UInt8(ascii: "t"):
+            try expectWord("true")
+            value = .bool(true)
+        case UInt8(ascii: "f"):
+            try expectWord("false")
+            value = .bool(false)
+        case UInt8(ascii: "n"):
+            try expectWord("null")
+            value = .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): value = .number(try parseNumber())
         default:
             throw error("unexpected character \(Self.show(byte)); expected a value")
@@ -245,9 +251,12 @@ package struct JSONParser {
                 recovery?.errors.append(missingComma)
             default:
                 guard recovers else { throw error("expected ',' or ']' after an array element") }
-                try recover(from: error("expected ',' or ']' after an array element"),
-                            start: (index: index, line: line, lineStart: lineStart, depth: depth))
-                if current == UInt8(ascii: ",") { index += 1 } else {
+                try recover(
+                    from: error("expected ',' or ']' after an array element"),
+                    start: (index: index, line: line, lineStart: lineStart, depth: depth))
+                if current == UInt8(ascii: ",") {
+                    index += 1
+                } else {
                     index += 1
                     return .array(elements)
                 }

@@ -30,7 +30,9 @@ package struct AppManifest: Sendable, Equatable {
     }
 
     /// The directory holding the manifest: relative library paths start here.
-    package var directory: String { (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent }
+    package var directory: String {
+        (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+    }
 
     /// The task declared with `name`.
     package func task(named name: String) -> TaskDeclaration? {

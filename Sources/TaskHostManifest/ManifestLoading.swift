@@ -57,9 +57,14 @@ extension AppManifest {
     package static func load(path: String) throws(ManifestError) -> AppManifest {
         guard let data = FileManager.default.contents(atPath: path) else {
             let exists = FileManager.default.fileExists(atPath: path)
-            throw ManifestError(file: path, problems: [ManifestProblem(
-                message: exists ? "cannot read the file (check its permissions)"
-                    : "no such file (pass --manifest PATH, or run from the app's directory)")])
+            throw ManifestError(
+                file: path,
+                problems: [
+                    ManifestProblem(
+                        message: exists
+                            ? "cannot read the file (check its permissions)"
+                            : "no such file (pass --manifest PATH, or run from the app's directory)")
+                ])
         }
         return try parse(Array(data), path: path)
     }
@@ -78,10 +83,13 @@ extension AppManifest {
         validator.skippedTasks = !invalid.isEmpty
         let manifest = validator.manifest(root, path: path)
         // Syntax errors go in file order among the others (a problem without a position first).
-        let problems = invalid.isEmpty ? validator.problems : (invalid + validator.problems).enumerated().sorted { first, second in
-            let (a, b) = (first.element.position, second.element.position)
-            return (a?.line ?? 0, a?.column ?? 0, first.offset) < (b?.line ?? 0, b?.column ?? 0, second.offset)
-        }.map(\.element)
+        let problems =
+            invalid.isEmpty
+            ? validator.problems
+            : (invalid + validator.problems).enumerated().sorted { first, second in
+                let (a, b) = (first.element.position, second.element.position)
+                return (a?.line ?? 0, a?.column ?? 0, first.offset) < (b?.line ?? 0, b?.column ?? 0, second.offset)
+            }.map(\.element)
         guard let manifest, problems.isEmpty else {
             throw ManifestError(file: path, problems: problems)
         }

@@ -7,29 +7,6 @@ struct ManifestValidator {
     /// Whether tasks with invalid JSON were left out (an empty task list is then no problem of its own).
     var skippedTasks = false
 
-    /// 1 to 255 ASCII letters, digits, '.', '_' or '-', not starting with '.' or '-'.
-    static func isValidName(_ name: String) -> Bool {
-        guard let first = name.utf8.first, name.utf8.count <= 255, first != UInt8(ascii: "."), first != UInt8(ascii: "-") else {
-            return false
-        }
-        return name.utf8.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }
-    }
-
-    /// A Swift identifier in ASCII: a letter or '_', then letters, digits or '_'.
-    static func isIdentifier(_ name: Substring) -> Bool {
-        guard let first = name.utf8.first, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else { return false }
-        return name.utf8.allSatisfy(isAlphanumeric)
-    }
-
-    static func isAlphanumeric(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-            UInt8(ascii: "_"):
-            true
-        default:
-            false
-        }
-    }
     static let maxTimeLimitSeconds = 24.0 * 3600
     static let maxGraceSeconds = 300.0
 
@@ -53,8 +30,9 @@ struct ManifestValidator {
                 fields[member.key] = member.node
             } else {
                 let hint = Self.closest(to: member.key, in: known).map { " (did you mean \"\($0)\"?)" } ?? ""
-                report("unknown field \"\(member.key)\" in \(what)\(hint); known fields: \(known.joined(separator: ", "))",
-                       at: member.keyPosition, task: task)
+                report(
+                    "unknown field \"\(member.key)\" in \(what)\(hint); known fields: \(known.joined(separator: ", "))",
+                    at: member.keyPosition, task: task)
             }
         }
         for name in required where fields[name] == nil {
@@ -81,8 +59,9 @@ struct ManifestValidator {
             return nil
         }
         guard range.contains(value) else {
-            report("\(field) is \(Self.format(value)); it must be between \(Self.format(range.lowerBound)) and \(Self.format(range.upperBound)) seconds",
-                   at: node.position, task: task)
+            report(
+                "\(field) is \(Self.format(value)); it must be between \(Self.format(range.lowerBound)) and \(Self.format(range.upperBound)) seconds",
+                at: node.position, task: task)
             return nil
         }
         return .milliseconds(Int64((value * 1000).rounded()))
@@ -105,8 +84,9 @@ struct ManifestValidator {
                 for entry in entries {
                     guard let task = parseTask(entry) else { continue }
                     if let first = seen[task.name] {
-                        report("duplicate task name (first declared at line \(first.line)); task names must be unique",
-                               at: task.position, task: task.name)
+                        report(
+                            "duplicate task name (first declared at line \(first.line)); task names must be unique",
+                            at: task.position, task: task.name)
                     } else {
                         seen[task.name] = task.position
                         tasks.append(task)
@@ -125,8 +105,9 @@ struct ManifestValidator {
         let version = string(fields["Version"], field: "Identity.Version")
         guard let name = string(fields["Name"], field: "Identity.Name") else { return nil }
         guard Self.isValidName(name) else {
-            report("Identity.Name \"\(name)\" must be 1 to 255 letters, digits, '.', '_' or '-' (e.g. com.example.app)",
-                   at: fields["Name"]?.position)
+            report(
+                "Identity.Name \"\(name)\" must be 1 to 255 letters, digits, '.', '_' or '-' (e.g. com.example.app)",
+                at: fields["Name"]?.position)
             return nil
         }
         return AppIdentity(name: name, version: version)
@@ -140,11 +121,14 @@ struct ManifestValidator {
         {
             taskName = name
         }
-        let optional = ["Library", "TimeLimitSeconds", "CancellationGraceSeconds", "Capabilities", "Limits", "Description",
-                        "Abi", "Symbol", "Signature"]
-        guard let fields = object(
-            node, what: "a task", required: ["Name", "Triggers"], optional: ["TaskEntryPoint"] + optional,
-            listed: ["Name", "TaskEntryPoint", "Triggers"] + optional, task: taskName)
+        let optional = [
+            "Library", "TimeLimitSeconds", "CancellationGraceSeconds", "Capabilities", "Limits", "Description",
+            "Abi", "Symbol", "Signature",
+        ]
+        guard
+            let fields = object(
+                node, what: "a task", required: ["Name", "Triggers"], optional: ["TaskEntryPoint"] + optional,
+                listed: ["Name", "TaskEntryPoint", "Triggers"] + optional, task: taskName)
         else { return nil }
         let problemsBefore = problems.count
         let name = string(fields["Name"], field: "Name")
@@ -160,19 +144,25 @@ struct ManifestValidator {
         }
         var library = string(fields["Library"], field: "Library", task: name)
         if let given = library, given.isEmpty {
-            report("Library is empty; name the library (\"BackgroundTasks\") or give a path (\"lib/libBackgroundTasks.so\")",
-                   at: fields["Library"]?.position, task: name)
+            report(
+                "Library is empty; name the library (\"BackgroundTasks\") or give a path (\"lib/libBackgroundTasks.so\")",
+                at: fields["Library"]?.position, task: name)
         }
         if library == nil, case .c = abi {
-            report("\"Library\" is required when \"Abi\" is \"c\"; name the library (\"CPushCounter\" finds libCPushCounter.so) or give a path (\"lib/libpush.so\")",
-                   at: node.position, task: name)
+            report(
+                "\"Library\" is required when \"Abi\" is \"c\"; name the library (\"CPushCounter\" finds libCPushCounter.so) or give a path (\"lib/libpush.so\")",
+                at: node.position, task: name)
         }
         if library == nil, abi == .swift, let entryPoint { library = String(entryPoint.prefix { $0 != "." }) }
         let triggers = fields["Triggers"].map { parseTriggers($0, task: name) } ?? []
-        let timeLimit = seconds(fields["TimeLimitSeconds"], field: "TimeLimitSeconds", task: name ?? "?",
-                                range: 0.001...Self.maxTimeLimitSeconds) ?? AppManifest.defaultTimeLimit
-        let grace = seconds(fields["CancellationGraceSeconds"], field: "CancellationGraceSeconds", task: name ?? "?",
-                            range: 0...Self.maxGraceSeconds) ?? AppManifest.defaultGracePeriod
+        let timeLimit =
+            seconds(
+                fields["TimeLimitSeconds"], field: "TimeLimitSeconds", task: name ?? "?",
+                range: 0.001...Self.maxTimeLimitSeconds) ?? AppManifest.defaultTimeLimit
+        let grace =
+            seconds(
+                fields["CancellationGraceSeconds"], field: "CancellationGraceSeconds", task: name ?? "?",
+                range: 0...Self.maxGraceSeconds) ?? AppManifest.defaultGracePeriod
         let capabilities = fields["Capabilities"].map { parseCapabilities($0, task: name) } ?? []
         let limits = fields["Limits"].map { parseLimits($0, task: name) } ?? ResourceLimits()
         _ = string(fields["Description"], field: "Description", task: name)
@@ -190,8 +180,9 @@ struct ManifestValidator {
             guard let value = string(node, field: "Abi", task: task) else { return nil }
             guard known.contains(value) else {
                 let hint = Self.closest(to: value, in: known).map { " (did you mean \"\($0)\"?)" } ?? ""
-                report("unknown Abi \"\(value)\"\(hint); \"Abi\" is \"swift\" (the default: a BackgroundTask class named by \"TaskEntryPoint\") or \"c\" (a C function named by \"Symbol\")",
-                       at: node.position, task: task)
+                report(
+                    "unknown Abi \"\(value)\"\(hint); \"Abi\" is \"swift\" (the default: a BackgroundTask class named by \"TaskEntryPoint\") or \"c\" (a C function named by \"Symbol\")",
+                    at: node.position, task: task)
                 return nil
             }
             abi = value
@@ -200,7 +191,8 @@ struct ManifestValidator {
         }
         guard abi == "c" else {
             if let node = fields["Signature"] {
-                report("\"Signature\" is only for C tasks; add \"Abi\": \"c\" with a \"Symbol\", or remove it", at: node.position, task: task)
+                report(
+                    "\"Signature\" is only for C tasks; add \"Abi\": \"c\" with a \"Symbol\", or remove it", at: node.position, task: task)
             }
             return .swift
         }
@@ -220,8 +212,9 @@ struct ManifestValidator {
             if let entryPointNode = fields["TaskEntryPoint"] {
                 report(Self.bothGiven, at: entryPointNode.position, task: task)
             } else {
-                report("\"Symbol\" names a C function: add \"Abi\": \"c\" (or name a Swift class with \"TaskEntryPoint\")",
-                       at: symbol.position, task: task)
+                report(
+                    "\"Symbol\" names a C function: add \"Abi\": \"c\" (or name a Swift class with \"TaskEntryPoint\")",
+                    at: symbol.position, task: task)
             }
             return nil
         }
@@ -232,8 +225,9 @@ struct ManifestValidator {
         guard let entryPoint = string(entryPointNode, field: "TaskEntryPoint", task: task) else { return nil }
         let parts = entryPoint.split(separator: ".", omittingEmptySubsequences: false)
         if parts.count < 2 || parts.contains(where: { !Self.isIdentifier($0) }) {
-            report("TaskEntryPoint \"\(entryPoint)\" is not Module.Class (e.g. \"BackgroundTasks.SampleBackgroundTask\")",
-                   at: entryPointNode.position, task: task)
+            report(
+                "TaskEntryPoint \"\(entryPoint)\" is not Module.Class (e.g. \"BackgroundTasks.SampleBackgroundTask\")",
+                at: entryPointNode.position, task: task)
         }
         return entryPoint
     }
@@ -242,8 +236,9 @@ struct ManifestValidator {
     mutating func parseSymbol(_ fields: [String: JSONNode], node: JSONNode, task: String?) -> String? {
         guard let symbolNode = fields["Symbol"] else {
             let hint = fields["TaskEntryPoint"] == nil ? "" : " (\"TaskEntryPoint\" names Swift classes only)"
-            report("\"Symbol\" is required when \"Abi\" is \"c\"; name the exported C function, e.g. \"Symbol\": \"on_push\"\(hint)",
-                   at: node.position, task: task)
+            report(
+                "\"Symbol\" is required when \"Abi\" is \"c\"; name the exported C function, e.g. \"Symbol\": \"on_push\"\(hint)",
+                at: node.position, task: task)
             return nil
         }
         if let entryPointNode = fields["TaskEntryPoint"] {
@@ -251,14 +246,16 @@ struct ManifestValidator {
         }
         guard let symbol = string(symbolNode, field: "Symbol", task: task) else { return nil }
         guard symbol.utf8.count <= 255, Self.isIdentifier(symbol[...]) else {
-            report("Symbol \"\(symbol)\" is not a C identifier (1 to 255 ASCII letters, digits and '_', not starting with a digit)",
-                   at: symbolNode.position, task: task)
+            report(
+                "Symbol \"\(symbol)\" is not a C identifier (1 to 255 ASCII letters, digits and '_', not starting with a digit)",
+                at: symbolNode.position, task: task)
             return nil
         }
         return symbol
     }
 
-    static let bothGiven = "\"TaskEntryPoint\" and \"Symbol\" are both given; a Swift task names its class with \"TaskEntryPoint\", "
+    static let bothGiven =
+        "\"TaskEntryPoint\" and \"Symbol\" are both given; a Swift task names its class with \"TaskEntryPoint\", "
         + "a C task (\"Abi\": \"c\") its function with \"Symbol\": keep one"
 
     mutating func parseTriggers(_ node: JSONNode, task: String?) -> [TriggerDeclaration] {
@@ -305,8 +302,9 @@ struct ManifestValidator {
                 return .time(intervalMinutes: Int(minutes), oneShot: oneShot)
             default:
                 let hint = Self.closest(to: type, in: types).map { " (did you mean \"\($0)\"?)" } ?? ""
-                report("unknown trigger Type \"\(type)\"\(hint); known types: \(types.joined(separator: ", "))",
-                       at: fields["Type"]?.position, task: task)
+                report(
+                    "unknown trigger Type \"\(type)\"\(hint); known types: \(types.joined(separator: ", "))",
+                    at: fields["Type"]?.position, task: task)
                 return nil
             }
         }
@@ -321,8 +319,9 @@ struct ManifestValidator {
         return entries.compactMap { entry in
             guard let name = string(entry, field: "a capability", task: task) else { return nil }
             guard let capability = Capability(rawValue: name) else {
-                report("unknown capability \"\(name)\"; known capabilities: \(known.joined(separator: ", "))",
-                       at: entry.position, task: task)
+                report(
+                    "unknown capability \"\(name)\"; known capabilities: \(known.joined(separator: ", "))",
+                    at: entry.position, task: task)
                 return nil
             }
             return capability
@@ -339,7 +338,8 @@ struct ManifestValidator {
         for (name, range) in ranges {
             guard let field = fields[name] else { continue }
             guard case .number(let value) = field.value, value == value.rounded(), range.contains(Int(exactly: value) ?? -1) else {
-                report("Limits.\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound)", at: field.position, task: task)
+                report(
+                    "Limits.\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound)", at: field.position, task: task)
                 continue
             }
             switch name {
@@ -351,28 +351,5 @@ struct ManifestValidator {
             }
         }
         return limits
-    }
-
-    /// The known name closest to a misspelled one, if it is close enough to be a typo.
-    static func closest(to name: String, in candidates: [String]) -> String? {
-        let lowered = name.lowercased()
-        let scored = candidates.map { ($0, editDistance(lowered, $0.lowercased())) }
-        guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= max(2, name.count / 4) else { return nil }
-        return best.0
-    }
-
-    static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
-        guard !a.isEmpty else { return b.count }
-        guard !b.isEmpty else { return a.count }
-        var previous = Array(0...b.count)
-        for i in 1...a.count {
-            var row = [i] + Array(repeating: 0, count: b.count)
-            for j in 1...b.count {
-                row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-            }
-            previous = row
-        }
-        return previous[b.count]
     }
 }

@@ -48,9 +48,10 @@ package struct PluginFolder: Sendable, Equatable {
             if (relative as NSString).lastPathComponent.hasPrefix(".") { continue }
             var info = stat()
             guard stat(path + "/" + relative, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
-            stamps.append(FileStamp(
-                path: relative, size: Int64(info.st_size),
-                modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)))
+            stamps.append(
+                FileStamp(
+                    path: relative, size: Int64(info.st_size),
+                    modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)))
         }
         return stamps.sorted { $0.path < $1.path }
     }

@@ -62,9 +62,11 @@ extension PluginManager {
             }
             registry.replace(plugin: plugin, with: registry.all.filter { $0.plugin == plugin && $0.task.name != name })
             park(all, of: identity)
-            logger.error("task disabled; its triggers wait in the queue, the plugin's other tasks run on", metadata: [
-                "plugin": "\(plugin)", "task": "\(name)", "reason": "\(disabled.reason)",
-            ])
+            logger.error(
+                "task disabled; its triggers wait in the queue, the plugin's other tasks run on",
+                metadata: [
+                    "plugin": "\(plugin)", "task": "\(name)", "reason": "\(disabled.reason)",
+                ])
         }
     }
 

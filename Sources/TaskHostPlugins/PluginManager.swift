@@ -36,7 +36,9 @@ package final class PluginManager: Sendable {
         package var crashPolicy: CrashPolicy
 
         /// Creates a configuration.
-        package init(directory: String, stagingDirectory: String, pollInterval: Duration = .seconds(1), crashPolicy: CrashPolicy = CrashPolicy()) {
+        package init(
+            directory: String, stagingDirectory: String, pollInterval: Duration = .seconds(1), crashPolicy: CrashPolicy = CrashPolicy()
+        ) {
             self.directory = directory
             self.stagingDirectory = stagingDirectory
             self.pollInterval = pollInterval
@@ -81,7 +83,8 @@ package final class PluginManager: Sendable {
     ///   - reservedIdentity: the root manifest's identity, which no plugin may take.
     ///   - onUninstall: cancels the running instances of a removed plugin's app.
     package init(
-        configuration: Configuration, store: any PluginStateStore & DisabledTaskStore & TriggerQueueStore, registry: TaskRegistry, inspector: PluginInspector,
+        configuration: Configuration, store: any PluginStateStore & DisabledTaskStore & TriggerQueueStore, registry: TaskRegistry,
+        inspector: PluginInspector,
         reservedIdentity: String?, logger: Logger = Logger(label: "taskhost.plugins"),
         onUninstall: @escaping @Sendable (_ identity: String) -> Void
     ) {
@@ -185,7 +188,9 @@ package final class PluginManager: Sendable {
         guard let manifest = try? AppManifest.load(path: record.stagedManifestPath) else { return false }
         var tasks: [RegisteredTask] = []
         for task in manifest.tasks {
-            guard case .success(let path) = checker.resolver.resolve(task.library, manifestDirectory: manifest.directory) else { return false }
+            guard case .success(let path) = checker.resolver.resolve(task.library, manifestDirectory: manifest.directory) else {
+                return false
+            }
             tasks.append(RegisteredTask(app: manifest, task: task, libraryPath: path, plugin: record.name))
         }
         register(tasks, plugin: record.name, identity: record.identity, disabled: disabled)
@@ -218,7 +223,9 @@ package final class PluginManager: Sendable {
         if let owner = records.values.first(where: { $0.identity == identity && $0.name != folder.name && $0.state == .disabled }) {
             quarantine(
                 folder, fingerprint: fingerprint, identity: "",
-                reason: "its Identity.Name \"\(identity)\" is already used by plugin \"\(owner.name)\" (disabled); each plugin needs an identity of its own")
+                reason:
+                    "its Identity.Name \"\(identity)\" is already used by plugin \"\(owner.name)\" (disabled); each plugin needs an identity of its own"
+            )
             return
         }
         // A task disabled stays disabled in a new version, until `plugins enable`.
@@ -228,14 +235,17 @@ package final class PluginManager: Sendable {
             registry.setParkedTasks(previous.identity, [])
         }
         state.withLock { $0.crashes = $0.crashes.filter { $0.key.plugin != folder.name } }
-        save(PluginRecord(
-            name: folder.name, identity: identity, version: manifest.identity.version, state: .active, reason: nil,
-            fingerprint: fingerprint, stagedPath: staged, tasks: manifest.tasks.map(\.name), updatedAt: Date()))
+        save(
+            PluginRecord(
+                name: folder.name, identity: identity, version: manifest.identity.version, state: .active, reason: nil,
+                fingerprint: fingerprint, stagedPath: staged, tasks: manifest.tasks.map(\.name), updatedAt: Date()))
         let replaced = previous?.state == .active && previous?.stagedPath != staged
-        logger.notice(replaced ? "plugin replaced; new instances use the new version" : "plugin installed", metadata: [
-            "plugin": "\(folder.name)", "identity": "\(identity)", "version": "\(manifest.identity.version ?? "-")",
-            "tasks": "\(manifest.tasks.map(\.name).joined(separator: ","))",
-        ])
+        logger.notice(
+            replaced ? "plugin replaced; new instances use the new version" : "plugin installed",
+            metadata: [
+                "plugin": "\(folder.name)", "identity": "\(identity)", "version": "\(manifest.identity.version ?? "-")",
+                "tasks": "\(manifest.tasks.map(\.name).joined(separator: ","))",
+            ])
         // Keep this copy and the one before it (instances may still be starting from it).
         removeUnusedCopies(of: folder.name, keeping: [staged, previous?.stagedPath ?? ""])
     }
@@ -247,9 +257,10 @@ package final class PluginManager: Sendable {
         // that app, now or after a restart (the record then keeps no identity).
         let owned = identity != reservedIdentity && registry.identityInUse(identity, byOtherThan: folder.name) == nil ? identity : ""
         if !owned.isEmpty { setParked(owned, true) }
-        save(PluginRecord(
-            name: folder.name, identity: owned, version: nil, state: .quarantined, reason: reason,
-            fingerprint: fingerprint, stagedPath: "", tasks: [], updatedAt: Date()))
+        save(
+            PluginRecord(
+                name: folder.name, identity: owned, version: nil, state: .quarantined, reason: reason,
+                fingerprint: fingerprint, stagedPath: "", tasks: [], updatedAt: Date()))
         logger.error("plugin quarantined until it changes", metadata: ["plugin": "\(folder.name)", "reason": "\(reason)"])
     }
 

@@ -18,9 +18,11 @@ extension PluginManager {
     ) -> PluginValidation {
         let manifestPath = directory + "/manifest.json"
         guard FileManager.default.fileExists(atPath: manifestPath) else {
-            return PluginValidation(manifest: nil, problems: [
-                "plugin folder \"\(plugin)\" has no manifest.json (\(manifestPath)); a plugin folder holds its manifest.json and the libraries it names"
-            ])
+            return PluginValidation(
+                manifest: nil,
+                problems: [
+                    "plugin folder \"\(plugin)\" has no manifest.json (\(manifestPath)); a plugin folder holds its manifest.json and the libraries it names"
+                ])
         }
         let manifest: AppManifest
         do {
@@ -31,12 +33,15 @@ extension PluginManager {
         let identity = manifest.identity.name
         if identity == reservedIdentity {
             return PluginValidation(
-                manifest: manifest, problems: ["its Identity.Name \"\(identity)\" is the root manifest's; give the plugin an identity of its own"])
+                manifest: manifest,
+                problems: ["its Identity.Name \"\(identity)\" is the root manifest's; give the plugin an identity of its own"])
         }
         if let other = registry?.identityInUse(identity, byOtherThan: plugin) {
-            return PluginValidation(manifest: manifest, problems: [
-                "its Identity.Name \"\(identity)\" is already used by \(other.plugin.map { "plugin \"\($0)\"" } ?? "the root manifest"); each plugin needs an identity of its own"
-            ])
+            return PluginValidation(
+                manifest: manifest,
+                problems: [
+                    "its Identity.Name \"\(identity)\" is already used by \(other.plugin.map { "plugin \"\($0)\"" } ?? "the root manifest"); each plugin needs an identity of its own"
+                ])
         }
         var problems: [String] = []
         var tasks: [RegisteredTask] = []
@@ -46,7 +51,8 @@ extension PluginManager {
             case .success(let path) where searchesOutside || path.hasPrefix(folder + "/"):
                 tasks.append(RegisteredTask(app: manifest, task: task, libraryPath: path, plugin: plugin))
             case .success:
-                problems.append("task \"\(task.name)\": Library \"\(task.library)\" is outside the plugin folder; put the library in the folder")
+                problems.append(
+                    "task \"\(task.name)\": Library \"\(task.library)\" is outside the plugin folder; put the library in the folder")
             case .failure(let notFound):
                 problems.append("task \"\(task.name)\": " + (searchesOutside ? notFound.description : notFound.pluginFolderDescription))
             }
@@ -54,7 +60,8 @@ extension PluginManager {
         guard problems.isEmpty else { return PluginValidation(manifest: manifest, problems: problems) }
         let (checked, inspections) = checker.check(manifest)
         return PluginValidation(
-            manifest: manifest, tasks: checked.isEmpty ? tasks : [], problems: checked.isEmpty ? [] : [ManifestError(file: manifest.path, problems: checked).description],
+            manifest: manifest, tasks: checked.isEmpty ? tasks : [],
+            problems: checked.isEmpty ? [] : [ManifestError(file: manifest.path, problems: checked).description],
             inspections: inspections)
     }
 }

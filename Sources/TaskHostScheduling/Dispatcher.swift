@@ -296,13 +296,19 @@ package final class Dispatcher: Sendable {
                     state.nextPause = min(pause * 2, Self.maxResourcePause)
                     return pause
                 }
-                await settle("release the trigger", trigger) { [store] in try store.release(id: trigger.id, instanceId: nil, note: "not started, the host is out of resources: \(message)") }
+                await settle("release the trigger", trigger) { [store] in
+                    try store.release(id: trigger.id, instanceId: nil, note: "not started, the host is out of resources: \(message)")
+                }
                 logger.warning(
                     "cannot start an instance: the host is out of resources; the trigger goes back to the queue",
                     metadata: metadata.merging(["error": "\(message)", "pause": "\(pause)"]) { $1 })
             case .store(let error):
-                logger.error("cannot record an instance; the trigger goes back to the queue", metadata: metadata.merging(["error": "\(error)"]) { $1 })
-                await settle("release the trigger", trigger) { [store] in try store.release(id: trigger.id, instanceId: nil, note: "store error: \(error)") }
+                logger.error(
+                    "cannot record an instance; the trigger goes back to the queue",
+                    metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                await settle("release the trigger", trigger) { [store] in
+                    try store.release(id: trigger.id, instanceId: nil, note: "store error: \(error)")
+                }
             }
             return
         }
@@ -321,22 +327,32 @@ package final class Dispatcher: Sendable {
             await settle("mark the trigger done", trigger) { [store] in try store.markDone(id: trigger.id, instanceId: record.id) }
             logger.info("instance completed", metadata: logMetadata)
         case .canceled(.terminating), .killed(.terminating):
-            await settle("release the trigger", trigger) { [store] in try store.release(id: trigger.id, instanceId: record.id, note: "host shut down during the run") }
+            await settle("release the trigger", trigger) { [store] in
+                try store.release(id: trigger.id, instanceId: record.id, note: "host shut down during the run")
+            }
             logger.notice("instance stopped by shutdown; the trigger stays queued", metadata: logMetadata)
         case .canceled(.uninstall), .killed(.uninstall):
-            await settle("dead-letter the trigger", trigger) { [store] in try store.markDead(id: trigger.id, instanceId: record.id, error: "the plugin was removed during the run") }
+            await settle("dead-letter the trigger", trigger) { [store] in
+                try store.markDead(id: trigger.id, instanceId: record.id, error: "the plugin was removed during the run")
+            }
             logger.notice("instance stopped because its plugin was removed; dead-lettered", metadata: logMetadata)
         case .refused(let message):
-            await settle("dead-letter the trigger", trigger) { [store] in try store.markDead(id: trigger.id, instanceId: record.id, error: "refused: \(message)") }
+            await settle("dead-letter the trigger", trigger) { [store] in
+                try store.markDead(id: trigger.id, instanceId: record.id, error: "refused: \(message)")
+            }
             logger.error("instance refused; dead-lettered", metadata: logMetadata)
         default:
             if trigger.attempts >= retryPolicy.maxAttempts {
-                await settle("dead-letter the trigger", trigger) { [store] in try store.markDead(id: trigger.id, instanceId: record.id, error: outcome.description) }
+                await settle("dead-letter the trigger", trigger) { [store] in
+                    try store.markDead(id: trigger.id, instanceId: record.id, error: outcome.description)
+                }
                 logger.error("instance did not complete; no attempt left, dead-lettered", metadata: logMetadata)
             } else {
                 let delay = retryPolicy.delay(afterAttempts: trigger.attempts)
                 let at = Date().addingTimeInterval(Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
-                await settle("schedule the trigger's retry", trigger) { [store] in try store.markRetrying(id: trigger.id, instanceId: record.id, error: outcome.description, availableAt: at) }
+                await settle("schedule the trigger's retry", trigger) { [store] in
+                    try store.markRetrying(id: trigger.id, instanceId: record.id, error: outcome.description, availableAt: at)
+                }
                 logger.warning("instance did not complete; retrying", metadata: logMetadata.merging(["retryIn": "\(delay)"]) { $1 })
             }
         }

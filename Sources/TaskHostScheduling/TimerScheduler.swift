@@ -33,7 +33,8 @@ package struct TimerScheduler: Sendable {
         var due: [NewTrigger] = []
         for registered in registry.all {
             for case .time(let minutes, let oneShot) in registered.task.triggers {
-                let app = registered.app.identity.name, task = registered.task.name
+                let app = registered.app.identity.name
+                let task = registered.task.name
                 let anchor = try store.timerAnchor(app: app, task: task, default: now)
                 let period = Int((now.timeIntervalSince(anchor) / (Double(minutes) * 60)).rounded(.down))
                 guard period >= 1 else { continue }

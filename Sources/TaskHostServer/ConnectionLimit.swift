@@ -59,7 +59,8 @@ package final class ConnectionLimit: Sendable {
     package init(maximum: Int, logger: Logger) {
         self.maximum = max(1, maximum)
         self.closures = FailureLogAggregator(
-            subject: "too many open connections (at most \(self.maximum)): connections closed (raise --max-connections or the open-file limit if they are legitimate clients)",
+            subject:
+                "too many open connections (at most \(self.maximum)): connections closed (raise --max-connections or the open-file limit if they are legitimate clients)",
             interval: Self.logInterval, logger: logger)
     }
 

@@ -119,7 +119,8 @@ package struct Daemon: Sendable {
             retryPolicy: configuration.retryPolicy, pollInterval: configuration.pollInterval,
             logger: logger.component("taskhost.dispatcher"))
         let committer = IngestCommitter(store: store, maxBatch: configuration.ingest.maxBatch, metrics: hostMetrics) { dispatcher.wake() }
-        let storeFailures = FailureLogAggregator(subject: "push endpoint: store failures answered 500/503", logger: logger.component("taskhost.store"))
+        let storeFailures = FailureLogAggregator(
+            subject: "push endpoint: store failures answered 500/503", logger: logger.component("taskhost.store"))
         let publicOrigin = PublicOrigin(configuration.publicURL ?? "")
         let pushServices = PushListenerServices(
             configuration: configuration, store: store, committer: committer, publicOrigin: publicOrigin, storeFailures: storeFailures
@@ -142,8 +143,8 @@ package struct Daemon: Sendable {
         let systemd = configuration.systemd
         let health = Health(
             dispatches: configuration.dispatches, watchesPlugins: plugins != nil,
-            onStarted: { systemd?.ready(status: "listening; the queue is recovered") }
-        ) { () throws(StoreError) in try probe.check() }
+            onStarted: { systemd?.ready(status: "listening; the queue is recovered") },
+            probe: { () throws(StoreError) in try probe.check() })
         // Nothing touches the queue before the port is bound: a host that
         // cannot listen leaves it as it found it.
         let bound = StartGate()
@@ -155,9 +156,10 @@ package struct Daemon: Sendable {
         let logger = self.logger
         let descriptors = DescriptorBudget.current()
         let connections = ConnectionLimit(
-            maximum: configuration.maxConnections ?? DescriptorBudget.defaultMaxConnections(
-                limit: descriptors.soft, concurrency: configuration.limits.global,
-                libraries: Set(registry.all.map(\.libraryPath)).count, isolation: configuration.isolation),
+            maximum: configuration.maxConnections
+                ?? DescriptorBudget.defaultMaxConnections(
+                    limit: descriptors.soft, concurrency: configuration.limits.global,
+                    libraries: Set(registry.all.map(\.libraryPath)).count, isolation: configuration.isolation),
             logger: logger.component("taskhost.http"))
         let timeouts = configuration.timeouts
         let publicURL = configuration.publicURL
@@ -204,12 +206,16 @@ package struct Daemon: Sendable {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if dispatches { services.append(.init(service: DispatcherService(dispatcher: dispatcher, ready: ready, health: health))) }
         if let plugins {
-            services.append(.init(service: PluginService(
-                manager: plugins, runner: runner, registry: registry, bound: bound, ready: ready, health: health)))
+            services.append(
+                .init(
+                    service: PluginService(
+                        manager: plugins, runner: runner, registry: registry, bound: bound, ready: ready, health: health)))
         }
         services.append(.init(service: CommitterService(committer: committer)))
-        services.append(.init(service: DrainingServer(
-            server: application, connections: open, controller: shutdown, logger: logger.component("taskhost.http"))))
+        services.append(
+            .init(
+                service: DrainingServer(
+                    server: application, connections: open, controller: shutdown, logger: logger.component("taskhost.http"))))
         if let operatorAddress, let metrics {
             let environment = OperatorEnvironment(
                 store: self.store, registry: registry, plugins: plugins, configuration: configuration, health: health,
@@ -218,8 +224,10 @@ package struct Daemon: Sendable {
                 environment, host: operatorAddress.host, port: operatorAddress.port, timeouts: timeouts, open: open,
                 logger: logger.component("taskhost.operator")
             ) { port in listening.operatorBound(port) }
-            services.append(.init(service: DrainingServer(
-                server: server, connections: open, controller: shutdown, logger: logger.component("taskhost.operator"))))
+            services.append(
+                .init(
+                    service: DrainingServer(
+                        server: server, connections: open, controller: shutdown, logger: logger.component("taskhost.operator"))))
         }
         if dispatches { services.append(.init(service: TimerService(scheduler: scheduler, ready: ready, wake: { dispatcher.wake() }))) }
         if let systemd, let interval = systemd.watchdogInterval {
@@ -228,20 +236,23 @@ package struct Daemon: Sendable {
         services.append(.init(service: ShutdownStartService(controller: shutdown)))
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
         // Signals are counted here, not by the group: a second one hurries the shutdown.
-        let signals = configuration.handlesSignals
+        let signals =
+            configuration.handlesSignals
             ? shutdown.watchSignals { Task { await group.triggerGracefulShutdown() } } : nil
         defer { signals?.cancel() }
-        logger.info("starting", metadata: [
-            "tasks": "\(registry.all.map(\.task.name).joined(separator: ","))",
-            "plugins": "\(configuration.plugins?.directory ?? "-")",
-            "concurrency": "\(configuration.limits.global)",
-            "maxConnections": "\(connections.maximum)",
-            "shutdownGrace": "\(configuration.shutdownGrace)",
-            "openFileLimit": "\(descriptors.soft)",
-            "ingest": "\(configuration.ingest)",
-            "store": "\(self.store.path)",
-            "operator": "\(operatorAddress.map { OperatorBind.address(host: $0.host, port: $0.port).description } ?? "off")",
-        ])
+        logger.info(
+            "starting",
+            metadata: [
+                "tasks": "\(registry.all.map(\.task.name).joined(separator: ","))",
+                "plugins": "\(configuration.plugins?.directory ?? "-")",
+                "concurrency": "\(configuration.limits.global)",
+                "maxConnections": "\(connections.maximum)",
+                "shutdownGrace": "\(configuration.shutdownGrace)",
+                "openFileLimit": "\(descriptors.soft)",
+                "ingest": "\(configuration.ingest)",
+                "store": "\(self.store.path)",
+                "operator": "\(operatorAddress.map { OperatorBind.address(host: $0.host, port: $0.port).description } ?? "off")",
+            ])
         do {
             defer {
                 bound.close()

@@ -59,7 +59,8 @@ package struct DaemonError: Error, CustomStringConvertible {
         case EADDRINUSE:
             self.init(
                 code: .addressInUse, underlying: error, errno: io.errnoCode,
-                description: "cannot listen on \(address): the address is in use (is another taskhost serve running? choose another \(port))")
+                description:
+                    "cannot listen on \(address): the address is in use (is another taskhost serve running? choose another \(port))")
         case EADDRNOTAVAIL:
             self.init(
                 code: .addressNotAvailable, underlying: error, errno: io.errnoCode,

@@ -86,7 +86,10 @@ package final class Health: Sendable {
     /// Why the store failed its last check (nil: it answered), checking again
     /// if the last answer is older than ``probeInterval``. Concurrent callers share one check.
     private func storeFailure() async -> String? {
-        enum Step { case answer(String?), wait, check }
+        enum Step {
+            case answer(String?)
+            case wait, check
+        }
         let now = ContinuousClock.now
         let interval = probeInterval
         let step = state.withLock { state -> Step in

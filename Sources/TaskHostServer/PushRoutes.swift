@@ -114,7 +114,8 @@ struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
             guard let methods = allowedMethods(request.uri.path), !methods.contains(request.method) else { throw error }
             let allow = methods.map(\.rawValue).joined(separator: ", ")
             return PushRejection(
-                status: .methodNotAllowed, description: "\(request.method.rawValue) is not allowed on \(request.uri.path.prefix(60)): use \(allow)",
+                status: .methodNotAllowed,
+                description: "\(request.method.rawValue) is not allowed on \(request.uri.path.prefix(60)): use \(allow)",
                 allow: methods
             ).response()
         }

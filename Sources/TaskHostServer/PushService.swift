@@ -130,7 +130,8 @@ package struct PushService: Sendable {
             let seconds = max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up)))
             throw PushRejection(
                 status: 429,
-                description: "too many failed authentications from this address; check the token (taskhost credentials list) and retry in \(seconds) s",
+                description:
+                    "too many failed authentications from this address; check the token (taskhost credentials list) and retry in \(seconds) s",
                 retryAfter: seconds)
         }
         let credential: Credential
@@ -182,7 +183,8 @@ package struct PushService: Sendable {
         guard let (id, secret) = Credential.parse(token: tokenText) else {
             throw PushRejection(
                 status: 401,
-                description: "malformed bearer token: expected \"Authorization: Bearer <token from taskhost credentials create>\" (cr_<id>.<secret>)",
+                description:
+                    "malformed bearer token: expected \"Authorization: Bearer <token from taskhost credentials create>\" (cr_<id>.<secret>)",
                 challenge: Self.invalidTokenChallenge)
         }
         let credential: Credential?
@@ -251,7 +253,8 @@ package struct PushService: Sendable {
             throw PushRejection(
                 status: 431,
                 description: "the headers to forward to the task take \(headerBytes) bytes, more than the limit of \(maxForwardedHeaders): "
-                    + "send fewer or shorter headers (each counts as name, value and 4 bytes; credentials and hop-by-hop headers do not count)")
+                    + "send fewer or shorter headers (each counts as name, value and 4 bytes; credentials and hop-by-hop headers do not count)"
+            )
         }
         if let contentLength, contentLength > maxPayload { throw tooLarge(contentLength) }
         return Headers(timeToLive: timeToLive, noCache: noCache, forwarded: forwarded)
@@ -265,16 +268,19 @@ package struct PushService: Sendable {
     }
 
     func tooLarge(_ size: Int?) -> PushRejection {
-        PushRejection(status: 413, description: "payload of \(size.map { "\($0) bytes" } ?? "more bytes") exceeds the limit of \(maxPayload) bytes")
+        PushRejection(
+            status: 413, description: "payload of \(size.map { "\($0) bytes" } ?? "more bytes") exceeds the limit of \(maxPayload) bytes")
     }
 
     /// Applies the client's and the channel's rate limits.
     package func admit(_ push: Authorized) throws(PushRejection) {
         guard clientLimiter.allow(push.credentialId) else {
-            throw PushRejection(status: 406, description: "this client is over its rate limit; slow down and retry later", wnsStatus: "channelthrottled")
+            throw PushRejection(
+                status: 406, description: "this client is over its rate limit; slow down and retry later", wnsStatus: "channelthrottled")
         }
         guard limiter.allow(push.channel.id) else {
-            throw PushRejection(status: 406, description: "the channel is over its rate limit; slow down and retry later", wnsStatus: "channelthrottled")
+            throw PushRejection(
+                status: 406, description: "the channel is over its rate limit; slow down and retry later", wnsStatus: "channelthrottled")
         }
     }
 

@@ -94,8 +94,14 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         if !wasClosing {
             refuse(
                 parserError == .headerOverflow
-                    ? Refusal(status: .requestHeaderFieldsTooLarge, description: "the request headers are too large; send fewer or shorter headers")
-                    : Refusal(status: .badRequest, description: "malformed request (\(parserError)): send a valid HTTP/1.1 request, its body framed by Content-Length or chunked"),
+                    ? Refusal(
+                        status: .requestHeaderFieldsTooLarge,
+                        description: "the request headers are too large; send fewer or shorter headers")
+                    : Refusal(
+                        status: .badRequest,
+                        description:
+                            "malformed request (\(parserError)): send a valid HTTP/1.1 request, its body framed by Content-Length or chunked"
+                    ),
                 context: context)
         }
         // A request whose body was being read fails (so that a half-read
@@ -161,7 +167,8 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         if let unknown = codings.first(where: { $0 != "chunked" }) {
             return Refusal(
                 status: .notImplemented,
-                description: "Transfer-Encoding \"\(unknown.prefix(40))\" is not supported: send the body as is (Content-Length) or chunked")
+                description: "Transfer-Encoding \"\(unknown.prefix(40))\" is not supported: send the body as is (Content-Length) or chunked"
+            )
         }
         return nil
     }

@@ -160,12 +160,14 @@ private struct View {
             Setting(name: "isolation", value: host.isolation),
             Setting(
                 name: "instances run as",
-                value: geteuid() == 0 ? (host.sandboxUser.flatMap { $0.isEmpty ? nil : $0 } ?? "root (no sandbox user)") : "the host's user"),
+                value: geteuid() == 0 ? (host.sandboxUser.flatMap { $0.isEmpty ? nil : $0 } ?? "root (no sandbox user)") : "the host's user"
+            ),
             Setting(name: "every layer required (--require-sandbox)", value: host.sandboxRequired ? "yes" : "no"),
         ]
         sandboxInstance = snapshot.lastSandbox.map { String($0.instanceId.prefix(8)) } ?? ""
         sandboxLogPath = snapshot.lastSandbox.map { StatusPage.logPath(instanceId: $0.instanceId) } ?? ""
-        sandboxLayers = snapshot.lastSandbox.map { StatusPage.layerGroups($0.summary).map { LayerGroup(group: $0.group, layers: $0.layers) } } ?? []
+        sandboxLayers =
+            snapshot.lastSandbox.map { StatusPage.layerGroups($0.summary).map { LayerGroup(group: $0.group, layers: $0.layers) } } ?? []
         hasSandboxLayers = !sandboxLayers.isEmpty
     }
 }

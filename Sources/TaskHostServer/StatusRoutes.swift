@@ -2,8 +2,8 @@ package import Foundation
 package import HTTPTypes
 package import Hummingbird
 import NIOCore
-package import TaskHostCore
 import TaskHostConcurrency
+package import TaskHostCore
 import TaskHostIsolation
 
 /// What the status routes read: the store, and the page that renders it.
@@ -38,7 +38,8 @@ package struct StatusService: Sendable {
         // Instance ids are UUIDs, which the page links whole: anything else is no
         // instance (and is not echoed back).
         guard instanceId.utf8.count == 36,
-            instanceId.utf8.allSatisfy({ $0 == UInt8(ascii: "-") || ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) })
+            instanceId.utf8.allSatisfy({ $0 == UInt8(ascii: "-") || ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) }
+            )
         else { throw StatusError(.noSuchInstance, "no such instance; the status page (/status) links each instance's log") }
         let record: InstanceRecord?
         let lines: [LogLine]
@@ -139,7 +140,8 @@ package enum StatusRoutes {
         guard let address, isLoopback(address) else {
             throw StatusError(
                 .notLoopback,
-                "the status page answers clients on this machine only (it shows task names, logs and plugin errors); reach it through an authenticating reverse proxy on this machine, or an SSH tunnel")
+                "the status page answers clients on this machine only (it shows task names, logs and plugin errors); reach it through an authenticating reverse proxy on this machine, or an SSH tunnel"
+            )
         }
     }
 

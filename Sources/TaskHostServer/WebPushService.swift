@@ -66,7 +66,8 @@ package struct WebPushService: Sendable {
     /// is busy. A message's place in the queue is back-dated by its urgency.
     package enum Urgency: String, Sendable, CaseIterable {
         /// `very-low`, `low`, `normal` (the default) and `high`.
-        case veryLow = "very-low", low, normal, high
+        case veryLow = "very-low"
+        case low, normal, high
 
         /// How far the message's availability is back-dated: the queue runs
         /// runnable triggers oldest first, so a `high` message goes before
@@ -135,7 +136,8 @@ package struct WebPushService: Sendable {
         _ subscription: Subscription, authorization: String?, cryptoKey: String?, now: Date = Date()
     ) throws(PushRejection) -> VAPIDCredentials {
         do throws(WebPushError) {
-            let credentials = try tokens.authorize(authorization: authorization, cryptoKey: cryptoKey, audience: publicOrigin.origin, now: now)
+            let credentials = try tokens.authorize(
+                authorization: authorization, cryptoKey: cryptoKey, audience: publicOrigin.origin, now: now)
             if let required = subscription.record.applicationServerKey, required != credentials.key {
                 throw WebPushError(.wrongKey, "this subscription accepts only pushes signed by its application server key")
             }
@@ -180,7 +182,8 @@ package struct WebPushService: Sendable {
     }
 
     static func tooLarge(_ size: Int?) -> PushRejection {
-        PushRejection(status: 413, description: "payload of \(size.map { "\($0) bytes" } ?? "more bytes") exceeds the limit of \(maxPayload) bytes")
+        PushRejection(
+            status: 413, description: "payload of \(size.map { "\($0) bytes" } ?? "more bytes") exceeds the limit of \(maxPayload) bytes")
     }
 
     /// Applies the subscription's and the sender's rate limits: 429 with `Retry-After`.

@@ -13,33 +13,33 @@ package enum BuildInfo {
     /// The Swift compiler that built this code, major.minor.
     package static let swiftVersion: String = {
         #if compiler(>=6.5)
-            return "6.5+"
+        return "6.5+"
         #elseif compiler(>=6.4)
-            return "6.4"
+        return "6.4"
         #elseif compiler(>=6.3)
-            return "6.3"
+        return "6.3"
         #elseif compiler(>=6.2)
-            return "6.2"
+        return "6.2"
         #elseif compiler(>=6.1)
-            return "6.1"
+        return "6.1"
         #else
-            return "6.0"
+        return "6.0"
         #endif
     }()
 
     /// The target this code was built for.
     package static let target: String = {
         #if arch(x86_64)
-            let arch = "x86_64"
+        let arch = "x86_64"
         #elseif arch(arm64)
-            let arch = "aarch64"
+        let arch = "aarch64"
         #else
-            let arch = "unknown"
+        let arch = "unknown"
         #endif
         #if os(Linux)
-            return "\(arch)-unknown-linux-gnu"
+        return "\(arch)-unknown-linux-gnu"
         #else
-            return "\(arch)-unknown-other"
+        return "\(arch)-unknown-other"
         #endif
     }()
 

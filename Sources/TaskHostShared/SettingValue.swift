@@ -197,7 +197,8 @@ extension SettingValue {
 /// | 9 | composite | count (4 bytes), then per member: name length (4), name, value length (4), value encoding |
 extension SettingValue {
     private enum Tag: UInt8 {
-        case string = 1, int, uint, double, bool, date, uuid, bytes, composite
+        case string = 1
+        case int, uint, double, bool, date, uuid, bytes, composite
     }
 
     /// The value's encoding.
@@ -282,8 +283,12 @@ extension SettingValue {
         case .uuid:
             guard payload.count == 16 else { throw .malformedValue("a uuid value has 16 bytes, found \(payload.count)") }
             let b = Array(payload)
-            self = .uuid(UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-                                     b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15])))
+            self = .uuid(
+                UUID(
+                    uuid: (
+                        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+                        b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]
+                    )))
         case .bytes: self = .bytes(Array(payload))
         case .composite: self = .composite(try Self.decodeComposite(Array(payload)))
         }

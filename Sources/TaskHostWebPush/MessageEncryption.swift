@@ -54,7 +54,8 @@ package enum WebPushMessage {
     /// Every way a body can be wrong is a ``WebPushError`` (400), never a trap.
     package static func decrypt(_ body: [UInt8], with keys: WebPushReceiverKeys) throws(WebPushError) -> [UInt8] {
         guard body.count >= headerSize else {
-            throw WebPushError(.malformedBody, "the body (\(body.count) bytes) is shorter than the 21-byte aes128gcm header (RFC 8188 section 2.1)")
+            throw WebPushError(
+                .malformedBody, "the body (\(body.count) bytes) is shorter than the 21-byte aes128gcm header (RFC 8188 section 2.1)")
         }
         let salt = Array(body[0..<16])
         let recordSize = body[16..<20].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
@@ -64,7 +65,8 @@ package enum WebPushMessage {
         }
         guard keyIdLength == keyIdSize else {
             throw WebPushError(
-                .malformedBody, "the key id is \(keyIdLength) bytes; Web Push puts the sender's 65-byte public key there (RFC 8291 section 4)")
+                .malformedBody,
+                "the key id is \(keyIdLength) bytes; Web Push puts the sender's 65-byte public key there (RFC 8291 section 4)")
         }
         let recordsStart = headerSize + keyIdSize
         guard body.count >= recordsStart + tagSize + 1 else {
@@ -74,7 +76,8 @@ package enum WebPushMessage {
         guard UInt64(records.count) <= UInt64(recordSize) else {
             throw WebPushError(
                 .malformedBody,
-                "the body holds \(records.count) bytes of records, more than its record size of \(recordSize): Web Push sends one record (RFC 8291 section 4)")
+                "the body holds \(records.count) bytes of records, more than its record size of \(recordSize): Web Push sends one record (RFC 8291 section 4)"
+            )
         }
         let senderKey = Array(body[headerSize..<recordsStart])
         guard let sender = try? P256.KeyAgreement.PublicKey(x963Representation: senderKey) else {
@@ -129,7 +132,9 @@ package enum WebPushMessage {
         guard let box = try? AES.GCM.seal(padded, using: derived.key, nonce: AES.GCM.Nonce(data: derived.nonce)) else {
             throw WebPushError(.malformedBody, "the payload could not be encrypted")
         }
-        let size = [UInt8(recordSize >> 24 & 0xFF), UInt8(recordSize >> 16 & 0xFF), UInt8(recordSize >> 8 & 0xFF), UInt8(recordSize & 0xFF)]
+        let size = [
+            UInt8(recordSize >> 24 & 0xFF), UInt8(recordSize >> 16 & 0xFF), UInt8(recordSize >> 8 & 0xFF), UInt8(recordSize & 0xFF),
+        ]
         return salt + size + [UInt8(keyIdSize)] + senderPublic + Array(box.ciphertext) + Array(box.tag)
     }
 

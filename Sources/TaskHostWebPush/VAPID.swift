@@ -30,7 +30,8 @@ package enum VAPID {
     /// the older `Authorization: WebPush JWT` with `Crypto-Key: p256ecdsa=KEY`.
     package static func parse(authorization: String?, cryptoKey: String?) throws(WebPushError) -> VAPIDCredentials {
         guard let authorization = authorization.map({ trimmed(Substring($0)) }), !authorization.isEmpty else {
-            throw WebPushError(.missingAuthorization, "missing VAPID authorization: send Authorization: vapid t=<JWT>, k=<public key> (RFC 8292)")
+            throw WebPushError(
+                .missingAuthorization, "missing VAPID authorization: send Authorization: vapid t=<JWT>, k=<public key> (RFC 8292)")
         }
         let scheme = authorization.prefix { $0 != " " }.lowercased()
         let rest = trimmed(authorization.dropFirst(scheme.count))
@@ -60,13 +61,15 @@ package enum VAPID {
         default:
             throw WebPushError(
                 .missingAuthorization,
-                "the Authorization scheme \"\(scheme.prefix(20))\" is not VAPID: send Authorization: vapid t=<JWT>, k=<public key> (RFC 8292)")
+                "the Authorization scheme \"\(scheme.prefix(20))\" is not VAPID: send Authorization: vapid t=<JWT>, k=<public key> (RFC 8292)"
+            )
         }
         guard let token, !token.isEmpty, let key else {
             throw WebPushError(.malformedAuthorization, "the vapid authorization needs both t=<JWT> and k=<public key>")
         }
         guard let keyBytes = Base64URL.decode(key), keyBytes.count == 65, keyBytes.first == 4 else {
-            throw WebPushError(.malformedAuthorization, "k is not an uncompressed P-256 public key in base64url (65 bytes, starting with 0x04)")
+            throw WebPushError(
+                .malformedAuthorization, "k is not an uncompressed P-256 public key in base64url (65 bytes, starting with 0x04)")
         }
         return VAPIDCredentials(token: token, key: keyBytes)
     }
@@ -112,7 +115,8 @@ package enum VAPID {
         }
         guard let aud = claims["aud"] as? String, aud == audience else {
             // The sender's aud is not echoed: it is the sender's text, and the answer goes into a header.
-            throw WebPushError(.badClaims, "the VAPID token's aud must be this push service's origin, \(audience) (see taskhost serve --public-url)")
+            throw WebPushError(
+                .badClaims, "the VAPID token's aud must be this push service's origin, \(audience) (see taskhost serve --public-url)")
         }
         guard let expNumber = claims["exp"] as? NSNumber else {
             throw WebPushError(.badClaims, "the VAPID token has no exp claim (seconds since 1970)")

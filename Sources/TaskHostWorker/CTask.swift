@@ -61,13 +61,14 @@ enum CTask {
         let headers = PinnedPairs(request.headers)
         let arguments = PinnedPairs(request.arguments)
         let instance = UnsafeMutablePointer<th_c_instance>.allocate(capacity: 1)
-        instance.initialize(to: th_c_instance(
-            struct_size: UInt32(MemoryLayout<th_c_instance>.size), attempt: request.attempt, trigger_kind: request.triggerKind,
-            task_name: Worker.pin(request.taskName), task_id: Worker.pin(request.taskId),
-            instance_id: Worker.pin(request.instanceId), trigger_id: Worker.pin(request.triggerId),
-            payload: Worker.pin(request.payload), channel_id: Worker.pin(request.channelId),
-            headers: headers.pointer, header_count: headers.count,
-            arguments: arguments.pointer, argument_count: arguments.count))
+        instance.initialize(
+            to: th_c_instance(
+                struct_size: UInt32(MemoryLayout<th_c_instance>.size), attempt: request.attempt, trigger_kind: request.triggerKind,
+                task_name: Worker.pin(request.taskName), task_id: Worker.pin(request.taskId),
+                instance_id: Worker.pin(request.instanceId), trigger_id: Worker.pin(request.triggerId),
+                payload: Worker.pin(request.payload), channel_id: Worker.pin(request.channelId),
+                headers: headers.pointer, header_count: headers.count,
+                arguments: arguments.pointer, argument_count: arguments.count))
         return UnsafePointer(instance)
     }
 
@@ -146,7 +147,9 @@ enum HostTable {
 
         /// The C signature: return type and parameter types.
         var types: (UnsafeMutablePointer<ffi_type>, [UnsafeMutablePointer<ffi_type>?]) {
-            let pointer = cffi_pointer()!, size = cffi_size_t()!, int32 = cffi_sint32()!
+            let pointer = cffi_pointer()!
+            let size = cffi_size_t()!
+            let int32 = cffi_sint32()!
             switch self {
             case .log: return (cffi_void(), [pointer, size])
             case .progress: return (cffi_void(), [cffi_uint32()])
@@ -195,14 +198,15 @@ enum HostTable {
         }
         func function<F>(_ callback: Callback) -> F { unsafeBitCast(code[callback]!, to: F.self) }
         let table = UnsafeMutablePointer<th_c_host>.allocate(capacity: 1)
-        table.initialize(to: th_c_host(
-            struct_size: UInt32(MemoryLayout<th_c_host>.size),
-            log: function(.log), progress: function(.progress),
-            settings_get: function(.settingsGet), settings_set: function(.settingsSet),
-            settings_delete: function(.settingsDelete),
-            settings_get_string: function(.settingsGetString), settings_set_string: function(.settingsSetString),
-            settings_get_int64: function(.settingsGetInt64), settings_set_int64: function(.settingsSetInt64),
-            is_canceled: function(.isCanceled)))
+        table.initialize(
+            to: th_c_host(
+                struct_size: UInt32(MemoryLayout<th_c_host>.size),
+                log: function(.log), progress: function(.progress),
+                settings_get: function(.settingsGet), settings_set: function(.settingsSet),
+                settings_delete: function(.settingsDelete),
+                settings_get_string: function(.settingsGetString), settings_set_string: function(.settingsSetString),
+                settings_get_int64: function(.settingsGetInt64), settings_set_int64: function(.settingsSetInt64),
+                is_canceled: function(.isCanceled)))
         return table
     }
 
@@ -249,7 +253,10 @@ enum HostTable {
                 return Int32(TH_INVALID_ARGUMENT.rawValue)
             }
             guard value.count <= WorkerSession.maxSettingValue else {
-                session.log(refusal: "refused setting \"\(key.prefix(80))\": its value is \(value.count) bytes; the limit is \(WorkerSession.maxSettingValue) bytes (store larger data in a file, or split it)")
+                session.log(
+                    refusal:
+                        "refused setting \"\(key.prefix(80))\": its value is \(value.count) bytes; the limit is \(WorkerSession.maxSettingValue) bytes (store larger data in a file, or split it)"
+                )
                 return Int32(TH_INVALID_ARGUMENT.rawValue)
             }
             return Int32(bitPattern: request { .settingsSet(requestId: $0, key: key, value: value) }.status)
@@ -300,7 +307,8 @@ enum HostTable {
                 status = copy(reply.data.dropFirst(), buffer: 2, terminate: true)
             }
         case .settingsSetString:
-            status = arguments.bytes(2).map { set([Encoding.string] + Array($0)) }
+            status =
+                arguments.bytes(2).map { set([Encoding.string] + Array($0)) }
                 ?? Int32(TH_INVALID_ARGUMENT.rawValue)
         case .settingsGetInt64:
             let reply = get(arguments.key(0))

@@ -15,14 +15,17 @@ func detachThread(_ body: @escaping @Sendable () -> Void) {
     }
     let start = Unmanaged.passRetained(Start(body)).toOpaque()
     var thread = pthread_t()
-    let created = pthread_create(&thread, nil, { argument in
-        let start = Unmanaged<Start>.fromOpaque(argument!).takeRetainedValue()
-        start.body()
-        return nil
-    }, start)
+    let created = pthread_create(
+        &thread, nil,
+        { argument in
+            let start = Unmanaged<Start>.fromOpaque(argument!).takeRetainedValue()
+            start.body()
+            return nil
+        }, start)
     guard created == 0 else {
         Unmanaged<Start>.fromOpaque(start).release()
-        let reason = "taskhost-worker: cannot start a thread (\(String(cString: strerror(created)))); the instance's process limit may be too low\n"
+        let reason =
+            "taskhost-worker: cannot start a thread (\(String(cString: strerror(created)))); the instance's process limit may be too low\n"
         FileDescriptorIO.writeAll(toFile: STDERR_FILENO, Array(reason.utf8))
         _exit(WorkerExitCode.noThread)
     }

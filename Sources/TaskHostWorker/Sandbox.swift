@@ -16,8 +16,10 @@ enum Sandbox {
             environment(),
         ]
         if !policy.workingDirectory.isEmpty {
-            layers.append(report("working-directory", chdir(policy.workingDirectory), "private directory \(policy.workingDirectory)",
-                                 "cannot enter \(policy.workingDirectory)"))
+            layers.append(
+                report(
+                    "working-directory", chdir(policy.workingDirectory), "private directory \(policy.workingDirectory)",
+                    "cannot enter \(policy.workingDirectory)"))
         }
         let startedAsRoot = geteuid() == 0
         layers.append(network(policy, startedAsRoot: startedAsRoot))
@@ -43,9 +45,11 @@ enum Sandbox {
     static func applyToForkedChild(_ policy: SandboxPolicy, workingDirectoryEntered: Bool) -> [SandboxLayer] {
         var layers = [environment()]
         if !policy.workingDirectory.isEmpty {
-            layers.append(SandboxLayer(
-                name: "working-directory", enforced: workingDirectoryEntered,
-                detail: workingDirectoryEntered ? "private directory \(policy.workingDirectory)" : "the host sent no working directory"))
+            layers.append(
+                SandboxLayer(
+                    name: "working-directory", enforced: workingDirectoryEntered,
+                    detail: workingDirectoryEntered ? "private directory \(policy.workingDirectory)" : "the host sent no working directory")
+            )
         }
         layers.append(resourceLimits(policy))
         return layers
@@ -80,26 +84,42 @@ enum Sandbox {
         if policy.allowNetwork {
             return SandboxLayer(name: "network", enforced: false, detail: "the task declares internetClient", waived: true)
         }
-        return report("network", th_unshare_network(startedAsRoot ? 0 : 1), "private network namespace: no network",
-                      startedAsRoot ? "cannot create a network namespace" : "cannot create a user and network namespace (unprivileged user namespaces disabled?)")
+        return report(
+            "network", th_unshare_network(startedAsRoot ? 0 : 1), "private network namespace: no network",
+            startedAsRoot
+                ? "cannot create a network namespace"
+                : "cannot create a user and network namespace (unprivileged user namespaces disabled?)")
     }
 
     /// Builds what ``applyToForkedChild(_:workingDirectoryEntered:)`` reports,
     /// without applying anything: a zygote runs this once so that its children
     /// find the Swift runtime's caches (generic metadata, conformances) warm.
     static func rehearseForkedChild(_ policy: SandboxPolicy) -> [SandboxLayer] {
-        [environment(),
-         SandboxLayer(name: "working-directory", enforced: true, detail: "private directory \(policy.workingDirectory)"),
-         resourceLimits(policy, apply: false)]
+        [
+            environment(),
+            SandboxLayer(name: "working-directory", enforced: true, detail: "private directory \(policy.workingDirectory)"),
+            resourceLimits(policy, apply: false),
+        ]
     }
 
     private static func resourceLimits(_ policy: SandboxPolicy, apply: Bool = true) -> SandboxLayer {
         var limits: [(String, Int32, UInt64, UInt64)] = []
-        if policy.cpuSeconds > 0 { limits.append(("cpu \(policy.cpuSeconds)s", Int32(RLIMIT_CPU.rawValue), policy.cpuSeconds, policy.cpuSeconds + 1)) }
-        if policy.memoryBytes > 0 { limits.append(("memory \(policy.memoryBytes >> 20) MiB", Int32(RLIMIT_DATA.rawValue), policy.memoryBytes, policy.memoryBytes)) }
-        if policy.openFiles > 0 { limits.append(("files \(policy.openFiles)", Int32(RLIMIT_NOFILE.rawValue), policy.openFiles, policy.openFiles)) }
-        if policy.processes > 0 { limits.append(("processes \(policy.processes)", Int32(__RLIMIT_NPROC.rawValue), policy.processes, policy.processes)) }
-        if policy.fileSizeBytes > 0 { limits.append(("file size \(policy.fileSizeBytes >> 20) MiB", Int32(RLIMIT_FSIZE.rawValue), policy.fileSizeBytes, policy.fileSizeBytes)) }
+        if policy.cpuSeconds > 0 {
+            limits.append(("cpu \(policy.cpuSeconds)s", Int32(RLIMIT_CPU.rawValue), policy.cpuSeconds, policy.cpuSeconds + 1))
+        }
+        if policy.memoryBytes > 0 {
+            limits.append(("memory \(policy.memoryBytes >> 20) MiB", Int32(RLIMIT_DATA.rawValue), policy.memoryBytes, policy.memoryBytes))
+        }
+        if policy.openFiles > 0 {
+            limits.append(("files \(policy.openFiles)", Int32(RLIMIT_NOFILE.rawValue), policy.openFiles, policy.openFiles))
+        }
+        if policy.processes > 0 {
+            limits.append(("processes \(policy.processes)", Int32(__RLIMIT_NPROC.rawValue), policy.processes, policy.processes))
+        }
+        if policy.fileSizeBytes > 0 {
+            limits.append(
+                ("file size \(policy.fileSizeBytes >> 20) MiB", Int32(RLIMIT_FSIZE.rawValue), policy.fileSizeBytes, policy.fileSizeBytes))
+        }
         limits.append(("no core dumps", Int32(RLIMIT_CORE.rawValue), 0, 0))
         var failed: [String] = []
         for (name, resource, soft, hard) in limits where apply && th_set_rlimit(resource, soft, hard) != 0 {
@@ -116,7 +136,8 @@ enum Sandbox {
         var layers: [SandboxLayer] = []
         if startedAsRoot {
             if let uid = policy.userId, let gid = policy.groupId {
-                layers.append(report("user", th_drop_privileges(uid, gid), "runs as uid \(uid), gid \(gid), not root", "cannot drop to uid \(uid)"))
+                layers.append(
+                    report("user", th_drop_privileges(uid, gid), "runs as uid \(uid), gid \(gid), not root", "cannot drop to uid \(uid)"))
             } else {
                 layers.append(SandboxLayer(name: "user", enforced: false, detail: "runs as root: no sandbox user configured"))
             }
@@ -124,14 +145,21 @@ enum Sandbox {
             layers.append(SandboxLayer(name: "user", enforced: true, detail: "runs as the host's unprivileged user (uid \(getuid()))"))
         }
         let isolatedFromState = startedAsRoot && geteuid() != 0
-        layers.append(SandboxLayer(
-            name: "state-isolation", enforced: isolatedFromState,
-            detail: isolatedFromState ? "the state directory belongs to another user"
-                : "the task runs as the user that owns the state directory; run the host as root with a sandbox user to isolate it"))
-        layers.append(report("no-new-privs", th_set_no_new_privs(), "setuid binaries and file capabilities grant nothing", "prctl(PR_SET_NO_NEW_PRIVS) failed"))
-        layers.append(report("seccomp", th_install_seccomp_denylist(),
-                             "ptrace, mount, kexec, bpf, module loading, reboot, namespaces and clock changes fail with EPERM",
-                             "cannot install the seccomp filter"))
+        layers.append(
+            SandboxLayer(
+                name: "state-isolation", enforced: isolatedFromState,
+                detail: isolatedFromState
+                    ? "the state directory belongs to another user"
+                    : "the task runs as the user that owns the state directory; run the host as root with a sandbox user to isolate it"))
+        layers.append(
+            report(
+                "no-new-privs", th_set_no_new_privs(), "setuid binaries and file capabilities grant nothing",
+                "prctl(PR_SET_NO_NEW_PRIVS) failed"))
+        layers.append(
+            report(
+                "seccomp", th_install_seccomp_denylist(),
+                "ptrace, mount, kexec, bpf, module loading, reboot, namespaces and clock changes fail with EPERM",
+                "cannot install the seccomp filter"))
         return layers
     }
 }

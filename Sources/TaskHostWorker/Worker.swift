@@ -67,7 +67,8 @@ enum Worker {
     /// the worker runs as the sandbox user (which may not traverse the
     /// directories that hold it).
     static func enterSandbox(
-        _ policy: SandboxPolicy, library path: String?, session: WorkerSession, layers apply: (SandboxPolicy) -> [SandboxLayer] = Sandbox.apply
+        _ policy: SandboxPolicy, library path: String?, session: WorkerSession,
+        layers apply: (SandboxPolicy) -> [SandboxLayer] = Sandbox.apply
     ) -> Library? {
         var library = path.map { Library(path: $0, loadPath: $0) }
         if let path, geteuid() == 0, policy.userId != nil {
@@ -124,7 +125,8 @@ enum Worker {
     /// The loaded library's plugin descriptor, checked against the worker's ABI and build.
     static func descriptor(_ handle: UnsafeMutableRawPointer, path: String, session: WorkerSession) -> th_plugin_v1 {
         guard let symbol = dlsym(handle, TH_PLUGIN_ENTRY_SYMBOL) else {
-            refuse(session, "\(path) is not a taskhost plugin: it does not export \(TH_PLUGIN_ENTRY_SYMBOL) (does it link BackgroundTaskKit?)")
+            refuse(
+                session, "\(path) is not a taskhost plugin: it does not export \(TH_PLUGIN_ENTRY_SYMBOL) (does it link BackgroundTaskKit?)")
         }
         let entry = unsafeBitCast(symbol, to: th_plugin_entry_v1.self)
         guard let descriptor = entry() else { refuse(session, "\(TH_PLUGIN_ENTRY_SYMBOL) in \(path) returned NULL") }
@@ -166,20 +168,23 @@ enum Worker {
                     plugin.check_entry_point!(th_bytes(data: name.baseAddress, length: name.count), $0.baseAddress, $0.count)
                 }
             }
-            reports.append(EntryPointReport(
-                entryPoint: entryPoint, code: UInt32(bitPattern: code),
-                message: String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)))
+            reports.append(
+                EntryPointReport(
+                    entryPoint: entryPoint, code: UInt32(bitPattern: code),
+                    message: String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)))
         }
         for symbol in symbols {
             let found = dlsym(handle, symbol) != nil
-            reports.append(EntryPointReport(
-                entryPoint: symbol, code: found ? TH_CHECK_OK.rawValue : TH_CHECK_NOT_FOUND.rawValue,
-                message: found ? "" : CTask.notFound(path: path)))
+            reports.append(
+                EntryPointReport(
+                    entryPoint: symbol, code: found ? TH_CHECK_OK.rawValue : TH_CHECK_NOT_FOUND.rawValue,
+                    message: found ? "" : CTask.notFound(path: path)))
         }
         let signature = plugin?.build_signature.map { String(cString: $0) } ?? ""
         let sdkVersion = plugin?.sdk_version.map { String(cString: $0) } ?? ""
-        session.send(.checkResult(
-            abiVersion: plugin?.abi_version ?? 0, sdkVersion: sdkVersion, buildSignature: signature, reports: reports))
+        session.send(
+            .checkResult(
+                abiVersion: plugin?.abi_version ?? 0, sdkVersion: sdkVersion, buildSignature: signature, reports: reports))
     }
 
     static func run(_ plugin: th_plugin_v1, request: StartRequest, session: WorkerSession, pending: FrameDecoder) {

@@ -10,27 +10,27 @@ enum WorkerBuildInfo {
 
     static let swiftVersion: String = {
         #if compiler(>=6.5)
-            return "6.5+"
+        return "6.5+"
         #elseif compiler(>=6.4)
-            return "6.4"
+        return "6.4"
         #elseif compiler(>=6.3)
-            return "6.3"
+        return "6.3"
         #elseif compiler(>=6.2)
-            return "6.2"
+        return "6.2"
         #elseif compiler(>=6.1)
-            return "6.1"
+        return "6.1"
         #else
-            return "6.0"
+        return "6.0"
         #endif
     }()
 
     static let target: String = {
         #if arch(x86_64)
-            return "x86_64-unknown-linux-gnu"
+        return "x86_64-unknown-linux-gnu"
         #elseif arch(arm64)
-            return "aarch64-unknown-linux-gnu"
+        return "aarch64-unknown-linux-gnu"
         #else
-            return "unknown"
+        return "unknown"
         #endif
     }()
 

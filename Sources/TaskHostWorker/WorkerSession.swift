@@ -191,7 +191,8 @@ final class WorkerSession: Sendable {
     func log(_ line: UnsafeBufferPointer<UInt8>) {
         var text = String(decoding: line, as: UTF8.self)
         if text.utf8.count > WorkerSession.maxLogLine {
-            text = String(decoding: text.utf8.prefix(WorkerSession.maxLogLine), as: UTF8.self)
+            text =
+                String(decoding: text.utf8.prefix(WorkerSession.maxLogLine), as: UTF8.self)
                 + " [line truncated: \(line.count) bytes]"
         }
         send(.log(text))

@@ -33,7 +33,9 @@ enum Zygote {
         let control = Worker.ipcDescriptor
         let session = WorkerSession(fd: control)
         var decoder = FrameDecoder()
-        guard case .check(let libraryPath, let entryPoints, let policy, let symbols) = Worker.readFirstMessage(session: session, decoder: &decoder)
+        guard
+            case .check(let libraryPath, let entryPoints, let policy, let symbols) = Worker.readFirstMessage(
+                session: session, decoder: &decoder)
         else {
             Worker.fail(session, "a zygote's first message must be check")
         }
@@ -188,12 +190,15 @@ enum Zygote {
                 handle: loaded.handle, path: loaded.path, signature: signature, request: request, session: session, pending: FrameDecoder())
         }
         if let plugin = loaded.plugin {
-            session.send(.ready(
-                sdkVersion: plugin.sdk_version.map { String(cString: $0) } ?? "unknown",
-                buildSignature: plugin.build_signature.map { String(cString: $0) } ?? ""))
+            session.send(
+                .ready(
+                    sdkVersion: plugin.sdk_version.map { String(cString: $0) } ?? "unknown",
+                    buildSignature: plugin.build_signature.map { String(cString: $0) } ?? ""))
             Worker.run(plugin, request: request, session: session, pending: FrameDecoder())
         } else {
-            Worker.run(Worker.descriptor(loaded.handle, path: loaded.path, session: session), request: request, session: session, pending: FrameDecoder())
+            Worker.run(
+                Worker.descriptor(loaded.handle, path: loaded.path, session: session), request: request, session: session,
+                pending: FrameDecoder())
         }
         Worker.finish(0)
     }

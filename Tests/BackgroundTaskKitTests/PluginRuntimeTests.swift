@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable public import BackgroundTaskKit
 
 /// Counts its constructions and runs: `prepare` must do neither.

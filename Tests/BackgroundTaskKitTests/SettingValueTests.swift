@@ -64,17 +64,18 @@ import Testing
         }
     }
 
-    @Test(arguments: [
-        ([], "setting value is malformed: no bytes"),
-        ([99], "setting value is malformed: unknown type tag 99"),
-        ([2, 1, 2, 3], "setting value is malformed: a int value has 8 bytes, found 3"),
-        ([5, 2], "setting value is malformed: a bool value is 2"),
-        ([1, 0xFF], "setting value is malformed: a string value is not valid UTF-8"),
-        ([7, 1], "setting value is malformed: a uuid value has 16 bytes, found 1"),
-        ([9, 1, 0, 0, 0, 5, 0, 0, 0], "setting value is malformed: composite value is truncated"),
-        ([9, 0, 0, 0, 0, 1], "setting value is malformed: composite value has trailing bytes"),
-        ([9, 255, 255, 255, 255], "setting value is malformed: composite claims 4294967295 members"),
-    ] as [([UInt8], String)])
+    @Test(
+        arguments: [
+            ([], "setting value is malformed: no bytes"),
+            ([99], "setting value is malformed: unknown type tag 99"),
+            ([2, 1, 2, 3], "setting value is malformed: a int value has 8 bytes, found 3"),
+            ([5, 2], "setting value is malformed: a bool value is 2"),
+            ([1, 0xFF], "setting value is malformed: a string value is not valid UTF-8"),
+            ([7, 1], "setting value is malformed: a uuid value has 16 bytes, found 1"),
+            ([9, 1, 0, 0, 0, 5, 0, 0, 0], "setting value is malformed: composite value is truncated"),
+            ([9, 0, 0, 0, 0, 1], "setting value is malformed: composite value has trailing bytes"),
+            ([9, 255, 255, 255, 255], "setting value is malformed: composite claims 4294967295 members"),
+        ] as [([UInt8], String)])
     func malformedEncodingsAreErrorsNotCrashes(_ bytes: [UInt8], _ message: String) {
         do {
             let value = try SettingValue(encoded: bytes)

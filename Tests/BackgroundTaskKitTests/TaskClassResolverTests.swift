@@ -1,6 +1,7 @@
 import CTaskHostABI
 import Foundation
 import Testing
+
 @testable public import BackgroundTaskKit
 
 public final class ResolverFinalTask: BackgroundTask {
@@ -35,10 +36,10 @@ public final class ResolverPlainClass {}
     }
 
     @Test(arguments: [
-        ("BackgroundTaskKitTests.ResolverOpenTask", TH_CHECK_NOT_FINAL_CODE),
-        ("BackgroundTaskKitTests.ResolverPlainClass", TH_CHECK_NOT_CONFORMING_CODE),
-        ("BackgroundTaskKitTests.NoSuchClass", TH_CHECK_NOT_FOUND_CODE),
-        ("NoSuchModule.ResolverFinalTask", TH_CHECK_NOT_FOUND_CODE),
+        ("BackgroundTaskKitTests.ResolverOpenTask", checkNotFinalCode),
+        ("BackgroundTaskKitTests.ResolverPlainClass", checkNotConformingCode),
+        ("BackgroundTaskKitTests.NoSuchClass", checkNotFoundCode),
+        ("NoSuchModule.ResolverFinalTask", checkNotFoundCode),
     ])
     func unusableClassesAreRefusedWithTheirReason(_ name: String, _ code: UInt32) {
         guard case .failure(let problem) = TaskClassResolver.resolve(name) else {
@@ -59,9 +60,9 @@ public final class ResolverPlainClass {}
     }
 }
 
-let TH_CHECK_NOT_FOUND_CODE: UInt32 = 1
-let TH_CHECK_NOT_FINAL_CODE: UInt32 = 3
-let TH_CHECK_NOT_CONFORMING_CODE: UInt32 = 4
+let checkNotFoundCode: UInt32 = 1
+let checkNotFinalCode: UInt32 = 3
+let checkNotConformingCode: UInt32 = 4
 
 /// The rule that ends an instance: `run` returned and every deferral completed.
 @Suite struct InstanceLifetimeTests {

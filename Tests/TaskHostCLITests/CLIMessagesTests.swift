@@ -50,10 +50,10 @@ import Testing
     /// A plugin package right after `swift build`: its library is in .build/debug.
     func writePackage() throws {
         try """
-            {"Identity": {"Name": "com.example.fresh"}, "BackgroundTasks": [
-              {"Name": "Fresh", "TaskEntryPoint": "BackgroundTasks.SampleBackgroundTask", "Library": "Fresh",
-               "Triggers": [{"Type": "Application"}]}]}
-            """.write(toFile: here + "/manifest.json", atomically: true, encoding: .utf8)
+        {"Identity": {"Name": "com.example.fresh"}, "BackgroundTasks": [
+          {"Name": "Fresh", "TaskEntryPoint": "BackgroundTasks.SampleBackgroundTask", "Library": "Fresh",
+           "Triggers": [{"Type": "Application"}]}]}
+        """.write(toFile: here + "/manifest.json", atomically: true, encoding: .utf8)
     }
 
     @Test func pluginsValidateFindsAFreshBuildAndSaysWhereItLooked() throws {
@@ -96,9 +96,10 @@ import Testing
         try FileManager.default.createDirectory(atPath: here + "/.build/debug", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: TestSupport.sampleTasks, toPath: here + "/.build/debug/libFresh.so")
         func install(as name: String) throws {
-            try store.savePlugin(PluginRecord(
-                name: name, identity: "com.example.fresh", version: nil, state: .active, reason: nil, fingerprint: "f",
-                stagedPath: state + "/plugin-versions/" + name, tasks: ["Fresh"], updatedAt: Date()))
+            try store.savePlugin(
+                PluginRecord(
+                    name: name, identity: "com.example.fresh", version: nil, state: .active, reason: nil, fingerprint: "f",
+                    stagedPath: state + "/plugin-versions/" + name, tasks: ["Fresh"], updatedAt: Date()))
         }
         let folderName = URL(fileURLWithPath: here).lastPathComponent
         try install(as: folderName)

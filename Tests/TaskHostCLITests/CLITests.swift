@@ -18,7 +18,8 @@ import Testing
 
     /// Runs taskhost in the repository (so ./manifest.json is the sample's).
     func taskhost(_ arguments: [String], interruptAfter: Duration? = nil) throws -> Result {
-        let outPath = stateDirectory + ".out-" + UUID().uuidString, errPath = outPath + ".err"
+        let outPath = stateDirectory + ".out-" + UUID().uuidString
+        let errPath = outPath + ".err"
         let process = try ChildProcess.start(
             Self.buildDirectory + "/taskhost", arguments: arguments, overrides: ["TASKHOST_STATE_DIR": stateDirectory],
             workingDirectory: Self.repository, output: .file(outPath), error: .file(errPath))
@@ -40,7 +41,8 @@ import Testing
     }
 
     func faultyManifest(_ name: String, _ entryPoint: String, extra: String = "") throws -> String {
-        try writeManifest("""
+        try writeManifest(
+            """
             {"Identity": {"Name": "com.example.faulty"}, "BackgroundTasks": [
               {"Name": "\(name)", "TaskEntryPoint": "\(entryPoint)", "Library": "\(Self.buildDirectory)/libFaultyTasks.so",
                "Triggers": [{"Type": "Application"}]\(extra)}]}
@@ -86,7 +88,9 @@ import Testing
 
         let notFinal = try taskhost(["validate", "--manifest", try faultyManifest("NotFinal", "FaultyTasks.NotFinalTask")])
         #expect(notFinal.status == 1)
-        #expect(notFinal.stderr.contains("task \"NotFinal\": TaskEntryPoint \"FaultyTasks.NotFinalTask\" in libFaultyTasks.so is not a final class"))
+        #expect(
+            notFinal.stderr.contains(
+                "task \"NotFinal\": TaskEntryPoint \"FaultyTasks.NotFinalTask\" in libFaultyTasks.so is not a final class"))
     }
 
     @Test func aFailedInstanceExitsNonZeroAndPointsAtItsLog() throws {
@@ -153,7 +157,9 @@ import Testing
         // Nothing listens on port 1.
         let unreachable = try taskhost(["push", "http://127.0.0.1:1/push/v1/x", "--content", "x", "--token", "t"])
         #expect(unreachable.status == 1)
-        #expect(unreachable.stderr.contains("cannot connect to 127.0.0.1:1: connection refused (is taskhost serve running?)"), "\(unreachable.stderr)")
+        #expect(
+            unreachable.stderr.contains("cannot connect to 127.0.0.1:1: connection refused (is taskhost serve running?)"),
+            "\(unreachable.stderr)")
         #expect(!unreachable.stderr.contains("SingleConnectionFailure"))
     }
 

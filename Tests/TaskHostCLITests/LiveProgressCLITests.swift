@@ -19,10 +19,10 @@ import Testing
 
     init() throws {
         try """
-            {"Identity": {"Name": "\(app)"}, "BackgroundTasks": [
-              {"Name": "Progress", "TaskEntryPoint": "FaultyTasks.ProgressTask", "Library": "\(TestSupport.faultyTasks)",
-               "Triggers": [{"Type": "Application"}], "TimeLimitSeconds": 300}]}
-            """.write(toFile: here + "/manifest.json", atomically: true, encoding: .utf8)
+        {"Identity": {"Name": "\(app)"}, "BackgroundTasks": [
+          {"Name": "Progress", "TaskEntryPoint": "FaultyTasks.ProgressTask", "Library": "\(TestSupport.faultyTasks)",
+           "Triggers": [{"Type": "Application"}], "TimeLimitSeconds": 300}]}
+        """.write(toFile: here + "/manifest.json", atomically: true, encoding: .utf8)
     }
 
     /// Starts `taskhost arguments` in the test's directory, its output in pipes.
@@ -69,7 +69,8 @@ import Testing
         try release()
         let result = try TaskHostCommand.run(["run", "Progress", "--progress", "bar"], in: here, stateDirectory: state)
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout.contains("\r\u{1B}[2K  [" + String(repeating: "#", count: 30) + "] 100%\n"), "\(result.stdout.debugDescription)")
+        #expect(
+            result.stdout.contains("\r\u{1B}[2K  [" + String(repeating: "#", count: 30) + "] 100%\n"), "\(result.stdout.debugDescription)")
         #expect(result.stdout.contains("] 25%"), "\(result.stdout.debugDescription)")
     }
 

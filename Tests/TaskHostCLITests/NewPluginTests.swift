@@ -24,8 +24,9 @@ import Testing
         let directory = TestSupport.temporaryDirectory()
         let state = directory + "/state"
         let taskhost = TestSupport.taskhostPath
-        let created = try await execute(taskhost, ["new-plugin", "Demo", "--output", directory, "--sdk", TestSupport.repository],
-                                  in: directory, state: state)
+        let created = try await execute(
+            taskhost, ["new-plugin", "Demo", "--output", directory, "--sdk", TestSupport.repository],
+            in: directory, state: state)
         #expect(created.0 == 0, "\(created.1)")
         let package = directory + "/Demo"
         for file in ["Package.swift", "Sources/Demo/DemoTask.swift", "Tests/DemoTests/DemoTaskTests.swift", "manifest.json", "README.md"] {
@@ -56,11 +57,16 @@ import Testing
         #expect(pasted.0 == 0, "\(block)\n\(pasted.1)")
         #expect(pasted.1.contains("of DemoTask: completed") && pasted.1.hasSuffix("hello\n"), "\(pasted.1)")
 
-        let run = try await execute(taskhost, ["run", "DemoTask", "--manifest", "manifest.json", "--library-path", ".build/debug",
-                                         "--raw-content", "hello from a new plugin"], in: package, state: state)
+        let run = try await execute(
+            taskhost,
+            [
+                "run", "DemoTask", "--manifest", "manifest.json", "--library-path", ".build/debug",
+                "--raw-content", "hello from a new plugin",
+            ], in: package, state: state)
         #expect(run.0 == 0, "\(run.1)")
         #expect(run.1.contains("of DemoTask: completed"))
-        let stored = try await execute(taskhost, ["settings", "get", "last-push", "--manifest", "manifest.json"], in: package, state: state)
+        let stored = try await execute(
+            taskhost, ["settings", "get", "last-push", "--manifest", "manifest.json"], in: package, state: state)
         #expect(stored.1 == "hello from a new plugin\n")
 
         // Installed as its README says: copied into the plugins directory of a running host.
@@ -69,7 +75,10 @@ import Testing
         let serve = try ChildProcess.start(
             taskhost, arguments: ["serve", "--port", "0", "--plugins-poll", "0.2", "--state-dir", state],
             workingDirectory: elsewhere, output: .null, error: .null)
-        defer { serve.signal(SIGTERM); serve.waitUntilExit() }
+        defer {
+            serve.signal(SIGTERM)
+            serve.waitUntilExit()
+        }
         let installed = state + "/plugins/Demo"
         try FileManager.default.createDirectory(atPath: installed, withIntermediateDirectories: true)
         for file in ["manifest.json", ".build/debug/libDemo.so"] {

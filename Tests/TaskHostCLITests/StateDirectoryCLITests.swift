@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TaskHostTestSupport
+import Testing
 
 /// The CLI on a state directory it should not trust as it is: open to other
 /// users (made private, saying so), a damaged or emptied database (refused).
@@ -19,8 +19,12 @@ import TaskHostTestSupport
         #expect(chmod(state, 0o755) == 0 && chmod(database, 0o644) == 0)
         let result = try taskhost(["queue"], state: state)
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stderr.contains("warning: the state directory \(state) was open to other users (mode 755); changed to 700"), "\(result.stderr)")
-        #expect(result.stderr.contains("warning: the database \(database) was open to other users (mode 644); changed to 600"), "\(result.stderr)")
+        #expect(
+            result.stderr.contains("warning: the state directory \(state) was open to other users (mode 755); changed to 700"),
+            "\(result.stderr)")
+        #expect(
+            result.stderr.contains("warning: the database \(database) was open to other users (mode 644); changed to 600"),
+            "\(result.stderr)")
         #expect(StoreDamage.mode(state) == 0o700 && StoreDamage.mode(database) == 0o600)
 
         let again = try taskhost(["queue"], state: state)
@@ -33,7 +37,9 @@ import TaskHostTestSupport
         for command in [["queue"], ["settings", "list", "--app", "com.example.tests"]] {
             let result = try taskhost(command, state: state)
             #expect(result.status == 1, "\(command)")
-            #expect(result.stderr.contains("the store \(path) is damaged") && result.stderr.contains(".recover"), "\(command): \(result.stderr)")
+            #expect(
+                result.stderr.contains("the store \(path) is damaged") && result.stderr.contains(".recover"), "\(command): \(result.stderr)"
+            )
         }
     }
 

@@ -10,7 +10,8 @@ import Testing
     static let serverKey = "BP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A8"
 
     func create(_ arguments: [String] = []) throws -> [String: Any] {
-        let created = try cli.taskhost(["subscriptions", "create", "SampleBackgroundTask", "--base-url", "https://push.example.com/"] + arguments)
+        let created = try cli.taskhost(
+            ["subscriptions", "create", "SampleBackgroundTask", "--base-url", "https://push.example.com/"] + arguments)
         #expect(created.status == 0, "\(created.stderr)")
         return try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any])
     }

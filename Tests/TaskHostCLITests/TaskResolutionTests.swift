@@ -39,9 +39,10 @@ import Testing
         try Self.writeFolder(state + "/plugins/weather", manifest: Self.manifest())
         let staged = state + "/plugin-versions/weather/0123456789ab"
         try Self.writeFolder(staged, manifest: Self.manifest())
-        try SQLiteTaskStore(stateDirectory: StateDirectory(path: state)).savePlugin(PluginRecord(
-            name: "weather", identity: Self.identity, version: "1.0", state: .active, reason: nil, fingerprint: "0123456789ab",
-            stagedPath: staged, tasks: ["WeatherSyncTask"], updatedAt: Date()))
+        try SQLiteTaskStore(stateDirectory: StateDirectory(path: state)).savePlugin(
+            PluginRecord(
+                name: "weather", identity: Self.identity, version: "1.0", state: .active, reason: nil, fingerprint: "0123456789ab",
+                stagedPath: staged, tasks: ["WeatherSyncTask"], updatedAt: Date()))
         try Self.writeFolder(source, manifest: Self.manifest(extraTask: localExtra))
     }
 
@@ -80,14 +81,19 @@ import Testing
         try install(localExtra: "NotInstalledYet")
         let result = try taskhost("trigger", "NotInstalledYet")
         #expect(result.status == 1)
-        #expect(result.err.contains("no task named \"NotInstalledYet\"; known tasks: \(Self.identity)/WeatherSyncTask; manifest.json declares it, "
-            + "but the installed plugin \(Self.identity), which the host runs, does not: copy the new version into the plugins directory"), "\(result.err)")
+        #expect(
+            result.err.contains(
+                "no task named \"NotInstalledYet\"; known tasks: \(Self.identity)/WeatherSyncTask; manifest.json declares it, "
+                    + "but the installed plugin \(Self.identity), which the host runs, does not: copy the new version into the plugins directory"
+            ), "\(result.err)")
     }
 
     @Test func runWithTheManifestHerePrefersIt() throws {
         try install(localExtra: "NotInstalledYet")
-        for (name, task) in [("WeatherSyncTask", "WeatherSyncTask"), ("NotInstalledYet", "NotInstalledYet"),
-                             ("\(Self.identity)/NotInstalledYet", "NotInstalledYet")] {
+        for (name, task) in [
+            ("WeatherSyncTask", "WeatherSyncTask"), ("NotInstalledYet", "NotInstalledYet"),
+            ("\(Self.identity)/NotInstalledYet", "NotInstalledYet"),
+        ] {
             let result = try taskhost("run", name, "--manifest", "manifest.json", "--raw-content", "hi", "--quiet")
             #expect(result.status == 0, "run \(name): \(result.err)")
             #expect(result.out.contains("of \(task): completed"), "\(result.out)")

@@ -20,11 +20,13 @@ import Testing
                 try FileManager.default.copyItem(atPath: build + "/" + file, toPath: directory + "/" + file)
             }
             try """
-                {"Identity": {"Name": "com.example.nobody"}, "BackgroundTasks": [
-                  {"Name": "Escape", "TaskEntryPoint": "FaultyTasks.EscapeArtistTask", "Library": "FaultyTasks",
-                   "Triggers": [{"Type": "Application"}]}]}
-                """.write(toFile: directory + "/manifest.json", atomically: true, encoding: .utf8)
-            for path in [directory, directory + "/manifest.json"] + ["taskhost", "taskhost-worker", "libFaultyTasks.so"].map({ directory + "/" + $0 }) {
+            {"Identity": {"Name": "com.example.nobody"}, "BackgroundTasks": [
+              {"Name": "Escape", "TaskEntryPoint": "FaultyTasks.EscapeArtistTask", "Library": "FaultyTasks",
+               "Triggers": [{"Type": "Application"}]}]}
+            """.write(toFile: directory + "/manifest.json", atomically: true, encoding: .utf8)
+            for path in [directory, directory + "/manifest.json"]
+                + ["taskhost", "taskhost-worker", "libFaultyTasks.so"].map({ directory + "/" + $0 })
+            {
                 try FileManager.default.setAttributes([.posixPermissions: path.hasSuffix(".json") ? 0o644 : 0o755], ofItemAtPath: path)
             }
             _ = chown(directory + "/state", 65534, 65534)

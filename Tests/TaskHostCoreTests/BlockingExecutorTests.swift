@@ -43,7 +43,10 @@ import Testing
         for index in 0..<50 {
             done.enter()
             executor.execute {
-                running.withLock { $0.now += 1; $0.most = max($0.most, $0.now) }
+                running.withLock {
+                    $0.now += 1
+                    $0.most = max($0.most, $0.now)
+                }
                 usleep(200)
                 runs.withLock { $0[index] += 1 }
                 running.withLock { $0.now -= 1 }

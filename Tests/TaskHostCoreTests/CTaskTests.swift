@@ -1,13 +1,14 @@
 import CTaskHostABI
 import Foundation
-@testable import TaskHostCore
 import TaskHostIPC
-@testable import TaskHostIsolation
-@testable import TaskHostManifest
-@testable import TaskHostPlugins
 import TaskHostShared
 import TaskHostTestSupport
 import Testing
+
+@testable import TaskHostCore
+@testable import TaskHostIsolation
+@testable import TaskHostManifest
+@testable import TaskHostPlugins
 
 /// C tasks (`"Abi": "c"`): plain C functions called through libffi in a worker
 /// process, with the host's callbacks handed over as libffi closures.
@@ -37,11 +38,13 @@ import Testing
         #expect(record.outcome == .completed)
         #expect(record.progress == 42)
         let report = try runner.store.setting(app: app, key: "report")?.value
-        #expect(report == .string(
-            "set=0 too_small=\(TH_BUFFER_TOO_SMALL.rawValue) small_length=6 get=0 length=6 value=héllo wrong=\(TH_WRONG_TYPE.rawValue) "
-                + "raw=0 raw_length=7 tag=1 set_int=0 get_int=0 number=-42 wrong_string=\(TH_WRONG_TYPE.rawValue) "
-                + "bad=\(TH_INVALID_ARGUMENT.rawValue) raw_set=0 deleted=0 deleted_again=\(TH_NOT_FOUND.rawValue) "
-                + "missing=\(TH_NOT_FOUND.rawValue) canceled=0"))
+        #expect(
+            report
+                == .string(
+                    "set=0 too_small=\(TH_BUFFER_TOO_SMALL.rawValue) small_length=6 get=0 length=6 value=héllo wrong=\(TH_WRONG_TYPE.rawValue) "
+                        + "raw=0 raw_length=7 tag=1 set_int=0 get_int=0 number=-42 wrong_string=\(TH_WRONG_TYPE.rawValue) "
+                        + "bad=\(TH_INVALID_ARGUMENT.rawValue) raw_set=0 deleted=0 deleted_again=\(TH_NOT_FOUND.rawValue) "
+                        + "missing=\(TH_NOT_FOUND.rawValue) canceled=0"))
         #expect(try runner.store.setting(app: app, key: "n")?.value == .int(-42))
         #expect(try runner.store.setting(app: app, key: "flag")?.value == .bool(true), "raw SettingValue encodings pass through")
         #expect(try runner.store.setting(app: app, key: "s") == nil, "deleted")
@@ -72,8 +75,9 @@ import Testing
         let task = Fixtures.cTask("Note", "note_trigger", signature: try CSignature(parsing: "void (host, instance)"))
         let record = try await runner.run(task, trigger: .application(arguments: ["message": "hi there", "other": "x"]))
         #expect(record.outcome == .completed)
-        #expect(try runner.store.setting(app: app, key: "trigger")?.value
-            == .string("kind=\(TH_TRIGGER_APPLICATION.rawValue) attempt=1 size=1 task=Note message=hi there"))
+        #expect(
+            try runner.store.setting(app: app, key: "trigger")?.value
+                == .string("kind=\(TH_TRIGGER_APPLICATION.rawValue) attempt=1 size=1 task=Note message=hi there"))
     }
 
     @Test func aSettingsWriteRefusedForItsSizeSaysWhichLimitInTheLog() async throws {
@@ -107,9 +111,11 @@ import Testing
 
     @Test func aCTaskThatIgnoresCancellationIsKilledAfterTheGracePeriod() async throws {
         let runner = try Fixtures.runner()
-        let limit = Duration.milliseconds(300), grace = Duration.milliseconds(300)
-        let record = try await runner.run(Fixtures.cTask(
-            "Hang", "never_returns", signature: try CSignature(parsing: "int32 ()"), timeLimit: limit, grace: grace))
+        let limit = Duration.milliseconds(300)
+        let grace = Duration.milliseconds(300)
+        let record = try await runner.run(
+            Fixtures.cTask(
+                "Hang", "never_returns", signature: try CSignature(parsing: "int32 ()"), timeLimit: limit, grace: grace))
         #expect(record.outcome == .timedOut)
         #expect(try #require(record.duration) >= limit + grace)
         #expect(try runner.store.log(instanceId: record.id).map(\.text).contains("host: the grace period is over; killing the instance"))
@@ -138,8 +144,9 @@ import Testing
         let (problems, inspections) = checker.check(manifest)
         #expect(problems.count == 1)
         #expect(problems.first?.position?.line == 3)
-        #expect(problems.first?.description.hasPrefix(
-            "task \"Missing\": Symbol \"on_pull\" not found in libCPushCounter.so; export it from the library") == true)
+        #expect(
+            problems.first?.description.hasPrefix(
+                "task \"Missing\": Symbol \"on_pull\" not found in libCPushCounter.so; export it from the library") == true)
         let counter = try #require(inspections.first { $0.libraryPath.hasSuffix("libCPushCounter.so") })
         #expect(!counter.hasDescriptor)
         #expect(counter.symbols.map(\.entryPoint) == ["on_push", "on_pull"])

@@ -1,11 +1,12 @@
 import Foundation
 import Logging
 import Synchronization
-import Testing
-@testable import TaskHostCore
 import TaskHostIsolation
-@testable import TaskHostScheduling
 import TaskHostTestSupport
+import Testing
+
+@testable import TaskHostCore
+@testable import TaskHostScheduling
 
 /// The dispatcher's table of running instances stays right when a trigger is
 /// released by its run and claimed again before that run has ended (issue

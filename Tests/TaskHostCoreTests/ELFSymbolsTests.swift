@@ -1,8 +1,9 @@
 import Foundation
-@testable import TaskHostManifest
-import Testing
-@testable import TaskHostCore
 import TaskHostTestSupport
+import Testing
+
+@testable import TaskHostCore
+@testable import TaskHostManifest
 
 /// Reading what a library exports without loading it (`taskhost plugins inspect`).
 @Suite struct ELFSymbolsTests {

@@ -1,11 +1,12 @@
 import Foundation
 import GRDB
-import Testing
-import TaskHostTestSupport
-@testable import TaskHostCore
-@testable import TaskHostIsolation
 import TaskHostManifest
 import TaskHostShared
+import TaskHostTestSupport
+import Testing
+
+@testable import TaskHostCore
+@testable import TaskHostIsolation
 
 /// Errors that code acts on carry a code set where they are raised, and the
 /// error underneath; nothing has to read their text.
@@ -86,7 +87,8 @@ import TaskHostShared
         let task = TestSupport.task("Echo", "FaultyTasks.AsyncEchoTask")
         do {
             _ = try runner.runBlocking(
-                app: TestSupport.app([task]), task: task, libraryPath: task.library, trigger: TriggerEvent(kind: .application, triggerId: "t"))
+                app: TestSupport.app([task]), task: task, libraryPath: task.library,
+                trigger: TriggerEvent(kind: .application, triggerId: "t"))
             Issue.record("the run started although its worker could not")
         } catch {
             #expect(error.code == .resourcesExhausted)

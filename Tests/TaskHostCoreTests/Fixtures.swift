@@ -1,8 +1,9 @@
 import Foundation
+import TaskHostTestSupport
+
 @testable import TaskHostCore
 @testable import TaskHostIsolation
 @testable import TaskHostManifest
-import TaskHostTestSupport
 
 typealias Fixtures = TestSupport
 

@@ -1,9 +1,10 @@
 import Foundation
 import GRDB
 import Synchronization
-@testable import TaskHostCore
 import TaskHostTestSupport
 import Testing
+
+@testable import TaskHostCore
 
 /// The one group commit: concurrent callers share a commit, each gets its
 /// own result once its batch is applied, batches keep the callers' order and

@@ -1,7 +1,8 @@
 import Foundation
-import Testing
-@testable import TaskHostCore
 import TaskHostTestSupport
+import Testing
+
+@testable import TaskHostCore
 
 /// The state directory's host lock, and the settling of instances whose
 /// supervising process is gone.
@@ -22,7 +23,8 @@ import TaskHostTestSupport
         } throws: { error in
             let error = error as? HostLockError
             return error?.holder?.pid == getpid()
-                && error?.description.contains("another taskhost serve (pid \(getpid()) on 127.0.0.1:18092) is running on the state directory \(state.path)") == true
+                && error?.description.contains(
+                    "another taskhost serve (pid \(getpid()) on 127.0.0.1:18092) is running on the state directory \(state.path)") == true
         }
         // Asking does not take the lock away from the host.
         #expect(HostLock.holder(of: state) != nil)

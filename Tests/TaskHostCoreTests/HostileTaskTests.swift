@@ -1,17 +1,20 @@
 import Foundation
-@testable import TaskHostCore
-@testable import TaskHostIsolation
-@testable import TaskHostManifest
 import TaskHostShared
 import TaskHostTestSupport
 import Testing
+
+@testable import TaskHostCore
+@testable import TaskHostIsolation
+@testable import TaskHostManifest
 
 /// Plugins that misbehave on purpose. For each: the host (this process) stays
 /// up, the outcome says precisely what happened, nothing is half-written, and
 /// the next instance runs normally.
 @Suite struct HostileTaskTests {
-    func run(_ entryPoint: String, limits: ResourceLimits = ResourceLimits(), capabilities: [Capability] = [],
-             arguments: [String: String] = [:], timeLimit: Duration = .seconds(30)) async throws -> (InstanceRecord, TaskRunner) {
+    func run(
+        _ entryPoint: String, limits: ResourceLimits = ResourceLimits(), capabilities: [Capability] = [],
+        arguments: [String: String] = [:], timeLimit: Duration = .seconds(30)
+    ) async throws -> (InstanceRecord, TaskRunner) {
         let runner = try Fixtures.runner()
         var task = Fixtures.task("Hostile", entryPoint, timeLimit: timeLimit, grace: .milliseconds(500))
         task.limits = limits
@@ -30,8 +33,9 @@ import Testing
     @Test func aSegfaultIsACrashAndWhatWasWrittenBeforeItStays() async throws {
         let (record, runner) = try await run("FaultyTasks.SegfaultTask")
         #expect(record.outcome == .crashed(signal: SIGSEGV))
-        #expect(try runner.store.setting(app: "com.example.tests", key: "before-crash")?.value == "written",
-                "a setting acknowledged before the crash is whole")
+        #expect(
+            try runner.store.setting(app: "com.example.tests", key: "before-crash")?.value == "written",
+            "a setting acknowledged before the crash is whole")
     }
 
     @Test func abortIsACrash() async throws {
@@ -65,7 +69,10 @@ import Testing
         if geteuid() == 0 {
             // As root the task runs as the sandbox user, whose process count the limit bounds.
             let forked = try #require(try runner.store.setting(app: "com.example.tests", key: "forked")?.value)
-            guard case .int(let count) = forked else { Issue.record("forked is \(forked)"); return }
+            guard case .int(let count) = forked else {
+                Issue.record("forked is \(forked)")
+                return
+            }
             #expect(count < 48)
         }
         let pid = try #require(record.pid)
@@ -131,7 +138,8 @@ import Testing
         // limit keeps this instance from failing for lack of a thread.
         task.limits = ResourceLimits(processes: 100_000)
         let lenient = TaskRunner(
-            store: try Fixtures.store(), workerPath: Fixtures.workerPath, sandbox: SandboxOptions(), isolation: .fromEnvironment(), cgroups: nil)
+            store: try Fixtures.store(), workerPath: Fixtures.workerPath, sandbox: SandboxOptions(), isolation: .fromEnvironment(),
+            cgroups: nil)
         let record = try await lenient.run(task)
         #expect(record.outcome == .completed, "\((try? log(record, lenient)) ?? [])")
         let notEnforced = record.sandbox.components(separatedBy: "NOT enforced: ").dropFirst().first ?? ""

@@ -1,10 +1,11 @@
 import Foundation
 import Synchronization
-@testable import TaskHostCore
-@testable import TaskHostIsolation
 import TaskHostShared
 import TaskHostTestSupport
 import Testing
+
+@testable import TaskHostCore
+@testable import TaskHostIsolation
 
 /// A store that, when an instance's row is written, looks at whether the
 /// instance's worker has loaded the plugin library yet (a spawned worker
@@ -31,7 +32,9 @@ final class RowOrderStore: TaskStore {
     }
 
     func setting(app: String, key: String) throws(StoreError) -> StoredSetting? { try base.setting(app: app, key: key) }
-    func setSetting(app: String, key: String, value: SettingValue) throws(StoreError) { try base.setSetting(app: app, key: key, value: value) }
+    func setSetting(app: String, key: String, value: SettingValue) throws(StoreError) {
+        try base.setSetting(app: app, key: key, value: value)
+    }
     func deleteSetting(app: String, key: String) throws(StoreError) -> Bool { try base.deleteSetting(app: app, key: key) }
     func settings(app: String) throws(StoreError) -> [StoredSetting] { try base.settings(app: app) }
     func apps() throws(StoreError) -> [String] { try base.apps() }

@@ -1,9 +1,10 @@
 import Foundation
-@testable import TaskHostCore
-@testable import TaskHostIsolation
 import TaskHostShared
 import TaskHostTestSupport
 import Testing
+
+@testable import TaskHostCore
+@testable import TaskHostIsolation
 
 /// The refusal message of an instance that was refused; records an issue otherwise.
 func refusal(_ record: InstanceRecord, sourceLocation: SourceLocation = #_sourceLocation) -> String? {
@@ -51,7 +52,8 @@ func refusal(_ record: InstanceRecord, sourceLocation: SourceLocation = #_source
 
     @Test func aTaskThatNeverReturnsIsCanceledThenKilledWithinLimitAndGrace() async throws {
         let runner = try Fixtures.runner()
-        let limit = Duration.milliseconds(800), grace = Duration.milliseconds(500)
+        let limit = Duration.milliseconds(800)
+        let grace = Duration.milliseconds(500)
         let record = try await runner.run(Fixtures.task("Hang", "FaultyTasks.HangingTask", timeLimit: limit, grace: grace))
         #expect(record.outcome == .timedOut)
         let duration = try #require(record.duration)
@@ -100,8 +102,9 @@ func refusal(_ record: InstanceRecord, sourceLocation: SourceLocation = #_source
 
     @Test func aDeferralNeverCompletedEndsAtTheTimeLimit() async throws {
         let runner = try Fixtures.runner()
-        let record = try await runner.run(Fixtures.task(
-            "Forgotten", "FaultyTasks.ForgottenDeferralTask", timeLimit: .milliseconds(300), grace: .milliseconds(200)))
+        let record = try await runner.run(
+            Fixtures.task(
+                "Forgotten", "FaultyTasks.ForgottenDeferralTask", timeLimit: .milliseconds(300), grace: .milliseconds(200)))
         #expect(record.outcome == .timedOut)
     }
 
@@ -220,7 +223,8 @@ func refusal(_ record: InstanceRecord, sourceLocation: SourceLocation = #_source
         let runner = try Fixtures.runner()
         let cancellation = InstanceCancellation()
         cancellation.cancel(.terminating)
-        let record = try await runner.run(Fixtures.task("Coop", "FaultyTasks.CooperativeTask", grace: .seconds(10)), cancellation: cancellation)
+        let record = try await runner.run(
+            Fixtures.task("Coop", "FaultyTasks.CooperativeTask", grace: .seconds(10)), cancellation: cancellation)
         #expect(record.outcome == .canceled(.terminating), "round \(round)")
     }
 }

@@ -1,10 +1,11 @@
 import Foundation
-@testable import TaskHostCore
-@testable import TaskHostIsolation
 import TaskHostManifest
 import TaskHostShared
 import TaskHostTestSupport
 import Testing
+
+@testable import TaskHostCore
+@testable import TaskHostIsolation
 
 /// What an instance finds in its own process, in the isolation mode the tests
 /// run in (`TASKHOST_ISOLATION`): the descriptors and the environment the

@@ -1,10 +1,12 @@
-@testable import TaskHostManifest
 import Testing
+
 @testable import TaskHostCore
+@testable import TaskHostManifest
 
 @Suite struct JSONParserTests {
     @Test func parsesEveryKindOfValue() throws {
-        let node = try JSONParser.parse(Array(#"{"s": "a\"b\\c\n\u00e9\ud83d\ude00", "n": -1.5e2, "t": true, "f": false, "z": null, "a": [1, {}]}"#.utf8))
+        let node = try JSONParser.parse(
+            Array(#"{"s": "a\"b\\c\n\u00e9\ud83d\ude00", "n": -1.5e2, "t": true, "f": false, "z": null, "a": [1, {}]}"#.utf8))
         guard case .object(let members) = node.value else {
             Issue.record("not an object")
             return
@@ -15,10 +17,12 @@ import Testing
         #expect(members[2].node.value == .bool(true))
         #expect(members[3].node.value == .bool(false))
         #expect(members[4].node.value == .null)
-        #expect(members[5].node.value == .array([
-            JSONNode(value: .number(1), position: SourcePosition(line: 1, column: 91)),
-            JSONNode(value: .object([]), position: SourcePosition(line: 1, column: 94)),
-        ]))
+        #expect(
+            members[5].node.value
+                == .array([
+                    JSONNode(value: .number(1), position: SourcePosition(line: 1, column: 91)),
+                    JSONNode(value: .object([]), position: SourcePosition(line: 1, column: 94)),
+                ]))
     }
 
     @Test(arguments: [

@@ -1,8 +1,9 @@
 import Foundation
-@testable import TaskHostManifest
-import Testing
-@testable import TaskHostCore
 import TaskHostTestSupport
+import Testing
+
+@testable import TaskHostCore
+@testable import TaskHostManifest
 
 @Suite struct LibraryResolverTests {
     @Test func findsANamedLibraryInTheManifestDirectoryFirst() throws {
@@ -21,7 +22,8 @@ import TaskHostTestSupport
         #expect(try LibraryResolver(searchPaths: [other]).resolve("Demo", manifestDirectory: directory).get() == other + "/libDemo.so")
         try FileManager.default.createDirectory(atPath: directory + "/lib", withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: directory + "/lib/libDemo.so", contents: Data())
-        #expect(try LibraryResolver(searchPaths: [other]).resolve("Demo", manifestDirectory: directory).get() == directory + "/lib/libDemo.so")
+        #expect(
+            try LibraryResolver(searchPaths: [other]).resolve("Demo", manifestDirectory: directory).get() == directory + "/lib/libDemo.so")
     }
 
     @Test func pathsAreRelativeToTheManifest() throws {

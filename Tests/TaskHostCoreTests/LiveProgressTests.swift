@@ -1,11 +1,12 @@
 import Foundation
 import Synchronization
-@testable import TaskHostCore
-@testable import TaskHostIsolation
 import TaskHostManifest
 import TaskHostShared
 import TaskHostTestSupport
 import Testing
+
+@testable import TaskHostCore
+@testable import TaskHostIsolation
 
 /// A task's progress reaches the host while it runs: the worker sends it
 /// (coalesced, the last value always), the host hands it on and records it

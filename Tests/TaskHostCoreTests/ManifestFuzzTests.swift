@@ -1,16 +1,19 @@
 import Foundation
-@testable import TaskHostManifest
-import Testing
 import TaskHostTestSupport
+import Testing
+
 @testable import TaskHostCore
+@testable import TaskHostManifest
 
 /// Bounded, seeded fuzzing of the manifest decoder: mutated manifests either
 /// parse or are refused with located messages; nothing crashes or hangs.
 /// A failure prints its seed and iteration, to replay it.
 @Suite struct ManifestFuzzTests {
     static let seed = try! Array(String(contentsOfFile: TestSupport.repository + "/manifest.json", encoding: .utf8).utf8)
-    static let tokens: [[UInt8]] = ["{", "}", "[", "]", ",", ":", "\"", "\\", "null", "true", "1e999", "-0", "\"\\u0000\"",
-                                    "\"TaskEntryPoint\"", "\"Triggers\"", "\u{FEFF}", "\u{1F600}", "\n"].map { Array($0.utf8) }
+    static let tokens: [[UInt8]] = [
+        "{", "}", "[", "]", ",", ":", "\"", "\\", "null", "true", "1e999", "-0", "\"\\u0000\"",
+        "\"TaskEntryPoint\"", "\"Triggers\"", "\u{FEFF}", "\u{1F600}", "\n",
+    ].map { Array($0.utf8) }
 
     static func mutate(_ input: [UInt8], using generator: inout SeededGenerator) -> [UInt8] {
         var bytes = input

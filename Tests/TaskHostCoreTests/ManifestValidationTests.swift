@@ -1,8 +1,9 @@
 import Foundation
 import TaskHostIPC
-@testable import TaskHostManifest
 import Testing
+
 @testable import TaskHostCore
+@testable import TaskHostManifest
 
 /// Every way a manifest is rejected, each with one message naming the file,
 /// the place, the task and the field.
@@ -52,12 +53,14 @@ import Testing
     }
 
     @Test func optionalFieldsAreRead() throws {
-        let manifest = try AppManifest.parse(Array("""
-            {"Identity": {"Name": "a"}, "BackgroundTasks": [
-              {"Name": "T", "TaskEntryPoint": "Mod.Outer.Inner", "TimeLimitSeconds": 2.5, "CancellationGraceSeconds": 0,
-               "Capabilities": ["internetClient"], "Description": "d",
-               "Triggers": [{"Type": "Time", "IntervalMinutes": 15, "OneShot": true}, {"Type": "Application"}]}]}
-            """.utf8), path: "m.json")
+        let manifest = try AppManifest.parse(
+            Array(
+                """
+                {"Identity": {"Name": "a"}, "BackgroundTasks": [
+                  {"Name": "T", "TaskEntryPoint": "Mod.Outer.Inner", "TimeLimitSeconds": 2.5, "CancellationGraceSeconds": 0,
+                   "Capabilities": ["internetClient"], "Description": "d",
+                   "Triggers": [{"Type": "Time", "IntervalMinutes": 15, "OneShot": true}, {"Type": "Application"}]}]}
+                """.utf8), path: "m.json")
         let task = manifest.tasks[0]
         #expect(task.library == "Mod", "Library defaults to the entry point's module")
         #expect(task.timeLimit == .milliseconds(2500))
@@ -69,11 +72,13 @@ import Testing
     @Test func invalidJSONNamesLineAndColumn() {
         let text = "{\n  \"Identity\": { \"Name\": \"a\" },\n  \"BackgroundTasks\": [1, 2,, 3]\n}"
         // The broken element is skipped, so the others' problems are reported too.
-        #expect(problems(text) == [
-            "manifest.json:3:23: a task must be an object, found a number", "manifest.json:3:26: a task must be an object, found a number",
-            "manifest.json:3:28: invalid JSON: unexpected character ','; expected a value",
-            "manifest.json:3:30: a task must be an object, found a number",
-        ])
+        #expect(
+            problems(text) == [
+                "manifest.json:3:23: a task must be an object, found a number",
+                "manifest.json:3:26: a task must be an object, found a number",
+                "manifest.json:3:28: invalid JSON: unexpected character ','; expected a value",
+                "manifest.json:3:30: a task must be an object, found a number",
+            ])
         #expect(problems("") == ["manifest.json:1:1: invalid JSON: unexpected end of file; expected a value"])
         #expect(problems("{\"a\": \"unterminated") == ["manifest.json:1:20: invalid JSON: unexpected end of file inside a string"])
         #expect(problems("{} x") == ["manifest.json:1:4: invalid JSON: unexpected text after the end of the document"])
@@ -82,42 +87,48 @@ import Testing
 
     @Test func unknownFieldsAreRejectedWithASuggestion() {
         let text = valid.replacingOccurrences(of: "\"TaskEntryPoint\"", with: "\"TaskEntrypoint\"")
-        #expect(problems(text) == [
-            "manifest.json:5:7: task \"SampleBackgroundTask\": unknown field \"TaskEntrypoint\" in a task (did you mean \"TaskEntryPoint\"?); known fields: Name, TaskEntryPoint, Triggers, Library, TimeLimitSeconds, CancellationGraceSeconds, Capabilities, Limits, Description, Abi, Symbol, Signature",
-            "manifest.json:4:5: task \"SampleBackgroundTask\": missing required field \"TaskEntryPoint\" in a task",
-        ])
+        #expect(
+            problems(text) == [
+                "manifest.json:5:7: task \"SampleBackgroundTask\": unknown field \"TaskEntrypoint\" in a task (did you mean \"TaskEntryPoint\"?); known fields: Name, TaskEntryPoint, Triggers, Library, TimeLimitSeconds, CancellationGraceSeconds, Capabilities, Limits, Description, Abi, Symbol, Signature",
+                "manifest.json:4:5: task \"SampleBackgroundTask\": missing required field \"TaskEntryPoint\" in a task",
+            ])
         let topLevel = valid.replacingOccurrences(of: "\"Identity\"", with: "\"Identity\": {\"Name\": \"x\"}, \"Extra\": 1, \"Ignored\"")
         #expect(problems(topLevel).contains { $0.contains("unknown field \"Extra\" in the manifest") })
     }
 
     @Test func missingFieldsAreRejected() {
-        #expect(problems("{\"Identity\": {\"Name\": \"a\"}}") == [
-            "manifest.json:1:1: missing required field \"BackgroundTasks\" in the manifest"
-        ])
+        #expect(
+            problems("{\"Identity\": {\"Name\": \"a\"}}") == [
+                "manifest.json:1:1: missing required field \"BackgroundTasks\" in the manifest"
+            ])
         let noTriggers = "{\"Identity\": {\"Name\": \"a\"}, \"BackgroundTasks\": [{\"Name\": \"T\", \"TaskEntryPoint\": \"M.C\"}]}"
-        #expect(problems(noTriggers) == [
-            "manifest.json:1:49: task \"T\": missing required field \"Triggers\" in a task"
-        ])
-        #expect(problems("{\"Identity\": {}, \"BackgroundTasks\": []}") == [
-            "manifest.json:1:14: missing required field \"Name\" in Identity",
-            "manifest.json:1:37: BackgroundTasks is empty; declare at least one task",
-        ])
+        #expect(
+            problems(noTriggers) == [
+                "manifest.json:1:49: task \"T\": missing required field \"Triggers\" in a task"
+            ])
+        #expect(
+            problems("{\"Identity\": {}, \"BackgroundTasks\": []}") == [
+                "manifest.json:1:14: missing required field \"Name\" in Identity",
+                "manifest.json:1:37: BackgroundTasks is empty; declare at least one task",
+            ])
     }
 
     @Test func duplicateTaskNamesAreRejected() {
         let task = "{\"Name\": \"T\", \"TaskEntryPoint\": \"M.C\", \"Triggers\": [{\"Type\": \"Application\"}]}"
         let text = "{\"Identity\": {\"Name\": \"a\"}, \"BackgroundTasks\": [\n\(task),\n\(task)]}"
-        #expect(problems(text) == [
-            "manifest.json:3:1: task \"T\": duplicate task name (first declared at line 2); task names must be unique"
-        ])
+        #expect(
+            problems(text) == [
+                "manifest.json:3:1: task \"T\": duplicate task name (first declared at line 2); task names must be unique"
+            ])
     }
 
     @Test(arguments: ["Foo", "Foo.", ".Foo", "Foo..Bar", "1Foo.Bar", "Foo.Bar-Baz", "Foo Bar.Baz", ""])
     func entryPointMustBeModuleDotClass(_ entryPoint: String) {
         let text = valid.replacingOccurrences(of: "BackgroundTasks.SampleBackgroundTask", with: entryPoint)
-        #expect(problems(text) == [
-            "manifest.json:5:25: task \"SampleBackgroundTask\": TaskEntryPoint \"\(entryPoint)\" is not Module.Class (e.g. \"BackgroundTasks.SampleBackgroundTask\")"
-        ])
+        #expect(
+            problems(text) == [
+                "manifest.json:5:25: task \"SampleBackgroundTask\": TaskEntryPoint \"\(entryPoint)\" is not Module.Class (e.g. \"BackgroundTasks.SampleBackgroundTask\")"
+            ])
     }
 
     @Test func fieldTypesAndRangesAreChecked() {
@@ -126,21 +137,28 @@ import Testing
         }
         #expect(problems(task("\"Triggers\": {}")).first?.hasSuffix("task \"T\": Triggers must be an array, found an object") == true)
         #expect(problems(task("\"Triggers\": []")).first?.contains("Triggers is empty") == true)
-        #expect(problems(task("\"Triggers\": [{\"Type\": \"Push\"}]")).first?.contains(
-            "unknown trigger Type \"Push\"; known types: PushNotification, Application, Time, WebPush") == true)
+        #expect(
+            problems(task("\"Triggers\": [{\"Type\": \"Push\"}]")).first?.contains(
+                "unknown trigger Type \"Push\"; known types: PushNotification, Application, Time, WebPush") == true)
         #expect(problems(task("\"Triggers\": [{\"Type\": \"Timer\"}]")).first?.contains("(did you mean \"Time\"?)") == true)
-        #expect(problems(task("\"Triggers\": [{\"Type\": \"Time\"}]")).first?.contains("missing required field \"IntervalMinutes\"") == true)
-        #expect(problems(task("\"Triggers\": [{\"Type\": \"Time\", \"IntervalMinutes\": 0.5}]")).first?.contains(
-            "IntervalMinutes must be a whole number of minutes") == true)
+        #expect(
+            problems(task("\"Triggers\": [{\"Type\": \"Time\"}]")).first?.contains("missing required field \"IntervalMinutes\"") == true)
+        #expect(
+            problems(task("\"Triggers\": [{\"Type\": \"Time\", \"IntervalMinutes\": 0.5}]")).first?.contains(
+                "IntervalMinutes must be a whole number of minutes") == true)
         let base = "\"Triggers\": [{\"Type\": \"Application\"}]"
-        #expect(problems(task(base + ", \"TimeLimitSeconds\": 0")).first?.contains(
-            "TimeLimitSeconds is 0; it must be between 0.001 and 86400 seconds") == true)
-        #expect(problems(task(base + ", \"TimeLimitSeconds\": \"30\"")).first?.contains(
-            "TimeLimitSeconds must be a number of seconds, found a string") == true)
-        #expect(problems(task(base + ", \"CancellationGraceSeconds\": 301")).first?.contains(
-            "CancellationGraceSeconds is 301") == true)
-        #expect(problems(task(base + ", \"Capabilities\": [\"root\"]")).first?.contains(
-            "unknown capability \"root\"; known capabilities: internetClient") == true)
+        #expect(
+            problems(task(base + ", \"TimeLimitSeconds\": 0")).first?.contains(
+                "TimeLimitSeconds is 0; it must be between 0.001 and 86400 seconds") == true)
+        #expect(
+            problems(task(base + ", \"TimeLimitSeconds\": \"30\"")).first?.contains(
+                "TimeLimitSeconds must be a number of seconds, found a string") == true)
+        #expect(
+            problems(task(base + ", \"CancellationGraceSeconds\": 301")).first?.contains(
+                "CancellationGraceSeconds is 301") == true)
+        #expect(
+            problems(task(base + ", \"Capabilities\": [\"root\"]")).first?.contains(
+                "unknown capability \"root\"; known capabilities: internetClient") == true)
         #expect(problems(task(base + ", \"Library\": \"\"")).first?.contains("Library is empty") == true)
         #expect(problems(task(base + ", \"Library\": 7")).first?.contains("Library must be a string, found a number") == true)
         #expect(problems("[]") == ["manifest.json:1:1: the manifest must be an object, found an array"])
@@ -170,8 +188,10 @@ import Testing
     let cTrigger = "\"Triggers\": [{\"Type\": \"PushNotification\"}]"
 
     @Test func aCTaskIsReadWithItsSymbolAndSignature() throws {
-        let text = cTask(["\"Abi\": \"c\"", "\"Symbol\": \"on_push\"", "\"Signature\": \" void(payload , host) \"",
-                          "\"Library\": \"CPushCounter\"", cTrigger])
+        let text = cTask([
+            "\"Abi\": \"c\"", "\"Symbol\": \"on_push\"", "\"Signature\": \" void(payload , host) \"",
+            "\"Library\": \"CPushCounter\"", cTrigger,
+        ])
         let task = try AppManifest.parse(Array(text.utf8), path: "m.json").tasks[0]
         #expect(task.abi == .c(signature: CSignature(returnType: .void, parameters: [.payload, .host])))
         #expect(task.entryPoint == "on_push")
@@ -179,66 +199,85 @@ import Testing
         #expect(task.cSignature?.description == "void (payload, host)")
         #expect(task.entryPointDescription == "C function on_push: void (payload, host)")
 
-        let defaults = try AppManifest.parse(Array(cTask(["\"Abi\": \"c\"", "\"Symbol\": \"f\"", "\"Library\": \"L\"", cTrigger]).utf8), path: "m.json")
+        let defaults = try AppManifest.parse(
+            Array(cTask(["\"Abi\": \"c\"", "\"Symbol\": \"f\"", "\"Library\": \"L\"", cTrigger]).utf8), path: "m.json")
         #expect(defaults.tasks[0].cSignature == .default, "the default signature is int32 (instance, host)")
         #expect(try AppManifest.parse(Array(valid.utf8), path: "m.json").tasks[0].symbol == nil)
     }
 
     @Test func aCTaskNeedsASymbolAndALibrary() {
-        #expect(problems(cTask(["\"Abi\": \"c\"", "\"Library\": \"L\"", cTrigger])) == [
-            "manifest.json:2:3: task \"X\": \"Symbol\" is required when \"Abi\" is \"c\"; name the exported C function, e.g. \"Symbol\": \"on_push\""
-        ])
-        #expect(problems(cTask(["\"Abi\": \"c\"", "\"Symbol\": \"on_push\"", cTrigger])) == [
-            "manifest.json:2:3: task \"X\": \"Library\" is required when \"Abi\" is \"c\"; name the library (\"CPushCounter\" finds libCPushCounter.so) or give a path (\"lib/libpush.so\")"
-        ])
-        #expect(problems(cTask(["\"Abi\": \"c\"", "\"Symbol\": \"on-push\"", "\"Library\": \"L\"", cTrigger])) == [
-            "manifest.json:4:14: task \"X\": Symbol \"on-push\" is not a C identifier (1 to 255 ASCII letters, digits and '_', not starting with a digit)"
-        ])
-        #expect(problems(cTask(["\"Abi\": \"c\"", "\"Symbol\": 3", "\"Library\": \"L\"", cTrigger])) == [
-            "manifest.json:4:14: task \"X\": Symbol must be a string, found a number"
-        ])
+        #expect(
+            problems(cTask(["\"Abi\": \"c\"", "\"Library\": \"L\"", cTrigger])) == [
+                "manifest.json:2:3: task \"X\": \"Symbol\" is required when \"Abi\" is \"c\"; name the exported C function, e.g. \"Symbol\": \"on_push\""
+            ])
+        #expect(
+            problems(cTask(["\"Abi\": \"c\"", "\"Symbol\": \"on_push\"", cTrigger])) == [
+                "manifest.json:2:3: task \"X\": \"Library\" is required when \"Abi\" is \"c\"; name the library (\"CPushCounter\" finds libCPushCounter.so) or give a path (\"lib/libpush.so\")"
+            ])
+        #expect(
+            problems(cTask(["\"Abi\": \"c\"", "\"Symbol\": \"on-push\"", "\"Library\": \"L\"", cTrigger])) == [
+                "manifest.json:4:14: task \"X\": Symbol \"on-push\" is not a C identifier (1 to 255 ASCII letters, digits and '_', not starting with a digit)"
+            ])
+        #expect(
+            problems(cTask(["\"Abi\": \"c\"", "\"Symbol\": 3", "\"Library\": \"L\"", cTrigger])) == [
+                "manifest.json:4:14: task \"X\": Symbol must be a string, found a number"
+            ])
     }
 
     @Test func anUnknownAbiListsTheKnownOnes() {
-        #expect(problems(cTask(["\"Abi\": \"rust\"", "\"Symbol\": \"on_push\"", "\"Library\": \"L\"", cTrigger])) == [
-            "manifest.json:3:11: task \"X\": unknown Abi \"rust\"; \"Abi\" is \"swift\" (the default: a BackgroundTask class named by \"TaskEntryPoint\") or \"c\" (a C function named by \"Symbol\")"
-        ])
-        #expect(problems(cTask(["\"Abi\": \"C\"", "\"Symbol\": \"on_push\"", "\"Library\": \"L\"", cTrigger])).first?
-            .contains("unknown Abi \"C\" (did you mean \"c\"?)") == true)
+        #expect(
+            problems(cTask(["\"Abi\": \"rust\"", "\"Symbol\": \"on_push\"", "\"Library\": \"L\"", cTrigger])) == [
+                "manifest.json:3:11: task \"X\": unknown Abi \"rust\"; \"Abi\" is \"swift\" (the default: a BackgroundTask class named by \"TaskEntryPoint\") or \"c\" (a C function named by \"Symbol\")"
+            ])
+        #expect(
+            problems(cTask(["\"Abi\": \"C\"", "\"Symbol\": \"on_push\"", "\"Library\": \"L\"", cTrigger])).first?
+                .contains("unknown Abi \"C\" (did you mean \"c\"?)") == true)
     }
 
     @Test func aBadSignatureSaysWhatIsAllowed() {
-        #expect(problems(cTask(["\"Abi\": \"c\"", "\"Symbol\": \"f\"", "\"Signature\": \"int64 (instance, ctx)\"", "\"Library\": \"L\"", cTrigger])) == [
-            "manifest.json:5:17: task \"X\": Signature \"int64 (instance, ctx)\" is not valid: unknown return type \"int64\"; "
-                + "write \"RETURN (PARAMETERS)\": RETURN is int32 or void; PARAMETERS lists, in any order and each at most once, "
-                + "instance, host and payload (e.g. \"int32 (instance, host)\", \"void (payload, host)\", \"int32 ()\")"
-        ])
-        #expect(problems(cTask(["\"Abi\": \"c\"", "\"Symbol\": \"f\"", "\"Signature\": \"int32 (host, host)\"", "\"Library\": \"L\"", cTrigger]))
+        #expect(
+            problems(
+                cTask(["\"Abi\": \"c\"", "\"Symbol\": \"f\"", "\"Signature\": \"int64 (instance, ctx)\"", "\"Library\": \"L\"", cTrigger]))
+                == [
+                    "manifest.json:5:17: task \"X\": Signature \"int64 (instance, ctx)\" is not valid: unknown return type \"int64\"; "
+                        + "write \"RETURN (PARAMETERS)\": RETURN is int32 or void; PARAMETERS lists, in any order and each at most once, "
+                        + "instance, host and payload (e.g. \"int32 (instance, host)\", \"void (payload, host)\", \"int32 ()\")"
+                ])
+        #expect(
+            problems(
+                cTask(["\"Abi\": \"c\"", "\"Symbol\": \"f\"", "\"Signature\": \"int32 (host, host)\"", "\"Library\": \"L\"", cTrigger])
+            )
             .first?.contains("Signature \"int32 (host, host)\" is not valid: parameter \"host\" appears twice;") == true)
     }
 
     @Test func swiftAndCFieldsDoNotMix() {
-        #expect(problems(cTask(["\"Abi\": \"c\"", "\"TaskEntryPoint\": \"M.C\"", "\"Symbol\": \"f\"", "\"Library\": \"L\"", cTrigger])) == [
-            "manifest.json:4:22: task \"X\": \"TaskEntryPoint\" and \"Symbol\" are both given; a Swift task names its class with \"TaskEntryPoint\", a C task (\"Abi\": \"c\") its function with \"Symbol\": keep one"
-        ])
-        #expect(problems(cTask(["\"TaskEntryPoint\": \"M.C\"", "\"Symbol\": \"f\"", cTrigger])).first?
-            .hasPrefix("manifest.json:3:22: task \"X\": \"TaskEntryPoint\" and \"Symbol\" are both given") == true)
-        #expect(problems(cTask(["\"Symbol\": \"f\"", "\"Library\": \"L\"", cTrigger])) == [
-            "manifest.json:3:14: task \"X\": \"Symbol\" names a C function: add \"Abi\": \"c\" (or name a Swift class with \"TaskEntryPoint\")"
-        ])
-        #expect(problems(cTask(["\"TaskEntryPoint\": \"M.C\"", "\"Signature\": \"void ()\"", cTrigger])) == [
-            "manifest.json:4:17: task \"X\": \"Signature\" is only for C tasks; add \"Abi\": \"c\" with a \"Symbol\", or remove it"
-        ])
-        #expect(problems(cTask(["\"Abi\": \"c\"", "\"TaskEntryPoint\": \"M.C\"", "\"Library\": \"L\"", cTrigger])) == [
-            "manifest.json:2:3: task \"X\": \"Symbol\" is required when \"Abi\" is \"c\"; name the exported C function, e.g. \"Symbol\": \"on_push\" (\"TaskEntryPoint\" names Swift classes only)"
-        ])
+        #expect(
+            problems(cTask(["\"Abi\": \"c\"", "\"TaskEntryPoint\": \"M.C\"", "\"Symbol\": \"f\"", "\"Library\": \"L\"", cTrigger])) == [
+                "manifest.json:4:22: task \"X\": \"TaskEntryPoint\" and \"Symbol\" are both given; a Swift task names its class with \"TaskEntryPoint\", a C task (\"Abi\": \"c\") its function with \"Symbol\": keep one"
+            ])
+        #expect(
+            problems(cTask(["\"TaskEntryPoint\": \"M.C\"", "\"Symbol\": \"f\"", cTrigger])).first?
+                .hasPrefix("manifest.json:3:22: task \"X\": \"TaskEntryPoint\" and \"Symbol\" are both given") == true)
+        #expect(
+            problems(cTask(["\"Symbol\": \"f\"", "\"Library\": \"L\"", cTrigger])) == [
+                "manifest.json:3:14: task \"X\": \"Symbol\" names a C function: add \"Abi\": \"c\" (or name a Swift class with \"TaskEntryPoint\")"
+            ])
+        #expect(
+            problems(cTask(["\"TaskEntryPoint\": \"M.C\"", "\"Signature\": \"void ()\"", cTrigger])) == [
+                "manifest.json:4:17: task \"X\": \"Signature\" is only for C tasks; add \"Abi\": \"c\" with a \"Symbol\", or remove it"
+            ])
+        #expect(
+            problems(cTask(["\"Abi\": \"c\"", "\"TaskEntryPoint\": \"M.C\"", "\"Library\": \"L\"", cTrigger])) == [
+                "manifest.json:2:3: task \"X\": \"Symbol\" is required when \"Abi\" is \"c\"; name the exported C function, e.g. \"Symbol\": \"on_push\" (\"TaskEntryPoint\" names Swift classes only)"
+            ])
     }
 
     @Test func aQuotedLineBreakKeepsTheProblemOnOneLine() {
         let text = cTask(["\"Abi\": \"c\\nc\"", "\"Symbol\": \"f\"", "\"Library\": \"L\"", cTrigger])
-        #expect(problems(text) == [
-            "manifest.json:3:11: task \"X\": unknown Abi \"c\\nc\" (did you mean \"c\"?); \"Abi\" is \"swift\" (the default: a BackgroundTask class named by \"TaskEntryPoint\") or \"c\" (a C function named by \"Symbol\")"
-        ])
+        #expect(
+            problems(text) == [
+                "manifest.json:3:11: task \"X\": unknown Abi \"c\\nc\" (did you mean \"c\"?); \"Abi\" is \"swift\" (the default: a BackgroundTask class named by \"TaskEntryPoint\") or \"c\" (a C function named by \"Symbol\")"
+            ])
     }
 
     @Test func invalidJSONInOneTaskDoesNotHideTheOtherTasksProblems() {
@@ -253,13 +292,14 @@ import Testing
               ]
             }
             """
-        #expect(problems(text) == [
-            "manifest.json:4:48: task \"First\": invalid JSON: expected ',' or '}' after a field's value",
-            "manifest.json:5:91: task \"Second\": invalid JSON: duplicate field \"Name\"",
-            "manifest.json:6:42: task \"Third\": TaskEntryPoint \"nodot\" is not Module.Class (e.g. \"BackgroundTasks.SampleBackgroundTask\")",
-            "manifest.json:7:5: invalid JSON: expected ',' or ']' after an array element",
-            "manifest.json:7:73: task \"Fourth\": unknown trigger Type \"Sometimes\"; known types: PushNotification, Application, Time, WebPush",
-        ])
+        #expect(
+            problems(text) == [
+                "manifest.json:4:48: task \"First\": invalid JSON: expected ',' or '}' after a field's value",
+                "manifest.json:5:91: task \"Second\": invalid JSON: duplicate field \"Name\"",
+                "manifest.json:6:42: task \"Third\": TaskEntryPoint \"nodot\" is not Module.Class (e.g. \"BackgroundTasks.SampleBackgroundTask\")",
+                "manifest.json:7:5: invalid JSON: expected ',' or ']' after an array element",
+                "manifest.json:7:73: task \"Fourth\": unknown trigger Type \"Sometimes\"; known types: PushNotification, Application, Time, WebPush",
+            ])
     }
 
     @Test func invalidJSONThatCannotBeSkippedStopsThere() {

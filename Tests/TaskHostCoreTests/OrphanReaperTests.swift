@@ -1,7 +1,8 @@
 import Foundation
+import Testing
+
 @testable import TaskHostCore
 @testable import TaskHostIsolation
-import Testing
 
 /// The orphan reaper's decisions, on children this test starts itself (the
 /// test process also runs `ChildProcess` children in parallel tests:

@@ -1,12 +1,13 @@
 import Foundation
 import Logging
-@testable import TaskHostCore
-@testable import TaskHostIsolation
 import TaskHostManifest
-@testable import TaskHostPlugins
-@testable import TaskHostScheduling
 import TaskHostTestSupport
 import Testing
+
+@testable import TaskHostCore
+@testable import TaskHostIsolation
+@testable import TaskHostPlugins
+@testable import TaskHostScheduling
 
 /// Triggers whose task this host does not run (its plugin removed or being
 /// replaced): parked, not dead-lettered, until the task is registered again.
@@ -32,7 +33,11 @@ import Testing
 
         // Out of the claim's index: the next claims do not even read them.
         var read = 0
-        #expect(try store.claim(limit: 10, owner: "h", now: Date()) { _, _ in read += 1; return .take }.isEmpty)
+        #expect(
+            try store.claim(limit: 10, owner: "h", now: Date()) { _, _ in
+                read += 1
+                return .take
+            }.isEmpty)
         #expect(read == 0)
 
         // A parked trigger still ends by its own time to live, and only by it.
@@ -71,7 +76,8 @@ import Testing
         #expect(try await Fixtures.eventually { try store.queuedTrigger(idPrefix: id)?.state == .parked }, "parked, not dead-lettered")
         let parked = try #require(try store.queuedTrigger(idPrefix: id))
         #expect(parked.attempts == 0)
-        #expect(parked.lastError?.hasPrefix("task \"Echo\" of com.example.tests not loaded on this host") == true, "\(parked.lastError ?? "")")
+        #expect(
+            parked.lastError?.hasPrefix("task \"Echo\" of com.example.tests not loaded on this host") == true, "\(parked.lastError ?? "")")
 
         // No busy loop: over a second the store is asked at the poll interval
         // (20 times at 50 ms), not over and over for the parked trigger.
@@ -83,7 +89,8 @@ import Testing
         #expect(still.state == .parked && still.attempts == 0, "\(still)")
 
         // The task appears (its plugin dropped in again): the trigger runs, on its first attempt.
-        registry.replace(plugin: "late", with: [RegisteredTask(app: Fixtures.app([echo]), task: echo, libraryPath: echo.library, plugin: "late")])
+        registry.replace(
+            plugin: "late", with: [RegisteredTask(app: Fixtures.app([echo]), task: echo, libraryPath: echo.library, plugin: "late")])
         #expect(try await Fixtures.eventually { try store.queuedTrigger(idPrefix: id)?.state == .done })
         #expect(try store.queuedTrigger(idPrefix: id)?.attempts == 1)
         dispatcher.shutdown()

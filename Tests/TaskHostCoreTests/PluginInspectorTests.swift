@@ -1,12 +1,13 @@
 import CTaskHostABI
 import Foundation
-@testable import TaskHostCore
 import TaskHostIPC
+import TaskHostTestSupport
+import Testing
+
+@testable import TaskHostCore
 @testable import TaskHostIsolation
 @testable import TaskHostManifest
 @testable import TaskHostPlugins
-import TaskHostTestSupport
-import Testing
 
 /// Manifest checks that load the libraries, in a scanner process.
 @Suite struct PluginInspectorTests {
@@ -23,10 +24,11 @@ import Testing
     }
 
     @Test func theSampleManifestPasses() throws {
-        let (problems, inspections) = checker.check(try manifest([
-            ("SampleBackgroundTask", "BackgroundTasks.SampleBackgroundTask", "BackgroundTasks"),
-            ("Async", "FaultyTasks.AsyncEchoTask", "FaultyTasks"),
-        ]))
+        let (problems, inspections) = checker.check(
+            try manifest([
+                ("SampleBackgroundTask", "BackgroundTasks.SampleBackgroundTask", "BackgroundTasks"),
+                ("Async", "FaultyTasks.AsyncEchoTask", "FaultyTasks"),
+            ]))
         #expect(problems.isEmpty)
         #expect(inspections.count == 2)
         #expect(inspections[0].abiVersion == TH_ABI_VERSION)
@@ -34,32 +36,37 @@ import Testing
     }
 
     @Test func eachUnusableEntryPointGetsItsOwnMessage() throws {
-        let (problems, _) = checker.check(try manifest([
-            ("NotFinal", "FaultyTasks.NotFinalTask", "FaultyTasks"),
-            ("NotATask", "FaultyTasks.NotATask", "FaultyTasks"),
-            ("Missing", "FaultyTasks.Missing", "FaultyTasks"),
-            ("Fine", "FaultyTasks.CrashingTask", "FaultyTasks"),
-        ]))
-        #expect(problems.map(\.description) == [
-            "task \"NotFinal\": TaskEntryPoint \"FaultyTasks.NotFinalTask\" in libFaultyTasks.so is not a final class (declare it as `public final class`, Swift's spelling of Windows' sealed)",
-            "task \"NotATask\": TaskEntryPoint \"FaultyTasks.NotATask\" in libFaultyTasks.so is not a BackgroundTask (the class must conform to BackgroundTask or AsyncBackgroundTask)",
-            "task \"Missing\": TaskEntryPoint \"FaultyTasks.Missing\" in libFaultyTasks.so does not exist as a class (is it a public class, and is its module name right?)",
-        ])
+        let (problems, _) = checker.check(
+            try manifest([
+                ("NotFinal", "FaultyTasks.NotFinalTask", "FaultyTasks"),
+                ("NotATask", "FaultyTasks.NotATask", "FaultyTasks"),
+                ("Missing", "FaultyTasks.Missing", "FaultyTasks"),
+                ("Fine", "FaultyTasks.CrashingTask", "FaultyTasks"),
+            ]))
+        #expect(
+            problems.map(\.description) == [
+                "task \"NotFinal\": TaskEntryPoint \"FaultyTasks.NotFinalTask\" in libFaultyTasks.so is not a final class (declare it as `public final class`, Swift's spelling of Windows' sealed)",
+                "task \"NotATask\": TaskEntryPoint \"FaultyTasks.NotATask\" in libFaultyTasks.so is not a BackgroundTask (the class must conform to BackgroundTask or AsyncBackgroundTask)",
+                "task \"Missing\": TaskEntryPoint \"FaultyTasks.Missing\" in libFaultyTasks.so does not exist as a class (is it a public class, and is its module name right?)",
+            ])
         #expect(problems.map { $0.position?.line } == [2, 3, 4])
     }
 
     @Test func missingAndBrokenLibrariesAreReported() throws {
         let garbage = Fixtures.temporaryDirectory() + "/libGarbage.so"
         _ = FileManager.default.createFile(atPath: garbage, contents: Data("nope".utf8))
-        let (problems, _) = checker.check(try manifest([
-            ("Nowhere", "Nowhere.Task", "Nowhere"),
-            ("Garbage", "Garbage.Task", garbage),
-            ("Mismatch", "X.Y", "MismatchedPlugin"),
-        ]))
+        let (problems, _) = checker.check(
+            try manifest([
+                ("Nowhere", "Nowhere.Task", "Nowhere"),
+                ("Garbage", "Garbage.Task", garbage),
+                ("Mismatch", "X.Y", "MismatchedPlugin"),
+            ]))
         #expect(problems.count == 3)
         #expect(problems[0].description.hasPrefix("task \"Nowhere\": Library \"Nowhere\" not found; looked for "))
         #expect(problems[1].description.hasPrefix("task \"Garbage\": Library libGarbage.so: cannot load \(garbage): "))
-        #expect(problems[2].description.hasPrefix("task \"Mismatch\": Library libMismatchedPlugin.so: plugin was built with ABI version 99, the host needs 1"))
+        #expect(
+            problems[2].description.hasPrefix(
+                "task \"Mismatch\": Library libMismatchedPlugin.so: plugin was built with ABI version 99, the host needs 1"))
     }
 
     @Test func inspectionReportsWhatALibraryIs() throws {

@@ -1,9 +1,10 @@
 import Foundation
-@testable import TaskHostCore
-@testable import TaskHostIsolation
 import TaskHostShared
 import TaskHostTestSupport
 import Testing
+
+@testable import TaskHostCore
+@testable import TaskHostIsolation
 
 /// Pre-forked workers: one zygote per library serves every instance, a
 /// misbehaving child ends exactly as a spawned worker would, and a zygote
@@ -40,9 +41,10 @@ import Testing
         #expect(record.outcome == .completed)
         let zygote = try #require(runner.zygotePids.first)
         let maps = try #require(FileHandle(forReadingAtPath: "/proc/\(zygote)/maps")).readDataToEndOfFile()
-        let libraries = Set(String(decoding: maps, as: UTF8.self).split(separator: "\n").compactMap { line in
-            line.split(separator: " ", omittingEmptySubsequences: true).last.flatMap { $0.split(separator: "/").last.map(String.init) }
-        })
+        let libraries = Set(
+            String(decoding: maps, as: UTF8.self).split(separator: "\n").compactMap { line in
+                line.split(separator: " ", omittingEmptySubsequences: true).last.flatMap { $0.split(separator: "/").last.map(String.init) }
+            })
         #expect(libraries.contains("libBackgroundTasks.so"), "the zygote loaded the sample plugin: \(libraries.sorted())")
         #expect(libraries.contains("libFoundationEssentials.so"))
         #expect(!libraries.contains("libFoundation.so"), "\(libraries.sorted())")
@@ -80,7 +82,9 @@ import Testing
                 Set(part.components(separatedBy: ": ").last!.components(separatedBy: ", "))
             }
         }
-        #expect(layers(spawned).first?.isSuperset(of: ["rlimits", "seccomp", "no-new-privs", "working-directory"]) == true, "\(spawned.sandbox)")
+        #expect(
+            layers(spawned).first?.isSuperset(of: ["rlimits", "seccomp", "no-new-privs", "working-directory"]) == true, "\(spawned.sandbox)"
+        )
         #expect(layers(forked) == layers(spawned), "prefork: \(forked.sandbox); spawn: \(spawned.sandbox)")
     }
 
@@ -96,10 +100,14 @@ import Testing
             outcomes[isolation] = try await runner.run(task).outcome
             // The zygote survives its child: the next instance runs normally.
             let next = try await runner.run(Fixtures.task("Next", "FaultyTasks.AsyncEchoTask"))
-            #expect(next.outcome == .completed, "\(String(describing: next.outcome)) \(isolation) log: \((try? runner.store.log(instanceId: next.id).map(\.text)) ?? [])")
+            #expect(
+                next.outcome == .completed,
+                "\(String(describing: next.outcome)) \(isolation) log: \((try? runner.store.log(instanceId: next.id).map(\.text)) ?? [])")
             if isolation == .prefork { #expect(runner.zygoteCount == 1) }
         }
-        #expect(outcomes[.prefork] == outcomes[.spawn], "\(entryPoint): prefork \(String(describing: outcomes[.prefork])), spawn \(String(describing: outcomes[.spawn]))")
+        #expect(
+            outcomes[.prefork] == outcomes[.spawn],
+            "\(entryPoint): prefork \(String(describing: outcomes[.prefork])), spawn \(String(describing: outcomes[.spawn]))")
     }
 
     @Test func aZygoteThatDiesIsReplaced() async throws {

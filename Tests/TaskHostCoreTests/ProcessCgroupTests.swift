@@ -1,9 +1,10 @@
 import Foundation
 import TaskHostShared
-@testable import TaskHostCore
-@testable import TaskHostIsolation
 import TaskHostTestSupport
 import Testing
+
+@testable import TaskHostCore
+@testable import TaskHostIsolation
 
 /// Each instance's own `pids` cgroup (root hosts with a cgroup v1 `pids` hierarchy).
 @Suite(.enabled(if: ProcessCgroups.detect() != nil, "needs a writable cgroup v1 pids hierarchy (root)"))

@@ -1,12 +1,13 @@
 import Foundation
 import Logging
-@testable import TaskHostCore
-@testable import TaskHostIsolation
 import TaskHostManifest
-@testable import TaskHostScheduling
 import TaskHostShared
 import TaskHostTestSupport
 import Testing
+
+@testable import TaskHostCore
+@testable import TaskHostIsolation
+@testable import TaskHostScheduling
 
 /// `taskhost replay`: a past instance's trigger queued again, with its
 /// payload, channel and headers, a new id, and the mark of a replay, which

@@ -1,10 +1,11 @@
-import TaskHostShared
 import Foundation
 import GRDB
 import Synchronization
-import Testing
-@testable import TaskHostCore
+import TaskHostShared
 import TaskHostTestSupport
+import Testing
+
+@testable import TaskHostCore
 
 @Suite struct SQLiteTaskStoreTests {
     let directory = StateDirectory(path: Fixtures.temporaryDirectory() + "/state")
@@ -22,8 +23,9 @@ import TaskHostTestSupport
         let store = try SQLiteTaskStore(stateDirectory: directory)
         let seen = try store.writeRelaxed("probe") { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
         #expect(seen == 1, "NORMAL inside a relaxed write")
-        try store.insertInstance(InstanceRecord(
-            id: "i", app: "a", task: "t", triggerKind: .application, triggerId: "tr", attempt: 1, hostPid: 1, startedAt: Date()))
+        try store.insertInstance(
+            InstanceRecord(
+                id: "i", app: "a", task: "t", triggerKind: .application, triggerId: "tr", attempt: 1, hostPid: 1, startedAt: Date()))
         try store.appendLog(instanceId: "i", lines: [LogLine(stream: .stdout, text: "x")])
         // Claims too: one lost with the power leaves its trigger pending, to be claimed again.
         try store.enqueue([NewTrigger(app: "a", task: "t", event: .application())])
@@ -68,7 +70,8 @@ import TaskHostTestSupport
         #expect(try store.instance(idPrefix: "0123")?.outcome == nil)
         try store.appendLog(instanceId: record.id, lines: [LogLine(stream: .task, text: "one")])
         try store.finishInstance(
-            id: record.id, endedAt: started.addingTimeInterval(1.5), outcome: .crashed(signal: 11), progress: 7, sandbox: "enforced: seccomp",
+            id: record.id, endedAt: started.addingTimeInterval(1.5), outcome: .crashed(signal: 11), progress: 7,
+            sandbox: "enforced: seccomp",
             appendingLog: [LogLine(stream: .stderr, text: "two"), LogLine(stream: .host, text: "three")])
         let loaded = try #require(try store.instance(idPrefix: "0123abcd"))
         #expect(loaded.pid == 42)
@@ -86,9 +89,10 @@ import TaskHostTestSupport
     @Test func ambiguousPrefixesAreAnError() throws {
         let store = try SQLiteTaskStore(stateDirectory: directory)
         for suffix in ["1", "2"] {
-            try store.insertInstance(InstanceRecord(
-                id: "abcd000\(suffix)", app: "a", task: "T", triggerKind: .application, triggerId: "t", attempt: 1,
-                hostPid: 1, startedAt: Date()))
+            try store.insertInstance(
+                InstanceRecord(
+                    id: "abcd000\(suffix)", app: "a", task: "T", triggerKind: .application, triggerId: "t", attempt: 1,
+                    hostPid: 1, startedAt: Date()))
         }
         #expect(throws: StoreError.self) { try store.instance(idPrefix: "abcd") }
         #expect(try store.instance(idPrefix: "abcd0002")?.id == "abcd0002")

@@ -2,12 +2,13 @@ import Foundation
 import Logging
 import Synchronization
 import TaskHostConcurrency
-@testable import TaskHostCore
-@testable import TaskHostIsolation
-@testable import TaskHostScheduling
 import TaskHostShared
 import TaskHostTestSupport
 import Testing
+
+@testable import TaskHostCore
+@testable import TaskHostIsolation
+@testable import TaskHostScheduling
 
 /// A store whose settlement writes (mark done, release, retry, dead letter,
 /// an instance's outcome) fail as a full disk makes them fail, a given number
@@ -73,7 +74,9 @@ final class FailingSettlementStore: TaskStore, TriggerQueueStore {
 
     // Everything else, unchanged.
     func setting(app: String, key: String) throws(StoreError) -> StoredSetting? { try base.setting(app: app, key: key) }
-    func setSetting(app: String, key: String, value: SettingValue) throws(StoreError) { try base.setSetting(app: app, key: key, value: value) }
+    func setSetting(app: String, key: String, value: SettingValue) throws(StoreError) {
+        try base.setSetting(app: app, key: key, value: value)
+    }
     func deleteSetting(app: String, key: String) throws(StoreError) -> Bool { try base.deleteSetting(app: app, key: key) }
     func settings(app: String) throws(StoreError) -> [StoredSetting] { try base.settings(app: app) }
     func apps() throws(StoreError) -> [String] { try base.apps() }
@@ -105,7 +108,9 @@ final class FailingSettlementStore: TaskStore, TriggerQueueStore {
     func unpark(tasks: [(app: String, task: String)]) throws(StoreError) -> Int { try base.unpark(tasks: tasks) }
     func recoverAbandoned(owner: String, now: Date) throws(StoreError) -> Int { try base.recoverAbandoned(owner: owner, now: now) }
     func queueCounts() throws(StoreError) -> [TriggerState: Int] { try base.queueCounts() }
-    func queuedTriggers(states: [TriggerState], limit: Int) throws(StoreError) -> [QueuedTrigger] { try base.queuedTriggers(states: states, limit: limit) }
+    func queuedTriggers(states: [TriggerState], limit: Int) throws(StoreError) -> [QueuedTrigger] {
+        try base.queuedTriggers(states: states, limit: limit)
+    }
     func queuedTrigger(idPrefix: String) throws(StoreError) -> QueuedTrigger? { try base.queuedTrigger(idPrefix: idPrefix) }
     func requeue(id: String) throws(StoreError) -> Bool { try base.requeue(id: id) }
     func backlog(app: String, task: String) throws(StoreError) -> Int { try base.backlog(app: app, task: task) }
@@ -202,15 +207,17 @@ struct CollectingLogHandler: LogHandler {
 
     @Test func backoffDoublesFromFiftyMillisecondsUpToFiveSeconds() {
         let retry = SettlementRetry(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
-        #expect((1...9).map { retry.backoff(afterAttempts: $0) } == [
-            .milliseconds(50), .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800),
-            .milliseconds(1600), .milliseconds(3200), .seconds(5), .seconds(5),
-        ])
+        #expect(
+            (1...9).map { retry.backoff(afterAttempts: $0) } == [
+                .milliseconds(50), .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800),
+                .milliseconds(1600), .milliseconds(3200), .seconds(5), .seconds(5),
+            ])
         #expect(retry.backoff(afterAttempts: 1000) == .seconds(5))
     }
 
     @Test func aSettlementGivesUpOnceTheHostStopsAndNotBefore() async {
-        let retry = SettlementRetry(firstDelay: .milliseconds(1), maxDelay: .milliseconds(5), logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        let retry = SettlementRetry(
+            firstDelay: .milliseconds(1), maxDelay: .milliseconds(5), logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         let attempts = Mutex(0)
         let settled = await retry.perform("write", on: BlockingExecutor(name: "test-settle")) {
             let count = attempts.withLock { value -> Int in

@@ -28,14 +28,20 @@ import Testing
         for index in 0..<4 {
             let id = RandomToken.uuid()
             ids.append(id)
-            try store.insertInstance(InstanceRecord(
-                id: id, app: "a", task: "T\(index)", triggerKind: .application, triggerId: "t\(index)", attempt: 1, hostPid: 1,
-                startedAt: now.addingTimeInterval(Double(index))))
+            try store.insertInstance(
+                InstanceRecord(
+                    id: id, app: "a", task: "T\(index)", triggerKind: .application, triggerId: "t\(index)", attempt: 1, hostPid: 1,
+                    startedAt: now.addingTimeInterval(Double(index))))
             if index < 3 {
                 try store.finishInstance(
                     id: id, endedAt: now.addingTimeInterval(Double(index) + 0.5), outcome: .completed, progress: 0,
                     sandbox: "enforced: run \(index)",
-                    appendingLog: index == 0 ? [] : [LogLine(stream: .task, text: "first \(index)"), LogLine(stream: .host, text: "last \(index)"), LogLine(stream: .stderr, text: " ")])
+                    appendingLog: index == 0
+                        ? []
+                        : [
+                            LogLine(stream: .task, text: "first \(index)"), LogLine(stream: .host, text: "last \(index)"),
+                            LogLine(stream: .stderr, text: " "),
+                        ])
             }
         }
 

@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import TaskHostCore
 import TaskHostShared
 import TaskHostTestSupport
+import Testing
 
 /// Opening the store: a damaged or emptied database is refused with what to
 /// do, a new one is created private, an existing one open to others is made private.

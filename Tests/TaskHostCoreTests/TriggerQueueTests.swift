@@ -1,21 +1,23 @@
 import Foundation
 import Logging
 import Synchronization
+import TaskHostShared
+import TaskHostTestSupport
+import Testing
+
 @testable import TaskHostCore
 @testable import TaskHostIsolation
 @testable import TaskHostManifest
 @testable import TaskHostScheduling
-import TaskHostShared
-import TaskHostTestSupport
-import Testing
 
 /// The durable queue's states, at-least-once recovery, and retry policy.
 @Suite struct TriggerQueueTests {
     func trigger(_ task: String = "T", payload: String = "p", expiresAt: Date? = nil, availableAt: Date = Date()) -> NewTrigger {
         NewTrigger(
             app: "a", task: task,
-            event: TriggerEvent(kind: .pushNotification, triggerId: NewTrigger.newId(), payload: Array(payload.utf8),
-                                channelId: "c", headers: ["x-wns-type": "wns/raw"]),
+            event: TriggerEvent(
+                kind: .pushNotification, triggerId: NewTrigger.newId(), payload: Array(payload.utf8),
+                channelId: "c", headers: ["x-wns-type": "wns/raw"]),
             expiresAt: expiresAt, availableAt: availableAt)
     }
 
@@ -28,9 +30,11 @@ import Testing
         let claimed = try store.claim(limit: 10, owner: "host-1", now: Date()) { _, _ in true }
         #expect(claimed.count == 2)
         #expect(claimed.allSatisfy { $0.state == .running && $0.attempts == 1 && $0.event.attempt == 1 })
-        #expect(claimed.first { $0.id == first.id }?.event == TriggerEvent(
-            kind: .pushNotification, triggerId: first.id, attempt: 1, payload: Array("p".utf8), channelId: "c",
-            headers: ["x-wns-type": "wns/raw"]))
+        #expect(
+            claimed.first { $0.id == first.id }?.event
+                == TriggerEvent(
+                    kind: .pushNotification, triggerId: first.id, attempt: 1, payload: Array("p".utf8), channelId: "c",
+                    headers: ["x-wns-type": "wns/raw"]))
         #expect(try store.claim(limit: 10, owner: "host-1", now: Date()) { _, _ in true }.isEmpty)
     }
 
@@ -56,13 +60,15 @@ import Testing
         let triggers = [
             NewTrigger(
                 app: "a", task: "T",
-                event: TriggerEvent(kind: .pushNotification, triggerId: NewTrigger.newId(), payload: binary, channelId: "c",
-                                    headers: ["x-wns-type": "wns/raw", "x-note": "héllo ✓", "x-empty": ""]),
+                event: TriggerEvent(
+                    kind: .pushNotification, triggerId: NewTrigger.newId(), payload: binary, channelId: "c",
+                    headers: ["x-wns-type": "wns/raw", "x-note": "héllo ✓", "x-empty": ""]),
                 expiresAt: expiry),
             NewTrigger(
                 app: "a", task: "T",
-                event: TriggerEvent(kind: .application, triggerId: NewTrigger.newId(), payload: [], channelId: "",
-                                    arguments: ["mode": "full", "": "empty name"])),
+                event: TriggerEvent(
+                    kind: .application, triggerId: NewTrigger.newId(), payload: [], channelId: "",
+                    arguments: ["mode": "full", "": "empty name"])),
         ]
         try store.enqueue(triggers)
         let claimed = try store.claim(limit: 10, owner: "host-1", now: Date()) { _, _ in true }
@@ -259,7 +265,9 @@ import Testing
             logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         let id = try enqueue("Echo", in: store)
         let running = Task { await dispatcher.run() }
-        let settled = try await TestSupport.eventually { try [.done, .dead].contains(store.queuedTrigger(idPrefix: id)?.state ?? .pending) }
+        let settled = try await TestSupport.eventually {
+            try [.done, .dead].contains(store.queuedTrigger(idPrefix: id)?.state ?? .pending)
+        }
         dispatcher.shutdown()
         await running.value
         #expect(settled)
@@ -293,7 +301,8 @@ import Testing
 
     @Test func theGlobalLimitBoundsConcurrentInstances() async throws {
         let store = try TestSupport.store()
-        let dispatcher = dispatcher([TestSupport.task("Hold", "FaultyTasks.DeferralUntilCanceledTask")], store: store, maxAttempts: 5, global: 2)
+        let dispatcher = dispatcher(
+            [TestSupport.task("Hold", "FaultyTasks.DeferralUntilCanceledTask")], store: store, maxAttempts: 5, global: 2)
         for _ in 0..<4 { _ = try enqueue("Hold", in: store) }
         let running = Task { await dispatcher.run() }
         #expect(await TestSupport.eventually { dispatcher.runningCount == 2 })
@@ -354,7 +363,9 @@ final class FailingSpawns: Sendable {
             defer { left = max(0, left - 1) }
             return left > 0
         }
-        if fail { throw WorkerSpawnError(message: "cannot create the worker's descriptors: \(String(cString: strerror(code)))", errno: code) }
+        if fail {
+            throw WorkerSpawnError(message: "cannot create the worker's descriptors: \(String(cString: strerror(code)))", errno: code)
+        }
         return try WorkerProcess.spawn(executable: executable, environment: environment)
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TaskHostScheduling
 
 /// The signal that wakes the dispatcher's loop early. Every wait here would

@@ -1,5 +1,5 @@
-import Testing
 import TaskHostIPC
+import Testing
 
 /// The manifest's `Signature` of a C task: what parses, and what each mistake says.
 @Suite struct CSignatureTests {

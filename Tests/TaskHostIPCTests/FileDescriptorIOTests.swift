@@ -18,7 +18,10 @@ import Testing
         // The socket variant cannot write there at all (ENOTSOCK): why both exist.
         var again: [Int32] = [0, 0]
         try #require(pipe(&again) == 0)
-        defer { close(again[0]); close(again[1]) }
+        defer {
+            close(again[0])
+            close(again[1])
+        }
         #expect(!FileDescriptorIO.writeAll(again[1], [1, 2, 3]))
     }
 

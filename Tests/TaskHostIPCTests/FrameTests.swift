@@ -1,21 +1,25 @@
 import TaskHostTestSupport
 import Testing
+
 @testable import TaskHostIPC
 
 /// The framing between host and worker: round trips, arbitrary splits, and
 /// every kind of truncated or garbage input as an error, never a crash.
 @Suite struct FrameTests {
     static let hostMessages: [HostMessage] = [
-        .start(StartRequest(
-            libraryPath: "/lib/libX.so", entryPoint: "X.Y", taskName: "T", taskId: "tid", instanceId: "iid",
-            triggerId: "trig", attempt: 3, triggerKind: 1, payload: [0, 1, 255], channelId: "chan",
-            headers: ["x-wns-type": "wns/raw", "é": "ü"], arguments: ["k": "v"])),
-        .start(StartRequest(
-            libraryPath: "", entryPoint: "", taskName: "", taskId: "", instanceId: "", triggerId: "", attempt: 0, triggerKind: 0)),
+        .start(
+            StartRequest(
+                libraryPath: "/lib/libX.so", entryPoint: "X.Y", taskName: "T", taskId: "tid", instanceId: "iid",
+                triggerId: "trig", attempt: 3, triggerKind: 1, payload: [0, 1, 255], channelId: "chan",
+                headers: ["x-wns-type": "wns/raw", "é": "ü"], arguments: ["k": "v"])),
+        .start(
+            StartRequest(
+                libraryPath: "", entryPoint: "", taskName: "", taskId: "", instanceId: "", triggerId: "", attempt: 0, triggerKind: 0)),
         .check(libraryPath: "/lib/libX.so", entryPoints: ["A.B", "C.D"]),
-        .start(StartRequest(
-            libraryPath: "/lib/libC.so", entryPoint: "on_push", taskName: "T", taskId: "", instanceId: "", triggerId: "",
-            attempt: 1, triggerKind: 1, cSignature: CSignature(returnType: .void, parameters: [.payload, .host]))),
+        .start(
+            StartRequest(
+                libraryPath: "/lib/libC.so", entryPoint: "on_push", taskName: "T", taskId: "", instanceId: "", triggerId: "",
+                attempt: 1, triggerKind: 1, cSignature: CSignature(returnType: .void, parameters: [.payload, .host]))),
         .check(libraryPath: "/lib/libC.so", entryPoints: [], symbols: ["on_push", "on_timer"]),
         .cancel(reason: 9),
         .reply(requestId: 7, status: 0, data: Array(repeating: 42, count: 70_000)),
@@ -30,10 +34,12 @@ import Testing
         .settingsDelete(requestId: 3, key: "k"),
         .settingsKeys(requestId: 4),
         .result(.canceled, message: "ExecutionTimeExceeded"),
-        .checkResult(abiVersion: 1, sdkVersion: "0.1.0", buildSignature: "s", reports: [
-            EntryPointReport(entryPoint: "A.B", code: 0, message: "ok"),
-            EntryPointReport(entryPoint: "A.C", code: 3, message: "is not a final class"),
-        ]),
+        .checkResult(
+            abiVersion: 1, sdkVersion: "0.1.0", buildSignature: "s",
+            reports: [
+                EntryPointReport(entryPoint: "A.B", code: 0, message: "ok"),
+                EntryPointReport(entryPoint: "A.C", code: 3, message: "is not a final class"),
+            ]),
     ]
 
     @Test(arguments: hostMessages)
@@ -96,7 +102,10 @@ import Testing
         }
         #expect(throws: IPCError.truncated("reports")) {
             var writer = ByteWriter()
-            writer.u32(1); writer.string("s"); writer.string("s"); writer.u32(UInt32.max)
+            writer.u32(1)
+            writer.string("s")
+            writer.string("s")
+            writer.u32(UInt32.max)
             return try WorkerMessage(frame: Frame(type: 72, payload: writer.bytes))
         }
     }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TaskHostIPC
 
 /// The coalescing of progress values (worker: one frame per 100 ms; host:

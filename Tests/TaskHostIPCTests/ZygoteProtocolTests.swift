@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TaskHostIPC
 
 /// The host↔zygote control protocol: every reply survives its encoding, the

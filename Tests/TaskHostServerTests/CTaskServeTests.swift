@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import TaskHostCore
 import TaskHostShared
 import TaskHostTestSupport
+import Testing
 
 /// The sample C plugin behind `taskhost serve`: a raw push on its channel runs
 /// `on_push` in a worker, and what it stores is there afterwards.
@@ -11,10 +11,10 @@ import TaskHostTestSupport
         let directory = TestSupport.temporaryDirectory()
         let manifest = directory + "/manifest.json"
         try """
-            {"Identity": {"Name": "com.example.tests"}, "BackgroundTasks": [
-              {"Name": "PushCounter", "Abi": "c", "Symbol": "on_push", "Signature": "int32 (instance, host)",
-               "Library": "\(TestSupport.cPushCounter)", "Triggers": [{"Type": "PushNotification"}]}]}
-            """.write(toFile: manifest, atomically: true, encoding: .utf8)
+        {"Identity": {"Name": "com.example.tests"}, "BackgroundTasks": [
+          {"Name": "PushCounter", "Abi": "c", "Symbol": "on_push", "Signature": "int32 (instance, host)",
+           "Library": "\(TestSupport.cPushCounter)", "Triggers": [{"Type": "PushNotification"}]}]}
+        """.write(toFile: manifest, atomically: true, encoding: .utf8)
         let (store, channel, token) = try ServeProcessTests.prepare(directory, task: "PushCounter")
 
         let server = try ServeProcess(manifest: manifest, stateDirectory: directory)
@@ -23,14 +23,16 @@ import TaskHostTestSupport
         #expect(try await TestSupport.eventually { try store.setting(app: "com.example.tests", key: "PushCount")?.value == .int(1) })
         #expect(await ServeProcessTests.push(port: server.port, channel: channel.id, token: token, content: "second") == 200)
         #expect(try await TestSupport.eventually { try store.setting(app: "com.example.tests", key: "PushCount")?.value == .int(2) })
-        #expect(try await TestSupport.eventually {
-            try store.setting(app: "com.example.tests", key: "LastPayload")?.value == .string("second")
-        })
+        #expect(
+            try await TestSupport.eventually {
+                try store.setting(app: "com.example.tests", key: "LastPayload")?.value == .string("second")
+            })
 
         // The instance is recorded as over just after its last setting.
-        #expect(try await TestSupport.eventually {
-            try store.instances(task: "PushCounter", limit: 5).filter { $0.outcome == .completed }.count == 2
-        })
+        #expect(
+            try await TestSupport.eventually {
+                try store.instances(task: "PushCounter", limit: 5).filter { $0.outcome == .completed }.count == 2
+            })
         let instances = try store.instances(task: "PushCounter", limit: 5)
         #expect(instances.count == 2)
         #expect(instances.allSatisfy { $0.outcome == .completed && $0.triggerKind == .pushNotification })

@@ -132,7 +132,8 @@ import Testing
     /// is neither ignored nor blocked in the child.
     @Test func theChildStartsWithDefaultSignalDispositionsAndAnEmptyMask() async throws {
         signal(SIGPIPE, SIG_IGN)  // as servers and the test runner commonly do
-        var blocked = sigset_t(), previous = sigset_t()
+        var blocked = sigset_t()
+        var previous = sigset_t()
         sigemptyset(&blocked)
         sigaddset(&blocked, SIGUSR1)
         pthread_sigmask(SIG_BLOCK, &blocked, &previous)

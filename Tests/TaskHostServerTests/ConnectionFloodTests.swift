@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import TaskHostCore
 import TaskHostTestSupport
+import Testing
 
 /// `taskhost serve` under a flood of idle connections, with the open-file
 /// limit a service manager gives by default lowered further (256), so that
@@ -51,7 +51,9 @@ import TaskHostTestSupport
 
     /// Sends one push over a raw connection and waits up to `timeout` seconds for its fate.
     static func rawPush(port: Int, channel: String, token: String, timeout: Double = 10) -> PushResult {
-        rawRequest(port: port, timeout: timeout, """
+        rawRequest(
+            port: port, timeout: timeout,
+            """
             POST /push/v1/\(channel) HTTP/1.1\r
             Host: 127.0.0.1\r
             Authorization: Bearer \(token)\r
@@ -129,7 +131,8 @@ import TaskHostTestSupport
         // the host is alive.
         let queued = NewTrigger(
             app: "com.example.tests", task: "Echo",
-            event: TriggerEvent(kind: .pushNotification, triggerId: NewTrigger.newId(), payload: Array("queued".utf8), channelId: channel.id))
+            event: TriggerEvent(
+                kind: .pushNotification, triggerId: NewTrigger.newId(), payload: Array("queued".utf8), channelId: channel.id))
         try store.enqueue([queued])
         let settled = try await TestSupport.eventually {
             let state = try store.queuedTrigger(idPrefix: queued.event.triggerId)?.state

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import TaskHostCore
 import TaskHostTestSupport
+import Testing
 
 /// `taskhost serve` closes connections that stop sending: one that sends
 /// nothing, one that stops in its request head, one whose body stops short of
@@ -69,8 +69,9 @@ import TaskHostTestSupport
             _ = Self.drain(keepAlive, into: &keepAliveReceived)
             return String(decoding: keepAliveReceived, as: UTF8.self).contains("\r\n\r\n")
         }
-        #expect(answered && String(decoding: keepAliveReceived, as: UTF8.self).hasPrefix("HTTP/1.1 200"),
-                "\(String(decoding: keepAliveReceived, as: UTF8.self))")
+        #expect(
+            answered && String(decoding: keepAliveReceived, as: UTF8.self).hasPrefix("HTTP/1.1 200"),
+            "\(String(decoding: keepAliveReceived, as: UTF8.self))")
         #expect(!String(decoding: keepAliveReceived, as: UTF8.self).lowercased().contains("connection: close"))
 
         // A connection that sends nothing, one that sends half a head, one
@@ -107,7 +108,9 @@ import TaskHostTestSupport
 
         // Other clients are served, and the half body was not stored.
         #expect(ConnectionFloodTests.rawPush(port: server.port, channel: channel.id, token: token) == .answered(200))
-        let payloads = try store.queuedTriggers(states: TriggerState.allCases, limit: 100).map { String(decoding: $0.event.payload, as: UTF8.self) }
+        let payloads = try store.queuedTriggers(states: TriggerState.allCases, limit: 100).map {
+            String(decoding: $0.event.payload, as: UTF8.self)
+        }
         #expect(payloads.contains("complete") && payloads.contains("flood"), "\(payloads)")
         #expect(!payloads.contains { $0.contains("HALFBODY") }, "\(payloads)")
         #expect(server.process.isRunning)
@@ -155,10 +158,14 @@ import TaskHostTestSupport
                 shut = Self.drain(keepAlive, into: &answer)
                 return shut || String(decoding: answer, as: UTF8.self).contains("\r\n\r\n")
             }
-            #expect(String(decoding: answer, as: UTF8.self).hasPrefix("HTTP/1.1 200"), "push \(round + 1): \(String(decoding: answer, as: UTF8.self))")
+            #expect(
+                String(decoding: answer, as: UTF8.self).hasPrefix("HTTP/1.1 200"),
+                "push \(round + 1): \(String(decoding: answer, as: UTF8.self))")
             #expect(!shut, "push \(round + 1) leaves the connection open")
         }
-        let payloads = try store.queuedTriggers(states: TriggerState.allCases, limit: 100).map { String(decoding: $0.event.payload, as: UTF8.self) }
+        let payloads = try store.queuedTriggers(states: TriggerState.allCases, limit: 100).map {
+            String(decoding: $0.event.payload, as: UTF8.self)
+        }
         #expect(payloads.sorted() == ["again", "first"], "\(payloads)")
     }
 }

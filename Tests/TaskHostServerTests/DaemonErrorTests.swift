@@ -1,6 +1,7 @@
 import Glibc
 import NIOCore
 import Testing
+
 @testable import TaskHostServer
 
 /// The daemon's start errors are recognised by their `errno`, never by their

@@ -1,9 +1,9 @@
 import Foundation
-import Testing
 import TaskHostCore
 import TaskHostManifest
 import TaskHostServer
 import TaskHostTestSupport
+import Testing
 
 /// A raw HTTP/1.1 exchange over loopback, without blocking the test's thread:
 /// what the server answered and whether it closed the connection.
@@ -33,7 +33,8 @@ struct RawExchange {
     static func holdsWholeAnswer(_ bytes: [UInt8]) -> Bool {
         let text = String(decoding: bytes, as: UTF8.self)
         guard let end = text.range(of: "\r\n\r\n") else { return false }
-        let length = text[..<end.lowerBound].components(separatedBy: "\r\n")
+        let length =
+            text[..<end.lowerBound].components(separatedBy: "\r\n")
             .first { $0.lowercased().hasPrefix("content-length:") }
             .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
         return text[end.upperBound...].utf8.count >= length
@@ -142,8 +143,10 @@ struct RawExchange {
             Self.pushHead(channel: channel.id, token: token, extra: "Content-Length: 5\r\n") + "hello" + "GET /healthz HTTP/1.1\r\n\r\n")
         let answers = ("\r\n" + answer.text).components(separatedBy: "\r\nHTTP/1.1 ").dropFirst()
         #expect(answers.count == 2, "\(answer.text)")
-        #expect(answers.first?.hasPrefix("200") == true && answers.first?.lowercased().contains("connection: close") == false, "\(answer.text)")
-        #expect(answers.last?.hasPrefix("400") == true && answers.last?.lowercased().contains("connection: close") == true, "\(answer.text)")
+        #expect(
+            answers.first?.hasPrefix("200") == true && answers.first?.lowercased().contains("connection: close") == false, "\(answer.text)")
+        #expect(
+            answers.last?.hasPrefix("400") == true && answers.last?.lowercased().contains("connection: close") == true, "\(answer.text)")
         #expect(answer.closed)
         #expect(try server.store.queueCounts().values.reduce(0, +) == 1, "the good push is stored")
     }
@@ -221,11 +224,13 @@ struct RawExchange {
             }
             return (String(decoding: received, as: UTF8.self), closed)
         }
-        ConnectionTimeoutTests.send(fd, Self.pushHead(channel: channel.id, token: "cr_0000000000000000.wrong", extra: "Content-Length: 5\r\n"))
+        ConnectionTimeoutTests.send(
+            fd, Self.pushHead(channel: channel.id, token: "cr_0000000000000000.wrong", extra: "Content-Length: 5\r\n"))
         let (early, closedEarly) = await read(until: "revoked token\n")
         #expect(early.hasPrefix("HTTP/1.1 401") && !early.lowercased().contains("connection: close"), "\(early)")
         #expect(!closedEarly)
-        ConnectionTimeoutTests.send(fd, "hello" + Self.pushHead(channel: channel.id, token: token, extra: "Content-Length: 5\r\n") + "again")
+        ConnectionTimeoutTests.send(
+            fd, "hello" + Self.pushHead(channel: channel.id, token: token, extra: "Content-Length: 5\r\n") + "again")
         let (next, _) = await read(until: "X-WNS-Msg-ID")
         #expect(next.hasPrefix("HTTP/1.1 200"), "the connection serves the next push: \(next)")
     }

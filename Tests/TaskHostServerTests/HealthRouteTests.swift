@@ -49,7 +49,8 @@ import Testing
         server.health.dispatcherStarted()
         #expect(try await server.get("/readyz").status == 200)
 
-        let locked = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let locked = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
         let holder = Thread {
             do {
                 let queue = try DatabaseQueue(path: server.store.path)

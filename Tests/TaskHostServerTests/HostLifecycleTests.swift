@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import TaskHostCore
 import TaskHostShared
 import TaskHostTestSupport
+import Testing
 
 /// One host per state directory, and the instances of a host (or a
 /// `taskhost run`) that died: `taskhost serve` and `taskhost run` as
@@ -10,8 +10,11 @@ import TaskHostTestSupport
 @Suite(.serialized) struct HostLifecycleTests {
     /// Runs `taskhost` with `arguments` (and `--state-dir`), killing it after
     /// `timeout`; returns its status (nil when it had to be killed) and output.
-    static func bounded(_ arguments: [String], stateDirectory: String, timeout: TimeInterval = 60) throws -> (status: Int32?, out: String, err: String) {
-        let outPath = stateDirectory + "/bounded-\(UUID().uuidString).out", errPath = outPath + ".err"
+    static func bounded(_ arguments: [String], stateDirectory: String, timeout: TimeInterval = 60) throws -> (
+        status: Int32?, out: String, err: String
+    ) {
+        let outPath = stateDirectory + "/bounded-\(UUID().uuidString).out"
+        let errPath = outPath + ".err"
         let process = try ChildProcess.start(
             TestSupport.taskhostPath, arguments: arguments + ["--state-dir", stateDirectory], workingDirectory: stateDirectory,
             output: .file(outPath), error: .file(errPath))
@@ -31,7 +34,8 @@ import TaskHostTestSupport
         let first = try ServeProcess(manifest: manifest, stateDirectory: directory)
         defer { _ = first.terminate() }
         let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: directory))
-        let triggered = try ServeProcess.taskhost(["trigger", "Slow", "--arg", "ms=5000", "--manifest", manifest], stateDirectory: directory)
+        let triggered = try ServeProcess.taskhost(
+            ["trigger", "Slow", "--arg", "ms=5000", "--manifest", manifest], stateDirectory: directory)
         #expect(triggered.status == 0)
         #expect(!triggered.err.contains("no host is running"), "a host runs: \(triggered.err)")
         let triggerId = triggered.out.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -41,7 +45,8 @@ import TaskHostTestSupport
         for port in ["0", String(first.port)] {
             let second = try Self.bounded(["serve", "--port", port, "--manifest", manifest], stateDirectory: directory, timeout: 30)
             #expect(second.status == 1, "a second host exits at once with status 1 (port \(port))")
-            #expect(second.err.contains("another taskhost serve (\(holder)) is running on the state directory \(directory)"), "\(second.err)")
+            #expect(
+                second.err.contains("another taskhost serve (\(holder)) is running on the state directory \(directory)"), "\(second.err)")
             #expect(!second.out.contains("listening"))
             // Nothing was requeued: the first host's trigger is still its own, run once.
             let trigger = try #require(try store.queuedTrigger(idPrefix: triggerId))
@@ -68,7 +73,8 @@ import TaskHostTestSupport
         let elsewhere = TestSupport.temporaryDirectory()
         let other = try ServeProcess(manifest: nil, stateDirectory: elsewhere)
         defer { _ = other.terminate() }
-        let refused = try Self.bounded(["serve", "--port", String(other.port), "--plugins-dir", ""], stateDirectory: directory, timeout: 30)
+        let refused = try Self.bounded(
+            ["serve", "--port", String(other.port), "--plugins-dir", ""], stateDirectory: directory, timeout: 30)
         #expect(refused.status == 1)
         #expect(refused.err.contains("the address is in use"), "\(refused.err)")
         let trigger = try #require(try store.queuedTrigger(idPrefix: event.triggerId))
@@ -81,17 +87,20 @@ import TaskHostTestSupport
     @Test func theInstancesOfAKilledHostEndAsAbandonedAndTheirTriggersRunAgain() async throws {
         let directory = TestSupport.temporaryDirectory()
         let manifest = try Self.slowManifest(in: directory)
-        let first = try ServeProcess(manifest: manifest, stateDirectory: directory, arguments: ["--concurrency", "3", "--retry-delay", "0.05"])
+        let first = try ServeProcess(
+            manifest: manifest, stateDirectory: directory, arguments: ["--concurrency", "3", "--retry-delay", "0.05"])
         let firstPid = first.process.processIdentifier
         let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: directory))
         var triggers: [String] = []
         for _ in 0..<3 {
-            let triggered = try ServeProcess.taskhost(["trigger", "Slow", "--arg", "ms=8000", "--manifest", manifest], stateDirectory: directory)
+            let triggered = try ServeProcess.taskhost(
+                ["trigger", "Slow", "--arg", "ms=8000", "--manifest", manifest], stateDirectory: directory)
             triggers.append(triggered.out.trimmingCharacters(in: .whitespacesAndNewlines))
         }
-        #expect(try await TestSupport.eventually {
-            try store.instances(task: "Slow", limit: 10).filter { $0.outcome == nil }.count == 3
-        })
+        #expect(
+            try await TestSupport.eventually {
+                try store.instances(task: "Slow", limit: 10).filter { $0.outcome == nil }.count == 3
+            })
         first.kill9()
         // The host is gone: anything that opens the store settles its instances.
         let reopened = try SQLiteTaskStore(stateDirectory: StateDirectory(path: directory))
@@ -105,10 +114,12 @@ import TaskHostTestSupport
         #expect(history.out.components(separatedBy: "abandoned").count - 1 == 3, "\(history.out)")
 
         // The next host runs their triggers again.
-        let second = try ServeProcess(manifest: manifest, stateDirectory: directory, arguments: ["--concurrency", "3", "--retry-delay", "0.05"])
-        #expect(try await TestSupport.eventually(timeout: .seconds(60)) {
-            try triggers.allSatisfy { try store.queuedTrigger(idPrefix: $0)?.state == .done }
-        })
+        let second = try ServeProcess(
+            manifest: manifest, stateDirectory: directory, arguments: ["--concurrency", "3", "--retry-delay", "0.05"])
+        #expect(
+            try await TestSupport.eventually(timeout: .seconds(60)) {
+                try triggers.allSatisfy { try store.queuedTrigger(idPrefix: $0)?.state == .done }
+            })
         #expect(second.terminate() == 0)
         let all = try store.instances(task: "Slow", limit: 20)
         #expect(all.filter { $0.outcome == .completed }.count == 3)
@@ -126,7 +137,8 @@ import TaskHostTestSupport
         #expect(offline.err.contains("no host is running on the state directory \(directory)"), "\(offline.err)")
         let queued = try ServeProcess.taskhost(["trigger", "Recorder", "--manifest", manifest], stateDirectory: directory)
         #expect(queued.status == 0)
-        #expect(queued.err.contains("no host is running on the state directory \(directory); the trigger waits in the queue"), "\(queued.err)")
+        #expect(
+            queued.err.contains("no host is running on the state directory \(directory); the trigger waits in the queue"), "\(queued.err)")
 
         let server = try ServeProcess(manifest: manifest, stateDirectory: directory)
         defer { _ = server.terminate() }
@@ -137,7 +149,8 @@ import TaskHostTestSupport
         #expect(created.err.isEmpty, "\(created.err)")
         let uri = created.out.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(uri.hasPrefix("http://127.0.0.1:\(server.port)/push/v1/"))
-        let pushed = try ServeProcess.taskhost(["push", uri, "--content", "to the right port", "--token", token], stateDirectory: directory)
+        let pushed = try ServeProcess.taskhost(
+            ["push", uri, "--content", "to the right port", "--token", token], stateDirectory: directory)
         #expect(pushed.status == 0, "\(pushed.err)")
         #expect(try await TestSupport.eventually { try store.setting(app: "com.example.tests", key: "seen:to the right port") != nil })
     }
@@ -165,7 +178,10 @@ import TaskHostTestSupport
         defer { _ = server.terminate() }
         try FileManager.default.createDirectory(atPath: directory + "/plugins/copied-now", withIntermediateDirectories: true)
         let pending = try ServeProcess.taskhost(["plugins", "list"], stateDirectory: directory)
-        #expect(pending.out.contains("not looked at yet by the running host (pid \(server.process.processIdentifier) on 127.0.0.1:\(server.port))"), "\(pending.out)")
+        #expect(
+            pending.out.contains(
+                "not looked at yet by the running host (pid \(server.process.processIdentifier) on 127.0.0.1:\(server.port))"),
+            "\(pending.out)")
     }
 
     @Test func aRunKilledWithSIGKILLLeavesItsInstanceAbandoned() async throws {

@@ -1,6 +1,7 @@
 import Synchronization
 import TaskHostCore
 import Testing
+
 @testable import TaskHostServer
 
 /// The push endpoint's short-lived cache of channel and credential lookups:

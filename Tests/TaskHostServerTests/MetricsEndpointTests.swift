@@ -7,7 +7,9 @@ import TaskHostTestSupport
 import Testing
 
 /// `GET /metrics` on the operator listener, read by a real Prometheus parser.
-@Suite(.enabled(if: PrometheusText.unavailable == nil || ExternalTools.underCI, "needs prometheus-client: \(PrometheusText.unavailable ?? "")"))
+@Suite(
+    .enabled(if: PrometheusText.unavailable == nil || ExternalTools.underCI, "needs prometheus-client: \(PrometheusText.unavailable ?? "")")
+)
 struct MetricsEndpointTests {
     static let app = TestServer.app
 
@@ -17,7 +19,8 @@ struct MetricsEndpointTests {
         let tasks = [
             TestSupport.task("Recorder", "FaultyTasks.RecordingTask", triggers: [.pushNotification]),
             TestSupport.task("Crasher", "FaultyTasks.CrashingTask", triggers: [.pushNotification]),
-            TestSupport.task("Hanger", "FaultyTasks.HangingTask", triggers: [.pushNotification], timeLimit: .seconds(1), grace: .seconds(1)),
+            TestSupport.task(
+                "Hanger", "FaultyTasks.HangingTask", triggers: [.pushNotification], timeLimit: .seconds(1), grace: .seconds(1)),
         ]
         let server = try await TestServer.start(tasks) { $0.retryPolicy = RetryPolicy(maxAttempts: 2, baseDelay: .milliseconds(10)) }
         defer { Task { await server.stop() } }
@@ -78,14 +81,16 @@ struct MetricsEndpointTests {
         // Every family is one of the catalog's, with its type and help; no
         // label value is a channel, credential or instance id.
         for family in metrics.families {
-            let entry = try #require(HostMetrics.catalog.first { $0.name == family.name || $0.name == family.name + "_total" }, "\(family.name)")
+            let entry = try #require(
+                HostMetrics.catalog.first { $0.name == family.name || $0.name == family.name + "_total" }, "\(family.name)")
             #expect(entry.kind.rawValue == family.type, "\(family.name)")
             #expect(family.help == entry.help, "\(family.name)")
         }
         let instanceIds = Set(try server.store.instances(task: nil, limit: 100).map(\.id))
         for sample in metrics.samples {
             for value in sample.labels.values {
-                #expect(!channels.values.contains(value) && !instanceIds.contains(value) && !value.hasPrefix("cr_"), "\(sample.name): \(value)")
+                #expect(
+                    !channels.values.contains(value) && !instanceIds.contains(value) && !value.hasPrefix("cr_"), "\(sample.name): \(value)")
             }
         }
     }

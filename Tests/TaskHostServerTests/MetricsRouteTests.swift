@@ -9,7 +9,9 @@ import Testing
 /// only the operator listener's router serves it, in the Prometheus text
 /// format, and the push router counts its answers by protocol and status.
 /// The counters a running host moves are in ``MetricsEndpointTests``.
-@Suite(.enabled(if: PrometheusText.unavailable == nil || ExternalTools.underCI, "needs prometheus-client: \(PrometheusText.unavailable ?? "")"))
+@Suite(
+    .enabled(if: PrometheusText.unavailable == nil || ExternalTools.underCI, "needs prometheus-client: \(PrometheusText.unavailable ?? "")")
+)
 struct MetricsRouteTests {
     @Test func metricsAreOnlyOnTheOperatorListener() async throws {
         let server = try RouterServer { $0.dispatches = false }

@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import TaskHostCore
 import TaskHostShared
 import TaskHostTestSupport
+import Testing
 
 /// What plugins leave behind is reaped by `taskhost serve`, however it left.
 @Suite(.serialized) struct OrphanReapingTests {
@@ -33,7 +33,8 @@ import TaskHostTestSupport
         let runs = 20
         for run in 0..<runs {
             #expect(await ServeProcessTests.push(port: server.port, channel: channel.id, token: token, content: "run \(run)") == 200)
-            #expect(await ServeProcessTests.push(port: server.port, channel: crashing.id, token: crashingToken, content: "run \(run)") == 200)
+            #expect(
+                await ServeProcessTests.push(port: server.port, channel: crashing.id, token: crashingToken, content: "run \(run)") == 200)
         }
         let finished = try await TestSupport.eventually(timeout: .seconds(120)) {
             try store.instances(task: "Orphans", limit: runs + 1).filter { $0.outcome != nil }.count == runs

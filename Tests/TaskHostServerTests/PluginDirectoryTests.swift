@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import TaskHostCore
 import TaskHostShared
 import TaskHostTestSupport
+import Testing
 
 /// The drop-in plugins directory under a running `taskhost serve` (no root
 /// manifest): install, replace, remove, quarantine, crash loops, scoping.
@@ -42,14 +42,16 @@ import TaskHostTestSupport
             """
         }
         try """
-            {"Identity": {"Name": "\(identity)", "Version": "\(version)"}, "BackgroundTasks": [\(entries.joined(separator: ","))]}
-            """.write(toFile: folder + "/manifest.json", atomically: false, encoding: .utf8)
+        {"Identity": {"Name": "\(identity)", "Version": "\(version)"}, "BackgroundTasks": [\(entries.joined(separator: ","))]}
+        """.write(toFile: folder + "/manifest.json", atomically: false, encoding: .utf8)
     }
 
     func record(_ name: String) throws -> PluginRecord? { try store.plugins().first { $0.name == name } }
 
     func waitFor(_ name: String, _ state: PluginState, timeout: Duration = .seconds(30)) async throws -> PluginRecord {
-        #expect(try await TestSupport.eventually(timeout: timeout) { try record(name)?.state == state }, "plugin \(name) never became \(state): \(String(describing: try? record(name)))")
+        #expect(
+            try await TestSupport.eventually(timeout: timeout) { try record(name)?.state == state },
+            "plugin \(name) never became \(state): \(String(describing: try? record(name)))")
         return try #require(try record(name))
     }
 
@@ -60,7 +62,8 @@ import TaskHostTestSupport
     @Test func aFolderDroppedInWhileServingRunsByTriggerAndByPush() async throws {
         let server = try serve()
         defer { _ = server.terminate() }
-        try writePlugin("probe", identity: "com.test.probe", tasks: [("Slow", "FaultyTasks.SlowTask"), ("Recorder", "FaultyTasks.RecordingTask")])
+        try writePlugin(
+            "probe", identity: "com.test.probe", tasks: [("Slow", "FaultyTasks.SlowTask"), ("Recorder", "FaultyTasks.RecordingTask")])
         let record = try await waitFor("probe", .active)
         #expect(record.identity == "com.test.probe" && record.version == "1.0" && record.tasks == ["Slow", "Recorder"])
         #expect(FileManager.default.fileExists(atPath: record.stagedPath + "/libProbe.so"), "instances load a copy")
@@ -72,14 +75,17 @@ import TaskHostTestSupport
         let channel = try taskhost("channels", "create", "Recorder", "--base-url", "http://127.0.0.1:\(server.port)")
         #expect(channel.status == 0, "\(channel.err)")
         let token = try taskhost("credentials", "create", "--app", "com.test.probe").out.trimmingCharacters(in: .whitespacesAndNewlines)
-        let pushed = try taskhost("push", channel.out.trimmingCharacters(in: .whitespacesAndNewlines), "--content", "dropped in", "--token", token)
+        let pushed = try taskhost(
+            "push", channel.out.trimmingCharacters(in: .whitespacesAndNewlines), "--content", "dropped in", "--token", token)
         #expect(pushed.status == 0, "\(pushed.err)")
         #expect(try await TestSupport.eventually { try setting("com.test.probe", "seen:dropped in") != nil })
 
         let listed = try taskhost("plugins", "list")
         #expect(listed.out.contains("probe") && listed.out.contains("active") && listed.out.contains("Slow,Recorder"), "\(listed.out)")
         let validated = try taskhost("plugins", "validate", "plugins/probe")  // a relative path, from the state directory
-        #expect(validated.status == 0 && validated.out.contains("OK, ready to drop into the plugins directory"), "\(validated.out)\(validated.err)")
+        #expect(
+            validated.status == 0 && validated.out.contains("OK, ready to drop into the plugins directory"),
+            "\(validated.out)\(validated.err)")
     }
 
     @Test func aReplacedLibraryRunsNewInstancesWhileTheRunningOneFinishesOnTheOld() async throws {
@@ -98,9 +104,10 @@ import TaskHostTestSupport
         _ = second
         #expect(try taskhost("trigger", "Slow", "--arg", "ms=10").status == 0)
 
-        #expect(try await TestSupport.eventually {
-            try store.instances(task: "Slow", limit: 5).filter { $0.outcome == .completed }.count == 2
-        })
+        #expect(
+            try await TestSupport.eventually {
+                try store.instances(task: "Slow", limit: 5).filter { $0.outcome == .completed }.count == 2
+            })
         let instances = try store.instances(task: "Slow", limit: 5).sorted { $0.startedAt < $1.startedAt }
         #expect(instances.map(\.appVersion) == ["1.0", "2.0"])
         #expect(instances.map(\.outcome) == [.completed, .completed], "the old version finished on its own copy")
@@ -117,9 +124,11 @@ import TaskHostTestSupport
         try FileManager.default.removeItem(atPath: plugins + "/waiter")
         #expect(try await TestSupport.eventually { try store.instances(task: "Waiter", limit: 1).first?.outcome == .canceled(.uninstall) })
         #expect(try setting("com.test.waiter", "CooperativeTask") == "saw Uninstall")
-        #expect(try await TestSupport.eventually {
-            try store.queuedTriggers(states: [.dead], limit: 10).first { $0.id == trigger }?.lastError == "the plugin was removed during the run"
-        })
+        #expect(
+            try await TestSupport.eventually {
+                try store.queuedTriggers(states: [.dead], limit: 10).first { $0.id == trigger }?.lastError
+                    == "the plugin was removed during the run"
+            })
         #expect(try record("waiter") == nil)
         #expect(try taskhost("trigger", "Waiter").status == 1, "its tasks are unregistered")
     }
@@ -143,7 +152,9 @@ import TaskHostTestSupport
         let parked = try #require(try store.queuedTrigger(idPrefix: id))
         #expect(parked.attempts == 0)
         let queue = try taskhost("queue", "--wide").out
-        #expect(queue.contains(id) && queue.contains("parked") && queue.contains("task \"Recorder\" of com.test.recorder not loaded on this host"), "\(queue)")
+        #expect(
+            queue.contains(id) && queue.contains("parked")
+                && queue.contains("task \"Recorder\" of com.test.recorder not loaded on this host"), "\(queue)")
         // `no-cache`: it cannot start now, so it is dropped rather than parked.
         let noCache = try taskhost("push", uri, "--content", "now or never", "--token", token, "--no-cache")
         #expect(noCache.status == 0 && noCache.out.hasPrefix("200 dropped "), "\(noCache.out)\(noCache.err)")
@@ -162,7 +173,8 @@ import TaskHostTestSupport
         defer { _ = server.terminate() }
         try writePlugin("boom", identity: "com.test.boom", library: TestSupport.crashingConstructor, tasks: [("Boom", "Boom.Task")])
         let quarantined = try await waitFor("boom", .quarantined)
-        #expect(quarantined.reason?.contains("crashed the scanner while loading (signal 11, SIGSEGV)") == true, "\(quarantined.reason ?? "")")
+        #expect(
+            quarantined.reason?.contains("crashed the scanner while loading (signal 11, SIGSEGV)") == true, "\(quarantined.reason ?? "")")
         #expect(quarantined.reason?.contains(plugins + "/boom/manifest.json") == true, "the reason names the dropped folder, not the copy")
         #expect(server.process.isRunning)
 
@@ -177,10 +189,13 @@ import TaskHostTestSupport
     }
 
     @Test func aTaskThatKeepsCrashingIsDisabledAloneUntilEnabled() async throws {
-        let arguments = ["--crash-limit", "3", "--crash-window", "60", "--max-attempts", "20", "--retry-delay", "0.05", "--max-retry-delay", "0.1"]
+        let arguments = [
+            "--crash-limit", "3", "--crash-window", "60", "--max-attempts", "20", "--retry-delay", "0.05", "--max-retry-delay", "0.1",
+        ]
         var server = try serve(arguments)
         defer { _ = server.terminate() }
-        try writePlugin("crasher", identity: "com.test.crasher", tasks: [("Work", "FaultyTasks.SegfaultTask"), ("Other", "FaultyTasks.AsyncEchoTask")])
+        try writePlugin(
+            "crasher", identity: "com.test.crasher", tasks: [("Work", "FaultyTasks.SegfaultTask"), ("Other", "FaultyTasks.AsyncEchoTask")])
         _ = try await waitFor("crasher", .active)
         let trigger = try taskhost("trigger", "Work").out.trimmingCharacters(in: .whitespacesAndNewlines)
         func disabled() throws -> DisabledTask? { try store.disabledTasks().first { $0.plugin == "crasher" && $0.task == "Work" } }
@@ -188,8 +203,9 @@ import TaskHostTestSupport
         let reason = try #require(try disabled()).reason
         #expect(reason.contains("crashed 3 times") && reason.contains("taskhost plugins enable crasher/Work"), "\(reason)")
         #expect(try record("crasher")?.state == .active, "the plugin is not disabled")
-        #expect(try await TestSupport.eventually { try store.queuedTriggers(states: [.parked], limit: 10).contains { $0.id == trigger } },
-                "its trigger is parked, out of the claim's way")
+        #expect(
+            try await TestSupport.eventually { try store.queuedTriggers(states: [.parked], limit: 10).contains { $0.id == trigger } },
+            "its trigger is parked, out of the claim's way")
 
         // The plugin's other task runs on.
         #expect(try taskhost("trigger", "Other").status == 0)
@@ -207,12 +223,16 @@ import TaskHostTestSupport
         #expect(server.terminate() == 0)
         server = try serve(arguments)
         #expect(try taskhost("trigger", "Other").status == 0)
-        #expect(try await TestSupport.eventually { try store.instances(task: "Other", limit: 5).filter { $0.outcome == .completed }.count == 2 })
+        #expect(
+            try await TestSupport.eventually { try store.instances(task: "Other", limit: 5).filter { $0.outcome == .completed }.count == 2 }
+        )
         #expect(try store.instances(task: "Work", limit: 10).count == 3, "still disabled after a restart")
         #expect(try disabled() != nil)
 
         // Fixed (a new version does not enable it by itself), then enabled: the waiting trigger runs.
-        try writePlugin("crasher", identity: "com.test.crasher", version: "1.1", tasks: [("Work", "FaultyTasks.SlowTask"), ("Other", "FaultyTasks.AsyncEchoTask")])
+        try writePlugin(
+            "crasher", identity: "com.test.crasher", version: "1.1",
+            tasks: [("Work", "FaultyTasks.SlowTask"), ("Other", "FaultyTasks.AsyncEchoTask")])
         #expect(try await TestSupport.eventually { try record("crasher")?.version == "1.1" })
         try await Task.sleep(for: .milliseconds(300))
         #expect(try disabled() != nil && store.instances(task: "Work", limit: 10).count == 3, "a change does not enable it")
@@ -237,16 +257,19 @@ import TaskHostTestSupport
         #expect(ambiguous.err.contains("com.test.a/Sample") && ambiguous.err.contains("com.test.b/Sample"), "\(ambiguous.err)")
         #expect(try taskhost("trigger", "com.test.a/Sample", "--arg", "ms=5").status == 0)
         #expect(try taskhost("trigger", "b/Sample", "--arg", "ms=6").status == 0, "the folder name works too")
-        #expect(try await TestSupport.eventually {
-            try setting("com.test.a", "SlowTask") == "finished after 5 ms" && setting("com.test.b", "SlowTask") == "finished after 6 ms"
-        })
+        #expect(
+            try await TestSupport.eventually {
+                try setting("com.test.a", "SlowTask") == "finished after 5 ms" && setting("com.test.b", "SlowTask") == "finished after 6 ms"
+            })
 
         // One identity per plugin: a second folder claiming com.test.a is quarantined.
         try writePlugin("c", identity: "com.test.a", tasks: [("Other", "FaultyTasks.SlowTask")])
         let clash = try await waitFor("c", .quarantined)
         #expect(clash.reason?.contains("already used by plugin \"a\"") == true, "\(clash.reason ?? "")")
         #expect(try taskhost("trigger", "com.test.a/Sample", "--arg", "ms=7").status == 0)
-        #expect(try await TestSupport.eventually { try setting("com.test.a", "SlowTask") == "finished after 7 ms" }, "the clash does not stop a's tasks")
+        #expect(
+            try await TestSupport.eventually { try setting("com.test.a", "SlowTask") == "finished after 7 ms" },
+            "the clash does not stop a's tasks")
     }
 
     @Test func aPluginBuiltForAnotherABIIsQuarantinedWithWhatToDo() async throws {

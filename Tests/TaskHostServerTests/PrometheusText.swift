@@ -42,7 +42,9 @@ struct PrometheusText: Sendable {
 
     /// Why the parser cannot run here (nil: it can).
     static var unavailable: String? {
-        ExternalTools.missing(ExternalTools.python, "the tests' Python environment with prometheus-client", install: "python3 -m venv .build/test-venv && .build/test-venv/bin/pip install -r Tests/requirements.txt")
+        ExternalTools.missing(
+            ExternalTools.python, "the tests' Python environment with prometheus-client",
+            install: "python3 -m venv .build/test-venv && .build/test-venv/bin/pip install -r Tests/requirements.txt")
     }
 
     /// Parses `text`; throws what the parser said when it refuses it.
@@ -55,7 +57,9 @@ struct PrometheusText: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = ["-c", script]
-        let input = Pipe(), output = Pipe(), errors = Pipe()
+        let input = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
         process.standardInput = input
         process.standardOutput = output
         process.standardError = errors
@@ -74,6 +78,8 @@ struct PrometheusText: Sendable {
 
     /// The value of the sample `name` whose labels include `labels` (summed over the others); 0 when none.
     func value(_ name: String, _ labels: [String: String] = [:]) -> Double {
-        samples.filter { sample in sample.name == name && labels.allSatisfy { sample.labels[$0.key] == $0.value } }.reduce(0) { $0 + $1.value }
+        samples.filter { sample in sample.name == name && labels.allSatisfy { sample.labels[$0.key] == $0.value } }.reduce(0) {
+            $0 + $1.value
+        }
     }
 }

@@ -1,9 +1,10 @@
 import Foundation
-import Testing
 import TaskHostCore
+import TaskHostManifest
 import TaskHostServer
 import TaskHostTestSupport
-import TaskHostManifest
+import Testing
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -25,8 +26,10 @@ import FoundationNetworking
         var generator = SeededGenerator(seed: 0xCAFE)
         let methods = ["POST", "POST", "POST", "GET", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
         let names = ["X-WNS-Type", "Content-Type", "X-WNS-TTL", "X-WNS-Cache-Policy", "Authorization", "X-Random", "Content-Encoding"]
-        let values = ["wns/raw", "application/octet-stream", "wns/toast", "0", "-1", "99999999999999999999", "no-cache", "cache",
-                      "Bearer \(token)", "Bearer ", "Bearer cr_x.y", "", String(repeating: "A", count: 4000), "\u{00E9}\u{1F600}"]
+        let values = [
+            "wns/raw", "application/octet-stream", "wns/toast", "0", "-1", "99999999999999999999", "no-cache", "cache",
+            "Bearer \(token)", "Bearer ", "Bearer cr_x.y", "", String(repeating: "A", count: 4000), "\u{00E9}\u{1F600}",
+        ]
         var statuses: [Int: Int] = [:]
         for iteration in 0..<300 {
             var headers: [String: String] = Bool.random(using: &generator) ? TestServer.rawHeaders : [:]
@@ -83,7 +86,10 @@ import FoundationNetworking
             let connected = withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
-            guard connected == 0 else { close(fd); continue }
+            guard connected == 0 else {
+                close(fd)
+                continue
+            }
             let partial = Array("POST /push/v1/\(channel.id) HTTP/1.1\r\nHost: x\r\nX-WNS-Type: wns/raw\r\n".utf8)
             _ = partial.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             sockets.append(fd)

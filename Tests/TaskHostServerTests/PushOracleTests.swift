@@ -1,10 +1,11 @@
 import Foundation
 import Synchronization
-import Testing
 import TaskHostCore
 import TaskHostManifest
-@testable import TaskHostServer
 import TaskHostTestSupport
+import Testing
+
+@testable import TaskHostServer
 
 /// What the push endpoint lets a caller learn or store (issue 14, items 6
 /// and 10): an unknown credential id does the work of a wrong secret, failed
@@ -134,15 +135,19 @@ import TaskHostTestSupport
         // Headers the parser itself refuses are 431 too.
         let overflow = try await RawExchange.send(
             port: server.port,
-            HTTPFramingTests.pushHead(channel: channel.id, token: token, extra: "X-Huge: \(String(repeating: "h", count: 100_000))\r\nContent-Length: 1\r\n") + "x")
+            HTTPFramingTests.pushHead(
+                channel: channel.id, token: token, extra: "X-Huge: \(String(repeating: "h", count: 100_000))\r\nContent-Length: 1\r\n")
+                + "x")
         #expect(overflow.status == 431, "\(overflow.text.prefix(200))")
         // Just under the bound (the credentials and hop-by-hop headers do not count) is stored.
-        let filler = 1024 - ("x-wns-type".count + "wns/raw".count + 4) - ("content-type".count + "application/octet-stream".count + 4)
+        let filler =
+            1024 - ("x-wns-type".count + "wns/raw".count + 4) - ("content-type".count + "application/octet-stream".count + 4)
             - ("x-filler".count + 4)
-        let request = HTTPFramingTests.pushHead(
-            channel: channel.id, token: token,
-            extra: "X-Filler: \(String(repeating: "f", count: filler))\r\nCookie: session=1\r\nProxy-Authorization: Basic eA==\r\n"
-                + "Connection: close, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nContent-Length: 5\r\n") + "hello"
+        let request =
+            HTTPFramingTests.pushHead(
+                channel: channel.id, token: token,
+                extra: "X-Filler: \(String(repeating: "f", count: filler))\r\nCookie: session=1\r\nProxy-Authorization: Basic eA==\r\n"
+                    + "Connection: close, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nContent-Length: 5\r\n") + "hello"
         let stored = try await RawExchange.send(port: server.port, request, untilAnswered: true)
         #expect(stored.status == 200, "\(stored.text)")
         let id = try #require(stored.headerLines.first { $0.hasPrefix("x-wns-msg-id: ") }?.dropFirst(14))
@@ -150,7 +155,8 @@ import TaskHostTestSupport
         #expect(Set(event.headers.keys) == ["x-wns-type", "content-type", "x-filler"])
         #expect(event.headers.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 4 } == 1024)
         // One byte more is refused.
-        let over = try await RawExchange.send(port: server.port, request.replacingOccurrences(of: "X-Filler: ", with: "X-Filler: f"), untilAnswered: true)
+        let over = try await RawExchange.send(
+            port: server.port, request.replacingOccurrences(of: "X-Filler: ", with: "X-Filler: f"), untilAnswered: true)
         #expect(over.status == 431, "\(over.text)")
     }
 }

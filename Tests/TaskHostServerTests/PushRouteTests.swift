@@ -24,8 +24,10 @@ import Testing
         let expiredChannel = try server.channel(task: "Recorder", expiresIn: -1)
         let secret = String(token.drop { $0 != "." }.dropFirst())
 
-        func status(_ id: String = channel.id, token: String?, headers: [String: String] = TestServer.rawHeaders,
-                    body: [UInt8] = Array("x".utf8)) async throws -> (Int, String?) {
+        func status(
+            _ id: String = channel.id, token: String?, headers: [String: String] = TestServer.rawHeaders,
+            body: [UInt8] = Array("x".utf8)
+        ) async throws -> (Int, String?) {
             let answer = try await server.post(id, token: token, headers: headers, body: body)
             return (answer.status, answer.header("X-WNS-Error-Description"))
         }
@@ -34,14 +36,20 @@ import Testing
 
         #expect(try await status(token: nil).0 == 401)
         // A 401 names the scheme it wants (RFC 9110 section 11.6.1; RFC 6750 section 3 for the error).
-        #expect(try await server.post(channel.id, token: nil, headers: TestServer.rawHeaders, body: [1]).header("WWW-Authenticate") == #"Bearer realm="taskhost""#)
+        #expect(
+            try await server.post(channel.id, token: nil, headers: TestServer.rawHeaders, body: [1]).header("WWW-Authenticate")
+                == #"Bearer realm="taskhost""#)
         #expect(
             try await server.post(channel.id, token: revokedToken, headers: TestServer.rawHeaders, body: [1]).header("WWW-Authenticate")
                 == #"Bearer realm="taskhost", error="invalid_token""#)
-        #expect(try await server.post("no-such-channel", token: token, headers: TestServer.rawHeaders, body: [1]).header("WWW-Authenticate") == nil)
+        #expect(
+            try await server.post("no-such-channel", token: token, headers: TestServer.rawHeaders, body: [1]).header("WWW-Authenticate")
+                == nil)
         let garbage = try await status(token: "garbage")
         #expect(garbage.0 == 401)
-        #expect(garbage.1 == "malformed bearer token: expected \"Authorization: Bearer <token from taskhost credentials create>\" (cr_<id>.<secret>)")
+        #expect(
+            garbage.1
+                == "malformed bearer token: expected \"Authorization: Bearer <token from taskhost credentials create>\" (cr_<id>.<secret>)")
         // The scheme is case-insensitive and blanks around the token do not matter; another scheme is refused.
         #expect(try await status(token: nil, headers: with("Authorization", "bEaReR \t\(token) ")).0 == 200)
         #expect(try await status(token: nil, headers: with("Authorization", "Basic \(token)")).0 == 401)

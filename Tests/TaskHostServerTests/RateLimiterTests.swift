@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TaskHostServer
 
 /// The token buckets behind the push endpoint's rate limits. A rate of 0 per

@@ -113,7 +113,8 @@ final class RouterServer: Sendable {
 
     func channel(task: String, app: String = app, expiresIn: TimeInterval = 3600) throws -> PushChannel {
         let now = Date()
-        let channel = PushChannel(id: PushChannel.newId(), app: app, task: task, createdAt: now, expiresAt: now.addingTimeInterval(expiresIn))
+        let channel = PushChannel(
+            id: PushChannel.newId(), app: app, task: task, createdAt: now, expiresAt: now.addingTimeInterval(expiresIn))
         try store.insertChannel(channel)
         return channel
     }
@@ -142,7 +143,8 @@ final class RouterServer: Sendable {
         var fields: [String: String] = ["TTL": "60", "Authorization": VAPID.authorization(token: token, key: key.publicKey)]
         var content: [UInt8] = []
         if let plaintext {
-            content = try WebPushMessage.encrypt(Array(plaintext.utf8), receiverKey: subscription.publicKey, authSecret: subscription.authSecret)
+            content = try WebPushMessage.encrypt(
+                Array(plaintext.utf8), receiverKey: subscription.publicKey, authSecret: subscription.authSecret)
             fields["Content-Encoding"] = "aes128gcm"
         }
         for (name, value) in headers { fields[name] = value }

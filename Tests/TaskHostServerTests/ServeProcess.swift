@@ -84,8 +84,8 @@ final class ServeProcess: @unchecked Sendable {
         }
         let path = directory + "/manifest.json"
         try """
-            {"Identity": {"Name": "com.example.tests"}, "BackgroundTasks": [\(entries.joined(separator: ",\n"))]}
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        {"Identity": {"Name": "com.example.tests"}, "BackgroundTasks": [\(entries.joined(separator: ",\n"))]}
+        """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 }

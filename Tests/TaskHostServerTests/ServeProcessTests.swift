@@ -1,10 +1,11 @@
 import Foundation
 import GRDB
 import Synchronization
-import Testing
 import TaskHostCore
-import TaskHostTestSupport
 import TaskHostShared
+import TaskHostTestSupport
+import Testing
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -29,8 +30,9 @@ final class Shared<Value: Sendable>: Sendable {
     /// A store in `directory` with a channel for `task` and a credential's token.
     static func prepare(_ directory: String, task: String) throws -> (SQLiteTaskStore, PushChannel, String) {
         let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: directory))
-        let channel = PushChannel(id: PushChannel.newId(), app: "com.example.tests", task: task, createdAt: Date(),
-                                  expiresAt: Date().addingTimeInterval(3600))
+        let channel = PushChannel(
+            id: PushChannel.newId(), app: "com.example.tests", task: task, createdAt: Date(),
+            expiresAt: Date().addingTimeInterval(3600))
         try store.insertChannel(channel)
         let (credential, token) = Credential.make(app: "com.example.tests", label: "test")
         try store.insertCredential(credential)
@@ -53,10 +55,15 @@ final class Shared<Value: Sendable>: Sendable {
         let directory = TestSupport.temporaryDirectory()
         let manifest = try ServeProcess.manifest(in: directory, [("Recorder", "FaultyTasks.RecordingTask", "")])
         let (store, channel, token) = try Self.prepare(directory, task: "Recorder")
-        let arguments = ["--retry-delay", "0.05", "--channel-burst", "100000", "--channel-rate", "100000", "--client-burst", "100000", "--client-rate", "100000"]
+        let arguments = [
+            "--retry-delay", "0.05", "--channel-burst", "100000", "--channel-rate", "100000", "--client-burst", "100000", "--client-rate",
+            "100000",
+        ]
 
         let first = try ServeProcess(manifest: manifest, stateDirectory: directory, arguments: arguments)
-        let total = 1_000, clients = 16, killAfter = 300
+        let total = 1_000
+        let clients = 16
+        let killAfter = 300
         let acknowledged = Shared<Set<String>>([])
         let unanswered = Shared<Set<String>>([])
         let next = Shared<Int>(0)
@@ -107,8 +114,9 @@ final class Shared<Value: Sendable>: Sendable {
         #expect(drained, "the queue drains: \(counts)")
         #expect(second.terminate() == 0)
 
-        let seen = Dictionary(uniqueKeysWithValues: try store.settings(app: "com.example.tests")
-            .filter { $0.key.hasPrefix("seen:") }.map { (String($0.key.dropFirst(5)), $0.value) })
+        let seen = Dictionary(
+            uniqueKeysWithValues: try store.settings(app: "com.example.tests")
+                .filter { $0.key.hasPrefix("seen:") }.map { (String($0.key.dropFirst(5)), $0.value) })
         let missing = acked.filter { seen[$0] == nil }
         #expect(missing.isEmpty, "acknowledged pushes that never ran: \(missing.sorted().prefix(10))")
         let unexpected = Set(seen.keys).subtracting(acked).subtracting(retried)
@@ -152,7 +160,9 @@ final class Shared<Value: Sendable>: Sendable {
         func taskhost(_ arguments: [String]) throws -> (Int32, String, String) {
             try ServeProcess.taskhost(arguments, stateDirectory: directory)
         }
-        let created = try taskhost(["channels", "create", "Recorder", "--manifest", manifest, "--base-url", "http://127.0.0.1:\(server.port)"])
+        let created = try taskhost([
+            "channels", "create", "Recorder", "--manifest", manifest, "--base-url", "http://127.0.0.1:\(server.port)",
+        ])
         #expect(created.0 == 0, "\(created.2)")
         let uri = created.1.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(uri.hasPrefix("http://127.0.0.1:\(server.port)/push/v1/"))
@@ -165,7 +175,8 @@ final class Shared<Value: Sendable>: Sendable {
         let refused = try taskhost(["push", uri, "--content", "x", "--token", "cr_0000.bad"])
         #expect(refused.0 == 1)
         #expect(refused.2.contains("401"))
-        #expect(try await TestSupport.eventually { try taskhost(["settings", "get", "seen:via cli", "--app", "com.example.tests"]).1 == "1\n" })
+        #expect(
+            try await TestSupport.eventually { try taskhost(["settings", "get", "seen:via cli", "--app", "com.example.tests"]).1 == "1\n" })
         let queue = try taskhost(["queue"])
         #expect(queue.1.hasPrefix("pending 0  running 0  retrying 0  done 1  dead 0  expired 0"))
         let channels = try taskhost(["channels", "list"])
@@ -185,9 +196,10 @@ final class Shared<Value: Sendable>: Sendable {
         // Application triggers from the CLI reach the running daemon.
         let triggered = try taskhost(["trigger", "Echo", "--arg", "message=from the cli", "--manifest", manifest])
         #expect(triggered.0 == 0, "\(triggered.2)")
-        #expect(try await TestSupport.eventually {
-            try taskhost(["settings", "get", "AsyncEchoTask", "--app", "com.example.tests"]).1 == "from the cli\n"
-        })
+        #expect(
+            try await TestSupport.eventually {
+                try taskhost(["settings", "get", "AsyncEchoTask", "--app", "com.example.tests"]).1 == "from the cli\n"
+            })
 
         // A dead-lettered trigger is queued again by `retry`.
         let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: directory))
@@ -199,9 +211,10 @@ final class Shared<Value: Sendable>: Sendable {
         #expect(notDead.0 == 1)
         #expect(notDead.2.contains("only dead or expired triggers can be retried"))
         #expect(try taskhost(["retry", dead.triggerId]).0 == 0)
-        #expect(try await TestSupport.eventually {
-            try taskhost(["settings", "get", "AsyncEchoTask", "--app", "com.example.tests"]).1 == "retried\n"
-        })
+        #expect(
+            try await TestSupport.eventually {
+                try taskhost(["settings", "get", "AsyncEchoTask", "--app", "com.example.tests"]).1 == "retried\n"
+            })
     }
 }
 
@@ -212,7 +225,10 @@ final class Shared<Value: Sendable>: Sendable {
         let directory = TestSupport.temporaryDirectory()
         let manifest = try ServeProcess.manifest(in: directory, [("Recorder", "FaultyTasks.RecordingTask", "")])
         let (store, channel, token) = try ServeProcessTests.prepare(directory, task: "Recorder")
-        let arguments = ["--retry-delay", "0.05", "--channel-burst", "100000", "--channel-rate", "100000", "--client-burst", "100000", "--client-rate", "100000"]
+        let arguments = [
+            "--retry-delay", "0.05", "--channel-burst", "100000", "--channel-rate", "100000", "--client-burst", "100000", "--client-rate",
+            "100000",
+        ]
         var generator = SeededGenerator(seed: 0x5EED_2026)
         let acknowledged = Shared<Set<String>>([])
         let unanswered = Shared<Set<String>>([])
@@ -260,7 +276,8 @@ final class Shared<Value: Sendable>: Sendable {
 
         let acked = acknowledged.withLock { $0 }
         #expect(acked.count > 0 && !retried.isEmpty, "kills landed mid-burst: \(acked.count) acknowledged, \(retried.count) not")
-        let seen = Set(try store.settings(app: "com.example.tests").map(\.key).filter { $0.hasPrefix("seen:") }.map { String($0.dropFirst(5)) })
+        let seen = Set(
+            try store.settings(app: "com.example.tests").map(\.key).filter { $0.hasPrefix("seen:") }.map { String($0.dropFirst(5)) })
         let lost = acked.subtracting(seen)
         #expect(lost.isEmpty, "acknowledged but never run: \(lost.sorted().prefix(10))")
         #expect(seen.subtracting(acked).subtracting(retried).isEmpty)

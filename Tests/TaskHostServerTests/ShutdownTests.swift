@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import TaskHostCore
 import TaskHostShared
 import TaskHostTestSupport
+import Testing
 
 /// `taskhost serve` on SIGTERM: nothing new is claimed, open requests get a
 /// bounded drain, and a second signal stops at once without losing a trigger.

@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import TaskHostCore
 import TaskHostShared
 import TaskHostTestSupport
+import Testing
 
 /// Whatever the umask, what `taskhost serve` creates in its state directory
 /// is its owner's alone: directories 0700, files without group or other bits
@@ -19,7 +19,8 @@ import TaskHostTestSupport
     @Test func underUmask000EverythingServeCreatesIsPrivate() async throws {
         let directory = TestSupport.temporaryDirectory()
         let state = directory + "/state"  // serve creates it
-        let outPath = directory + "/serve.out", errPath = directory + "/serve.err"
+        let outPath = directory + "/serve.out"
+        let errPath = directory + "/serve.err"
         _ = FileManager.default.createFile(atPath: outPath, contents: nil)
         _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         let serve = Self.underUmask000(["serve", "--port", "0", "--plugins-poll", "0.1"], in: directory, state: state)
@@ -43,17 +44,20 @@ import TaskHostTestSupport
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try Data(contentsOf: URL(fileURLWithPath: TestSupport.faultyTasks)).write(to: URL(fileURLWithPath: folder + "/libProbe.so"))
         try """
-            {"Identity": {"Name": "com.test.probe", "Version": "1.0"}, "BackgroundTasks": [
-             {"Name": "Slow", "TaskEntryPoint": "FaultyTasks.SlowTask", "Library": "Probe", "Triggers": [{"Type": "Application"}]}]}
-            """.write(toFile: folder + "/manifest.json", atomically: false, encoding: .utf8)
+        {"Identity": {"Name": "com.test.probe", "Version": "1.0"}, "BackgroundTasks": [
+         {"Name": "Slow", "TaskEntryPoint": "FaultyTasks.SlowTask", "Library": "Probe", "Triggers": [{"Type": "Application"}]}]}
+        """.write(toFile: folder + "/manifest.json", atomically: false, encoding: .utf8)
         let store = try SQLiteTaskStore(path: StateDirectory(path: state).databasePath)
         #expect(try await TestSupport.eventually(timeout: .seconds(30)) { try store.plugins().first?.state == .active }, "\(errors())")
         let trigger = Self.underUmask000(["trigger", "Slow", "--arg", "ms=10"], in: directory, state: state)
         try trigger.run()
         trigger.waitUntilExit()
         #expect(trigger.terminationStatus == 0)
-        #expect(try await TestSupport.eventually { try store.setting(app: "com.test.probe", key: "SlowTask")?.value.description == "finished after 10 ms" },
-                "\(errors())")
+        #expect(
+            try await TestSupport.eventually {
+                try store.setting(app: "com.test.probe", key: "SlowTask")?.value.description == "finished after 10 ms"
+            },
+            "\(errors())")
 
         for created in ["", "/plugins", "/plugin-versions", "/hosts", "/work", "/taskhost.sqlite", "/taskhost.sqlite-wal", "/host.lock"] {
             #expect(FileManager.default.fileExists(atPath: state + created), "serve did not create \(created); the walk would not see it")

@@ -2,6 +2,7 @@ import Foundation
 import TaskHostCore
 import TaskHostTestSupport
 import Testing
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -51,14 +52,17 @@ import FoundationNetworking
             return
         }
         let directory = TestSupport.temporaryDirectory()
-        let manifest = try ServeProcess.manifest(in: directory, [
-            ("Echo", "FaultyTasks.PayloadLoggingTask", ""), ("Crasher", "FaultyTasks.CrashingTask", ""),
-        ])
+        let manifest = try ServeProcess.manifest(
+            in: directory,
+            [
+                ("Echo", "FaultyTasks.PayloadLoggingTask", ""), ("Crasher", "FaultyTasks.CrashingTask", ""),
+            ])
         let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: directory))
         var channels: [String: String] = [:]
         for task in ["Echo", "Crasher"] {
             let channel = PushChannel(
-                id: PushChannel.newId(), app: "com.example.tests", task: task, createdAt: Date(), expiresAt: Date().addingTimeInterval(3600))
+                id: PushChannel.newId(), app: "com.example.tests", task: task, createdAt: Date(), expiresAt: Date().addingTimeInterval(3600)
+            )
             try store.insertChannel(channel)
             channels[task] = channel.id
         }
@@ -68,16 +72,18 @@ import FoundationNetworking
         let serve = try ServeProcess(
             manifest: manifest, stateDirectory: directory, arguments: ["--metrics-bind", "127.0.0.1:0", "--max-attempts", "1"])
         defer { _ = serve.terminate() }
-        let operatorLine = try #require(serve.output.split(separator: "\n").first { $0.hasPrefix("taskhost: operator listener on http://") })
+        let operatorLine = try #require(
+            serve.output.split(separator: "\n").first { $0.hasPrefix("taskhost: operator listener on http://") })
         let base = String(operatorLine.dropFirst("taskhost: operator listener on ".count))
 
         let pushes = [("Echo", Self.hostile), ("Echo", "hello"), ("Echo", "fail:<b>bold</b>"), ("Crasher", "x")]
         for (task, content) in pushes {
             #expect(await ServeProcessTests.push(port: serve.port, channel: channels[task]!, token: token, content: content) == 200)
         }
-        #expect(try await TestSupport.eventually(timeout: .seconds(120)) {
-            try store.instances(task: nil, limit: 10).filter { $0.outcome != nil }.count == pushes.count
-        }, "every push ran: \(serve.errors)")
+        #expect(
+            try await TestSupport.eventually(timeout: .seconds(120)) {
+                try store.instances(task: nil, limit: 10).filter { $0.outcome != nil }.count == pushes.count
+            }, "every push ran: \(serve.errors)")
         let instances = try store.instances(task: nil, limit: 10)
         let outcomes = Dictionary(grouping: instances, by: { $0.outcome?.code ?? "running" }).mapValues(\.count)
         #expect(outcomes == ["completed": 2, "failed": 1, "crashed": 1])

@@ -40,17 +40,21 @@ import Testing
 
     @Test func whatPluginsAndPushesSentIsEscaped() {
         let id = "6f1c2a9e-0000-4000-8000-000000000001"
-        let html = StatusPage(host: Self.host).render(Self.snapshot(
-            instances: [Self.instance(id, task: Self.hostile, outcome: .failed("boom \(Self.hostile)"), app: "app\"'&<b>")],
-            plugins: [
-                PluginRecord(
-                    name: "evil<i>", identity: "com.evil", version: "1<u>", state: .quarantined,
-                    reason: "the manifest says <img src=x onerror=alert(2)>", fingerprint: "", stagedPath: "", tasks: [Self.hostile],
-                    updatedAt: Self.taken)
-            ],
-            disabled: [DisabledTask(plugin: "evil", task: "T<script>", app: "com.evil", reason: "crashed \(Self.hostile)", disabledAt: Self.taken)],
-            lastSandbox: (summary: "enforced: rlimits, <script>x</script>", instanceId: id),
-            lastLogLines: [id: LogLine(stream: .task, text: "payload: \(Self.hostile)")]))
+        let html = StatusPage(host: Self.host).render(
+            Self.snapshot(
+                instances: [Self.instance(id, task: Self.hostile, outcome: .failed("boom \(Self.hostile)"), app: "app\"'&<b>")],
+                plugins: [
+                    PluginRecord(
+                        name: "evil<i>", identity: "com.evil", version: "1<u>", state: .quarantined,
+                        reason: "the manifest says <img src=x onerror=alert(2)>", fingerprint: "", stagedPath: "", tasks: [Self.hostile],
+                        updatedAt: Self.taken)
+                ],
+                disabled: [
+                    DisabledTask(
+                        plugin: "evil", task: "T<script>", app: "com.evil", reason: "crashed \(Self.hostile)", disabledAt: Self.taken)
+                ],
+                lastSandbox: (summary: "enforced: rlimits, <script>x</script>", instanceId: id),
+                lastLogLines: [id: LogLine(stream: .task, text: "payload: \(Self.hostile)")]))
         // The page itself has no script: any `<script` would have come from data.
         #expect(!html.contains("<script"))
         #expect(!html.contains("<img"))
@@ -71,15 +75,19 @@ import Testing
     }
 
     @Test func thePageShowsEverySectionAndRefreshesItself() {
-        let done = "aaaaaaaa-0000-4000-8000-000000000001", running = "bbbbbbbb-0000-4000-8000-000000000002"
-        let html = StatusPage(host: Self.host, refreshSeconds: 7).render(Self.snapshot(
-            instances: [Self.instance(running, task: "Slow", outcome: nil), Self.instance(done, task: "Recorder", outcome: .completed)],
-            plugins: [
-                PluginRecord(
-                    name: "good", identity: "com.good", version: "2.0", state: .active, reason: nil, fingerprint: "", stagedPath: "",
-                    tasks: ["A", "B"], updatedAt: Self.taken)
-            ],
-            lastSandbox: (summary: "enforced: user, rlimits; NOT enforced: seccomp", instanceId: done)))
+        let done = "aaaaaaaa-0000-4000-8000-000000000001"
+        let running = "bbbbbbbb-0000-4000-8000-000000000002"
+        let html = StatusPage(host: Self.host, refreshSeconds: 7).render(
+            Self.snapshot(
+                instances: [
+                    Self.instance(running, task: "Slow", outcome: nil), Self.instance(done, task: "Recorder", outcome: .completed),
+                ],
+                plugins: [
+                    PluginRecord(
+                        name: "good", identity: "com.good", version: "2.0", state: .active, reason: nil, fingerprint: "", stagedPath: "",
+                        tasks: ["A", "B"], updatedAt: Self.taken)
+                ],
+                lastSandbox: (summary: "enforced: user, rlimits; NOT enforced: seccomp", instanceId: done)))
         #expect(html.contains("<meta http-equiv=\"refresh\" content=\"7\">"))
         // Every queue state, with its count.
         for (index, state) in TriggerState.allCases.enumerated() {
@@ -92,8 +100,9 @@ import Testing
         #expect(html.contains("pid 4242"), "the host that ran it")
         #expect(html.contains("data-plugin=\"good\" data-state=\"active\""))
         #expect(html.contains("<td>A, B</td>"))
-        #expect(html.contains("data-channels=\"active\">3<") && html.contains("data-channels=\"expired\">2<")
-            && html.contains("data-channels=\"revoked\">1<"))
+        #expect(
+            html.contains("data-channels=\"active\">3<") && html.contains("data-channels=\"expired\">2<")
+                && html.contains("data-channels=\"revoked\">1<"))
         #expect(html.contains("data-credentials=\"active\">5<") && html.contains("data-credentials=\"revoked\">4<"))
         #expect(html.contains("<tr><th>NOT enforced</th><td>seccomp</td></tr>"))
         #expect(html.contains("<tr><th>enforced</th><td>user, rlimits</td></tr>"))
@@ -149,7 +158,9 @@ import Testing
         let lines = text.split(separator: "\n")
         #expect(lines.first == "instance \(id) of Echo (com.example.tests): completed")
         #expect(lines.dropFirst().first == "sandbox: enforced: rlimits")
-        #expect(lines.dropFirst(2).first?.hasSuffix("  payload: \(Self.hostile)") == true, "served as text/plain: never escaped, never rendered")
+        #expect(
+            lines.dropFirst(2).first?.hasSuffix("  payload: \(Self.hostile)") == true, "served as text/plain: never escaped, never rendered"
+        )
         #expect(lines.dropFirst(3).first?.hasSuffix("  [stderr] warning") == true)
         // Not an instance id (never echoed back), or no such instance: 404.
         for wrong in ["00000000-0000-4000-8000-000000000000", "../../../../etc/passwd", "<script>", "", String(id.prefix(8))] {

@@ -1,18 +1,21 @@
 import Foundation
 import GRDB
-import Testing
 import TaskHostCore
 import TaskHostTestSupport
+import Testing
 
 /// `taskhost serve` and a store that fails: damaged or emptied at start
 /// (refused), or failing while it serves (logged, a line per class and interval).
 @Suite(.serialized) struct StoreFailureServeTests {
     /// Runs `taskhost serve` on `stateDirectory` until it exits (at most `timeout`);
     /// nil when it was still running (then it is killed).
-    static func serveUntilExit(stateDirectory: String, timeout: Duration = .seconds(60)) async throws -> (status: Int32, stdout: String, stderr: String)? {
+    static func serveUntilExit(stateDirectory: String, timeout: Duration = .seconds(60)) async throws -> (
+        status: Int32, stdout: String, stderr: String
+    )? {
         let directory = TestSupport.temporaryDirectory()
         let process = TaskHostCommand.start(["serve", "--port", "0"], in: directory, stateDirectory: stateDirectory)
-        let outPath = directory + "/serve.out", errPath = directory + "/serve.err"
+        let outPath = directory + "/serve.out"
+        let errPath = directory + "/serve.err"
         _ = FileManager.default.createFile(atPath: outPath, contents: nil)
         _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
@@ -27,7 +30,8 @@ import TaskHostTestSupport
         return (
             status: process.terminationStatus,
             stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
-            stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+            stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        )
     }
 
     @Test func serveRefusesADamagedStoreNamingTheFileAndWhatToDo() async throws {
@@ -61,7 +65,8 @@ import TaskHostTestSupport
         #expect(await ServeProcessTests.push(port: server.port, channel: channel.id, token: token, content: "before") == 200)
 
         // The write lock, held on a thread of its own until released.
-        let locked = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let locked = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
         let holder = Thread {
             do {
                 let queue = try DatabaseQueue(path: StateDirectory(path: directory).databasePath)

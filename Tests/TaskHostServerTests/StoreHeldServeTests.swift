@@ -1,13 +1,14 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import GRDB
 import Synchronization
 import TaskHostCore
 import TaskHostManifest
 import TaskHostTestSupport
 import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 /// Another writer (a CLI command, a backup) holding the store's write lock for
 /// seconds: pushes wait for it off the cooperative pool, requests that need no

@@ -3,6 +3,7 @@ import Glibc
 import TaskHostServer
 import TaskHostTestSupport
 import Testing
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import TaskHostCore
 import TaskHostWebPush
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -33,7 +34,8 @@ extension TestServer {
         var fields: [String: String] = ["TTL": "60", "Authorization": VAPID.authorization(token: token, key: key.publicKey)]
         var content: [UInt8] = []
         if let plaintext {
-            content = try WebPushMessage.encrypt(Array(plaintext.utf8), receiverKey: subscription.publicKey, authSecret: subscription.authSecret)
+            content = try WebPushMessage.encrypt(
+                Array(plaintext.utf8), receiverKey: subscription.publicKey, authSecret: subscription.authSecret)
             fields["Content-Encoding"] = "aes128gcm"
         }
         for (name, value) in headers { fields[name] = value }

@@ -4,9 +4,10 @@ import Synchronization
 import TaskHostCore
 import TaskHostManifest
 import TaskHostServer
+import TaskHostShared
 import TaskHostTestSupport
 import Testing
-import TaskHostShared
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -59,7 +60,8 @@ final class TestServer: Sendable {
 
     func channel(task: String, app: String = app, expiresIn: TimeInterval = 3600) throws -> PushChannel {
         let now = Date()
-        let channel = PushChannel(id: PushChannel.newId(), app: app, task: task, createdAt: now, expiresAt: now.addingTimeInterval(expiresIn))
+        let channel = PushChannel(
+            id: PushChannel.newId(), app: app, task: task, createdAt: now, expiresAt: now.addingTimeInterval(expiresIn))
         try store.insertChannel(channel)
         return channel
     }

@@ -17,7 +17,8 @@ import Testing
         let server = try await TestServer.start([Self.sample])
         defer { Task { await server.stop() } }
         let subscription = try server.subscription(task: "SampleBackgroundTask", serverKey: key.publicKey)
-        let answer = try await server.webPush(subscription, "hello from Web Push", key: key, headers: ["Topic": "inbox", "Urgency": "high"])
+        let answer = try await server.webPush(
+            subscription, "hello from Web Push", key: key, headers: ["Topic": "inbox", "Urgency": "high"])
         #expect(answer.status == 201, "\(answer.body)")
         #expect(answer.header("TTL") == "60")
         let location = try #require(answer.header("Location"))

@@ -4,6 +4,7 @@ import TaskHostCore
 import TaskHostTestSupport
 import TaskHostWebPush
 import Testing
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -17,10 +18,10 @@ import FoundationNetworking
     static func manifest(in directory: String) throws -> String {
         let path = directory + "/manifest.json"
         try """
-            {"Identity": {"Name": "com.example.tests"}, "BackgroundTasks": [
-             {"Name": "SampleBackgroundTask", "TaskEntryPoint": "BackgroundTasks.SampleBackgroundTask",
-              "Library": "\(TestSupport.sampleTasks)", "Triggers": [{"Type": "PushNotification"}, {"Type": "WebPush"}]}]}
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        {"Identity": {"Name": "com.example.tests"}, "BackgroundTasks": [
+         {"Name": "SampleBackgroundTask", "TaskEntryPoint": "BackgroundTasks.SampleBackgroundTask",
+          "Library": "\(TestSupport.sampleTasks)", "Triggers": [{"Type": "PushNotification"}, {"Type": "WebPush"}]}]}
+        """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
@@ -36,7 +37,8 @@ import FoundationNetworking
 
     func subscribe(_ directory: String, manifest: String, key: String) throws -> String {
         let created = try ServeProcess.taskhost(
-            ["subscriptions", "create", "SampleBackgroundTask", "--application-server-key", key, "--manifest", manifest], stateDirectory: directory)
+            ["subscriptions", "create", "SampleBackgroundTask", "--application-server-key", key, "--manifest", manifest],
+            stateDirectory: directory)
         #expect(created.status == 0, "\(created.err)")
         return created.out.trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -61,7 +63,10 @@ import FoundationNetworking
         #expect(answer.status == 201, "\(answer.body)")
         #expect(answer.ttl == "120")
         #expect(answer.location?.hasPrefix(endpoint + "/messages/") == true)
-        let settings = { try ServeProcess.taskhost(["settings", "get", "SampleBackgroundTask", "--app", "com.example.tests"], stateDirectory: directory).out }
+        let settings = {
+            try ServeProcess.taskhost(["settings", "get", "SampleBackgroundTask", "--app", "com.example.tests"], stateDirectory: directory)
+                .out
+        }
         #expect(try await TestSupport.eventually { try settings() == "hello from pywebpush\n" })
         // The older Authorization: WebPush + Crypto-Key: p256ecdsa= form.
         #expect(try await sender.send(subscription, "older scheme", scheme: "webpush").status == 201)

@@ -29,9 +29,10 @@ import Testing
         #expect(try await server.webPush(subscription, "untopical", key: key).status == 201)
         #expect(try await server.webPush(subscription, "second", key: key, headers: ["Topic": "score"]).status == 201)
         #expect(try pendingPayloads(server).sorted() == ["elsewhere", "second", "untopical"])
-        let replacing = try #require(try server.store.queuedTriggers(states: [.pending], limit: 100).first {
-            $0.event.payload == Array("second".utf8)
-        })
+        let replacing = try #require(
+            try server.store.queuedTriggers(states: [.pending], limit: 100).first {
+                $0.event.payload == Array("second".utf8)
+            })
         #expect(replacing.event.kind == .webPush)
         #expect(replacing.event.headers == ["topic": "score", "urgency": "normal"])
         #expect(replacing.event.channelId == subscription.id)
@@ -87,7 +88,8 @@ import Testing
         let subscription = try service.subscription(id: record.id)
         let start = Date()
         for (offset, (content, urgency)) in [("very-low", "very-low"), ("high", "high"), ("default", nil), ("low", "low")].enumerated() {
-            let headers = try service.validate(headers: ["ttl": "60"].merging(urgency.map { ["urgency": $0] } ?? [:]) { $1 }, contentLength: nil)
+            let headers = try service.validate(
+                headers: ["ttl": "60"].merging(urgency.map { ["urgency": $0] } ?? [:]) { $1 }, contentLength: nil)
             let body = try WebPushMessage.encrypt(Array(content.utf8), receiverKey: record.publicKey, authSecret: record.authSecret)
             _ = try await service.accept(
                 subscription, headers: headers, body: body, contentEncoding: "aes128gcm", now: start.addingTimeInterval(Double(offset)))

@@ -32,7 +32,9 @@ import Testing
         let missing = try await server.webPush(restricted, "x", key: key, headers: ["Authorization": nil])
         #expect(missing.status == 401)
         #expect(missing.header("WWW-Authenticate") == "vapid", "RFC 8292 section 3: a 401 asks for the vapid scheme")
-        #expect(try await server.webPush(restricted, "x", key: P256.Signing.PrivateKey()).header("WWW-Authenticate") == nil, "403 asks for nothing")
+        #expect(
+            try await server.webPush(restricted, "x", key: P256.Signing.PrivateKey()).header("WWW-Authenticate") == nil,
+            "403 asks for nothing")
         #expect(try await server.webPush(restricted, "x", key: P256.Signing.PrivateKey()).status == 403, "another key")
         #expect(try await server.webPush(restricted, "x", key: key, audience: "https://push.example.com").status == 403)
         #expect(try await server.webPush(restricted, "x", key: key, headers: ["Authorization": "vapid t=a.b.c, k=x"]).status == 403)
@@ -53,7 +55,9 @@ import Testing
         let answer = try await server.webPush(subscription, "x", key: key, body: misdirected)
         #expect(answer.status == 400)
         #expect(answer.body.contains("does not decrypt"))
-        #expect(try await server.webPush(subscription, nil, key: key, headers: ["Content-Encoding": "aes128gcm"], body: [1, 2, 3]).status == 400)
+        #expect(
+            try await server.webPush(subscription, nil, key: key, headers: ["Content-Encoding": "aes128gcm"], body: [1, 2, 3]).status == 400
+        )
         let big = try WebPushMessage.encrypt(
             [UInt8](repeating: 98, count: 4096), receiverKey: subscription.publicKey, authSecret: subscription.authSecret, recordSize: 8192)
         #expect(try await server.webPush(subscription, "x", key: key, body: big).status == 413)

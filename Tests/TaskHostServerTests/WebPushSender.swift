@@ -28,7 +28,8 @@ struct WebPushSender {
         try source.write(toFile: script, atomically: true, encoding: .utf8)
         let keys = try await run(python, [script, "keys"])
         guard keys.status == 0, let data = keys.out.data(using: .utf8),
-            let pair = try? JSONDecoder().decode([String: String].self, from: data), let privateKey = pair["private"], let publicKey = pair["public"]
+            let pair = try? JSONDecoder().decode([String: String].self, from: data), let privateKey = pair["private"],
+            let publicKey = pair["public"]
         else {
             return .failure(Missing(message: "pywebpush is not usable (\(install)): \(keys.err.suffix(400))"))
         }

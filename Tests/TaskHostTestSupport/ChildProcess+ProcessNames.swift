@@ -69,7 +69,8 @@ extension ChildProcess {
             closeAfterSpawnHandles.append(pipe.fileHandleForWriting)
             return keepUntilSpawn(pipe.fileHandleForWriting.fileDescriptor)
         default:
-            preconditionFailure("standardOutput/standardError take a FileHandle, a Pipe, a ChildProcess.Output or nil, not \(type(of: value!))")
+            preconditionFailure(
+                "standardOutput/standardError take a FileHandle, a Pipe, a ChildProcess.Output or nil, not \(type(of: value!))")
         }
     }
 

@@ -278,7 +278,8 @@ package final class ChildProcess: @unchecked Sendable {
         var reaped: pid_t
         repeat { reaped = waitpid(pid, &status, 0) } while reaped == -1 && errno == EINTR
         let result: Termination =
-            reaped != pid ? .reapedElsewhere
+            reaped != pid
+            ? .reapedElsewhere
             : th_wait_signaled(status) != 0 ? .signaled(th_wait_term_signal(status)) : .exited(th_wait_exit_code(status))
         ended = result
         let woken = waiters

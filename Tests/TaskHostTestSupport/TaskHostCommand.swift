@@ -15,7 +15,8 @@ package enum TaskHostCommand {
         _ arguments: [String], in directory: String, stateDirectory: String, environment: [String: String] = [:]
     ) throws -> Result {
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
-        let outPath = stateDirectory + "/.out-" + UUID().uuidString, errPath = outPath + ".err"
+        let outPath = stateDirectory + "/.out-" + UUID().uuidString
+        let errPath = outPath + ".err"
         defer {
             try? FileManager.default.removeItem(atPath: outPath)
             try? FileManager.default.removeItem(atPath: errPath)

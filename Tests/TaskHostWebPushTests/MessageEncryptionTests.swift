@@ -1,6 +1,6 @@
 import Crypto
-import Testing
 import TaskHostWebPush
+import Testing
 
 /// RFC 8291's `aes128gcm` messages: the appendix A example, and round trips.
 @Suite struct MessageEncryptionTests {
@@ -12,7 +12,8 @@ import TaskHostWebPush
         static let authSecret = "BTBZMqHH6r4Tts7J_aSIgg"
         static let salt = "DGv6ra1nlYgDCS1FRnbzlw"
         static let plaintext = "When I grow up, I want to be a watermelon"
-        static let body = "DGv6ra1nlYgDCS1FRnbzlwAAEABBBP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A_"
+        static let body =
+            "DGv6ra1nlYgDCS1FRnbzlwAAEABBBP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A_"
             + "yl95bQpu6cVPTpK4Mqgkf1CXztLVBSt2Ks3oZwbuwXPXLWyouBWLVWGNWQexSgSxsj_Qulcy4a-fN"
 
         static func keys() throws -> WebPushReceiverKeys {
@@ -71,7 +72,9 @@ import TaskHostWebPush
             senderKey: senderPublic, salt: salt)
         let box = try AES.GCM.seal(Array("hi".utf8) + [1, 0, 0], using: derived.key, nonce: AES.GCM.Nonce(data: derived.nonce))
         let body = salt + [0, 0, 16, 0, 65] + senderPublic + Array(box.ciphertext) + Array(box.tag)
-        #expect(throws: WebPushError(.badPadding, "the record's padding does not end with the last-record delimiter 0x02 (RFC 8188 section 2)")) {
+        #expect(
+            throws: WebPushError(.badPadding, "the record's padding does not end with the last-record delimiter 0x02 (RFC 8188 section 2)")
+        ) {
             try WebPushMessage.decrypt(body, with: keys)
         }
     }

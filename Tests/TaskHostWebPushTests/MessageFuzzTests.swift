@@ -1,7 +1,7 @@
 import Crypto
-import Testing
 import TaskHostTestSupport
 import TaskHostWebPush
+import Testing
 
 /// Hostile `aes128gcm` bodies against the decoder, from a seeded generator
 /// (a failure replays from its seed): truncated records, bad padding, wrong
@@ -32,7 +32,8 @@ import TaskHostWebPush
             case 1:
                 what = "record size too small"
                 let size = UInt32.random(in: 0..<UInt32(valid.count - 86), using: &generator)
-                body.replaceSubrange(16..<20, with: [UInt8(size >> 24), UInt8(size >> 16 & 0xFF), UInt8(size >> 8 & 0xFF), UInt8(size & 0xFF)])
+                body.replaceSubrange(
+                    16..<20, with: [UInt8(size >> 24), UInt8(size >> 16 & 0xFF), UInt8(size >> 8 & 0xFF), UInt8(size & 0xFF)])
             case 2:
                 what = "key id not on the curve"
                 body.replaceSubrange(22..<86, with: (0..<64).map { _ in UInt8.random(in: 0...255, using: &generator) })

@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
-import Testing
 import TaskHostWebPush
+import Testing
 
 /// VAPID (RFC 8292): each way a token can be wrong, with the status the RFC gives it.
 @Suite struct VAPIDTests {
@@ -112,10 +112,14 @@ import TaskHostWebPush
         #expect(first.keyText == Base64URL.encode(first.key))
         #expect(cache.count == 1)
         // Another audience is a different push service: the same header is verified for it, and refused.
-        #expect(throws: WebPushError.self) { try cache.authorize(authorization: header, cryptoKey: nil, audience: "https://other.example", now: now) }
+        #expect(throws: WebPushError.self) {
+            try cache.authorize(authorization: header, cryptoKey: nil, audience: "https://other.example", now: now)
+        }
         // A refused header is not remembered: it is refused every time, with the uncached error.
         for _ in 0..<2 {
-            #expect(throws: WebPushError.self) { try cache.authorize(authorization: "vapid t=e30.e30.AAAA, k=AAAA", cryptoKey: nil, audience: origin, now: now) }
+            #expect(throws: WebPushError.self) {
+                try cache.authorize(authorization: "vapid t=e30.e30.AAAA, k=AAAA", cryptoKey: nil, audience: origin, now: now)
+            }
         }
         #expect(cache.count == 1)
         // Past the token's exp, the remembered header is verified again, and refused.

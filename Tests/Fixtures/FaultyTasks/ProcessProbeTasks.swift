@@ -10,7 +10,9 @@ import Foundation
 public final class DescriptorProbeTask: BackgroundTask {
     struct Leak: Error, CustomStringConvertible {
         var descriptors: [Int32]
-        var description: String { "descriptors open beyond 0-3: " + descriptors.map { "\($0) (\(Self.target($0)))" }.joined(separator: ", ") }
+        var description: String {
+            "descriptors open beyond 0-3: " + descriptors.map { "\($0) (\(Self.target($0)))" }.joined(separator: ", ")
+        }
         static func target(_ fd: Int32) -> String {
             (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)")) ?? "?"
         }
