@@ -35,7 +35,8 @@ struct TriggerCommand: ParsableCommand {
 struct QueueCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "queue",
-        abstract: "Show the trigger queue: counts by state, and the triggers not yet done.")
+        abstract: "Show the trigger queue: counts by state, and the triggers not yet done.",
+        subcommands: [QueuePruneCommand.self])
 
     @Option(name: .shortAndLong, help: "How many triggers to list.") var limit: Int = 30
     @Flag(help: "Also list triggers that are done.") var all = false

@@ -108,6 +108,13 @@ struct ServeCommand: AsyncParsableCommand {
             valueName: "mode"))
     var ingest: IngestMode = .group
     @Option(
+        name: .customLong("keep-done"),
+        help: ArgumentHelp(
+            "How long settled triggers (done, dead, expired) and the history of their instances stay in the store.",
+            discussion: "forever, 0 (pruned as soon as settled), or e.g. 7d, 36h, 90m. Default: $TASKHOST_KEEP_DONE, else 7d.",
+            valueName: "duration"))
+    var keepDone: String?
+    @Option(
         name: .customLong("plugins-dir"),
         help: ArgumentHelp(
             "The drop-in plugins directory to watch ('' to watch none).",
@@ -157,6 +164,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard pluginsPoll > 0, crashLimit > 0, crashWindow > 0 else {
             throw ValidationError("--plugins-poll, --crash-limit and --crash-window must be positive")
         }
+        _ = try keepDoneRetention()
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         if try operatorBind() == .loopbackNextToPush, port == 65535 {
             throw ValidationError("--port 65535 leaves no port + 1 for the operator listener: set --metrics-bind HOST:PORT, or off")
@@ -172,6 +180,11 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError(error.description + (metricsBind == nil ? " (from $TASKHOST_METRICS_BIND)" : ""))
         }
+    }
+
+    /// `--keep-done`, else `$TASKHOST_KEEP_DONE`, else ``KeepDone/default``.
+    func keepDoneRetention() throws -> KeepDone {
+        try KeepDone.option(keepDone, name: "--keep-done")
     }
 
     func run() async throws {
@@ -240,6 +253,7 @@ struct ServeCommand: AsyncParsableCommand {
             idle: .milliseconds(Int64(idleTimeout * 1000)), header: .milliseconds(Int64(headerTimeout * 1000)),
             body: .milliseconds(Int64(bodyTimeout * 1000)))
         configuration.ingest = ingest
+        configuration.keepDone = try keepDoneRetention()
         configuration.shutdownGrace = .milliseconds(Int64(shutdownGrace * 1000))
         let state = stateOptions.directory
         let pluginsDirectory = pluginsDir ?? state.pluginsPath

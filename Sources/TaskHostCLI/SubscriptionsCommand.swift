@@ -62,13 +62,10 @@ struct SubscriptionsCommand: ParsableCommand {
 
         /// Seconds in `text`: a number, optionally followed by s, m, h or d.
         static func seconds(_ text: String) throws -> TimeInterval {
-            let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
-            let unit = text.last.flatMap { units[$0] }
-            let number = Double(unit == nil ? text : String(text.dropLast()))
-            guard let number, number > 0, number.isFinite else {
+            guard let seconds = DurationText.seconds(text) else {
                 throw CLIError("--expires must be a positive duration: seconds, or a number followed by s, m, h or d (e.g. 30d)")
             }
-            return number * (unit ?? 1)
+            return seconds
         }
     }
 

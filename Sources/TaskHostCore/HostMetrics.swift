@@ -63,6 +63,9 @@ package final class HostMetrics: Sendable {
             name: "taskhost_triggers_expired_total", kind: .counter, labels: [],
             help: "Triggers whose time to live ran out before they could run.", buckets: []),
         Family(
+            name: "taskhost_queue_pruned_total", kind: .counter, labels: [],
+            help: "Settled triggers (done, dead, expired) pruned from the queue after --keep-done.", buckets: []),
+        Family(
             name: "taskhost_instances_started_total", kind: .counter, labels: ["app", "task"],
             help: "Instances started.", buckets: []),
         Family(
@@ -227,6 +230,12 @@ package final class HostMetrics: Sendable {
     package func sandboxLayerMissing(_ layer: String) {
         guard isEnabled else { return }
         counter("taskhost_sandbox_layers_missing_total", [layer]).increment()
+    }
+
+    /// Pruning removed `count` settled triggers from the queue.
+    package func triggersPruned(_ count: Int) {
+        guard isEnabled, count > 0 else { return }
+        counter("taskhost_queue_pruned_total").increment(by: count)
     }
 
     /// A group commit stored `size` pushes together.

@@ -20,7 +20,7 @@ extension GroupCommit where Item == NewTrigger, Output == Void {
         self.init(
             name: "taskhost-group-commit", maxBatch: maxBatch,
             application: .wholeBatch { triggers throws(StoreError) in try store.enqueue(triggers) },
-            closedError: StoreError("the host is shutting down; the push was not stored"),
+            closedError: StoreError("the host is shutting down; the push was not stored", code: .unavailable),
             onBatch: { batch in
                 if batch.failures == 0 { metrics.ingestGroup(size: batch.size) }
                 onCommit()

@@ -89,7 +89,8 @@ extension SQLiteTaskStore {
                 """
                 instance \(instance.id) of \(instance.task) was not started from the queue: its trigger \(instance.triggerId) \
                 is not in it, so its payload was not kept (taskhost keeps the payload of queued triggers only: pushes, \
-                taskhost trigger, timers; not of taskhost run). Run the task again with the same input instead: \
+                taskhost trigger, timers; not of taskhost run; and only until serve's --keep-done prunes them). \
+                Run the task again with the same input instead: \
                 taskhost run \(instance.task) --raw-content TEXT (or --raw-file, or --arg)
                 """)
         }

@@ -125,6 +125,7 @@ package final class SQLiteTaskStore: TaskStore {
         registerParkingMigration(&migrator)
         registerReplayMigration(&migrator)
         registerWebPushMigration(&migrator)
+        registerPruningMigration(&migrator)
         return migrator
     }()
 

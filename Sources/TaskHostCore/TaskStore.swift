@@ -45,14 +45,24 @@ package struct StoreError: Error, Sendable, CustomStringConvertible {
     /// The error the store met (GRDB's `DatabaseError`, …), when there was one.
     package var underlying: (any Error)?
 
-    /// What kind of failure this is, from ``resultCode``.
-    package var code: Code { Code(resultCode: resultCode) }
+    /// The code given when the failure did not come from SQLite (`nil`: from ``resultCode``).
+    private var givenCode: Code?
+
+    /// What kind of failure this is: the code it was created with, else from ``resultCode``.
+    package var code: Code { givenCode ?? Code(resultCode: resultCode) }
 
     /// Creates an error.
     package init(_ message: String, resultCode: Int32? = nil, underlying: (any Error)? = nil) {
         self.message = message
         self.resultCode = resultCode
         self.underlying = underlying
+    }
+
+    /// Creates an error of kind `code` that did not come from SQLite (the
+    /// store is closing: ``Code/unavailable``).
+    package init(_ message: String, code: Code, underlying: (any Error)? = nil) {
+        self.init(message, underlying: underlying)
+        self.givenCode = code
     }
 
     package var description: String { message }

@@ -54,6 +54,9 @@ package struct DaemonConfiguration: Sendable {
     /// How pushes are stored: ``IngestMode/group`` (the default) in production;
     /// the other modes are for benchmarks.
     package var ingest = IngestMode.group
+    /// How long settled triggers, and the history of their instances, stay
+    /// in the store before they are pruned (``KeepDone/forever``: never).
+    package var keepDone = KeepDone.default
     /// The drop-in plugins directory to watch (`nil`: none).
     package var plugins: PluginManager.Configuration?
     /// HTTP connections open at once; one more is closed as soon as it is
@@ -230,6 +233,13 @@ package struct Daemon: Sendable {
                         server: server, connections: open, controller: shutdown, logger: logger.component("taskhost.operator"))))
         }
         if dispatches { services.append(.init(service: TimerService(scheduler: scheduler, ready: ready, wake: { dispatcher.wake() }))) }
+        if configuration.keepDone != .forever {
+            services.append(
+                .init(
+                    service: QueuePruningService(
+                        store: self.store, keepDone: configuration.keepDone, bound: bound, metrics: hostMetrics,
+                        logger: logger.component("taskhost.queue"))))
+        }
         if let systemd, let interval = systemd.watchdogInterval {
             services.append(.init(service: WatchdogService(notifier: systemd, interval: interval)))
         }
@@ -250,6 +260,7 @@ package struct Daemon: Sendable {
                 "shutdownGrace": "\(configuration.shutdownGrace)",
                 "openFileLimit": "\(descriptors.soft)",
                 "ingest": "\(configuration.ingest)",
+                "keepDone": "\(configuration.keepDone)",
                 "store": "\(self.store.path)",
                 "operator": "\(operatorAddress.map { OperatorBind.address(host: $0.host, port: $0.port).description } ?? "off")",
             ])

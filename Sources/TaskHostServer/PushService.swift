@@ -146,7 +146,7 @@ package struct PushService: Sendable {
             channel = try channels.value(for: channelId) { () throws(StoreError) in try store.channel(id: channelId) }
         } catch {
             storeFailures?.record(error)
-            throw PushRejection(status: 500, description: "the host cannot read its channels")
+            throw PushRejection.storeFailure(error, "the host cannot read its channels")
         }
         // Another app's channel is answered as a missing one, byte for byte:
         // a token learns nothing about channels it may not push to.
@@ -197,7 +197,7 @@ package struct PushService: Sendable {
             }
         } catch {
             storeFailures?.record(error)
-            throw PushRejection(status: 500, description: "the host cannot read its credentials")
+            throw PushRejection.storeFailure(error, "the host cannot read its credentials")
         }
         // One comparison whatever the id: against a hash no secret has when
         // the id is unknown, and before looking at the revocation.
@@ -307,7 +307,7 @@ package struct PushService: Sendable {
             try await committer.enqueue(trigger)
         } catch {
             storeFailures?.record(error)
-            throw PushRejection(status: 503, description: "the push could not be stored: \(error); retry it")
+            throw PushRejection.storeFailure(error, "the push could not be stored")
         }
         return PushAcceptance(messageId: id, status: "received")
     }

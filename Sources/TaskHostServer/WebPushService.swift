@@ -126,7 +126,7 @@ package struct WebPushService: Sendable {
             }
         } catch {
             storeFailures?.record(error)
-            throw PushRejection(status: 500, description: "the host cannot read its Web Push subscriptions")
+            throw PushRejection.storeFailure(error, "the host cannot read its Web Push subscriptions")
         }
     }
 
@@ -236,7 +236,7 @@ package struct WebPushService: Sendable {
             try await committer.enqueue(trigger)
         } catch {
             storeFailures?.record(error)
-            throw PushRejection(status: 503, description: "the push could not be stored: \(error); retry it")
+            throw PushRejection.storeFailure(error, "the push could not be stored")
         }
         return accepted
     }
@@ -257,7 +257,7 @@ package struct WebPushService: Sendable {
             deleted = try store.deletePendingMessage(id: messageId, subscriptionId: subscriptionId)
         } catch {
             storeFailures?.record(error)
-            throw PushRejection(status: 503, description: "the message could not be deleted: \(error); retry it")
+            throw PushRejection.storeFailure(error, "the message could not be deleted")
         }
         guard deleted else {
             throw PushRejection(status: 404, description: "no such message waiting (it ran, expired, was replaced, or never was)")

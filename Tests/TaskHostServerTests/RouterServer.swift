@@ -37,8 +37,11 @@ final class RouterServer: Sendable {
     /// Routers of `configuration` (its rate limits, payload bounds, public
     /// URL, ingest mode) over a fresh store. No dispatcher runs: every task
     /// has capacity. A configuration that dispatches is not ready until the
-    /// test calls `health.dispatcherStarted()`.
-    init(_ tasks: [TaskDeclaration] = [], configure: (inout DaemonConfiguration) -> Void = { _ in }) throws {
+    /// test calls `health.dispatcherStarted()`. With `ingestFailure`, every
+    /// push the endpoint stores fails with it (``FailingIngestStore``).
+    init(
+        _ tasks: [TaskDeclaration] = [], ingestFailure: StoreError? = nil, configure: (inout DaemonConfiguration) -> Void = { _ in }
+    ) throws {
         var configuration = DaemonConfiguration()
         configure(&configuration)
         let store = try TestSupport.store()
@@ -47,7 +50,9 @@ final class RouterServer: Sendable {
         self.metrics = metrics
         // The daemon's routes and committer see the store through its metrics, as here.
         let measured = MeasuredStore(store, metrics: metrics.host)
-        committer = IngestCommitter(store: measured, maxBatch: configuration.ingest.maxBatch, metrics: metrics.host)
+        committer = IngestCommitter(
+            store: ingestFailure.map { FailingIngestStore(base: measured, failure: $0) } ?? measured,
+            maxBatch: configuration.ingest.maxBatch, metrics: metrics.host)
         let bound = PublicOrigin.defaultURL(bind: configuration.host, port: configuration.port)
         origin = PublicOrigin.origin(of: bound)
         let publicOrigin = PublicOrigin(configuration.publicURL ?? bound)
