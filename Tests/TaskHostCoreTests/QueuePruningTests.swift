@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import TaskHostTestSupport
 import Testing
 
@@ -86,9 +87,13 @@ import Testing
         }
         let pending = trigger()
         try store.enqueue([pending])
+        let deletes = DeletesPerCommit()
+        store.pool.add(transactionObserver: deletes)
         let result = try store.pruneSettled(before: now, batchSize: 1000)
         #expect(result.triggers == 5000)
         #expect(try store.queueCounts() == [.pending: 1])
+        // Five transactions of 1,000 rows each: the write lock is released between them.
+        #expect(deletes.commits.withLock { $0 } == [1000, 1000, 1000, 1000, 1000])
         // A batch size that does not divide the backlog ends with a short batch.
         let more = (0..<25).map { _ in trigger() }
         try store.enqueue(more)
@@ -152,4 +157,27 @@ import Testing
         #expect(KeepDone.default.pruneInterval == .seconds(60))
         #expect(KeepDone.default.description == "7d" && KeepDone.after(.seconds(90)).description == "90s")
     }
+}
+
+/// Counts the triggers each committed transaction deleted.
+private final class DeletesPerCommit: TransactionObserver, Sendable {
+    private let current = Mutex(0)
+    let commits = Mutex<[Int]>([])
+
+    func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool {
+        if case .delete(let table) = eventKind { return table == "trigger" }
+        return false
+    }
+
+    func databaseDidChange(with event: DatabaseEvent) { current.withLock { $0 += 1 } }
+
+    func databaseDidCommit(_ db: Database) {
+        let count = current.withLock { count in
+            defer { count = 0 }
+            return count
+        }
+        if count > 0 { commits.withLock { $0.append(count) } }
+    }
+
+    func databaseDidRollback(_ db: Database) { current.withLock { $0 = 0 } }
 }

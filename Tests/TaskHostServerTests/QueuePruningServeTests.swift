@@ -3,6 +3,10 @@ import TaskHostCore
 import TaskHostTestSupport
 import Testing
 
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
 /// `taskhost serve --keep-done`: the daemon prunes what it settled.
 @Suite struct QueuePruningServeTests {
     @Test func withKeepDoneZeroATriggerLeavesTheQueueOnceItRan() async throws {
@@ -23,5 +27,12 @@ import Testing
         let queue = try ServeProcess.taskhost(["queue", "--all"], stateDirectory: directory)
         #expect(queue.status == 0 && queue.out.contains("pending 0") && queue.out.contains("done 0"), "\(queue.out)")
         #expect(server.errors.contains("pruned settled triggers"), "\(server.errors)")
+        // And counted: the operator listener's /metrics.
+        let operatorLine = try #require(
+            server.output.split(separator: "\n").first { $0.hasPrefix("taskhost: operator listener on http://") })
+        let metricsURL = try #require(URL(string: String(operatorLine.dropFirst("taskhost: operator listener on ".count)) + "/metrics"))
+        let (body, _) = try await URLSession.shared.data(from: metricsURL)
+        #expect(
+            String(decoding: body, as: UTF8.self).contains("\ntaskhost_queue_pruned_total 1"), "\(String(decoding: body, as: UTF8.self))")
     }
 }
