@@ -85,8 +85,10 @@ package struct PruneResult: Sendable, Equatable {
 /// A store whose settled triggers can be pruned.
 package protocol QueuePruningStore: Sendable {
     /// Deletes the triggers settled (`done`, `dead`, `expired`) before
-    /// `cutoff`, then the instances that ended before it whose trigger is no
-    /// longer in the queue, with their log lines, in transactions of at most
+    /// `cutoff` (but timers' triggers, which keep a period from firing
+    /// twice), then the instances that ended before it whose trigger is no
+    /// longer in the queue (or is a timer's, settled before the cutoff),
+    /// with their log lines, in transactions of at most
     /// about `batchSize` rows each, so that the write lock is never held long.
     /// Pending, retrying, running and parked triggers are never touched,
     /// nor the instances of a trigger still queued.

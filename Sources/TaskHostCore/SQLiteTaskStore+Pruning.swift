@@ -8,26 +8,37 @@ extension SQLiteTaskStore: QueuePruningStore {
         // Pruning reads the settled triggers oldest first and stops at the
         // cutoff: a partial index, so that a prune with nothing to remove
         // costs one index probe however many settled triggers are kept, and
-        // ingest (which inserts pending rows) never writes to it.
+        // ingest (which inserts pending rows) never writes to it. Timer
+        // triggers are not in it: they are never pruned (see below).
         migrator.registerMigration("v12-settled-index") { db in
-            try db.execute(sql: "CREATE INDEX trigger_settled ON trigger (updated_at) WHERE state IN ('done', 'dead', 'expired')")
+            try db.execute(
+                sql: "CREATE INDEX trigger_settled ON trigger (updated_at) WHERE state IN ('done', 'dead', 'expired') AND kind != 'time'")
         }
     }
 
+    /// Settled triggers before the cutoff, oldest first, but timer triggers:
+    /// the row of a period is what keeps the scheduler from firing that
+    /// period again (its id is derived from the period and enqueueing is
+    /// idempotent), and a `OneShot` timer's only row is what keeps it from
+    /// firing again after a restart. They carry no payload (a row of about
+    /// 200 bytes per period); their instances' history is pruned all the same.
     static let pruneTriggersSQL = """
         DELETE FROM trigger WHERE rowid IN (
             SELECT rowid FROM trigger INDEXED BY trigger_settled
-            WHERE state IN ('done', 'dead', 'expired') AND updated_at < ? ORDER BY updated_at LIMIT ?)
+            WHERE state IN ('done', 'dead', 'expired') AND kind != 'time' AND updated_at < ? ORDER BY updated_at LIMIT ?)
         """
 
     /// Instances that ended before the cutoff and whose trigger left the
-    /// queue (pruned, replaced, or never queued: `taskhost run`), oldest
-    /// first, each with the number of its log lines.
+    /// queue (pruned, replaced, or never queued: `taskhost run`) or is a
+    /// timer's trigger settled before the cutoff, oldest first, each with
+    /// the number of its log lines.
     static let prunableInstancesSQL = """
         SELECT id, (SELECT COUNT(*) FROM log_line WHERE instance_id = instance.id) AS lines
         FROM instance INDEXED BY instance_by_start
         WHERE started_at < ? AND outcome IS NOT NULL AND ended_at IS NOT NULL AND ended_at < ?
-            AND NOT EXISTS (SELECT 1 FROM trigger WHERE trigger.id = instance.trigger_id)
+            AND NOT EXISTS (
+                SELECT 1 FROM trigger WHERE trigger.id = instance.trigger_id
+                    AND NOT (trigger.kind = 'time' AND trigger.state IN ('done', 'dead', 'expired') AND trigger.updated_at < ?))
         ORDER BY started_at LIMIT ?
         """
 
@@ -50,7 +61,7 @@ extension SQLiteTaskStore: QueuePruningStore {
         }
         while true {
             let (deleted, more) = try writeRelaxed("prune the history of pruned triggers") { db -> (Int, Bool) in
-                let candidates = try Row.fetchAll(db.cachedStatement(sql: Self.prunableInstancesSQL), arguments: [time, time, batch])
+                let candidates = try Row.fetchAll(db.cachedStatement(sql: Self.prunableInstancesSQL), arguments: [time, time, time, batch])
                 var rows = 0
                 var taken: [String] = []
                 for row in candidates {

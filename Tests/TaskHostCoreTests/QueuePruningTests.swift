@@ -127,6 +127,22 @@ import Testing
         #expect(Set(try store.instances(task: nil, limit: 100).map(\.id)) == [retryingInstance, runningInstance, recentLocal])
     }
 
+    @Test func aTimersTriggerStaysSoThatItsPeriodNeverFiresTwiceButItsHistoryGoes() throws {
+        let store = try TestSupport.store()
+        let period = NewTrigger(app: "a", task: "T", event: TriggerEvent(kind: .time, triggerId: "t-period-1"))
+        try store.enqueue([period])
+        try setState(store, id: period.id, .done, updatedAt: now.addingTimeInterval(-3600))
+        let ran = try instance(store, triggerId: period.id, age: 3700)
+
+        let result = try store.pruneSettled(before: now.addingTimeInterval(-600))
+        #expect(result == PruneResult(triggers: 0, instances: 1))
+        #expect(try store.queuedTrigger(idPrefix: period.id)?.state == .done, "the period's row stays")
+        #expect(try store.instance(idPrefix: ran) == nil)
+        // What the scheduler does at its next tick: enqueueing the same period again changes nothing.
+        try store.enqueue([period])
+        #expect(try store.queueCounts() == [.done: 1])
+    }
+
     @Test func anInstanceWithALongLogIsPrunedInATransactionOfItsOwn() throws {
         let store = try TestSupport.store()
         let ids = try (0..<3).map { _ in try instance(store, triggerId: "local", age: 3600, lines: 40) }
