@@ -1,4 +1,4 @@
-package import Foundation
+import Foundation
 import TaskHostCore
 
 /// Stores made broken on purpose, and checks of file modes.
