@@ -1,4 +1,5 @@
 import Foundation
+package import Glibc
 import TaskHostCore
 
 /// Stores made broken on purpose, and checks of file modes.
