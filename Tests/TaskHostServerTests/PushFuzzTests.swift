@@ -1,5 +1,4 @@
 import Foundation
-import TaskHostCore
 import TaskHostManifest
 import TaskHostServer
 import TaskHostTestSupport
@@ -7,6 +6,8 @@ import Testing
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+import TaskHostCore
+import TaskHostStore
 #endif
 
 /// Hostile HTTP input against a real server: random methods, headers, bodies

@@ -1,13 +1,14 @@
 import Foundation
 import GRDB
 import Synchronization
-import TaskHostCore
 import TaskHostManifest
 import TaskHostTestSupport
 import Testing
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+import TaskHostCore
+import TaskHostStore
 #endif
 
 /// Another writer (a CLI command, a backup) holding the store's write lock for

@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import Synchronization
-import TaskHostCore
 import TaskHostManifest
 import TaskHostServer
 import TaskHostShared
@@ -10,6 +9,8 @@ import Testing
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+import TaskHostCore
+import TaskHostStore
 #endif
 
 /// A daemon running inside the test process on a free loopback port.

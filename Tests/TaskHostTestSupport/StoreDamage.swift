@@ -1,5 +1,6 @@
 package import Foundation
 import TaskHostCore
+import TaskHostStore
 
 /// Stores made broken on purpose, and checks of file modes.
 package enum StoreDamage {

@@ -1,3 +1,5 @@
+package import TaskHostCore
+
 /// Push ingest's group commit: concurrent pushes share one multi-row
 /// enqueue, and so one transaction and one fsync; each push is acknowledged
 /// only once the batch holding it is stored.

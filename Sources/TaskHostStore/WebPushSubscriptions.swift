@@ -1,5 +1,6 @@
 import Crypto
 package import Foundation
+import TaskHostCore
 
 /// A Web Push subscription (RFC 8030 section 4): an unguessable push
 /// resource bound to one task of one app, with the keys its payloads are

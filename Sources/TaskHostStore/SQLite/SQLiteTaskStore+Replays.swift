@@ -1,41 +1,11 @@
 package import Foundation
 import GRDB
 
-/// Why a past instance's trigger cannot be queued again (`taskhost replay`).
-package struct ReplayError: Error, Sendable, CustomStringConvertible {
-    /// What kind of failure this is, for code to act on (the message is for people).
-    package enum Code: String, Sendable, CaseIterable {
-        /// No instance has that id (or id prefix).
-        case unknownInstance
-        /// The instance is known, but the trigger that started it is not in
-        /// the queue, so its payload was not kept (an instance of `taskhost run`).
-        case payloadNotKept
-        /// The store failed (``underlying`` is the ``StoreError``).
-        case store
-    }
-
-    /// What kind of failure this is.
-    package var code: Code
-    /// What went wrong and what to do.
-    package var message: String
-    /// The ``StoreError`` when the store failed.
-    package var underlying: StoreError?
-
-    /// Creates an error.
-    package init(_ code: Code, _ message: String, underlying: StoreError? = nil) {
-        self.code = code
-        self.message = message
-        self.underlying = underlying
-    }
-
-    package var description: String { message }
-}
-
 /// Replays: a past instance's trigger queued again, with the same payload,
 /// channel, headers and arguments, a new trigger id, and a mark that says
 /// which instance it repeats. The mark is kept on the new trigger and on
 /// the instance that runs it (`taskhost history` shows it).
-extension SQLiteTaskStore {
+extension SQLiteTaskStore: ReplayStore {
     static func registerReplayMigration(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("v10-replays") { db in
             try db.execute(
@@ -54,7 +24,7 @@ extension SQLiteTaskStore {
     /// trigger`, timers) can be replayed: the queue keeps every trigger's
     /// payload, `taskhost run` keeps none. The new trigger has no time to
     /// live (the original's has usually run out) and starts at attempt 1.
-    package func replay(instance idPrefix: String, now: Date = Date()) throws(ReplayError) -> QueuedTrigger {
+    package func replay(instance idPrefix: String, now: Date) throws(ReplayError) -> QueuedTrigger {
         let instance: InstanceRecord?
         do {
             instance = try self.instance(idPrefix: idPrefix)

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GRDBSQLite
+import TaskHostCore
 
 /// Opening the database: its file's mode, and the checks that keep taskhost
 /// from running on a store that lost its content.

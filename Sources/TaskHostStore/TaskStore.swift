@@ -1,4 +1,5 @@
 package import Foundation
+package import TaskHostCore
 package import TaskHostShared
 
 /// What went wrong with the store: a ``code`` that code acts on (derived

@@ -3,6 +3,7 @@ import TaskHostTestSupport
 import Testing
 
 @testable import TaskHostCore
+@testable import TaskHostStore
 
 /// The state directory's host lock, and the settling of instances whose
 /// supervising process is gone.

@@ -1,17 +1,6 @@
 package import Foundation
+package import TaskHostCore
 package import TaskHostShared
-
-/// The kind of trigger that fired an instance.
-package enum TriggerKind: String, Sendable, CaseIterable {
-    /// `taskhost run` or `taskhost trigger`.
-    case application
-    /// A raw push notification.
-    case pushNotification = "push"
-    /// A timer.
-    case time
-    /// A Web Push message (RFC 8030) on a subscription.
-    case webPush = "webpush"
-}
 
 /// One task instance in the history.
 package struct InstanceRecord: Sendable, Equatable {

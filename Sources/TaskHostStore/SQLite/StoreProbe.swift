@@ -2,7 +2,8 @@ import Foundation
 import GRDB
 import Synchronization
 
-/// Asks the store whether it can take a write now, for readiness checks: a
+/// Asks the SQLite store whether it can take a write now, for readiness
+/// checks (``SQLiteTaskStore/readinessCheck(timeout:)``): a
 /// connection of its own begins an immediate (write-locking) transaction and
 /// rolls it back, waiting at most ``timeout`` for the lock. A store that
 /// cannot be opened, read or locked for writing within that time fails it.
@@ -10,10 +11,6 @@ import Synchronization
 /// The connection is opened at the first check and kept; a check that fails
 /// drops it, so that the next one opens the file again.
 package final class StoreProbe: Sendable {
-    /// A readiness check of the store, as ``check()`` is one: throws what keeps
-    /// the store from taking a write.
-    package typealias Check = @Sendable () throws(StoreError) -> Void
-
     /// The database file.
     package let path: String
     /// How long a check waits for the write lock.

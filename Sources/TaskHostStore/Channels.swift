@@ -1,5 +1,6 @@
 import Crypto
 package import Foundation
+import TaskHostCore
 
 /// A push channel: an unguessable URL bound to one task of one app
 /// (Windows' `PushNotificationChannel`).

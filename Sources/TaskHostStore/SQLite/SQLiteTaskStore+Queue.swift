@@ -2,6 +2,7 @@ package import Foundation
 import GRDB
 import GRDBSQLite
 import Synchronization
+import TaskHostCore
 import TaskHostIPC
 
 extension SQLiteTaskStore {

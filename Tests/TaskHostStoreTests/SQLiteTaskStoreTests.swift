@@ -6,9 +6,10 @@ import TaskHostTestSupport
 import Testing
 
 @testable import TaskHostCore
+@testable import TaskHostStore
 
 @Suite struct SQLiteTaskStoreTests {
-    let directory = StateDirectory(path: Fixtures.temporaryDirectory() + "/state")
+    let directory = StateDirectory(path: TestSupport.temporaryDirectory() + "/state")
 
     @Test func createsThePrivateStateDirectoryAndDurableWAL() throws {
         let store = try SQLiteTaskStore(stateDirectory: directory)
@@ -112,7 +113,7 @@ import Testing
     /// each migration is applied once, and every open succeeds.
     @Test func storesOpenedAtOnceMigrateOnce() throws {
         for _ in 0..<5 {
-            let path = Fixtures.temporaryDirectory() + "/taskhost.sqlite"
+            let path = TestSupport.temporaryDirectory() + "/taskhost.sqlite"
             let failures = Mutex<[String]>([])
             DispatchQueue.concurrentPerform(iterations: 6) { _ in
                 do {

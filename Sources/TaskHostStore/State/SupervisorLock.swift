@@ -1,4 +1,5 @@
 import Foundation
+import TaskHostCore
 
 /// The mark of a process that supervises instances (`taskhost serve`, `taskhost run`):
 /// an exclusive `flock` on `hosts/<token>.lock` in the state directory, held

@@ -5,6 +5,7 @@ import TaskHostTestSupport
 import Testing
 
 @testable import TaskHostCore
+@testable import TaskHostStore
 
 /// The one group commit: concurrent callers share a commit, each gets its
 /// own result once its batch is applied, batches keep the callers' order and

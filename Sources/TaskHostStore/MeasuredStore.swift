@@ -1,5 +1,6 @@
 import CoreMetrics
 package import Foundation
+package import TaskHostCore
 package import TaskHostShared
 
 /// The store as the daemon's queue users see it, counting and timing the
@@ -8,12 +9,12 @@ package import TaskHostShared
 /// call goes to ``base`` unchanged; what fails is not counted.
 package final class MeasuredStore: TaskStore, TriggerQueueStore, ChannelStore {
     /// The store underneath.
-    package let base: SQLiteTaskStore
+    package let base: any HostStore
     /// Where the counts go.
     package let metrics: HostMetrics
 
     /// Measures `base` into `metrics`.
-    package init(_ base: SQLiteTaskStore, metrics: HostMetrics) {
+    package init(_ base: any HostStore, metrics: HostMetrics) {
         self.base = base
         self.metrics = metrics
     }

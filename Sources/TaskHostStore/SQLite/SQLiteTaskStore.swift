@@ -1,6 +1,7 @@
 package import Foundation
 import GRDB
 import Synchronization
+package import TaskHostCore
 package import TaskHostShared
 
 /// The embedded store: one SQLite database in the state directory, in WAL mode
