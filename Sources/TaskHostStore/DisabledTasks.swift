@@ -45,22 +45,6 @@ package protocol DisabledTaskStore: Sendable {
 }
 
 extension SQLiteTaskStore: DisabledTaskStore {
-    static func registerDisabledTaskMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v7-disabled-tasks") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE disabled_task (
-                        plugin TEXT NOT NULL,
-                        task TEXT NOT NULL,
-                        app TEXT NOT NULL,
-                        reason TEXT NOT NULL,
-                        disabled_at DOUBLE NOT NULL,
-                        PRIMARY KEY (plugin, task)
-                    ) WITHOUT ROWID;
-                    """)
-        }
-    }
-
     private static func disabledTask(from row: Row) -> DisabledTask {
         DisabledTask(
             plugin: row["plugin"], task: row["task"], app: row["app"], reason: row["reason"],

@@ -76,26 +76,6 @@ package protocol PluginStateStore: Sendable {
 }
 
 extension SQLiteTaskStore: PluginStateStore {
-    static func registerPluginMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v4-plugins") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE plugin (
-                        name TEXT PRIMARY KEY,
-                        identity TEXT NOT NULL,
-                        version TEXT,
-                        state TEXT NOT NULL,
-                        reason TEXT,
-                        fingerprint TEXT NOT NULL,
-                        staged_path TEXT NOT NULL,
-                        tasks TEXT NOT NULL,
-                        updated_at DOUBLE NOT NULL
-                    ) WITHOUT ROWID;
-                    ALTER TABLE instance ADD COLUMN app_version TEXT;
-                    """)
-        }
-    }
-
     private static func plugin(from row: Row) -> PluginRecord {
         let tasks: String = row["tasks"]
         return PluginRecord(

@@ -6,19 +6,6 @@ import GRDB
 /// state, out of the claim's index, with their last error saying why, until
 /// their task is registered again; only their own time to live ends them.
 extension SQLiteTaskStore {
-    static func registerParkingMigration(_ migrator: inout DatabaseMigrator) {
-        // A parked trigger still expires: the expiry index covers it, so the
-        // claim's expiry pass reads only rows that have a time to live.
-        migrator.registerMigration("v9-parked-triggers-expire") { db in
-            try db.execute(
-                sql: """
-                    DROP INDEX trigger_expiry;
-                    CREATE INDEX trigger_expiry ON trigger (expires_at)
-                        WHERE state IN ('pending', 'retrying', 'parked') AND expires_at IS NOT NULL;
-                    """)
-        }
-    }
-
     // All served by the index `trigger_by_state` (state, app, task).
     static let parkSQL = """
         UPDATE trigger SET state = 'parked', last_error = ?, updated_at = ? WHERE state IN ('pending', 'retrying') AND app = ?

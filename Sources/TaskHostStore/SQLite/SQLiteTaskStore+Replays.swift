@@ -6,16 +6,6 @@ import GRDB
 /// which instance it repeats. The mark is kept on the new trigger and on
 /// the instance that runs it (`taskhost history` shows it).
 extension SQLiteTaskStore: ReplayStore {
-    static func registerReplayMigration(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v10-replays") { db in
-            try db.execute(
-                sql: """
-                    ALTER TABLE trigger ADD COLUMN replay_of TEXT;
-                    ALTER TABLE instance ADD COLUMN replay_of TEXT;
-                    """)
-        }
-    }
-
     /// Queues the trigger that started the instance `idPrefix` names (its
     /// id, or its first characters, 4 at least) again, as a new pending
     /// trigger marked as a replay of that instance; returns the new trigger.

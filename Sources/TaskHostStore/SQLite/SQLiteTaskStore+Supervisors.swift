@@ -5,18 +5,6 @@ import GRDB
 /// instances holds a ``SupervisorLock`` and writes its token in their rows;
 /// whoever opens the store settles the rows of the processes that are gone.
 extension SQLiteTaskStore {
-    static func registerSupervisorMigration(_ migrator: inout DatabaseMigrator) {
-        // The partial index keeps the look at unfinished instances, done at
-        // every open of the store, independent of the length of the history.
-        migrator.registerMigration("v8-instance-supervisor") { db in
-            try db.execute(
-                sql: """
-                    ALTER TABLE instance ADD COLUMN supervisor TEXT;
-                    CREATE INDEX instance_unfinished ON instance (supervisor) WHERE outcome IS NULL;
-                    """)
-        }
-    }
-
     /// Where the supervisors' lock files are: `hosts/` beside the database.
     static func supervisorDirectory(databasePath: String) -> String {
         (databasePath as NSString).deletingLastPathComponent + "/hosts"

@@ -3,31 +3,6 @@ import GRDB
 
 /// Web Push subscriptions, and the queue's Topic replacement and message removal.
 extension SQLiteTaskStore: WebPushStore {
-    static func registerWebPushMigration(_ migrator: inout DatabaseMigrator) {
-        // The private key is kept as the store keeps its other secrets: in the
-        // database, in the private (0700) state directory. A topic is indexed
-        // only where there is one, so pushes without a topic write no more pages.
-        migrator.registerMigration("v11-webpush") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE webpush_subscription (
-                        id TEXT PRIMARY KEY,
-                        app TEXT NOT NULL,
-                        task TEXT NOT NULL,
-                        private_key BLOB NOT NULL,
-                        public_key BLOB NOT NULL,
-                        auth_secret BLOB NOT NULL,
-                        application_server_key BLOB,
-                        created_at DOUBLE NOT NULL,
-                        expires_at DOUBLE,
-                        revoked_at DOUBLE
-                    );
-                    ALTER TABLE trigger ADD COLUMN topic TEXT;
-                    CREATE INDEX trigger_topic ON trigger (channel_id, topic) WHERE topic IS NOT NULL;
-                    """)
-        }
-    }
-
     /// The messages a new one with the same topic replaces: those of its
     /// subscription that have not run to completion.
     static let replaceTopicSQL = """

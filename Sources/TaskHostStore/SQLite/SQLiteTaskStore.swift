@@ -76,59 +76,6 @@ package final class SQLiteTaskStore: TaskStore {
         try self.init(path: stateDirectory.databasePath)
     }
 
-    static let migrator: DatabaseMigrator = {
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE setting (
-                        app TEXT NOT NULL,
-                        key TEXT NOT NULL,
-                        value BLOB NOT NULL,
-                        updated_at DOUBLE NOT NULL,
-                        PRIMARY KEY (app, key)
-                    ) WITHOUT ROWID;
-                    CREATE TABLE instance (
-                        id TEXT PRIMARY KEY,
-                        app TEXT NOT NULL,
-                        task TEXT NOT NULL,
-                        trigger_kind TEXT NOT NULL,
-                        trigger_id TEXT NOT NULL,
-                        attempt INTEGER NOT NULL,
-                        pid INTEGER,
-                        host_pid INTEGER NOT NULL,
-                        started_at DOUBLE NOT NULL,
-                        ended_at DOUBLE,
-                        outcome TEXT,
-                        outcome_detail TEXT,
-                        progress INTEGER NOT NULL DEFAULT 0
-                    );
-                    CREATE INDEX instance_by_start ON instance (started_at);
-                    CREATE INDEX instance_by_task ON instance (task, started_at);
-                    CREATE TABLE log_line (
-                        instance_id TEXT NOT NULL REFERENCES instance(id) ON DELETE CASCADE,
-                        seq INTEGER NOT NULL,
-                        stream TEXT NOT NULL,
-                        text TEXT NOT NULL,
-                        at DOUBLE NOT NULL,
-                        PRIMARY KEY (instance_id, seq)
-                    ) WITHOUT ROWID;
-                    """)
-        }
-        registerQueueMigrations(&migrator)
-        migrator.registerMigration("v3-sandbox") { db in
-            try db.execute(sql: "ALTER TABLE instance ADD COLUMN sandbox TEXT")
-        }
-        registerPluginMigrations(&migrator)
-        registerQueueIndexMigration(&migrator)
-        registerDisabledTaskMigrations(&migrator)
-        registerSupervisorMigration(&migrator)
-        registerParkingMigration(&migrator)
-        registerReplayMigration(&migrator)
-        registerWebPushMigration(&migrator)
-        return migrator
-    }()
-
     /// A durable write (`synchronous = FULL`). Writes that arrive while
     /// another commits are committed together, each in a savepoint of its own,
     /// with one fsync: the outcomes and trigger settlements of concurrent
