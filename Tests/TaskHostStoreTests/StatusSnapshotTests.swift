@@ -7,8 +7,10 @@ import Testing
 /// The store's view for the status page: counts, never secrets; the newest
 /// instances; the last sandbox report.
 @Suite struct StatusSnapshotTests {
-    @Test func countsChannelsAndCredentialsByStateAndReadsTheNewestInstances() throws {
-        let store = try TestSupport.store()
+    @Test(arguments: StoreBackend.available) func countsChannelsAndCredentialsByStateAndReadsTheNewestInstances(backend: StoreBackend)
+        throws
+    {
+        let store = try backend.open()
         let now = Date()
         for (index, (expires, revoked)) in [(3600.0, false), (3600, false), (-1, false), (3600, true)].enumerated() {
             let channel = PushChannel(
@@ -62,8 +64,8 @@ import Testing
         #expect(snapshot.lastSandbox?.instanceId == ids[2])
     }
 
-    @Test func anEmptyStoreHasNothingToShow() throws {
-        let snapshot = try TestSupport.store().statusSnapshot(recent: 25)
+    @Test(arguments: StoreBackend.available) func anEmptyStoreHasNothingToShow(backend: StoreBackend) throws {
+        let snapshot = try backend.open().statusSnapshot(recent: 25)
         #expect(snapshot.instances.isEmpty && snapshot.plugins.isEmpty && snapshot.disabledTasks.isEmpty)
         #expect(snapshot.channels == .init(active: 0, revoked: 0) && snapshot.credentials == .init(active: 0, revoked: 0))
         #expect(snapshot.lastSandbox == nil)

@@ -18,8 +18,8 @@ import Testing
             expiresAt: expiresAt, availableAt: availableAt)
     }
 
-    @Test func enqueueIsIdempotentAndClaimCountsAttempts() throws {
-        let store = try TestSupport.store()
+    @Test(arguments: StoreBackend.available) func enqueueIsIdempotentAndClaimCountsAttempts(backend: StoreBackend) throws {
+        let store = try backend.open()
         let first = trigger()
         try store.enqueue([first, trigger()])
         try store.enqueue([first])  // same id again: ignored
@@ -50,8 +50,8 @@ import Testing
         }
     }
 
-    @Test func everyFieldOfATriggerComesBackAsEnqueued() throws {
-        let store = try TestSupport.store()
+    @Test(arguments: StoreBackend.available) func everyFieldOfATriggerComesBackAsEnqueued(backend: StoreBackend) throws {
+        let store = try backend.open()
         let binary: [UInt8] = [0, 255, 0, 10, 13, 0]
         let expiry = Date().addingTimeInterval(3600)
         let triggers = [
@@ -79,8 +79,8 @@ import Testing
         }
     }
 
-    @Test func claimRespectsAvailabilityAndTheAcceptFilter() throws {
-        let store = try TestSupport.store()
+    @Test(arguments: StoreBackend.available) func claimRespectsAvailabilityAndTheAcceptFilter(backend: StoreBackend) throws {
+        let store = try backend.open()
         try store.enqueue([trigger("A"), trigger("A"), trigger("B"), trigger("C", availableAt: Date().addingTimeInterval(60))])
         var perTask: [String: Int] = [:]
         let claimed = try store.claim(limit: 10, owner: "h", now: Date()) { _, task in
@@ -91,8 +91,8 @@ import Testing
         #expect(try store.queueCounts() == [.pending: 2, .running: 2])
     }
 
-    @Test func outcomesMoveTriggersBetweenStates() throws {
-        let store = try TestSupport.store()
+    @Test(arguments: StoreBackend.available) func outcomesMoveTriggersBetweenStates(backend: StoreBackend) throws {
+        let store = try backend.open()
         try store.enqueue([trigger(), trigger(), trigger(), trigger()])
         let claimed = try store.claim(limit: 4, owner: "h", now: Date()) { _, _ in true }
         try store.markDone(id: claimed[0].id, instanceId: "i0")
@@ -111,8 +111,8 @@ import Testing
         #expect(try store.queuedTrigger(idPrefix: dead.id)?.attempts == 0)
     }
 
-    @Test func triggersOfAHostThatDiedAreRunAgain() throws {
-        let store = try TestSupport.store()
+    @Test(arguments: StoreBackend.available) func triggersOfAHostThatDiedAreRunAgain(backend: StoreBackend) throws {
+        let store = try backend.open()
         try store.enqueue([trigger()])
         let claimed = try store.claim(limit: 1, owner: "dead-host", now: Date()) { _, _ in true }
         #expect(try store.recoverAbandoned(owner: "dead-host", now: Date()) == 0, "a host does not recover its own runs")
@@ -122,8 +122,8 @@ import Testing
         #expect(again.first?.attempts == 2)
     }
 
-    @Test func triggersPastTheirTimeToLiveExpireInsteadOfRunning() throws {
-        let store = try TestSupport.store()
+    @Test(arguments: StoreBackend.available) func triggersPastTheirTimeToLiveExpireInsteadOfRunning(backend: StoreBackend) throws {
+        let store = try backend.open()
         try store.enqueue([trigger(expiresAt: Date().addingTimeInterval(-1)), trigger(expiresAt: Date().addingTimeInterval(60))])
         let claimed = try store.claim(limit: 10, owner: "h", now: Date()) { _, _ in true }
         #expect(claimed.count == 1)
@@ -132,8 +132,8 @@ import Testing
         #expect(expired.first?.lastError == "time to live ran out before it could run")
     }
 
-    @Test func backlogCountsUnfinishedTriggersOfATask() throws {
-        let store = try TestSupport.store()
+    @Test(arguments: StoreBackend.available) func backlogCountsUnfinishedTriggersOfATask(backend: StoreBackend) throws {
+        let store = try backend.open()
         try store.enqueue([trigger("A"), trigger("A"), trigger("B")])
         #expect(try store.backlog(app: "a", task: "A") == 2)
         #expect(try store.backlog(app: "a", task: "Z") == 0)
@@ -160,8 +160,8 @@ import Testing
         #expect(expire.contains("USING INDEX trigger_expiry"), "\(expire)")
     }
 
-    @Test func parkedTriggersWaitOutOfTheClaimsWayAndComeBack() throws {
-        let store = try TestSupport.store()
+    @Test(arguments: StoreBackend.available) func parkedTriggersWaitOutOfTheClaimsWayAndComeBack(backend: StoreBackend) throws {
+        let store = try backend.open()
         try store.enqueue([
             NewTrigger(app: "disabled", task: "t", event: TriggerEvent(kind: .application, triggerId: "p1")),
             NewTrigger(app: "disabled", task: "t", event: TriggerEvent(kind: .application, triggerId: "p2")),
