@@ -1,13 +1,13 @@
 import Foundation
+import TaskHostCore
 import TaskHostManifest
 import TaskHostServer
+import TaskHostStore
 import TaskHostTestSupport
 import Testing
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
-import TaskHostCore
-import TaskHostStore
 #endif
 
 /// Hostile HTTP input against a real server: random methods, headers, bodies

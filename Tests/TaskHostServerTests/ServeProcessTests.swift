@@ -1,14 +1,14 @@
 import Foundation
 import GRDB
 import Synchronization
+import TaskHostCore
 import TaskHostShared
+import TaskHostStore
 import TaskHostTestSupport
 import Testing
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
-import TaskHostCore
-import TaskHostStore
 #endif
 
 /// A value shared by concurrent test clients.

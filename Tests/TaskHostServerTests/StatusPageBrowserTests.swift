@@ -1,11 +1,11 @@
 import Foundation
+import TaskHostCore
+import TaskHostStore
 import TaskHostTestSupport
 import Testing
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
-import TaskHostCore
-import TaskHostStore
 #endif
 
 /// The status page of a real `taskhost serve`, loaded in headless Chromium

@@ -1,14 +1,14 @@
 import Foundation
 import GRDB
 import Synchronization
+import TaskHostCore
 import TaskHostManifest
+import TaskHostStore
 import TaskHostTestSupport
 import Testing
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
-import TaskHostCore
-import TaskHostStore
 #endif
 
 /// Another writer (a CLI command, a backup) holding the store's write lock for

@@ -1,11 +1,11 @@
 import Crypto
 import Foundation
+import TaskHostCore
+import TaskHostStore
 import TaskHostWebPush
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
-import TaskHostCore
-import TaskHostStore
 #endif
 
 /// Web Push against a ``TestServer``: subscriptions in its store, and an

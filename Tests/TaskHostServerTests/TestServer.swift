@@ -1,16 +1,16 @@
 import Foundation
 import Logging
 import Synchronization
+import TaskHostCore
 import TaskHostManifest
 import TaskHostServer
 import TaskHostShared
+import TaskHostStore
 import TaskHostTestSupport
 import Testing
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
-import TaskHostCore
-import TaskHostStore
 #endif
 
 /// A daemon running inside the test process on a free loopback port.

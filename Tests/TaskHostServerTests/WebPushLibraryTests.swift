@@ -1,13 +1,13 @@
 import Crypto
 import Foundation
+import TaskHostCore
+import TaskHostStore
 import TaskHostTestSupport
 import TaskHostWebPush
 import Testing
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
-import TaskHostCore
-import TaskHostStore
 #endif
 
 /// End to end: the real `taskhost serve`, a subscription from the CLI, and
