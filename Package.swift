@@ -81,17 +81,28 @@ let package = Package(
         // The app manifest: model, loading and validation, the JSON reader with positions,
         // library resolution, ELF symbols. Pure data and files: no store, no processes.
         .target(name: "TaskHostManifest", dependencies: ["TaskHostIPC"], swiftSettings: strict),
-        // The store: SQLite task store and group commit, trigger queue, channels, records,
-        // plugin and disabled-task state, state directory and its locks, settlement retry.
-        // (Issue 16 gives the store its own name and backends.)
+        // What every host module shares: trigger events and their kinds, instance
+        // outcomes, random and stable ids, the host's metrics, settlement retry.
         .target(
             name: "TaskHostCore",
             dependencies: [
-                "TaskHostShared", "TaskHostIPC", "TaskHostConcurrency", "CTaskHostABI",
+                "TaskHostShared", "TaskHostConcurrency", "CTaskHostABI",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict),
+        // The store: the host's durable state behind backend-neutral protocols (`HostStore`,
+        // opened from a `StoreLocation`): queue, history, settings, channels, credentials,
+        // Web Push subscriptions, plugin state, group commit; the state directory and its
+        // locks; the SQLite backend (the only module that imports GRDB).
+        .target(
+            name: "TaskHostStore",
+            dependencies: [
+                "TaskHostCore", "TaskHostShared", "TaskHostIPC", "TaskHostConcurrency",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict),
@@ -105,7 +116,7 @@ let package = Package(
         .target(
             name: "TaskHostIsolation",
             dependencies: [
-                "TaskHostCore", "TaskHostConcurrency", "TaskHostManifest", "TaskHostShared", "TaskHostIPC", "CTaskHostABI",
+                "TaskHostCore", "TaskHostStore", "TaskHostConcurrency", "TaskHostManifest", "TaskHostShared", "TaskHostIPC", "CTaskHostABI",
                 "_TaskHostCShims", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -113,7 +124,7 @@ let package = Package(
         .target(
             name: "TaskHostPlugins",
             dependencies: [
-                "TaskHostCore", "TaskHostConcurrency", "TaskHostIsolation", "TaskHostManifest", "TaskHostShared",
+                "TaskHostCore", "TaskHostStore", "TaskHostConcurrency", "TaskHostIsolation", "TaskHostManifest", "TaskHostShared",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -121,7 +132,8 @@ let package = Package(
         .target(
             name: "TaskHostScheduling",
             dependencies: [
-                "TaskHostCore", "TaskHostConcurrency", "TaskHostIsolation", "TaskHostManifest", "TaskHostPlugins", "TaskHostShared",
+                "TaskHostCore", "TaskHostStore", "TaskHostConcurrency", "TaskHostIsolation", "TaskHostManifest", "TaskHostPlugins",
+                "TaskHostShared",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -130,7 +142,8 @@ let package = Package(
         .target(
             name: "TaskHostServer",
             dependencies: [
-                "TaskHostCore", "TaskHostConcurrency", "TaskHostIsolation", "TaskHostManifest", "TaskHostPlugins", "TaskHostScheduling",
+                "TaskHostCore", "TaskHostStore", "TaskHostConcurrency", "TaskHostIsolation", "TaskHostManifest", "TaskHostPlugins",
+                "TaskHostScheduling",
                 "TaskHostShared", "TaskHostWebPush",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -156,7 +169,7 @@ let package = Package(
         .executableTarget(
             name: "TaskHostCLI",
             dependencies: [
-                "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostServer",
+                "TaskHostCore", "TaskHostStore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostServer",
                 "TaskHostIPC", "TaskHostManifest", "TaskHostShared", "CTaskHostABI", "TaskHostWebPush",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -188,7 +201,7 @@ let package = Package(
         .executableTarget(
             name: "TaskHostBench",
             dependencies: [
-                "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostManifest",
+                "TaskHostCore", "TaskHostStore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostManifest",
                 "CTaskHostABI", "TaskHostWebPush",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -209,12 +222,20 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(name: "TaskHostIPCTests", dependencies: ["TaskHostIPC", "TaskHostTestSupport"], swiftSettings: strict),
         // Paths of build products and helpers shared by the suites.
-        .target(name: "TaskHostTestSupport", dependencies: ["TaskHostCore", "TaskHostIPC", "TaskHostManifest", "TaskHostPlugins", "_TaskHostCShims"],
+        .target(name: "TaskHostTestSupport", dependencies: ["TaskHostCore", "TaskHostStore", "TaskHostIPC", "TaskHostManifest", "TaskHostPlugins", "_TaskHostCShims"],
             path: "Tests/TaskHostTestSupport", swiftSettings: strict),
+        // The store's tests: the behaviour every backend must have (a `StoreBackend` argument), and SQLite's own.
+        .testTarget(
+            name: "TaskHostStoreTests",
+            dependencies: [
+                "TaskHostStore", "TaskHostCore", "TaskHostShared", "TaskHostTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict),
         .testTarget(
             name: "TaskHostCoreTests",
             dependencies: [
-                "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostManifest",
+                "TaskHostCore", "TaskHostStore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostManifest",
                 "TaskHostShared", "TaskHostIPC", "TaskHostConcurrency", "CTaskHostABI", "TaskHostTestSupport",
                 .product(name: "Logging", package: "swift-log"), .product(name: "GRDB", package: "GRDB.swift"),
             ],
@@ -222,7 +243,7 @@ let package = Package(
         .testTarget(
             name: "TaskHostServerTests",
             dependencies: [
-                "TaskHostServer", "TaskHostCore", "TaskHostIsolation", "TaskHostManifest", "TaskHostScheduling", "TaskHostShared",
+                "TaskHostServer", "TaskHostCore", "TaskHostStore", "TaskHostIsolation", "TaskHostManifest", "TaskHostScheduling", "TaskHostShared",
                 "TaskHostTestSupport", "TaskHostWebPush", .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
@@ -232,6 +253,7 @@ let package = Package(
             ],
             swiftSettings: strict),
         // Runs the built `taskhost` executable.
-        .testTarget(name: "TaskHostCLITests", dependencies: ["TaskHostCore", "TaskHostShared", "TaskHostTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "TaskHostCLITests", dependencies: ["TaskHostCore", "TaskHostStore", "TaskHostShared", "TaskHostTestSupport"], swiftSettings: strict),
     ]
 )

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import TaskHostCore
 import TaskHostIsolation
+import TaskHostStore
 
 /// The benchmark suite of taskhost: isolation cost, throughput, durable push
 /// ingest and cost growth, each figure next to baselines measured in the same run.

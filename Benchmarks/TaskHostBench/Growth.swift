@@ -4,6 +4,7 @@ import TaskHostIsolation
 import TaskHostManifest
 import TaskHostPlugins
 import TaskHostScheduling
+import TaskHostStore
 
 extension Bench {
     func growth(_ products: Products, state: String) async throws {
@@ -55,7 +56,7 @@ extension Bench {
         let withPlugins = await settledResident(server)
 
         // Queue triggers for one of them, due in a day: they stay queued, the dispatcher polls past them.
-        let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: state))
+        let store = try StoreLocation.stateDirectory(StateDirectory(path: state)).open()
         let later = Date().addingTimeInterval(86400)
         var remaining = queued
         while remaining > 0 {
@@ -85,7 +86,7 @@ extension Bench {
         table.note(
             "VmRSS from /proc/PID/status once it stops moving. Plugins: copies of the no-op plugin, each folder with its own Identity, dropped "
                 + "into the plugins directory at once; all \(plugins) active \(String(format: "%.1f", registration)) s later (each is loaded "
-                + "in a sandboxed scanner process). Triggers: application triggers for one plugin's task, inserted with `SQLiteTaskStore.enqueue` "
+                + "in a sandboxed scanner process). Triggers: application triggers for one plugin's task, inserted with the store's `enqueue` (SQLite) "
                 + "in batches of 5,000, due in a day so that they stay queued (queue: \(counts[.pending] ?? 0) pending). Target: idle < 40 MB."
         )
         table.print()
@@ -109,7 +110,7 @@ extension Bench {
     /// with `queued` other triggers of a parked (disabled) plugin, then with `queued` triggers due later.
     func dispatchLatency(_ products: Products, state: String) async throws {
         let mode = isolationModes.first ?? .prefork
-        let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: state))
+        let store = try StoreLocation.stateDirectory(StateDirectory(path: state)).open()
         let noop = IsolatedNoop(store: store, products: products, isolation: mode)
         let registry = TaskRegistry([RegisteredTask(app: noop.app, task: noop.task, libraryPath: noop.library)])
         registry.setParked("com.example.parked", true)
@@ -166,7 +167,7 @@ extension Bench {
             "the same + \(Format.count(Double(queued))) triggers of the same task due in a day", Format.ms(both.p50), Format.ms(both.p99),
             Format.ratio(both.p50, over: empty.p50))
         table.note(
-            "An in-process `Dispatcher` over a fresh `SQLiteTaskStore`, woken after each enqueue as the push endpoint's committer wakes it. "
+            "An in-process `Dispatcher` over a fresh SQLite store, woken after each enqueue as the push endpoint's committer wakes it. "
                 + "Target: with 100k queued, within 2× of empty.")
         table.print()
     }

@@ -1,5 +1,6 @@
 import Foundation
 import TaskHostCore
+import TaskHostStore
 
 /// The wrk script: raw WNS pushes to one channel; prints one RESULT line.
 let pushScript = #"""
@@ -114,7 +115,7 @@ extension Bench {
                 + "rate with metrics over rate without: " + metricsCost.joined(separator: ", ") + " (target: at least 0.95×).")
         for mode in ["per-push", "group", "flood"] {
             guard let server = servers[mode] else { continue }
-            let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: server.process.state))
+            let store = try StoreLocation.stateDirectory(StateDirectory(path: server.process.state)).open()
             let stored = try store.queueCounts().values.reduce(0, +)
             let name = mode == "flood" ? "`group`, open files \(Format.count(Double(Self.floodOpenFiles)))" : "`\(mode)`"
             table.note("\(name) server: \(Format.count(Double(stored))) triggers in its queue at the end (every acknowledged push).")
@@ -139,7 +140,7 @@ extension Bench {
     static func ingestServer(
         _ products: Products, mode: String, directory: String, launcher: [String] = [], extra: [String] = []
     ) throws -> IngestServer {
-        let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: directory))
+        let store = try StoreLocation.stateDirectory(StateDirectory(path: directory)).open()
         let (credential, token) = Credential.make(app: "com.example.bench", label: "bench")
         try store.insertCredential(credential)
         let now = Date()

@@ -6,6 +6,7 @@ import TaskHostIsolation
 import TaskHostManifest
 import TaskHostPlugins
 import TaskHostScheduling
+import TaskHostStore
 
 /// The baselines of an isolated run: a bare process, and the task called in-process.
 enum Baselines {
@@ -107,7 +108,7 @@ struct IsolatedNoop: Sendable {
     let task: TaskDeclaration
     let library: String
 
-    init(store: SQLiteTaskStore, products: Products, isolation: IsolationMode) {
+    init(store: any HostStore, products: Products, isolation: IsolationMode) {
         runner = TaskRunner(store: store, workerPath: products.worker, isolation: isolation)
         task = TaskDeclaration(name: "Noop", entryPoint: Products.noopEntryPoint, library: products.noopLibrary, triggers: [.application])
         app = AppManifest(path: "bench", identity: AppIdentity(name: "com.example.bench", version: "1"), tasks: [task])
@@ -199,7 +200,7 @@ extension Bench {
             "in-process call of `run` (C ABI, no-op host table)", Format.ms(inProcessEntered.p50), Format.ms(inProcessEntered.p99),
             Format.ms(inProcessTotal.p50), Format.ms(inProcessTotal.p99), Format.ratio(inProcessEntered.p50, over: spawnTrue.p50))
         for mode in isolationModes {
-            let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: "\(state)/isolation-\(mode)"))
+            let store = try StoreLocation.stateDirectory(StateDirectory(path: "\(state)/isolation-\(mode)")).open()
             let noop = IsolatedNoop(store: store, products: products, isolation: mode)
             for _ in 0..<max(5, runs / 10) { _ = try await noop.run() }  // warm-up (prefork starts its zygote)
             var entered = Samples()
@@ -243,7 +244,7 @@ extension Bench {
             floorCPU.append((name, many.cpuPerFork))
         }
         for mode in isolationModes {
-            let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: "\(state)/throughput-\(mode)"))
+            let store = try StoreLocation.stateDirectory(StateDirectory(path: "\(state)/throughput-\(mode)")).open()
             let noop = IsolatedNoop(store: store, products: products, isolation: mode)
             for _ in 0..<5 { _ = try await noop.run() }
             let one = await Throughput.tasks(concurrency: 1, seconds: seconds) { (try? await noop.run()) != nil }
@@ -278,7 +279,7 @@ extension Bench {
 
     /// Queues triggers, starts a dispatcher and returns triggers done per second.
     func dispatcherThroughput(_ products: Products, state: String, isolation: IsolationMode, concurrency: Int) async throws -> Double {
-        let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: state))
+        let store = try StoreLocation.stateDirectory(StateDirectory(path: state)).open()
         let noop = IsolatedNoop(store: store, products: products, isolation: isolation)
         let registry = TaskRegistry([RegisteredTask(app: noop.app, task: noop.task, libraryPath: noop.library)])
         let triggers = (0..<dispatcherTriggers).map { _ in

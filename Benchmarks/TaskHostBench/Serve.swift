@@ -1,5 +1,6 @@
 import Foundation
 import TaskHostCore
+import TaskHostStore
 
 /// A `taskhost serve` process of the release build, on a free loopback port.
 final class ServeProcess: @unchecked Sendable {

@@ -1,5 +1,6 @@
 import Foundation
 import TaskHostCore
+import TaskHostStore
 
 extension Bench {
     /// What one durable enqueue transaction costs the writer, by batch size:
@@ -7,11 +8,11 @@ extension Bench {
     /// so the fixed cost of a commit and the cost of each push show apart.
     func storeCost(state: String) throws {
         var table = Table(
-            "Store: one durable enqueue transaction (`SQLiteTaskStore.enqueue`, as the group committer runs it), by batch size",
+            "Store: one durable enqueue transaction (the SQLite store's `enqueue`, as the group committer runs it), by batch size",
             ["pushes per commit", "commits", "writer CPU per commit", "writer CPU per push", "wall per commit", "CPU per push vs batch 1"])
         var perPushAlone = Double.nan
         for batch in [1, 4, 16, 64] {
-            let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: "\(state)/store-cost-\(batch)"))
+            let store = try StoreLocation.stateDirectory(StateDirectory(path: "\(state)/store-cost-\(batch)")).open()
             let commits = (quick ? 2_000 : 8_000) / batch + 100
             // Built beforehand: in the server, the HTTP handlers build them, in parallel.
             let batches = (0..<commits).map { _ in

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import TaskHostCore
+import TaskHostStore
 import TaskHostWebPush
 
 extension Bench {
@@ -68,7 +69,7 @@ extension Bench {
         try Self.wnsScript(path: "/push/v1/\(wns.channel)", token: wns.token).write(toFile: wnsScript, atomically: true, encoding: .utf8)
 
         let directory = "\(state)/webpush"
-        let store = try SQLiteTaskStore(stateDirectory: StateDirectory(path: directory))
+        let store = try StoreLocation.stateDirectory(StateDirectory(path: directory)).open()
         let vapid = P256.Signing.PrivateKey()
         let subscription = WebPushSubscription.make(
             app: "com.example.bench", task: "Noop", applicationServerKey: Array(vapid.publicKey.x963Representation), expiresAt: nil)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TaskHostCore
 import TaskHostManifest
+import TaskHostStore
 
 /// Where the server is reachable, for channel URIs.
 struct ServerOptions: ParsableArguments {
@@ -130,7 +131,7 @@ struct ChannelsCommand: ParsableCommand {
         }
     }
 
-    static func find(_ id: String, in store: SQLiteTaskStore) throws -> PushChannel {
+    static func find(_ id: String, in store: any HostStore) throws -> PushChannel {
         let matches = try store.channels(app: nil).filter { $0.id == id || (id.count >= 6 && $0.id.hasPrefix(id)) }
         guard let channel = matches.first else { throw CLIError("no channel \"\(id)\" (taskhost channels list)") }
         guard matches.count == 1 else { throw CLIError("channel id \"\(id)\" is ambiguous; give more of it") }
@@ -152,7 +153,7 @@ struct CredentialAppOptions: ParsableArguments {
     var manifest: String = "manifest.json"
 
     /// The app, resolved as the settings commands resolve theirs.
-    func resolve(store: SQLiteTaskStore) throws -> String {
+    func resolve(store: any HostStore) throws -> String {
         try AppOptions.parse(["--manifest", manifest] + (app.map { ["--app", $0] } ?? [])).resolve(store: store, forWriting: true)
     }
 }

@@ -4,6 +4,7 @@ import TaskHostCore
 import TaskHostIPC
 import TaskHostIsolation
 import TaskHostPlugins
+import TaskHostStore
 
 struct DoctorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,10 +25,7 @@ struct DoctorCommand: ParsableCommand {
             "host: uid \(getuid())\(geteuid() == 0 ? " (root: instances run as \(sandboxFlags.sandboxUser.isEmpty ? "root" : sandboxFlags.sandboxUser))" : ""), system \(ProcessInfo.processInfo.operatingSystemVersionString)"
         )
         let store = try stateOptions.openStore()
-        let durability = try store.durability()
-        print(
-            "store: \(store.path) (journal \(durability.journalMode), synchronous \(durability.synchronous == 2 ? "FULL" : String(durability.synchronous)))"
-        )
+        print("store: \(store.location) (\(try store.durabilityDescription()))")
         let inspector = PluginInspector(workerPath: try locateWorker(), sandbox: sandboxFlags.options(state: stateOptions.directory))
         var missing = 0
         for (title, network) in [("a task without capabilities", false), ("a task with internetClient", true)] {

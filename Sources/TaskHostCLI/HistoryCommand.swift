@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TaskHostCore
+import TaskHostStore
 
 struct HistoryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

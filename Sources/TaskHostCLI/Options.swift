@@ -4,6 +4,7 @@ import TaskHostCore
 import TaskHostIsolation
 import TaskHostManifest
 import TaskHostServer
+import TaskHostStore
 
 /// Where state lives.
 struct StateOptions: ParsableArguments {
@@ -17,9 +18,12 @@ struct StateOptions: ParsableArguments {
 
     var directory: StateDirectory { StateDirectory.resolve(explicit: stateDir) }
 
-    func openStore() throws -> SQLiteTaskStore {
+    /// Where the store is: the state directory's database.
+    var storeLocation: StoreLocation { .stateDirectory(directory) }
+
+    func openStore() throws -> any HostStore {
         do {
-            return try SQLiteTaskStore(stateDirectory: directory)
+            return try storeLocation.open()
         } catch {
             throw CLIError(error.description)
         }

@@ -6,6 +6,7 @@ import TaskHostIPC
 import TaskHostIsolation
 import TaskHostManifest
 import TaskHostPlugins
+import TaskHostStore
 
 /// Which plugins directory.
 struct PluginsDirectoryOption: ParsableArguments {
@@ -246,7 +247,7 @@ struct PluginsCommand: ParsableCommand {
             }
         }
 
-        private func enable(task: String, of plugin: String, store: SQLiteTaskStore) throws {
+        private func enable(task: String, of plugin: String, store: any HostStore) throws {
             guard let record = try store.plugins().first(where: { $0.name == plugin || $0.identity == plugin }) else {
                 throw CLIError("no plugin named \"\(plugin)\" (see taskhost plugins list)")
             }

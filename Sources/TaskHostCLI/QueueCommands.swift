@@ -3,6 +3,7 @@ import Foundation
 import NIOHTTP1
 import TaskHostCore
 import TaskHostManifest
+import TaskHostStore
 
 struct TriggerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

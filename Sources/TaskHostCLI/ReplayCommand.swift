@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TaskHostCore
+import TaskHostStore
 
 struct ReplayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

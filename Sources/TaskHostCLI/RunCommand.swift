@@ -5,6 +5,7 @@ import TaskHostCore
 import TaskHostIPC
 import TaskHostIsolation
 import TaskHostShared
+import TaskHostStore
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

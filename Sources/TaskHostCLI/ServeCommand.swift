@@ -7,6 +7,7 @@ import TaskHostManifest
 import TaskHostPlugins
 import TaskHostScheduling
 import TaskHostServer
+import TaskHostStore
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -3,6 +3,7 @@ import Foundation
 import TaskHostCore
 import TaskHostManifest
 import TaskHostShared
+import TaskHostStore
 
 /// Which app's settings.
 struct AppOptions: ParsableArguments {
@@ -20,7 +21,7 @@ struct AppOptions: ParsableArguments {
     /// nothing and exit 0. A command that writes (`settings set`,
     /// `credentials create`) may name an app before anything of it is here, so
     /// it only warns.
-    func resolve(store: SQLiteTaskStore, forWriting: Bool = false) throws -> String {
+    func resolve(store: any HostStore, forWriting: Bool = false) throws -> String {
         if let app {
             let known = try knownApps(store: store)
             if !known.contains(app) {
@@ -52,7 +53,7 @@ struct AppOptions: ParsableArguments {
 
 extension AppOptions {
     /// Apps with settings, history or channels, the identities of plugins, and the manifest's.
-    func knownApps(store: SQLiteTaskStore) throws -> Set<String> {
+    func knownApps(store: any HostStore) throws -> Set<String> {
         var known = Set(try store.apps())
         known.formUnion(try store.channels(app: nil).map(\.app))
         known.formUnion(try store.plugins().map(\.identity).filter { !$0.isEmpty })

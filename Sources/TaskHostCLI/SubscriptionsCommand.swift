@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TaskHostCore
 import TaskHostManifest
+import TaskHostStore
 import TaskHostWebPush
 
 struct SubscriptionsCommand: ParsableCommand {

@@ -5,6 +5,7 @@ import TaskHostIPC
 import TaskHostIsolation
 import TaskHostManifest
 import TaskHostPlugins
+import TaskHostStore
 
 struct ValidateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -247,7 +247,7 @@ package final class HostMetrics: Sendable {
 
 extension Duration {
     /// The duration in whole nanoseconds (0 for a negative one).
-    var nanoseconds: Int64 {
+    package var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
         guard seconds >= 0, attoseconds >= 0 else { return 0 }
         return seconds.multipliedReportingOverflow(by: 1_000_000_000).partialValue + attoseconds / 1_000_000_000

@@ -2,6 +2,18 @@ import CTaskHostABI
 import Crypto
 import Foundation
 
+/// The kind of trigger that fired an instance.
+package enum TriggerKind: String, Sendable, CaseIterable {
+    /// `taskhost run` or `taskhost trigger`.
+    case application
+    /// A raw push notification.
+    case pushNotification = "push"
+    /// A timer.
+    case time
+    /// A Web Push message (RFC 8030) on a subscription.
+    case webPush = "webpush"
+}
+
 /// One firing of a trigger: what the instance it starts receives.
 package struct TriggerEvent: Sendable, Equatable {
     /// What fired.

@@ -3,6 +3,7 @@ import Foundation
 import TaskHostCore
 import TaskHostIPC
 import TaskHostShared
+import TaskHostStore
 import _TaskHostCShims
 
 /// A settings operation a worker asked for on behalf of its plugin.

@@ -3,6 +3,7 @@ import Foundation
 import TaskHostCore
 package import TaskHostIPC
 package import TaskHostManifest
+import TaskHostStore
 
 /// What a plugin library is, as seen from a scanner process.
 package struct PluginInspection: Sendable, Equatable {

@@ -1,8 +1,8 @@
 import CTaskHostABI
 import Foundation
-import TaskHostCore
 import TaskHostIPC
 import TaskHostShared
+import TaskHostStore
 
 /// The host side of one instance: settings through the store (validated
 /// again, since the plugin is not trusted), logs buffered into the store,

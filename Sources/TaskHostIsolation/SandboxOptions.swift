@@ -1,7 +1,7 @@
 import Foundation
-import TaskHostCore
 import TaskHostIPC
 import TaskHostManifest
+import TaskHostStore
 import _TaskHostCShims
 
 /// How the host sandboxes the instances it runs.

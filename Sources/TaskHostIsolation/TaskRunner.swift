@@ -7,6 +7,7 @@ package import TaskHostCore
 import TaskHostIPC
 package import TaskHostManifest
 import TaskHostShared
+package import TaskHostStore
 
 /// Runs task instances in isolated worker processes and records them.
 ///

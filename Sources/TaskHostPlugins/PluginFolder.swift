@@ -1,5 +1,6 @@
 import Foundation
 import TaskHostCore
+import TaskHostStore
 
 /// One folder of the drop-in plugins directory: a `manifest.json` and the
 /// shared libraries it names.

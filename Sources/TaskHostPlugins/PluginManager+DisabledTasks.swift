@@ -4,6 +4,7 @@ import Synchronization
 import TaskHostConcurrency
 package import TaskHostCore
 import TaskHostManifest
+import TaskHostStore
 
 /// When a plugin's task that keeps crashing is disabled.
 package struct CrashPolicy: Sendable, Equatable {

@@ -2,10 +2,10 @@ import Foundation
 package import Logging
 import Synchronization
 import TaskHostConcurrency
-package import TaskHostCore
 package import TaskHostIsolation
 import TaskHostManifest
 import TaskHostShared
+package import TaskHostStore
 
 /// Keeps the task registry in step with the drop-in plugins directory.
 ///

@@ -7,6 +7,7 @@ package import TaskHostIsolation
 import TaskHostManifest
 package import TaskHostPlugins
 package import TaskHostShared
+package import TaskHostStore
 
 /// How many instances run at once.
 package struct ConcurrencyLimits: Sendable, Equatable {

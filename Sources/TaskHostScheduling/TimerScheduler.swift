@@ -1,8 +1,9 @@
 package import Foundation
 package import Logging
-package import TaskHostCore
+import TaskHostCore
 import TaskHostManifest
 package import TaskHostPlugins
+package import TaskHostStore
 
 /// Fires time triggers: a task with `{"Type": "Time", "IntervalMinutes": N}`
 /// runs once per period of N minutes, counted from the moment the host first

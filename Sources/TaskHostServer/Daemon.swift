@@ -3,12 +3,13 @@ import Hummingbird
 import HummingbirdCore
 package import Logging
 import ServiceLifecycle
-package import TaskHostCore
+import TaskHostCore
 package import TaskHostIsolation
 import TaskHostManifest
 package import TaskHostPlugins
 package import TaskHostScheduling
 import TaskHostShared
+package import TaskHostStore
 
 /// What `taskhost serve` runs.
 package struct DaemonConfiguration: Sendable {
@@ -91,12 +92,12 @@ package struct DaemonConfiguration: Sendable {
 /// once (see ``ShutdownController``).
 package struct Daemon: Sendable {
     package let configuration: DaemonConfiguration
-    package let store: SQLiteTaskStore
+    package let store: any HostStore
     package let registry: TaskRegistry
     package let workerPath: String
     package let logger: Logger
 
-    package init(configuration: DaemonConfiguration, store: SQLiteTaskStore, registry: TaskRegistry, workerPath: String, logger: Logger) {
+    package init(configuration: DaemonConfiguration, store: any HostStore, registry: TaskRegistry, workerPath: String, logger: Logger) {
         self.configuration = configuration
         self.store = store
         self.registry = registry
@@ -142,12 +143,12 @@ package struct Daemon: Sendable {
         if let plugins {
             dispatcher.observeOutcomes { plugins.recordOutcome(of: $0, $1) }
         }
-        let probe = StoreProbe(store: self.store)
+        let probe = self.store.readinessCheck()
         let systemd = configuration.systemd
         let health = Health(
             dispatches: configuration.dispatches, watchesPlugins: plugins != nil,
             onStarted: { systemd?.ready(status: "listening; the queue is recovered") },
-            probe: { () throws(StoreError) in try probe.check() })
+            probe: probe)
         // Nothing touches the queue before the port is bound: a host that
         // cannot listen leaves it as it found it.
         let bound = StartGate()
@@ -261,7 +262,7 @@ package struct Daemon: Sendable {
                 "openFileLimit": "\(descriptors.soft)",
                 "ingest": "\(configuration.ingest)",
                 "keepDone": "\(configuration.keepDone)",
-                "store": "\(self.store.path)",
+                "store": "\(self.store.location)",
                 "operator": "\(operatorAddress.map { OperatorBind.address(host: $0.host, port: $0.port).description } ?? "off")",
             ])
         do {

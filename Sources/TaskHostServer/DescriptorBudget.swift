@@ -1,5 +1,4 @@
 import Foundation
-import TaskHostCore
 package import TaskHostIsolation
 
 /// The open-file limit of `taskhost serve`, and how its descriptors are

@@ -1,6 +1,6 @@
 package import Logging
 import Synchronization
-package import TaskHostCore
+package import TaskHostStore
 
 /// Logs repeated failures as one line per class and interval instead of one
 /// per request: when the disk fills, every push fails the same way, and a

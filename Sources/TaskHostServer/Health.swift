@@ -1,13 +1,13 @@
 import Foundation
 import Synchronization
 import TaskHostConcurrency
-package import TaskHostCore
+package import TaskHostStore
 
 /// What `/healthz` and `/readyz` answer: the process is alive (always, while
 /// it answers), and whether it is ready to take pushes and run triggers.
 ///
 /// Ready means, all three: the store answers and could take a write now
-/// (``StoreProbe``), the dispatcher runs (it recovered the queue and claims;
+/// (``HostStore/readinessCheck(timeout:)``), the dispatcher runs (it recovered the queue and claims;
 /// a host started with `--no-dispatch` needs none), and the plugins directory
 /// has been looked at once (when one is watched). The daemon marks the last
 /// two as they happen; the store is asked at most once per ``probeInterval``,
@@ -43,7 +43,7 @@ package final class Health: Sendable {
     /// listening with its dispatcher running and its plugins scanned.
     package init(
         dispatches: Bool, watchesPlugins: Bool, probeInterval: Duration = .seconds(1),
-        onStarted: @escaping @Sendable () -> Void = {}, probe: @escaping StoreProbe.Check
+        onStarted: @escaping @Sendable () -> Void = {}, probe: @escaping StoreReadinessCheck
     ) {
         self.state = Mutex(State(dispatcherRunning: !dispatches, pluginsScanned: !watchesPlugins))
         self.probe = probe

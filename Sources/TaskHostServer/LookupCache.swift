@@ -1,5 +1,5 @@
 import Synchronization
-import TaskHostCore
+import TaskHostStore
 
 /// Remembers records read from the store for a short while, and that a record
 /// does not exist as well: whether a lookup reads the store depends only on

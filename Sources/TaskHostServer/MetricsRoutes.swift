@@ -3,6 +3,7 @@ package import Hummingbird
 import NIOCore
 package import Prometheus
 package import TaskHostCore
+import TaskHostStore
 
 /// One daemon's metrics: a Prometheus registry of its own (never the global
 /// `MetricsSystem`, so that daemons sharing a process keep theirs apart), the
@@ -26,7 +27,7 @@ package final class DaemonMetrics: Sendable {
 
     /// The text format (version 0.0.4), after reading the gauges of `store`
     /// (`plugins`: whether a plugins directory is watched) and `running`.
-    func render(store: SQLiteTaskStore, plugins: Bool, running: Int) -> ByteBuffer {
+    func render(store: any HostStore, plugins: Bool, running: Int) -> ByteBuffer {
         if let counts = try? store.queueCounts() {
             for state in TriggerState.allCases { host.recorder("taskhost_triggers", [state.rawValue]).record(counts[state] ?? 0) }
         }

@@ -1,13 +1,13 @@
 package import Hummingbird
-package import TaskHostCore
 import TaskHostIsolation
 package import TaskHostPlugins
+package import TaskHostStore
 
 /// What the operator listener's routes can read: the daemon's store,
 /// tasks, plugins, sandbox options and health. Built once per daemon run.
 package struct OperatorEnvironment: Sendable {
     /// The daemon's store.
-    package let store: SQLiteTaskStore
+    package let store: any HostStore
     /// The tasks that can run (the manifest's and the active plugins').
     package let registry: TaskRegistry
     /// The drop-in plugins directory's manager (`nil`: none is watched).

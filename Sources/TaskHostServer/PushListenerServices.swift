@@ -1,5 +1,6 @@
 package import Hummingbird
 package import TaskHostCore
+package import TaskHostStore
 
 /// What the push listener's routes serve, built from a daemon configuration:
 /// the WNS-style ``PushService`` and the ``WebPushService``, sharing one

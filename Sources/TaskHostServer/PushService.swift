@@ -1,6 +1,7 @@
 package import Foundation
 import HTTPTypes
-package import TaskHostCore
+import TaskHostCore
+package import TaskHostStore
 
 /// How a push was taken.
 package struct PushAcceptance: Sendable, Equatable {

@@ -3,6 +3,7 @@ import Logging
 import ServiceLifecycle
 import TaskHostConcurrency
 import TaskHostCore
+import TaskHostStore
 
 /// Prunes the queue's settled triggers (and the history of their instances)
 /// older than `--keep-done`: once the server is bound, then every

@@ -1,7 +1,8 @@
 import Foundation
 import Mustache
-package import TaskHostCore
+import TaskHostCore
 import TaskHostShared
+package import TaskHostStore
 
 /// The status page: a ``StatusSnapshot`` of the store and what the host was
 /// configured with, rendered to HTML with swift-mustache

@@ -3,20 +3,21 @@ package import HTTPTypes
 package import Hummingbird
 import NIOCore
 import TaskHostConcurrency
-package import TaskHostCore
+import TaskHostCore
 import TaskHostIsolation
+package import TaskHostStore
 
 /// What the status routes read: the store, and the page that renders it.
 package struct StatusService: Sendable {
     /// The store whose state the page shows.
-    package let store: SQLiteTaskStore
+    package let store: any HostStore
     /// The page.
     package let page: StatusPage
     /// How many of the newest instances the page lists.
     package let recent: Int
 
     /// A service reading `store`, listing the `recent` newest instances.
-    package init(store: SQLiteTaskStore, page: StatusPage, recent: Int = StatusPage.defaultRecent) {
+    package init(store: any HostStore, page: StatusPage, recent: Int = StatusPage.defaultRecent) {
         self.store = store
         self.page = page
         self.recent = recent

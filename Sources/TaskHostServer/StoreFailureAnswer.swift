@@ -1,5 +1,5 @@
 import HTTPTypes
-package import TaskHostCore
+package import TaskHostStore
 
 extension PushRejection {
     /// `Retry-After` of a 503 for a store that is busy, unreachable or full:

@@ -2,7 +2,6 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import TaskHostCore
 
 /// The HTTP face of ``WebPushService``: `POST /webpush/v1/{subscription}`
 /// (the push resource, RFC 8030 section 5) and

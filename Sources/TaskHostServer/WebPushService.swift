@@ -1,6 +1,7 @@
 package import Foundation
 import HTTPTypes
-package import TaskHostCore
+import TaskHostCore
+package import TaskHostStore
 package import TaskHostWebPush
 
 /// The push resource of RFC 8030 apart from HTTP plumbing: subscription

@@ -1,5 +1,6 @@
 import Foundation
 import TaskHostCore
+import TaskHostStore
 import TaskHostTestSupport
 import Testing
 

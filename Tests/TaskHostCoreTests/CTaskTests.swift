@@ -9,6 +9,7 @@ import Testing
 @testable import TaskHostIsolation
 @testable import TaskHostManifest
 @testable import TaskHostPlugins
+@testable import TaskHostStore
 
 /// C tasks (`"Abi": "c"`): plain C functions called through libffi in a worker
 /// process, with the host's callbacks handed over as libffi closures.

@@ -7,6 +7,7 @@ import Testing
 
 @testable import TaskHostCore
 @testable import TaskHostScheduling
+@testable import TaskHostStore
 
 /// The dispatcher's table of running instances stays right when a trigger is
 /// released by its run and claimed again before that run has ended (issue

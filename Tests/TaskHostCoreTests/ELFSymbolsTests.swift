@@ -4,6 +4,7 @@ import Testing
 
 @testable import TaskHostCore
 @testable import TaskHostManifest
+@testable import TaskHostStore
 
 /// Reading what a library exports without loading it (`taskhost plugins inspect`).
 @Suite struct ELFSymbolsTests {

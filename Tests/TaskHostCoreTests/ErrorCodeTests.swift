@@ -7,6 +7,7 @@ import Testing
 
 @testable import TaskHostCore
 @testable import TaskHostIsolation
+@testable import TaskHostStore
 
 /// Errors that code acts on carry a code set where they are raised, and the
 /// error underneath; nothing has to read their text.

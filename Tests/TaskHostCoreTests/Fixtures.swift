@@ -4,6 +4,7 @@ import TaskHostTestSupport
 @testable import TaskHostCore
 @testable import TaskHostIsolation
 @testable import TaskHostManifest
+@testable import TaskHostStore
 
 typealias Fixtures = TestSupport
 

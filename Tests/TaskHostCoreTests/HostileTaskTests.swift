@@ -6,6 +6,7 @@ import Testing
 @testable import TaskHostCore
 @testable import TaskHostIsolation
 @testable import TaskHostManifest
+@testable import TaskHostStore
 
 /// Plugins that misbehave on purpose. For each: the host (this process) stays
 /// up, the outcome says precisely what happened, nothing is half-written, and

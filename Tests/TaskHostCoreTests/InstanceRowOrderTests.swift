@@ -6,6 +6,7 @@ import Testing
 
 @testable import TaskHostCore
 @testable import TaskHostIsolation
+@testable import TaskHostStore
 
 /// A store that, when an instance's row is written, looks at whether the
 /// instance's worker has loaded the plugin library yet (a spawned worker

@@ -5,6 +5,7 @@ import Testing
 
 @testable import TaskHostCore
 @testable import TaskHostIsolation
+@testable import TaskHostStore
 
 /// The refusal message of an instance that was refused; records an issue otherwise.
 func refusal(_ record: InstanceRecord, sourceLocation: SourceLocation = #_sourceLocation) -> String? {

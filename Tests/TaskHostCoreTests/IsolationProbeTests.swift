@@ -6,6 +6,7 @@ import Testing
 
 @testable import TaskHostCore
 @testable import TaskHostIsolation
+@testable import TaskHostStore
 
 /// What an instance finds in its own process, in the isolation mode the tests
 /// run in (`TASKHOST_ISOLATION`): the descriptors and the environment the

@@ -2,6 +2,7 @@ import Testing
 
 @testable import TaskHostCore
 @testable import TaskHostManifest
+@testable import TaskHostStore
 
 @Suite struct JSONParserTests {
     @Test func parsesEveryKindOfValue() throws {

@@ -4,6 +4,7 @@ import Testing
 
 @testable import TaskHostCore
 @testable import TaskHostManifest
+@testable import TaskHostStore
 
 @Suite struct LibraryResolverTests {
     @Test func findsANamedLibraryInTheManifestDirectoryFirst() throws {

@@ -7,6 +7,7 @@ import Testing
 
 @testable import TaskHostCore
 @testable import TaskHostIsolation
+@testable import TaskHostStore
 
 /// A task's progress reaches the host while it runs: the worker sends it
 /// (coalesced, the last value always), the host hands it on and records it

@@ -4,6 +4,7 @@ import Testing
 
 @testable import TaskHostCore
 @testable import TaskHostManifest
+@testable import TaskHostStore
 
 /// Bounded, seeded fuzzing of the manifest decoder: mutated manifests either
 /// parse or are refused with located messages; nothing crashes or hangs.

@@ -4,6 +4,7 @@ import Testing
 
 @testable import TaskHostCore
 @testable import TaskHostManifest
+@testable import TaskHostStore
 
 /// Every way a manifest is rejected, each with one message naming the file,
 /// the place, the task and the field.

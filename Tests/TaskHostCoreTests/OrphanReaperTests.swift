@@ -3,6 +3,7 @@ import Testing
 
 @testable import TaskHostCore
 @testable import TaskHostIsolation
+@testable import TaskHostStore
 
 /// The orphan reaper's decisions, on children this test starts itself (the
 /// test process also runs `ChildProcess` children in parallel tests:

@@ -8,6 +8,7 @@ import Testing
 @testable import TaskHostIsolation
 @testable import TaskHostPlugins
 @testable import TaskHostScheduling
+@testable import TaskHostStore
 
 /// Triggers whose task this host does not run (its plugin removed or being
 /// replaced): parked, not dead-lettered, until the task is registered again.

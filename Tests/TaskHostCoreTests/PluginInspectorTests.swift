@@ -8,6 +8,7 @@ import Testing
 @testable import TaskHostIsolation
 @testable import TaskHostManifest
 @testable import TaskHostPlugins
+@testable import TaskHostStore
 
 /// Manifest checks that load the libraries, in a scanner process.
 @Suite struct PluginInspectorTests {

@@ -6,6 +6,7 @@ import Testing
 @testable import TaskHostIsolation
 @testable import TaskHostManifest
 @testable import TaskHostPlugins
+@testable import TaskHostStore
 
 /// What the host says about a dropped-in folder it cannot use: in the
 /// plugins directory's terms, not the CLI's (`--manifest`, `--library-path`).

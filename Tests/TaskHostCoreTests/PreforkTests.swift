@@ -5,6 +5,7 @@ import Testing
 
 @testable import TaskHostCore
 @testable import TaskHostIsolation
+@testable import TaskHostStore
 
 /// Pre-forked workers: one zygote per library serves every instance, a
 /// misbehaving child ends exactly as a spawned worker would, and a zygote

@@ -5,6 +5,7 @@ import Testing
 
 @testable import TaskHostCore
 @testable import TaskHostIsolation
+@testable import TaskHostStore
 
 /// Each instance's own `pids` cgroup (root hosts with a cgroup v1 `pids` hierarchy).
 @Suite(.enabled(if: ProcessCgroups.detect() != nil, "needs a writable cgroup v1 pids hierarchy (root)"))

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import TaskHostCore
+@testable import TaskHostStore
 
 /// Ids and secrets come from `getrandom(2)`, which needs no descriptor.
 @Suite struct RandomTokenTests {

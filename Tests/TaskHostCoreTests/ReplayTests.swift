@@ -8,6 +8,7 @@ import Testing
 @testable import TaskHostCore
 @testable import TaskHostIsolation
 @testable import TaskHostScheduling
+@testable import TaskHostStore
 
 /// `taskhost replay`: a past instance's trigger queued again, with its
 /// payload, channel and headers, a new id, and the mark of a replay, which

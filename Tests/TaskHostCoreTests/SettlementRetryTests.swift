@@ -9,6 +9,7 @@ import Testing
 @testable import TaskHostCore
 @testable import TaskHostIsolation
 @testable import TaskHostScheduling
+@testable import TaskHostStore
 
 /// A store whose settlement writes (mark done, release, retry, dead letter,
 /// an instance's outcome) fail as a full disk makes them fail, a given number

@@ -1,5 +1,6 @@
 import Foundation
 import TaskHostCore
+import TaskHostStore
 
 /// A queue whose enqueue fails with ``failure`` (a store that is busy, full,
 /// damaged, …) and that passes every other call to ``base``: what the push

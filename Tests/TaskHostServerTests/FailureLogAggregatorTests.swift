@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import TaskHostCore
 import TaskHostServer
+import TaskHostStore
 import Testing
 
 /// Store failures are logged a line per class and interval, with a count.

@@ -3,6 +3,7 @@ import Logging
 import TaskHostCore
 import TaskHostManifest
 import TaskHostServer
+import TaskHostStore
 import TaskHostTestSupport
 import Testing
 

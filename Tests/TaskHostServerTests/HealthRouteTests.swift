@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import TaskHostCore
 import TaskHostServer
+import TaskHostStore
 import TaskHostTestSupport
 import Testing
 

@@ -1,5 +1,6 @@
 import Synchronization
 import TaskHostCore
+import TaskHostStore
 import Testing
 
 @testable import TaskHostServer

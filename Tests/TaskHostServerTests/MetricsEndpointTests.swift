@@ -3,6 +3,7 @@ import TaskHostCore
 import TaskHostIsolation
 import TaskHostManifest
 import TaskHostServer
+import TaskHostStore
 import TaskHostTestSupport
 import Testing
 

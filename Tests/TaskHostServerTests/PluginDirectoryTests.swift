@@ -1,6 +1,7 @@
 import Foundation
 import TaskHostCore
 import TaskHostShared
+import TaskHostStore
 import TaskHostTestSupport
 import Testing
 

@@ -3,6 +3,7 @@ import TaskHostCore
 import TaskHostManifest
 import TaskHostScheduling
 import TaskHostServer
+import TaskHostStore
 import TaskHostTestSupport
 import Testing
 

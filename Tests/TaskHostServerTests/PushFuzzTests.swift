@@ -2,6 +2,7 @@ import Foundation
 import TaskHostCore
 import TaskHostManifest
 import TaskHostServer
+import TaskHostStore
 import TaskHostTestSupport
 import Testing
 

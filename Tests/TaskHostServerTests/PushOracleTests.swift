@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import TaskHostCore
 import TaskHostManifest
+import TaskHostStore
 import TaskHostTestSupport
 import Testing
 

@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import TaskHostCore
 import TaskHostManifest
+import TaskHostStore
 import TaskHostTestSupport
 import TaskHostWebPush
 import Testing

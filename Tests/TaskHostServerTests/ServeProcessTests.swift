@@ -3,6 +3,7 @@ import GRDB
 import Synchronization
 import TaskHostCore
 import TaskHostShared
+import TaskHostStore
 import TaskHostTestSupport
 import Testing
 

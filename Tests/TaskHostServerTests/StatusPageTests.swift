@@ -3,6 +3,7 @@ import GRDB
 import HTTPTypes
 import NIOCore
 import TaskHostCore
+import TaskHostStore
 import TaskHostTestSupport
 import Testing
 

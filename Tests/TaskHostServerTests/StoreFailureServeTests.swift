@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import TaskHostCore
+import TaskHostStore
 import TaskHostTestSupport
 import Testing
 

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import TaskHostCore
 import TaskHostManifest
+import TaskHostStore
 import TaskHostTestSupport
 import Testing
 

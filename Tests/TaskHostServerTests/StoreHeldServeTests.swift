@@ -3,6 +3,7 @@ import GRDB
 import Synchronization
 import TaskHostCore
 import TaskHostManifest
+import TaskHostStore
 import TaskHostTestSupport
 import Testing
 

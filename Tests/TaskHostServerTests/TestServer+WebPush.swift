@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import TaskHostCore
+import TaskHostStore
 import TaskHostWebPush
 
 #if canImport(FoundationNetworking)

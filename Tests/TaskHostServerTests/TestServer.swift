@@ -5,6 +5,7 @@ import TaskHostCore
 import TaskHostManifest
 import TaskHostServer
 import TaskHostShared
+import TaskHostStore
 import TaskHostTestSupport
 import Testing
 

@@ -3,6 +3,7 @@ import Foundation
 import TaskHostCore
 import TaskHostManifest
 import TaskHostServer
+import TaskHostStore
 import TaskHostTestSupport
 import TaskHostWebPush
 import Testing

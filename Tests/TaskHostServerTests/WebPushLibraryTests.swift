@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import TaskHostCore
+import TaskHostStore
 import TaskHostTestSupport
 import TaskHostWebPush
 import Testing

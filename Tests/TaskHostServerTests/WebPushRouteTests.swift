@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import TaskHostCore
 import TaskHostServer
+import TaskHostStore
 import TaskHostTestSupport
 import TaskHostWebPush
 import Testing

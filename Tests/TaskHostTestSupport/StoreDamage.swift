@@ -1,6 +1,7 @@
 import Foundation
 package import Glibc
 import TaskHostCore
+import TaskHostStore
 
 /// Stores made broken on purpose, and checks of file modes.
 package enum StoreDamage {

@@ -1,8 +1,8 @@
 import Foundation
-package import TaskHostCore
 package import TaskHostIPC
 package import TaskHostManifest
 package import TaskHostPlugins
+package import TaskHostStore
 
 /// Paths of the build products the integration tests load, and small helpers
 /// shared by the test suites.
