@@ -59,6 +59,8 @@ let package = Package(
         // Metrics: the components record with swift-metrics; the daemon serves them with swift-prometheus.
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // The PostgreSQL store backend (issue 16): the wire protocol, its pool and LISTEN/NOTIFY.
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // The C ABI between host and plugin: the only thing both sides share.
@@ -93,6 +95,20 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict),
+        // The PostgreSQL store backend (issue 16): the store protocols on a shared database, with
+        // leases and fencing for several hosts. Not wired into `taskhost serve` yet.
+        .target(
+            name: "TaskHostStorePostgres",
+            dependencies: [
+                "TaskHostCore", "TaskHostShared", "TaskHostIPC", "TaskHostConcurrency",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                // Its pool's errors (a circuit breaker that tripped: the server is unreachable).
+                .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         // Web Push (RFC 8030, 8188, 8291, 8292), pure: the aes128gcm message
@@ -229,6 +245,15 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Hummingbird", package: "hummingbird"),
                 // The routes' logic driven without a socket (`app.test(.router)`).
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strict),
+        // The PostgreSQL backend against a real server (a throw-away cluster, or TASKHOST_TEST_POSTGRES).
+        .testTarget(
+            name: "TaskHostStorePostgresTests",
+            dependencies: [
+                "TaskHostStorePostgres", "TaskHostCore", "TaskHostShared", "TaskHostTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         // Runs the built `taskhost` executable.
