@@ -143,16 +143,17 @@ extension PostgresTaskStore: TriggerQueueStore {
                 var claimed: [(QueuedTrigger, Int64)] = []
                 for var trigger in taken {
                     let wasRunning = trigger.state == .running
-                    for try await (attempts, fence) in try await connection.query(
+                    for try await (attempts, fence, lastError) in try await connection.query(
                         """
                         UPDATE trigger SET state = 'running', attempts = attempts + 1, claimed_by = \(owner),
                             lease_expires_at = \(leaseEnd), fence = nextval('trigger_fence'), updated_at = \(now),
                             last_error = CASE WHEN \(wasRunning) THEN 'the lease of host ' || COALESCE(claimed_by, '?')
                                 || ' ran out before it settled this trigger' ELSE last_error END
-                        WHERE id = \(trigger.id) RETURNING attempts, fence
+                        WHERE id = \(trigger.id) RETURNING attempts, fence, last_error
                         """, logger: logger
-                    ).decode((Int, Int64).self) {
+                    ).decode((Int, Int64, String?).self) {
                         trigger.state = .running
+                        trigger.lastError = lastError
                         trigger.attempts = attempts
                         trigger.event.attempt = attempts
                         claimed.append((trigger, fence))
