@@ -205,7 +205,7 @@ let package = Package(
             name: "TaskHostBench",
             dependencies: [
                 "TaskHostCore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostManifest",
-                "CTaskHostABI", "TaskHostWebPush",
+                "CTaskHostABI", "TaskHostWebPush", "TaskHostStorePostgres",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
