@@ -218,14 +218,18 @@ let package = Package(
             path: "Benchmarks/BenchmarkTasks", swiftSettings: strict),
 
         .testTarget(
-            name: "BackgroundTaskKitTests", dependencies: ["BackgroundTaskKit", "BackgroundTaskKitTesting", "BackgroundTasks", "CTaskHostABI"],
+            name: "BackgroundTaskKitTests",
+            dependencies: ["BackgroundTaskKit", "BackgroundTaskKitTesting", "BackgroundTasks", "CTaskHostABI"],
             swiftSettings: strict),
         .testTarget(
-            name: "TaskHostWebPushTests", dependencies: ["TaskHostWebPush", "TaskHostTestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            name: "TaskHostWebPushTests",
+            dependencies: ["TaskHostWebPush", "TaskHostTestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
         .testTarget(name: "TaskHostIPCTests", dependencies: ["TaskHostIPC", "TaskHostTestSupport"], swiftSettings: strict),
         // Paths of build products and helpers shared by the suites.
-        .target(name: "TaskHostTestSupport", dependencies: ["TaskHostCore", "TaskHostIPC", "TaskHostManifest", "TaskHostPlugins", "_TaskHostCShims"],
+        .target(
+            name: "TaskHostTestSupport",
+            dependencies: ["TaskHostCore", "TaskHostIPC", "TaskHostManifest", "TaskHostPlugins", "_TaskHostCShims"],
             path: "Tests/TaskHostTestSupport", swiftSettings: strict),
         .testTarget(
             name: "TaskHostCoreTests",
@@ -251,12 +255,13 @@ let package = Package(
         .testTarget(
             name: "TaskHostStorePostgresTests",
             dependencies: [
-                "TaskHostStorePostgres", "TaskHostCore", "TaskHostShared", "TaskHostTestSupport",
+                "TaskHostStorePostgres", "TaskHostCore", "TaskHostShared", "TaskHostTestSupport", "TaskHostConcurrency",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         // Runs the built `taskhost` executable.
-        .testTarget(name: "TaskHostCLITests", dependencies: ["TaskHostCore", "TaskHostShared", "TaskHostTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "TaskHostCLITests", dependencies: ["TaskHostCore", "TaskHostShared", "TaskHostTestSupport"], swiftSettings: strict),
     ]
 )

@@ -135,7 +135,7 @@ extension PostgresTaskStore: TriggerQueueStore {
                     case .park(let reason):
                         try await connection.query(
                             """
-                            UPDATE trigger SET state = 'parked', claimed_by = NULL, lease_expires_at = NULL, last_error = \(reason),
+                            UPDATE trigger SET state = 'parked', claimed_by = NULL, lease_expires_at = NULL, fence = NULL, last_error = \(reason),
                                 updated_at = \(now) WHERE id = \(trigger.id)
                             """, logger: logger)
                     }

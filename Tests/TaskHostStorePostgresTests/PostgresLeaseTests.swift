@@ -13,24 +13,28 @@ import Testing
 struct PostgresLeaseTests {
     @Test func hostsClaimingAtOnceNeverClaimTheSameTrigger() async throws {
         let database = try await TestDatabase()
-        let hosts = try (0..<4).map { _ in try database.store() }
-        try hosts[0].enqueue((0..<400).map { queued(payload: "\($0)") })
-        let claims = await withTaskGroup(of: [String].self) { group in
+        let hosts = try await offThePool { try (0..<4).map { _ in try database.store() } }
+        try await offThePool { try hosts[0].enqueue((0..<400).map { queued(payload: "\($0)") }) }
+        let claims = try await withThrowingTaskGroup(of: [String].self) { group in
             for host in hosts {
                 group.addTask {
-                    var mine: [String] = []
-                    while let batch = try? host.claim(limit: 7, owner: host.hostId, now: Date(), accept: { _, _ in true }), !batch.isEmpty {
-                        mine += batch.map(\.id)
+                    try await offThePool {
+                        var mine: [String] = []
+                        while true {
+                            let batch = try host.claim(limit: 7, owner: host.hostId, now: Date()) { _, _ in true }
+                            if batch.isEmpty { break }
+                            mine += batch.map(\.id)
+                        }
+                        return mine
                     }
-                    return mine
                 }
             }
-            return await group.reduce(into: []) { $0.append($1) }
+            return try await group.reduce(into: []) { $0.append($1) }
         }
         let all = claims.flatMap { $0 }
         #expect(all.count == 400, "every trigger claimed")
         #expect(Set(all).count == 400, "none claimed twice")
-        #expect(try hosts[0].queueCounts() == [.running: 400])
+        #expect(try await offThePool { try hosts[0].queueCounts() } == [.running: 400])
         for host in hosts { host.close() }
         try await database.drop()
     }
@@ -118,6 +122,23 @@ struct PostgresLeaseTests {
             #expect(try hostA.extendLeases(now: start.addingTimeInterval(14)).isEmpty)
             try hostA.markDone(id: "kept", instanceId: "a")
             #expect(try hostA.extendLeases().isEmpty, "nothing held")
+        }
+    }
+
+    @Test func aTriggerParkedAfterItsLeaseRanOutCannotBeSettledByItsOldHost() async throws {
+        try await withStore(leaseDuration: .seconds(10)) { hostA, database in
+            let hostB = try database.store(leaseDuration: .seconds(10))
+            defer { hostB.close() }
+            try hostA.enqueue([queued("Gone", id: "t1")])
+            let start = Date()
+            _ = try hostA.claim(limit: 1, owner: hostA.hostId, now: start) { _, _ in true }
+            // Host B does not have the task: its claim parks the trigger whose lease ran out.
+            #expect(
+                try hostB.claim(limit: 1, owner: hostB.hostId, now: start.addingTimeInterval(11)) { _, _ in .park(reason: "not here") }
+                    .isEmpty)
+            #expect(throws: StoreError.self) { try hostA.markDone(id: "t1", instanceId: "a-run") }
+            let parked = try #require(try hostB.queuedTrigger(idPrefix: "t1"))
+            #expect(parked.state == .parked && parked.lastError == "not here")
         }
     }
 

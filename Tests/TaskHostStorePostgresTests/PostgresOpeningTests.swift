@@ -1,4 +1,5 @@
 import Foundation
+import TaskHostConcurrency
 import TaskHostCore
 import TaskHostTestSupport
 import Testing
@@ -23,12 +24,14 @@ struct PostgresOpeningTests {
         let results = await withTaskGroup(of: Result<[Int], StoreError>.self) { group in
             for _ in 0..<4 {
                 group.addTask {
-                    do throws(StoreError) {
-                        let store = try database.store()
-                        defer { store.close() }
-                        return .success(try store.appliedMigrations())
-                    } catch {
-                        return .failure(error)
+                    await storeThreads.run {
+                        do throws(StoreError) {
+                            let store = try database.store()
+                            defer { store.close() }
+                            return .success(try store.appliedMigrations())
+                        } catch {
+                            return .failure(error)
+                        }
                     }
                 }
             }
@@ -40,10 +43,11 @@ struct PostgresOpeningTests {
         }
     }
 
-    @Test func anUnreachableServerIsUnavailableWithWhatToDo() throws {
+    @Test func anUnreachableServerIsUnavailableWithWhatToDo() async throws {
         let port = try #require(PostgresServer.freeLoopbackPort())
         let location = try PostgresStoreLocation(url: "postgres://postgres@127.0.0.1:\(port)/nothing")
-        let error = #expect(throws: StoreError.self) { try PostgresTaskStore(location: location, logger: quiet) }
+        let opened = await storeThreads.run { Result { () throws(StoreError) in try PostgresTaskStore(location: location, logger: quiet) } }
+        let error = #expect(throws: StoreError.self) { try opened.get() }
         #expect(error?.code == .unavailable, "\(String(describing: error))")
         #expect(error?.message.contains("127.0.0.1:\(port)") == true, "\(String(describing: error))")
         #expect(error?.message.contains("check that PostgreSQL runs") == true, "\(String(describing: error))")

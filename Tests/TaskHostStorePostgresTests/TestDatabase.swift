@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import TaskHostConcurrency
 import TaskHostCore
 import TaskHostTestSupport
 import Testing
@@ -53,9 +54,7 @@ struct TestDatabase {
         _ location: PostgresStoreLocation, _ body: (PostgresConnection, Logger) async throws -> Void
     ) async throws {
         let logger = Logger(label: "taskhost.tests.postgres")
-        let configuration = PostgresConnection.Configuration(
-            host: location.host ?? "127.0.0.1", port: location.port, username: location.user, password: location.password,
-            database: location.database, tls: .disable)
+        let configuration = location.connectionConfiguration
         let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
         do {
             try await body(connection, logger)
@@ -67,15 +66,29 @@ struct TestDatabase {
     }
 }
 
-/// Runs `body` with a store on a fresh database, dropped afterwards.
+/// Where the tests call the stores: threads of their own, as the host calls its
+/// store from `BlockingExecutor` threads. A store call blocks its thread until
+/// PostgreSQL answers; on the cooperative pool (two threads on two cores) that
+/// would stall every other test of the process meanwhile.
+let storeThreads = BlockingExecutor(name: "pgsql-tests", maxThreads: 16)
+
+/// Runs `body` on one of ``storeThreads``.
+func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await storeThreads.run { () throws(any Error) -> T in try body() }
+}
+
+/// Runs `body` with a store on a fresh database, dropped afterwards, on one of
+/// ``storeThreads``.
 func withStore(
-    leaseDuration: Duration = .seconds(30), _ body: (PostgresTaskStore, TestDatabase) throws -> Void
+    leaseDuration: Duration = .seconds(30), _ body: @escaping @Sendable (PostgresTaskStore, TestDatabase) throws -> Void
 ) async throws {
     let database = try await TestDatabase()
     do {
-        let store = try database.store(leaseDuration: leaseDuration)
-        defer { store.close() }
-        try body(store, database)
+        try await offThePool {
+            let store = try database.store(leaseDuration: leaseDuration)
+            defer { store.close() }
+            try body(store, database)
+        }
     } catch {
         try? await database.drop()
         throw error
