@@ -229,7 +229,7 @@ let package = Package(
         // Paths of build products and helpers shared by the suites.
         .target(
             name: "TaskHostTestSupport",
-            dependencies: ["TaskHostCore", "TaskHostIPC", "TaskHostManifest", "TaskHostPlugins", "_TaskHostCShims"],
+            dependencies: ["TaskHostCore", "TaskHostConcurrency", "TaskHostIPC", "TaskHostManifest", "TaskHostPlugins", "_TaskHostCShims"],
             path: "Tests/TaskHostTestSupport", swiftSettings: strict),
         .testTarget(
             name: "TaskHostCoreTests",

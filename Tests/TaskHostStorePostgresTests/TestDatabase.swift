@@ -8,10 +8,6 @@ import Testing
 
 @testable import TaskHostStorePostgres
 
-/// Whether the PostgreSQL tests run: PostgreSQL is there, or we are under CI,
-/// where its absence must fail them (``PostgresServer/unavailable`` says why).
-let postgresAvailable = PostgresServer.unavailable == nil || ExternalTools.underCI
-
 /// The stores' logger in tests: their connection attempts are not news here.
 let quiet: Logger = {
     var logger = Logger(label: "taskhost.tests.postgres")
@@ -26,7 +22,7 @@ struct TestDatabase {
 
     /// Creates the database.
     init() async throws {
-        let server = try PostgresStoreLocation(url: try PostgresServer.url())
+        let server = try PostgresStoreLocation(url: try await PostgresServer.url())
         let name = "taskhost_test_" + RandomToken.hex(bytes: 8)
         try await Self.admin(server) { connection, logger in
             try await connection.query("CREATE DATABASE \(unescaped: name)", logger: logger)

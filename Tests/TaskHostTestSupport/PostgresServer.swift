@@ -1,4 +1,5 @@
 import Foundation
+import TaskHostConcurrency
 
 #if canImport(Glibc)
 import Glibc
@@ -15,25 +16,39 @@ import Glibc
 /// runs with). A watcher process stops it and deletes its directory when the test
 /// process exits, however it exits (`kill -9` too).
 ///
-/// When PostgreSQL cannot be found or started, ``unavailable`` says why: outside CI
-/// the tests that need it are skipped with that reason; under CI (`CI` set) they
-/// run and fail (`.enabled(if: PostgresServer.unavailable == nil || ExternalTools.underCI, …)`).
+/// When PostgreSQL cannot be found or started, ``current()`` says why: outside CI
+/// the tests that need it are skipped with that reason (``testsRun()``, their
+/// suites' condition); under CI (`CI` set) they run and fail.
 package enum PostgresServer {
     /// The URL of the server to create test databases on, or why there is none.
-    package static let server: Result<String, Unavailable> = {
+    /// Starting the cluster blocks for seconds (initdb, pg_ctl): only ``current()``
+    /// reads it, on a thread of its own, never on the cooperative pool, where it
+    /// would stall every other test of the process meanwhile.
+    private static let server: Result<String, Unavailable> = {
         if let url = ProcessInfo.processInfo.environment["TASKHOST_TEST_POSTGRES"], !url.isEmpty { return .success(url) }
         return startCluster()
     }()
 
-    /// Why PostgreSQL is not available to the tests, or `nil` when it is.
-    package static var unavailable: String? {
-        if case .failure(let reason) = server { return reason.message }
-        return nil
+    /// The one thread that starts the cluster.
+    private static let starter = BlockingExecutor(name: "pgsql-cluster", maxThreads: 1)
+
+    /// The server's URL, or why there is none (the first call starts the cluster).
+    package static func current() async -> Result<String, Unavailable> {
+        await starter.run { server }
     }
 
-    /// The server's URL; under CI, or when called by a test that runs anyway, a
-    /// missing server is an error naming what to install.
-    package static func url() throws -> String { try server.get() }
+    /// Whether the PostgreSQL tests run: PostgreSQL is there, or we are under CI,
+    /// where its absence must fail them. Outside CI a missing server prints why
+    /// the tests are skipped.
+    package static func testsRun() async -> Bool {
+        guard case .failure(let reason) = await current() else { return true }
+        if ExternalTools.underCI { return true }
+        print("skipped: the PostgreSQL store's tests: \(reason.message)")
+        return false
+    }
+
+    /// The server's URL; a missing server is an error naming what to install.
+    package static func url() async throws -> String { try await current().get() }
 
     /// Why the tests have no PostgreSQL.
     package struct Unavailable: Error, CustomStringConvertible {
