@@ -50,7 +50,7 @@ extension Bench {
             guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
                 let tps = Double(line.dropFirst("tps = ".count).prefix { $0 != " " })
             else { throw BenchError("cannot read pgbench's rate: \(output.suffix(400))") }
-            rates.append(("pgbench, one INSERT per transaction", "\(clients) clients", tps))
+            rates.append(("pgbench, one INSERT per transaction", clients == 1 ? "1 client" : "\(clients) clients", tps))
         }
         for batch in [1, 16, 64] {
             let commits = (quick ? 300 : 1_500) / batch + 20
@@ -88,21 +88,41 @@ extension Bench {
 
         """
 
-    /// Runs `executable` to its end; returns its output, or throws it when it fails.
+    /// Runs `executable` to its end with `posix_spawn` (its output in a file, read
+    /// afterwards); returns the output, or throws it when it fails. Not Foundation's
+    /// `Process`: its child kept the bench's blocked signals here (pgbench's `-T` run never ended).
     @discardableResult
     static func runTool(_ executable: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw BenchError(
-                "\((executable as NSString).lastPathComponent) failed (status \(process.terminationStatus)): \(text.suffix(600))")
+        let log = NSTemporaryDirectory() + "taskhost-bench-tool-" + RandomToken.hex(bytes: 6)
+        defer { unlink(log) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        // An empty signal mask and default dispositions: the bench's threads block
+        // signals that the child needs (pgbench ends its -T run on SIGALRM).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        posix_spawnattr_setsigmask(&attributes, &signals)
+        sigfillset(&signals)
+        posix_spawnattr_setsigdefault(&attributes, &signals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        guard spawned == 0 else { throw BenchError("cannot start \(executable): \(String(cString: strerror(spawned)))") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        let exited = status & 0x7F == 0
+        guard exited && (status >> 8) & 0xFF == 0 else {
+            throw BenchError("\((executable as NSString).lastPathComponent) failed (wait status \(status)): \(text.suffix(600))")
         }
         return text
     }
