@@ -59,6 +59,8 @@ let package = Package(
         // Metrics: the components record with swift-metrics; the daemon serves them with swift-prometheus.
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // The PostgreSQL store backend (issue 16): the wire protocol, its pool and LISTEN/NOTIFY.
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // The C ABI between host and plugin: the only thing both sides share.
@@ -104,6 +106,20 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict),
+        // The PostgreSQL store backend (issue 16): the store protocols on a shared database, with
+        // leases and fencing for several hosts. Not wired into `taskhost serve` yet.
+        .target(
+            name: "TaskHostStorePostgres",
+            dependencies: [
+                "TaskHostCore", "TaskHostStore", "TaskHostShared", "TaskHostIPC", "TaskHostConcurrency",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                // Its pool's errors (a circuit breaker that tripped: the server is unreachable).
+                .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         // Web Push (RFC 8030, 8188, 8291, 8292), pure: the aes128gcm message
@@ -202,7 +218,7 @@ let package = Package(
             name: "TaskHostBench",
             dependencies: [
                 "TaskHostCore", "TaskHostStore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostManifest",
-                "CTaskHostABI", "TaskHostWebPush",
+                "CTaskHostABI", "TaskHostWebPush", "TaskHostStorePostgres",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -215,14 +231,21 @@ let package = Package(
             path: "Benchmarks/BenchmarkTasks", swiftSettings: strict),
 
         .testTarget(
-            name: "BackgroundTaskKitTests", dependencies: ["BackgroundTaskKit", "BackgroundTaskKitTesting", "BackgroundTasks", "CTaskHostABI"],
+            name: "BackgroundTaskKitTests",
+            dependencies: ["BackgroundTaskKit", "BackgroundTaskKitTesting", "BackgroundTasks", "CTaskHostABI"],
             swiftSettings: strict),
         .testTarget(
-            name: "TaskHostWebPushTests", dependencies: ["TaskHostWebPush", "TaskHostTestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            name: "TaskHostWebPushTests",
+            dependencies: ["TaskHostWebPush", "TaskHostTestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
         .testTarget(name: "TaskHostIPCTests", dependencies: ["TaskHostIPC", "TaskHostTestSupport"], swiftSettings: strict),
         // Paths of build products and helpers shared by the suites.
-        .target(name: "TaskHostTestSupport", dependencies: ["TaskHostCore", "TaskHostStore", "TaskHostIPC", "TaskHostManifest", "TaskHostPlugins", "_TaskHostCShims"],
+        .target(
+            name: "TaskHostTestSupport",
+            dependencies: [
+                "TaskHostCore", "TaskHostStore", "TaskHostConcurrency", "TaskHostIPC", "TaskHostManifest", "TaskHostPlugins",
+                "_TaskHostCShims",
+            ],
             path: "Tests/TaskHostTestSupport", swiftSettings: strict),
         // The store's tests: the behaviour every backend must have (a `StoreBackend` argument), and SQLite's own.
         .testTarget(
@@ -243,7 +266,8 @@ let package = Package(
         .testTarget(
             name: "TaskHostServerTests",
             dependencies: [
-                "TaskHostServer", "TaskHostCore", "TaskHostStore", "TaskHostIsolation", "TaskHostManifest", "TaskHostScheduling", "TaskHostShared",
+                "TaskHostServer", "TaskHostCore", "TaskHostStore", "TaskHostIsolation", "TaskHostManifest", "TaskHostScheduling",
+                "TaskHostShared",
                 "TaskHostTestSupport", "TaskHostWebPush", .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
@@ -252,8 +276,18 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict),
+        // The PostgreSQL backend against a real server (a throw-away cluster, or TASKHOST_TEST_POSTGRES).
+        .testTarget(
+            name: "TaskHostStorePostgresTests",
+            dependencies: [
+                "TaskHostStorePostgres", "TaskHostStore", "TaskHostCore", "TaskHostShared", "TaskHostTestSupport", "TaskHostConcurrency",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         // Runs the built `taskhost` executable.
         .testTarget(
-            name: "TaskHostCLITests", dependencies: ["TaskHostCore", "TaskHostStore", "TaskHostShared", "TaskHostTestSupport"], swiftSettings: strict),
+            name: "TaskHostCLITests", dependencies: ["TaskHostCore", "TaskHostStore", "TaskHostShared", "TaskHostTestSupport"],
+            swiftSettings: strict),
     ]
 )

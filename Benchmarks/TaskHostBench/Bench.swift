@@ -20,19 +20,25 @@ struct Bench: AsyncParsableCommand {
             WNS-style ingest in the same run), metrics (ingest with metrics on vs off, in rotating rounds, \
             next to an A/A pair of identical servers: the noise floor), store (the CPU of one durable enqueue transaction by batch \
             size, without HTTP), growth (host memory and dispatch latency with 100 plugins \
-            and 100,000 queued triggers). Prints markdown tables.
+            and 100,000 queued triggers), postgres (not run by default: pgbench's durable INSERT per \
+            transaction at 1, 16 and 64 clients next to the PostgreSQL store's enqueue transaction by \
+            batch size, on a server --postgres names). Prints markdown tables.
             """)
 
     @Option(help: "Sequential runs per latency measurement.") var runs: Int = 300
     @Option(help: "Seconds per throughput and ingest measurement.") var seconds: Double = 5
     @Option(
         help: ArgumentHelp(
-            "Sections to run, comma-separated: isolation, throughput, ingest, webpush, metrics, store, growth.", valueName: "list"))
+            "Sections to run, comma-separated: isolation, throughput, ingest, webpush, metrics, store, growth, postgres.", valueName: "list"
+        ))
     var sections: String = "isolation,throughput,ingest,webpush,metrics,store,growth"
     @Option(
         help: ArgumentHelp("Isolation modes to measure, comma-separated (spawn, prefork).", valueName: "list"))
     var isolation: String = "prefork,spawn"
     @Option(help: "Triggers queued for the growth section.") var queued: Int = 100_000
+    @Option(
+        help: ArgumentHelp("The PostgreSQL server of the postgres section (its role must be able to create databases).", valueName: "url"))
+    var postgres: String?
     @Option(help: "Plugins registered for the growth section.") var plugins: Int = 100
     @Flag(help: "A short run: fewer runs, 2 s per measurement, 20,000 queued triggers, 20 plugins.") var quick = false
 
@@ -66,7 +72,7 @@ struct Bench: AsyncParsableCommand {
         }
     }
 
-    static let allSections = ["isolation", "throughput", "ingest", "webpush", "metrics", "store", "growth"]
+    static let allSections = ["isolation", "throughput", "ingest", "webpush", "metrics", "store", "growth", "postgres"]
 
     func run() async throws {
         let products = try Products.locate()
@@ -96,6 +102,7 @@ struct Bench: AsyncParsableCommand {
         if chosen.contains("metrics") { try await metricsCost(products, state: state) }
         if chosen.contains("store") { try storeCost(state: state) }
         if chosen.contains("growth") { try await growth(products, state: state) }
+        if chosen.contains("postgres") { try postgresBaseline(state: state) }
         print("\nload average at end: \(Machine.loadAverage())")
     }
 }

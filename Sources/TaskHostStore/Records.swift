@@ -101,4 +101,11 @@ package struct StoredSetting: Sendable, Equatable {
     package var value: SettingValue
     /// When it was last written.
     package var updatedAt: Date
+
+    /// Creates a setting as a store read it.
+    package init(key: String, value: SettingValue, updatedAt: Date) {
+        self.key = key
+        self.value = value
+        self.updatedAt = updatedAt
+    }
 }

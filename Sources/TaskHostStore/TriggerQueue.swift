@@ -92,6 +92,24 @@ package struct QueuedTrigger: Sendable, Equatable {
     package var lastError: String?
     /// The last instance that ran it.
     package var lastInstanceId: String?
+
+    /// Creates a trigger as a store read it.
+    package init(
+        id: String, app: String, task: String, event: TriggerEvent, state: TriggerState, attempts: Int, createdAt: Date,
+        availableAt: Date, expiresAt: Date?, lastError: String?, lastInstanceId: String?
+    ) {
+        self.id = id
+        self.app = app
+        self.task = task
+        self.event = event
+        self.state = state
+        self.attempts = attempts
+        self.createdAt = createdAt
+        self.availableAt = availableAt
+        self.expiresAt = expiresAt
+        self.lastError = lastError
+        self.lastInstanceId = lastInstanceId
+    }
 }
 
 /// How failed runs are retried: exponential backoff with jitter, a capped

@@ -1,0 +1,178 @@
+package import Foundation
+import PostgresNIO
+import Synchronization
+import TaskHostCore
+package import TaskHostStore
+
+/// A claimed trigger's settlement, checked against its fence.
+///
+/// Each claim gives the trigger a new fence (`trigger_fence`); this store object
+/// remembers the fence of each trigger it claimed. Settling (done, retrying, dead,
+/// released, parked) writes only where the row still carries that fence: when
+/// this host's lease ran out and another host claimed the trigger again, the
+/// write changes nothing and throws a ``StoreError`` (code `constraint`: retrying
+/// does not help) that says which host holds it now, for the caller to log. The
+/// other host's run is the one whose outcome counts. A trigger this store object
+/// did not claim (a CLI command's write) is written without a fence, as SQLite's store does.
+extension PostgresTaskStore {
+    /// The outcome of a fenced write.
+    package enum FencedWrite: Sendable, Equatable {
+        /// The write applied (or there was no row with that id: nothing to change).
+        case applied
+        /// Another claim holds the trigger now: nothing was written.
+        case stale(StoreError.Stale)
+    }
+
+    /// The fence this store object holds for trigger `id`, if it claimed it.
+    package func fence(of id: String) -> Int64? { fences.withLock { $0[id] } }
+
+    /// Runs the settlement `statement` (an UPDATE with `RETURNING 1`, checking
+    /// `fence` itself); when it changed nothing although this store holds a
+    /// fence, says who holds the trigger now. The fence is forgotten either way.
+    func settle(_ what: String, id: String, fence: Int64?, _ statement: PostgresQuery) throws(StoreError) -> FencedWrite {
+        let changed = try execute(what, statement)
+        fences.withLock { _ = $0.removeValue(forKey: id) }
+        guard changed == 0, let fence else { return .applied }
+        let rows = try rows("read trigger \(id)", "SELECT claimed_by, fence, state FROM trigger WHERE id = \(id)")
+        guard let row = rows.first else { return .applied }
+        let (holder, current, state) = try decoding("read trigger \(id)") { try row.decode((String?, Int64?, String).self) }
+        return .stale(StoreError.Stale(trigger: id, fence: fence, currentFence: current, holder: holder, state: state))
+    }
+
+    /// Throws when `write` is stale.
+    func require(_ write: FencedWrite) throws(StoreError) {
+        if case .stale(let stale) = write { throw StoreError(stale.description, resultCode: PostgresFailure.resultCode(.constraint)) }
+    }
+
+    package func markDone(id: String, instanceId: String) throws(StoreError) {
+        try require(markDone(id: id, instanceId: instanceId, fence: fence(of: id)))
+    }
+
+    /// ``markDone(id:instanceId:)`` with an explicit fence (`nil`: unfenced).
+    package func markDone(id: String, instanceId: String, fence: Int64?) throws(StoreError) -> FencedWrite {
+        try settle(
+            "mark trigger \(id) done", id: id, fence: fence,
+            """
+            UPDATE trigger SET state = 'done', claimed_by = NULL, lease_expires_at = NULL, last_instance_id = \(instanceId),
+                last_error = NULL, updated_at = \(Date()) WHERE id = \(id) AND (\(fence)::bigint IS NULL OR fence = \(fence)) RETURNING 1
+            """)
+    }
+
+    package func markRetrying(id: String, instanceId: String?, error: String, availableAt: Date) throws(StoreError) {
+        let fence = fence(of: id)
+        try require(
+            settle(
+                "reschedule trigger \(id)", id: id, fence: fence,
+                """
+                UPDATE trigger SET state = 'retrying', claimed_by = NULL, lease_expires_at = NULL,
+                    last_instance_id = COALESCE(\(instanceId), last_instance_id), last_error = \(error), available_at = \(availableAt),
+                    updated_at = \(Date()) WHERE id = \(id) AND (\(fence)::bigint IS NULL OR fence = \(fence)) RETURNING 1
+                """))
+    }
+
+    package func markDead(id: String, instanceId: String?, error: String) throws(StoreError) {
+        let fence = fence(of: id)
+        try require(
+            settle(
+                "dead-letter trigger \(id)", id: id, fence: fence,
+                """
+                UPDATE trigger SET state = 'dead', claimed_by = NULL, lease_expires_at = NULL,
+                    last_instance_id = COALESCE(\(instanceId), last_instance_id), last_error = \(error), updated_at = \(Date())
+                WHERE id = \(id) AND (\(fence)::bigint IS NULL OR fence = \(fence)) RETURNING 1
+                """))
+    }
+
+    package func release(id: String, instanceId: String?, note: String) throws(StoreError) {
+        let fence = fence(of: id)
+        try require(
+            settle(
+                "release trigger \(id)", id: id, fence: fence,
+                """
+                UPDATE trigger SET state = 'pending', claimed_by = NULL, lease_expires_at = NULL, attempts = GREATEST(attempts - 1, 0),
+                    last_instance_id = COALESCE(\(instanceId), last_instance_id), last_error = \(note), updated_at = \(Date())
+                WHERE id = \(id) AND (\(fence)::bigint IS NULL OR fence = \(fence)) RETURNING 1
+                """))
+    }
+
+    package func park(id: String, note: String?) throws(StoreError) {
+        let fence = fence(of: id)
+        try require(
+            settle(
+                "park trigger \(id)", id: id, fence: fence,
+                """
+                UPDATE trigger SET state = 'parked', claimed_by = NULL, lease_expires_at = NULL, attempts = GREATEST(attempts - 1, 0),
+                    last_error = COALESCE(\(note), last_error), updated_at = \(Date())
+                WHERE id = \(id) AND (\(fence)::bigint IS NULL OR fence = \(fence)) RETURNING 1
+                """))
+    }
+
+    /// Extends to `now` + ``leaseDuration`` the lease of every trigger this store
+    /// object holds, in one statement; returns the ids whose claim it no longer
+    /// holds (another host claimed them after the lease ran out, or they were
+    /// settled elsewhere), which it forgets. The host calls it well within the
+    /// lease (a third of it) while instances run.
+    @discardableResult
+    package func extendLeases(now: Date = Date()) throws(StoreError) -> [String] {
+        let held = fences.withLock { $0 }
+        guard !held.isEmpty else { return [] }
+        let leaseEnd = now.addingTimeInterval(Self.seconds(leaseDuration))
+        let rows = try rows(
+            "extend \(held.count) lease(s)",
+            """
+            UPDATE trigger SET lease_expires_at = \(leaseEnd)
+            WHERE state = 'running' AND claimed_by = \(hostId) AND fence = ANY(\(Array(held.values))) RETURNING id
+            """)
+        let kept = Set(try decoding("extend leases") { try rows.map { try $0.decode(String.self) } })
+        let lost = held.keys.filter { !kept.contains($0) }.sorted()
+        fences.withLock { fences in
+            for id in lost where fences[id] == held[id] { fences.removeValue(forKey: id) }
+        }
+        return lost
+    }
+
+    /// Makes running triggers whose lease ran out, claimed by hosts other than
+    /// `owner`, retrying at once; returns how many. (A claim takes such triggers
+    /// by itself; this is for a host that starts and wants them run without
+    /// waiting for the queue to reach them.) Live hosts' triggers are left alone:
+    /// their leases have not run out.
+    package func recoverAbandoned(owner: String, now: Date) throws(StoreError) -> Int {
+        try execute(
+            "recover abandoned triggers",
+            """
+            UPDATE trigger SET state = 'retrying', claimed_by = NULL, lease_expires_at = NULL, available_at = \(now),
+                updated_at = \(now), last_error = 'the host running it stopped before it finished (its lease ran out)'
+            WHERE state = 'running' AND lease_expires_at <= \(now) AND claimed_by IS DISTINCT FROM \(owner) RETURNING 1
+            """)
+    }
+
+    package func requeue(id: String) throws(StoreError) -> Bool {
+        let now = Date()
+        return try execute(
+            "requeue trigger \(id)",
+            """
+            UPDATE trigger SET state = 'pending', attempts = 0, available_at = \(now), expires_at = NULL, updated_at = \(now)
+            WHERE id = \(id) AND state IN ('dead', 'expired') RETURNING 1
+            """) > 0
+    }
+}
+
+extension StoreError {
+    /// A settlement refused because another claim holds the trigger now.
+    package struct Stale: Sendable, Equatable, CustomStringConvertible {
+        /// The trigger.
+        package var trigger: String
+        /// The fence of the claim that tried to settle it.
+        package var fence: Int64
+        /// The fence it carries now, and the host that holds it (`nil` once settled).
+        package var currentFence: Int64?
+        package var holder: String?
+        /// Its state now.
+        package var state: String
+
+        package var description: String {
+            "trigger \(trigger): this host's claim (fence \(fence)) was taken over after its lease ran out "
+                + "(now fence \(currentFence.map(String.init) ?? "none"), state \(state)"
+                + (holder.map { ", held by host \($0)" } ?? "") + "); its outcome here was not recorded: the other claim's counts"
+        }
+    }
+}

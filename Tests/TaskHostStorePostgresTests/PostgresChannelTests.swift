@@ -1,0 +1,63 @@
+import Foundation
+import TaskHostCore
+import TaskHostStore
+import TaskHostTestSupport
+import Testing
+
+@testable import TaskHostStorePostgres
+
+/// Channels, credentials and timers' anchors on PostgreSQL, shared by every host.
+@Suite(
+    .enabled("needs PostgreSQL (skipped when absent outside CI; the line above the results says why)") { await PostgresServer.testsRun() })
+struct PostgresChannelTests {
+    @Test func channelsAreCreatedListedRenewedAndRevoked() async throws {
+        try await withStore { store, database in
+            let now = Date(timeIntervalSince1970: 1_800_000_000)
+            let first = PushChannel(id: "c1", app: "a", task: "T", createdAt: now, expiresAt: now.addingTimeInterval(3600))
+            let second = PushChannel(
+                id: "c2", app: "b", task: "U", createdAt: now.addingTimeInterval(1), expiresAt: now.addingTimeInterval(60))
+            try store.insertChannel(first)
+            try store.insertChannel(second)
+            let otherHost = try database.store()
+            defer { otherHost.close() }
+            #expect(try otherHost.channel(id: "c1") == first)
+            #expect(try otherHost.channels(app: nil).map(\.id) == ["c1", "c2"])
+            #expect(try otherHost.channels(app: "b") == [second])
+            let renewed = try #require(try store.renewChannel(id: "c2", expiresAt: now.addingTimeInterval(7200)))
+            #expect(renewed.expiresAt == now.addingTimeInterval(7200))
+            #expect(try store.revokeChannel(id: "c2", at: now.addingTimeInterval(5)))
+            #expect(try !store.revokeChannel(id: "c2", at: now.addingTimeInterval(6)), "revoked once")
+            #expect(try store.renewChannel(id: "c2", expiresAt: now) == nil, "a revoked channel is not renewed")
+            #expect(try otherHost.channel(id: "c2")?.revokedAt == now.addingTimeInterval(5))
+            #expect(try store.channel(id: "missing") == nil)
+        }
+    }
+
+    @Test func credentialsKeepTheirHashAndAreRevoked() async throws {
+        try await withStore { store, _ in
+            let (credential, token) = Credential.make(app: "a", label: "ci")
+            try store.insertCredential(credential)
+            let loaded = try #require(try store.credential(id: credential.id))
+            #expect(loaded.app == "a" && loaded.label == "ci" && loaded.secretHash == credential.secretHash && loaded.revokedAt == nil)
+            #expect(abs(loaded.createdAt.timeIntervalSince(credential.createdAt)) < 0.001, "PostgreSQL keeps microseconds")
+            let (id, secret) = try #require(Credential.parse(token: token))
+            #expect(id == credential.id && Credential.secretMatches(secret, hash: loaded.secretHash))
+            #expect(try store.credentials().map(\.id) == [credential.id])
+            #expect(try store.revokeCredential(id: credential.id, at: Date()))
+            #expect(try !store.revokeCredential(id: credential.id, at: Date()))
+            #expect(try store.credential(id: credential.id)?.revokedAt != nil)
+        }
+    }
+
+    @Test func theFirstHostToAskSetsATimersAnchorForAll() async throws {
+        try await withStore { store, database in
+            let otherHost = try database.store()
+            defer { otherHost.close() }
+            let first = Date(timeIntervalSince1970: 1000)
+            #expect(try store.timerAnchor(app: "a", task: "T", default: first) == first)
+            #expect(try otherHost.timerAnchor(app: "a", task: "T", default: Date(timeIntervalSince1970: 2000)) == first)
+            #expect(
+                try otherHost.timerAnchor(app: "a", task: "U", default: Date(timeIntervalSince1970: 3000)).timeIntervalSince1970 == 3000)
+        }
+    }
+}
