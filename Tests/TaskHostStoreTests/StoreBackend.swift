@@ -58,7 +58,7 @@ enum StoreBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
                         opened.withLock { $0.append(store) }
                         return store
                     }
-                    defer { opened.withLock { $0.forEach { $0.close() } } }
+                    defer { for store in opened.withLock({ $0 }) { store.close() } }
                     try body(try open(), open)
                 }
             } catch {
