@@ -244,15 +244,16 @@ let package = Package(
             name: "TaskHostTestSupport",
             dependencies: [
                 "TaskHostCore", "TaskHostStore", "TaskHostConcurrency", "TaskHostIPC", "TaskHostManifest", "TaskHostPlugins",
-                "_TaskHostCShims",
+                "_TaskHostCShims", "TaskHostStorePostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TaskHostTestSupport", swiftSettings: strict),
         // The store's tests: the behaviour every backend must have (a `StoreBackend` argument), and SQLite's own.
         .testTarget(
             name: "TaskHostStoreTests",
             dependencies: [
-                "TaskHostStore", "TaskHostCore", "TaskHostShared", "TaskHostTestSupport",
-                .product(name: "GRDB", package: "GRDB.swift"),
+                "TaskHostStore", "TaskHostStorePostgres", "TaskHostCore", "TaskHostShared", "TaskHostTestSupport",
+                "TaskHostConcurrency", .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict),
         .testTarget(

@@ -32,7 +32,12 @@ enum PostgresSchema {
     static let migrationLock: Int64 = 0x7461_736B_686F_7374  // "taskhost"
 
     static let migrations: [Migration] = [
-        Migration(version: 1, name: "tables of the SQLite store, with leases, fences and hosts", statements: tables + indexes)
+        Migration(version: 1, name: "tables of the SQLite store, with leases, fences and hosts", statements: tables + indexes),
+        Migration(
+            version: 2, name: "the settled index, for pruning",
+            statements: [
+                "CREATE INDEX trigger_settled ON trigger (updated_at) WHERE state IN ('done', 'dead', 'expired') AND kind != 'time'"
+            ]),
     ]
 
     static let tables = [

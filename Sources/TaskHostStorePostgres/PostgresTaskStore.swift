@@ -17,8 +17,8 @@ package import TaskHostStore
 /// protocols pass `now`): hosts sharing a database need clocks in step (NTP),
 /// far closer than a lease.
 package final class PostgresTaskStore: Sendable {
-    /// Where the database is.
-    package let location: PostgresStoreLocation
+    /// Where the database is (``location`` is its description, without the password).
+    package let databaseLocation: PostgresStoreLocation
     /// This host's id: recorded as `claimed_by` on the triggers it claims and `host_id` on its instances.
     package let hostId: String
     /// How long a claim holds without being extended.
@@ -43,7 +43,7 @@ package final class PostgresTaskStore: Sendable {
         location: PostgresStoreLocation, hostId: String = RandomToken.uuid(), leaseDuration: Duration = .seconds(30),
         maximumConnections: Int = 8, logger: Logger = Logger(label: "taskhost.store.postgres")
     ) throws(StoreError) {
-        self.location = location
+        self.databaseLocation = location
         self.hostId = hostId
         self.leaseDuration = leaseDuration
         self.logger = logger
@@ -72,7 +72,7 @@ package final class PostgresTaskStore: Sendable {
     /// connection of its own: an unreachable server fails here at once, with
     /// what the connection met, instead of after the pool's retries.
     private func migrate() throws(StoreError) {
-        let configuration = location.connectionConfiguration
+        let configuration = databaseLocation.connectionConfiguration
         let logger = logger
         do {
             try bridge.wait {

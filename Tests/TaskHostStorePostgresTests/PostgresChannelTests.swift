@@ -6,33 +6,10 @@ import Testing
 
 @testable import TaskHostStorePostgres
 
-/// Channels, credentials and timers' anchors on PostgreSQL, shared by every host.
+/// Credentials and timers' anchors on PostgreSQL, shared by every host (channels: the conformance tests, TaskHostStoreTests).
 @Suite(
     .enabled("needs PostgreSQL (skipped when absent outside CI; the line above the results says why)") { await PostgresServer.testsRun() })
 struct PostgresChannelTests {
-    @Test func channelsAreCreatedListedRenewedAndRevoked() async throws {
-        try await withStore { store, database in
-            let now = Date(timeIntervalSince1970: 1_800_000_000)
-            let first = PushChannel(id: "c1", app: "a", task: "T", createdAt: now, expiresAt: now.addingTimeInterval(3600))
-            let second = PushChannel(
-                id: "c2", app: "b", task: "U", createdAt: now.addingTimeInterval(1), expiresAt: now.addingTimeInterval(60))
-            try store.insertChannel(first)
-            try store.insertChannel(second)
-            let otherHost = try database.store()
-            defer { otherHost.close() }
-            #expect(try otherHost.channel(id: "c1") == first)
-            #expect(try otherHost.channels(app: nil).map(\.id) == ["c1", "c2"])
-            #expect(try otherHost.channels(app: "b") == [second])
-            let renewed = try #require(try store.renewChannel(id: "c2", expiresAt: now.addingTimeInterval(7200)))
-            #expect(renewed.expiresAt == now.addingTimeInterval(7200))
-            #expect(try store.revokeChannel(id: "c2", at: now.addingTimeInterval(5)))
-            #expect(try !store.revokeChannel(id: "c2", at: now.addingTimeInterval(6)), "revoked once")
-            #expect(try store.renewChannel(id: "c2", expiresAt: now) == nil, "a revoked channel is not renewed")
-            #expect(try otherHost.channel(id: "c2")?.revokedAt == now.addingTimeInterval(5))
-            #expect(try store.channel(id: "missing") == nil)
-        }
-    }
-
     @Test func credentialsKeepTheirHashAndAreRevoked() async throws {
         try await withStore { store, _ in
             let (credential, token) = Credential.make(app: "a", label: "ci")

@@ -7,38 +7,10 @@ import Testing
 
 @testable import TaskHostStorePostgres
 
-/// Settings on PostgreSQL: scoped by app, every value type, the SDK's size limits, shared by hosts.
+/// Settings on PostgreSQL at the SDK's size limits (scoping and value types: the conformance tests, TaskHostStoreTests).
 @Suite(
     .enabled("needs PostgreSQL (skipped when absent outside CI; the line above the results says why)") { await PostgresServer.testsRun() })
 struct PostgresSettingsTests {
-    @Test func settingsAreScopedByApp() async throws {
-        try await withStore { store, _ in
-            try store.setSetting(app: "one", key: "k", value: .int(1))
-            try store.setSetting(app: "two", key: "k", value: .string("two"))
-            try store.setSetting(app: "one", key: "k", value: .int(2))
-            #expect(try store.setting(app: "one", key: "k")?.value == .int(2))
-            #expect(try store.setting(app: "two", key: "k")?.value == .string("two"))
-            #expect(try store.settings(app: "one").map(\.key) == ["k"])
-            #expect(try store.apps() == ["one", "two"])
-            #expect(try store.deleteSetting(app: "one", key: "k"))
-            #expect(try !store.deleteSetting(app: "one", key: "k"))
-            #expect(try store.setting(app: "one", key: "k") == nil)
-        }
-    }
-
-    @Test func everyValueTypeSurvivesTheStoreAndEveryHostSeesIt() async throws {
-        try await withStore { store, database in
-            let values: [SettingValue] = [
-                "text", .int(-5), .uint(UInt64.max), .double(0.25), true, .date(Date(timeIntervalSince1970: 1_700_000_000.5)),
-                .uuid(UUID()), .bytes([0, 255]), .composite(["a": 1, "b": "x"]),
-            ]
-            for (index, value) in values.enumerated() { try store.setSetting(app: "a", key: "k\(index)", value: value) }
-            let otherHost = try database.store()
-            defer { otherHost.close() }
-            #expect(try otherHost.settings(app: "a").map(\.value) == values)
-        }
-    }
-
     @Test func valuesAtTheSDKsLimitsRoundTrip() async throws {
         try await withStore { store, _ in
             let longestName = String(repeating: "n", count: SettingLimits.maxNameLength)

@@ -159,6 +159,55 @@ import Testing
         #expect(plan.contains("trigger_settled"), "\(plan)")
     }
 
+    @Test(arguments: await StoreBackend.available()) func settledTriggersGoInBatchesWithTheirHistoryAndNothingElseDoes(
+        backend: StoreBackend
+    ) async throws {
+        try await backend.withStore { store, _ in
+            let started = Date().addingTimeInterval(-100)
+            let timer = NewTrigger(app: "a", task: "T", event: TriggerEvent(kind: .time, triggerId: "t-period-1"))
+            try store.enqueue((0..<7).map { _ in trigger() } + [timer])
+            let claimed = try store.claim(limit: 20, owner: "host", now: Date()) { _, _ in true }
+            #expect(claimed.count == 8)
+            let others = claimed.filter { $0.id != timer.id }
+            let (dead, running) = (others[0].id, others[1].id)
+            try store.enqueue([trigger()])  // stays pending
+            var instances: [String: String] = [:]  // by trigger id
+            for (index, queued) in claimed.enumerated() {
+                let id = RandomToken.uuid()
+                instances[queued.id] = id
+                try store.insertInstance(
+                    InstanceRecord(
+                        id: id, app: "a", task: "T", triggerKind: queued.event.kind, triggerId: queued.id, attempt: 1, hostPid: 1,
+                        startedAt: started.addingTimeInterval(Double(index))))
+                try store.finishInstance(
+                    id: id, endedAt: started.addingTimeInterval(Double(index) + 0.5), outcome: .completed, progress: 0, sandbox: "",
+                    appendingLog: [LogLine(stream: .task, text: "one"), LogLine(stream: .task, text: "two")])
+                switch queued.id {
+                case dead: try store.markDead(id: queued.id, instanceId: id, error: "gave up")
+                case running: break  // still running
+                default: try store.markDone(id: queued.id, instanceId: id)
+                }
+            }
+            let local = RandomToken.uuid()  // taskhost run: its trigger never was in the queue
+            try store.insertInstance(
+                InstanceRecord(
+                    id: local, app: "a", task: "T", triggerKind: .application, triggerId: "local", attempt: 1, hostPid: 1,
+                    startedAt: started))
+            try store.finishInstance(
+                id: local, endedAt: started.addingTimeInterval(1), outcome: .completed, progress: 0, sandbox: "",
+                appendingLog: (0..<5).map { LogLine(stream: .stdout, text: "line \($0)") })
+
+            #expect(try store.pruneSettled(before: started.addingTimeInterval(-3600)) == PruneResult(), "nothing settled that long ago")
+            let result = try store.pruneSettled(before: Date().addingTimeInterval(60), batchSize: 3)
+            #expect(result == PruneResult(triggers: 6, instances: 8), "5 done and 1 dead; their 6, the timer's and the local one")
+            #expect(try store.queueCounts() == [.running: 1, .pending: 1, .done: 1], "the running, the pending and the timer's stay")
+            #expect(try store.queuedTrigger(idPrefix: timer.id)?.state == .done)
+            #expect(try store.instances(task: nil, limit: 100).map(\.id) == [try #require(instances[running])])
+            #expect(try store.log(instanceId: local).isEmpty && store.log(instanceId: instances[dead] ?? "").isEmpty)
+            #expect(try store.pruneSettled(before: Date().addingTimeInterval(60)) == PruneResult(), "nothing left to prune")
+        }
+    }
+
     @Test func retentionsParseAndForeverPrunesNothing() throws {
         #expect(KeepDone(parsing: "forever") == .forever)
         #expect(KeepDone(parsing: "0") == .after(.zero))

@@ -1,0 +1,54 @@
+package import Foundation
+import PostgresNIO
+import TaskHostCore
+package import TaskHostStore
+
+/// Replays: a past instance's trigger queued again, with the same payload,
+/// channel, headers and arguments, a new trigger id, and a mark that says
+/// which instance it repeats (as in SQLite's store).
+extension PostgresTaskStore: ReplayStore {
+    /// Queues the trigger that started the instance `idPrefix` names (its id,
+    /// or its first characters, 4 at least) again, as a new pending trigger
+    /// marked as a replay of that instance, in one statement; returns it.
+    package func replay(instance idPrefix: String, now: Date) throws(ReplayError) -> QueuedTrigger {
+        let instance: InstanceRecord?
+        do {
+            instance = try self.instance(idPrefix: idPrefix)
+        } catch {
+            throw ReplayError(.store, error.description, underlying: error)
+        }
+        guard let instance else {
+            throw ReplayError(.unknownInstance, "no instance \"\(idPrefix)\" (see taskhost history for the ids of past instances)")
+        }
+        let newId = NewTrigger.newId(now: now)
+        let replayed: QueuedTrigger?
+        do {
+            let what = "replay the trigger of instance \(instance.id)"
+            let rows = try rows(
+                what,
+                """
+                INSERT INTO trigger (id, app, task, kind, payload, channel_id, headers, arguments, state,
+                    attempts, created_at, available_at, expires_at, updated_at, replay_of)
+                SELECT \(newId), app, task, kind, payload, channel_id, headers, arguments, 'pending', 0, \(now), \(now), NULL,
+                    \(now), \(instance.id)
+                FROM trigger WHERE id = \(instance.triggerId)
+                RETURNING \(unescaped: Self.triggerColumns)
+                """)
+            replayed = try decoding(what) { try rows.first.map(Self.trigger(from:)) }
+        } catch {
+            throw ReplayError(.store, error.description, underlying: error)
+        }
+        guard let replayed else {
+            throw ReplayError(
+                .payloadNotKept,
+                """
+                instance \(instance.id) of \(instance.task) was not started from the queue: its trigger \(instance.triggerId) \
+                is not in it, so its payload was not kept (taskhost keeps the payload of queued triggers only: pushes, \
+                taskhost trigger, timers; not of taskhost run; and only until serve's --keep-done prunes them). \
+                Run the task again with the same input instead: \
+                taskhost run \(instance.task) --raw-content TEXT (or --raw-file, or --arg)
+                """)
+        }
+        return replayed
+    }
+}
