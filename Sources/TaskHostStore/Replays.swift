@@ -43,6 +43,40 @@ package protocol ReplayStore: Sendable {
     func replay(instance idPrefix: String, now: Date) throws(ReplayError) -> QueuedTrigger
 }
 
+extension ReplayStore where Self: TaskStore {
+    /// The instance a replay of `idPrefix` repeats: every backend's first
+    /// step, with the same errors (``ReplayError/Code/unknownInstance``,
+    /// ``ReplayError/Code/store``).
+    package func instanceToReplay(_ idPrefix: String) throws(ReplayError) -> InstanceRecord {
+        let instance: InstanceRecord?
+        do {
+            instance = try self.instance(idPrefix: idPrefix)
+        } catch {
+            throw ReplayError(.store, error.description, underlying: error)
+        }
+        guard let instance else {
+            throw ReplayError(.unknownInstance, "no instance \"\(idPrefix)\" (see taskhost history for the ids of past instances)")
+        }
+        return instance
+    }
+}
+
+extension ReplayError {
+    /// The error of a replay whose original trigger is not in the queue
+    /// (an instance of `taskhost run`, or a trigger pruned since).
+    package static func payloadNotKept(_ instance: InstanceRecord) -> ReplayError {
+        ReplayError(
+            .payloadNotKept,
+            """
+            instance \(instance.id) of \(instance.task) was not started from the queue: its trigger \(instance.triggerId) \
+            is not in it, so its payload was not kept (taskhost keeps the payload of queued triggers only: pushes, \
+            taskhost trigger, timers; not of taskhost run; and only until serve's --keep-done prunes them). \
+            Run the task again with the same input instead: \
+            taskhost run \(instance.task) --raw-content TEXT (or --raw-file, or --arg)
+            """)
+    }
+}
+
 extension ReplayStore {
     /// Replays the instance `idPrefix` names now.
     package func replay(instance idPrefix: String) throws(ReplayError) -> QueuedTrigger {

@@ -15,15 +15,7 @@ extension SQLiteTaskStore: ReplayStore {
     /// payload, `taskhost run` keeps none. The new trigger has no time to
     /// live (the original's has usually run out) and starts at attempt 1.
     package func replay(instance idPrefix: String, now: Date) throws(ReplayError) -> QueuedTrigger {
-        let instance: InstanceRecord?
-        do {
-            instance = try self.instance(idPrefix: idPrefix)
-        } catch {
-            throw ReplayError(.store, error.description, underlying: error)
-        }
-        guard let instance else {
-            throw ReplayError(.unknownInstance, "no instance \"\(idPrefix)\" (see taskhost history for the ids of past instances)")
-        }
+        let instance = try instanceToReplay(idPrefix)
         let newId = NewTrigger.newId(now: now)
         let replayed: QueuedTrigger?
         do {
@@ -43,17 +35,7 @@ extension SQLiteTaskStore: ReplayStore {
         } catch {
             throw ReplayError(.store, error.description, underlying: error)
         }
-        guard let replayed else {
-            throw ReplayError(
-                .payloadNotKept,
-                """
-                instance \(instance.id) of \(instance.task) was not started from the queue: its trigger \(instance.triggerId) \
-                is not in it, so its payload was not kept (taskhost keeps the payload of queued triggers only: pushes, \
-                taskhost trigger, timers; not of taskhost run; and only until serve's --keep-done prunes them). \
-                Run the task again with the same input instead: \
-                taskhost run \(instance.task) --raw-content TEXT (or --raw-file, or --arg)
-                """)
-        }
+        guard let replayed else { throw .payloadNotKept(instance) }
         return replayed
     }
 }
