@@ -9,20 +9,6 @@ package import TaskHostPlugins
 package import TaskHostShared
 package import TaskHostStore
 
-/// How many instances run at once.
-package struct ConcurrencyLimits: Sendable, Equatable {
-    /// Instances across all tasks (default: the number of cores).
-    package var global: Int
-    /// Instances of any one task (default: no limit beyond `global`).
-    package var perTask: Int
-
-    /// Creates limits.
-    package init(global: Int = ProcessInfo.processInfo.activeProcessorCount, perTask: Int? = nil) {
-        self.global = max(1, global)
-        self.perTask = max(1, perTask ?? self.global)
-    }
-}
-
 /// Takes triggers from the durable queue and runs their tasks, each instance
 /// in its own worker process, within the concurrency limits. A run that does
 /// not complete is retried with backoff, then dead-lettered; a trigger
@@ -60,6 +46,14 @@ package final class Dispatcher: Sendable {
         var claims = 0
         /// Runs that have ended and left `running` (tests).
         var finishedRuns = 0
+        /// Claims are failing (the store is unreachable): logged once per streak.
+        var claimsFailing = false
+
+        /// Sets ``claimsFailing``; returns what it was.
+        mutating func setClaimsFailing(_ failing: Bool) -> Bool {
+            defer { claimsFailing = failing }
+            return claimsFailing
+        }
     }
 
     private struct UnparkMark: Equatable {
@@ -240,9 +234,12 @@ package final class Dispatcher: Sendable {
                 return .take
             }
         } catch {
-            logger.error("cannot claim triggers", metadata: ["error": "\(error)"])
+            if !state.withLock({ $0.setClaimsFailing(true) }) {
+                logger.error("cannot claim triggers; dispatch pauses and retries at every poll", metadata: ["error": "\(error)"])
+            }
             return []
         }
+        if state.withLock({ $0.setClaimsFailing(false) }) { logger.notice("claims succeed again; dispatch resumes") }
         if parked > 0 {
             logger.notice("parked triggers of tasks not loaded on this host; they run once their task is", metadata: ["count": "\(parked)"])
             // They left the claim's index: look again at once for what was behind them.

@@ -23,6 +23,13 @@ final class LookupCache<Value: Sendable>: Sendable {
         self.capacity = capacity
     }
 
+    /// Whether `key` was looked up within `lifetime` (``value(for:load:)``
+    /// then answers without reading the store).
+    func isFresh(_ key: String) -> Bool {
+        guard let entry = entries.withLock({ $0[key] }) else { return false }
+        return entry.expires > ContinuousClock.now
+    }
+
     /// The cached value for `key` (`nil` for a record known not to exist), or
     /// what `load` returns, kept for `lifetime` either way.
     func value(for key: String, load: () throws(StoreError) -> Value?) throws(StoreError) -> Value? {

@@ -45,7 +45,7 @@ package enum PushRoutes {
     ) async throws(PushRejection) -> Response {
         var request = request
         let channelId = context.parameters.get("channel") ?? ""
-        let push = try service.authorize(
+        let push = try await service.authorizeOffThePool(
             channelId: channelId, authorization: request.headers[.authorization], source: context.sourceKey)
         let contentLength = request.headers[.contentLength].flatMap { Int($0) }
         let headers = try service.validate(

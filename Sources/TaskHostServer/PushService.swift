@@ -161,6 +161,28 @@ package struct PushService: Sendable {
         return Authorized(channel: channel, credentialId: credential.id)
     }
 
+    /// ``authorize(channelId:authorization:source:now:)`` without blocking the
+    /// cooperative pool: at once when the channel and the token's credential
+    /// are cached (every push but about one per id and ``LookupCache`` lifetime),
+    /// else on ``StoreReads``, as it reads the store.
+    package func authorizeOffThePool(
+        channelId: String, authorization: String?, source: String? = nil
+    ) async throws(PushRejection) -> Authorized {
+        let credentialId = authorization.flatMap { Credential.parse(token: Self.bearerToken($0)) }?.id
+        if channels.isFresh(channelId), credentialId.map(credentials.isFresh) ?? true {
+            return try authorize(channelId: channelId, authorization: authorization, source: source)
+        }
+        return try await StoreReads.run { () throws(PushRejection) -> Authorized in
+            try self.authorize(channelId: channelId, authorization: authorization, source: source)
+        }
+    }
+
+    /// The token of an `Authorization` value, for the cache check (what is not a bearer token is checked by ``authenticate(_:)``).
+    private static func bearerToken(_ authorization: String) -> String {
+        guard let space = authorization.firstIndex(of: " ") else { return authorization }
+        return authorization[authorization.index(after: space)...].trimmingCharacters(in: .whitespaces)
+    }
+
     /// `WWW-Authenticate` of a 401 without a bearer token (RFC 6750 section 3).
     static let bearerChallenge = #"Bearer realm="taskhost""#
     /// `WWW-Authenticate` of a 401 whose bearer token is malformed, unknown or revoked.
@@ -293,7 +315,7 @@ package struct PushService: Sendable {
         guard payload.count <= maxPayload else { throw tooLarge(payload.count) }
         let id = NewTrigger.newId()
         if headers.noCache {
-            let backlog = (try? store.backlog(app: channel.app, task: channel.task)) ?? 1
+            let backlog = await StoreReads.run { [store] in (try? store.backlog(app: channel.app, task: channel.task)) ?? 1 }
             if backlog > 0 || !hasCapacity(channel.app, channel.task) {
                 return PushAcceptance(messageId: id, status: "dropped")
             }

@@ -16,9 +16,11 @@ enum WebPushRoutes {
             try await push(request: request, context: context, service: service)
         }
         router.delete("/webpush/v1/:subscription/messages/:message") { request, context -> Response in
-            try service.delete(
-                subscriptionId: context.parameters.get("subscription") ?? "", messageId: context.parameters.get("message") ?? "",
-                authorization: request.headers[.authorization], cryptoKey: request.headers[cryptoKey])
+            let (subscription, message) = (context.parameters.get("subscription") ?? "", context.parameters.get("message") ?? "")
+            let (authorization, key) = (request.headers[.authorization], request.headers[cryptoKey])
+            try await StoreReads.run { () throws(PushRejection) in
+                try service.delete(subscriptionId: subscription, messageId: message, authorization: authorization, cryptoKey: key)
+            }
             return Response(status: .noContent)
         }
     }
@@ -33,7 +35,12 @@ enum WebPushRoutes {
 
     static func push(request: Request, context: PushRequestContext, service: WebPushService) async throws(PushRejection) -> Response {
         var request = request
-        let subscription = try service.subscription(id: context.parameters.get("subscription") ?? "")
+        let id = context.parameters.get("subscription") ?? ""
+        // The subscription's record is read from the store when it is not cached: off the cooperative pool.
+        let subscription =
+            service.isCached(id)
+            ? try service.subscription(id: id)
+            : try await StoreReads.run { () throws(PushRejection) -> WebPushService.Subscription in try service.subscription(id: id) }
         let sender = try service.authorize(
             subscription, authorization: request.headers[.authorization], cryptoKey: request.headers[cryptoKey])
         var fields: [String: String] = [:]

@@ -32,21 +32,42 @@ final class BlockingBridge: TaskExecutor, Sendable {
         threads.execute { job.runSynchronously(on: executor) }
     }
 
+    /// How long a bridged call may take before its caller gets ``Timeout``.
+    static let defaultTimeout: Duration = .seconds(30)
+
     /// Runs `body` to its end and returns its result, blocking the calling thread
-    /// (a ``BlockingExecutor`` thread in the host) meanwhile.
-    func wait<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    /// (a ``BlockingExecutor`` thread in the host) meanwhile, for at most
+    /// `timeout`: then the task is cancelled and the caller gets ``Timeout``.
+    ///
+    /// The deadline is a backstop, not a query timeout: it ends the wait of a
+    /// call whose answer never comes. Seen here: after the server restarted
+    /// under load, a request for a pooled connection of postgres-nio 1.33.2 was
+    /// never served although the pool had idle connections; its caller (the
+    /// dispatcher's claim) waited forever, and dispatch with it. A call that
+    /// times out may still have committed (its answer was what was lost):
+    /// callers treat it as any failed write whose outcome is unknown (an
+    /// unacknowledged push, a claim whose lease runs out).
+    func wait<T: Sendable>(timeout: Duration = defaultTimeout, _ body: @escaping @Sendable () async throws -> T) throws -> T {
         precondition(
             MultiThreadedEventLoopGroup.currentEventLoop == nil,
             "a PostgreSQL store call blocked a NIO event loop: call the store from a BlockingExecutor thread")
         let outcome = Outcome<T>()
-        Task(executorPreference: self) {
+        let task = Task(executorPreference: self) {
             do {
                 outcome.finish(.success(try await body()))
             } catch {
                 outcome.finish(.failure(error))
             }
         }
-        return try outcome.wait().get()
+        if let result = outcome.wait(timeout: timeout) { return try result.get() }
+        task.cancel()
+        throw Timeout(limit: timeout)
+    }
+
+    /// A bridged call that did not end within its time limit.
+    struct Timeout: Error, CustomStringConvertible {
+        let limit: Duration
+        var description: String { "PostgreSQL did not answer within \(limit)" }
     }
 
     /// Starts `body` on the bridge without waiting for it (the client's `run()`).
@@ -65,9 +86,11 @@ private final class Outcome<T: Sendable>: Sendable {
         done.signal()
     }
 
-    func wait() -> Result<T, any Error> {
-        done.wait()
-        return result.withLock { $0! }
+    /// The result, or `nil` when none came within `timeout` (a late one is dropped).
+    func wait(timeout: Duration) -> Result<T, any Error>? {
+        let (seconds, attoseconds) = timeout.components
+        guard done.wait(timeout: .now() + Double(seconds) + Double(attoseconds) / 1e18) == .success else { return nil }
+        return result.withLock { $0 }
     }
 }
 

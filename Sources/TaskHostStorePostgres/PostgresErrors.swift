@@ -72,6 +72,7 @@ package enum PostgresFailure {
             default: return (nil, "\(error)")
             }
         }
+        if let timeout = error as? BlockingBridge.Timeout { return (.unavailable, "\(timeout)") }
         guard let error = error as? PSQLError else { return (nil, "\(error)") }
         switch error.code {
         case .server:

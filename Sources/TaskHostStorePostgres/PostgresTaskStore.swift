@@ -82,7 +82,7 @@ package final class PostgresTaskStore: Sendable {
         let configuration = databaseLocation.connectionConfiguration
         let logger = logger
         do {
-            try bridge.wait {
+            try bridge.wait(timeout: .seconds(600)) {  // migrations may rewrite large tables
                 let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
                 do {
                     try await connection.withTransaction(logger: logger) { connection in

@@ -35,11 +35,17 @@ struct ClusterServeTests {
 
     /// `taskhost serve` on `database`, in a state directory of its own.
     static func host(_ name: String, manifest: String, database: TestDatabase, lease: Double = 30) throws -> ServeProcess {
+        try host(name, manifest: manifest, url: database.url, lease: lease)
+    }
+
+    /// `taskhost serve` on the database at `url`, in a state directory of its own.
+    static func host(_ name: String, manifest: String, url: String, lease: Double = 30) throws -> ServeProcess {
         try ServeProcess(
             manifest: manifest, stateDirectory: TestSupport.temporaryDirectory(),
             arguments: [
-                "--store", database.url, "--host-name", name, "--lease", "\(lease)", "--retry-delay", "0.05", "--concurrency", "4",
+                "--store", url, "--host-name", name, "--lease", "\(lease)", "--retry-delay", "0.05", "--concurrency", "4",
                 "--channel-burst", "100000", "--channel-rate", "100000", "--client-burst", "100000", "--client-rate", "100000",
+                "--log-level", ProcessInfo.processInfo.environment["TEST_SERVE_LOG_LEVEL"] ?? "info",
             ])
     }
 
@@ -84,11 +90,13 @@ struct ClusterServeTests {
                         }
                         guard index < total else { return }
                         let content = "push-\(index)"
-                        for _ in 0..<20 {
+                        // An unanswered or refused push (a host gone, a 503 while the database is away) is sent again, as an app server does.
+                        for _ in 0..<300 {
                             if await ServeProcessTests.push(port: port(index), channel: channel.id, token: token, content: content) == 200 {
                                 acknowledged.withLock { _ = $0.insert(content) }
                                 break
                             }
+                            try? await Task.sleep(for: .milliseconds(50))
                         }
                     }
                 }

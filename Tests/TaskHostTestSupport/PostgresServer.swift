@@ -69,44 +69,7 @@ package enum PostgresServer {
 
     /// Starts the throw-away cluster and its watcher; returns its URL.
     static func startCluster() -> Result<String, Unavailable> {
-        let install = "apt-get install postgresql-15, or set TASKHOST_TEST_POSTGRES to the URL of a server"
-        guard let initdb = serverTool("initdb"), let pgCtl = serverTool("pg_ctl") else {
-            return .failure(Unavailable(message: "PostgreSQL's initdb and pg_ctl are not installed (\(install)); .ci/run installs them"))
-        }
-        let asRoot = geteuid() == 0
-        guard !asRoot || getpwnam("postgres") != nil else {
-            return .failure(Unavailable(message: "the tests run as root and there is no user postgres to run initdb as (\(install))"))
-        }
-        let directory = NSTemporaryDirectory() + "taskhost-postgres-" + UUID().uuidString
-        let data = directory + "/data"
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            if asRoot { try FileManager.default.setAttributes([.ownerAccountName: "postgres"], ofItemAtPath: directory) }
-        } catch {
-            return .failure(Unavailable(message: "cannot create the cluster's directory \(directory): \(error)"))
-        }
-        guard let port = freeLoopbackPort() else {
-            return .failure(Unavailable(message: "no free loopback port for PostgreSQL"))
-        }
-        let asServerUser: ([String]) -> [String] = { asRoot ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + $0 : $0 }
-        let steps: [(String, [String])] = [
-            ("initdb", asServerUser([initdb, "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"])),
-            (
-                "pg_ctl start",
-                asServerUser([
-                    pgCtl, "start", "-w", "-t", "120", "-D", data, "-l", directory + "/server.log", "-o",
-                    "-c listen_addresses=127.0.0.1 -p \(port) -c unix_socket_directories='\(directory)' "
-                        + "-c fsync=on -c synchronous_commit=on -c max_connections=200",
-                ])
-            ),
-        ]
-        for (what, command) in steps {
-            if let failure = run(command, log: "\(directory)/\(what.replacingOccurrences(of: " ", with: "-")).log") {
-                return .failure(Unavailable(message: "\(what) failed: \(failure) (server log: \(directory)/server.log)"))
-            }
-        }
-        watch(directory: directory, data: data, stop: asServerUser([pgCtl, "stop", "-D", data, "-m", "immediate"]))
-        return .success("postgres://postgres@127.0.0.1:\(port)/postgres")
+        PostgresCluster.start().map(\.url)
     }
 
     /// Runs `command` to its end, its output in `log`; returns what went wrong, `nil` on success.
