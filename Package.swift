@@ -282,6 +282,7 @@ let package = Package(
             name: "TaskHostStorePostgresTests",
             dependencies: [
                 "TaskHostStorePostgres", "TaskHostStore", "TaskHostCore", "TaskHostShared", "TaskHostTestSupport", "TaskHostConcurrency",
+                "TaskHostScheduling", "TaskHostPlugins", "TaskHostManifest",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
