@@ -80,25 +80,13 @@ struct PostgresTimerTests {
                     (TimerScheduler(store: first, registry: TestSupport.registry([task], app: app)), 0.0),
                     (TimerScheduler(store: second, registry: TestSupport.registry([task], app: app)), 3.0),
                 ]
-                let arrived = DispatchSemaphore(value: 0)
-                let go = DispatchSemaphore(value: 0)
-                let anchors = try await withThrowingTaskGroup(of: Date.self) { group in
-                    for (scheduler, offset) in hosts {
-                        group.addTask {
-                            try await offThePool {
-                                arrived.signal()
-                                guard go.wait(timeout: .now() + 60) == .success else { throw CancellationError() }
-                                _ = try scheduler.tick(now: start.addingTimeInterval(offset))
-                                return try scheduler.store.timerAnchor(app: app, task: "Tick", default: Date())
-                            }
+                let anchors = try await Self.race(
+                    hosts.map { scheduler, offset in
+                        {
+                            _ = try scheduler.tick(now: start.addingTimeInterval(offset))
+                            return try scheduler.store.timerAnchor(app: app, task: "Tick", default: Date())
                         }
-                    }
-                    try await offThePool {
-                        for _ in hosts { guard arrived.wait(timeout: .now() + 60) == .success else { throw CancellationError() } }
-                        for _ in hosts { go.signal() }
-                    }
-                    return try await group.reduce(into: []) { $0.append($1) }
-                }
+                    })
                 #expect(Set(anchors).count == 1, "round \(round): one anchor for both hosts, \(anchors)")
                 #expect(anchors.allSatisfy { [start, start.addingTimeInterval(3)].contains($0) }, "round \(round): \(anchors)")
                 // Ticks whose period does not depend on whose anchor won (30 s into each of 5 periods).
@@ -120,6 +108,55 @@ struct PostgresTimerTests {
             throw error
         }
         try await database.drop()
+    }
+
+    /// Eight hosts ask for a new timer's anchor at once, each with a default of
+    /// its own, round after round: every one gets the anchor that was stored
+    /// (one that lost the insert reads the winner's, even when its statement
+    /// began before the winner committed).
+    @Test func hostsAskingForANewAnchorAtOnceAllGetTheStoredOne() async throws {
+        let database = try await TestDatabase()
+        do {
+            let stores = try await offThePool { try (0..<8).map { try database.store(hostId: "host-\($0)") } }
+            defer { for store in stores { store.close() } }
+            for round in 0..<30 {
+                let app = "com.example.anchor\(round)"
+                let anchors = try await Self.race(
+                    stores.enumerated().map { index, store in
+                        { try store.timerAnchor(app: app, task: "Tick", default: Self.start.addingTimeInterval(Double(index))) }
+                    })
+                #expect(Set(anchors).count == 1, "round \(round): \(anchors)")
+            }
+        } catch {
+            try? await database.drop()
+            throw error
+        }
+        try await database.drop()
+    }
+
+    /// Runs `bodies` at once, each on a thread of its own (``storeThreads``),
+    /// released together once all are ready; returns their results in order.
+    static func race<T: Sendable>(_ bodies: [@Sendable () throws -> T]) async throws -> [T] {
+        let arrived = DispatchSemaphore(value: 0)
+        let go = DispatchSemaphore(value: 0)
+        return try await withThrowingTaskGroup(of: (Int, T).self) { group in
+            for (index, body) in bodies.enumerated() {
+                group.addTask {
+                    try await offThePool {
+                        arrived.signal()
+                        guard go.wait(timeout: .now() + 60) == .success else { throw CancellationError() }
+                        return (index, try body())
+                    }
+                }
+            }
+            try await offThePool {
+                for _ in bodies { guard arrived.wait(timeout: .now() + 60) == .success else { throw CancellationError() } }
+                for _ in bodies { go.signal() }
+            }
+            var results: [(Int, T)] = []
+            for try await result in group { results.append(result) }
+            return results.sorted { $0.0 < $1.0 }.map(\.1)
+        }
     }
 
     /// A period that ran and was pruned (`--keep-done 0`) stays fired: its
