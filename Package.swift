@@ -109,7 +109,7 @@ let package = Package(
             ],
             swiftSettings: strict),
         // The PostgreSQL store backend (issue 16): the store protocols on a shared database, with
-        // leases and fencing for several hosts. Not wired into `taskhost serve` yet.
+        // leases and fencing for several hosts.
         .target(
             name: "TaskHostStorePostgres",
             dependencies: [
@@ -120,6 +120,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        // Where the store is (`--store`: the state directory's SQLite, or PostgreSQL) and the one
+        // way to open it: the only module that names both backends.
+        .target(
+            name: "TaskHostStoreBackends",
+            dependencies: [
+                "TaskHostCore", "TaskHostStore", "TaskHostStorePostgres", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         // Web Push (RFC 8030, 8188, 8291, 8292), pure: the aes128gcm message
@@ -185,8 +193,8 @@ let package = Package(
         .executableTarget(
             name: "TaskHostCLI",
             dependencies: [
-                "TaskHostCore", "TaskHostStore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostServer",
-                "TaskHostIPC", "TaskHostManifest", "TaskHostShared", "CTaskHostABI", "TaskHostWebPush",
+                "TaskHostCore", "TaskHostStore", "TaskHostStoreBackends", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling",
+                "TaskHostServer", "TaskHostIPC", "TaskHostManifest", "TaskHostShared", "CTaskHostABI", "TaskHostWebPush",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -218,7 +226,7 @@ let package = Package(
             name: "TaskHostBench",
             dependencies: [
                 "TaskHostCore", "TaskHostStore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostManifest",
-                "CTaskHostABI", "TaskHostWebPush", "TaskHostStorePostgres",
+                "CTaskHostABI", "TaskHostWebPush", "TaskHostStorePostgres", "TaskHostStoreBackends",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -252,8 +260,8 @@ let package = Package(
         .testTarget(
             name: "TaskHostStoreTests",
             dependencies: [
-                "TaskHostStore", "TaskHostStorePostgres", "TaskHostCore", "TaskHostShared", "TaskHostTestSupport",
-                "TaskHostConcurrency", .product(name: "GRDB", package: "GRDB.swift"),
+                "TaskHostStore", "TaskHostStorePostgres", "TaskHostStoreBackends", "TaskHostCore", "TaskHostShared",
+                "TaskHostTestSupport", "TaskHostConcurrency", .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict),
         .testTarget(
@@ -268,8 +276,7 @@ let package = Package(
             name: "TaskHostServerTests",
             dependencies: [
                 "TaskHostServer", "TaskHostCore", "TaskHostStore", "TaskHostIsolation", "TaskHostManifest", "TaskHostScheduling",
-                "TaskHostShared",
-                "TaskHostTestSupport", "TaskHostWebPush", .product(name: "HTTPTypes", package: "swift-http-types"),
+                "TaskHostShared", "TaskHostStorePostgres", "TaskHostTestSupport", "TaskHostWebPush", .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Hummingbird", package: "hummingbird"),

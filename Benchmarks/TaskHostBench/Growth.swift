@@ -5,6 +5,7 @@ import TaskHostManifest
 import TaskHostPlugins
 import TaskHostScheduling
 import TaskHostStore
+import TaskHostStoreBackends
 
 extension Bench {
     func growth(_ products: Products, state: String) async throws {

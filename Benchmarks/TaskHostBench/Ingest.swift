@@ -1,6 +1,7 @@
 import Foundation
 import TaskHostCore
 import TaskHostStore
+import TaskHostStoreBackends
 
 /// The wrk script: raw WNS pushes to one channel; prints one RESULT line.
 let pushScript = #"""

@@ -7,6 +7,7 @@ import TaskHostManifest
 import TaskHostPlugins
 import TaskHostScheduling
 import TaskHostStore
+import TaskHostStoreBackends
 
 /// The baselines of an isolated run: a bare process, and the task called in-process.
 enum Baselines {

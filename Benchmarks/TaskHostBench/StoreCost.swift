@@ -1,6 +1,7 @@
 import Foundation
 import TaskHostCore
 import TaskHostStore
+import TaskHostStoreBackends
 
 extension Bench {
     /// What one durable enqueue transaction costs the writer, by batch size:

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import TaskHostCore
 import TaskHostStore
+import TaskHostStoreBackends
 import TaskHostWebPush
 
 extension Bench {

@@ -5,6 +5,7 @@ import TaskHostIsolation
 import TaskHostManifest
 import TaskHostServer
 import TaskHostStore
+import TaskHostStoreBackends
 
 /// Where state lives.
 struct StateOptions: ParsableArguments {
@@ -16,14 +17,31 @@ struct StateOptions: ParsableArguments {
             valueName: "dir"))
     var stateDir: String?
 
+    @Option(
+        name: .customLong("store"),
+        help: ArgumentHelp(
+            "Where the queue, channels, settings and history are: sqlite, or a PostgreSQL URL that several hosts share.",
+            discussion:
+                "sqlite is the state directory's database. postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (or ?host=/SOCKET/DIR) "
+                + "is a PostgreSQL database. Default: $TASKHOST_STORE, else sqlite.",
+            valueName: "sqlite|url"))
+    var store: String?
+
     var directory: StateDirectory { StateDirectory.resolve(explicit: stateDir) }
 
-    /// Where the store is: the state directory's database.
-    var storeLocation: StoreLocation { .stateDirectory(directory) }
+    /// Where the store is: `--store`, else `$TASKHOST_STORE`, else the state directory's database.
+    func storeLocation() throws -> StoreLocation {
+        do {
+            return try StoreLocation.parse(store, stateDirectory: directory)
+        } catch {
+            throw CLIError(error.description)
+        }
+    }
 
     func openStore() throws -> any HostStore {
+        let location = try storeLocation()
         do {
-            return try storeLocation.open()
+            return try location.open()
         } catch {
             throw CLIError(error.description)
         }

@@ -141,6 +141,19 @@ struct ServeCommand: AsyncParsableCommand {
         name: .customLong("log-format"),
         help: ArgumentHelp("How log lines are written on standard error: text, or json (one JSON object per line).", valueName: "format"))
     var logFormat: LogFormat = .text
+    @Option(
+        name: .customLong("host-name"),
+        help: ArgumentHelp(
+            "This host's name among the hosts of a PostgreSQL store, shown by taskhost history (default: HOSTNAME:PORT).",
+            valueName: "name"))
+    var hostName: String?
+    @Option(
+        name: .customLong("lease"),
+        help: ArgumentHelp(
+            "With a PostgreSQL store: how long a claim holds unless this host extends it (it does every third of it while the instance runs); "
+                + "then another host runs the trigger again.",
+            valueName: "seconds"))
+    var lease: Double = 30
     @OptionGroup var manifestOptions: ManifestOptions
     @OptionGroup var stateOptions: StateOptions
     @OptionGroup var sandboxFlags: SandboxFlags
@@ -162,6 +175,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard shutdownGrace >= 0, shutdownGrace <= 86_400 else {
             throw ValidationError("--shutdown-grace must be 0 to 86400 seconds")
         }
+        guard lease >= 0.5, lease <= 3600 else { throw ValidationError("--lease must be 0.5 to 3600 seconds") }
         guard pluginsPoll > 0, crashLimit > 0, crashWindow > 0 else {
             throw ValidationError("--plugins-poll, --crash-limit and --crash-window must be positive")
         }
@@ -256,6 +270,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.ingest = ingest
         configuration.keepDone = try keepDoneRetention()
         configuration.shutdownGrace = .milliseconds(Int64(shutdownGrace * 1000))
+        configuration.hostName = hostName
         let state = stateOptions.directory
         let pluginsDirectory = pluginsDir ?? state.pluginsPath
         if !pluginsDirectory.isEmpty {
@@ -274,7 +289,9 @@ struct ServeCommand: AsyncParsableCommand {
         // Every child of serve is started through WorkerProcess: it may reap the orphans it inherits.
         OrphanReaper.shared.start()
         let daemon = Daemon(
-            configuration: configuration, store: try stateOptions.openStore(), registry: registry,
+            configuration: configuration,
+            store: try await stateOptions.openStoreWaiting(leaseDuration: .milliseconds(Int64(lease * 1000)), logger: logger),
+            registry: registry,
             workerPath: try locateWorker(), logger: logger)
         let bind = self.bind
         let hostLogger = logger

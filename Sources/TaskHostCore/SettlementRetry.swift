@@ -3,6 +3,14 @@ package import Logging
 import Synchronization
 package import TaskHostConcurrency
 
+/// An error that retrying the same write cannot fix: a settlement refused
+/// because another host's claim holds the trigger now (fencing), or a
+/// constraint the write breaks. ``SettlementRetry`` logs it and drops the write.
+package protocol PermanentFailure: Error {
+    /// Whether the same write can never succeed.
+    var isPermanent: Bool { get }
+}
+
 /// Retries the store writes that settle work: marking a trigger done,
 /// releasing it, scheduling its retry, dead-lettering it, and recording how
 /// an instance ended. A write that fails (the disk is full, the database is
@@ -95,6 +103,11 @@ package final class SettlementRetry: Sendable {
     ) -> Duration?? {
         do {
             try write()
+            succeeded(attempts: attempts)
+            return nil
+        } catch let error as any PermanentFailure where error.isPermanent {
+            // Another host's claim holds the trigger now: the write is dropped, not retried.
+            logger.warning("cannot \(what), and retrying cannot help", metadata: metadata.merging(["error": "\(error)"]) { $1 })
             succeeded(attempts: attempts)
             return nil
         } catch {

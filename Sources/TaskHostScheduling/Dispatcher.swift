@@ -89,7 +89,8 @@ package final class Dispatcher: Sendable {
     package let limits: ConcurrencyLimits
     /// When a failed trigger is retried, and when it is dead-lettered.
     package let retryPolicy: RetryPolicy
-    /// This host's id in the queue's `owner` column.
+    /// This host's id in the queue's `claimed_by` column: the shared store's
+    /// host id (``SharedQueueStore/hostId``), else one made for this run.
     package let owner: String
     private let pollInterval: Duration
     private let logger: Logger
@@ -104,7 +105,7 @@ package final class Dispatcher: Sendable {
     /// Creates a dispatcher.
     package init(
         store: Store, runner: TaskRunner, registry: TaskRegistry, limits: ConcurrencyLimits = ConcurrencyLimits(),
-        retryPolicy: RetryPolicy = RetryPolicy(), pollInterval: Duration = .milliseconds(250),
+        retryPolicy: RetryPolicy = RetryPolicy(), pollInterval: Duration = .milliseconds(250), owner: String? = nil,
         logger: Logger = Logger(label: "taskhost.dispatcher")
     ) {
         self.store = store
@@ -115,7 +116,7 @@ package final class Dispatcher: Sendable {
         self.pollInterval = pollInterval
         self.logger = logger
         self.settlements = SettlementRetry(logger: logger)
-        self.owner = "\(ProcessInfo.processInfo.hostName)/\(getpid())/\(RandomToken.hex(bytes: 4))"
+        self.owner = owner ?? "\(ProcessInfo.processInfo.hostName)/\(getpid())/\(RandomToken.hex(bytes: 4))"
         // A task registered (a plugin dropped in, or enabled): its parked triggers run now.
         let wake = wakeSignal
         registry.observeChanges { wake.signal() }

@@ -78,6 +78,9 @@ package struct DaemonConfiguration: Sendable {
     /// an immediate stop (off when embedded, e.g. in tests, where a graceful
     /// shutdown or cancellation of the task that runs the daemon does it).
     package var handlesSignals = true
+    /// This host's name among the hosts of a shared store (`--host-name`;
+    /// `nil`: HOSTNAME:PORT), shown by `taskhost history`.
+    package var hostName: String?
 
     package init() {}
 }
@@ -116,11 +119,14 @@ package struct Daemon: Sendable {
         let metrics = operatorAddress.map { _ in DaemonMetrics() }
         let hostMetrics = metrics?.host ?? .disabled
         let store = MeasuredStore(self.store, metrics: hostMetrics)
+        // A shared store (PostgreSQL) claims only the tasks loaded here, from before the first claim.
+        let shared = configuration.dispatches ? self.store as? any SharedQueueStore : nil
+        if let shared { HostHeartbeatService.restrictClaims(of: shared, to: registry) }
         let runner = TaskRunner(
             store: store, workerPath: workerPath, sandbox: configuration.sandbox, isolation: configuration.isolation, metrics: hostMetrics)
         let dispatcher = Dispatcher(
             store: store, runner: runner, registry: registry, limits: configuration.limits,
-            retryPolicy: configuration.retryPolicy, pollInterval: configuration.pollInterval,
+            retryPolicy: configuration.retryPolicy, pollInterval: configuration.pollInterval, owner: shared?.hostId,
             logger: logger.component("taskhost.dispatcher"))
         let committer = IngestCommitter(store: store, maxBatch: configuration.ingest.maxBatch, metrics: hostMetrics) { dispatcher.wake() }
         let storeFailures = FailureLogAggregator(
@@ -232,6 +238,13 @@ package struct Daemon: Sendable {
                 .init(
                     service: DrainingServer(
                         server: server, connections: open, controller: shutdown, logger: logger.component("taskhost.operator"))))
+        }
+        if let shared {
+            let name = configuration.hostName ?? "\(ProcessInfo.processInfo.hostName):\(configuration.port)"
+            services.append(
+                .init(
+                    service: HostHeartbeatService(
+                        store: shared, registry: registry, name: name, logger: logger.component("taskhost.cluster"))))
         }
         if dispatches { services.append(.init(service: TimerService(scheduler: scheduler, ready: ready, wake: { dispatcher.wake() }))) }
         if configuration.keepDone != .forever {

@@ -10,8 +10,8 @@ package typealias StoreReadinessCheck = @Sendable () throws(StoreError) -> Void
 /// (``PluginStateStore``, ``DisabledTaskStore``), replays
 /// (``ReplayStore``) and the status page's reads (``StatusSnapshotStore``).
 /// Code outside the store holds an `any HostStore` (or the narrower
-/// protocols it needs), opened from a ``StoreLocation``; only the store
-/// module names a backend.
+/// protocols it needs), opened from a `StoreLocation` (TaskHostStoreBackends,
+/// the one module that names both backends).
 ///
 /// Every method is synchronous and may block its thread: SQLite waits for
 /// an fsync, or for another process's write lock up to its busy timeout.
@@ -41,27 +41,4 @@ package protocol HostStore: TaskStore, TriggerQueueStore, ChannelStore, WebPushS
 extension HostStore {
     /// A readiness check that waits at most one second.
     package func readinessCheck() -> StoreReadinessCheck { readinessCheck(timeout: .seconds(1)) }
-}
-
-/// Where a store is, and the one way to open it (``open()``). Today the only
-/// backend is SQLite in a state directory.
-package enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
-    /// The embedded SQLite database of a state directory
-    /// (``StateDirectory/databasePath``), created with the directory (mode
-    /// 0700) when there is none yet.
-    case stateDirectory(StateDirectory)
-
-    /// Opens the store (creating, checking and migrating it as its backend
-    /// does; see ``SQLiteTaskStore/init(path:)``).
-    package func open() throws(StoreError) -> any HostStore {
-        switch self {
-        case .stateDirectory(let directory): try SQLiteTaskStore(stateDirectory: directory)
-        }
-    }
-
-    package var description: String {
-        switch self {
-        case .stateDirectory(let directory): directory.databasePath
-        }
-    }
 }

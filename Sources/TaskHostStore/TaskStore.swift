@@ -115,3 +115,10 @@ extension TaskStore {
         try finishInstance(id: id, endedAt: endedAt, outcome: outcome, progress: progress, sandbox: sandbox, appendingLog: [])
     }
 }
+
+extension StoreError: PermanentFailure {
+    /// A constraint the write breaks (a settlement refused because another
+    /// host's claim holds the trigger now, see PostgreSQL's fencing) cannot be
+    /// retried into success; busy, unavailable and full stores can.
+    package var isPermanent: Bool { code == .constraint }
+}

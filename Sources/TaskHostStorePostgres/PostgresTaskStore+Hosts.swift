@@ -1,5 +1,6 @@
 package import Foundation
 import PostgresNIO
+import Synchronization
 import TaskHostCore
 package import TaskHostStore
 
@@ -23,17 +24,25 @@ package struct HostRecord: Sendable, Equatable {
     }
 }
 
-/// The host registry (`hosts`): each host's identity, the tasks it runs and a heartbeat.
-/// Not used by the claim yet: the next step restricts a claim to the tasks a live host has.
-extension PostgresTaskStore {
-    /// Records this host as alive at `now`, with its name and the tasks (`app/task`) it runs.
+/// The host registry (`hosts`): each host's identity, the tasks it runs and a
+/// heartbeat; a host's claims take only triggers of the tasks it registered.
+extension PostgresTaskStore: SharedQueueStore {
+    /// Records this host as alive at `now`, with its name and the tasks
+    /// (`app/task`) it runs; from then on this store object claims only
+    /// triggers of those tasks.
     package func heartbeat(name: String, tasks: [String], now: Date = Date()) throws(StoreError) {
+        restrictClaims(to: tasks)
         try execute(
             "record the heartbeat of host \(hostId)",
             """
             INSERT INTO hosts (id, name, heartbeat_at, tasks) VALUES (\(hostId), \(name), \(now), \(tasks.sorted()))
             ON CONFLICT (id) DO UPDATE SET name = excluded.name, heartbeat_at = excluded.heartbeat_at, tasks = excluded.tasks
             """)
+    }
+
+    /// From now on, this store object claims only triggers of `tasks` (`app/task`).
+    package func restrictClaims(to tasks: [String]) {
+        claimableTasks.withLock { $0 = tasks.sorted() }
     }
 
     /// Every registered host, by name then id.

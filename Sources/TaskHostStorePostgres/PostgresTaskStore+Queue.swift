@@ -99,12 +99,17 @@ extension PostgresTaskStore: TriggerQueueStore {
     /// attempt), then the runnable ones in queue order. Each taken trigger gets
     /// state running, `claimed_by` = `owner`, a lease until `now` + ``leaseDuration``
     /// and a new fence, which this store object keeps for its settlement.
+    /// After a heartbeat (``heartbeat(name:tasks:now:)``) only triggers of the
+    /// tasks it named are read: a host never claims, nor parks, what it cannot run.
     package func claim(limit: Int, owner: String, now: Date, decide: (String, String) -> ClaimDecision) throws(StoreError)
         -> [QueuedTrigger]
     {
         guard limit > 0 else { return [] }
         let leaseEnd = now.addingTimeInterval(Self.seconds(leaseDuration))
         let candidates = max(limit * 4, 64)
+        let tasks = claimableTasks.withLock { $0 }
+        let filtered = tasks != nil
+        let claimable = tasks ?? []
         let (claimed, expiredRows) = try LentClosure.lend(decide) { (lent) throws(StoreError) in
             try transaction("claim triggers") { connection, logger -> ([(QueuedTrigger, Int64)], Int) in
                 let expiredRows = try await connection.query(
@@ -118,12 +123,14 @@ extension PostgresTaskStore: TriggerQueueStore {
                 var rows = try await connection.query(
                     """
                     SELECT \(unescaped: Self.triggerColumns) FROM trigger WHERE state = 'running' AND lease_expires_at <= \(now)
+                        AND (NOT \(filtered) OR app || '/' || task = ANY(\(claimable)))
                     ORDER BY lease_expires_at LIMIT \(candidates) FOR UPDATE SKIP LOCKED
                     """, logger: logger
                 ).collect()
                 rows += try await connection.query(
                     """
                     SELECT \(unescaped: Self.triggerColumns) FROM trigger WHERE state IN ('pending', 'retrying') AND available_at <= \(now)
+                        AND (NOT \(filtered) OR app || '/' || task = ANY(\(claimable)))
                     ORDER BY available_at, created_at LIMIT \(candidates) FOR UPDATE SKIP LOCKED
                     """, logger: logger
                 ).collect()

@@ -32,6 +32,7 @@ extension PostgresTaskStore {
     func settle(_ what: String, id: String, fence: Int64?, _ statement: PostgresQuery) throws(StoreError) -> FencedWrite {
         let changed = try execute(what, statement)
         fences.withLock { _ = $0.removeValue(forKey: id) }
+        lostLeases.withLock { _ = $0.remove(id) }
         guard changed == 0, let fence else { return .applied }
         let rows = try rows("read trigger \(id)", "SELECT claimed_by, fence, state FROM trigger WHERE id = \(id)")
         guard let row = rows.first else { return .applied }
@@ -107,13 +108,15 @@ extension PostgresTaskStore {
     }
 
     /// Extends to `now` + ``leaseDuration`` the lease of every trigger this store
-    /// object holds, in one statement; returns the ids whose claim it no longer
-    /// holds (another host claimed them after the lease ran out, or they were
-    /// settled elsewhere), which it forgets. The host calls it well within the
-    /// lease (a third of it) while instances run.
+    /// object holds, in one statement; returns the ids whose claim it lost since
+    /// the last call (another host claimed them after the lease ran out, or they
+    /// were settled elsewhere). It keeps their fences: settling them later is
+    /// refused, never applied over the other host's claim. The host calls it
+    /// well within the lease (a third of it) while instances run.
     @discardableResult
     package func extendLeases(now: Date = Date()) throws(StoreError) -> [String] {
-        let held = fences.withLock { $0 }
+        let lost = lostLeases.withLock { $0 }
+        let held = fences.withLock { $0 }.filter { !lost.contains($0.key) }
         guard !held.isEmpty else { return [] }
         let leaseEnd = now.addingTimeInterval(Self.seconds(leaseDuration))
         let rows = try rows(
@@ -123,25 +126,25 @@ extension PostgresTaskStore {
             WHERE state = 'running' AND claimed_by = \(hostId) AND fence = ANY(\(Array(held.values))) RETURNING id
             """)
         let kept = Set(try decoding("extend leases") { try rows.map { try $0.decode(String.self) } })
-        let lost = held.keys.filter { !kept.contains($0) }.sorted()
-        fences.withLock { fences in
-            for id in lost where fences[id] == held[id] { fences.removeValue(forKey: id) }
-        }
-        return lost
+        let newlyLost = held.keys.filter { !kept.contains($0) }.sorted()
+        let stillHeld = fences.withLock { fences in newlyLost.filter { fences[$0] == held[$0] } }
+        lostLeases.withLock { $0.formUnion(stillHeld) }
+        return stillHeld
     }
 
-    /// Makes running triggers whose lease ran out, claimed by hosts other than
-    /// `owner`, retrying at once; returns how many. (A claim takes such triggers
-    /// by itself; this is for a host that starts and wants them run without
-    /// waiting for the queue to reach them.) Live hosts' triggers are left alone:
-    /// their leases have not run out.
+    /// Makes retrying at once the running triggers that `owner` claimed (this
+    /// host's id, kept in its state directory: what it ran before it restarted
+    /// died with it) and those whose lease ran out; returns how many. (A claim
+    /// takes expired ones by itself; this is for a host that starts and wants
+    /// them run without waiting for the queue to reach them.) Live hosts'
+    /// triggers are left alone: their leases have not run out.
     package func recoverAbandoned(owner: String, now: Date) throws(StoreError) -> Int {
         try execute(
             "recover abandoned triggers",
             """
             UPDATE trigger SET state = 'retrying', claimed_by = NULL, lease_expires_at = NULL, available_at = \(now),
-                updated_at = \(now), last_error = 'the host running it stopped before it finished (its lease ran out)'
-            WHERE state = 'running' AND lease_expires_at <= \(now) AND claimed_by IS DISTINCT FROM \(owner) RETURNING 1
+                updated_at = \(now), last_error = 'the host running it stopped before it finished'
+            WHERE state = 'running' AND (claimed_by = \(owner) OR lease_expires_at <= \(now)) RETURNING 1
             """)
     }
 

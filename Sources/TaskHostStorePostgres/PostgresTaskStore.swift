@@ -29,8 +29,15 @@ package final class PostgresTaskStore: Sendable {
     private let running: Task<Void, Never>
     /// The fence of each trigger this store object claimed and has not settled.
     let fences = Mutex<[String: Int64]>([:])
+    /// Triggers whose lease this store object lost (another host claimed them
+    /// again): their fences are kept, so that settling them is refused, and
+    /// each loss is reported once.
+    let lostLeases = Mutex<Set<String>>([])
     /// Triggers this store object has moved to `expired` so far, for metrics.
     let expired = Atomic<Int>(0)
+    /// The tasks (`app/task`) this host runs, from its last heartbeat; `nil`
+    /// until the first one (claims then take triggers of any task).
+    let claimableTasks = Mutex<[String]?>(nil)
 
     /// How many triggers this store object has moved to `expired` so far.
     package var expiredCount: Int { expired.load(ordering: .relaxed) }

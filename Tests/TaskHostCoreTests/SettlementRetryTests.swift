@@ -233,4 +233,21 @@ struct CollectingLogHandler: LogHandler {
         let gaveUp = await retry.perform("write", on: BlockingExecutor(name: "test-settle")) { throw StoreError("disk full") }
         #expect(!gaveUp)
     }
+
+    /// A settlement refused for good (another host's claim holds the trigger:
+    /// fencing) is tried once, logged and dropped, never retried; one that
+    /// fails for a while (busy, unavailable, full) is retried.
+    @Test func aSettlementRefusedForGoodIsNotRetried() async {
+        let retry = SettlementRetry(
+            firstDelay: .milliseconds(1), maxDelay: .milliseconds(5), logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        let attempts = Mutex(0)
+        let settled = await retry.perform("mark the trigger done", on: BlockingExecutor(name: "test-settle")) {
+            attempts.withLock { $0 += 1 }
+            throw StoreError("trigger t1: this host's claim was taken over", code: .constraint)
+        }
+        #expect(settled, "the write is over: nothing is left to retry")
+        #expect(attempts.withLock { $0 } == 1)
+        #expect(StoreError("x", code: .constraint).isPermanent)
+        #expect(StoreError.Code.allCases.filter { StoreError("x", code: $0).isPermanent } == [.constraint])
+    }
 }

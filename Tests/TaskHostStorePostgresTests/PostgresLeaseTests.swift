@@ -116,8 +116,11 @@ struct PostgresLeaseTests {
             try hostA.execute("let one lease run out", "UPDATE trigger SET lease_expires_at = \(start) WHERE id = 'lost'")
             #expect(try hostB.claim(limit: 5, owner: hostB.hostId, now: start.addingTimeInterval(1)) { _, _ in true }.map(\.id) == ["lost"])
             #expect(try hostA.extendLeases(now: start.addingTimeInterval(5)) == ["lost"])
-            #expect(hostA.fence(of: "lost") == nil && hostA.fence(of: "kept") != nil)
+            #expect(hostA.fence(of: "lost") != nil && hostA.fence(of: "kept") != nil, "a lost fence is kept: settling with it is refused")
+            #expect(try hostA.extendLeases(now: start.addingTimeInterval(6)).isEmpty, "a loss is reported once")
             try hostB.markDone(id: "lost", instanceId: "b")
+            #expect(throws: StoreError.self, "A's late outcome does not overwrite B's") { try hostA.markDone(id: "lost", instanceId: "a") }
+            #expect(try hostB.queuedTrigger(idPrefix: "lost")?.lastInstanceId == "b")
             #expect(
                 try hostB.claim(limit: 5, owner: hostB.hostId, now: start.addingTimeInterval(14)) { _, _ in true }.isEmpty,
                 "extended to 15 s")

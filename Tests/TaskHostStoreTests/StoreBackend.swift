@@ -1,6 +1,7 @@
 import Synchronization
 import TaskHostConcurrency
 import TaskHostStore
+import TaskHostStoreBackends
 import TaskHostStorePostgres
 import TaskHostTestSupport
 import Testing

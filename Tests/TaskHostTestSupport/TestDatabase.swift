@@ -35,6 +35,15 @@ package struct TestDatabase: Sendable {
         try PostgresTaskStore(location: location, hostId: hostId, leaseDuration: leaseDuration, logger: quiet)
     }
 
+    /// The database's URL, as `taskhost --store` takes it.
+    package var url: String {
+        let credentials = location.user + (location.password.map { ":" + $0 } ?? "")
+        if let socket = location.socketDirectory {
+            return "postgres://\(credentials)@localhost:\(location.port)/\(location.database)?host=\(socket)"
+        }
+        return "postgres://\(credentials)@\(location.host ?? "localhost"):\(location.port)/\(location.database)"
+    }
+
     /// Drops the database, closing what is still connected to it.
     package func drop() async throws {
         let name = location.database
