@@ -276,7 +276,8 @@ let package = Package(
             name: "TaskHostServerTests",
             dependencies: [
                 "TaskHostServer", "TaskHostCore", "TaskHostStore", "TaskHostIsolation", "TaskHostManifest", "TaskHostScheduling",
-                "TaskHostShared", "TaskHostStorePostgres", "TaskHostTestSupport", "TaskHostWebPush", .product(name: "HTTPTypes", package: "swift-http-types"),
+                "TaskHostShared", "TaskHostStorePostgres", "TaskHostTestSupport", "TaskHostWebPush",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Hummingbird", package: "hummingbird"),
@@ -289,13 +290,17 @@ let package = Package(
             name: "TaskHostStorePostgresTests",
             dependencies: [
                 "TaskHostStorePostgres", "TaskHostStore", "TaskHostCore", "TaskHostShared", "TaskHostTestSupport", "TaskHostConcurrency",
+                "TaskHostScheduling", "TaskHostPlugins", "TaskHostManifest",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         // Runs the built `taskhost` executable.
         .testTarget(
-            name: "TaskHostCLITests", dependencies: ["TaskHostCore", "TaskHostStore", "TaskHostShared", "TaskHostTestSupport"],
+            name: "TaskHostCLITests",
+            dependencies: [
+                "TaskHostCore", "TaskHostStore", "TaskHostStorePostgres", "TaskHostShared", "TaskHostTestSupport", "TaskHostConcurrency",
+            ],
             swiftSettings: strict),
     ]
 )

@@ -8,7 +8,8 @@ struct HistoryCommand: AsyncParsableCommand {
         commandName: "history",
         abstract: "List task instances, newest first.",
         discussion: """
-            PID is the worker process that ran the instance; HOST is the taskhost process that supervised it. \
+            PID is the worker process that ran the instance; HOST is the taskhost process that supervised it, \
+            and HOST NAME, when hosts share a PostgreSQL store, the name of the host it ran on. \
             A running instance shows the progress its task reported so far (running 40%); a replayed one \
             names the instance it replays in TRIGGER (taskhost replay). With --follow, a line is printed \
             each time a running instance's progress changes and when an instance ends, until Ctrl-C.
@@ -25,6 +26,31 @@ struct HistoryCommand: AsyncParsableCommand {
     /// The narrowest each column is with --follow, so that rows printed later line up
     /// with the header (a longer cell pushes the rest of its row to the right).
     static let followWidths = [8, 24, 11, 7, 7, 7, 20, 9, 0]
+
+    /// Where the HOST NAME column goes (after HOST), its header and its narrowest width with --follow.
+    static let hostNameColumn = (index: 6, header: "HOST NAME", followWidth: 12)
+
+    /// The header: with HOST NAME when `hostNames` (some instance has a host name:
+    /// hosts share a PostgreSQL store; SQLite's store, one host's, has none).
+    static func header(hostNames: Bool) -> [String] {
+        var header = Self.header
+        if hostNames { header.insert(hostNameColumn.header, at: hostNameColumn.index) }
+        return header
+    }
+
+    /// The --follow widths, with HOST NAME's when `hostNames`.
+    static func followWidths(hostNames: Bool) -> [Int] {
+        var widths = Self.followWidths
+        if hostNames { widths.insert(hostNameColumn.followWidth, at: hostNameColumn.index) }
+        return widths
+    }
+
+    /// `record`'s row, with its host's name (`-` when unknown) when `hostNames`.
+    static func row(_ record: InstanceRecord, hostNames: Bool) -> [String] {
+        var row = Self.row(record)
+        if hostNames { row.insert(record.hostName ?? "-", at: hostNameColumn.index) }
+        return row
+    }
 
     /// How many of the newest instances --follow looks at each time.
     static let followWindow = 200
@@ -56,7 +82,11 @@ struct HistoryCommand: AsyncParsableCommand {
         let shown = max(1, limit)
         guard follow else {
             let records = try store.instances(task: task, limit: shown)
-            print(records.isEmpty ? "no instances yet" : Format.table(Self.header, records.map(Self.row)))
+            let hostNames = records.contains { $0.hostName != nil }
+            print(
+                records.isEmpty
+                    ? "no instances yet"
+                    : Format.table(Self.header(hostNames: hostNames), records.map { Self.row($0, hostNames: hostNames) }))
             return
         }
         // One look gives both the table and what already ended: an instance that
@@ -65,9 +95,12 @@ struct HistoryCommand: AsyncParsableCommand {
         let window = try store.instances(task: task, limit: max(shown, Self.followWindow))
         var seen = Set(window.filter { $0.outcome != nil }.map(\.id))
         var progress = Dictionary(window.filter { $0.outcome == nil }.map { ($0.id, $0.progress) }) { first, _ in first }
-        let rows = window.prefix(shown).map(Self.row)
-        let widths = Format.columnWidths(Self.header, rows, minimum: Self.followWidths)
-        print(([Self.header] + rows).map { Format.line($0, widths: widths) }.joined(separator: "\n"))
+        // HOST NAME is there when an instance of the first look has one (hosts share a PostgreSQL store).
+        let hostNames = window.contains { $0.hostName != nil }
+        let header = Self.header(hostNames: hostNames)
+        let rows = window.prefix(shown).map { Self.row($0, hostNames: hostNames) }
+        let widths = Format.columnWidths(header, rows, minimum: Self.followWidths(hostNames: hostNames))
+        print(([header] + rows).map { Format.line($0, widths: widths) }.joined(separator: "\n"))
         fflush(nil)
         while !Task.isCancelled {
             try await Task.sleep(for: Self.followInterval)
@@ -80,7 +113,7 @@ struct HistoryCommand: AsyncParsableCommand {
                     guard seen.insert(record.id).inserted else { continue }
                     progress[record.id] = nil
                 }
-                print(Format.line(Self.row(record), widths: widths))
+                print(Format.line(Self.row(record, hostNames: hostNames), widths: widths))
             }
             fflush(nil)
         }
@@ -104,6 +137,7 @@ struct LogsCommand: ParsableCommand {
             "instance \(record.id) of \(record.task) (\(record.app)): \(Format.printable(record.outcome?.description ?? HistoryCommand.running(record)))"
         )
         if let original = record.replayOf { print("replay of instance \(original) (taskhost replay)") }
+        if let host = record.hostName { print("host: \(Format.printable(host))") }
         if !record.sandbox.isEmpty { print("sandbox: \(record.sandbox)") }
         for line in try store.log(instanceId: record.id) {
             let prefix = line.stream == .task ? "" : "[\(line.stream.rawValue)] "

@@ -1,15 +1,18 @@
 package import Foundation
 package import Logging
+import TaskHostConcurrency
 import TaskHostCore
 import TaskHostManifest
 package import TaskHostPlugins
 package import TaskHostStore
 
 /// Fires time triggers: a task with `{"Type": "Time", "IntervalMinutes": N}`
-/// runs once per period of N minutes, counted from the moment the host first
-/// saw the task (stored, so restarts do not move it). Each period's trigger
-/// has an id derived from the period, and enqueueing is idempotent, so a
-/// restart never fires one period twice. Missed periods are not caught up:
+/// runs once per period of N minutes, counted from the moment a host first
+/// saw the task (stored, so restarts do not move it; hosts sharing a
+/// PostgreSQL store share it: the first to tick takes it, the others keep
+/// it). Each period's trigger has an id derived from the period, and
+/// enqueueing is idempotent, so neither a restart nor a second host ever
+/// fires one period twice. Missed periods are not caught up:
 /// only the current one fires, as on Windows.
 package struct TimerScheduler: Sendable {
     /// What the scheduler needs of the store: the queue and the timers' anchors.
@@ -20,6 +23,8 @@ package struct TimerScheduler: Sendable {
     /// The tasks whose time triggers are scheduled.
     package let registry: TaskRegistry
     private let logger: Logger
+    /// The thread ``run(interval:onEnqueue:)`` ticks on.
+    private let ticks = BlockingExecutor(name: "taskhost-timers", maxThreads: 1)
 
     /// Creates a scheduler.
     package init(store: Store, registry: TaskRegistry, logger: Logger = Logger(label: "taskhost.timers")) {
@@ -48,11 +53,16 @@ package struct TimerScheduler: Sendable {
         return due
     }
 
-    /// Ticks every `interval` until the calling task is cancelled.
+    /// Ticks every `interval` until the calling task is cancelled. Each tick
+    /// runs on a thread of ``ticks``: its store calls block their thread (on
+    /// PostgreSQL a round trip, up to the connect timeout when the server is
+    /// unreachable), which must not be one of the cooperative pool's.
     package func run(interval: Duration = .seconds(1), onEnqueue: @Sendable () -> Void = {}) async {
+        let scheduler = self
         while !Task.isCancelled {
             do {
-                if try !tick().isEmpty { onEnqueue() }
+                let due = try await ticks.run { () throws(StoreError) -> [NewTrigger] in try scheduler.tick() }
+                if !due.isEmpty { onEnqueue() }
             } catch {
                 logger.error("cannot enqueue timer triggers", metadata: ["error": "\(error)"])
             }

@@ -34,6 +34,11 @@ package struct InstanceRecord: Sendable, Equatable {
     package var appVersion: String?
     /// The instance whose trigger this one ran again (`taskhost replay`), or `nil`.
     package var replayOf: String?
+    /// The name of the host that ran it, when the store knows it: the PostgreSQL
+    /// store, whose hosts share one history, gives the name the host registered
+    /// (its heartbeat); SQLite's store, one host's, gives `nil`. Read, never written:
+    /// a store records the host it is itself.
+    package var hostName: String?
 
     /// How long it ran.
     package var duration: Duration? {
@@ -44,10 +49,11 @@ package struct InstanceRecord: Sendable, Equatable {
     package init(
         id: String, app: String, task: String, triggerKind: TriggerKind, triggerId: String, attempt: Int,
         pid: Int32? = nil, hostPid: Int32, startedAt: Date, endedAt: Date? = nil, outcome: InstanceOutcome? = nil,
-        progress: UInt32 = 0, sandbox: String = "", appVersion: String? = nil, replayOf: String? = nil
+        progress: UInt32 = 0, sandbox: String = "", appVersion: String? = nil, replayOf: String? = nil, hostName: String? = nil
     ) {
         self.appVersion = appVersion
         self.replayOf = replayOf
+        self.hostName = hostName
         self.id = id
         self.app = app
         self.task = task

@@ -1,13 +1,20 @@
-/// The PostgreSQL store's schema: numbered migrations, in one place.
+import TaskHostStore
+
+/// The PostgreSQL store's schema: what PostgreSQL does for each
+/// ``StoreMigration``, the numbering every backend shares.
 ///
-/// ``PostgresTaskStore`` applies the ones a database lacks when it opens, all in
-/// one transaction under an advisory lock (hosts that start together migrate
-/// once), and records each in `schema_migrations`. A migration is never edited
-/// once released: a change is a new migration at the end.
+/// ``PostgresTaskStore`` applies the migrations a database lacks when it opens,
+/// all in one transaction under an advisory lock (hosts that start together
+/// migrate once), and records each (its number and ``StoreMigration/name``) in
+/// `schema_migrations`, those PostgreSQL does not need too, as SQLite records
+/// every one in `grdb_migrations`. A migration is never edited once released:
+/// a change is a new ``StoreMigration`` case, with its SQL for each backend.
 ///
-/// The tables are SQLite's (`SQLiteTaskStore`'s migrations v1 to v11), with
-/// PostgreSQL's types (`timestamptz` for times, `bytea` for bytes), plus what
-/// several hosts on one database need:
+/// PostgreSQL's store began with the schema SQLite has after
+/// ``StoreMigration/webPush``: ``StoreMigration/history`` creates all of it
+/// (SQLite's tables with PostgreSQL's types, `timestamptz` for times, `bytea`
+/// for bytes), and the cases up to ``StoreMigration/webPush`` are not needed.
+/// Besides SQLite's tables it has what several hosts on one database need:
 /// - `trigger.claimed_by`: the id of the host that claimed a running trigger
 ///   (SQLite's `owner`);
 /// - `trigger.lease_expires_at`: until when that claim holds; the host extends
@@ -20,24 +27,48 @@
 /// - `hosts`: each host's id, name, heartbeat and the tasks it runs;
 ///   `instance.host_id`: which host ran an instance.
 enum PostgresSchema {
-    /// A numbered migration: statements run in order (one statement each: the
-    /// extended query protocol runs one at a time).
-    struct Migration: Sendable {
-        var version: Int
-        var name: String
-        var statements: [String]
+    /// What PostgreSQL does for one ``StoreMigration``.
+    enum Step: Sendable, Equatable {
+        /// Statements run in order (one statement each: the extended query
+        /// protocol runs one at a time).
+        case statements([String])
+        /// Nothing, for the reason given: what the migration brings to SQLite
+        /// PostgreSQL's schema has already, or does not need.
+        case notNeeded(because: String)
     }
 
     /// Serializes migrations across hosts (`pg_advisory_xact_lock`).
     static let migrationLock: Int64 = 0x7461_736B_686F_7374  // "taskhost"
 
-    static let migrations: [Migration] = [
-        Migration(version: 1, name: "tables of the SQLite store, with leases, fences and hosts", statements: tables + indexes),
-        Migration(
-            version: 2, name: "the settled index, for pruning",
-            statements: [
+    /// The last ``StoreMigration`` that PostgreSQL's first schema (its step for
+    /// ``StoreMigration/history``) includes.
+    static let baseline = StoreMigration.webPush
+
+    /// PostgreSQL's step for `migration`. The switch is exhaustive: a new
+    /// ``StoreMigration`` does not compile until PostgreSQL has its SQL, or says
+    /// why it needs none (and StoreMigrationTests compares the two backends'
+    /// tables, columns and indexes).
+    static func step(_ migration: StoreMigration) -> Step {
+        switch migration {
+        case .history:
+            .statements(tables + indexes)
+        case .queue, .sandbox, .plugins, .queueIndexes, .oneStateIndex, .disabledTasks, .instanceSupervisor, .parkedTriggersExpire,
+            .replays, .webPush:
+            .notNeeded(because: "PostgreSQL's first schema (its step for v1) has SQLite's tables and indexes as of v11-webpush")
+        case .settledIndex:
+            .statements([
                 "CREATE INDEX trigger_settled ON trigger (updated_at) WHERE state IN ('done', 'dead', 'expired') AND kind != 'time'"
-            ]),
+            ])
+        }
+    }
+
+    /// The migrations as this store recorded them before they were numbered in
+    /// ``StoreMigration`` (its own versions 1 and 2), by the name recorded, with
+    /// the cases each stands for: opening such a database records those cases
+    /// in their place, and applies only what is missing.
+    static let earlierMigrations: [String: [StoreMigration]] = [
+        "tables of the SQLite store, with leases, fences and hosts": StoreMigration.allCases.filter { $0.rawValue <= baseline.rawValue },
+        "the settled index, for pruning": [.settledIndex],
     ]
 
     static let tables = [

@@ -79,9 +79,11 @@ extension PostgresTaskStore: TaskStore {
         }
     }
 
+    /// The columns of an ``InstanceRecord``; `host_name` is the name the host
+    /// of `host_id` registered (`hosts`), `NULL` when it registered none.
     static let instanceColumns = """
         id, app, task, trigger_kind, trigger_id, attempt, pid, host_pid, started_at, ended_at, outcome, outcome_detail,
-        progress, sandbox, app_version, replay_of
+        progress, sandbox, app_version, replay_of, (SELECT name FROM hosts WHERE hosts.id = instance.host_id) AS host_name
         """
 
     private static func instance(from row: PostgresRow) throws -> InstanceRecord {
@@ -96,7 +98,8 @@ extension PostgresTaskStore: TaskStore {
             startedAt: try cells["started_at"].decode(Date.self), endedAt: try cells["ended_at"].decode(Date?.self),
             outcome: code.flatMap { InstanceOutcome(code: $0, detail: detail ?? "") },
             progress: UInt32(clamping: try cells["progress"].decode(Int64.self)), sandbox: try cells["sandbox"].decode(String?.self) ?? "",
-            appVersion: try cells["app_version"].decode(String?.self), replayOf: try cells["replay_of"].decode(String?.self))
+            appVersion: try cells["app_version"].decode(String?.self), replayOf: try cells["replay_of"].decode(String?.self),
+            hostName: try cells["host_name"].decode(String?.self))
     }
 
     package func instances(task: String?, limit: Int) throws(StoreError) -> [InstanceRecord] {

@@ -43,7 +43,7 @@ package final class PostgresTaskStore: Sendable {
     package var expiredCount: Int { expired.load(ordering: .relaxed) }
 
     /// Connects to the database at `location` (up to `maximumConnections` at
-    /// once) and applies the migrations it lacks (``PostgresSchema``).
+    /// once) and applies the ``StoreMigration``s it lacks (``PostgresSchema``).
     ///
     /// An unreachable server is a ``StoreError`` with code `unavailable`.
     package init(
@@ -106,20 +106,45 @@ package final class PostgresTaskStore: Sendable {
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())
             """, logger: logger)
-        var applied = Set<Int>()
-        for try await version in try await connection.query("SELECT version FROM schema_migrations", logger: logger).decode(Int.self) {
-            applied.insert(version)
+        var recorded: [(Int, String)] = []
+        for try await row in try await connection.query("SELECT version, name FROM schema_migrations", logger: logger).decode(
+            (Int, String).self)
+        {
+            recorded.append(row)
         }
-        for migration in PostgresSchema.migrations where !applied.contains(migration.version) {
-            for statement in migration.statements {
-                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+        var applied = Set<Int>()
+        var earlier: [StoreMigration] = []
+        for (version, name) in recorded {
+            if let cases = PostgresSchema.earlierMigrations[name] {
+                // Recorded before the numbering was StoreMigration's: its row makes way for the cases it stands for.
+                try await connection.query("DELETE FROM schema_migrations WHERE version = \(version) AND name = \(name)", logger: logger)
+                earlier += cases
+            } else {
+                applied.insert(version)
             }
-            try await connection.query(
-                "INSERT INTO schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))", logger: logger)
+        }
+        for migration in earlier {
+            guard applied.insert(migration.rawValue).inserted else { continue }
+            try await record(migration, connection, logger)
+        }
+        for migration in StoreMigration.allCases where !applied.contains(migration.rawValue) {
+            if case .statements(let statements) = PostgresSchema.step(migration) {
+                for statement in statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+            }
+            try await record(migration, connection, logger)
         }
     }
 
-    /// The versions of the migrations applied, in order (tests, `taskhost doctor`).
+    /// Records `migration` as applied (or as not needed: PostgresSchema.step).
+    private static func record(_ migration: StoreMigration, _ connection: PostgresConnection, _ logger: Logger) async throws {
+        try await connection.query(
+            "INSERT INTO schema_migrations (version, name) VALUES (\(migration.rawValue), \(migration.name))", logger: logger)
+    }
+
+    /// The numbers of the migrations applied (``StoreMigration``'s raw values), in
+    /// order, those PostgreSQL does not need included (tests, `taskhost doctor`).
     package func appliedMigrations() throws(StoreError) -> [Int] {
         try query("read the schema's version") { client, logger in
             try await client.query("SELECT version FROM schema_migrations ORDER BY version", logger: logger).collect()

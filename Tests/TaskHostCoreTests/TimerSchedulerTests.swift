@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TaskHostManifest
 import TaskHostTestSupport
 import Testing
@@ -40,5 +41,21 @@ import Testing
         _ = try scheduler.tick(now: start)
         for minutes in [2.0, 5, 60] { _ = try scheduler.tick(now: start.addingTimeInterval(minutes * 60)) }
         #expect(try store.queueCounts() == [.pending: 1])
+    }
+
+    /// `run` ticks (on a thread of its own) until cancelled, and says when it enqueued.
+    @Test func runTicksUntilCancelledAndReportsWhatItEnqueued() async throws {
+        let store = try TestSupport.store()
+        let task = TestSupport.task("Tick", "FaultyTasks.AsyncEchoTask", triggers: [.time(intervalMinutes: 1, oneShot: false)])
+        // An anchor an hour old: the current period is due at the first tick.
+        _ = try store.timerAnchor(app: "com.example.tests", task: "Tick", default: Date().addingTimeInterval(-3600))
+        let scheduler = TimerScheduler(store: store, registry: TestSupport.registry([task]))
+        let enqueued = Mutex(0)
+        let running = Task { await scheduler.run(interval: .milliseconds(10)) { enqueued.withLock { $0 += 1 } } }
+        let fired = await TestSupport.eventually { enqueued.withLock { $0 } >= 2 }
+        running.cancel()
+        await running.value
+        #expect(fired, "run ticked and reported it")
+        #expect(try store.queueCounts() == [.pending: 1], "the current period, once")
     }
 }

@@ -46,6 +46,32 @@ struct PostgresHistoryTests {
         }
     }
 
+    /// Hosts sharing the database share the history, and each instance names
+    /// the host that ran it (`taskhost history`'s HOST NAME), once that host
+    /// has registered its name; a host that has not yet is `nil`, not a guess.
+    @Test func eachInstanceNamesTheHostThatRanIt() async throws {
+        try await withStore { store, database in
+            let other = try database.store(hostId: "host-b")
+            defer { other.close() }
+            let unnamed = try database.store(hostId: "host-c")
+            defer { unnamed.close() }
+            try store.heartbeat(name: "alpha", tasks: ["a/T"])
+            try other.heartbeat(name: "beta", tasks: ["a/T"])
+            let moment = Date(timeIntervalSince1970: 5000)
+            try store.insertInstance(record("by-alpha", startedAt: moment))
+            try other.insertInstance(record("by-beta", startedAt: moment.addingTimeInterval(1)))
+            try unnamed.insertInstance(record("by-c", startedAt: moment.addingTimeInterval(2)))
+            for reader in [store, other, unnamed] {
+                let listed = try reader.instances(task: nil, limit: 10)
+                #expect(listed.map(\.id) == ["by-c", "by-beta", "by-alpha"])
+                #expect(listed.map(\.hostName) == [nil, "beta", "alpha"])
+                #expect(try reader.instance(idPrefix: "by-beta")?.hostName == "beta")
+            }
+            try other.heartbeat(name: "beta-renamed", tasks: ["a/T"])
+            #expect(try store.instance(idPrefix: "by-beta")?.hostName == "beta-renamed", "the host's name as it registered last")
+        }
+    }
+
     @Test func newestInstancesComeFirstAndTiesKeepTheirInsertionOrder() async throws {
         try await withStore { store, _ in
             let moment = Date(timeIntervalSince1970: 5000)

@@ -13,12 +13,61 @@ import Testing
 struct PostgresOpeningTests {
     @Test func migrationsAreAppliedOnceAndRecorded() async throws {
         try await withStore { store, database in
-            #expect(try store.appliedMigrations() == PostgresSchema.migrations.map(\.version))
+            #expect(try store.appliedMigrations() == StoreMigration.allCases.map(\.rawValue))
             // A second host opening the same database applies nothing again.
             let again = try database.store()
             defer { again.close() }
-            #expect(try again.appliedMigrations() == PostgresSchema.migrations.map(\.version))
+            #expect(try again.appliedMigrations() == StoreMigration.allCases.map(\.rawValue))
         }
+    }
+
+    /// A database migrated before the migrations were numbered in
+    /// StoreMigration (this store's own versions 1, and 1 and 2) opens: its
+    /// versions are recorded as the cases they stand for, what it lacks is
+    /// applied (the settled index), nothing twice, and its rows stay.
+    @Test(arguments: [1, 2]) func aDatabaseOfTheEarlierNumberingOpensAndKeepsItsRows(earlierVersions: Int) async throws {
+        let database = try await TestDatabase()
+        do {
+            var statements = [
+                """
+                CREATE TABLE schema_migrations (
+                    version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())
+                """
+            ]
+            statements += PostgresSchema.tables + PostgresSchema.indexes
+            statements.append(
+                "INSERT INTO schema_migrations (version, name) VALUES (1, 'tables of the SQLite store, with leases, fences and hosts')")
+            if earlierVersions == 2 {
+                statements.append(
+                    "CREATE INDEX trigger_settled ON trigger (updated_at) WHERE state IN ('done', 'dead', 'expired') AND kind != 'time'")
+                statements.append("INSERT INTO schema_migrations (version, name) VALUES (2, 'the settled index, for pruning')")
+            }
+            statements.append(
+                """
+                INSERT INTO trigger (id, app, task, kind, payload, channel_id, headers, arguments, state, created_at, available_at,
+                                     updated_at)
+                VALUES ('old-trigger', 'com.example.old', 'T', 'application', '', '', '', '', 'pending', now(), now(), now())
+                """)
+            try await database.execute(statements)
+            try await offThePool {
+                let store = try database.store()
+                defer { store.close() }
+                #expect(try store.appliedMigrations() == StoreMigration.allCases.map(\.rawValue))
+                #expect(try store.queuedTrigger(idPrefix: "old-trigger")?.state == .pending)
+                let again = try database.store()
+                defer { again.close() }
+                #expect(try again.appliedMigrations() == StoreMigration.allCases.map(\.rawValue))
+            }
+            let names = try await database.strings("SELECT name FROM schema_migrations ORDER BY version")
+            #expect(names == StoreMigration.allCases.map(\.name))
+            let settled = try await database.strings(
+                "SELECT indexname::text FROM pg_indexes WHERE tablename = 'trigger' AND indexname = 'trigger_settled'")
+            #expect(settled == ["trigger_settled"])
+        } catch {
+            try? await database.drop()
+            throw error
+        }
+        try await database.drop()
     }
 
     @Test func hostsOpeningANewDatabaseAtOnceMigrateItOnce() async throws {
@@ -41,7 +90,7 @@ struct PostgresOpeningTests {
         }
         try await database.drop()
         for result in results {
-            #expect(try result.get() == PostgresSchema.migrations.map(\.version))
+            #expect(try result.get() == StoreMigration.allCases.map(\.rawValue))
         }
     }
 

@@ -52,6 +52,27 @@ package struct TestDatabase: Sendable {
         }
     }
 
+    /// Runs `statements` in order, each its own transaction, on a connection of
+    /// their own (what a test sets up behind the store's back).
+    package func execute(_ statements: [String]) async throws {
+        try await Self.admin(location) { connection, logger in
+            for statement in statements {
+                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+            }
+        }
+    }
+
+    /// The first column of the rows `query` returns, as text (`NULL` as `nil`).
+    package func strings(_ query: String) async throws -> [String?] {
+        var values: [String?] = []
+        try await Self.admin(location) { connection, logger in
+            for try await value in try await connection.query(PostgresQuery(unsafeSQL: query), logger: logger).decode(String?.self) {
+                values.append(value)
+            }
+        }
+        return values
+    }
+
     /// Runs `body` on a connection to `location`'s server.
     private static func admin(
         _ location: PostgresStoreLocation, _ body: (PostgresConnection, Logger) async throws -> Void
