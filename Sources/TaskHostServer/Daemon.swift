@@ -234,6 +234,12 @@ package struct Daemon: Sendable {
                         server: server, connections: open, controller: shutdown, logger: logger.component("taskhost.operator"))))
         }
         if dispatches { services.append(.init(service: TimerService(scheduler: scheduler, ready: ready, wake: { dispatcher.wake() }))) }
+        if dispatches, let wakeups = self.store as? any QueueWakeupSource {
+            services.append(
+                .init(
+                    service: QueueWakeupService(
+                        source: wakeups, bound: bound, wake: { dispatcher.wake() }, logger: logger.component("taskhost.wakeups"))))
+        }
         if configuration.keepDone != .forever {
             services.append(
                 .init(
