@@ -268,7 +268,7 @@ let package = Package(
             name: "TaskHostServerTests",
             dependencies: [
                 "TaskHostServer", "TaskHostCore", "TaskHostStore", "TaskHostIsolation", "TaskHostManifest", "TaskHostScheduling",
-                "TaskHostShared",
+                "TaskHostShared", "TaskHostStorePostgres",
                 "TaskHostTestSupport", "TaskHostWebPush", .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
