@@ -31,7 +31,7 @@ struct QueueWakeupServeTests {
             hostA.close()
             hostB.close()
         }
-        let listening = await TestSupport.eventually(timeout: .seconds(30)) {
+        let listening = await TestSupport.eventually(timeout: .seconds(60)) {
             logs.lines.contains { $0.message.contains("listening for wake-ups from other hosts") }
         }
         #expect(listening, "host A listens for wake-ups: \(logs.lines.suffix(5))")

@@ -22,7 +22,7 @@ struct QueueWakeupServiceTests {
             source: source, bound: StartGate(), wake: { wakes.add(1, ordering: .relaxed) }, logger: logs.logger,
             backoff: .init(first: .milliseconds(1), maximum: .milliseconds(4)))
         let running = Task { await service.listen() }
-        let reachedTheLastListen = await TestSupport.eventually(timeout: .seconds(10)) { source.calls == 4 && source.waiting }
+        let reachedTheLastListen = await TestSupport.eventually(timeout: .seconds(60)) { source.calls == 4 && source.waiting }
         #expect(reachedTheLastListen, "listened again after each failure")
         // Each listen in place wakes once (for what was committed meanwhile), plus its notifications.
         #expect(wakes.load(ordering: .relaxed) == (1 + 2) + (1 + 1))
@@ -50,7 +50,7 @@ struct QueueWakeupServiceTests {
         let logs = LogLines()
         let service = QueueWakeupService(source: source, bound: StartGate(), wake: {}, logger: logs.logger)
         let running = Task { await service.listen() }
-        #expect(await TestSupport.eventually(timeout: .seconds(10)) { source.waiting })
+        #expect(await TestSupport.eventually(timeout: .seconds(60)) { source.waiting })
         running.cancel()
         await running.value
         #expect(source.calls == 1)
