@@ -102,7 +102,10 @@ struct Bench: AsyncParsableCommand {
         if chosen.contains("metrics") { try await metricsCost(products, state: state) }
         if chosen.contains("store") { try storeCost(state: state) }
         if chosen.contains("growth") { try await growth(products, state: state) }
-        if chosen.contains("postgres") { try postgresBaseline(state: state) }
+        if chosen.contains("postgres") {
+            try postgresBaseline(state: state)
+            try await postgresWakeupLatency()
+        }
         print("\nload average at end: \(Machine.loadAverage())")
     }
 }

@@ -247,6 +247,12 @@ package struct Daemon: Sendable {
                         store: shared, registry: registry, name: name, logger: logger.component("taskhost.cluster"))))
         }
         if dispatches { services.append(.init(service: TimerService(scheduler: scheduler, ready: ready, wake: { dispatcher.wake() }))) }
+        if dispatches, let wakeups = self.store as? any QueueWakeupSource {
+            services.append(
+                .init(
+                    service: QueueWakeupService(
+                        source: wakeups, bound: bound, wake: { dispatcher.wake() }, logger: logger.component("taskhost.wakeups"))))
+        }
         if configuration.keepDone != .forever {
             services.append(
                 .init(

@@ -5,7 +5,8 @@ package import TaskHostStore
 
 /// Parked triggers: those whose task cannot run now (not loaded, disabled, or
 /// its plugin quarantined), out of the claim's way until their task is
-/// registered again (as in SQLite's store).
+/// registered again (as in SQLite's store). Unparking notifies the hosts
+/// listening for wake-ups when it made a trigger runnable.
 extension PostgresTaskStore {
     package func park(app: String) throws(StoreError) -> Int {
         let reason =
@@ -22,7 +23,8 @@ extension PostgresTaskStore {
     package func unpark(app: String) throws(StoreError) -> Int {
         try execute(
             "unpark triggers",
-            "UPDATE trigger SET state = 'pending', updated_at = \(Date()) WHERE state = 'parked' AND app = \(app) RETURNING 1")
+            Self.notifying(
+                "UPDATE trigger SET state = 'pending', updated_at = \(Date()) WHERE state = 'parked' AND app = \(app) RETURNING 1"))
     }
 
     /// One statement for all of `tasks` (their apps and names as two arrays).
@@ -30,9 +32,10 @@ extension PostgresTaskStore {
         guard !tasks.isEmpty else { return 0 }
         return try execute(
             "unpark the triggers of registered tasks",
-            """
-            UPDATE trigger SET state = 'pending', updated_at = \(Date())
-            WHERE state = 'parked' AND (app, task) IN (SELECT * FROM unnest(\(tasks.map(\.app)), \(tasks.map(\.task)))) RETURNING 1
-            """)
+            Self.notifying(
+                """
+                UPDATE trigger SET state = 'pending', updated_at = \(Date())
+                WHERE state = 'parked' AND (app, task) IN (SELECT * FROM unnest(\(tasks.map(\.app)), \(tasks.map(\.task)))) RETURNING 1
+                """))
     }
 }

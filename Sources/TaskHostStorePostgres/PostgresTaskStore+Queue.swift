@@ -37,7 +37,9 @@ extension PostgresTaskStore: TriggerQueueStore {
     /// Adds `triggers` in one transaction: multi-row INSERTs (one per 2,000
     /// triggers), `ON CONFLICT DO NOTHING` keeping a queued id as it is. A trigger
     /// with a Web Push topic first removes the messages it replaces, in batch
-    /// order, so the last of several with one topic is the one that stays.
+    /// order, so the last of several with one topic is the one that stays. The
+    /// last INSERT also notifies the hosts listening for wake-ups (one
+    /// `pg_notify` per transaction, delivered at its commit).
     package func enqueue(_ triggers: [NewTrigger]) throws(StoreError) {
         guard !triggers.isEmpty else { return }
         let now = Date()
@@ -59,13 +61,21 @@ extension PostgresTaskStore: TriggerQueueStore {
                     pending.removeAll(keepingCapacity: true)
                 }
             }
-            try await Self.insert(pending, now: now, connection, logger)
+            try await Self.insert(pending, now: now, notifying: true, connection, logger)
         }
     }
 
-    private static func insert(_ triggers: [NewTrigger], now: Date, _ connection: PostgresConnection, _ logger: Logger) async throws {
-        guard !triggers.isEmpty else { return }
-        var sql = """
+    /// One multi-row INSERT of `triggers`; `notifying`: it also notifies
+    /// ``wakeupChannel`` (alone, when `triggers` is empty), in the same statement.
+    private static func insert(
+        _ triggers: [NewTrigger], now: Date, notifying: Bool = false, _ connection: PostgresConnection, _ logger: Logger
+    ) async throws {
+        guard !triggers.isEmpty else {
+            if notifying { try await connection.query(wakeupNotification, logger: logger) }
+            return
+        }
+        var sql = notifying ? "WITH inserted AS (" : ""
+        sql += """
             INSERT INTO trigger (id, app, task, kind, payload, channel_id, headers, arguments, state, attempts,
                 created_at, available_at, expires_at, updated_at, topic) VALUES
             """
@@ -89,6 +99,7 @@ extension PostgresTaskStore: TriggerQueueStore {
             binds.append(trigger.topic)
         }
         sql += " ON CONFLICT (id) DO NOTHING"
+        if notifying { sql += ") SELECT pg_notify('\(wakeupChannel)', '')" }
         try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
     }
 

@@ -9,7 +9,8 @@ package import TaskHostStore
 extension PostgresTaskStore: ReplayStore {
     /// Queues the trigger that started the instance `idPrefix` names (its id,
     /// or its first characters, 4 at least) again, as a new pending trigger
-    /// marked as a replay of that instance, in one statement; returns it.
+    /// marked as a replay of that instance, in one statement (which notifies
+    /// the hosts listening for wake-ups); returns it.
     package func replay(instance idPrefix: String, now: Date) throws(ReplayError) -> QueuedTrigger {
         let instance = try instanceToReplay(idPrefix)
         let newId = NewTrigger.newId(now: now)
@@ -18,14 +19,15 @@ extension PostgresTaskStore: ReplayStore {
             let what = "replay the trigger of instance \(instance.id)"
             let rows = try rows(
                 what,
-                """
-                INSERT INTO trigger (id, app, task, kind, payload, channel_id, headers, arguments, state,
-                    attempts, created_at, available_at, expires_at, updated_at, replay_of)
-                SELECT \(newId), app, task, kind, payload, channel_id, headers, arguments, 'pending', 0, \(now), \(now), NULL,
-                    \(now), \(instance.id)
-                FROM trigger WHERE id = \(instance.triggerId)
-                RETURNING \(unescaped: Self.triggerColumns)
-                """)
+                Self.notifying(
+                    """
+                    INSERT INTO trigger (id, app, task, kind, payload, channel_id, headers, arguments, state,
+                        attempts, created_at, available_at, expires_at, updated_at, replay_of)
+                    SELECT \(newId), app, task, kind, payload, channel_id, headers, arguments, 'pending', 0, \(now), \(now), NULL,
+                        \(now), \(instance.id)
+                    FROM trigger WHERE id = \(instance.triggerId)
+                    RETURNING \(unescaped: Self.triggerColumns)
+                    """))
             replayed = try decoding(what) { try rows.first.map(Self.trigger(from:)) }
         } catch {
             throw ReplayError(.store, error.description, underlying: error)

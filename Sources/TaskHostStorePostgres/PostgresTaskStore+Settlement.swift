@@ -14,6 +14,8 @@ package import TaskHostStore
 /// does not help) that says which host holds it now, for the caller to log. The
 /// other host's run is the one whose outcome counts. A trigger this store object
 /// did not claim (a CLI command's write) is written without a fence, as SQLite's store does.
+/// Release, requeue and the recovery of abandoned triggers make triggers
+/// runnable: they notify the hosts listening for wake-ups (``notifying(_:)``).
 extension PostgresTaskStore {
     /// The outcome of a fenced write.
     package enum FencedWrite: Sendable, Equatable {
@@ -88,11 +90,12 @@ extension PostgresTaskStore {
         try require(
             settle(
                 "release trigger \(id)", id: id, fence: fence,
-                """
-                UPDATE trigger SET state = 'pending', claimed_by = NULL, lease_expires_at = NULL, attempts = GREATEST(attempts - 1, 0),
-                    last_instance_id = COALESCE(\(instanceId), last_instance_id), last_error = \(note), updated_at = \(Date())
-                WHERE id = \(id) AND (\(fence)::bigint IS NULL OR fence = \(fence)) RETURNING 1
-                """))
+                Self.notifying(
+                    """
+                    UPDATE trigger SET state = 'pending', claimed_by = NULL, lease_expires_at = NULL, attempts = GREATEST(attempts - 1, 0),
+                        last_instance_id = COALESCE(\(instanceId), last_instance_id), last_error = \(note), updated_at = \(Date())
+                    WHERE id = \(id) AND (\(fence)::bigint IS NULL OR fence = \(fence)) RETURNING 1
+                    """)))
     }
 
     package func park(id: String, note: String?) throws(StoreError) {
@@ -141,21 +144,23 @@ extension PostgresTaskStore {
     package func recoverAbandoned(owner: String, now: Date) throws(StoreError) -> Int {
         try execute(
             "recover abandoned triggers",
-            """
-            UPDATE trigger SET state = 'retrying', claimed_by = NULL, lease_expires_at = NULL, available_at = \(now),
-                updated_at = \(now), last_error = 'the host running it stopped before it finished'
-            WHERE state = 'running' AND (claimed_by = \(owner) OR lease_expires_at <= \(now)) RETURNING 1
-            """)
+            Self.notifying(
+                """
+                UPDATE trigger SET state = 'retrying', claimed_by = NULL, lease_expires_at = NULL, available_at = \(now),
+                    updated_at = \(now), last_error = 'the host running it stopped before it finished'
+                WHERE state = 'running' AND (claimed_by = \(owner) OR lease_expires_at <= \(now)) RETURNING 1
+                """))
     }
 
     package func requeue(id: String) throws(StoreError) -> Bool {
         let now = Date()
         return try execute(
             "requeue trigger \(id)",
-            """
-            UPDATE trigger SET state = 'pending', attempts = 0, available_at = \(now), expires_at = NULL, updated_at = \(now)
-            WHERE id = \(id) AND state IN ('dead', 'expired') RETURNING 1
-            """) > 0
+            Self.notifying(
+                """
+                UPDATE trigger SET state = 'pending', attempts = 0, available_at = \(now), expires_at = NULL, updated_at = \(now)
+                WHERE id = \(id) AND state IN ('dead', 'expired') RETURNING 1
+                """)) > 0
     }
 }
 
