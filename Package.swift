@@ -218,7 +218,7 @@ let package = Package(
             name: "TaskHostBench",
             dependencies: [
                 "TaskHostCore", "TaskHostStore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostManifest",
-                "CTaskHostABI", "TaskHostWebPush", "TaskHostStorePostgres",
+                "CTaskHostABI", "TaskHostWebPush", "TaskHostStorePostgres", "TaskHostServer", "TaskHostConcurrency",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
