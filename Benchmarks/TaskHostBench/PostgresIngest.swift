@@ -127,7 +127,7 @@ extension Bench {
             ])
         guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
             let tps = Double(line.dropFirst("tps = ".count).prefix { $0 != " " })
-        else { throw BenchError("cannot read pgbench's rate: \(output.suffix(400))") }
+        else { throw BenchError("cannot read pgbench's rate: \(output.suffix(2000))") }
         return tps
     }
 
