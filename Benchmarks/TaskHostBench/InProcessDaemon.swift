@@ -75,7 +75,8 @@ final class InProcessDaemon: Sendable {
     }
 
     /// Group commits so far and the pushes they stored (the
-    /// `taskhost_ingest_group_size` histogram's count and sum, from `/metrics`).
+    /// `taskhost_ingest_group_size` histogram's count and sum, from `/metrics`;
+    /// `nil` when `/metrics` does not answer).
     func groupCommits() async -> (commits: Double, pushes: Double)? {
         guard let url = URL(string: "http://127.0.0.1:\(operatorPort)/metrics"),
             let answer = try? await URLSession.shared.data(from: url)
@@ -89,8 +90,8 @@ final class InProcessDaemon: Sendable {
             if parts[0] == "taskhost_ingest_group_size_count" { commits = value }
             if parts[0] == "taskhost_ingest_group_size_sum" { pushes = value }
         }
-        guard let commits, let pushes else { return nil }
-        return (commits, pushes)
+        // Before its first sample the histogram has no lines: nothing committed yet.
+        return (commits ?? 0, pushes ?? 0)
     }
 
     /// CPU seconds (user + system) of this whole process so far: the daemon's,
