@@ -226,7 +226,8 @@ let package = Package(
             name: "TaskHostBench",
             dependencies: [
                 "TaskHostCore", "TaskHostStore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostManifest",
-                "CTaskHostABI", "TaskHostWebPush", "TaskHostStorePostgres", "TaskHostStoreBackends",
+                "CTaskHostABI", "TaskHostWebPush", "TaskHostStorePostgres", "TaskHostStoreBackends", "TaskHostServer",
+                "TaskHostConcurrency",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -20,9 +20,12 @@ struct Bench: AsyncParsableCommand {
             WNS-style ingest in the same run), metrics (ingest with metrics on vs off, in rotating rounds, \
             next to an A/A pair of identical servers: the noise floor), store (the CPU of one durable enqueue transaction by batch \
             size, without HTTP), growth (host memory and dispatch latency with 100 plugins \
-            and 100,000 queued triggers), postgres (not run by default: pgbench's durable INSERT per \
-            transaction at 1, 16 and 64 clients next to the PostgreSQL store's enqueue transaction by \
-            batch size, on a server --postgres names). Prints markdown tables.
+            and 100,000 queued triggers), postgres (not run by default; needs a server --postgres names, \
+            pgbench, psql and wrk: durable push ingest through the HTTP endpoint into PostgreSQL at 1, 16 \
+            and 64 clients next to pgbench's one INSERT per transaction, the same endpoint storing nothing \
+            and SQLite's group commit; the PostgreSQL store's enqueue transaction by batch size; dispatch \
+            throughput with one and two hosts on one database next to SQLite; claim latency on an empty \
+            queue and with --queued triggers queued). Prints markdown tables.
             """)
 
     @Option(help: "Sequential runs per latency measurement.") var runs: Int = 300
@@ -35,7 +38,7 @@ struct Bench: AsyncParsableCommand {
     @Option(
         help: ArgumentHelp("Isolation modes to measure, comma-separated (spawn, prefork).", valueName: "list"))
     var isolation: String = "prefork,spawn"
-    @Option(help: "Triggers queued for the growth section.") var queued: Int = 100_000
+    @Option(help: "Triggers queued for the growth section and the postgres section's claim latency.") var queued: Int = 100_000
     @Option(
         help: ArgumentHelp("The PostgreSQL server of the postgres section (its role must be able to create databases).", valueName: "url"))
     var postgres: String?
@@ -103,7 +106,7 @@ struct Bench: AsyncParsableCommand {
         if chosen.contains("store") { try storeCost(state: state) }
         if chosen.contains("growth") { try await growth(products, state: state) }
         if chosen.contains("postgres") {
-            try postgresBaseline(state: state)
+            try await postgres(products, state: state)
             try await postgresWakeupLatency()
         }
         print("\nload average at end: \(Machine.loadAverage())")

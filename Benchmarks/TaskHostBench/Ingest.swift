@@ -180,19 +180,30 @@ extension Bench {
 
     static func wrk(_ wrk: String, clients: Int, seconds: Double, script: String, server ingest: IngestServer) throws -> WrkResult {
         let server = ingest.process
+        return try Self.wrk(
+            wrk, clients: clients, seconds: seconds, script: script, port: server.port, token: ingest.token, channel: ingest.channel
+        ) { server.cpuSeconds }
+    }
+
+    /// Runs wrk against the push endpoint on `port` (channel `channel`, `token`'s
+    /// credential); `serverCPU` reads the server's CPU seconds so far.
+    static func wrk(
+        _ wrk: String, clients: Int, seconds: Double, script: String, port: Int, token: String, channel: String,
+        serverCPU: () -> Double
+    ) throws -> WrkResult {
         var environment = ProcessInfo.processInfo.environment
-        environment["TASKHOST_TOKEN"] = ingest.token
-        environment["TASKHOST_CHANNEL_PATH"] = "/push/v1/\(ingest.channel)"
-        let cpuBefore = server.cpuSeconds
+        environment["TASKHOST_TOKEN"] = token
+        environment["TASKHOST_CHANNEL_PATH"] = "/push/v1/\(channel)"
+        let cpuBefore = serverCPU()
         let clientBefore = Self.childrenCPUSeconds()
         let fields = try Bench.resultLine(
             of: wrk,
             [
                 "-t\(clients < 2 ? 1 : 2)", "-c\(clients)", "-d\(max(1, Int(seconds.rounded())))s", "-s", script,
-                "http://127.0.0.1:\(server.port)",
+                "http://127.0.0.1:\(port)",
             ],
             environment: environment, fields: 6)
-        let cpu = server.cpuSeconds - cpuBefore
+        let cpu = serverCPU() - cpuBefore
         let clientCPU = Self.childrenCPUSeconds() - clientBefore
         guard fields[1] > 0 else { throw BenchError("wrk ran for no time: \(fields)") }
         return WrkResult(

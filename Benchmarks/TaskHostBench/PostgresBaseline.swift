@@ -1,71 +1,52 @@
 import Foundation
+import TaskHostConcurrency
 import TaskHostCore
 import TaskHostStore
 import TaskHostStorePostgres
 
 extension Bench {
-    /// The PostgreSQL baselines of issue 16, in one run on a fresh database with the
-    /// PostgreSQL store's schema: what committing each push alone costs the database
-    /// (`pgbench`, a custom script of one INSERT per transaction into `trigger`, at 1,
-    /// 16 and 64 clients), next to the store's own enqueue transaction by batch size
-    /// (`PostgresTaskStore.enqueue`, one thread: the group committer's unit of work).
-    ///
-    /// Not yet here: ingest through the HTTP endpoint on PostgreSQL (the backend is not
-    /// wired into `taskhost serve` yet), whose target is 1.5× pgbench's rate at 64 clients.
-    func postgresBaseline(state: String) throws {
-        guard let server = postgres else {
-            throw BenchError(
-                "the postgres section needs --postgres URL: a PostgreSQL server whose role may create databases "
-                    + "(e.g. postgres://postgres@127.0.0.1:5432/postgres)")
-        }
-        guard let pgbench = Self.which("pgbench"), let psql = Self.which("psql") else {
-            throw BenchError("the postgres section needs pgbench and psql (apt-get install postgresql-client-15)")
-        }
-        let location = try PostgresStoreLocation(url: server)
-        let database = "taskhost_bench_" + RandomToken.hex(bytes: 6)
-        try Self.runTool(psql, [server, "-v", "ON_ERROR_STOP=1", "-qc", "CREATE DATABASE \(database)"])
-        defer { _ = try? Self.runTool(psql, [server, "-qc", "DROP DATABASE IF EXISTS \(database) WITH (FORCE)"]) }
-        let target = location.with(database: database)
-        let store = try PostgresTaskStore(location: target, logger: .silent)
-        defer { store.close() }
-        let targetURL =
-            "postgres://\(target.user)\(target.password.map { ":" + $0 } ?? "")@\(target.host ?? "localhost"):\(target.port)/\(database)"
-        let settings = try Self.runTool(psql, [targetURL, "-Atc", "SHOW synchronous_commit; SHOW fsync"])
-            .split(separator: "\n").joined(separator: ", ")
+    /// The postgres section (issue 16), on a server `--postgres` names, each
+    /// measurement on a fresh database with the store's schema, dropped at the
+    /// end: durable ingest through the HTTP endpoint vs `pgbench` and SQLite
+    /// (``postgresIngest(_:products:state:)``), the store's enqueue transaction
+    /// by batch size, dispatch throughput with one and two hosts
+    /// (``postgresDispatch(_:products:state:)``) and claim latency with a long
+    /// queue (``postgresClaimLatency(_:)``).
+    func postgres(_ products: Products, state: String) async throws {
+        let server = try PostgresBenchServer(url: postgres)
+        defer { server.dropAll() }
+        let pgbench = try await postgresIngest(server, products: products, state: state)
+        try await Self.blocking.run { [self] () throws in try postgresEnqueueCost(server, pgbench64: pgbench[64] ?? .nan) }
+        try await postgresDispatch(server, products: products, state: state)
+        try await postgresClaimLatency(server)
+    }
 
-        let script = "\(state)/pgbench-insert.sql"
-        try Self.pgbenchScript.write(toFile: script, atomically: true, encoding: .utf8)
+    /// The store's own enqueue transaction by batch size
+    /// (`PostgresTaskStore.enqueue`, one thread: the group committer's unit of
+    /// work), next to pgbench's one INSERT per transaction at 64 clients measured
+    /// earlier in the run.
+    func postgresEnqueueCost(_ server: PostgresBenchServer, pgbench64: Double) throws {
+        let database = try server.freshDatabase()
+        let store = try PostgresTaskStore(location: database.location, logger: .silent)
+        defer { store.close() }
         var table = Table(
-            "PostgreSQL: one durable INSERT per transaction (pgbench) vs the store's enqueue transaction",
-            ["what", "clients / pushes per commit", "pushes per second", "vs pgbench, 64 clients"])
-        var rates: [(String, String, Double)] = []
-        for clients in [1, 16, 64] {
-            let output = try Self.runTool(
-                pgbench,
-                [
-                    "-n", "-M", "prepared", "-f", script, "-c", "\(clients)", "-j", "\(min(clients, 2))", "-T",
-                    "\(Int(seconds.rounded(.up)))",
-                    targetURL,
-                ])
-            guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
-                let tps = Double(line.dropFirst("tps = ".count).prefix { $0 != " " })
-            else { throw BenchError("cannot read pgbench's rate: \(output.suffix(400))") }
-            rates.append(("pgbench, one INSERT per transaction", clients == 1 ? "1 client" : "\(clients) clients", tps))
-        }
+            "PostgreSQL: the store's enqueue transaction by batch size vs one durable INSERT per transaction (pgbench)",
+            ["what", "pushes per commit", "pushes per second", "wall per commit", "vs pgbench, 64 clients"])
+        table.row("pgbench, one INSERT per transaction, 64 clients (ingest table above)", "1", Format.count(pgbench64), "–", "1.00×")
         for batch in [1, 16, 64] {
             let commits = (quick ? 300 : 1_500) / batch + 20
             let batches = (0..<commits).map { _ in (0..<batch).map { _ in Self.benchTrigger() } }
             let start = Clock.monotonic()
             for triggers in batches { try store.enqueue(triggers) }
             let seconds = Double(Clock.monotonic() - start) / 1e9
-            rates.append(("`PostgresTaskStore.enqueue`, one thread", "\(batch) per commit", Double(commits * batch) / seconds))
+            let rate = Double(commits * batch) / seconds
+            table.row(
+                "`PostgresTaskStore.enqueue`, one thread", "\(batch)", Format.count(rate), Format.ms(seconds / Double(commits) * 1e3),
+                Format.ratio(rate, over: pgbench64))
         }
-        let baseline = rates[2].2
-        for (what, how, rate) in rates { table.row(what, how, Format.count(rate), Format.ratio(rate, over: baseline)) }
         table.note(
-            "PostgreSQL \(settings) (synchronous_commit, fsync), a fresh database with the store's schema (its indexes included), "
-                + "64-byte payloads with a WNS push's headers, \(Int(seconds.rounded(.up))) s per pgbench cell. The store's rows run "
-                + "one transaction at a time from one thread: a batch is what the group committer hands it when pushes arrive together.")
+            "64-byte payloads with a WNS push's headers, one transaction at a time from one thread, a fresh database: a batch is what "
+                + "the group committer hands the store when pushes arrive together.")
         table.print()
     }
 
