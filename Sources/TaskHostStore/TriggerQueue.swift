@@ -182,8 +182,12 @@ package protocol TriggerQueueStore: Sendable {
     func markDead(id: String, instanceId: String?, error: String) throws(StoreError)
     /// Puts a claimed trigger back without counting the attempt (shutdown).
     func release(id: String, instanceId: String?, note: String) throws(StoreError)
-    /// Triggers that a host claimed but never finished (it died) become
-    /// retrying at once; returns how many. `owner` is the calling host's id.
+    /// Called by a host as it starts, before its first claim: the running
+    /// triggers it held itself before (`owner` is its id; they died with its
+    /// previous run) and those no live host holds become retrying at once;
+    /// returns how many. SQLite: every running trigger (one host uses the
+    /// database: the state directory's host lock). PostgreSQL: the host's own
+    /// and those whose lease ran out.
     func recoverAbandoned(owner: String, now: Date) throws(StoreError) -> Int
     /// How many triggers are in each state.
     func queueCounts() throws(StoreError) -> [TriggerState: Int]

@@ -90,7 +90,7 @@ package enum PostgresFailure {
 
     private static func advice(_ code: StoreError.Code?) -> String {
         switch code {
-        case .unavailable: "; check that PostgreSQL runs and that --store names it; taskhost retries"
+        case .unavailable: "; check that PostgreSQL runs and that --store names it (taskhost serve keeps retrying)"
         case .busy: "; another transaction held the rows; retry"
         case .full: "; free space on the database server"
         case .corrupt: "; the database reported damaged data: restore it from a backup (see PostgreSQL's amcheck)"

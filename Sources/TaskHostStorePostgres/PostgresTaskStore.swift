@@ -95,7 +95,7 @@ package final class PostgresTaskStore: Sendable {
                 try await connection.close()
             }
         } catch {
-            throw PostgresFailure.storeError("migrate the schema", error)
+            throw PostgresFailure.storeError("connect and migrate the schema", error)
         }
     }
 

@@ -121,11 +121,22 @@ import Testing
             let claimed = try store.claim(limit: 1, owner: "dead-host", now: Date()) { _, _ in true }
             // An hour on: past the dead host's lease, on a backend that has leases (PostgreSQL).
             let later = Date().addingTimeInterval(3600)
-            #expect(try store.recoverAbandoned(owner: "dead-host", now: later) == 0, "a host does not recover its own runs")
             #expect(try store.recoverAbandoned(owner: "new-host", now: later) == 1)
             let again = try store.claim(limit: 1, owner: "new-host", now: later) { _, _ in true }
             #expect(again.map(\.id) == claimed.map(\.id))
             #expect(again.first?.attempts == 2)
+        }
+    }
+
+    /// A host that restarts (the same id: its state directory's) takes back at
+    /// once what it held: its runs died with its previous process.
+    @Test(arguments: await StoreBackend.available()) func aRestartedHostRecoversItsOwnRunsAtOnce(backend: StoreBackend) async throws {
+        try await backend.withStore { store, _ in
+            try store.enqueue([trigger()])
+            let now = Date()
+            _ = try store.claim(limit: 1, owner: "host-a", now: now) { _, _ in true }
+            #expect(try store.recoverAbandoned(owner: "host-a", now: now) == 1)
+            #expect(try store.queueCounts() == [.retrying: 1])
         }
     }
 

@@ -230,9 +230,9 @@ extension SQLiteTaskStore: TriggerQueueStore {
                 sql: """
                     UPDATE trigger SET state = 'retrying', owner = NULL, available_at = ?, updated_at = ?,
                         last_error = 'the host running it stopped before it finished'
-                    WHERE state = 'running' AND (owner IS NULL OR owner != ?)
+                    WHERE state = 'running'
                     """,
-                arguments: [now.timeIntervalSince1970, now.timeIntervalSince1970, owner])
+                arguments: [now.timeIntervalSince1970, now.timeIntervalSince1970])
             return db.changesCount
         }
     }
