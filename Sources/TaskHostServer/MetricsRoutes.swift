@@ -53,8 +53,11 @@ package enum MetricsRoutes {
     /// Adds `/metrics` to `router`.
     package static func add(to router: Router<OperatorRequestContext>, environment: OperatorEnvironment) {
         router.get("/metrics") { _, _ -> Response in
-            let body = environment.metrics.render(
-                store: environment.store, plugins: environment.plugins != nil, running: environment.runningInstances())
+            // The gauges read the store: off the cooperative pool.
+            let body = await StoreReads.run {
+                environment.metrics.render(
+                    store: environment.store, plugins: environment.plugins != nil, running: environment.runningInstances())
+            }
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
