@@ -54,7 +54,7 @@ package enum MetricsRoutes {
     package static func add(to router: Router<OperatorRequestContext>, environment: OperatorEnvironment) {
         router.get("/metrics") { _, _ -> Response in
             // The gauges read the store: off the cooperative pool.
-            let body = await StoreReads.run {
+            let body = await environment.storeReads.run {
                 environment.metrics.render(
                     store: environment.store, plugins: environment.plugins != nil, running: environment.runningInstances())
             }

@@ -18,6 +18,8 @@ package struct OperatorEnvironment: Sendable {
     package let health: Health
     /// The daemon's metrics (`/metrics`).
     package let metrics: DaemonMetrics
+    /// Where `/metrics` reads its gauges from the store.
+    let storeReads = StoreReads()
     /// How many instances run now.
     package let runningInstances: @Sendable () -> Int
 }

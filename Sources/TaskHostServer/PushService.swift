@@ -172,7 +172,7 @@ package struct PushService: Sendable {
         if channels.isFresh(channelId), credentialId.map(credentials.isFresh) ?? true {
             return try authorize(channelId: channelId, authorization: authorization, source: source)
         }
-        return try await StoreReads.run { () throws(PushRejection) -> Authorized in
+        return try await storeReads.run { () throws(PushRejection) -> Authorized in
             try self.authorize(channelId: channelId, authorization: authorization, source: source)
         }
     }
@@ -182,6 +182,9 @@ package struct PushService: Sendable {
         guard let space = authorization.firstIndex(of: " ") else { return authorization }
         return authorization[authorization.index(after: space)...].trimmingCharacters(in: .whitespaces)
     }
+
+    /// Where the store is read when the caches miss.
+    let storeReads = StoreReads()
 
     /// `WWW-Authenticate` of a 401 without a bearer token (RFC 6750 section 3).
     static let bearerChallenge = #"Bearer realm="taskhost""#
@@ -315,7 +318,7 @@ package struct PushService: Sendable {
         guard payload.count <= maxPayload else { throw tooLarge(payload.count) }
         let id = NewTrigger.newId()
         if headers.noCache {
-            let backlog = await StoreReads.run { [store] in (try? store.backlog(app: channel.app, task: channel.task)) ?? 1 }
+            let backlog = await storeReads.run { [store] in (try? store.backlog(app: channel.app, task: channel.task)) ?? 1 }
             if backlog > 0 || !hasCapacity(channel.app, channel.task) {
                 return PushAcceptance(messageId: id, status: "dropped")
             }

@@ -8,13 +8,17 @@ import TaskHostConcurrency
 /// holds the write lock, PostgreSQL for a network round trip, or until the
 /// server is back. Blocking the pool's threads there would stall every
 /// handler, and the PostgreSQL client's own work with them.
-enum StoreReads {
+///
+/// Each service that reads has its own (the push endpoint, the Web Push
+/// endpoint, the operator listener): reads that wait for one of them never
+/// queue behind another's.
+final class StoreReads: Sendable {
     /// The threads of those reads (four: a few pushes whose records are not
     /// cached yet, from different clients, are read at once).
-    static let executor = BlockingExecutor(name: "taskhost-lookup", maxThreads: 4)
+    let executor = BlockingExecutor(name: "taskhost-lookup", maxThreads: 4)
 
     /// Runs `body`, which may read the store, on ``executor``.
-    static func run<Value: Sendable, Failure: Error>(_ body: @escaping @Sendable () throws(Failure) -> Value) async throws(Failure)
+    func run<Value: Sendable, Failure: Error>(_ body: @escaping @Sendable () throws(Failure) -> Value) async throws(Failure)
         -> Value
     {
         try await executor.run(body)

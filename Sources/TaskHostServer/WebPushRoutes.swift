@@ -18,7 +18,7 @@ enum WebPushRoutes {
         router.delete("/webpush/v1/:subscription/messages/:message") { request, context -> Response in
             let (subscription, message) = (context.parameters.get("subscription") ?? "", context.parameters.get("message") ?? "")
             let (authorization, key) = (request.headers[.authorization], request.headers[cryptoKey])
-            try await StoreReads.run { () throws(PushRejection) in
+            try await service.storeReads.run { () throws(PushRejection) in
                 try service.delete(subscriptionId: subscription, messageId: message, authorization: authorization, cryptoKey: key)
             }
             return Response(status: .noContent)
@@ -40,7 +40,8 @@ enum WebPushRoutes {
         let subscription =
             service.isCached(id)
             ? try service.subscription(id: id)
-            : try await StoreReads.run { () throws(PushRejection) -> WebPushService.Subscription in try service.subscription(id: id) }
+            : try await service.storeReads.run { () throws(PushRejection) -> WebPushService.Subscription in try service.subscription(id: id)
+            }
         let sender = try service.authorize(
             subscription, authorization: request.headers[.authorization], cryptoKey: request.headers[cryptoKey])
         var fields: [String: String] = [:]

@@ -117,6 +117,9 @@ package struct WebPushService: Sendable {
         return found
     }
 
+    /// Where the store is read when the cache misses, and messages are deleted.
+    let storeReads = StoreReads()
+
     /// Whether subscription `id` was looked up recently (``subscription(id:now:)`` then reads no store).
     package func isCached(_ id: String) -> Bool { subscriptions.isFresh(id) }
 
@@ -225,7 +228,7 @@ package struct WebPushService: Sendable {
         let id = NewTrigger.newId(now: now)
         let accepted = Accepted(messageId: id, location: messageURI(subscription: record.id, message: id), timeToLive: headers.timeToLive)
         if headers.timeToLive == 0 {
-            let backlog = await StoreReads.run { [store] in (try? store.backlog(app: record.app, task: record.task)) ?? 1 }
+            let backlog = await storeReads.run { [store] in (try? store.backlog(app: record.app, task: record.task)) ?? 1 }
             if backlog > 0 || !hasCapacity(record.app, record.task) { return accepted }
         }
         var forwarded = ["urgency": headers.urgency.rawValue]
