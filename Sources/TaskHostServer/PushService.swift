@@ -168,7 +168,7 @@ package struct PushService: Sendable {
     package func authorizeOffThePool(
         channelId: String, authorization: String?, source: String? = nil
     ) async throws(PushRejection) -> Authorized {
-        let credentialId = authorization.flatMap { Credential.parse(token: Self.bearerToken($0)) }?.id
+        let credentialId = Self.bearerToken(authorization).flatMap { Credential.parse(token: $0) }?.id
         if channels.isFresh(channelId), credentialId.map(credentials.isFresh) ?? true {
             return try authorize(channelId: channelId, authorization: authorization, source: source)
         }
@@ -177,10 +177,18 @@ package struct PushService: Sendable {
         }
     }
 
-    /// The token of an `Authorization` value, for the cache check (what is not a bearer token is checked by ``authenticate(_:)``).
-    private static func bearerToken(_ authorization: String) -> String {
-        guard let space = authorization.firstIndex(of: " ") else { return authorization }
-        return authorization[authorization.index(after: space)...].trimmingCharacters(in: .whitespaces)
+    /// The token of an `Authorization: Bearer <token>` value, without the
+    /// blanks around it; `nil` when there is no bearer scheme. The scheme is
+    /// case-insensitive (RFC 9110); checked on bytes, as this runs for every push.
+    private static func bearerToken(_ authorization: String?) -> String? {
+        let scheme = Array("bearer ".utf8)
+        guard let authorization, authorization.utf8.count > scheme.count,
+            zip(authorization.utf8, scheme).allSatisfy({ $0 == $1 || ($1 >= UInt8(ascii: "a") && $0 == $1 - 0x20) })
+        else { return nil }
+        let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        var token = authorization.utf8.dropFirst(scheme.count).drop(while: isBlank)
+        while let last = token.last, isBlank(last) { token = token.dropLast() }
+        return String(Substring(token))
     }
 
     /// Where the store is read when the caches miss.
@@ -193,19 +201,11 @@ package struct PushService: Sendable {
 
     /// The credential of a bearer token whose secret matches (401 otherwise).
     private func authenticate(_ authorization: String?) throws(PushRejection) -> Credential {
-        // The scheme is case-insensitive (RFC 9110); checked on bytes, as this runs for every push.
-        let scheme = Array("bearer ".utf8)
-        guard let authorization, authorization.utf8.count > scheme.count,
-            zip(authorization.utf8, scheme).allSatisfy({ $0 == $1 || ($1 >= UInt8(ascii: "a") && $0 == $1 - 0x20) })
-        else {
+        guard let tokenText = Self.bearerToken(authorization) else {
             throw PushRejection(
                 status: 401, description: "missing bearer token: send Authorization: Bearer <token> (taskhost credentials create)",
                 challenge: Self.bearerChallenge)
         }
-        let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
-        var token = authorization.utf8.dropFirst(scheme.count).drop(while: isBlank)
-        while let last = token.last, isBlank(last) { token = token.dropLast() }
-        let tokenText = String(Substring(token))
         guard let (id, secret) = Credential.parse(token: tokenText) else {
             throw PushRejection(
                 status: 401,
