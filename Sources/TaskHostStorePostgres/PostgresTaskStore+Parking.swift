@@ -8,15 +8,25 @@ package import TaskHostStore
 /// registered again (as in SQLite's store). Unparking notifies the hosts
 /// listening for wake-ups when it made a trigger runnable.
 extension PostgresTaskStore {
+    /// Parks the app's waiting triggers that no other live host runs: with
+    /// several hosts, a plugin quarantined or disabled here leaves alone the
+    /// triggers of its tasks that another host (one whose heartbeat is within
+    /// a lease, with the task in its registered list) can run, and this host's
+    /// claims skip them anyway (they claim only the tasks it registered).
     package func park(app: String) throws(StoreError) -> Int {
         let reason =
-            "the plugin of \(app) is quarantined or disabled on this host (taskhost plugins list says why); "
-            + "this trigger runs once the plugin is active again"
+            "the plugin of \(app) is quarantined or disabled on this host, and no other live host runs its task "
+            + "(taskhost plugins list says why); this trigger runs once a host runs the plugin again"
+        let now = Date()
+        let liveSince = now.addingTimeInterval(-Self.seconds(leaseDuration))
         return try execute(
             "park the triggers of \(app)",
             """
-            UPDATE trigger SET state = 'parked', last_error = \(reason), updated_at = \(Date())
-            WHERE state IN ('pending', 'retrying') AND app = \(app) RETURNING 1
+            UPDATE trigger SET state = 'parked', last_error = \(reason), updated_at = \(now)
+            WHERE state IN ('pending', 'retrying') AND app = \(app)
+                AND NOT EXISTS (SELECT 1 FROM hosts WHERE id <> \(hostId) AND heartbeat_at > \(liveSince)
+                                AND trigger.app || '/' || trigger.task = ANY(hosts.tasks))
+            RETURNING 1
             """)
     }
 

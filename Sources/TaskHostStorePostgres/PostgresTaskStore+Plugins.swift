@@ -90,15 +90,22 @@ extension PostgresTaskStore: PluginStateStore, DisabledTaskStore {
         return try decoding("enable task \(plugin)/\(task)") { try rows.first.map(Self.disabledTask(from:)) }
     }
 
+    /// Parks the task's waiting triggers unless another live host runs the
+    /// task (as ``park(app:)``).
     package func park(app: String, task: String) throws(StoreError) -> Int {
         let reason =
-            "task \"\(task)\" of \(app) is disabled on this host for crashing (taskhost plugins list says why); "
-            + "this trigger runs once `taskhost plugins enable` enables it"
+            "task \"\(task)\" of \(app) is disabled on this host for crashing, and no other live host runs it "
+            + "(taskhost plugins list says why); this trigger runs once `taskhost plugins enable` enables it"
+        let now = Date()
+        let liveSince = now.addingTimeInterval(-Self.seconds(leaseDuration))
         return try execute(
             "park the triggers of \(app)/\(task)",
             """
-            UPDATE trigger SET state = 'parked', last_error = \(reason), updated_at = \(Date())
-            WHERE state IN ('pending', 'retrying') AND app = \(app) AND task = \(task) RETURNING 1
+            UPDATE trigger SET state = 'parked', last_error = \(reason), updated_at = \(now)
+            WHERE state IN ('pending', 'retrying') AND app = \(app) AND task = \(task)
+                AND NOT EXISTS (SELECT 1 FROM hosts WHERE id <> \(hostId) AND heartbeat_at > \(liveSince)
+                                AND \(app) || '/' || \(task) = ANY(hosts.tasks))
+            RETURNING 1
             """)
     }
 }

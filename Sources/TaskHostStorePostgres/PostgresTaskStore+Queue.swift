@@ -34,6 +34,19 @@ extension PostgresTaskStore: TriggerQueueStore {
     /// Rows per multi-row INSERT: 13 parameters each, under the protocol's 65,535.
     static let rowsPerInsert = 2000
 
+    /// Push ingest keeps this many enqueue transactions in flight
+    /// (``IngestCommitter``): the server commits them together, so a batch's
+    /// round trip and WAL flush no longer hold up the next one. Four of the
+    /// pool's eight connections: claims, settlements, lookups and the
+    /// heartbeat keep the others.
+    package var ingestLanes: Int { Self.ingestLanes }
+
+    /// See ``ingestLanes``; the benchmark overrides it with `TASKHOST_INGEST_LANES`.
+    static let ingestLanes: Int = {
+        guard let text = ProcessInfo.processInfo.environment["TASKHOST_INGEST_LANES"], let lanes = Int(text), lanes > 0 else { return 4 }
+        return min(lanes, 8)
+    }()
+
     /// Adds `triggers` in one transaction: multi-row INSERTs (one per 2,000
     /// triggers), `ON CONFLICT DO NOTHING` keeping a queued id as it is. A trigger
     /// with a Web Push topic first removes the messages it replaces, in batch
@@ -160,9 +173,13 @@ extension PostgresTaskStore: TriggerQueueStore {
                     """, logger: logger
                 ).collect()
                 var taken: [QueuedTrigger] = []
+                // Lease-expired triggers taken or parked here: their instances died with their claim.
+                var reclaimed: [String] = []
                 for row in rows where taken.count < limit {
                     let trigger = try Self.trigger(from: row)
-                    switch lent.call(trigger.app, trigger.task) {
+                    let decision = lent.call(trigger.app, trigger.task)
+                    if trigger.state == .running, decision != .skip { reclaimed.append(trigger.id) }
+                    switch decision {
                     case .take: taken.append(trigger)
                     case .skip: continue
                     case .park(let reason):
@@ -192,6 +209,7 @@ extension PostgresTaskStore: TriggerQueueStore {
                         claimed.append((trigger, fence))
                     }
                 }
+                try await Self.abandonInstances(ofTriggers: reclaimed, now: now, connection, logger)
                 return (claimed, expiredRows)
             }
         }

@@ -1,4 +1,5 @@
 package import Foundation
+import Logging
 import PostgresNIO
 import Synchronization
 import TaskHostCore
@@ -142,14 +143,38 @@ extension PostgresTaskStore {
     /// them run without waiting for the queue to reach them.) Live hosts'
     /// triggers are left alone: their leases have not run out.
     package func recoverAbandoned(owner: String, now: Date) throws(StoreError) -> Int {
-        try execute(
-            "recover abandoned triggers",
-            Self.notifying(
-                """
-                UPDATE trigger SET state = 'retrying', claimed_by = NULL, lease_expires_at = NULL, available_at = \(now),
-                    updated_at = \(now), last_error = 'the host running it stopped before it finished'
-                WHERE state = 'running' AND (claimed_by = \(owner) OR lease_expires_at <= \(now)) RETURNING 1
-                """))
+        try transaction("recover abandoned triggers") { connection, logger in
+            let recovered = try await connection.query(
+                Self.notifying(
+                    """
+                    UPDATE trigger SET state = 'retrying', claimed_by = NULL, lease_expires_at = NULL, available_at = \(now),
+                        updated_at = \(now), last_error = 'the host running it stopped before it finished'
+                    WHERE state = 'running' AND (claimed_by = \(owner) OR lease_expires_at <= \(now)) RETURNING id
+                    """), logger: logger)
+            var ids: [String] = []
+            for try await id in recovered.decode(String.self) { ids.append(id) }
+            try await Self.abandonInstances(ofTriggers: ids, now: now, connection, logger)
+            return ids.count
+        }
+    }
+
+    /// Settles as abandoned the instances without an outcome that ran
+    /// `triggers` (claims that died with their host, or whose lease ran out
+    /// and was taken over): their host cannot record an outcome any more, and
+    /// history would otherwise show them running for ever. A host that was
+    /// only frozen and records its outcome later overwrites `abandoned` with
+    /// what really happened (its settlement of the trigger is still refused).
+    static func abandonInstances(ofTriggers triggers: [String], now: Date, _ connection: PostgresConnection, _ logger: Logger)
+        async throws
+    {
+        guard !triggers.isEmpty else { return }
+        try await connection.query(
+            """
+            UPDATE instance SET outcome = 'abandoned', ended_at = \(now),
+                outcome_detail = 'its host (' || COALESCE((SELECT name FROM hosts WHERE hosts.id = instance.host_id), host_id, '?')
+                    || ') stopped or lost its lease before the instance ended; no outcome was recorded'
+            WHERE outcome IS NULL AND supervisor IS NOT NULL AND trigger_id = ANY(\(triggers))
+            """, logger: logger)
     }
 
     package func requeue(id: String) throws(StoreError) -> Bool {

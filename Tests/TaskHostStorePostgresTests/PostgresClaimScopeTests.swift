@@ -59,4 +59,30 @@ struct PostgresClaimScopeTests {
             #expect(try restarted.queuedTrigger(idPrefix: "theirs")?.state == .running)
         }
     }
+
+    /// A plugin quarantined (or a task disabled) on one host parks only the
+    /// triggers no other live host runs: the rest stay for the hosts that run them.
+    @Test func parkingLeavesAloneWhatAnotherLiveHostRuns() async throws {
+        try await withStore(leaseDuration: .seconds(30)) { hostA, database in
+            let hostB = try database.store(leaseDuration: .seconds(30))
+            let gone = try database.store(leaseDuration: .seconds(30))
+            defer {
+                hostB.close()
+                gone.close()
+            }
+            try hostA.heartbeat(name: "a", tasks: [])
+            try hostB.heartbeat(name: "b", tasks: ["a/RunByB"])
+            try gone.heartbeat(name: "gone", tasks: ["a/RunByNobody"], now: Date().addingTimeInterval(-60))
+            try hostA.enqueue([queued("RunByB", id: "b1"), queued("RunByNobody", id: "n1"), queued("Disabled", id: "d1")])
+            #expect(try hostA.park(app: "a") == 2, "only the triggers no live host runs are parked")
+            #expect(try hostA.queuedTrigger(idPrefix: "b1")?.state == .pending)
+            let parked = try #require(try hostA.queuedTrigger(idPrefix: "n1"))
+            #expect(parked.state == .parked && parked.lastError?.contains("no other live host") == true)
+            #expect(try hostA.unpark(app: "a") == 2)
+            try hostB.heartbeat(name: "b", tasks: ["a/RunByB", "a/Disabled"])
+            #expect(try hostA.park(app: "a", task: "Disabled") == 0, "host B runs it")
+            #expect(try hostA.park(app: "a", task: "RunByNobody") == 1)
+            #expect(try hostB.claim(limit: 5, owner: hostB.hostId, now: Date()) { _, _ in .take }.map(\.id).sorted() == ["b1", "d1"])
+        }
+    }
 }

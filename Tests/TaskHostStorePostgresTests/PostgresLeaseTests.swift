@@ -160,4 +160,50 @@ struct PostgresLeaseTests {
             #expect(try store.queuedTrigger(idPrefix: "live-host")?.state == .running, "its lease holds until 18 s")
         }
     }
+
+    /// An instance whose host lost its claim (died, or froze past its lease)
+    /// is settled as abandoned when another host takes the trigger over, or
+    /// when its own host restarts: history does not show it running for ever.
+    @Test func theInstancesOfALostClaimAreSettledAsAbandoned() async throws {
+        try await withStore(leaseDuration: .seconds(10)) { hostA, database in
+            let hostB = try database.store(leaseDuration: .seconds(10))
+            defer { hostB.close() }
+            try hostA.heartbeat(name: "host-a", tasks: ["a/T"])
+            try hostA.enqueue([queued(id: "taken-over"), queued(id: "recovered"), queued(id: "settled")])
+            let start = Date()
+            #expect(try hostA.claim(limit: 3, owner: hostA.hostId, now: start) { _, _ in true }.count == 3)
+            for (instance, trigger) in [("i-taken", "taken-over"), ("i-recovered", "recovered"), ("i-done", "settled")] {
+                try hostA.insertInstance(
+                    InstanceRecord(
+                        id: instance, app: "a", task: "T", triggerKind: .pushNotification, triggerId: trigger, attempt: 1, pid: 42,
+                        hostPid: 10, startedAt: start))
+            }
+            try hostA.finishInstance(
+                id: "i-done", endedAt: start, outcome: .completed, progress: 100, sandbox: "", appendingLog: [])
+            try hostA.markDone(id: "settled", instanceId: "i-done")
+
+            // Host B takes one over after the lease; the instance of A's claim is abandoned, naming A.
+            hostB.restrictClaims(to: ["a/T"])
+            let takenOver = try hostB.claim(limit: 1, owner: hostB.hostId, now: start.addingTimeInterval(11)) { _, _ in true }
+            #expect(takenOver.map(\.id) == ["taken-over"] || takenOver.map(\.id) == ["recovered"])
+            let lost = try #require(takenOver.first?.id)
+            let lostInstance = lost == "taken-over" ? "i-taken" : "i-recovered"
+            let abandoned = try #require(try hostB.instance(idPrefix: lostInstance))
+            guard case .abandoned(let detail) = abandoned.outcome else {
+                Issue.record("the instance of the lost claim has outcome \(String(describing: abandoned.outcome))")
+                return
+            }
+            #expect(detail.contains("host-a"), "the detail names the host: \(detail)")
+            let other = lostInstance == "i-taken" ? "i-recovered" : "i-taken"
+            #expect(try hostB.instance(idPrefix: other)?.outcome == nil, "a claim still held is not touched")
+
+            // Host A restarts (same id): what it still held is recovered, its instance abandoned.
+            #expect(try hostA.recoverAbandoned(owner: hostA.hostId, now: start.addingTimeInterval(1)) == 1)
+            if case .abandoned = try hostA.instance(idPrefix: other)?.outcome {
+            } else {
+                Issue.record("the restarted host's own instance is not settled as abandoned")
+            }
+            #expect(try hostA.instance(idPrefix: "i-done")?.outcome == .completed, "a finished instance keeps its outcome")
+        }
+    }
 }
