@@ -87,4 +87,17 @@ final class PostgresBenchServer: Sendable {
         }
         return found ? ticks / Double(sysconf(Int32(_SC_CLK_TCK))) : nil
     }
+
+    /// CPU seconds every process of the machine has used since boot (`/proc/stat`:
+    /// user, nice, system, irq, softirq and steal time of all cores; idle and
+    /// I/O wait left out), or `nil` when it cannot be read.
+    static func machineCPUSeconds() -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+            let line = stat.split(separator: "\n").first, line.hasPrefix("cpu ")
+        else { return nil }
+        let ticks = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        guard ticks.count >= 8 else { return nil }
+        let busy = ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6] + ticks[7]
+        return busy / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
 }

@@ -51,9 +51,11 @@ extension Bench {
                 + "\(Format.count(seconds)) s per cell)",
             [
                 "clients", "what", "acknowledged pushes/s", "p50", "p99", "taskhost CPU per push", "PostgreSQL CPU per push",
-                "pushes per commit", "vs pgbench", "vs ceiling",
+                "machine CPU per push", "pushes per commit", "vs pgbench", "vs ceiling",
             ])
         var pgbenchRates: [Int: Double] = [:]
+        var ceilingMachineCPU: [Int: Double] = [:]
+        var databaseCPUPerPush: [Int: Double] = [:]
         var summary: [String] = []
         let seconds = seconds
         for clients in [1, 16, 64] {
@@ -66,29 +68,36 @@ extension Bench {
             pgbenchRates[clients] = pgbenchRate
             table.row(
                 "\(clients)", "pgbench, one INSERT per transaction", Format.count(pgbenchRate), "–", "–", "–",
-                Self.microseconds(pgbenchCPU, per: pgbenchRate * Double(Int(seconds.rounded(.up)))), "1", "1.00×", "–")
+                Self.microseconds(pgbenchCPU, per: pgbenchRate * Double(Int(seconds.rounded(.up)))), "–", "1", "1.00×", "–")
             var ceiling = Double.nan
             for endpoint in endpoints {
                 let daemon = endpoint.daemon
                 let commitsBefore = await daemon.groupCommits()
-                let (result, databaseCPU) = try await Self.blocking.run { () throws -> (WrkResult, Double?) in
+                let (result, databaseCPU, machineCPU) = try await Self.blocking.run { () throws -> (WrkResult, Double?, Double?) in
                     let before = PostgresBenchServer.cpuSeconds()
+                    let machineBefore = PostgresBenchServer.machineCPUSeconds()
                     let result = try Self.wrk(
                         wrk, clients: clients, seconds: seconds, script: script, port: daemon.port, token: daemon.token,
                         channel: daemon.channel, serverCPU: InProcessDaemon.processCPUSeconds)
-                    return (result, before.flatMap { before in PostgresBenchServer.cpuSeconds().map { $0 - before } })
+                    let machine = machineBefore.flatMap { before in PostgresBenchServer.machineCPUSeconds().map { $0 - before } }
+                    return (result, before.flatMap { before in PostgresBenchServer.cpuSeconds().map { $0 - before } }, machine)
                 }
                 let commitsAfter = await daemon.groupCommits()
                 var perCommit = "–"
                 if let before = commitsBefore, let after = commitsAfter, after.commits > before.commits {
                     perCommit = String(format: "%.1f", (after.pushes - before.pushes) / (after.commits - before.commits))
                 }
-                if endpoint.name.contains("discard") { ceiling = result.rate }
                 let pushes = result.rate * max(1, seconds.rounded())
+                if endpoint.name.contains("discard") {
+                    ceiling = result.rate
+                    ceilingMachineCPU[clients] = machineCPU.map { $0 / pushes }
+                }
+                if endpoint.database { databaseCPUPerPush[clients] = databaseCPU.map { $0 / pushes } }
                 table.row(
                     "\(clients)", endpoint.name, Format.count(result.rate), Format.ms(result.p50), Format.ms(result.p99),
                     String(format: "%.0f µs", result.cpuPerRequest), endpoint.database ? Self.microseconds(databaseCPU, per: pushes) : "–",
-                    perCommit, Format.ratio(result.rate, over: pgbenchRate), Format.ratio(result.rate, over: ceiling))
+                    Self.microseconds(machineCPU, per: pushes), perCommit, Format.ratio(result.rate, over: pgbenchRate),
+                    Format.ratio(result.rate, over: ceiling))
                 if result.failures > 0 {
                     table.note("⚠ \(clients) clients, \(endpoint.name): \(result.failures) non-200 answers or socket errors")
                 }
@@ -114,6 +123,16 @@ extension Bench {
             "PostgreSQL endpoint: \(Format.count(Double(stored))) triggers in its queue at the end (every acknowledged push). "
                 + summary.joined(separator: "; ") + ". Target: PostgreSQL endpoint ≥ 1.5× pgbench at 64 clients; no store can answer "
                 + "faster than the ceiling, so the ratio cannot exceed ceiling / pgbench.")
+        if let http = ceilingMachineCPU[64], let database = databaseCPUPerPush[64], let pgbench = pgbenchRates[64] {
+            let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
+            let floor = cores / (http + database)
+            table.note(
+                "The CPU floor at 64 clients: the ceiling row's machine CPU per push (wrk's, the HTTP work's: every check a stored push "
+                    + "also passes) is \(String(format: "%.0f µs", http * 1e6)), PostgreSQL's per push in the PostgreSQL row \(String(format: "%.0f µs", database * 1e6)). Even if "
+                    + "storing cost taskhost no CPU beyond the ceiling's, \(Format.count(cores)) cores could carry at most "
+                    + "\(Format.count(floor)) pushes/s = \(Format.ratio(floor, over: pgbench)) pgbench. Machine CPU: every process's "
+                    + "(/proc/stat), so run on a quiet machine.")
+        }
         table.print()
         return pgbenchRates
     }

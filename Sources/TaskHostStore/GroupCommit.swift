@@ -6,15 +6,10 @@ import TaskHostConcurrency
 /// transaction, and so one fsync, and each caller returns once the batch
 /// holding its item is durable.
 ///
-/// One queue, one drain loop per lane: callers queue items; whoever finds a
-/// lane free starts a drain, which applies batches of at most ``maxBatch``
-/// items, oldest first, until the queue is empty. Items that arrive while
-/// every lane commits gather for the next batch. With one lane (the default,
-/// and SQLite's only choice: one writer at a time) batches commit in the
-/// order they were formed; with more (``lanes``, for a database that takes
-/// concurrent writers), several batches are in flight at once and may commit
-/// in any order, which only items queued concurrently (so with no order
-/// between them) can tell. How a batch is applied is
+/// One queue, one drain loop: callers queue items; whoever finds no drain
+/// under way starts one, which applies batches of at most ``maxBatch`` items,
+/// in the order they were queued, until the queue is empty. Items that arrive
+/// while a batch commits gather for the next one. How a batch is applied is
 /// the use's ``Application``: as one (a multi-row insert, all stored or none:
 /// push ingest, ``IngestCommitter``) or item by item (a savepoint each, so
 /// that a failing write is rolled back alone: the store's durable writes,
@@ -88,8 +83,8 @@ package final class GroupCommit<Item, Output>: Sendable {
 
     private struct State {
         var queue: [Slot] = []
-        /// Drains under way (inline in callers, or on the executor).
-        var drains = 0
+        /// A drain is under way (inline in a caller, or on the executor).
+        var draining = false
         var closed = false
     }
 
@@ -98,8 +93,6 @@ package final class GroupCommit<Item, Output>: Sendable {
 
     /// The most items one batch holds.
     package let maxBatch: Int
-    /// The most batches applied at once.
-    package let lanes: Int
     private let application: Application
     private let closedError: StoreError
     private let onBatch: @Sendable (GroupCommitBatch) -> Void
@@ -107,25 +100,24 @@ package final class GroupCommit<Item, Output>: Sendable {
     private let executor: BlockingExecutor
 
     /// An engine applying batches of at most `maxBatch` items (at least 1)
-    /// with `application`, at most `lanes` batches (at least 1) at once.
+    /// with `application`.
     ///
     /// - Parameters:
-    ///   - name: The name of the threads async callers' batches are committed
-    ///     on, one per lane (`ps -L`; the kernel keeps 15 bytes).
+    ///   - name: The name of the thread async callers' batches are committed
+    ///     on (`ps -L`; the kernel keeps 15 bytes).
     ///   - closedError: What an item queued after ``close()`` gets: say what
     ///     was not stored and what to do.
     ///   - onBatch: Runs after each batch is applied, before its callers
     ///     resume, with its size and how many of its items failed.
     package init(
-        name: String, maxBatch: Int = .max, lanes: Int = 1, application: Application, closedError: StoreError,
+        name: String, maxBatch: Int = .max, application: Application, closedError: StoreError,
         onBatch: @escaping @Sendable (GroupCommitBatch) -> Void = { _ in }
     ) {
         self.maxBatch = max(1, maxBatch)
-        self.lanes = max(1, lanes)
         self.application = application
         self.closedError = closedError
         self.onBatch = onBatch
-        executor = BlockingExecutor(name: name, maxThreads: self.lanes)
+        executor = BlockingExecutor(name: name, maxThreads: 1)
     }
 
     /// Items queued for a batch not yet under way (for tests).
@@ -133,7 +125,7 @@ package final class GroupCommit<Item, Output>: Sendable {
 
     /// Queues `item` and blocks the calling thread until the batch holding
     /// it is applied; returns the item's result. The caller drains inline if
-    /// a lane is free. Never call it from the cooperative pool: use
+    /// no drain is under way. Never call it from the cooperative pool: use
     /// ``commit(_:)`` there.
     package func commitAndWait(_ item: Item) -> Result<Output, StoreError> {
         let done = DispatchSemaphore(value: 0)
@@ -177,21 +169,20 @@ package final class GroupCommit<Item, Output>: Sendable {
         state.withLock { state in
             if state.closed { return .refused }
             state.queue.append(slot)
-            guard state.drains < lanes else { return .queued }
-            state.drains += 1
+            guard !state.draining else { return .queued }
+            state.draining = true
             return .lead
         }
     }
 
-    /// Applies batches, oldest items first, until the queue is empty. At most
-    /// ``lanes`` drains run at a time; with one, batches commit in the order
-    /// they were formed.
+    /// Applies batches, oldest items first, until the queue is empty. One
+    /// drain runs at a time, so batches commit in the order they were formed.
     private func drain() {
         while true {
             let batch = state.withLock { state -> [Slot] in
                 let batch = Array(state.queue.prefix(maxBatch))
                 state.queue.removeFirst(batch.count)
-                if batch.isEmpty { state.drains -= 1 }
+                if batch.isEmpty { state.draining = false }
                 return batch
             }
             if batch.isEmpty { return }

@@ -31,8 +31,6 @@ package final class MeasuredStore: TaskStore, TriggerQueueStore, ChannelStore {
 
     // MARK: The queue, measured
 
-    package var ingestLanes: Int { base.ingestLanes }
-
     package func enqueue(_ triggers: [NewTrigger]) throws(StoreError) {
         guard !triggers.isEmpty else { return try base.enqueue(triggers) }
         try measured("enqueue", size: triggers.count) { () throws(StoreError) in try base.enqueue(triggers) }

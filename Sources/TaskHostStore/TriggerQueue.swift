@@ -154,10 +154,6 @@ package protocol TriggerQueueStore: Sendable {
     /// Adds triggers in one transaction (group commit). A trigger whose id is
     /// already queued is left as it is, which makes re-enqueueing idempotent.
     func enqueue(_ triggers: [NewTrigger]) throws(StoreError)
-    /// How many ``enqueue(_:)`` transactions push ingest keeps in flight at
-    /// once (``IngestCommitter``): 1 where writers take turns (SQLite), more
-    /// where the database commits concurrent transactions together.
-    var ingestLanes: Int { get }
     /// Claims up to `limit` runnable triggers for `owner`, oldest first, as
     /// `decide` says for each one's task: taken ones are marked running with
     /// the attempt counted, parked ones leave the claim's way. Triggers past
@@ -206,9 +202,6 @@ package protocol TriggerQueueStore: Sendable {
 }
 
 extension TriggerQueueStore {
-    /// One enqueue at a time, unless the backend says otherwise.
-    package var ingestLanes: Int { 1 }
-
     /// Claims as ``claim(limit:owner:now:decide:)`` does, taking the triggers
     /// whose task `accept`s one more run and leaving the others.
     package func claim(limit: Int, owner: String, now: Date, accept: (_ app: String, _ task: String) -> Bool)

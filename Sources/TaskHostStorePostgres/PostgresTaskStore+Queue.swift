@@ -34,19 +34,6 @@ extension PostgresTaskStore: TriggerQueueStore {
     /// Rows per multi-row INSERT: 13 parameters each, under the protocol's 65,535.
     static let rowsPerInsert = 2000
 
-    /// Push ingest keeps this many enqueue transactions in flight
-    /// (``IngestCommitter``): the server commits them together, so a batch's
-    /// round trip and WAL flush no longer hold up the next one. Four of the
-    /// pool's eight connections: claims, settlements, lookups and the
-    /// heartbeat keep the others.
-    package var ingestLanes: Int { Self.ingestLanes }
-
-    /// See ``ingestLanes``; the benchmark overrides it with `TASKHOST_INGEST_LANES`.
-    static let ingestLanes: Int = {
-        guard let text = ProcessInfo.processInfo.environment["TASKHOST_INGEST_LANES"], let lanes = Int(text), lanes > 0 else { return 4 }
-        return min(lanes, 8)
-    }()
-
     /// Adds `triggers` in one transaction: multi-row INSERTs (one per 2,000
     /// triggers), `ON CONFLICT DO NOTHING` keeping a queued id as it is. A trigger
     /// with a Web Push topic first removes the messages it replaces, in batch

@@ -219,7 +219,7 @@ struct RawExchange {
         func read(until marker: String) async -> (String, Bool) {
             var received: [UInt8] = []
             var closed = false
-            _ = await TestSupport.eventually(timeout: .seconds(10)) {
+            _ = await TestSupport.eventually(timeout: .seconds(60)) {
                 closed = ConnectionTimeoutTests.drain(fd, into: &received)
                 return closed || String(decoding: received, as: UTF8.self).contains(marker)
             }

@@ -45,9 +45,9 @@ import Testing
         func release() { held.withLock { $0 = false } }
 
         /// Whole batch: stored, or failed for all when it holds a failing item.
-        func wholeBatch(name: String = "gc-test", maxBatch: Int = .max, lanes: Int = 1) -> GroupCommit<Int, Void> {
+        func wholeBatch(name: String = "gc-test", maxBatch: Int = .max) -> GroupCommit<Int, Void> {
             GroupCommit(
-                name: name, maxBatch: maxBatch, lanes: lanes,
+                name: name, maxBatch: maxBatch,
                 application: .wholeBatch { [self] items throws(StoreError) in
                     record(items)
                     if items.contains(where: failing.contains) { throw StoreError("batch \(items) refused") }
@@ -120,26 +120,6 @@ import Testing
         #expect(recorder.reports.withLock { $0.map(\.size) } == [1, 4, 4, 2])
         #expect(results.count == 11)
         #expect(results.values.allSatisfy { (try? $0.get()) != nil })
-    }
-
-    @Test func withTwoLanesABatchCommitsWhileAnotherIsStillBeingApplied() async throws {
-        let recorder = Recorder()
-        let engine = recorder.wholeBatch(lanes: 2)
-        let secondDone = try await Self.offPool { () -> Bool in
-            let first = DispatchGroup()
-            DispatchQueue.global().async(group: first) { _ = engine.commitAndWait(0) }
-            while !recorder.holding.withLock({ $0 }) { usleep(500) }
-            // The first lane is held; the second takes the next item at once.
-            let second = DispatchGroup()
-            DispatchQueue.global().async(group: second) { _ = engine.commitAndWait(1) }
-            let done = second.wait(timeout: .now() + 20) == .success
-            recorder.release()
-            first.wait()
-            second.wait()
-            return done
-        }
-        #expect(secondDone, "with a second lane free, the second item is committed while the first batch is held")
-        #expect(recorder.batches.withLock { $0 } == [[0], [1]])
     }
 
     @Test func aFailingItemFailsAloneWhenItemsAreAppliedEachOnItsOwn() async throws {
