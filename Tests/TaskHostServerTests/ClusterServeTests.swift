@@ -140,11 +140,11 @@ struct ClusterServeTests {
         let doomedId = try Self.hostId(of: doomed)
         let killed = Shared(false)
         let killer = Task {
-            // Kill the host once it holds claims of its own, in the middle of the burst.
+            // Kill the host once it runs instances of its own, in the middle of the burst.
             let deadline = ContinuousClock.now + .seconds(60)
             while ContinuousClock.now < deadline {
                 let held = try await offThePool {
-                    try store.rows("held", "SELECT 1 FROM trigger WHERE state = 'running' AND claimed_by = \(doomedId)").count
+                    try store.rows("held", "SELECT 1 FROM instance WHERE outcome IS NULL AND host_id = \(doomedId)").count
                 }
                 if held >= 2 { break }
                 try await Task.sleep(for: .milliseconds(20))
@@ -167,6 +167,13 @@ struct ClusterServeTests {
             "taken over", "SELECT COUNT(*)::bigint FROM trigger WHERE attempts >= 2")
         #expect(try takenOver[0].decode(Int.self) >= 1, "the survivor claimed again what the dead host held, after its lease")
         #expect(try store.queueCounts()[.dead, default: 0] == 0)
+        // History shows no instance running for ever: the dead host's are abandoned, naming it.
+        let unfinished = try store.rows("unfinished", "SELECT COUNT(*)::bigint FROM instance WHERE outcome IS NULL")
+        #expect(try unfinished[0].decode(Int.self) == 0, "every instance has an outcome")
+        let abandoned = try store.rows(
+            "abandoned", "SELECT outcome_detail FROM instance WHERE outcome = 'abandoned' AND host_id = \(doomedId)")
+        #expect(!abandoned.isEmpty, "the dead host's instances are settled as abandoned")
+        #expect(try abandoned.allSatisfy { try $0.decode(String.self).contains("doomed") })
         #expect(survivor.terminate() == 0, "\(survivor.errors)")
         store.close()
         try await database.drop()
