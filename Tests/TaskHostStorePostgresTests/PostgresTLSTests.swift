@@ -29,6 +29,10 @@ struct PostgresTLSTests {
             try await offThePool { try store.markDone(id: "over-tls", instanceId: "i") }
             #expect(try await offThePool { try store.queueCounts() } == [.done: 1])
             #expect(try await Self.encryption(of: database) == ["true"], "the pool's connections are encrypted")
+            let described = try await offThePool { try store.durabilityDescription() }
+            #expect(
+                described.contains("; TLS TLSv1.") && described.hasSuffix(", certificate and host name verified"),
+                "taskhost doctor's line: \(described)")
 
             // The wake-up listener's connection, too: the same TLS settings as the pool.
             let log = WakeLog()
@@ -60,6 +64,9 @@ struct PostgresTLSTests {
             defer { store.close() }
             try await offThePool { try store.enqueue([queued(id: "t")]) }
             #expect(try await Self.encryption(of: database) == [encrypted], "\(parameters)")
+            let described = try await offThePool { try store.durabilityDescription() }
+            let expected = encrypted == "true" ? ", certificate not verified (sslmode=prefer)" : "; no TLS"
+            #expect(described.hasSuffix(expected), "\(described)")
         }
     }
 
