@@ -13,7 +13,9 @@ package enum PostgresTLSServer {
     /// for seconds: only ``current()`` reads it, on a thread of its own.
     private static let server: Result<Server, PostgresServer.Unavailable> = {
         TestCertificates.make().flatMap { certificates in
-            PostgresCluster.start(tls: certificates).map { Server(cluster: $0, certificates: certificates) }
+            // The certificates' directory goes when the test process ends, as the cluster's does.
+            PostgresServer.watch(directory: certificates.directory, data: certificates.directory, stop: ["/bin/true"])
+            return PostgresCluster.start(tls: certificates).map { Server(cluster: $0, certificates: certificates) }
         }
     }()
 
