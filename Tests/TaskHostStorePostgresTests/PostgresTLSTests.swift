@@ -83,10 +83,11 @@ struct PostgresTLSTests {
         }
     }
 
-    @Test func verifyFullWithAnotherCAFailsAtOnceSayingSo() async throws {
+    /// Another CA's file, or the system's CAs (which never signed the test CA's certificates).
+    @Test(arguments: [false, true]) func verifyFullWithAnotherCAFailsAtOnceSayingSo(systemRoots: Bool) async throws {
         try await withDatabase { server, database in
-            let url = server.url(
-                database: database.location.database, "sslmode=verify-full&sslrootcert=\(server.certificates.otherAuthority)")
+            let roots = systemRoots ? "system" : server.certificates.otherAuthority
+            let url = server.url(database: database.location.database, "sslmode=verify-full&sslrootcert=\(roots)")
             let error = try await Self.openingError(url)
             #expect(error.message.contains("the server's certificate is not signed by a CA of sslrootcert"), "\(error.message)")
             #expect(error.message.contains("CERTIFICATE_VERIFY_FAILED"), "BoringSSL's reason, without its source paths: \(error.message)")
