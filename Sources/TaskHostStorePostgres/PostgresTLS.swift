@@ -22,13 +22,20 @@ import TaskHostStore
 package struct PostgresTLS: Sendable, Equatable {
     /// libpq's `sslmode`.
     package enum Mode: String, Sendable, CaseIterable, Comparable {
+        /// No TLS.
         case disable
+        /// As ``prefer`` (libpq tries without TLS first; postgres-nio cannot).
         case allow
+        /// TLS when the server offers it, plain text otherwise.
         case prefer
+        /// TLS or no connection; the certificate is checked only when `sslrootcert` is given.
         case require
+        /// TLS, and the server's certificate chain checked against `sslrootcert`.
         case verifyCA = "verify-ca"
+        /// As ``verifyCA``, and the certificate must name the URL's host.
         case verifyFull = "verify-full"
 
+        /// Weaker before stronger, in the order of the cases.
         package static func < (lhs: Mode, rhs: Mode) -> Bool {
             allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
         }
