@@ -23,7 +23,8 @@ struct StateOptions: ParsableArguments {
             "Where the queue, channels, settings and history are: sqlite, or a PostgreSQL URL that several hosts share.",
             discussion:
                 "sqlite is the state directory's database. postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (or ?host=/SOCKET/DIR) "
-                + "is a PostgreSQL database. Default: $TASKHOST_STORE, else sqlite.",
+                + "is a PostgreSQL database; TLS as libpq sets it, ?sslmode=verify-full&sslrootcert=CA.pem (also sslcert, sslkey; "
+                + "default sslmode=prefer). Default: $TASKHOST_STORE, else sqlite.",
             valueName: "sqlite|url"))
     var store: String?
 

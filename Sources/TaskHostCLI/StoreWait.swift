@@ -9,8 +9,10 @@ extension StateOptions {
     /// each failure is logged and the open retried after 1 s, doubling to
     /// 30 s, until it answers or the host is stopped, so that a host started
     /// before its database does not crash-loop. Any other error (a malformed
-    /// URL, a refused password, a missing database, a damaged SQLite file)
-    /// ends the command at once with its message.
+    /// URL, a refused password, a missing database, a damaged SQLite file, and
+    /// every TLS failure: a server without TLS under `sslmode=require`, a
+    /// certificate of another CA or for another host, a missing `sslrootcert`
+    /// file, none of which waiting changes) ends the command at once with its message.
     func openStoreWaiting(leaseDuration: Duration, logger: Logger) async throws -> any HostStore {
         let location = try storeLocation()
         var delay: Duration = .seconds(1)

@@ -30,7 +30,8 @@ package protocol HostStore: TaskStore, TriggerQueueStore, ChannelStore, WebPushS
     var expiredCount: Int { get }
 
     /// How durable a commit is, as a person reads it (SQLite: `journal wal,
-    /// synchronous FULL`), for `taskhost doctor`.
+    /// synchronous FULL`), for `taskhost doctor`; a database server adds how the
+    /// connection to it is protected (PostgreSQL: `; TLS TLSv1.3, certificate and host name verified`).
     func durabilityDescription() throws(StoreError) -> String
 
     /// A readiness check of this store (``StoreReadinessCheck``) that waits at

@@ -74,6 +74,8 @@ package enum PostgresFailure {
         }
         if let timeout = error as? BlockingBridge.Timeout { return (.unavailable, "\(timeout)") }
         guard let error = error as? PSQLError else { return (nil, "\(error)") }
+        // Permanent: waiting does not give a server TLS or its certificate another CA.
+        if let tls = PostgresTLSFailure.message(error) { return (nil, tls) }
         switch error.code {
         case .server:
             let state = error.serverInfo?[.sqlState] ?? ""

@@ -6,9 +6,9 @@ package import TaskHostStore
 /// Where the PostgreSQL store is: a `postgres://` URL, as `--store` takes it.
 ///
 /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`, also `postgresql://`;
-/// `?host=/run/postgresql` connects through the Unix socket in that directory.
-/// TLS is not supported yet: `sslmode`, when given, must be `disable` (use a
-/// trusted network or the Unix socket).
+/// `?host=/run/postgresql` connects through the Unix socket in that directory;
+/// `sslmode`, `sslrootcert`, `sslcert` and `sslkey` set TLS as in libpq
+/// (``PostgresTLS``). Any other parameter is refused.
 package struct PostgresStoreLocation: Sendable, Equatable {
     /// The server's host name or address (`nil`: the Unix socket ``socketDirectory``).
     package var host: String?
@@ -18,6 +18,11 @@ package struct PostgresStoreLocation: Sendable, Equatable {
     package var user: String
     package var password: String?
     package var database: String
+    /// How connections over TCP use TLS (the Unix socket never does).
+    package var tls: PostgresTLS
+
+    /// The URL parameters accepted: `host` (a socket directory) and ``PostgresTLS/parameters``.
+    package static let parameters: Set<String> = PostgresTLS.parameters.union(["host"])
 
     /// Parses `url`; a malformed one is a ``StoreError`` saying what is wrong.
     package init(url: String) throws(StoreError) {
@@ -28,11 +33,12 @@ package struct PostgresStoreLocation: Sendable, Equatable {
                 "\"\(url)\" is not a PostgreSQL URL: expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE", resultCode: nil)
         }
         let query = components.queryItems ?? []
-        if let mode = query.first(where: { $0.name == "sslmode" })?.value, mode != "disable" {
+        if let unknown = query.first(where: { !Self.parameters.contains($0.name) }) {
             throw StoreError(
-                "sslmode=\(mode) in \(Self.redacted(url)): TLS to PostgreSQL is not supported yet; "
-                    + "use sslmode=disable on a trusted network, or the Unix socket (?host=/run/postgresql)")
+                "\(Self.redacted(url)): unknown parameter \"\(unknown.name)\"; accepted: "
+                    + Self.parameters.sorted().joined(separator: ", "))
         }
+        tls = try PostgresTLS(query: query, url: Self.redacted(url))
         socketDirectory = query.first(where: { $0.name == "host" })?.value.flatMap { $0.hasPrefix("/") ? $0 : nil }
         host = components.host.flatMap { $0.isEmpty ? nil : $0 } ?? (socketDirectory == nil ? "localhost" : nil)
         port = components.port ?? 5432
@@ -52,34 +58,43 @@ package struct PostgresStoreLocation: Sendable, Equatable {
         return copy
     }
 
-    /// postgres-nio's configuration of a client for this location.
-    package var configuration: PostgresClient.Configuration {
+    /// The TLS settings with their files read (``PostgresTLSContext``): what the
+    /// configurations below take. Over the Unix socket, no TLS and no file read.
+    package func tlsContext() throws(StoreError) -> PostgresTLSContext {
+        socketDirectory == nil ? try PostgresTLSContext(tls) : .disabled
+    }
+
+    /// postgres-nio's configuration of a client (the pool) for this location.
+    package func configuration(tls context: PostgresTLSContext) -> PostgresClient.Configuration {
         if let socketDirectory {
             return PostgresClient.Configuration(
                 unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: user, password: password, database: database)
         }
         return PostgresClient.Configuration(
-            host: host ?? "localhost", port: port, username: user, password: password, database: database, tls: .disable)
+            host: host ?? "localhost", port: port, username: user, password: password, database: database, tls: context.client)
     }
 
-    /// postgres-nio's configuration of one connection to this location (opening's migrations).
-    package var connectionConfiguration: PostgresConnection.Configuration {
+    /// postgres-nio's configuration of one connection to this location (opening's
+    /// migrations, the wake-up listener), with the same TLS as the pool's.
+    package func connectionConfiguration(tls context: PostgresTLSContext) -> PostgresConnection.Configuration {
         var configuration =
             if let socketDirectory {
                 PostgresConnection.Configuration(
                     unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: user, password: password, database: database)
             } else {
                 PostgresConnection.Configuration(
-                    host: host ?? "localhost", port: port, username: user, password: password, database: database, tls: .disable)
+                    host: host ?? "localhost", port: port, username: user, password: password, database: database, tls: context.connection)
             }
         configuration.options.connectTimeout = .seconds(10)
         return configuration
     }
 
-    /// The location as a person reads it, without the password.
+    /// The location as a person reads it, without the password; TLS settings
+    /// other than the default follow as URL parameters.
     package var description: String {
         let server = socketDirectory.map { "\($0) (Unix socket)" } ?? "\(host ?? "localhost"):\(port)"
-        return "postgres://\(user)@\(server)/\(database)"
+        let settings = socketDirectory == nil && tls != PostgresTLS() ? "?" + tls.summary : ""
+        return "postgres://\(user)@\(server)/\(database)\(settings)"
     }
 
     /// `url` with its password replaced by `***`, for messages.

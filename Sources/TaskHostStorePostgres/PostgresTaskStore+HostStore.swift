@@ -6,15 +6,29 @@ extension PostgresTaskStore: HostStore {
     /// The database's URL without its password (`postgres://USER@HOST:PORT/DATABASE`).
     package var location: String { databaseLocation.description }
 
-    /// The server's `synchronous_commit` and `fsync` settings, as `synchronous_commit on, fsync on`.
+    /// The server's `synchronous_commit` and `fsync` settings, and the TLS of a
+    /// pooled connection as the server reports it (`pg_stat_ssl`) with what
+    /// ``PostgresStoreLocation/tls`` has checked: `synchronous_commit on, fsync on;
+    /// TLS TLSv1.3, certificate and host name verified`, or `…; no TLS`.
     package func durabilityDescription() throws(StoreError) -> String {
         let rows = try rows(
             "read the server's durability settings",
-            "SELECT current_setting('synchronous_commit'), current_setting('fsync')")
-        let (commit, fsync) = try decoding("read the server's durability settings") {
-            try rows.first?.decode((String, String).self) ?? ("unknown", "unknown")
+            """
+            SELECT current_setting('synchronous_commit'), current_setting('fsync'),
+                (SELECT CASE WHEN ssl THEN version END FROM pg_stat_ssl WHERE pid = pg_backend_pid())
+            """)
+        let (commit, fsync, tlsVersion) = try decoding("read the server's durability settings") {
+            try rows.first?.decode((String, String, String?).self) ?? ("unknown", "unknown", nil)
         }
-        return "synchronous_commit \(commit), fsync \(fsync)"
+        return "synchronous_commit \(commit), fsync \(fsync); " + (tlsVersion.map { "TLS \($0), \(verification)" } ?? "no TLS")
+    }
+
+    /// What the store checked of the server's certificate, for ``durabilityDescription()``.
+    private var verification: String {
+        let tls = databaseLocation.tls
+        if tls.verifiesHostName { return "certificate and host name verified" }
+        if tls.verifiesChain { return "certificate chain verified, host name not" }
+        return "certificate not verified (sslmode=\(tls.mode.rawValue))"
     }
 
     /// A check that a pooled connection answers and the server takes writes

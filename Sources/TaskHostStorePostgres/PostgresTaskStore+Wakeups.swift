@@ -23,7 +23,7 @@ extension PostgresTaskStore: QueueWakeupSource {
     /// `unavailable`) when it cannot connect or the connection is lost.
     package func listenForWakeups(listening: @escaping @Sendable () -> Void, wake: @escaping @Sendable () -> Void) async throws(StoreError)
     {
-        var configuration = databaseLocation.connectionConfiguration
+        var configuration = databaseLocation.connectionConfiguration(tls: tls)  // the pool's TLS
         configuration.options.additionalStartupParameters.append(("application_name", Self.wakeupApplicationName))
         let logger = logger
         do {

@@ -24,6 +24,8 @@ package final class PostgresTaskStore: Sendable {
     /// How long a claim holds without being extended.
     package let leaseDuration: Duration
     let client: PostgresClient
+    /// The TLS settings of every connection the store makes (the pool's and the wake-up listener's).
+    let tls: PostgresTLSContext
     let bridge = BlockingBridge.shared
     let logger: Logger
     private let running: Task<Void, Never>
@@ -54,7 +56,12 @@ package final class PostgresTaskStore: Sendable {
         self.hostId = hostId
         self.leaseDuration = leaseDuration
         self.logger = logger
-        var configuration = location.configuration
+        do {
+            tls = try location.tlsContext()
+        } catch {
+            throw StoreError("cannot open the PostgreSQL store at \(location.description): \(error.message)", underlying: error.underlying)
+        }
+        var configuration = location.configuration(tls: tls)
         configuration.options.maximumConnections = max(1, maximumConnections)
         configuration.options.connectTimeout = .seconds(10)
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
@@ -79,7 +86,7 @@ package final class PostgresTaskStore: Sendable {
     /// connection of its own: an unreachable server fails here at once, with
     /// what the connection met, instead of after the pool's retries.
     private func migrate() throws(StoreError) {
-        let configuration = databaseLocation.connectionConfiguration
+        let configuration = databaseLocation.connectionConfiguration(tls: tls)
         let logger = logger
         do {
             try bridge.wait(timeout: .seconds(600)) {  // migrations may rewrite large tables

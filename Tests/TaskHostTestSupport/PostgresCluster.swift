@@ -13,18 +13,28 @@ package final class PostgresCluster: Sendable {
     let port: Int
     let pgCtl: String
     let asRoot: Bool
+    /// Server settings added to the command line (`-c ssl=on …`).
+    let settings: String
 
-    private init(directory: String, port: Int, pgCtl: String, asRoot: Bool) {
+    private init(directory: String, port: Int, pgCtl: String, asRoot: Bool, settings: String) {
         self.directory = directory
         self.data = directory + "/data"
         self.port = port
         self.pgCtl = pgCtl
         self.asRoot = asRoot
+        self.settings = settings
         url = "postgres://postgres@127.0.0.1:\(port)/postgres"
     }
 
-    /// Creates and starts a cluster, or says why it cannot.
-    package static func start() -> Result<PostgresCluster, PostgresServer.Unavailable> {
+    /// The port the server listens on (127.0.0.1).
+    package var serverPort: Int { port }
+
+    /// Creates and starts a cluster, or says why it cannot. With `tls`, the
+    /// server has `ssl = on` with `tls`'s server certificate and key, and asks
+    /// clients for a certificate signed by `tls`'s CA (`ssl_ca_file`; one is not
+    /// required: `pg_hba.conf` still trusts every local connection, with TLS or
+    /// without).
+    package static func start(tls: TestCertificates? = nil) -> Result<PostgresCluster, PostgresServer.Unavailable> {
         let install = "apt-get install postgresql-15, or set TASKHOST_TEST_POSTGRES to the URL of a server"
         guard let initdb = PostgresServer.serverTool("initdb"), let pgCtl = PostgresServer.serverTool("pg_ctl") else {
             return .failure(.init(message: "PostgreSQL's initdb and pg_ctl are not installed (\(install)); .ci/run installs them"))
@@ -41,7 +51,27 @@ package final class PostgresCluster: Sendable {
             return .failure(.init(message: "cannot create the cluster's directory \(directory): \(error)"))
         }
         guard let port = PostgresServer.freeLoopbackPort() else { return .failure(.init(message: "no free loopback port for PostgreSQL")) }
-        let cluster = PostgresCluster(directory: directory, port: port, pgCtl: pgCtl, asRoot: asRoot)
+        var settings = ""
+        if let tls {
+            // The server reads them as its own user, and refuses a key others may read.
+            for (source, name, mode) in [
+                (tls.serverCertificate, "server.crt", 0o644), (tls.serverKey, "server.key", 0o600), (tls.authority, "ca.crt", 0o644),
+            ] {
+                let target = directory + "/" + name
+                do {
+                    try FileManager.default.copyItem(atPath: source, toPath: target)
+                    var attributes: [FileAttributeKey: Any] = [.posixPermissions: mode]
+                    if asRoot { attributes[.ownerAccountName] = "postgres" }
+                    try FileManager.default.setAttributes(attributes, ofItemAtPath: target)
+                } catch {
+                    return .failure(.init(message: "cannot install \(source) as the server's \(name): \(error)"))
+                }
+            }
+            settings =
+                " -c ssl=on -c ssl_cert_file='\(directory)/server.crt' -c ssl_key_file='\(directory)/server.key'"
+                + " -c ssl_ca_file='\(directory)/ca.crt'"
+        }
+        let cluster = PostgresCluster(directory: directory, port: port, pgCtl: pgCtl, asRoot: asRoot, settings: settings)
         let initialize = cluster.asServerUser([
             initdb, "-D", cluster.data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C",
         ])
@@ -60,7 +90,7 @@ package final class PostgresCluster: Sendable {
         let start = asServerUser([
             pgCtl, "start", "-w", "-t", "120", "-D", data, "-l", directory + "/server.log", "-o",
             "-c listen_addresses=127.0.0.1 -p \(port) -c unix_socket_directories='\(directory)' "
-                + "-c fsync=on -c synchronous_commit=on -c max_connections=200",
+                + "-c fsync=on -c synchronous_commit=on -c max_connections=200" + settings,
         ])
         return PostgresServer.run(start, log: directory + "/pg_ctl-start.log").map {
             "pg_ctl start failed: \($0) (server log: \(directory)/server.log)"

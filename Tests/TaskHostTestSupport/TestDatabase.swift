@@ -20,7 +20,12 @@ package struct TestDatabase: Sendable {
 
     /// Creates the database.
     package init() async throws {
-        let server = try PostgresStoreLocation(url: try await PostgresServer.url())
+        try await self.init(server: try await PostgresServer.url())
+    }
+
+    /// Creates the database on the server of URL `server` (a cluster of the test's own).
+    package init(server url: String) async throws {
+        let server = try PostgresStoreLocation(url: url)
         let name = "taskhost_test_" + RandomToken.hex(bytes: 8)
         try await Self.admin(server) { connection, logger in
             try await connection.query("CREATE DATABASE \(unescaped: name)", logger: logger)
@@ -78,7 +83,7 @@ package struct TestDatabase: Sendable {
         _ location: PostgresStoreLocation, _ body: (PostgresConnection, Logger) async throws -> Void
     ) async throws {
         let logger = Logger(label: "taskhost.tests.postgres")
-        let configuration = location.connectionConfiguration
+        let configuration = location.connectionConfiguration(tls: try location.tlsContext())
         let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
         do {
             try await body(connection, logger)
