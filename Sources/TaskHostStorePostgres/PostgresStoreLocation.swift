@@ -8,7 +8,9 @@ package import TaskHostStore
 /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`, also `postgresql://`;
 /// `?host=/run/postgresql` connects through the Unix socket in that directory;
 /// `sslmode`, `sslrootcert`, `sslcert` and `sslkey` set TLS as in libpq
-/// (``PostgresTLS``). Any other parameter is refused.
+/// (``PostgresTLS``); `application_name` (what `pg_stat_activity` shows,
+/// `taskhost` by default) and `connect_timeout` (seconds, 10 by default) as
+/// libpq's. Any other parameter is refused.
 package struct PostgresStoreLocation: Sendable, Equatable {
     /// The server's host name or address (`nil`: the Unix socket ``socketDirectory``).
     package var host: String?
@@ -20,9 +22,14 @@ package struct PostgresStoreLocation: Sendable, Equatable {
     package var database: String
     /// How connections over TCP use TLS (the Unix socket never does).
     package var tls: PostgresTLS
+    /// The name the connections give the server (`pg_stat_activity.application_name`).
+    package var applicationName = "taskhost"
+    /// How long a connection attempt may take.
+    package var connectTimeout: Duration = .seconds(10)
 
-    /// The URL parameters accepted: `host` (a socket directory) and ``PostgresTLS/parameters``.
-    package static let parameters: Set<String> = PostgresTLS.parameters.union(["host"])
+    /// The URL parameters accepted: `host` (a socket directory), `application_name`,
+    /// `connect_timeout` and ``PostgresTLS/parameters``.
+    package static let parameters: Set<String> = PostgresTLS.parameters.union(["host", "application_name", "connect_timeout"])
 
     /// Parses `url`; a malformed one is a ``StoreError`` saying what is wrong.
     package init(url: String) throws(StoreError) {
@@ -39,6 +46,18 @@ package struct PostgresStoreLocation: Sendable, Equatable {
                     + Self.parameters.sorted().joined(separator: ", "))
         }
         tls = try PostgresTLS(query: query, url: Self.redacted(url))
+        if let name = query.last(where: { $0.name == "application_name" })?.value {
+            guard !name.isEmpty, name.utf8.count < 64, name.allSatisfy({ $0.isASCII && !$0.isNewline }) else {
+                throw StoreError("\(Self.redacted(url)): application_name must be 1 to 63 ASCII characters on one line")
+            }
+            applicationName = name
+        }
+        if let text = query.last(where: { $0.name == "connect_timeout" })?.value {
+            guard let seconds = Int(text), seconds >= 1, seconds <= 3600 else {
+                throw StoreError("\(Self.redacted(url)): connect_timeout=\(text) is not a number of seconds from 1 to 3600")
+            }
+            connectTimeout = .seconds(seconds)
+        }
         socketDirectory = query.first(where: { $0.name == "host" })?.value.flatMap { $0.hasPrefix("/") ? $0 : nil }
         host = components.host.flatMap { $0.isEmpty ? nil : $0 } ?? (socketDirectory == nil ? "localhost" : nil)
         port = components.port ?? 5432
@@ -66,12 +85,17 @@ package struct PostgresStoreLocation: Sendable, Equatable {
 
     /// postgres-nio's configuration of a client (the pool) for this location.
     package func configuration(tls context: PostgresTLSContext) -> PostgresClient.Configuration {
-        if let socketDirectory {
-            return PostgresClient.Configuration(
-                unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: user, password: password, database: database)
-        }
-        return PostgresClient.Configuration(
-            host: host ?? "localhost", port: port, username: user, password: password, database: database, tls: context.client)
+        var configuration =
+            if let socketDirectory {
+                PostgresClient.Configuration(
+                    unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: user, password: password, database: database)
+            } else {
+                PostgresClient.Configuration(
+                    host: host ?? "localhost", port: port, username: user, password: password, database: database, tls: context.client)
+            }
+        configuration.options.connectTimeout = connectTimeout
+        configuration.options.additionalStartupParameters = [("application_name", applicationName)]
+        return configuration
     }
 
     /// postgres-nio's configuration of one connection to this location (opening's
@@ -85,7 +109,8 @@ package struct PostgresStoreLocation: Sendable, Equatable {
                 PostgresConnection.Configuration(
                     host: host ?? "localhost", port: port, username: user, password: password, database: database, tls: context.connection)
             }
-        configuration.options.connectTimeout = .seconds(10)
+        configuration.options.connectTimeout = .seconds(connectTimeout.components.seconds)
+        configuration.options.additionalStartupParameters = [("application_name", applicationName)]
         return configuration
     }
 

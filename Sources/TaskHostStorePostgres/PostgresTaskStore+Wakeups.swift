@@ -24,7 +24,7 @@ extension PostgresTaskStore: QueueWakeupSource {
     package func listenForWakeups(listening: @escaping @Sendable () -> Void, wake: @escaping @Sendable () -> Void) async throws(StoreError)
     {
         var configuration = databaseLocation.connectionConfiguration(tls: tls)  // the pool's TLS
-        configuration.options.additionalStartupParameters.append(("application_name", Self.wakeupApplicationName))
+        configuration.options.additionalStartupParameters = [("application_name", Self.wakeupApplicationName)]
         let logger = logger
         do {
             try await Self.listen(configuration, logger, listening: listening, wake: wake)

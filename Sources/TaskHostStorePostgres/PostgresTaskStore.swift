@@ -63,7 +63,6 @@ package final class PostgresTaskStore: Sendable {
         }
         var configuration = location.configuration(tls: tls)
         configuration.options.maximumConnections = max(1, maximumConnections)
-        configuration.options.connectTimeout = .seconds(10)
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         running = bridge.start { await client.run() }

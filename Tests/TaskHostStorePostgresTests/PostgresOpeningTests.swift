@@ -1,4 +1,5 @@
 import Foundation
+import PostgresNIO
 import TaskHostConcurrency
 import TaskHostCore
 import TaskHostStore
@@ -124,10 +125,19 @@ struct PostgresOpeningTests {
         #expect(tcp.description == "postgres://app@db.example:6432/taskhost", "no password in messages")
         let socket = try PostgresStoreLocation(url: "postgresql:///taskhost?host=/run/postgresql")
         #expect(socket.socketDirectory == "/run/postgresql" && socket.host == nil && socket.user == "postgres")
+        #expect(tcp.applicationName == "taskhost" && tcp.connectTimeout == .seconds(10), "the defaults")
+        let named = try PostgresStoreLocation(url: "postgres://h/db?application_name=web-1&connect_timeout=3")
+        #expect(named.applicationName == "web-1" && named.connectTimeout == .seconds(3))
+        let options = named.configuration(tls: .disabled).options
+        #expect(options.connectTimeout == .seconds(3))
+        #expect(options.additionalStartupParameters.map { "\($0.0)=\($0.1)" } == ["application_name=web-1"])
     }
 
     @Test func badUrlsAreRefusedWithTheFormat() {
-        for url in ["mysql://h/db", "postgres://h", "postgres://h/a/b", "postgres://h/db?sslmode=on"] {
+        for url in [
+            "mysql://h/db", "postgres://h", "postgres://h/a/b", "postgres://h/db?sslmode=on", "postgres://h/db?connect_timeout=0",
+            "postgres://h/db?connect_timeout=soon", "postgres://h/db?application_name=", "postgres://h/db?options=-c%20x%3Dy",
+        ] {
             let error = #expect(throws: StoreError.self) { try PostgresStoreLocation(url: url) }
             #expect(error?.message.isEmpty == false)
         }
