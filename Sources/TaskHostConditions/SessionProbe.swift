@@ -39,7 +39,7 @@ package struct SessionProbe: FactProbe {
             let connected = keys["STATE"] == "active" || keys["STATE"] == "online"
             let matches =
                 fact == .userPresent ? connected && keys["ACTIVE"] == "1" && keys["IDLE_HINT"] != "yes" : connected
-            if matches { matching.append("\(name)\(keys["USER"].map { " (uid \($0))" } ?? "")") }
+            if matches { matching.append("\(name)\(keys["USER"].map { " (\($0))" } ?? "")") }
         }
         let what = fact == .userPresent ? "active, non-idle" : "connected"
         guard !matching.isEmpty else { return FactReading(value: false, detail: "no \(what) session among \(names.count) in \(directory)") }
