@@ -63,6 +63,8 @@ struct InternetConditionNamespaceTests {
         #expect(try await TestSupport.eventually(timeout: .seconds(60)) { try queueCounts(state)["waiting"] == 1 }, "\(serve.errors)")
         let (_, listing, _) = try ServeProcess.taskhost(["queue", "--wide"], stateDirectory: state)
         #expect(listing.contains("waiting for its task's conditions: InternetAvailable (no default route"), "\(listing)")
+        let history = try ServeProcess.taskhost(["history"], stateDirectory: state).out
+        #expect(history.contains("1 trigger(s) waiting for their task's conditions, not run yet"), "\(history)")
 
         // A default route appears in the host's namespace: the waiting trigger runs.
         try ip(["-n", namespace, "route", "add", "default", "dev", "lo"])
