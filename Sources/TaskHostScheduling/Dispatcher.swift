@@ -138,9 +138,9 @@ package final class Dispatcher: Sendable {
     var finishedRuns: Int { state.withLock { $0.finishedRuns } }
 
     /// Whether `task` of `app` can start an instance now (it is registered,
-    /// and within the limits).
+    /// its conditions hold, and within the limits).
     package func hasCapacity(app: String, task: String) -> Bool {
-        guard registry.lookup(app: app, task: task) != nil else { return false }
+        guard let registered = registry.lookup(app: app, task: task), waitReason(registered.task.conditions) == nil else { return false }
         return state.withLock { state in
             !state.stopping && state.running.count < limits.global
                 && state.running.values.count { $0.app == app && $0.task == task } < limits.perTask

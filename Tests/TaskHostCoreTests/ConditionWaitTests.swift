@@ -100,4 +100,15 @@ import Testing
         dispatcher.shutdown()
         await running.value
     }
+
+    @Test func aNoCachePushCannotStartATaskWhoseConditionsDoNotHold() throws {
+        let store = try Fixtures.store()
+        let internet = DrivenCondition(.internet, value: false)
+        let dispatcher = dispatcher(
+            store, [task("Online", [.internetAvailable]), task("Plain", [])], ConditionMonitor(observers: [internet]))
+        #expect(!dispatcher.hasCapacity(app: app, task: "Online"))
+        #expect(dispatcher.hasCapacity(app: app, task: "Plain"))
+        internet.set(true)
+        #expect(dispatcher.hasCapacity(app: app, task: "Online"))
+    }
 }
