@@ -60,6 +60,25 @@ extension Dispatcher {
             + "; it runs once they hold, or expires by its time to live"
     }
 
+    /// Logs each change of a fact the conditions read (`notice`: it starts or stops triggers).
+    func logConditionChanges() {
+        guard let conditions else { return }
+        for (fact, observer) in conditions.observers {
+            observer.onChange { [logger] reading in
+                let conditions = TaskCondition.allCases.filter { $0.fact == fact }
+                let holding = conditions.filter { reading.value == $0.wantsFact }.map(\.rawValue)
+                let notHolding = conditions.filter { reading.value != $0.wantsFact }.map(\.rawValue)
+                logger.notice(
+                    "condition changed",
+                    metadata: [
+                        "holds": "\(holding.isEmpty ? "-" : holding.joined(separator: ","))",
+                        "doesNotHold": "\(notHolding.isEmpty ? "-" : notHolding.joined(separator: ","))",
+                        "detail": "\(reading.detail)",
+                    ])
+            }
+        }
+    }
+
     /// Why a trigger of `task` of `app` waits parked: its last error.
     static func notRunnableHere(app: String, task: String, registry: TaskRegistry) -> String {
         if registry.isParked(app: app, task: task) {

@@ -121,6 +121,7 @@ package final class Dispatcher: Sendable {
         registry.observeChanges { wake.signal() }
         // A condition changed: the waiting triggers of the tasks whose conditions hold now run.
         conditions?.observeChanges { wake.signal() }
+        logConditionChanges()
     }
 
     /// Looks at the queue now rather than at the next poll (new triggers arrived).
