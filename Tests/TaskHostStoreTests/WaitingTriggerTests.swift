@@ -58,6 +58,21 @@ import Testing
         }
     }
 
+    @Test(arguments: await StoreBackend.available()) func aWebPushTopicReplacesAWaitingMessage(backend: StoreBackend) async throws {
+        try await backend.withStore { store, _ in
+            func message(_ id: String) -> NewTrigger {
+                NewTrigger(
+                    app: "a", task: "t", event: TriggerEvent(kind: .webPush, triggerId: id, channelId: "subscription"), topic: "score")
+            }
+            try store.enqueue([message("first")])
+            _ = try store.claim(limit: 10, owner: "h", now: Date().addingTimeInterval(1)) { _, _ in .wait(reason: "waiting") }
+            #expect(try store.queueCounts() == [.waiting: 1])
+            try store.enqueue([message("second")])
+            #expect(try store.queuedTrigger(idPrefix: "first") == nil, "a message that has not run yet is replaced, waiting too")
+            #expect(try store.queueCounts() == [.pending: 1])
+        }
+    }
+
     @Test func resumingReadsTheStateIndex() throws {
         let store = try TestSupport.store()
         let plan = try store.queryPlan(SQLiteTaskStore.resumeTaskSQL, arguments: [0, "a", "t"])
