@@ -34,17 +34,24 @@ extension Dispatcher {
 
     /// Makes the waiting triggers of the registered tasks whose conditions
     /// all hold pending again, once per change of a condition or of the
-    /// registry (and at start: triggers left waiting by the last run). The
-    /// generations are read before the conditions, so a change that comes
-    /// after is seen at the next claim.
+    /// registry (and at start: triggers left waiting by the last run), and
+    /// every ``resumeInterval`` with a shared store (another host may have made
+    /// them wait). The generations are read before the conditions, so a change
+    /// that comes after is seen at the next claim.
     func resumeTasksWhoseConditionsHold() {
         let mark = ResumeMark(registry: registry.generation, conditions: conditions?.generation ?? 0)
-        guard state.withLock({ $0.resumed }) != mark else { return }
+        let now = ContinuousClock.now
+        let (last, lastAt) = state.withLock { ($0.resumed, $0.resumedAt) }
+        let due = resumeInterval.map { interval in lastAt.map { now - $0 >= interval } ?? true } ?? false
+        guard last != mark || due else { return }
         let tasks = registry.all.filter { waitReason($0.task.conditions) == nil }.map { (app: $0.app.identity.name, task: $0.task.name) }
         do {
             let count = try store.resumeWaiting(tasks: tasks)
             if count > 0 { logger.notice("waiting triggers whose conditions hold now are queued again", metadata: ["count": "\(count)"]) }
-            state.withLock { $0.resumed = mark }
+            state.withLock { state in
+                state.resumed = mark
+                state.resumedAt = now
+            }
         } catch {
             logger.error("cannot resume waiting triggers", metadata: ["error": "\(error)"])
         }

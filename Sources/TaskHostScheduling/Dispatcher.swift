@@ -46,6 +46,8 @@ package final class Dispatcher: Sendable {
         /// When the waiting triggers of tasks whose conditions hold were last
         /// resumed: at this registry and conditions generation.
         var resumed: ResumeMark?
+        /// When they were last resumed (with ``Dispatcher/resumeInterval``, again after it).
+        var resumedAt: ContinuousClock.Instant?
         /// Claims asked of the store so far (tests: parked triggers cause no busy loop).
         var claims = 0
         /// Runs that have ended and left `running` (tests).
@@ -104,7 +106,7 @@ package final class Dispatcher: Sendable {
     package init(
         store: Store, runner: TaskRunner, registry: TaskRegistry, limits: ConcurrencyLimits = ConcurrencyLimits(),
         retryPolicy: RetryPolicy = RetryPolicy(), pollInterval: Duration = .milliseconds(250), owner: String? = nil,
-        conditions: ConditionMonitor? = nil, logger: Logger = Logger(label: "taskhost.dispatcher")
+        conditions: ConditionMonitor? = nil, resumeInterval: Duration? = nil, logger: Logger = Logger(label: "taskhost.dispatcher")
     ) {
         self.store = store
         self.runner = runner
@@ -113,6 +115,7 @@ package final class Dispatcher: Sendable {
         self.retryPolicy = retryPolicy
         self.pollInterval = pollInterval
         self.conditions = conditions
+        self.resumeInterval = resumeInterval
         self.logger = logger
         self.settlements = SettlementRetry(logger: logger)
         self.owner = owner ?? "\(ProcessInfo.processInfo.hostName)/\(getpid())/\(RandomToken.hex(bytes: 4))"
@@ -132,6 +135,10 @@ package final class Dispatcher: Sendable {
 
     /// The host's conditions (`nil`: not checked, every task's conditions hold).
     package let conditions: ConditionMonitor?
+    /// With a store other hosts share: how often the waiting triggers of the tasks
+    /// whose conditions hold here are resumed even though nothing changed here
+    /// (another host, whose conditions did not hold, made them wait).
+    package let resumeInterval: Duration?
 
     /// How many times the dispatcher asked the store for triggers.
     var claimCount: Int { state.withLock { $0.claims } }

@@ -131,7 +131,8 @@ package struct Daemon: Sendable {
         let dispatcher = Dispatcher(
             store: store, runner: runner, registry: registry, limits: configuration.limits,
             retryPolicy: configuration.retryPolicy, pollInterval: configuration.pollInterval, owner: shared?.hostId,
-            conditions: configuration.conditions, logger: logger.component("taskhost.dispatcher"))
+            conditions: configuration.conditions, resumeInterval: shared.map { _ in .seconds(5) },
+            logger: logger.component("taskhost.dispatcher"))
         let committer = IngestCommitter(store: store, maxBatch: configuration.ingest.maxBatch, metrics: hostMetrics) { dispatcher.wake() }
         let storeFailures = FailureLogAggregator(
             subject: "push endpoint: store failures answered 500/503", logger: logger.component("taskhost.store"))

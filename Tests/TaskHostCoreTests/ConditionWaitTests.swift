@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import TaskHostConditions
 import TaskHostManifest
 import TaskHostTestSupport
@@ -111,4 +112,44 @@ import Testing
         internet.set(true)
         #expect(dispatcher.hasCapacity(app: app, task: "Online"))
     }
+
+    @Test func withASharedStoreAHostResumesWhatAnotherHostMadeWait() async throws {
+        let store = try Fixtures.store()
+        // Holds here, but says nothing when it changes: as if another host, whose
+        // conditions did not hold, had made the trigger wait.
+        let internet = SilentCondition(.internet, value: false)
+        let dispatcher = Dispatcher(
+            store: store, runner: TaskRunner(store: store, workerPath: Fixtures.workerPath),
+            registry: Fixtures.registry([task("Online", [.internetAvailable])]), retryPolicy: RetryPolicy(maxAttempts: 1),
+            pollInterval: .milliseconds(50), conditions: ConditionMonitor(observers: [internet]), resumeInterval: .milliseconds(200),
+            logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        let id = try enqueue(store, "Online")
+        let running = Task { await dispatcher.run() }
+        defer { dispatcher.shutdown() }
+        #expect(try await Fixtures.eventually { try store.queuedTrigger(idPrefix: id)?.state == .waiting })
+        internet.value = true
+        #expect(try await Fixtures.eventually { try store.queuedTrigger(idPrefix: id)?.state == .done }, "resumed without a change here")
+        dispatcher.shutdown()
+        await running.value
+    }
+}
+
+/// A fact whose value a test sets without telling anyone (``DrivenCondition`` announces each change).
+final class SilentCondition: ConditionObserver {
+    let fact: ConditionFact
+    let source = "set by a test, silently"
+    private let reading: Mutex<FactReading>
+
+    init(_ fact: ConditionFact, value: Bool) {
+        self.fact = fact
+        reading = Mutex(FactReading(value: value, detail: "silent: \(value)"))
+    }
+
+    var value: Bool {
+        get { reading.withLock { $0.value ?? false } }
+        set { reading.withLock { $0 = FactReading(value: newValue, detail: "silent: \(newValue)") } }
+    }
+
+    var current: FactReading { reading.withLock { $0 } }
+    func onChange(_ observer: @escaping @Sendable (FactReading) -> Void) {}
 }
