@@ -85,6 +85,9 @@ let package = Package(
         // The app manifest: model, loading and validation, the JSON reader with positions,
         // library resolution, ELF symbols. Pure data and files: no store, no processes.
         .target(name: "TaskHostManifest", dependencies: ["TaskHostIPC"], swiftSettings: strict),
+        // Trigger conditions (the manifest's "Conditions"): what each reads on Linux (routes and netlink,
+        // logind's sessions, load, PSI and power, free space), behind a protocol tests drive.
+        .target(name: "TaskHostConditions", dependencies: ["TaskHostManifest"], swiftSettings: strict),
         // What every host module shares: trigger events and their kinds, instance
         // outcomes, random and stable ids, the host's metrics, settlement retry.
         .target(
@@ -161,7 +164,7 @@ let package = Package(
             name: "TaskHostScheduling",
             dependencies: [
                 "TaskHostCore", "TaskHostStore", "TaskHostConcurrency", "TaskHostIsolation", "TaskHostManifest", "TaskHostPlugins",
-                "TaskHostShared",
+                "TaskHostShared", "TaskHostConditions",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -171,7 +174,7 @@ let package = Package(
             name: "TaskHostServer",
             dependencies: [
                 "TaskHostCore", "TaskHostStore", "TaskHostConcurrency", "TaskHostIsolation", "TaskHostManifest", "TaskHostPlugins",
-                "TaskHostScheduling",
+                "TaskHostScheduling", "TaskHostConditions",
                 "TaskHostShared", "TaskHostWebPush",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -199,6 +202,7 @@ let package = Package(
             dependencies: [
                 "TaskHostCore", "TaskHostStore", "TaskHostStoreBackends", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling",
                 "TaskHostServer", "TaskHostIPC", "TaskHostManifest", "TaskHostShared", "CTaskHostABI", "TaskHostWebPush",
+                "TaskHostConditions",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -273,7 +277,7 @@ let package = Package(
             name: "TaskHostCoreTests",
             dependencies: [
                 "TaskHostCore", "TaskHostStore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostManifest",
-                "TaskHostShared", "TaskHostIPC", "TaskHostConcurrency", "CTaskHostABI", "TaskHostTestSupport",
+                "TaskHostShared", "TaskHostIPC", "TaskHostConcurrency", "CTaskHostABI", "TaskHostTestSupport", "TaskHostConditions",
                 .product(name: "Logging", package: "swift-log"), .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict),

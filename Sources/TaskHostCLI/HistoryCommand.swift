@@ -11,7 +11,8 @@ struct HistoryCommand: AsyncParsableCommand {
             PID is the worker process that ran the instance; HOST is the taskhost process that supervised it, \
             and HOST NAME, when hosts share a PostgreSQL store, the name of the host it ran on. \
             A running instance shows the progress its task reported so far (running 40%); a replayed one \
-            names the instance it replays in TRIGGER (taskhost replay). With --follow, a line is printed \
+            names the instance it replays in TRIGGER (taskhost replay). Triggers waiting for their task's \
+            conditions have no instance yet; a line after the table counts them. With --follow, a line is printed \
             each time a running instance's progress changes and when an instance ends, until Ctrl-C.
             """)
 
@@ -87,6 +88,11 @@ struct HistoryCommand: AsyncParsableCommand {
                 records.isEmpty
                     ? "no instances yet"
                     : Format.table(Self.header(hostNames: hostNames), records.map { Self.row($0, hostNames: hostNames) }))
+            // Triggers waiting for their task's conditions have no instance yet: say so.
+            let waiting = try store.queuedTriggers(states: [.waiting], limit: 100_000).filter { task == nil || $0.task == task }.count
+            if waiting > 0 {
+                print("\n\(waiting) trigger(s) waiting for their task's conditions, not run yet (taskhost queue --wide says which)")
+            }
             return
         }
         // One look gives both the table and what already ended: an instance that

@@ -51,7 +51,7 @@ struct QueueCommand: ParsableCommand {
         let store = try stateOptions.openStore()
         let counts = try store.queueCounts()
         print(TriggerState.allCases.map { "\($0.rawValue) \(counts[$0, default: 0])" }.joined(separator: "  "))
-        let states: [TriggerState] = all ? TriggerState.allCases : [.pending, .running, .retrying, .parked, .dead, .expired]
+        let states: [TriggerState] = all ? TriggerState.allCases : [.pending, .running, .retrying, .parked, .waiting, .dead, .expired]
         let triggers = try store.queuedTriggers(states: states, limit: max(1, limit))
         guard !triggers.isEmpty else { return }
         print("")

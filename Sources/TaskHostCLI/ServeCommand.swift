@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import TaskHostConditions
 import TaskHostCore
 import TaskHostIsolation
 import TaskHostManifest
@@ -158,6 +159,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var stateOptions: StateOptions
     @OptionGroup var sandboxFlags: SandboxFlags
     @OptionGroup var isolationOption: IsolationOption
+    @OptionGroup var conditionOptions: ConditionOptions
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
@@ -271,6 +273,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.keepDone = try keepDoneRetention()
         configuration.shutdownGrace = .milliseconds(Int64(shutdownGrace * 1000))
         configuration.hostName = hostName
+        configuration.conditions = conditionOptions.system(state: stateOptions.directory.path).monitor()
         let state = stateOptions.directory
         let pluginsDirectory = pluginsDir ?? state.pluginsPath
         if !pluginsDirectory.isEmpty {

@@ -96,6 +96,10 @@ package struct TaskDeclaration: Sendable, Equatable {
     package var capabilities: [Capability]
     /// Resource limits of each instance.
     package var limits: ResourceLimits
+    /// What must hold for a trigger of the task to run (`"Conditions"`); in
+    /// manifest order, without duplicates. A trigger fired while one does not
+    /// hold waits in the queue's `waiting` state.
+    package var conditions: [TaskCondition]
     /// Where the entry starts in the manifest.
     package var position: SourcePosition
 
@@ -104,7 +108,7 @@ package struct TaskDeclaration: Sendable, Equatable {
     package init(
         name: String, entryPoint: String, abi: TaskABI = .swift, library: String, triggers: [TriggerDeclaration],
         timeLimit: Duration = AppManifest.defaultTimeLimit, cancellationGracePeriod: Duration = AppManifest.defaultGracePeriod,
-        capabilities: [Capability] = [], limits: ResourceLimits = ResourceLimits(),
+        capabilities: [Capability] = [], limits: ResourceLimits = ResourceLimits(), conditions: [TaskCondition] = [],
         position: SourcePosition = SourcePosition(line: 1, column: 1)
     ) {
         self.name = name
@@ -116,6 +120,7 @@ package struct TaskDeclaration: Sendable, Equatable {
         self.cancellationGracePeriod = cancellationGracePeriod
         self.capabilities = capabilities
         self.limits = limits
+        self.conditions = conditions
         self.position = position
     }
 

@@ -123,7 +123,7 @@ struct ManifestValidator {
         }
         let optional = [
             "Library", "TimeLimitSeconds", "CancellationGraceSeconds", "Capabilities", "Limits", "Description",
-            "Abi", "Symbol", "Signature",
+            "Abi", "Symbol", "Signature", "Conditions",
         ]
         guard
             let fields = object(
@@ -165,11 +165,13 @@ struct ManifestValidator {
                 range: 0...Self.maxGraceSeconds) ?? AppManifest.defaultGracePeriod
         let capabilities = fields["Capabilities"].map { parseCapabilities($0, task: name) } ?? []
         let limits = fields["Limits"].map { parseLimits($0, task: name) } ?? ResourceLimits()
+        let conditions = fields["Conditions"].map { parseConditions($0, task: name) } ?? []
         _ = string(fields["Description"], field: "Description", task: name)
         guard problems.count == problemsBefore, let name, let abi, let entryPoint, let library else { return nil }
         return TaskDeclaration(
             name: name, entryPoint: entryPoint, abi: abi, library: library, triggers: triggers, timeLimit: timeLimit,
-            cancellationGracePeriod: grace, capabilities: capabilities, limits: limits, position: node.position)
+            cancellationGracePeriod: grace, capabilities: capabilities, limits: limits, conditions: conditions,
+            position: node.position)
     }
 
     /// `Abi` and, for a C task, its `Signature`; `nil` after reporting an unknown Abi.

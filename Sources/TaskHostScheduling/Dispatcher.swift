@@ -2,6 +2,7 @@ import Foundation
 package import Logging
 import Synchronization
 import TaskHostConcurrency
+package import TaskHostConditions
 package import TaskHostCore
 package import TaskHostIsolation
 import TaskHostManifest
@@ -19,13 +20,13 @@ package final class Dispatcher: Sendable {
     /// What the dispatcher needs of the store: instances and the trigger queue.
     package typealias Store = any TaskStore & TriggerQueueStore
 
-    private struct Running {
+    struct Running {
         var app: String
         var task: String
         var cancellation: InstanceCancellation
     }
 
-    private struct State {
+    struct State {
         /// What runs, by a key of its own per claim, never by trigger id: a
         /// trigger released by its run can be claimed again before that run
         /// has left this table, and both entries must stay apart.
@@ -42,6 +43,11 @@ package final class Dispatcher: Sendable {
         var unparked: UnparkMark?
         /// Triggers parked by a run (their task was unregistered after the claim).
         var parkedByRuns = 0
+        /// When the waiting triggers of tasks whose conditions hold were last
+        /// resumed: at this registry and conditions generation.
+        var resumed: ResumeMark?
+        /// When they were last resumed (with ``Dispatcher/resumeInterval``, again after it).
+        var resumedAt: ContinuousClock.Instant?
         /// Claims asked of the store so far (tests: parked triggers cause no busy loop).
         var claims = 0
         /// Runs that have ended and left `running` (tests).
@@ -56,7 +62,7 @@ package final class Dispatcher: Sendable {
         }
     }
 
-    private struct UnparkMark: Equatable {
+    struct UnparkMark: Equatable {
         var generation: Int
         var parkedByRuns: Int
     }
@@ -87,9 +93,9 @@ package final class Dispatcher: Sendable {
     /// host id (``SharedQueueStore/hostId``), else one made for this run.
     package let owner: String
     private let pollInterval: Duration
-    private let logger: Logger
+    let logger: Logger
     private let wakeSignal = WakeSignal()
-    private let state = Mutex(State())
+    let state = Mutex(State())
     private let observers = Mutex<[@Sendable (RegisteredTask, InstanceOutcome) -> Void]>([])
     /// Retries the writes that settle triggers and instances until they succeed or the host stops.
     package let settlements: SettlementRetry
@@ -100,7 +106,7 @@ package final class Dispatcher: Sendable {
     package init(
         store: Store, runner: TaskRunner, registry: TaskRegistry, limits: ConcurrencyLimits = ConcurrencyLimits(),
         retryPolicy: RetryPolicy = RetryPolicy(), pollInterval: Duration = .milliseconds(250), owner: String? = nil,
-        logger: Logger = Logger(label: "taskhost.dispatcher")
+        conditions: ConditionMonitor? = nil, resumeInterval: Duration? = nil, logger: Logger = Logger(label: "taskhost.dispatcher")
     ) {
         self.store = store
         self.runner = runner
@@ -108,12 +114,17 @@ package final class Dispatcher: Sendable {
         self.limits = limits
         self.retryPolicy = retryPolicy
         self.pollInterval = pollInterval
+        self.conditions = conditions
+        self.resumeInterval = resumeInterval
         self.logger = logger
         self.settlements = SettlementRetry(logger: logger)
         self.owner = owner ?? "\(ProcessInfo.processInfo.hostName)/\(getpid())/\(RandomToken.hex(bytes: 4))"
         // A task registered (a plugin dropped in, or enabled): its parked triggers run now.
         let wake = wakeSignal
         registry.observeChanges { wake.signal() }
+        // A condition changed: the waiting triggers of the tasks whose conditions hold now run.
+        conditions?.observeChanges { wake.signal() }
+        logConditionChanges()
     }
 
     /// Looks at the queue now rather than at the next poll (new triggers arrived).
@@ -122,15 +133,22 @@ package final class Dispatcher: Sendable {
     /// How many instances are running.
     package var runningCount: Int { state.withLock { $0.running.count } }
 
+    /// The host's conditions (`nil`: not checked, every task's conditions hold).
+    package let conditions: ConditionMonitor?
+    /// With a store other hosts share: how often the waiting triggers of the tasks
+    /// whose conditions hold here are resumed even though nothing changed here
+    /// (another host, whose conditions did not hold, made them wait).
+    package let resumeInterval: Duration?
+
     /// How many times the dispatcher asked the store for triggers.
     var claimCount: Int { state.withLock { $0.claims } }
     /// How many runs have ended (tests).
     var finishedRuns: Int { state.withLock { $0.finishedRuns } }
 
     /// Whether `task` of `app` can start an instance now (it is registered,
-    /// and within the limits).
+    /// its conditions hold, and within the limits).
     package func hasCapacity(app: String, task: String) -> Bool {
-        guard registry.lookup(app: app, task: task) != nil else { return false }
+        guard let registered = registry.lookup(app: app, task: task), waitReason(registered.task.conditions) == nil else { return false }
         return state.withLock { state in
             !state.stopping && state.running.count < limits.global
                 && state.running.values.count { $0.app == app && $0.task == task } < limits.perTask
@@ -218,15 +236,21 @@ package final class Dispatcher: Sendable {
         }
         guard free > 0 else { return [] }
         unparkRegisteredTasks()
+        resumeTasksWhoseConditionsHold()
         var taken = counts
         var parked = 0
+        var waited = 0
         let claimed: [QueuedTrigger]
         do {
             state.withLock { $0.claims += 1 }
             claimed = try store.claim(limit: free, owner: owner, now: Date()) { app, task in
-                guard registry.lookup(app: app, task: task) != nil else {
+                guard let registered = registry.lookup(app: app, task: task) else {
                     parked += 1
                     return .park(reason: Self.notRunnableHere(app: app, task: task, registry: registry))
+                }
+                if let reason = waitReason(registered.task.conditions) {
+                    waited += 1
+                    return .wait(reason: reason)
                 }
                 let key = app + "/" + task
                 guard taken[key, default: 0] < limits.perTask else { return .skip }
@@ -242,9 +266,12 @@ package final class Dispatcher: Sendable {
         if state.withLock({ $0.setClaimsFailing(false) }) { logger.notice("claims succeed again; dispatch resumes") }
         if parked > 0 {
             logger.notice("parked triggers of tasks not loaded on this host; they run once their task is", metadata: ["count": "\(parked)"])
-            // They left the claim's index: look again at once for what was behind them.
-            wakeSignal.signal()
         }
+        if waited > 0 {
+            logger.info("triggers wait for their task's conditions; they run once these hold", metadata: ["count": "\(waited)"])
+        }
+        // They left the claim's index: look again at once for what was behind them.
+        if parked + waited > 0 { wakeSignal.signal() }
         return state.withLock { state in
             claimed.map { trigger in
                 let key = state.nextRunKey
@@ -355,32 +382,6 @@ package final class Dispatcher: Sendable {
                 logger.warning("instance did not complete; retrying", metadata: logMetadata.merging(["retryIn": "\(delay)"]) { $1 })
             }
         }
-    }
-
-    /// Makes the parked triggers of the registered tasks pending again, once
-    /// per change of the registry (and at start: tasks loaded since the last run).
-    private func unparkRegisteredTasks() {
-        let generation = registry.generation
-        let mark = state.withLock { UnparkMark(generation: generation, parkedByRuns: $0.parkedByRuns) }
-        guard state.withLock({ $0.unparked }) != mark else { return }
-        let tasks = registry.all.map { (app: $0.app.identity.name, task: $0.task.name) }
-        do {
-            let count = try store.unpark(tasks: tasks)
-            if count > 0 { logger.notice("parked triggers whose task is loaded now are queued again", metadata: ["count": "\(count)"]) }
-            state.withLock { $0.unparked = mark }
-        } catch {
-            logger.error("cannot unpark triggers", metadata: ["error": "\(error)"])
-        }
-    }
-
-    /// Why a trigger of `task` of `app` waits parked: its last error.
-    static func notRunnableHere(app: String, task: String, registry: TaskRegistry) -> String {
-        if registry.isParked(app: app, task: task) {
-            return "task \"\(task)\" of \(app) is disabled or its plugin quarantined on this host (taskhost plugins list says why); "
-                + "this trigger runs once it is active again"
-        }
-        return "task \"\(task)\" of \(app) not loaded on this host (its plugin was removed or is being replaced); "
-            + "this trigger runs as soon as a plugin declaring it is in the plugins directory, or expires by its time to live"
     }
 
     /// Writes a trigger's settlement, retrying until it succeeds or the host stops.

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdCore
 package import Logging
 import ServiceLifecycle
+package import TaskHostConditions
 import TaskHostCore
 package import TaskHostIsolation
 import TaskHostManifest
@@ -81,6 +82,9 @@ package struct DaemonConfiguration: Sendable {
     /// This host's name among the hosts of a shared store (`--host-name`;
     /// `nil`: HOSTNAME:PORT), shown by `taskhost history`.
     package var hostName: String?
+    /// The host's conditions, which tasks' `"Conditions"` read (`nil`: not
+    /// checked, every task's conditions hold); the daemon starts and stops it.
+    package var conditions: ConditionMonitor?
 
     package init() {}
 }
@@ -127,6 +131,7 @@ package struct Daemon: Sendable {
         let dispatcher = Dispatcher(
             store: store, runner: runner, registry: registry, limits: configuration.limits,
             retryPolicy: configuration.retryPolicy, pollInterval: configuration.pollInterval, owner: shared?.hostId,
+            conditions: configuration.conditions, resumeInterval: shared.map { _ in .seconds(5) },
             logger: logger.component("taskhost.dispatcher"))
         let committer = IngestCommitter(store: store, maxBatch: configuration.ingest.maxBatch, metrics: hostMetrics) { dispatcher.wake() }
         let storeFailures = FailureLogAggregator(
@@ -284,6 +289,8 @@ package struct Daemon: Sendable {
                 "store": "\(self.store.location)",
                 "operator": "\(operatorAddress.map { OperatorBind.address(host: $0.host, port: $0.port).description } ?? "off")",
             ])
+        if configuration.dispatches { configuration.conditions?.start() }
+        defer { configuration.conditions?.stop() }
         do {
             defer {
                 bound.close()

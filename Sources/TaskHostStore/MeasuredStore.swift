@@ -82,6 +82,7 @@ package final class MeasuredStore: TaskStore, TriggerQueueStore, ChannelStore {
     package func park(id: String, note: String?) throws(StoreError) { try base.park(id: id, note: note) }
     package func unpark(app: String) throws(StoreError) -> Int { try base.unpark(app: app) }
     package func unpark(tasks: [(app: String, task: String)]) throws(StoreError) -> Int { try base.unpark(tasks: tasks) }
+    package func resumeWaiting(tasks: [(app: String, task: String)]) throws(StoreError) -> Int { try base.resumeWaiting(tasks: tasks) }
     package func recoverAbandoned(owner: String, now: Date) throws(StoreError) -> Int { try base.recoverAbandoned(owner: owner, now: now) }
     package func queueCounts() throws(StoreError) -> [TriggerState: Int] { try base.queueCounts() }
     package func queuedTriggers(states: [TriggerState], limit: Int) throws(StoreError) -> [QueuedTrigger] {

@@ -33,6 +33,8 @@ package enum StoreMigration: Int, CaseIterable, Sendable {
     case webPush = 11
     /// A partial index over settled triggers, for pruning (`--keep-done`).
     case settledIndex = 12
+    /// Triggers waiting for their task's conditions (the `waiting` state) expire too.
+    case waitingTriggers = 13
 
     /// The migration's identifier, as databases record it (`v1`, `v2-queue`, …).
     package var name: String {
@@ -49,6 +51,7 @@ package enum StoreMigration: Int, CaseIterable, Sendable {
         case .replays: "v10-replays"
         case .webPush: "v11-webpush"
         case .settledIndex: "v12-settled-index"
+        case .waitingTriggers: "v13-waiting-triggers"
         }
     }
 }

@@ -20,6 +20,11 @@ package enum TriggerState: String, Sendable, CaseIterable {
     /// it waits, out of the claim's way, until the task is registered again
     /// (then it is pending). Its last error says why.
     case parked
+    /// Its task requires conditions (the manifest's `"Conditions"`) that did
+    /// not hold when it was read: it waits, out of the claim's way and without
+    /// an attempt counted, until they all hold (then it is pending). Its time
+    /// to live still applies; its last error names the conditions.
+    case waiting
 }
 
 /// What a claim does with a runnable trigger it reads.
@@ -32,6 +37,10 @@ package enum ClaimDecision: Sendable, Equatable {
     /// task cannot run on this host now. It leaves the claim's index, so it
     /// is not read again until it is unparked.
     case park(reason: String)
+    /// Make it wait without counting an attempt, `reason` as its last error:
+    /// its task's conditions do not hold. It leaves the claim's index until
+    /// ``TriggerQueueStore/resumeWaiting(tasks:)`` names its task.
+    case wait(reason: String)
 }
 
 /// A trigger to add to the queue.
@@ -156,8 +165,8 @@ package protocol TriggerQueueStore: Sendable {
     func enqueue(_ triggers: [NewTrigger]) throws(StoreError)
     /// Claims up to `limit` runnable triggers for `owner`, oldest first, as
     /// `decide` says for each one's task: taken ones are marked running with
-    /// the attempt counted, parked ones leave the claim's way. Triggers past
-    /// their time to live (parked ones too) become expired.
+    /// the attempt counted, parked and waiting ones leave the claim's way.
+    /// Triggers past their time to live (parked and waiting ones too) become expired.
     func claim(limit: Int, owner: String, now: Date, decide: (_ app: String, _ task: String) -> ClaimDecision)
         throws(StoreError) -> [QueuedTrigger]
     /// Parks the pending and retrying triggers of `app` (its plugin is
@@ -174,6 +183,10 @@ package protocol TriggerQueueStore: Sendable {
     /// are registered now), in one transaction; returns how many.
     @discardableResult
     func unpark(tasks: [(app: String, task: String)]) throws(StoreError) -> Int
+    /// Makes the waiting triggers of each of `tasks` pending again (their
+    /// conditions hold now), in one transaction; returns how many.
+    @discardableResult
+    func resumeWaiting(tasks: [(app: String, task: String)]) throws(StoreError) -> Int
     /// A run completed.
     func markDone(id: String, instanceId: String) throws(StoreError)
     /// A run did not complete; run again at `availableAt`.

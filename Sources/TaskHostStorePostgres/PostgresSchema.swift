@@ -59,6 +59,21 @@ enum PostgresSchema {
             .statements([
                 "CREATE INDEX trigger_settled ON trigger (updated_at) WHERE state IN ('done', 'dead', 'expired') AND kind != 'time'"
             ])
+        // The state's CHECK admits `waiting`, and the expiry index covers it
+        // (a trigger waiting for its task's conditions still expires).
+        case .waitingTriggers:
+            .statements([
+                "ALTER TABLE trigger DROP CONSTRAINT trigger_state_check",
+                """
+                ALTER TABLE trigger ADD CONSTRAINT trigger_state_check
+                    CHECK (state IN ('pending', 'running', 'retrying', 'done', 'dead', 'expired', 'parked', 'waiting'))
+                """,
+                "DROP INDEX trigger_expiry",
+                """
+                CREATE INDEX trigger_expiry ON trigger (expires_at)
+                    WHERE state IN ('pending', 'retrying', 'parked', 'waiting') AND expires_at IS NOT NULL
+                """,
+            ])
         }
     }
 

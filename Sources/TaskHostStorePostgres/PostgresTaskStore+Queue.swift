@@ -66,7 +66,7 @@ extension PostgresTaskStore: TriggerQueueStore {
                     try await connection.query(
                         """
                         DELETE FROM trigger WHERE channel_id = \(trigger.event.channelId) AND topic = \(topic)
-                            AND state IN ('pending', 'retrying', 'parked') AND id != \(trigger.id)
+                            AND state IN ('pending', 'retrying', 'parked', 'waiting') AND id != \(trigger.id)
                         """, logger: logger)
                 }
                 pending.append(trigger)
@@ -117,7 +117,7 @@ extension PostgresTaskStore: TriggerQueueStore {
         try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
     }
 
-    /// Claims in one transaction: expires what outlived its time to live, then
+    /// Claims in one transaction: expires what outlived its time to live (waiting and parked triggers too), then
     /// reads, `FOR UPDATE SKIP LOCKED` (rows another host is claiming are passed
     /// over, not waited for), first the running triggers whose lease ran out
     /// (their host died, froze or lost the network: claiming one again counts an
@@ -140,7 +140,7 @@ extension PostgresTaskStore: TriggerQueueStore {
                 let expiredRows = try await connection.query(
                     """
                     UPDATE trigger SET state = 'expired', updated_at = \(now), last_error = 'time to live ran out before it could run'
-                    WHERE id IN (SELECT id FROM trigger WHERE state IN ('pending', 'retrying', 'parked')
+                    WHERE id IN (SELECT id FROM trigger WHERE state IN ('pending', 'retrying', 'parked', 'waiting')
                                  AND expires_at IS NOT NULL AND expires_at <= \(now) FOR UPDATE SKIP LOCKED)
                     RETURNING 1
                     """, logger: logger
@@ -175,6 +175,8 @@ extension PostgresTaskStore: TriggerQueueStore {
                             UPDATE trigger SET state = 'parked', claimed_by = NULL, lease_expires_at = NULL, fence = NULL, last_error = \(reason),
                                 updated_at = \(now) WHERE id = \(trigger.id)
                             """, logger: logger)
+                    case .wait(let reason):
+                        try await connection.query(Self.waitClaim(id: trigger.id, reason: reason, now: now), logger: logger)
                     }
                 }
                 var claimed: [(QueuedTrigger, Int64)] = []

@@ -57,7 +57,7 @@ extension PostgresTaskStore: WebPushStore {
             "delete Web Push message \(id)",
             """
             DELETE FROM trigger WHERE id = \(id) AND channel_id = \(subscriptionId) AND kind = 'webpush'
-                AND state IN ('pending', 'retrying', 'parked') RETURNING 1
+                AND state IN ('pending', 'retrying', 'parked', 'waiting') RETURNING 1
             """) > 0
     }
 }

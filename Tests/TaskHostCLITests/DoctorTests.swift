@@ -23,4 +23,19 @@ extension CLITests {
         #expect(enforced.contains("process-limit") == processLimit.hasPrefix("ok"), "doctor: \(processLimit); history: \(sandbox)")
         #expect(notEnforced.contains("process-limit") == processLimit.hasPrefix("MISSING"), "doctor: \(processLimit); history: \(sandbox)")
     }
+
+    /// `doctor` has a line per fact conditions read: observed or not, each
+    /// condition's value now, and what was read; its condition options are checked.
+    @Test func doctorSaysWhichConditionsThisHostObservesAndTheirValues() throws {
+        let doctor = try taskhost(["doctor", "--min-free-storage", "0"])
+        let lines = doctor.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(lines.contains { $0.hasPrefix("conditions (") }, "\(doctor.stdout)")
+        for name in ["InternetAvailable", "UserPresent", "SessionConnected", "BackgroundWorkCostNotHigh", "FreeStorage"] {
+            #expect(lines.contains { ($0.hasPrefix("observed ") || $0.hasPrefix("cannot ")) && $0.contains(" \(name) ") }, "\(name)")
+        }
+        #expect(lines.contains { $0.hasPrefix("observed FreeStorage holds: ") && $0.contains("at least 0 MiB required") }, "\(doctor.stdout)")
+        #expect(lines.contains { $0.hasPrefix("source: a default route in /proc/net/route") }, "\(doctor.stdout)")
+        let bad = try taskhost(["doctor", "--internet-probe", "example.com"])
+        #expect(bad.status != 0 && bad.stderr.contains("--internet-probe \"example.com\" is not HOST:PORT"), "\(bad.stderr)")
+    }
 }

@@ -90,7 +90,7 @@ import Testing
         let text = valid.replacingOccurrences(of: "\"TaskEntryPoint\"", with: "\"TaskEntrypoint\"")
         #expect(
             problems(text) == [
-                "manifest.json:5:7: task \"SampleBackgroundTask\": unknown field \"TaskEntrypoint\" in a task (did you mean \"TaskEntryPoint\"?); known fields: Name, TaskEntryPoint, Triggers, Library, TimeLimitSeconds, CancellationGraceSeconds, Capabilities, Limits, Description, Abi, Symbol, Signature",
+                "manifest.json:5:7: task \"SampleBackgroundTask\": unknown field \"TaskEntrypoint\" in a task (did you mean \"TaskEntryPoint\"?); known fields: Name, TaskEntryPoint, Triggers, Library, TimeLimitSeconds, CancellationGraceSeconds, Capabilities, Limits, Description, Abi, Symbol, Signature, Conditions",
                 "manifest.json:4:5: task \"SampleBackgroundTask\": missing required field \"TaskEntryPoint\" in a task",
             ])
         let topLevel = valid.replacingOccurrences(of: "\"Identity\"", with: "\"Identity\": {\"Name\": \"x\"}, \"Extra\": 1, \"Ignored\"")
@@ -324,5 +324,58 @@ import Testing
     @Test func deepNestingIsRefusedNotCrashed() {
         let text = String(repeating: "[", count: 10_000)
         #expect(problems(text) == ["manifest.json:1:65: invalid JSON: nesting deeper than 64 levels"])
+    }
+
+    // MARK: - Conditions
+
+    /// A manifest with one task "T" whose `"Conditions"` is `conditions` (JSON), on line 3 from column 19 (its first element at column 20).
+    func conditions(_ conditions: String) -> String {
+        "{\"Identity\": {\"Name\": \"a\"}, \"BackgroundTasks\": [{\"Name\": \"T\", \"TaskEntryPoint\": \"M.C\",\n"
+            + "  \"Triggers\": [{\"Type\": \"Application\"}],\n    \"Conditions\": \(conditions)}]}"
+    }
+
+    @Test func conditionsAreReadInOrder() throws {
+        let manifest = try AppManifest.parse(
+            Array(conditions("[\"FreeStorage\", \"InternetAvailable\", \"UserNotPresent\"]").utf8), path: "m.json")
+        #expect(manifest.tasks[0].conditions == [.freeStorage, .internetAvailable, .userNotPresent])
+        let none = try AppManifest.parse(Array(valid.utf8), path: "m.json")
+        #expect(none.tasks[0].conditions.isEmpty)
+    }
+
+    @Test func anUnknownConditionSuggestsTheClosestAndListsTheKnownOnes() {
+        #expect(
+            problems(conditions("[\"InternetAvailible\"]")) == [
+                "manifest.json:3:20: task \"T\": unknown condition \"InternetAvailible\" (did you mean \"InternetAvailable\"?); known conditions: "
+                    + "InternetAvailable, InternetNotAvailable, UserPresent, UserNotPresent, SessionConnected, SessionDisconnected, "
+                    + "BackgroundWorkCostNotHigh, FreeStorage"
+            ])
+        #expect(problems(conditions("[\"Charging\"]")).first?.contains("unknown condition \"Charging\"; known conditions: ") == true)
+    }
+
+    @Test func aConditionListedTwiceIsRejected() {
+        #expect(
+            problems(conditions("[\"FreeStorage\", \"FreeStorage\"]")) == [
+                "manifest.json:3:35: task \"T\": duplicate condition \"FreeStorage\" (first listed at line 3, column 20); list each condition once"
+            ])
+    }
+
+    @Test(arguments: [
+        ("InternetAvailable", "InternetNotAvailable"), ("UserNotPresent", "UserPresent"), ("SessionConnected", "SessionDisconnected"),
+    ])
+    func contradictoryConditionsAreRejected(_ first: String, _ second: String) {
+        let found = problems(conditions("[\"\(first)\", \"\(second)\"]"))
+        #expect(found.count == 1)
+        #expect(
+            found.first?.hasSuffix(
+                "task \"T\": conditions \"\(first)\" (line 3, column 20) and \"\(second)\" can never hold together, so the task would never run; keep one"
+            ) == true)
+    }
+
+    @Test func conditionsMustBeAnArrayOfStrings() {
+        #expect(
+            problems(conditions("\"InternetAvailable\"")) == [
+                "manifest.json:3:19: task \"T\": Conditions must be an array of condition names, e.g. [\"InternetAvailable\"], found a string"
+            ])
+        #expect(problems(conditions("[1]")).first?.contains("a condition must be a string, found a number") == true)
     }
 }

@@ -107,6 +107,7 @@ final class FailingSettlementStore: TaskStore, TriggerQueueStore {
     func park(id: String, note: String?) throws(StoreError) { try base.park(id: id, note: note) }
     func unpark(app: String) throws(StoreError) -> Int { try base.unpark(app: app) }
     func unpark(tasks: [(app: String, task: String)]) throws(StoreError) -> Int { try base.unpark(tasks: tasks) }
+    func resumeWaiting(tasks: [(app: String, task: String)]) throws(StoreError) -> Int { try base.resumeWaiting(tasks: tasks) }
     func recoverAbandoned(owner: String, now: Date) throws(StoreError) -> Int { try base.recoverAbandoned(owner: owner, now: now) }
     func queueCounts() throws(StoreError) -> [TriggerState: Int] { try base.queueCounts() }
     func queuedTriggers(states: [TriggerState], limit: Int) throws(StoreError) -> [QueuedTrigger] {

@@ -23,6 +23,7 @@ final class FailingIngestStore: TriggerQueueStore {
     func park(id: String, note: String?) throws(StoreError) { try base.park(id: id, note: note) }
     func unpark(app: String) throws(StoreError) -> Int { try base.unpark(app: app) }
     func unpark(tasks: [(app: String, task: String)]) throws(StoreError) -> Int { try base.unpark(tasks: tasks) }
+    func resumeWaiting(tasks: [(app: String, task: String)]) throws(StoreError) -> Int { try base.resumeWaiting(tasks: tasks) }
     func markDone(id: String, instanceId: String) throws(StoreError) { try base.markDone(id: id, instanceId: instanceId) }
     func markRetrying(id: String, instanceId: String?, error: String, availableAt: Date) throws(StoreError) {
         try base.markRetrying(id: id, instanceId: instanceId, error: error, availableAt: availableAt)

@@ -24,6 +24,8 @@ struct MetricsRouteTests {
         let metrics = try await PrometheusText.parse(answer.body)
         // The counters without labels are there at 0 before their first event.
         #expect(metrics.samples.contains { $0.name == "taskhost_triggers_claimed_total" && $0.value == 0 })
+        // The queue gauge has every state, triggers waiting for their conditions too.
+        #expect(metrics.value("taskhost_triggers", ["state": "waiting"]) == 0)
         #expect(try await server.get("/metrics", onOperator: true, method: "POST").status == 405)
     }
 

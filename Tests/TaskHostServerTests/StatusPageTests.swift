@@ -36,6 +36,13 @@ import Testing
             lastSandbox: lastSandbox, lastLogLines: lastLogLines)
     }
 
+    @Test func theQueueShowsTriggersWaitingForTheirConditions() {
+        let html = StatusPage(host: Self.host).render(Self.snapshot())
+        let waiting = (TriggerState.allCases.firstIndex(of: .waiting) ?? 0) * 10
+        #expect(html.contains("<th>waiting</th>"))
+        #expect(html.contains("<td class=\"num\" data-state=\"waiting\">\(waiting)</td>"), "\(html)")
+    }
+
     static let hostile = "<script>alert(1)</script>"
     static let escapedHostile = "&lt;script&gt;alert(1)&lt;/script&gt;"
 

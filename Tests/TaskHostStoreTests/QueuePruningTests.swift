@@ -70,10 +70,11 @@ import Testing
             #expect(try store.queuedTrigger(idPrefix: old[state]!) == nil, "an old \(state) trigger is pruned")
             #expect(try store.queuedTrigger(idPrefix: recent[state]!)?.state == state, "a recent \(state) trigger stays")
         }
-        for state in [TriggerState.pending, .running, .retrying, .parked] {
+        for state in [TriggerState.pending, .running, .retrying, .parked, .waiting] {
             #expect(try store.queuedTrigger(idPrefix: old[state]!)?.state == state, "a \(state) trigger is never pruned, however old")
         }
-        #expect(try store.queueCounts() == [.pending: 1, .running: 1, .retrying: 1, .parked: 1, .done: 1, .dead: 1, .expired: 1])
+        #expect(
+            try store.queueCounts() == [.pending: 1, .running: 1, .retrying: 1, .parked: 1, .waiting: 1, .done: 1, .dead: 1, .expired: 1])
         #expect(try store.pruneSettled(before: now.addingTimeInterval(-600)) == PruneResult(), "a second prune finds nothing")
     }
 

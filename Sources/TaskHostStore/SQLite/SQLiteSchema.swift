@@ -202,6 +202,14 @@ extension SQLiteTaskStore {
         // the period from firing twice).
         case .settledIndex:
             "CREATE INDEX trigger_settled ON trigger (updated_at) WHERE state IN ('done', 'dead', 'expired') AND kind != 'time'"
+        // A trigger waiting for its task's conditions still expires: the
+        // expiry index covers it (the state column is free text in SQLite).
+        case .waitingTriggers:
+            """
+            DROP INDEX trigger_expiry;
+            CREATE INDEX trigger_expiry ON trigger (expires_at)
+                WHERE state IN ('pending', 'retrying', 'parked', 'waiting') AND expires_at IS NOT NULL;
+            """
         }
     }
 }

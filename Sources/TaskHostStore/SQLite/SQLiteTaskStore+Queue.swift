@@ -109,12 +109,13 @@ extension SQLiteTaskStore: TriggerQueueStore {
         }
     }
 
-    /// Parked triggers expire too: a push waiting for its task to come back
-    /// leaves the queue by its own time to live (index `trigger_expiry`, v9).
+    /// Parked and waiting triggers expire too: a push waiting for its task to
+    /// come back, or for its conditions, leaves the queue by its own time to
+    /// live (index `trigger_expiry`, v9, with waiting ones since ``StoreMigration/waitingTriggers``).
     static let expireSQL = """
         UPDATE trigger SET state = 'expired', updated_at = ?, last_error = 'time to live ran out before it could run'
         WHERE id IN (SELECT id FROM trigger INDEXED BY trigger_expiry
-                     WHERE state IN ('pending', 'retrying', 'parked') AND expires_at IS NOT NULL AND expires_at <= ?)
+                     WHERE state IN ('pending', 'retrying', 'parked', 'waiting') AND expires_at IS NOT NULL AND expires_at <= ?)
         """
 
     /// The runnable triggers, oldest first, read in the order of the partial
@@ -154,16 +155,20 @@ extension SQLiteTaskStore: TriggerQueueStore {
             let candidates = try Row.fetchCursor(db.cachedStatement(sql: Self.claimSQL), arguments: [time, max(limit * 4, 64)])
             var claimed: [QueuedTrigger] = []
             var parked: [(id: String, reason: String)] = []
+            var waiting: [(id: String, reason: String)] = []
             while claimed.count < limit, let row = try candidates.next() {
                 switch decide(row["app"], row["task"]) {
                 case .take: claimed.append(Self.trigger(from: row))
                 case .skip: continue
                 case .park(let reason): parked.append((row["id"], reason))
+                case .wait(let reason): waiting.append((row["id"], reason))
                 }
             }
-            // Out of the claim's index: not read again until unparked.
+            // Out of the claim's index: not read again until unparked (or resumed).
             let park = try db.cachedStatement(sql: Self.parkClaimSQL)
             for (id, reason) in parked { try park.execute(arguments: [reason, time, id]) }
+            let wait = try db.cachedStatement(sql: Self.waitClaimSQL)
+            for (id, reason) in waiting { try wait.execute(arguments: [reason, time, id]) }
             let update = try db.cachedStatement(
                 sql: "UPDATE trigger SET state = 'running', attempts = attempts + 1, owner = ?, updated_at = ? WHERE id = ?")
             for index in claimed.indices {

@@ -6,7 +6,7 @@ extension SQLiteTaskStore: WebPushStore {
     /// The messages a new one with the same topic replaces: those of its
     /// subscription that have not run to completion.
     static let replaceTopicSQL = """
-        DELETE FROM trigger WHERE channel_id = ? AND topic = ? AND state IN ('pending', 'retrying', 'parked') AND id != ?
+        DELETE FROM trigger WHERE channel_id = ? AND topic = ? AND state IN ('pending', 'retrying', 'parked', 'waiting') AND id != ?
         """
 
     private static func subscription(from row: Row) -> WebPushSubscription {
@@ -61,7 +61,7 @@ extension SQLiteTaskStore: WebPushStore {
     package func deletePendingMessage(id: String, subscriptionId: String) throws(StoreError) -> Bool {
         try transition(
             "delete Web Push message \(id)",
-            "DELETE FROM trigger WHERE id = ? AND channel_id = ? AND kind = 'webpush' AND state IN ('pending', 'retrying', 'parked')",
+            "DELETE FROM trigger WHERE id = ? AND channel_id = ? AND kind = 'webpush' AND state IN ('pending', 'retrying', 'parked', 'waiting')",
             [id, subscriptionId]) > 0
     }
 }

@@ -1,0 +1,29 @@
+import Foundation
+import PostgresNIO
+package import TaskHostStore
+
+/// Waiting triggers: those whose task's conditions did not hold when a claim
+/// read them, out of the claim's way until a host sees the conditions hold
+/// (as in SQLite's store). Resuming notifies the hosts listening for
+/// wake-ups when it made a trigger runnable.
+extension PostgresTaskStore {
+    /// The claim's update of a trigger it makes wait (inside its transaction).
+    static func waitClaim(id: String, reason: String, now: Date) -> PostgresQuery {
+        """
+        UPDATE trigger SET state = 'waiting', claimed_by = NULL, lease_expires_at = NULL, fence = NULL, last_error = \(reason),
+            updated_at = \(now) WHERE id = \(id)
+        """
+    }
+
+    /// One statement for all of `tasks` (their apps and names as two arrays).
+    package func resumeWaiting(tasks: [(app: String, task: String)]) throws(StoreError) -> Int {
+        guard !tasks.isEmpty else { return 0 }
+        return try execute(
+            "resume the waiting triggers of tasks whose conditions hold",
+            Self.notifying(
+                """
+                UPDATE trigger SET state = 'pending', updated_at = \(Date())
+                WHERE state = 'waiting' AND (app, task) IN (SELECT * FROM unnest(\(tasks.map(\.app)), \(tasks.map(\.task)))) RETURNING 1
+                """))
+    }
+}
