@@ -67,9 +67,10 @@ struct PostgresTLSURLTests {
         #expect(refusal("sslmode=verify-full").contains("add sslrootcert=PATH"))
         #expect(refusal("sslmode=verify-ca").contains("or sslrootcert=system"))
         #expect(refusal("sslrootcert=").contains("sslrootcert= in"))
-        let unknown = refusal("sslmode=require&connect_timeout=5")
-        #expect(unknown.contains("unknown parameter \"connect_timeout\""), "\(unknown)")
-        #expect(unknown.contains("accepted: host, sslcert, sslkey, sslmode, sslrootcert"), "\(unknown)")
+        let unknown = refusal("sslmode=require&options=-c%20x%3Dy")
+        #expect(unknown.contains("unknown parameter \"options\""), "\(unknown)")
+        #expect(
+            unknown.contains("accepted: application_name, connect_timeout, host, sslcert, sslkey, sslmode, sslrootcert"), "\(unknown)")
     }
 
     @Test func theDescriptionShowsSettingsOtherThanTheDefault() throws {
