@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Synchronization
 package import TaskHostManifest
 
@@ -38,18 +39,19 @@ package final class PolledFact: ConditionObserver {
 }
 
 /// Reads polled facts on a thread of its own (`taskhost-conditions`): each at
-/// its probe's interval, and the internet fact at once when the kernel
-/// announces a route change (``RouteEvents``, netlink), so that a route that
-/// appears is seen within milliseconds rather than at the next poll.
+/// its probe's interval, and at once those an event source names when the
+/// kernel says they may have changed (``RouteEvents``: netlink route changes;
+/// ``SessionEvents``: inotify on logind's sessions directory), so that a route
+/// or a session that appears is seen within milliseconds rather than at the next poll.
 package final class ConditionPoller: Sendable {
     private let facts: [PolledFact]
     private let stopping = Atomic<Bool>(false)
-    private let routeEvents: RouteEvents?
+    private let events: [any FactEvents]
 
-    /// A poller of `facts`; `routeEvents`: re-read the internet fact when the routes change.
-    package init(facts: [PolledFact], routeEvents: RouteEvents?) {
+    /// A poller of `facts`; `events`: what makes it read some of them again at once.
+    package init(facts: [PolledFact], events: [any FactEvents]) {
         self.facts = facts
-        self.routeEvents = routeEvents
+        self.events = events
     }
 
     /// Starts the thread, which reads every fact at once, then as they fall
@@ -70,27 +72,42 @@ package final class ConditionPoller: Sendable {
     private func loop() {
         let clock = ContinuousClock()
         var due = facts.map { clock.now + $0.probe.interval }
+        var descriptors = events.map { pollfd(fd: $0.descriptor, events: Int16(POLLIN), revents: 0) }
         while !stopping.load(ordering: .relaxed) {
             let now = clock.now
             for index in facts.indices where due[index] <= now {
                 facts[index].refresh()
                 due[index] = clock.now + facts[index].probe.interval
             }
-            // Wait for the next due read, at most a second (to see `stop`), or a route change.
+            // Wait for the next due read, at most a second (to see `stop`), or an event.
             let next = due.min().map { max(.zero, $0 - clock.now) } ?? .seconds(1)
             let wait = min(next, .seconds(1))
             let milliseconds = Int32(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)
-            if let routeEvents {
-                if routeEvents.wait(milliseconds: milliseconds) {
-                    for index in facts.indices where facts[index].fact == .internet {
-                        facts[index].refresh()
-                        due[index] = clock.now + facts[index].probe.interval
-                    }
-                }
-            } else {
+            guard !descriptors.isEmpty else {
                 Thread.sleep(forTimeInterval: Double(milliseconds) / 1000)
+                continue
+            }
+            for index in descriptors.indices { descriptors[index].revents = 0 }
+            guard poll(&descriptors, nfds_t(descriptors.count), milliseconds) > 0 else { continue }
+            for (source, descriptor) in zip(events, descriptors) where descriptor.revents != 0 && source.drain() {
+                for index in facts.indices where source.facts.contains(facts[index].fact) {
+                    facts[index].refresh()
+                    due[index] = clock.now + facts[index].probe.interval
+                }
             }
         }
-        routeEvents?.close()
+        for source in events { source.close() }
     }
+}
+
+/// A kernel descriptor that becomes readable when some facts may have changed.
+package protocol FactEvents: AnyObject, Sendable {
+    /// The facts to read again when it fires.
+    var facts: Set<ConditionFact> { get }
+    /// The descriptor to `poll(2)`.
+    var descriptor: Int32 { get }
+    /// Reads what arrived (without blocking); whether anything did.
+    func drain() -> Bool
+    /// Closes the descriptor.
+    func close()
 }

@@ -1,12 +1,14 @@
 import Glibc
+package import TaskHostManifest
 
 /// The kernel's announcements of route changes: a netlink socket
 /// (`NETLINK_ROUTE`) subscribed to `RTMGRP_IPV4_ROUTE` and
 /// `RTMGRP_IPV6_ROUTE`. The messages are not parsed: any of them means "read
 /// the routes again". In the network namespace of the process that opens it.
-package final class RouteEvents: @unchecked Sendable {
+package final class RouteEvents: FactEvents, @unchecked Sendable {
     // Only the poller's thread uses the descriptor after `open()`.
-    private var descriptor: Int32
+    package private(set) var descriptor: Int32
+    package let facts: Set<ConditionFact> = [.internet]
 
     private static let netlinkRoute: Int32 = 0  // NETLINK_ROUTE
     private static let ipv4Routes: UInt32 = 0x40  // RTMGRP_IPV4_ROUTE
@@ -32,21 +34,17 @@ package final class RouteEvents: @unchecked Sendable {
         return RouteEvents(descriptor: fd)
     }
 
-    /// Waits up to `milliseconds` for a route change; drains what arrived and
-    /// returns whether anything did.
-    func wait(milliseconds: Int32) -> Bool {
+    /// Drains the messages that arrived; whether any did (or some were lost: ENOBUFS).
+    package func drain() -> Bool {
         guard descriptor >= 0 else { return false }
-        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-        guard poll(&entry, 1, milliseconds) > 0 else { return false }
         var buffer = [UInt8](repeating: 0, count: 8192)
         var any = false
         while buffer.withUnsafeMutableBytes({ recv(descriptor, $0.baseAddress, $0.count, 0) }) > 0 { any = true }
-        // ENOBUFS (events lost) also means: read the routes again.
         return any || errno == ENOBUFS
     }
 
     /// Closes the socket.
-    func close() {
+    package func close() {
         if descriptor >= 0 { Glibc.close(descriptor) }
         descriptor = -1
     }

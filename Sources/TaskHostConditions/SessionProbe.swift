@@ -6,8 +6,9 @@ package import TaskHostManifest
 /// lines. A session is connected when its `STATE` is `active` or `online`
 /// (not `closing`); a user is present when a session is `ACTIVE=1` (in the
 /// foreground of its seat, or a remote one) and its `IDLE_HINT` is not `yes`.
-/// Read every 5 s. Without the directory (no systemd-logind) the facts cannot
-/// be observed: conditions on them do not hold.
+/// Read at each change of the directory (``SessionEvents``) and every 5 s.
+/// Without the directory (no systemd-logind) the facts cannot be observed:
+/// conditions on them do not hold.
 package struct SessionProbe: FactProbe {
     /// ``ConditionFact/userPresent`` or ``ConditionFact/sessionConnected``.
     package let fact: ConditionFact
@@ -23,8 +24,8 @@ package struct SessionProbe: FactProbe {
 
     package var source: String {
         switch fact {
-        case .userPresent: "logind: a session in \(directory)/* with ACTIVE=1 and IDLE_HINT not yes (every 5 s)"
-        default: "logind: a session in \(directory)/* whose STATE is active or online (every 5 s)"
+        case .userPresent: "logind: a session in \(directory)/* with ACTIVE=1 and IDLE_HINT not yes (at each inotify event and every 5 s)"
+        default: "logind: a session in \(directory)/* whose STATE is active or online (at each inotify event and every 5 s)"
         }
     }
 

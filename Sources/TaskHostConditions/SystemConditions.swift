@@ -2,7 +2,8 @@ import TaskHostManifest
 
 /// The conditions of this Linux host, as `taskhost serve` and `taskhost
 /// doctor` observe them: one probe per fact, read by a ``ConditionPoller``
-/// thread (`taskhost-conditions`), the routes also at each netlink event.
+/// thread (`taskhost-conditions`), the routes also at each netlink event and
+/// the sessions at each inotify event of their directory.
 package struct SystemConditions: Sendable {
     /// The state directory (`FreeStorage` reads its filesystem).
     package var stateDirectory: String
@@ -37,7 +38,9 @@ package struct SystemConditions: Sendable {
     /// once and starts the thread, ``ConditionMonitor/stop()`` ends it.
     package func monitor() -> ConditionMonitor {
         let facts = probes.map(PolledFact.init)
-        let poller = ConditionPoller(facts: facts, routeEvents: RouteEvents.open())
+        let sources: [(any FactEvents)?] = [RouteEvents.open(), SessionEvents.open(directory: sessions)]
+        let events = sources.compactMap { $0 }
+        let poller = ConditionPoller(facts: facts, events: events)
         return ConditionMonitor(observers: facts, start: { poller.start() }, stop: { poller.stop() })
     }
 }

@@ -33,7 +33,8 @@ extension CLITests {
         for name in ["InternetAvailable", "UserPresent", "SessionConnected", "BackgroundWorkCostNotHigh", "FreeStorage"] {
             #expect(lines.contains { ($0.hasPrefix("observed ") || $0.hasPrefix("cannot ")) && $0.contains(" \(name) ") }, "\(name)")
         }
-        #expect(lines.contains { $0.hasPrefix("observed FreeStorage holds: ") && $0.contains("at least 0 MiB required") }, "\(doctor.stdout)")
+        #expect(
+            lines.contains { $0.hasPrefix("observed FreeStorage holds: ") && $0.contains("at least 0 MiB required") }, "\(doctor.stdout)")
         #expect(lines.contains { $0.hasPrefix("source: a default route in /proc/net/route") }, "\(doctor.stdout)")
         let bad = try taskhost(["doctor", "--internet-probe", "example.com"])
         #expect(bad.status != 0 && bad.stderr.contains("--internet-probe \"example.com\" is not HOST:PORT"), "\(bad.stderr)")

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import TaskHostManifest
 import TaskHostTestSupport
 import Testing
@@ -112,5 +113,32 @@ import Testing
         #expect(await changes.next()?.value == true)
         #expect(monitor.generation == generation + 1)
         #expect(monitor.hold([.internetAvailable]))
+    }
+
+    @Test func aSessionFileWrittenWakesTheInotifyWatch() throws {
+        let sessions = try directory([:])
+        let events = try #require(SessionEvents.open(directory: sessions))
+        defer { events.close() }
+        #expect(!events.drain(), "nothing happened yet")
+        try "STATE=active\n".write(toFile: sessions + "/4", atomically: true, encoding: .utf8)
+        var entry = pollfd(fd: events.descriptor, events: Int16(POLLIN), revents: 0)
+        #expect(poll(&entry, 1, 30_000) == 1, "readable (30 s: a deadline against a hang)")
+        #expect(events.drain())
+        #expect(!events.drain(), "drained")
+        #expect(SessionEvents.open(directory: "/nonexistent/sessions") == nil)
+    }
+
+    @Test func theSystemMonitorReadsOnItsThreadAndSeesASessionAppear() async throws {
+        var system = SystemConditions(stateDirectory: TestSupport.temporaryDirectory(), minimumFreeBytes: 0)
+        system.sessions = try directory([:])
+        let monitor = system.monitor()
+        monitor.start()
+        defer { monitor.stop() }
+        #expect(await TestSupport.eventually(timeout: .seconds(30)) { monitor.reading(.sessionConnected).value == false })
+        #expect(monitor.hold([.freeStorage, .sessionDisconnected]))
+        let generation = monitor.generation
+        try "USER=ann\nACTIVE=1\nSTATE=active\n".write(toFile: system.sessions + "/4", atomically: true, encoding: .utf8)
+        #expect(await TestSupport.eventually(timeout: .seconds(30)) { monitor.hold([.sessionConnected, .userPresent]) })
+        #expect(monitor.generation > generation)
     }
 }
