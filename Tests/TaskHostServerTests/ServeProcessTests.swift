@@ -178,8 +178,13 @@ final class Shared<Value: Sendable>: Sendable {
         #expect(refused.2.contains("401"))
         #expect(
             try await TestSupport.eventually { try taskhost(["settings", "get", "seen:via cli", "--app", "com.example.tests"]).1 == "1\n" })
-        let queue = try taskhost(["queue"])
-        #expect(queue.1.hasPrefix("pending 0  running 0  retrying 0  done 1  dead 0  expired 0"))
+        // The task writes the setting before its trigger is settled: wait for the settlement.
+        var queue = ""
+        let settled = try await TestSupport.eventually {
+            queue = try taskhost(["queue"]).1
+            return queue.hasPrefix("pending 0  running 0  retrying 0  done 1  dead 0  expired 0")
+        }
+        #expect(settled, "\(queue)")
         let channels = try taskhost(["channels", "list"])
         #expect(channels.1.contains("Recorder") && channels.1.contains("active"))
         let revoke = try taskhost(["channels", "revoke", String(uri.split(separator: "/").last!)])
