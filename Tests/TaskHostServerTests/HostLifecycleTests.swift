@@ -95,7 +95,8 @@ import Testing
         var triggers: [String] = []
         for _ in 0..<3 {
             let triggered = try ServeProcess.taskhost(
-                ["trigger", "Slow", "--arg", "ms=8000", "--manifest", manifest], stateDirectory: directory)
+                // Long enough that all three run at once even on a loaded machine, before the kill.
+                ["trigger", "Slow", "--arg", "ms=20000", "--manifest", manifest], stateDirectory: directory)
             triggers.append(triggered.out.trimmingCharacters(in: .whitespacesAndNewlines))
         }
         #expect(
@@ -118,7 +119,7 @@ import Testing
         let second = try ServeProcess(
             manifest: manifest, stateDirectory: directory, arguments: ["--concurrency", "3", "--retry-delay", "0.05"])
         #expect(
-            try await TestSupport.eventually(timeout: .seconds(60)) {
+            try await TestSupport.eventually(timeout: .seconds(120)) {
                 try triggers.allSatisfy { try store.queuedTrigger(idPrefix: $0)?.state == .done }
             })
         #expect(second.terminate() == 0)

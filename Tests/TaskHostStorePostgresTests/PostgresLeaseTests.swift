@@ -15,7 +15,8 @@ import Testing
 struct PostgresLeaseTests {
     @Test func hostsClaimingAtOnceNeverClaimTheSameTrigger() async throws {
         let database = try await TestDatabase()
-        let hosts = try await offThePool { try (0..<4).map { _ in try database.store() } }
+        // Leases far longer than the test, however slow a loaded machine makes it: no claim lapses here.
+        let hosts = try await offThePool { try (0..<4).map { _ in try database.store(leaseDuration: .seconds(3600)) } }
         try await offThePool { try hosts[0].enqueue((0..<400).map { queued(payload: "\($0)") }) }
         let claims = try await withThrowingTaskGroup(of: [String].self) { group in
             for host in hosts {
