@@ -33,6 +33,9 @@ package enum StoreMigration: Int, CaseIterable, Sendable {
     case webPush = 11
     /// A partial index over settled triggers, for pruning (`--keep-done`).
     case settledIndex = 12
+    /// Foreground listeners (issue 18): the `claimed` state (settled, so in
+    /// the pruning index) and each credential's scope (push or listen).
+    case listenClaims = 13
 
     /// The migration's identifier, as databases record it (`v1`, `v2-queue`, …).
     package var name: String {
@@ -49,6 +52,7 @@ package enum StoreMigration: Int, CaseIterable, Sendable {
         case .replays: "v10-replays"
         case .webPush: "v11-webpush"
         case .settledIndex: "v12-settled-index"
+        case .listenClaims: "v13-listen-claims"
         }
     }
 }

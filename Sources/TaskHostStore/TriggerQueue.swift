@@ -20,6 +20,10 @@ package enum TriggerState: String, Sendable, CaseIterable {
     /// it waits, out of the claim's way, until the task is registered again
     /// (then it is pending). Its last error says why.
     case parked
+    /// A foreground listener of its app claimed it within its task's claim
+    /// window (`claim <id>` on `GET /listen/v1/APP`): the app handled the push
+    /// itself, and no instance runs for it. Settled, like `done`.
+    case claimed
 }
 
 /// What a claim does with a runnable trigger it reads.

@@ -59,6 +59,17 @@ enum PostgresSchema {
             .statements([
                 "CREATE INDEX trigger_settled ON trigger (updated_at) WHERE state IN ('done', 'dead', 'expired') AND kind != 'time'"
             ])
+        case .listenClaims:
+            .statements([
+                "ALTER TABLE trigger DROP CONSTRAINT trigger_state_check",
+                """
+                ALTER TABLE trigger ADD CONSTRAINT trigger_state_check
+                    CHECK (state IN ('pending', 'running', 'retrying', 'done', 'dead', 'expired', 'parked', 'claimed'))
+                """,
+                "DROP INDEX trigger_settled",
+                "CREATE INDEX trigger_settled ON trigger (updated_at) WHERE state IN ('done', 'dead', 'expired', 'claimed') AND kind != 'time'",
+                "ALTER TABLE credential ADD COLUMN scope text NOT NULL DEFAULT 'push'",
+            ])
         }
     }
 
