@@ -59,7 +59,7 @@ struct ListenCommand: AsyncParsableCommand {
                 }
             }
         } catch let error as ListenError {
-            throw CLIError("taskhost listen: \(error)")
+            throw CLIError("\(error)")
         }
     }
 }

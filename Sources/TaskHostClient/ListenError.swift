@@ -22,6 +22,21 @@ public enum ListenError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Why a connection failed, in words: `connection refused`, not
+    /// `NIOConnectionError(... SingleConnectionFailure(...))`.
+    static func reason(_ error: any Error) -> String {
+        if let failure = error as? NIOConnectionError {
+            if let first = failure.connectionErrors.first { return reason(first.error) }
+            if failure.dnsAError != nil || failure.dnsAAAAError != nil { return "cannot resolve the host name" }
+        }
+        if let io = error as? IOError {
+            let text = String(cString: strerror(io.errnoCode))
+            return text.prefix(1).lowercased() + text.dropFirst()
+        }
+        if case ChannelError.connectTimeout = error { return "no answer within 10 seconds" }
+        return "\(error)"
+    }
+
     /// Asks the host why it refused the upgrade: the same request as plain
     /// HTTP gets the refusal's status and description (426 when the token was
     /// fine). Plain NIO, not `URLSession`, whose FoundationNetworking would load
@@ -62,7 +77,7 @@ public enum ListenError: Error, Sendable, Equatable, CustomStringConvertible {
                 return .unreachable("\(host):\(port) closed the connection without an answer")
             }
         } catch {
-            return .unreachable("cannot connect to \(host):\(port): \(error) (is taskhost serve running?)")
+            return .unreachable("cannot connect to \(host):\(port): \(reason(error)) (is taskhost serve running?)")
         }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdWSClient
 public import Logging
+import NIOPosix
 import NIOWebSocket
 import Synchronization
 
@@ -92,6 +93,8 @@ public struct TaskHostListener: Sendable {
                     try await group.waitForAll()
                 }
             }
+        } catch let error as NIOConnectionError {
+            throw ListenError.unreachable("cannot connect to \(listenURL): \(ListenError.reason(error)) (is taskhost serve running?)")
         } catch let error as WebSocketClientError where error == .webSocketUpgradeFailed {
             throw await ListenError.refused(url: url.hasSuffix("/") ? String(url.dropLast()) + listenPath : url + listenPath, token: token)
         }
