@@ -33,6 +33,8 @@ let package = Package(
         .library(name: "CPushCounter", type: .dynamic, targets: ["CPushCounter"]),
         // Misbehaving C tasks that the test suite loads.
         .library(name: "CFaultyTasks", type: .dynamic, targets: ["CFaultyTasks"]),
+        // Foreground listeners' client (issue 18): a running Swift app sees its pushes live and claims them.
+        .library(name: "TaskHostClient", targets: ["TaskHostClient"]),
         .executable(name: "taskhost", targets: ["TaskHostCLI"]),
         .executable(name: "taskhost-worker", targets: ["TaskHostWorker"]),
         // The benchmark suite (run it in release: swift run -c release taskhost-bench).
@@ -63,6 +65,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         // Already built for postgres-nio; the PostgreSQL store builds its TLS configuration (sslmode, sslrootcert) with it.
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // Foreground listeners (issue 18): `GET /listen/v1/APP` upgraded to a WebSocket, and its client.
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
     ],
     targets: [
         // The C ABI between host and plugin: the only thing both sides share.
@@ -182,12 +186,27 @@ let package = Package(
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                // Foreground listeners' WebSocket upgrade and frames (ListenChannel).
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Mustache", package: "swift-mustache"),
+            ],
+            swiftSettings: strict),
+        // The listening client (`GET /listen/v1/APP`): a library for apps, and what `taskhost listen` uses.
+        .target(
+            name: "TaskHostClient",
+            dependencies: [
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         // The child side: loads one plugin, runs one instance, reports over IPC.
@@ -203,6 +222,7 @@ let package = Package(
                 "TaskHostCore", "TaskHostStore", "TaskHostStoreBackends", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling",
                 "TaskHostServer", "TaskHostIPC", "TaskHostManifest", "TaskHostShared", "CTaskHostABI", "TaskHostWebPush",
                 "TaskHostConditions",
+                "TaskHostClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -235,7 +255,7 @@ let package = Package(
             dependencies: [
                 "TaskHostCore", "TaskHostStore", "TaskHostIsolation", "TaskHostPlugins", "TaskHostScheduling", "TaskHostManifest",
                 "CTaskHostABI", "TaskHostWebPush", "TaskHostStorePostgres", "TaskHostStoreBackends", "TaskHostServer",
-                "TaskHostConcurrency",
+                "TaskHostConcurrency", "TaskHostClient",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -285,7 +305,7 @@ let package = Package(
             name: "TaskHostServerTests",
             dependencies: [
                 "TaskHostServer", "TaskHostCore", "TaskHostStore", "TaskHostIsolation", "TaskHostManifest", "TaskHostScheduling",
-                "TaskHostShared", "TaskHostStorePostgres", "TaskHostTestSupport", "TaskHostWebPush",
+                "TaskHostShared", "TaskHostStorePostgres", "TaskHostTestSupport", "TaskHostWebPush", "TaskHostClient",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),

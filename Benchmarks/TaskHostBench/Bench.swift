@@ -20,7 +20,8 @@ struct Bench: AsyncParsableCommand {
             WNS-style ingest in the same run), metrics (ingest with metrics on vs off, in rotating rounds, \
             next to an A/A pair of identical servers: the noise floor), store (the CPU of one durable enqueue transaction by batch \
             size, without HTTP), growth (host memory and dispatch latency with 100 plugins \
-            and 100,000 queued triggers), postgres (not run by default; needs a server --postgres names, \
+            and 100,000 queued triggers), listen (a push sent → its 200 and → a foreground listener has it), \
+            postgres (not run by default; needs a server --postgres names, \
             pgbench, psql and wrk: durable push ingest through the HTTP endpoint into PostgreSQL at 1, 16 \
             and 64 clients next to pgbench's one INSERT per transaction, the same endpoint storing nothing \
             and SQLite's group commit; the PostgreSQL store's enqueue transaction by batch size; dispatch \
@@ -32,9 +33,10 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Seconds per throughput and ingest measurement.") var seconds: Double = 5
     @Option(
         help: ArgumentHelp(
-            "Sections to run, comma-separated: isolation, throughput, ingest, webpush, metrics, store, growth, postgres.", valueName: "list"
+            "Sections to run, comma-separated: isolation, throughput, ingest, webpush, metrics, store, growth, listen, postgres.",
+            valueName: "list"
         ))
-    var sections: String = "isolation,throughput,ingest,webpush,metrics,store,growth"
+    var sections: String = "isolation,throughput,ingest,webpush,metrics,store,growth,listen"
     @Option(
         help: ArgumentHelp("Isolation modes to measure, comma-separated (spawn, prefork).", valueName: "list"))
     var isolation: String = "prefork,spawn"
@@ -75,7 +77,7 @@ struct Bench: AsyncParsableCommand {
         }
     }
 
-    static let allSections = ["isolation", "throughput", "ingest", "webpush", "metrics", "store", "growth", "postgres"]
+    static let allSections = ["isolation", "throughput", "ingest", "webpush", "metrics", "store", "growth", "listen", "postgres"]
 
     func run() async throws {
         let products = try Products.locate()
@@ -105,6 +107,7 @@ struct Bench: AsyncParsableCommand {
         if chosen.contains("metrics") { try await metricsCost(products, state: state) }
         if chosen.contains("store") { try storeCost(state: state) }
         if chosen.contains("growth") { try await growth(products, state: state) }
+        if chosen.contains("listen") { try await listenLatency(products, state: state) }
         if chosen.contains("postgres") {
             try await postgres(products, state: state)
             try await postgresWakeupLatency()

@@ -181,13 +181,18 @@ struct CredentialsCommand: ParsableCommand {
                 else the only app the store knows.
                 """)
         @Option(help: "A note saying who uses it.") var label: String = ""
+        @Flag(
+            help: ArgumentHelp(
+                "Make a listen token: it may listen to the app's pushes (GET /listen/v1/APP, taskhost listen) and claim them, not push.",
+                discussion: "Without it, the token may push and not listen."))
+        var listen = false
         @OptionGroup var appOptions: CredentialAppOptions
         @OptionGroup var stateOptions: StateOptions
 
         func run() throws {
             let store = try stateOptions.openStore()
             let app = try appOptions.resolve(store: store)
-            let (credential, token) = Credential.make(app: app, label: label)
+            let (credential, token) = Credential.make(app: app, label: label, scope: listen ? .listen : .push)
             try store.insertCredential(credential)
             print(token)
         }
@@ -205,9 +210,12 @@ struct CredentialsCommand: ParsableCommand {
             }
             print(
                 Format.table(
-                    ["ID", "APP", "CREATED", "STATE", "LABEL"],
+                    ["ID", "APP", "SCOPE", "CREATED", "STATE", "LABEL"],
                     credentials.map {
-                        [$0.id, $0.app, Format.timestamp($0.createdAt), $0.revokedAt == nil ? "active" : "revoked", $0.label]
+                        [
+                            $0.id, $0.app, $0.scope.rawValue, Format.timestamp($0.createdAt), $0.revokedAt == nil ? "active" : "revoked",
+                            $0.label,
+                        ]
                     }))
         }
     }

@@ -16,7 +16,7 @@ struct TaskHost: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, ValidateCommand.self, RunCommand.self, TriggerCommand.self, PushCommand.self,
             ChannelsCommand.self, SubscriptionsCommand.self, CredentialsCommand.self, QueueCommand.self, RetryCommand.self,
-            ReplayCommand.self,
+            ReplayCommand.self, ListenCommand.self,
             SettingsCommand.self, HistoryCommand.self, LogsCommand.self, PluginsCommand.self, DoctorCommand.self, NewPluginCommand.self,
         ])
 }

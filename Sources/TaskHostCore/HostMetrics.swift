@@ -45,7 +45,7 @@ package final class HostMetrics: Sendable {
             help: "Bytes of push payloads read.", buckets: []),
         Family(
             name: "taskhost_triggers", kind: .gauge, labels: ["state"],
-            help: "Triggers in the queue, by state (pending, running, retrying, done, dead, expired, parked, waiting), read when scraped.",
+            help: "Triggers in the queue, by state (pending, running, retrying, done, dead, expired, parked, waiting, claimed), read when scraped.",
             buckets: []),
         Family(
             name: "taskhost_triggers_enqueued_total", kind: .counter, labels: ["kind"],
@@ -64,7 +64,15 @@ package final class HostMetrics: Sendable {
             help: "Triggers whose time to live ran out before they could run.", buckets: []),
         Family(
             name: "taskhost_queue_pruned_total", kind: .counter, labels: [],
-            help: "Settled triggers (done, dead, expired) pruned from the queue after --keep-done.", buckets: []),
+            help: "Settled triggers (done, dead, expired, claimed) pruned from the queue after --keep-done.", buckets: []),
+        Family(
+            name: "taskhost_triggers_claimed_by_listeners_total", kind: .counter, labels: [],
+            help: "Pushes claimed by a foreground listener (GET /listen/v1/APP) within their claim window: no instance ran.",
+            buckets: []),
+        Family(
+            name: "taskhost_listeners_dropped_total", kind: .counter, labels: [],
+            help: "Foreground listeners closed because they did not read their pushes (their outbound buffer was full).",
+            buckets: []),
         Family(
             name: "taskhost_instances_started_total", kind: .counter, labels: ["app", "task"],
             help: "Instances started.", buckets: []),

@@ -102,6 +102,14 @@ package struct TaskDeclaration: Sendable, Equatable {
     package var conditions: [TaskCondition]
     /// Where the entry starts in the manifest.
     package var position: SourcePosition
+    /// How long a push waits, while a listener that claims is connected to
+    /// the app (`GET /listen/v1/APP?claim=true`), for that listener to claim it
+    /// before it is dispatched (`"ClaimWindowMs"`, default 100 ms; zero:
+    /// listeners only observe, the push is dispatched at once).
+    package var claimWindow: Duration = TaskDeclaration.defaultClaimWindow
+
+    /// The default claim window: 100 ms.
+    package static let defaultClaimWindow: Duration = .milliseconds(100)
 
     /// Creates a declaration. For a C task, `entryPoint` is the symbol and
     /// `abi` is ``TaskABI/c(signature:)``.

@@ -123,7 +123,7 @@ struct ManifestValidator {
         }
         let optional = [
             "Library", "TimeLimitSeconds", "CancellationGraceSeconds", "Capabilities", "Limits", "Description",
-            "Abi", "Symbol", "Signature", "Conditions",
+            "Abi", "Symbol", "Signature", "Conditions", "ClaimWindowMs",
         ]
         guard
             let fields = object(
@@ -167,11 +167,14 @@ struct ManifestValidator {
         let limits = fields["Limits"].map { parseLimits($0, task: name) } ?? ResourceLimits()
         let conditions = fields["Conditions"].map { parseConditions($0, task: name) } ?? []
         _ = string(fields["Description"], field: "Description", task: name)
+        let claimWindow = fields["ClaimWindowMs"].map { parseClaimWindow($0, task: name) } ?? TaskDeclaration.defaultClaimWindow
         guard problems.count == problemsBefore, let name, let abi, let entryPoint, let library else { return nil }
-        return TaskDeclaration(
+        var declaration = TaskDeclaration(
             name: name, entryPoint: entryPoint, abi: abi, library: library, triggers: triggers, timeLimit: timeLimit,
             cancellationGracePeriod: grace, capabilities: capabilities, limits: limits, conditions: conditions,
             position: node.position)
+        declaration.claimWindow = claimWindow
+        return declaration
     }
 
     /// `Abi` and, for a C task, its `Signature`; `nil` after reporting an unknown Abi.

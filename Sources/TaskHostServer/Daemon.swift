@@ -137,8 +137,12 @@ package struct Daemon: Sendable {
         let storeFailures = FailureLogAggregator(
             subject: "push endpoint: store failures answered 500/503", logger: logger.component("taskhost.store"))
         let publicOrigin = PublicOrigin(configuration.publicURL ?? "")
+        let listeners = ListenerHub(
+            store: store, claimWindow: { registry.lookup(app: $0, task: $1)?.task.claimWindow ?? .zero }, wake: { dispatcher.wake() },
+            metrics: hostMetrics, logger: logger.component("taskhost.listen"))
         let pushServices = PushListenerServices(
-            configuration: configuration, store: store, committer: committer, publicOrigin: publicOrigin, storeFailures: storeFailures
+            configuration: configuration, store: store, committer: committer, publicOrigin: publicOrigin, storeFailures: storeFailures,
+            listeners: listeners
         ) { dispatcher.hasCapacity(app: $0, task: $1) }
         let scheduler = TimerScheduler(store: store, registry: registry, logger: logger.component("taskhost.timers"))
         let plugins = configuration.plugins.map { pluginConfiguration in
@@ -186,6 +190,7 @@ package struct Daemon: Sendable {
             onBegin: {
                 health.stopping()
                 systemd?.stopping()
+                listeners.closeAll()
                 if dispatches { dispatcher.shutdown() }
             },
             onHurry: {
@@ -202,9 +207,9 @@ package struct Daemon: Sendable {
         }
         let application = Application(
             router: pushServices.router(health: health, metrics: hostMetrics),
-            server: .http1(
-                configuration: HTTP1Channel.Configuration(
-                    additionalChannelHandlers: [connections.handler(), timeouts.handler(), open.handler(), RequestGuardInstaller()])),
+            server: pushServices.server(
+                connectionHandlers: { [connections.handler(), open.handler()] }, httpHandlers: { [timeouts.handler()] },
+                headTimeout: timeouts.header, logger: logger.component("taskhost.http")),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "taskhost"),
             onServerRunning: { channel in

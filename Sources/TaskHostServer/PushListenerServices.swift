@@ -14,6 +14,8 @@ package struct PushListenerServices: Sendable {
     package var push: PushService
     /// `POST /webpush/v1/{subscription}` and `DELETE` of a waiting message.
     package var webPush: WebPushService
+    /// The foreground listeners (`GET /listen/v1/{app}`; `nil`: none are served).
+    package var listeners: ListenerHub?
 
     /// The services of `configuration` over `store`, committing pushes through
     /// `committer`; `hasCapacity(app, task)` says whether a task could start
@@ -21,9 +23,10 @@ package struct PushListenerServices: Sendable {
     /// answered 500/503 go to `storeFailures`.
     package init(
         configuration: DaemonConfiguration, store: any ChannelStore & WebPushStore & TriggerQueueStore, committer: IngestCommitter,
-        publicOrigin: PublicOrigin, storeFailures: FailureLogAggregator?,
+        publicOrigin: PublicOrigin, storeFailures: FailureLogAggregator?, listeners: ListenerHub? = nil,
         hasCapacity: @escaping @Sendable (String, String) -> Bool
     ) {
+        self.listeners = listeners
         let window = configuration.authFailureWindow.components
         push = PushService(
             store: store, committer: committer,
@@ -36,12 +39,14 @@ package struct PushListenerServices: Sendable {
             maxPayload: configuration.maxPayload, maxForwardedHeaders: configuration.maxForwardedHeaders,
             hasCapacity: hasCapacity, ingest: configuration.ingest)
         push.storeFailures = storeFailures
+        push.listeners = listeners
         webPush = WebPushService(
             store: store, committer: committer,
             limiter: RateLimiter(ratePerSecond: configuration.channelRate, burst: configuration.channelBurst),
             senderLimiter: RateLimiter(ratePerSecond: configuration.clientRate, burst: configuration.clientBurst),
             publicOrigin: publicOrigin, hasCapacity: hasCapacity, ingest: configuration.ingest)
         webPush.storeFailures = storeFailures
+        webPush.listeners = listeners
     }
 
     /// The push listener's router (see ``PushRoutes/router(service:health:metrics:webPush:)``).

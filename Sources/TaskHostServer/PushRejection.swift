@@ -21,12 +21,15 @@ package struct PushRejection: Error, Sendable, Equatable, CustomStringConvertibl
     /// `WWW-Authenticate`: the scheme a 401 asks for (RFC 9110 section 11.6.1
     /// requires one): `Bearer` on the WNS-style route, `vapid` on Web Push.
     package var challenge: String?
+    /// `Upgrade`: the protocol a 426 asks for (`websocket` on `/listen/v1/APP`).
+    package var upgrade: String?
 
     /// Creates a rejection.
     package init(
         status: HTTPResponse.Status, description: String, wnsStatus: String? = nil, retryAfter: Int? = nil,
-        allow: [HTTPRequest.Method]? = nil, challenge: String? = nil
+        allow: [HTTPRequest.Method]? = nil, challenge: String? = nil, upgrade: String? = nil
     ) {
+        self.upgrade = upgrade
         self.status = status
         self.description = description
         self.wnsStatus = wnsStatus
@@ -50,6 +53,7 @@ extension PushRejection: HTTPResponseError {
         if let wnsStatus { fields[PushRoutes.wnsStatus] = wnsStatus }
         if let retryAfter { fields[.retryAfter] = "\(retryAfter)" }
         if let challenge { fields[.wwwAuthenticate] = challenge }
+        if let upgrade { fields[.upgrade] = upgrade }
         fields[.contentType] = "text/plain; charset=utf-8"
         var response = Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(string: description + "\n")))
         // After the Content-Length the body adds, where the 405 answer has always had it.

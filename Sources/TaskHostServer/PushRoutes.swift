@@ -27,6 +27,10 @@ package enum PushRoutes {
         router.post("/push/v1/:channel") { request, context -> Response in
             try await handle(request: request, context: context, service: service, metrics: metrics)
         }
+        // A listener's upgrade the channel did not take (ListenChannel): 401, 403, 429, or 426 for a plain GET.
+        router.get("/listen/v1/:app") { request, context -> Response in
+            try await refuseListen(request: request, context: context, service: service)
+        }
         HealthRoutes.add(to: router, health: health)
         if let webPush { WebPushRoutes.add(to: router, service: webPush) }
         return router
@@ -37,7 +41,23 @@ package enum PushRoutes {
         if HealthRoutes.paths.contains(path) { return [.get, .head] }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         if parts.count == 4, parts[0].isEmpty, parts[1] == "push", parts[2] == "v1", !parts[3].isEmpty { return [.post] }
+        if parts.count == 4, parts[0].isEmpty, parts[1] == "listen", parts[2] == "v1", !parts[3].isEmpty { return [.get, .head] }
         return WebPushRoutes.allowedMethods(parts)
+    }
+
+    /// `GET /listen/v1/{app}` that was not upgraded: the credential's refusal
+    /// (401, 403, 429), or 426 when it may listen but the request asked for no WebSocket.
+    static func refuseListen(request: Request, context: PushRequestContext, service: PushService) async throws(PushRejection)
+        -> Response
+    {
+        let app = context.parameters.get("app") ?? ""
+        _ = try await service.authorizeListenerOffThePool(
+            app: app, claims: false, authorization: request.headers[.authorization], source: context.sourceKey)
+        throw PushRejection(
+            status: .upgradeRequired,
+            description:
+                "GET /listen/v1/\(app) is a WebSocket: connect with a WebSocket client (taskhost listen \(app), or TaskHostClient)",
+            upgrade: "websocket")
     }
 
     static func handle(
@@ -83,7 +103,10 @@ package struct PushRequestContext: RequestContext, RemoteAddressRequestContext {
 
     /// The key failed authentications are counted under: the IPv4 address,
     /// or the /64 prefix of an IPv6 one (one host commonly has a whole /64).
-    var sourceKey: String? {
+    var sourceKey: String? { Self.sourceKey(remoteAddress) }
+
+    /// The key failed authentications of a client at `remoteAddress` are counted under.
+    static func sourceKey(_ remoteAddress: SocketAddress?) -> String? {
         guard let remoteAddress else { return nil }
         switch remoteAddress {
         case .v6(let address):

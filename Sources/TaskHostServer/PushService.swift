@@ -40,10 +40,12 @@ package struct PushService: Sendable {
     /// Channels and credentials recently read, so a busy channel costs no
     /// database read per push. A revocation takes effect within `cacheLifetime`.
     private let channels: LookupCache<PushChannel>
-    private let credentials: LookupCache<Credential>
+    let credentials: LookupCache<Credential>
     /// Where the store failures behind 500 and 503 answers are counted and
     /// logged, a line per class and interval (`nil`: not logged).
     package var storeFailures: FailureLogAggregator?
+    /// The foreground listeners each stored push is sent to (`nil`: none).
+    package var listeners: ListenerHub?
 
     /// Told of each step of an authentication's work, so that tests can
     /// check that every path does the same work (never timing).
@@ -142,6 +144,12 @@ package struct PushService: Sendable {
             if error.status == 401, let source { authFailureLimiter.take(source) }
             throw error
         }
+        guard credential.scope == .push else {
+            throw PushRejection(
+                status: 403,
+                description: "this token may listen to \(credential.app) (GET /listen/v1/\(credential.app)), not push: "
+                    + "push with a token from taskhost credentials create --app \(credential.app)")
+        }
         let channel: PushChannel?
         do {
             channel = try channels.value(for: channelId) { () throws(StoreError) in try store.channel(id: channelId) }
@@ -180,7 +188,7 @@ package struct PushService: Sendable {
     /// The token of an `Authorization: Bearer <token>` value, without the
     /// blanks around it; `nil` when there is no bearer scheme. The scheme is
     /// case-insensitive (RFC 9110); checked on bytes, as this runs for every push.
-    private static func bearerToken(_ authorization: String?) -> String? {
+    static func bearerToken(_ authorization: String?) -> String? {
         let scheme = Array("bearer ".utf8)
         guard let authorization, authorization.utf8.count > scheme.count,
             zip(authorization.utf8, scheme).allSatisfy({ $0 == $1 || ($1 >= UInt8(ascii: "a") && $0 == $1 - 0x20) })
@@ -200,7 +208,7 @@ package struct PushService: Sendable {
     static let invalidTokenChallenge = #"Bearer realm="taskhost", error="invalid_token""#
 
     /// The credential of a bearer token whose secret matches (401 otherwise).
-    private func authenticate(_ authorization: String?) throws(PushRejection) -> Credential {
+    func authenticate(_ authorization: String?) throws(PushRejection) -> Credential {
         guard let tokenText = Self.bearerToken(authorization) else {
             throw PushRejection(
                 status: 401, description: "missing bearer token: send Authorization: Bearer <token> (taskhost credentials create)",
@@ -325,9 +333,12 @@ package struct PushService: Sendable {
         }
         let event = TriggerEvent(
             kind: .pushNotification, triggerId: id, payload: payload, channelId: channel.id, headers: headers.forwarded)
+        // While a listener that claims is connected, the push waits its task's claim window.
+        let delay = listeners?.claimDelay(app: channel.app, task: channel.task) ?? .zero
         let trigger = NewTrigger(
             app: channel.app, task: channel.task, event: event,
-            expiresAt: headers.timeToLive.map { now.addingTimeInterval(Double($0)) })
+            expiresAt: headers.timeToLive.map { now.addingTimeInterval(Double($0)) },
+            availableAt: now.addingTimeInterval(Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18))
         if ingest == .discard { return PushAcceptance(messageId: trigger.id, status: "received") }
         do {
             try await committer.enqueue(trigger)
@@ -335,6 +346,8 @@ package struct PushService: Sendable {
             storeFailures?.record(error)
             throw PushRejection.storeFailure(error, "the push could not be stored")
         }
+        // Durably stored: now listeners may see it.
+        listeners?.published(trigger, delay: delay)
         return PushAcceptance(messageId: id, status: "received")
     }
 }

@@ -31,6 +31,8 @@ package struct WebPushService: Sendable {
     private let subscriptions: LookupCache<Subscription>
     /// Where the store failures behind 500 and 503 answers are counted.
     package var storeFailures: FailureLogAggregator?
+    /// The foreground listeners each stored message is sent to (`nil`: none).
+    package var listeners: ListenerHub?
 
     /// The largest body accepted: RFC 8030's minimum, 4096 bytes.
     package static let maxPayload = 4096
@@ -234,10 +236,14 @@ package struct WebPushService: Sendable {
         var forwarded = ["urgency": headers.urgency.rawValue]
         if let topic = headers.topic { forwarded["topic"] = topic }
         let event = TriggerEvent(kind: .webPush, triggerId: id, payload: plaintext, channelId: record.id, headers: forwarded)
+        // While a listener that claims is connected, the message waits its task's claim window.
+        let delay = listeners?.claimDelay(app: record.app, task: record.task) ?? .zero
+        let wait = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
         let trigger = NewTrigger(
             app: record.app, task: record.task, event: event,
             expiresAt: headers.timeToLive > 0 ? now.addingTimeInterval(Double(headers.timeToLive)) : nil,
-            availableAt: now.addingTimeInterval(-headers.urgency.precedence), topic: headers.topic)
+            // Urgency orders messages by an `availableAt` in the past; a claim window holds one back instead.
+            availableAt: now.addingTimeInterval(wait > 0 ? wait : -headers.urgency.precedence), topic: headers.topic)
         if ingest == .discard { return accepted }
         do {
             try await committer.enqueue(trigger)
@@ -245,6 +251,7 @@ package struct WebPushService: Sendable {
             storeFailures?.record(error)
             throw PushRejection.storeFailure(error, "the push could not be stored")
         }
+        listeners?.published(trigger, delay: delay)
         return accepted
     }
 

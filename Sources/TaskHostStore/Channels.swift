@@ -55,24 +55,38 @@ package struct Credential: Sendable, Equatable {
     package var secretHash: [UInt8]
     package var createdAt: Date
     package var revokedAt: Date?
+    /// What the token may do: push to the app's channels, or listen to its pushes.
+    package var scope: Scope
+
+    /// What a credential allows. One scope each: an app server's push token
+    /// cannot read the pushes of other senders, and a listener's token cannot push.
+    package enum Scope: String, Sendable, CaseIterable {
+        /// `POST /push/v1/CHANNEL` to the app's channels (the default).
+        case push
+        /// `GET /listen/v1/APP`: see the app's pushes live and claim them.
+        case listen
+    }
 
     /// Creates a credential record.
-    package init(id: String, app: String, label: String, secretHash: [UInt8], createdAt: Date, revokedAt: Date? = nil) {
+    package init(
+        id: String, app: String, label: String, secretHash: [UInt8], createdAt: Date, revokedAt: Date? = nil, scope: Scope = .push
+    ) {
         self.id = id
         self.app = app
         self.label = label
         self.secretHash = secretHash
         self.createdAt = createdAt
         self.revokedAt = revokedAt
+        self.scope = scope
     }
 
     /// Makes a new credential and its token (`<id>.<secret>`). The token is
     /// shown once; only the hash of its secret is kept.
-    package static func make(app: String, label: String) -> (Credential, token: String) {
+    package static func make(app: String, label: String, scope: Scope = .push) -> (Credential, token: String) {
         let id = "cr_" + RandomToken.hex(bytes: 8)
         let secret = RandomToken.base64URL(bytes: 32)
         let credential = Credential(
-            id: id, app: app, label: label, secretHash: hash(secret), createdAt: Date(), revokedAt: nil)
+            id: id, app: app, label: label, secretHash: hash(secret), createdAt: Date(), revokedAt: nil, scope: scope)
         return (credential, id + "." + secret)
     }
 

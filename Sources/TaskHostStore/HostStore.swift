@@ -8,7 +8,8 @@ package typealias StoreReadinessCheck = @Sendable () throws(StoreError) -> Void
 /// and credentials (``ChannelStore``), Web Push subscriptions
 /// (``WebPushStore``), the plugins' and disabled tasks' states
 /// (``PluginStateStore``, ``DisabledTaskStore``), replays
-/// (``ReplayStore``) and the status page's reads (``StatusSnapshotStore``).
+/// (``ReplayStore``), the status page's reads (``StatusSnapshotStore``) and
+/// foreground listeners' claims (``ListenerClaimStore``).
 /// Code outside the store holds an `any HostStore` (or the narrower
 /// protocols it needs), opened from a `StoreLocation` (TaskHostStoreBackends,
 /// the one module that names both backends).
@@ -19,7 +20,7 @@ package typealias StoreReadinessCheck = @Sendable () throws(StoreError) -> Void
 /// dispatcher, the group committer and the operator routes run store calls
 /// on a `BlockingExecutor` (see the README's "Where things run").
 package protocol HostStore: TaskStore, TriggerQueueStore, ChannelStore, WebPushStore, PluginStateStore, DisabledTaskStore,
-    ReplayStore, StatusSnapshotStore, QueuePruningStore
+    ReplayStore, StatusSnapshotStore, QueuePruningStore, ListenerClaimStore
 {
     /// Where the store is, as a person reads it (SQLite: the database
     /// file's path), for the host's log and `taskhost doctor`.

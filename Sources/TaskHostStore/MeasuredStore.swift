@@ -142,3 +142,11 @@ extension MeasuredStore: WebPushStore {
         try base.deletePendingMessage(id: id, subscriptionId: subscriptionId)
     }
 }
+
+extension MeasuredStore: ListenerClaimStore {
+    package func claimForListener(id: String, app: String, at now: Date) throws(StoreError) -> Bool {
+        let won = try measured("settle") { () throws(StoreError) in try base.claimForListener(id: id, app: app, at: now) }
+        if won, metrics.isEnabled { metrics.counter("taskhost_triggers_claimed_by_listeners_total").increment() }
+        return won
+    }
+}

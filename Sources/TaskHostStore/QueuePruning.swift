@@ -84,7 +84,7 @@ package struct PruneResult: Sendable, Equatable {
 
 /// A store whose settled triggers can be pruned.
 package protocol QueuePruningStore: Sendable {
-    /// Deletes the triggers settled (`done`, `dead`, `expired`) before
+    /// Deletes the triggers settled (`done`, `dead`, `expired`, `claimed`) before
     /// `cutoff` (but timers' triggers, which keep a period from firing
     /// twice), then the instances that ended before it whose trigger is no
     /// longer in the queue (or is a timer's, settled before the cutoff),

@@ -35,6 +35,9 @@ package enum StoreMigration: Int, CaseIterable, Sendable {
     case settledIndex = 12
     /// Triggers waiting for their task's conditions (the `waiting` state) expire too.
     case waitingTriggers = 13
+    /// Foreground listeners (issue 18): the `claimed` state (settled, so in
+    /// the pruning index) and each credential's scope (push or listen).
+    case listenClaims = 14
 
     /// The migration's identifier, as databases record it (`v1`, `v2-queue`, …).
     package var name: String {
@@ -52,6 +55,7 @@ package enum StoreMigration: Int, CaseIterable, Sendable {
         case .webPush: "v11-webpush"
         case .settledIndex: "v12-settled-index"
         case .waitingTriggers: "v13-waiting-triggers"
+        case .listenClaims: "v14-listen-claims"
         }
     }
 }

@@ -25,6 +25,10 @@ package enum TriggerState: String, Sendable, CaseIterable {
     /// an attempt counted, until they all hold (then it is pending). Its time
     /// to live still applies; its last error names the conditions.
     case waiting
+    /// A foreground listener of its app claimed it within its task's claim
+    /// window (`claim <id>` on `GET /listen/v1/APP`): the app handled the push
+    /// itself, and no instance runs for it. Settled, like `done`.
+    case claimed
 }
 
 /// What a claim does with a runnable trigger it reads.

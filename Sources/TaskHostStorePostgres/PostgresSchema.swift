@@ -74,6 +74,19 @@ enum PostgresSchema {
                     WHERE state IN ('pending', 'retrying', 'parked', 'waiting') AND expires_at IS NOT NULL
                 """,
             ])
+        // The state's CHECK admits `claimed` too; a claimed trigger is settled, so
+        // in the pruning index; credentials get a scope (push or listen).
+        case .listenClaims:
+            .statements([
+                "ALTER TABLE trigger DROP CONSTRAINT trigger_state_check",
+                """
+                ALTER TABLE trigger ADD CONSTRAINT trigger_state_check
+                    CHECK (state IN ('pending', 'running', 'retrying', 'done', 'dead', 'expired', 'parked', 'waiting', 'claimed'))
+                """,
+                "DROP INDEX trigger_settled",
+                "CREATE INDEX trigger_settled ON trigger (updated_at) WHERE state IN ('done', 'dead', 'expired', 'claimed') AND kind != 'time'",
+                "ALTER TABLE credential ADD COLUMN scope text NOT NULL DEFAULT 'push'",
+            ])
         }
     }
 

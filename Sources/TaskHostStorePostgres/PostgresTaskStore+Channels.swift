@@ -50,19 +50,21 @@ extension PostgresTaskStore: ChannelStore {
     }
 
     private static func credential(from row: PostgresRow) throws -> Credential {
-        let (id, app, label, hash, created, revoked) = try row.decode((String, String, String, Data, Date, Date?).self)
-        return Credential(id: id, app: app, label: label, secretHash: Array(hash), createdAt: created, revokedAt: revoked)
+        let (id, app, label, hash, created, revoked, scope) = try row.decode((String, String, String, Data, Date, Date?, String).self)
+        return Credential(
+            id: id, app: app, label: label, secretHash: Array(hash), createdAt: created, revokedAt: revoked,
+            scope: Credential.Scope(rawValue: scope) ?? .push)
     }
 
-    private static let credentialColumns = "id, app, label, secret_hash, created_at, revoked_at"
+    private static let credentialColumns = "id, app, label, secret_hash, created_at, revoked_at, scope"
 
     package func insertCredential(_ credential: Credential) throws(StoreError) {
         try execute(
             "create a credential",
             """
-            INSERT INTO credential (id, app, label, secret_hash, created_at, revoked_at)
+            INSERT INTO credential (id, app, label, secret_hash, created_at, revoked_at, scope)
             VALUES (\(credential.id), \(credential.app), \(credential.label), \(ByteBuffer(bytes: credential.secretHash)),
-                    \(credential.createdAt), \(credential.revokedAt))
+                    \(credential.createdAt), \(credential.revokedAt), \(credential.scope.rawValue))
             """)
     }
 

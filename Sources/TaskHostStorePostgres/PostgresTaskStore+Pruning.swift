@@ -21,7 +21,7 @@ extension PostgresTaskStore: QueuePruningStore {
                 """
                 DELETE FROM trigger WHERE id IN (
                     SELECT id FROM trigger
-                    WHERE state IN ('done', 'dead', 'expired') AND kind != 'time' AND updated_at < \(cutoff)
+                    WHERE state IN ('done', 'dead', 'expired', 'claimed') AND kind != 'time' AND updated_at < \(cutoff)
                     ORDER BY updated_at LIMIT \(batch))
                 RETURNING 1
                 """)

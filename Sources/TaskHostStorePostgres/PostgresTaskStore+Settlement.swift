@@ -209,3 +209,19 @@ extension StoreError {
         }
     }
 }
+
+extension PostgresTaskStore: ListenerClaimStore {
+    /// The claim of a listener: one autocommitted UPDATE. A dispatcher's claim
+    /// that holds the row (`FOR UPDATE`) makes it wait, and PostgreSQL then
+    /// checks `state = 'pending'` again on the row as that claim left it, so
+    /// exactly one of them takes the trigger, whichever host each is on.
+    package func claimForListener(id: String, app: String, at now: Date) throws(StoreError) -> Bool {
+        try execute(
+            "claim trigger \(id) for a listener",
+            """
+            UPDATE trigger SET state = 'claimed', claimed_by = NULL, lease_expires_at = NULL, fence = NULL, last_error = NULL,
+                updated_at = \(now)
+            WHERE id = \(id) AND app = \(app) AND state = 'pending' AND kind IN ('push', 'webpush') RETURNING 1
+            """) > 0
+    }
+}

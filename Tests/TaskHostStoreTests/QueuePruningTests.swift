@@ -63,10 +63,10 @@ import Testing
     @Test func prunesExactlyTheSettledTriggersOlderThanTheCutoff() throws {
         let store = try TestSupport.store()
         let old = try queue(store, TriggerState.allCases, age: 3600)
-        let recent = try queue(store, [.done, .dead, .expired], age: 60)
+        let recent = try queue(store, TriggerState.settled, age: 60)
         let result = try store.pruneSettled(before: now.addingTimeInterval(-600))
-        #expect(result.triggers == 3)
-        for state in [TriggerState.done, .dead, .expired] {
+        #expect(result.triggers == 4)
+        for state in TriggerState.settled {
             #expect(try store.queuedTrigger(idPrefix: old[state]!) == nil, "an old \(state) trigger is pruned")
             #expect(try store.queuedTrigger(idPrefix: recent[state]!)?.state == state, "a recent \(state) trigger stays")
         }
@@ -74,7 +74,9 @@ import Testing
             #expect(try store.queuedTrigger(idPrefix: old[state]!)?.state == state, "a \(state) trigger is never pruned, however old")
         }
         #expect(
-            try store.queueCounts() == [.pending: 1, .running: 1, .retrying: 1, .parked: 1, .waiting: 1, .done: 1, .dead: 1, .expired: 1])
+            try store.queueCounts() == [
+                .pending: 1, .running: 1, .retrying: 1, .parked: 1, .waiting: 1, .done: 1, .dead: 1, .expired: 1, .claimed: 1,
+            ])
         #expect(try store.pruneSettled(before: now.addingTimeInterval(-600)) == PruneResult(), "a second prune finds nothing")
     }
 

@@ -210,6 +210,14 @@ extension SQLiteTaskStore {
             CREATE INDEX trigger_expiry ON trigger (expires_at)
                 WHERE state IN ('pending', 'retrying', 'parked', 'waiting') AND expires_at IS NOT NULL;
             """
+        // A claimed trigger is settled: pruned like a done one. A credential
+        // created before scopes existed pushes, as it always did.
+        case .listenClaims:
+            """
+            DROP INDEX trigger_settled;
+            CREATE INDEX trigger_settled ON trigger (updated_at) WHERE state IN ('done', 'dead', 'expired', 'claimed') AND kind != 'time';
+            ALTER TABLE credential ADD COLUMN scope TEXT NOT NULL DEFAULT 'push';
+            """
         }
     }
 }

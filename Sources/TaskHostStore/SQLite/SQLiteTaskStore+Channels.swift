@@ -54,16 +54,17 @@ extension SQLiteTaskStore: ChannelStore {
         let revoked: Double? = row["revoked_at"]
         return Credential(
             id: row["id"], app: row["app"], label: row["label"], secretHash: Array(hash),
-            createdAt: Date(timeIntervalSince1970: row["created_at"]), revokedAt: revoked.map(Date.init(timeIntervalSince1970:)))
+            createdAt: Date(timeIntervalSince1970: row["created_at"]), revokedAt: revoked.map(Date.init(timeIntervalSince1970:)),
+            scope: Credential.Scope(rawValue: row["scope"]) ?? .push)
     }
 
     package func insertCredential(_ credential: Credential) throws(StoreError) {
         try transition(
             "create a credential",
-            "INSERT INTO credential (id, app, label, secret_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO credential (id, app, label, secret_hash, created_at, revoked_at, scope) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
                 credential.id, credential.app, credential.label, Data(credential.secretHash),
-                credential.createdAt.timeIntervalSince1970, credential.revokedAt?.timeIntervalSince1970,
+                credential.createdAt.timeIntervalSince1970, credential.revokedAt?.timeIntervalSince1970, credential.scope.rawValue,
             ])
     }
 

@@ -13,7 +13,7 @@ extension SQLiteTaskStore: QueuePruningStore {
     static let pruneTriggersSQL = """
         DELETE FROM trigger WHERE rowid IN (
             SELECT rowid FROM trigger INDEXED BY trigger_settled
-            WHERE state IN ('done', 'dead', 'expired') AND kind != 'time' AND updated_at < ? ORDER BY updated_at LIMIT ?)
+            WHERE state IN ('done', 'dead', 'expired', 'claimed') AND kind != 'time' AND updated_at < ? ORDER BY updated_at LIMIT ?)
         """
 
     /// Instances that ended before the cutoff and whose trigger left the

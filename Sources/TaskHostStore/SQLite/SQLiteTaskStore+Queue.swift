@@ -283,3 +283,19 @@ extension SQLiteTaskStore: TriggerQueueStore {
         }
     }
 }
+
+extension SQLiteTaskStore: ListenerClaimStore {
+    /// The claim of a listener: the writer lock serializes it with the
+    /// dispatcher's claims, and `state = 'pending'` makes the first one win.
+    /// Durable (fsync'd) before it returns: a listener told it won never sees
+    /// the task run after a crash.
+    package func claimForListener(id: String, app: String, at now: Date) throws(StoreError) -> Bool {
+        try transition(
+            "claim trigger \(id) for a listener",
+            """
+            UPDATE trigger SET state = 'claimed', owner = NULL, last_error = NULL, updated_at = ?
+            WHERE id = ? AND app = ? AND state = 'pending' AND kind IN ('push', 'webpush')
+            """,
+            [now.timeIntervalSince1970, id, app]) > 0
+    }
+}
