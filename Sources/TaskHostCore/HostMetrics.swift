@@ -45,7 +45,9 @@ package final class HostMetrics: Sendable {
             help: "Bytes of push payloads read.", buckets: []),
         Family(
             name: "taskhost_triggers", kind: .gauge, labels: ["state"],
-            help: "Triggers in the queue, by state (pending, running, retrying, done, dead, expired, parked, waiting, claimed), read when scraped.",
+            help:
+                "Triggers in the queue, by state (pending, running, retrying, done, dead, expired, parked, waiting, claimed), "
+                + "read when scraped.",
             buckets: []),
         Family(
             name: "taskhost_triggers_enqueued_total", kind: .counter, labels: ["kind"],
