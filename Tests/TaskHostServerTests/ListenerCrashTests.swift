@@ -13,7 +13,7 @@ import FoundationNetworking
 @Suite struct ListenerCrashTests {
     @Test func killedWithClaimsPendingEveryAcknowledgedPushRunsOrStaysClaimed() async throws {
         let directory = TestSupport.temporaryDirectory()
-        let manifest = try ServeProcess.manifest(in: directory, [("Recorder", "FaultyTasks.RecordingTask", #", "ClaimWindowMs": 10000"#)])
+        let manifest = try ServeProcess.manifest(in: directory, [("Recorder", "FaultyTasks.RecordingTask", #", "ClaimWindowMs": 30000"#)])
         let (store, channel, token) = try ServeProcessTests.prepare(directory, task: "Recorder")
         let (listen, listenToken) = Credential.make(app: "com.example.tests", label: "listener", scope: .listen)
         try store.insertCredential(listen)
@@ -23,6 +23,7 @@ import FoundationNetworking
         let claimed = Shared<[String]>([])
         let listener = TaskHostListener(url: "http://127.0.0.1:\(first.port)", app: "com.example.tests", token: listenToken, claims: true)
         // The listener claims every other push and leaves the rest waiting in their window; then the host is killed.
+        // The window (30 s) outlasts the pushes and claims however loaded the machine (10 s did not, under a full suite).
         try? await listener.run { pushes in
             for index in 0..<total {
                 var request = URLRequest(url: URL(string: "http://127.0.0.1:\(first.port)/push/v1/\(channel.id)")!)
@@ -52,7 +53,7 @@ import FoundationNetworking
         let second = try ServeProcess(manifest: manifest, stateDirectory: directory)
         defer { _ = second.terminate() }
         #expect(
-            try await TestSupport.eventually {
+            try await TestSupport.eventually(timeout: .seconds(180)) {
                 try ids.allSatisfy { try store.queuedTrigger(idPrefix: $0)?.state == (won.contains($0) ? .claimed : .done) }
             })
         let ran = Set(try store.instances(task: "Recorder", limit: 1000).map(\.triggerId))
