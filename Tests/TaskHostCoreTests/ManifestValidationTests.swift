@@ -90,7 +90,7 @@ import Testing
         let text = valid.replacingOccurrences(of: "\"TaskEntryPoint\"", with: "\"TaskEntrypoint\"")
         #expect(
             problems(text) == [
-                "manifest.json:5:7: task \"SampleBackgroundTask\": unknown field \"TaskEntrypoint\" in a task (did you mean \"TaskEntryPoint\"?); known fields: Name, TaskEntryPoint, Triggers, Library, TimeLimitSeconds, CancellationGraceSeconds, Capabilities, Limits, Description, Abi, Symbol, Signature",
+                "manifest.json:5:7: task \"SampleBackgroundTask\": unknown field \"TaskEntrypoint\" in a task (did you mean \"TaskEntryPoint\"?); known fields: Name, TaskEntryPoint, Triggers, Library, TimeLimitSeconds, CancellationGraceSeconds, Capabilities, Limits, Description, Abi, Symbol, Signature, ClaimWindowMs",
                 "manifest.json:4:5: task \"SampleBackgroundTask\": missing required field \"TaskEntryPoint\" in a task",
             ])
         let topLevel = valid.replacingOccurrences(of: "\"Identity\"", with: "\"Identity\": {\"Name\": \"x\"}, \"Extra\": 1, \"Ignored\"")

@@ -1,4 +1,6 @@
 import Foundation
+import TaskHostClient
+import TaskHostServer
 import TaskHostTestSupport
 import Testing
 
