@@ -134,7 +134,9 @@ struct ListenChannel: ServerChildChannel, HTTPChannelHandler {
             configuration.enableResponseHeaderValidation = false
             let upgrade = try operations.configureUpgradableHTTPServerPipeline(configuration: configuration)
             let decoder = try operations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
-            try operations.addHandler(RequestGuard(), name: Self.requestGuardName, position: .after(decoder))
+            let requestGuard = RequestGuard()
+            try operations.addHandler(requestGuard, name: Self.requestGuardName, position: .after(decoder))
+            try operations.addHandler(UpgradeFilter(), position: .after(requestGuard))
             // The first head's deadline; later ones are the timeout handler's.
             let timeout = headTimeout.components
             let nanoseconds = timeout.seconds * 1_000_000_000 + timeout.attoseconds / 1_000_000_000
@@ -180,3 +182,31 @@ struct ListenChannel: ServerChildChannel, HTTPChannelHandler {
         }
     }
 }
+
+/// Lets only a WebSocket upgrade of `/listen/v1/APP` reach NIO's upgrade
+/// handler: on the connection's first request, any other `Upgrade` (an `h2c`
+/// attempt on a push, a WebSocket elsewhere) is removed, so the request is
+/// served as the plain HTTP request it also is (a server may ignore `Upgrade`,
+/// RFC 9110 section 7.8). NIO's handler would otherwise drop the head of an
+/// upgrade it does not take, and the request would go unanswered.
+final class UpgradeFilter: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(var head) = unwrapInboundIn(data) else { return context.fireChannelRead(data) }
+        let websocket = head.headers["upgrade"].contains { $0.lowercased().contains("websocket") }
+        if head.headers.contains(name: "upgrade"), !(websocket && head.method == .GET && ListenChannel.listenTarget(head.uri) != nil) {
+            head.headers.remove(name: "upgrade")
+            let connection = head.headers["connection"].flatMap { $0.split(separator: ",") }
+                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.lowercased() != "upgrade" }
+            head.headers.remove(name: "connection")
+            if !connection.isEmpty { head.headers.add(name: "connection", value: connection.joined(separator: ", ")) }
+        }
+        context.fireChannelRead(wrapInboundOut(.head(head)))
+        context.pipeline.syncOperations.removeHandler(self, promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension UpgradeFilter: Sendable {}

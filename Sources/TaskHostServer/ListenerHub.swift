@@ -44,10 +44,12 @@ package final class ListenerHub: Sendable {
             self.closeConnection = closeConnection
         }
 
-        /// Queues `message`; `false` when the buffer is full or the listener is gone.
+        /// Queues `message`; `false` when the buffer is full (the listener does not
+        /// read), `true` when it was queued or the listener is gone already.
+        @discardableResult
         func send(_ message: ListenerOutgoing) -> Bool {
-            if case .enqueued = continuation.yield(message) { return true }
-            return false
+            if case .dropped = continuation.yield(message) { return false }
+            return true
         }
 
         /// Why the hub dropped it (`nil`: it was not dropped).
