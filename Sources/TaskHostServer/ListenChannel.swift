@@ -86,6 +86,8 @@ struct ListenChannel: ServerChildChannel, HTTPChannelHandler {
             let upgrader = NIOTypedWebSocketServerUpgrader<Upgrade>(
                 maxFrameSize: 1 << 14,
                 shouldUpgrade: { channel, head -> EventLoopFuture<HTTPHeaders?> in
+                    // The head is here: its deadline is met, however long authorizing takes (a store read on a busy host).
+                    grant.headArrived.store(true, ordering: .relaxed)
                     guard head.method == .GET, let target = Self.listenTarget(head.uri) else {
                         grant.value.withLock {
                             $0 = .failure(
@@ -141,7 +143,7 @@ struct ListenChannel: ServerChildChannel, HTTPChannelHandler {
             let timeout = headTimeout.components
             let nanoseconds = timeout.seconds * 1_000_000_000 + timeout.attoseconds / 1_000_000_000
             let deadline = channel.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) {
-                channel.close(promise: nil)
+                if !grant.headArrived.load(ordering: .relaxed) { channel.close(promise: nil) }
             }
             upgrade.whenComplete { _ in deadline.cancel() }
             return Value(upgrade: upgrade, channel: channel)
@@ -168,6 +170,8 @@ struct ListenChannel: ServerChildChannel, HTTPChannelHandler {
     /// The grant of a connection's upgrade, from the decision to the new pipeline.
     private final class GrantBox: Sendable {
         let value = Mutex<Result<ListenerGrant, PushRejection>?>(nil)
+        /// An upgrade request's head was read (set before it is authorized).
+        let headArrived = Atomic<Bool>(false)
     }
 
     func handle(value: Value, logger: Logger) async {
