@@ -12,21 +12,7 @@ extension PushService {
     package func authorizeListener(
         app: String, authorization: String?, source: String?, countFailure: Bool = true
     ) throws(PushRejection) -> ListenerGrant {
-        if let source, let wait = authFailureLimiter.wait(for: source) {
-            let seconds = max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up)))
-            throw PushRejection(
-                status: 429,
-                description:
-                    "too many failed authentications from this address; check the token (taskhost credentials list) and retry in \(seconds) s",
-                retryAfter: seconds)
-        }
-        let credential: Credential
-        do throws(PushRejection) {
-            credential = try authenticate(authorization)
-        } catch {
-            if error.status == 401, countFailure, let source { authFailureLimiter.take(source) }
-            throw error
-        }
+        let credential = try authenticate(authorization, source: source, countFailure: countFailure)
         guard credential.scope == .listen else {
             throw PushRejection(
                 status: 403,

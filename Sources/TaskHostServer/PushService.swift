@@ -129,21 +129,7 @@ package struct PushService: Sendable {
     package func authorize(
         channelId: String, authorization: String?, source: String? = nil, now: Date = Date()
     ) throws(PushRejection) -> Authorized {
-        if let source, let wait = authFailureLimiter.wait(for: source) {
-            let seconds = max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up)))
-            throw PushRejection(
-                status: 429,
-                description:
-                    "too many failed authentications from this address; check the token (taskhost credentials list) and retry in \(seconds) s",
-                retryAfter: seconds)
-        }
-        let credential: Credential
-        do throws(PushRejection) {
-            credential = try authenticate(authorization)
-        } catch {
-            if error.status == 401, let source { authFailureLimiter.take(source) }
-            throw error
-        }
+        let credential = try authenticate(authorization, source: source)
         guard credential.scope == .push else {
             throw PushRejection(
                 status: 403,
@@ -206,6 +192,26 @@ package struct PushService: Sendable {
     static let bearerChallenge = #"Bearer realm="taskhost""#
     /// `WWW-Authenticate` of a 401 whose bearer token is malformed, unknown or revoked.
     static let invalidTokenChallenge = #"Bearer realm="taskhost", error="invalid_token""#
+
+    /// The credential of a bearer token from `source`: 429 while the source
+    /// is out of failed attempts; 401 for a missing, malformed, unknown or
+    /// revoked token, which counts against the source when `countFailure`.
+    func authenticate(_ authorization: String?, source: String?, countFailure: Bool = true) throws(PushRejection) -> Credential {
+        if let source, let wait = authFailureLimiter.wait(for: source) {
+            let seconds = max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up)))
+            throw PushRejection(
+                status: 429,
+                description:
+                    "too many failed authentications from this address; check the token (taskhost credentials list) and retry in \(seconds) s",
+                retryAfter: seconds)
+        }
+        do throws(PushRejection) {
+            return try authenticate(authorization)
+        } catch {
+            if error.status == 401, countFailure, let source { authFailureLimiter.take(source) }
+            throw error
+        }
+    }
 
     /// The credential of a bearer token whose secret matches (401 otherwise).
     func authenticate(_ authorization: String?) throws(PushRejection) -> Credential {
