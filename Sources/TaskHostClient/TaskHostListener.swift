@@ -63,8 +63,45 @@ public struct TaskHostListener: Sendable {
     /// Connects, calls `body` with the stream of pushes once the host has
     /// registered the listener, and closes the connection when `body` returns.
     /// Throws ``ListenError`` when the host refuses (401, 403: its description
-    /// says why) or the connection fails.
-    public func run(_ body: @escaping @Sendable (ListenedPushes) async throws -> Void) async throws {
+    /// says why), the connection fails, or the host has not registered the
+    /// listener within `handshakeTimeout` (a server that closes the connection
+    /// or never answers the upgrade).
+    public func run(
+        handshakeTimeout: Duration = .seconds(30), _ body: @escaping @Sendable (ListenedPushes) async throws -> Void
+    ) async throws {
+        // The WebSocket client does not fail its connect when the server closes the connection before
+        // answering the upgrade: the connection runs as a task of its own, raced against the deadline.
+        let outcome = Outcome()
+        let connection = Task { [self] in
+            do {
+                try await serve(body) { outcome.registered.store(true, ordering: .relaxed) }
+                outcome.settle(.success(()))
+            } catch {
+                outcome.settle(.failure(error))
+            }
+        }
+        let deadline = Task { [listenURL] in
+            try await Task.sleep(for: handshakeTimeout)
+            guard !outcome.registered.load(ordering: .relaxed) else { return }
+            outcome.settle(
+                .failure(
+                    ListenError.unreachable(
+                        "\(listenURL) did not accept the listener within \(handshakeTimeout) (no answer to the WebSocket upgrade)")))
+            connection.cancel()
+        }
+        defer { deadline.cancel() }
+        try await withTaskCancellationHandler {
+            try await outcome.value()
+        } onCancel: {
+            connection.cancel()
+        }
+    }
+
+    /// Connects and serves the listener until `body` returns; `onRegistered` runs
+    /// once the host has registered it.
+    private func serve(
+        _ body: @escaping @Sendable (ListenedPushes) async throws -> Void, onRegistered: @escaping @Sendable () -> Void
+    ) async throws {
         var configuration = WebSocketClientConfiguration()
         configuration.additionalHeaders[.authorization] = "Bearer " + token
         configuration.maxFrameSize = 1 << 16
@@ -82,6 +119,7 @@ public struct TaskHostListener: Sendable {
                     group.addTask {
                         do {
                             try await pushes.waitUntilReady()
+                            onRegistered()
                             try await body(pushes)
                         } catch {
                             try? await outbound.close(.normalClosure, reason: nil)
@@ -97,6 +135,53 @@ public struct TaskHostListener: Sendable {
             throw ListenError.unreachable("cannot connect to \(listenURL): \(ListenError.reason(error)) (is taskhost serve running?)")
         } catch let error as WebSocketClientError where error == .webSocketUpgradeFailed {
             throw await ListenError.refused(url: url.hasSuffix("/") ? String(url.dropLast()) + listenPath : url + listenPath, token: token)
+        }
+    }
+
+    /// The first result of a run (the connection's end, or the handshake's
+    /// deadline), which its caller awaits; later ones are ignored.
+    private final class Outcome: Sendable {
+        private enum State {
+            case pending
+            case waiting(CheckedContinuation<Void, any Error>)
+            case settled(Result<Void, any Error>)
+            case done
+        }
+
+        private let state = Mutex(State.pending)
+        /// The host registered the listener: the handshake's deadline no longer applies.
+        let registered = Atomic<Bool>(false)
+
+        func settle(_ result: Result<Void, any Error>) {
+            let waiter = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+                switch state {
+                case .pending:
+                    state = .settled(result)
+                    return nil
+                case .waiting(let waiter):
+                    state = .done
+                    return waiter
+                case .settled, .done: return nil
+                }
+            }
+            waiter?.resume(with: result)
+        }
+
+        func value() async throws {
+            try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<Void, any Error>) in
+                let ready = state.withLock { state -> Result<Void, any Error>? in
+                    switch state {
+                    case .pending:
+                        state = .waiting(waiter)
+                        return nil
+                    case .settled(let result):
+                        state = .done
+                        return result
+                    case .waiting, .done: preconditionFailure("a run's outcome is awaited once")
+                    }
+                }
+                if let ready { waiter.resume(with: ready) }
+            }
         }
     }
 }

@@ -12,7 +12,8 @@ import FoundationNetworking
 /// Who may listen (`GET /listen/v1/APP`): refusals are answered before any
 /// upgrade, as HTTP statuses with descriptions, to plain HTTP and WebSocket
 /// clients alike.
-@Suite struct ListenerAuthTests {
+// A deadline against hangs (a push that never comes), not a timing assertion.
+@Suite(.timeLimit(.minutes(5))) struct ListenerAuthTests {
     func get(_ server: TestServer, app: String = TestServer.app, token: String?) async throws -> TestServer.Answer {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(server.port)/listen/v1/\(app)")!)
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
@@ -61,5 +62,42 @@ import FoundationNetworking
         let answer = try await server.post(channel.id, token: try ListenerTests.listenToken(server))
         #expect(answer.status == 403)
         #expect(try server.store.queueCounts().isEmpty)
+    }
+
+    /// A server that reads the upgrade request and closes the connection
+    /// without an answer: the client fails after its handshake deadline
+    /// instead of waiting for ever.
+    @Test func aServerThatClosesWithoutAnsweringFailsTheHandshakeInTime() async throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && listen(fd, 8) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        try #require(bound)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        // Accepts, reads the request, closes; until the listening socket is shut down.
+        let closer = Thread {
+            while true {
+                let connection = accept(fd, nil, nil)
+                if connection < 0 { return }
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                _ = read(connection, &buffer, buffer.count)
+                close(connection)
+            }
+        }
+        closer.start()
+        defer {
+            shutdown(fd, Int32(SHUT_RDWR))
+            close(fd)
+        }
+        let listener = TaskHostListener(url: "http://127.0.0.1:\(port)", app: "com.example.tests", token: "cr_x.y")
+        let error = await #expect(throws: ListenError.self) { try await listener.run(handshakeTimeout: .seconds(2)) { _ in } }
+        #expect(error?.description.contains("did not accept the listener within") == true, "\(String(describing: error))")
     }
 }

@@ -10,7 +10,8 @@ import FoundationNetworking
 
 /// `taskhost serve` killed with SIGKILL while pushes wait in their claim
 /// window: every acknowledged push either ran or was claimed, never neither.
-@Suite struct ListenerCrashTests {
+// A deadline against hangs (a push that never comes), not a timing assertion.
+@Suite(.timeLimit(.minutes(5))) struct ListenerCrashTests {
     @Test func killedWithClaimsPendingEveryAcknowledgedPushRunsOrStaysClaimed() async throws {
         let directory = TestSupport.temporaryDirectory()
         let manifest = try ServeProcess.manifest(in: directory, [("Recorder", "FaultyTasks.RecordingTask", #", "ClaimWindowMs": 30000"#)])

@@ -6,7 +6,8 @@ import Testing
 /// The listening protocol as a WebSocket client this project did not write
 /// speaks it: Python's `websockets` (pinned in Tests/requirements.txt). Without
 /// it the test is skipped, except under CI, where that is a failure.
-@Suite struct ListenerPythonClientTests {
+// A deadline against hangs (a push that never comes), not a timing assertion.
+@Suite(.timeLimit(.minutes(5))) struct ListenerPythonClientTests {
     static let source = #"""
         import json, os, sys, time
         from websockets.exceptions import InvalidStatus

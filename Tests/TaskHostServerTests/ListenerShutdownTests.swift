@@ -5,7 +5,8 @@ import TaskHostTestSupport
 import Testing
 
 /// A listener is never an open request for the shutdown to wait for.
-@Suite struct ListenerShutdownTests {
+// A deadline against hangs (a push that never comes), not a timing assertion.
+@Suite(.timeLimit(.minutes(5))) struct ListenerShutdownTests {
     @Test func shuttingDownClosesTheListenersAtOnce() async throws {
         // A drain that waited for the listener would take the whole grace period: 10 minutes.
         let server = try await TestServer.start([ListenerTests.recorder()]) { $0.shutdownGrace = .seconds(600) }

@@ -10,7 +10,8 @@ import Testing
 /// Foreground listeners (issue 18) on a real server over loopback, through
 /// the Swift client (`TaskHostClient`): they see each stored push, and a claim
 /// within the claim window keeps the task from running.
-@Suite struct ListenerTests {
+// A deadline against hangs (a push that never comes), not a timing assertion.
+@Suite(.timeLimit(.minutes(5))) struct ListenerTests {
     /// The recording task, with a claim window long enough that no claim in these tests can miss it.
     static func recorder(claimWindow: Duration = .seconds(30)) -> TaskDeclaration {
         var task = TestSupport.task("Recorder", "FaultyTasks.RecordingTask", triggers: [.pushNotification])

@@ -10,7 +10,8 @@ import Glibc
 
 /// Back-pressure: a listener that stops reading is dropped (its connection
 /// closed), never buffered without bound, and pushes keep being acknowledged.
-@Suite struct SlowListenerTests {
+// A deadline against hangs (a push that never comes), not a timing assertion.
+@Suite(.timeLimit(.minutes(5))) struct SlowListenerTests {
     /// A WebSocket upgrade to `/listen/v1/APP` over a raw socket with a small
     /// receive buffer, that reads the 101 answer and then nothing more.
     static func stalledListener(port: Int, token: String) throws -> Int32 {
