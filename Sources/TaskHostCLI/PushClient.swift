@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import TaskHostClient
 
 /// One HTTP/1.1 POST, for `taskhost push`.
 ///
@@ -42,7 +43,7 @@ enum PushClient {
                     }
                 }
         } catch {
-            throw Failure(description: "cannot connect to \(host):\(port): \(Self.reason(error)) (is taskhost serve running?)")
+            throw Failure(description: "cannot connect to \(host):\(port): \(ListenError.reason(error)) (is taskhost serve running?)")
         }
         return try await channel.executeThenClose { inbound, outbound in
             var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: target)
@@ -66,20 +67,5 @@ enum PushClient {
             }
             throw Failure(description: "the connection closed before a whole answer came")
         }
-    }
-
-    /// Why a connection failed, in words: `connection refused`, not
-    /// `NIOConnectionError(... SingleConnectionFailure(...))`.
-    static func reason(_ error: any Error) -> String {
-        if let failure = error as? NIOConnectionError {
-            if let first = failure.connectionErrors.first { return reason(first.error) }
-            if failure.dnsAError != nil || failure.dnsAAAAError != nil { return "cannot resolve the host name" }
-        }
-        if let io = error as? IOError {
-            let text = String(cString: strerror(io.errnoCode))
-            return text.prefix(1).lowercased() + text.dropFirst()
-        }
-        if case ChannelError.connectTimeout = error { return "no answer within 10 seconds" }
-        return "\(error)"
     }
 }

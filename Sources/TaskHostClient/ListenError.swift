@@ -23,8 +23,9 @@ public enum ListenError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Why a connection failed, in words: `connection refused`, not
-    /// `NIOConnectionError(... SingleConnectionFailure(...))`.
-    static func reason(_ error: any Error) -> String {
+    /// `NIOConnectionError(... SingleConnectionFailure(...))`. The CLI's push
+    /// client words its connection failures with it too.
+    package static func reason(_ error: any Error) -> String {
         if let failure = error as? NIOConnectionError {
             if let first = failure.connectionErrors.first { return reason(first.error) }
             if failure.dnsAError != nil || failure.dnsAAAAError != nil { return "cannot resolve the host name" }

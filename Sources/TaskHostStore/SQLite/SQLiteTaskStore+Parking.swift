@@ -40,11 +40,17 @@ extension SQLiteTaskStore {
     }
 
     package func unpark(tasks: [(app: String, task: String)]) throws(StoreError) -> Int {
-        guard !tasks.isEmpty else { return 0 }
         // Not fsync'd on its own: lost with the power, the triggers stay
         // parked until the next start, whose dispatcher unparks them again.
-        return try writeRelaxed("unpark the triggers of registered tasks") { db in
-            let statement = try db.cachedStatement(sql: Self.unparkTaskSQL)
+        try updatePerTask("unpark the triggers of registered tasks", Self.unparkTaskSQL, tasks)
+    }
+
+    /// Runs `sql` (arguments: now, app, task) once per task in one relaxed
+    /// transaction (not fsync'd on its own); returns how many rows it changed.
+    func updatePerTask(_ what: String, _ sql: String, _ tasks: [(app: String, task: String)]) throws(StoreError) -> Int {
+        guard !tasks.isEmpty else { return 0 }
+        return try writeRelaxed(what) { db in
+            let statement = try db.cachedStatement(sql: sql)
             let now = Date().timeIntervalSince1970
             var count = 0
             for (app, task) in tasks {

@@ -13,18 +13,8 @@ extension SQLiteTaskStore {
     static let resumeTaskSQL = "UPDATE trigger SET state = 'pending', updated_at = ? WHERE state = 'waiting' AND app = ? AND task = ?"
 
     package func resumeWaiting(tasks: [(app: String, task: String)]) throws(StoreError) -> Int {
-        guard !tasks.isEmpty else { return 0 }
         // Not fsync'd on its own: lost with the power, the triggers stay
         // waiting until the next start, whose dispatcher resumes them again.
-        return try writeRelaxed("resume the waiting triggers of tasks whose conditions hold") { db in
-            let statement = try db.cachedStatement(sql: Self.resumeTaskSQL)
-            let now = Date().timeIntervalSince1970
-            var count = 0
-            for (app, task) in tasks {
-                try statement.execute(arguments: [now, app, task])
-                count += db.changesCount
-            }
-            return count
-        }
+        try updatePerTask("resume the waiting triggers of tasks whose conditions hold", Self.resumeTaskSQL, tasks)
     }
 }
