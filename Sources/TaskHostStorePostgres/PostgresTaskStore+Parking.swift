@@ -37,15 +37,20 @@ extension PostgresTaskStore {
                 "UPDATE trigger SET state = 'pending', updated_at = \(Date()) WHERE state = 'parked' AND app = \(app) RETURNING 1"))
     }
 
-    /// One statement for all of `tasks` (their apps and names as two arrays).
     package func unpark(tasks: [(app: String, task: String)]) throws(StoreError) -> Int {
+        try makePending("unpark the triggers of registered tasks", from: .parked, tasks)
+    }
+
+    /// Makes the triggers of `tasks` in `state` pending again, in one statement
+    /// for all of them (their apps and names as two arrays); returns how many.
+    func makePending(_ what: String, from state: TriggerState, _ tasks: [(app: String, task: String)]) throws(StoreError) -> Int {
         guard !tasks.isEmpty else { return 0 }
         return try execute(
-            "unpark the triggers of registered tasks",
+            what,
             Self.notifying(
                 """
                 UPDATE trigger SET state = 'pending', updated_at = \(Date())
-                WHERE state = 'parked' AND (app, task) IN (SELECT * FROM unnest(\(tasks.map(\.app)), \(tasks.map(\.task)))) RETURNING 1
+                WHERE state = \(state.rawValue) AND (app, task) IN (SELECT * FROM unnest(\(tasks.map(\.app)), \(tasks.map(\.task)))) RETURNING 1
                 """))
     }
 }

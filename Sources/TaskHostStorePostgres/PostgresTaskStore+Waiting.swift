@@ -15,15 +15,7 @@ extension PostgresTaskStore {
         """
     }
 
-    /// One statement for all of `tasks` (their apps and names as two arrays).
     package func resumeWaiting(tasks: [(app: String, task: String)]) throws(StoreError) -> Int {
-        guard !tasks.isEmpty else { return 0 }
-        return try execute(
-            "resume the waiting triggers of tasks whose conditions hold",
-            Self.notifying(
-                """
-                UPDATE trigger SET state = 'pending', updated_at = \(Date())
-                WHERE state = 'waiting' AND (app, task) IN (SELECT * FROM unnest(\(tasks.map(\.app)), \(tasks.map(\.task)))) RETURNING 1
-                """))
+        try makePending("resume the waiting triggers of tasks whose conditions hold", from: .waiting, tasks)
     }
 }

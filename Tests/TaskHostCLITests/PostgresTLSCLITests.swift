@@ -19,7 +19,7 @@ struct PostgresTLSCLITests {
     static let threads = BlockingExecutor(name: "tls-cli-tests", maxThreads: 2)
 
     @Test func queueConnectsWithVerifyFull() async throws {
-        try await withDatabase { server, database in
+        try await PostgresTLSServer.withDatabase { server, database in
             let url = server.url(database: database.location.database, "sslmode=verify-full&sslrootcert=\(server.certificates.authority)")
             let state = TestSupport.temporaryDirectory()
             let result = try await Self.threads.run { () throws(any Error) in
@@ -31,7 +31,7 @@ struct PostgresTLSCLITests {
     }
 
     @Test func aCertificateOfAnotherCAEndsServeAndQueueAtOnce() async throws {
-        try await withDatabase { server, database in
+        try await PostgresTLSServer.withDatabase { server, database in
             let url = server.url(
                 database: database.location.database, "sslmode=verify-full&sslrootcert=\(server.certificates.otherAuthority)")
             let state = TestSupport.temporaryDirectory()
@@ -55,16 +55,4 @@ struct PostgresTLSCLITests {
         }
     }
 
-    /// Runs `body` with a fresh database on the TLS server, dropped afterwards.
-    private func withDatabase(_ body: (PostgresTLSServer.Server, TestDatabase) async throws -> Void) async throws {
-        let server = try await PostgresTLSServer.get()
-        let database = try await TestDatabase(server: server.cluster.url)
-        do {
-            try await body(server, database)
-        } catch {
-            try? await database.drop()
-            throw error
-        }
-        try await database.drop()
-    }
 }

@@ -16,7 +16,7 @@ import Testing
     })
 struct PostgresTLSTests {
     @Test func verifyFullWithTheServersCAConnectsEncryptedAndATriggerRoundTrips() async throws {
-        try await withDatabase { server, database in
+        try await PostgresTLSServer.withDatabase { server, database in
             let url = server.url(database: database.location.database, "sslmode=verify-full&sslrootcert=\(server.certificates.authority)")
             let store = try await offThePool { try PostgresTaskStore(location: PostgresStoreLocation(url: url), logger: quiet) }
             defer { store.close() }
@@ -44,7 +44,7 @@ struct PostgresTLSTests {
     }
 
     @Test func requireEncryptsWithoutCheckingTheCertificate() async throws {
-        try await withDatabase { server, database in
+        try await PostgresTLSServer.withDatabase { server, database in
             // 127.0.0.1 is not a name the certificate has, and no CA is given: require checks neither.
             let url = server.url(database: database.location.database, host: "127.0.0.1", "sslmode=require")
             let store = try await offThePool { try PostgresTaskStore(location: PostgresStoreLocation(url: url), logger: quiet) }
@@ -58,7 +58,7 @@ struct PostgresTLSTests {
     /// `disable` is not: the check above can tell them apart.
     @Test(arguments: [("", "true"), ("sslmode=prefer", "true"), ("sslmode=disable", "false")])
     func theDefaultPrefersTLSAndDisableTurnsItOff(parameters: String, encrypted: String) async throws {
-        try await withDatabase { server, database in
+        try await PostgresTLSServer.withDatabase { server, database in
             let url = server.url(database: database.location.database, host: "127.0.0.1", parameters)
             let store = try await offThePool { try PostgresTaskStore(location: PostgresStoreLocation(url: url), logger: quiet) }
             defer { store.close() }
@@ -71,7 +71,7 @@ struct PostgresTLSTests {
     }
 
     @Test func verifyCAChecksTheChainButNotTheHostName() async throws {
-        try await withDatabase { server, database in
+        try await PostgresTLSServer.withDatabase { server, database in
             let url = server.url(
                 database: database.location.database, host: "127.0.0.1", "sslmode=verify-ca&sslrootcert=\(server.certificates.authority)")
             let store = try await offThePool { try PostgresTaskStore(location: PostgresStoreLocation(url: url), logger: quiet) }
@@ -85,7 +85,7 @@ struct PostgresTLSTests {
 
     /// Another CA's file, or the system's CAs (which never signed the test CA's certificates).
     @Test(arguments: [false, true]) func verifyFullWithAnotherCAFailsAtOnceSayingSo(systemRoots: Bool) async throws {
-        try await withDatabase { server, database in
+        try await PostgresTLSServer.withDatabase { server, database in
             let roots = systemRoots ? "system" : server.certificates.otherAuthority
             let url = server.url(database: database.location.database, "sslmode=verify-full&sslrootcert=\(roots)")
             let error = try await Self.openingError(url)
@@ -97,7 +97,7 @@ struct PostgresTLSTests {
     }
 
     @Test func verifyFullByANameTheCertificateDoesNotHaveFailsSayingSo() async throws {
-        try await withDatabase { server, database in
+        try await PostgresTLSServer.withDatabase { server, database in
             let url = server.url(
                 database: database.location.database, host: "127.0.0.1",
                 "sslmode=verify-full&sslrootcert=\(server.certificates.authority)")
@@ -108,7 +108,7 @@ struct PostgresTLSTests {
     }
 
     @Test func aClientCertificateIsPresented() async throws {
-        try await withDatabase { server, database in
+        try await PostgresTLSServer.withDatabase { server, database in
             let certificates = server.certificates
             let url = server.url(
                 database: database.location.database,
@@ -144,19 +144,6 @@ struct PostgresTLSTests {
     }
 
     // MARK: Helpers
-
-    /// Runs `body` with a fresh database on the TLS server, dropped afterwards.
-    private func withDatabase(_ body: (PostgresTLSServer.Server, TestDatabase) async throws -> Void) async throws {
-        let server = try await PostgresTLSServer.get()
-        let database = try await TestDatabase(server: server.cluster.url)
-        do {
-            try await body(server, database)
-        } catch {
-            try? await database.drop()
-            throw error
-        }
-        try await database.drop()
-    }
 
     /// The error of opening a store at `url` (a test failure when it opens).
     private static func openingError(_ url: String) async throws -> StoreError {

@@ -44,6 +44,19 @@ package enum PostgresTLSServer {
     /// The server; a missing one is an error naming what to install.
     package static func get() async throws -> Server { try await current().get() }
 
+    /// Runs `body` with a fresh database on the TLS server, dropped afterwards.
+    package static func withDatabase(_ body: (Server, TestDatabase) async throws -> Void) async throws {
+        let server = try await get()
+        let database = try await TestDatabase(server: server.cluster.url)
+        do {
+            try await body(server, database)
+        } catch {
+            try? await database.drop()
+            throw error
+        }
+        try await database.drop()
+    }
+
     /// Whether the TLS tests run: the server is there, or we are under CI, where
     /// its absence must fail them. Outside CI a missing one prints why they skip.
     package static func testsRun() async -> Bool {
